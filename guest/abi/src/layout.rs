@@ -1,0 +1,169 @@
+//! The guest memory layout (OSv's), the only home of these ranges.
+//!
+//! ```text
+//! guest virtual                                   what
+//! 0x0000_0000_0000_0000 .. 0x0000_0000_0020_0000  reserved, unmapped (NULL and small pointers fault)
+//! 0x0000_0000_0020_0000 .. 0x0000_0000_0040_0000  core image, VA = PA (must end below CORE_IMAGE_END)
+//! 0x0000_0000_0040_0000 .. 0x0000_0000_0180_0000  rest of the 22 MiB core reservation; ET_EXEC apps
+//!                                                 load here at their link addresses
+//! 0x0000_1000_0000_0000 PROGRAM_BASE              s_program (8 GiB), then ELF namespaces, 8 GiB each,
+//!                                                 at most 32 (256 GiB); slot 1 is unused as in OSv
+//! 0xffff_8000_0000_0000 PHYS_MEM (Main area)      all guest RAM, linear, supervisor-only, NX
+//! 0xffff_9000_0000_0000 Page area                 the same RAM again
+//! 0xffff_a000_0000_0000 Mempool area              the same RAM again
+//! 0xffff_b000_0000_0000 .. top  Debug area        reserved, unmapped
+//! ```
+//!
+//! Physical memory (what the monitor places where, before the first instruction):
+//!
+//! ```text
+//! 0x0000 .. 0x1000   unused
+//! 0x1000 ..          GDT, IDT, TSS, boot info, core stacks (BOOT_* below)
+//! 0x10_0000 ..       page tables, allocated upwards
+//! 0x20_0000 ..       core image (KERNEL_BASE, VA = PA)
+//! 0x40_0000 ..       application memory (segments, stack, heap), allocated by the monitor
+//! ```
+
+/// Start of the core ELF (OSv's `kernel_base`).
+pub const KERNEL_BASE: u64 = 0x20_0000;
+/// End of the 22 MiB core reservation (OSv's `lzkernel_base`).
+pub const LZKERNEL_BASE: u64 = 0x180_0000;
+/// The core image must end below this address: ET_EXEC applications are linked at 0x40_0000.
+pub const CORE_IMAGE_END: u64 = 0x40_0000;
+/// OSv's `program_base`: the kernel's own program object, then the ELF namespaces.
+pub const PROGRAM_BASE: u64 = 0x1000_0000_0000;
+/// Size of `s_program` and of each ELF namespace.
+pub const NAMESPACE_BYTES: u64 = 8 << 30;
+/// At most this many namespaces (OSv's `max_namespaces`).
+pub const MAX_NAMESPACES: u64 = 32;
+/// Base of the Main area: all guest RAM mapped linearly (OSv's `phys_mem`).
+pub const PHYS_MEM: u64 = 0xffff_8000_0000_0000;
+/// Distance between the memory areas (16 TiB).
+pub const AREA_BYTES: u64 = 1 << 44;
+
+/// The four upper-half memory areas of OSv's layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    /// Page allocator results and large mallocs.
+    Main = 0,
+    /// Whole-page mallocs.
+    Page = 1,
+    /// Small objects from per-CPU pools.
+    Mempool = 2,
+    /// Debug allocator; left unmapped.
+    Debug = 3,
+}
+
+impl Area {
+    /// Every area, in address order.
+    pub const ALL: [Area; 4] = [Area::Main, Area::Page, Area::Mempool, Area::Debug];
+    /// The three areas that map all RAM linearly.
+    pub const LINEAR: [Area; 3] = [Area::Main, Area::Page, Area::Mempool];
+
+    /// First virtual address of the area.
+    pub const fn base(self) -> u64 {
+        PHYS_MEM | ((self as u64) << 44)
+    }
+
+    /// The area's name as in OSv.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Area::Main => "Main",
+            Area::Page => "Page",
+            Area::Mempool => "Mempool",
+            Area::Debug => "Debug",
+        }
+    }
+
+    /// The area a virtual address falls in, if any (OSv's `get_mem_area`).
+    pub const fn of(va: u64) -> Option<Area> {
+        if va < PHYS_MEM {
+            return None;
+        }
+        match (va >> 44) & 7 {
+            0 => Some(Area::Main),
+            1 => Some(Area::Page),
+            2 => Some(Area::Mempool),
+            _ => Some(Area::Debug),
+        }
+    }
+}
+
+/// The virtual base of ELF namespace `index` (1..MAX_NAMESPACES), as OSv computes it:
+/// `program_base + (index + 1) * 8 GiB`. Index 0 is `s_program` itself.
+pub const fn namespace_base(index: u64) -> u64 {
+    PROGRAM_BASE + (index + 1) * NAMESPACE_BYTES
+}
+
+/// The namespace the first application goes into (OSv pre-sets bit 0, so the first app namespace
+/// is index 1, at program_base + 16 GiB).
+pub const FIRST_APP_NAMESPACE: u64 = 1;
+
+/// End of the last namespace.
+pub const PROGRAM_END: u64 = PROGRAM_BASE + (MAX_NAMESPACES + 1) * NAMESPACE_BYTES;
+
+/// Physical address of the GDT the monitor writes.
+pub const BOOT_GDT: u64 = 0x1000;
+/// Physical address of the IDT (256 gates of 16 bytes).
+pub const BOOT_IDT: u64 = 0x2000;
+/// Physical address of the TSS.
+pub const BOOT_TSS: u64 = 0x3000;
+/// Physical address of [`crate::boot::BootInfo`].
+pub const BOOT_INFO: u64 = 0x4000;
+/// Scratch page the core may use (self-check values, fault reports).
+pub const BOOT_SCRATCH: u64 = 0x5000;
+/// Core stack: grows down from here (16 KiB below it).
+pub const CORE_STACK_TOP: u64 = 0xA000;
+/// Exception stack (TSS.RSP0): grows down from here.
+pub const CORE_EXCEPTION_STACK_TOP: u64 = 0xE000;
+/// Page tables are allocated from here upwards, below the core image.
+pub const PAGE_TABLES_BASE: u64 = 0x10_0000;
+/// End of the page-table region.
+pub const PAGE_TABLES_END: u64 = KERNEL_BASE;
+/// Application memory starts here (physical).
+pub const APP_PHYS_BASE: u64 = CORE_IMAGE_END;
+
+/// The size of the mapped core region: one 2 MiB page from KERNEL_BASE.
+pub const CORE_MAPPED_BYTES: u64 = CORE_IMAGE_END - KERNEL_BASE;
+
+/// GDT selectors. SYSCALL/SYSRET derive the user selectors from STAR (user data = base + 8, user
+/// code = base + 16). They deliberately differ from Linux's (0x2b/0x33): PVM treats a guest whose
+/// STAR names the host's own user selectors as a PVM-aware kernel and delivers a user `syscall`
+/// as a PVM event, which a non-PVM core cannot take (measured: the stub's `out` then #GPs).
+pub mod selector {
+    /// 64-bit kernel code.
+    pub const KERNEL_CS: u16 = 0x08;
+    /// Kernel data.
+    pub const KERNEL_DS: u16 = 0x10;
+    /// 32-bit user code (STAR[63:48] base).
+    pub const USER32_CS: u16 = 0x1b;
+    /// User data.
+    pub const USER_DS: u16 = 0x23;
+    /// 64-bit user code.
+    pub const USER_CS: u16 = 0x2b;
+    /// The TSS descriptor (16 bytes).
+    pub const TSS: u16 = 0x30;
+    /// Number of 8-byte GDT slots.
+    pub const GDT_ENTRIES: usize = 8;
+}
+
+const _: () = {
+    assert!(KERNEL_BASE < CORE_IMAGE_END);
+    assert!(CORE_IMAGE_END < LZKERNEL_BASE);
+    assert!(LZKERNEL_BASE < PROGRAM_BASE);
+    assert!(PROGRAM_END <= 0x2000_0000_0000);
+    assert!(PROGRAM_END < PHYS_MEM);
+    assert!(Area::Main.base() == PHYS_MEM);
+    assert!(Area::Page.base() == 0xffff_9000_0000_0000);
+    assert!(Area::Mempool.base() == 0xffff_a000_0000_0000);
+    assert!(Area::Debug.base() == 0xffff_b000_0000_0000);
+    assert!(namespace_base(FIRST_APP_NAMESPACE) == PROGRAM_BASE + (16 << 30));
+    assert!(BOOT_GDT < BOOT_IDT && BOOT_IDT < BOOT_TSS && BOOT_TSS < BOOT_INFO);
+    assert!(BOOT_INFO < BOOT_SCRATCH && BOOT_SCRATCH < CORE_STACK_TOP - 0x4000);
+    assert!(CORE_STACK_TOP <= CORE_EXCEPTION_STACK_TOP - 0x4000);
+    assert!(CORE_EXCEPTION_STACK_TOP <= PAGE_TABLES_BASE);
+    assert!(PAGE_TABLES_END <= KERNEL_BASE);
+    assert!(selector::USER_DS == (selector::USER32_CS & !3) + 8 + 3);
+    assert!(selector::USER_CS == (selector::USER32_CS & !3) + 16 + 3);
+    assert!(KERNEL_BASE.is_multiple_of(2 << 20) && CORE_MAPPED_BYTES == (2 << 20));
+};

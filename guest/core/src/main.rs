@@ -1,0 +1,96 @@
+//! umon-core: the guest side of umon. The monitor does the byte work (page tables, GDT/IDT/TSS,
+//! MSRs, loading the application, building its stack) before the first instruction, because every
+//! CPL0 instruction is emulated on PVM. The core checks the boot info, optionally verifies the
+//! memory layout from inside, and enters the application at CPL3. Exceptions the application
+//! takes come back here and are reported to the monitor.
+#![no_std]
+#![no_main]
+
+mod arch;
+mod mem;
+mod selftest;
+
+use umon_abi::boot::{BootInfo, BootMode, BOOT_MAGIC};
+use umon_abi::hypercall::{Abort, EnterUser, FaultReport, Hypercall};
+use umon_abi::layout::{BOOT_SCRATCH, PHYS_MEM};
+use umon_abi::ABI_VERSION;
+
+/// Called from `_start` with the virtual address of the boot info (in the Main window).
+pub extern "C" fn core_main(boot_info: u64) -> ! {
+    // SAFETY: the monitor wrote a BootInfo at this address, in the Main window, before start;
+    // the fields are plain integers, so any bit pattern is valid.
+    let info: BootInfo = unsafe { (boot_info as *const BootInfo).read_volatile() };
+    if info.magic != BOOT_MAGIC {
+        abort("bad boot info magic");
+    }
+    if info.abi_version != ABI_VERSION {
+        abort("boot info ABI version mismatch");
+    }
+    match BootMode::from_raw(info.mode) {
+        Some(BootMode::RunApp) => enter_user(info.app_entry, info.app_stack, 0),
+        Some(BootMode::Selftest) => selftest::run(&info),
+        Some(BootMode::ExitAtOnce) => exit(0),
+        Some(BootMode::SyscallLoop) => {
+            enter_user(arch::echo_loop_entry(), info.app_stack, info.loop_count)
+        }
+        None => abort("unknown boot mode"),
+    }
+}
+
+/// Leave the core for good; the monitor installs the CPL3 state.
+fn enter_user(rip: u64, rsp: u64, rdi: u64) -> ! {
+    let args = EnterUser { rip, rsp, rdi };
+    arch::hypercall(
+        Hypercall::EnterUser,
+        mem::gpa_of(core::ptr::addr_of!(args) as u64),
+    );
+    abort("the monitor did not enter user mode")
+}
+
+/// End the VM with `code`.
+pub fn exit(code: u64) -> ! {
+    arch::hypercall(Hypercall::Exit, code);
+    arch::halt()
+}
+
+/// Give up with a reason the monitor prints.
+pub fn abort(reason: &'static str) -> ! {
+    let args = Abort {
+        reason: mem::gpa_of(reason.as_ptr() as u64),
+        len: reason.len() as u64,
+    };
+    arch::hypercall(
+        Hypercall::Abort,
+        mem::gpa_of(core::ptr::addr_of!(args) as u64),
+    );
+    arch::halt()
+}
+
+/// An exception nobody expected: copy the frame into the scratch page and report it.
+/// `frame` points at [vector, error, rip, cs, rflags, rsp, ss] on the exception stack.
+pub extern "C" fn fault(frame: *const u64) -> ! {
+    let at = |i: usize| {
+        // SAFETY: `exception_common` passes the 7-word frame it just built on the exception stack.
+        unsafe { frame.add(i).read_volatile() }
+    };
+    let report = FaultReport {
+        vector: at(0),
+        error_code: at(1),
+        rip: at(2),
+        cs: at(3),
+        rflags: at(4),
+        rsp: at(5),
+        ss: at(6),
+        cr2: arch::cr2(),
+    };
+    let dst = PHYS_MEM + BOOT_SCRATCH + 0x800;
+    // SAFETY: the upper half of the scratch page is reserved for this report, mapped in Main.
+    unsafe { (dst as *mut FaultReport).write_volatile(report) };
+    arch::hypercall(Hypercall::Fault, BOOT_SCRATCH + 0x800);
+    arch::halt()
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    abort("core panic")
+}

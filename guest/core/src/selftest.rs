@@ -1,0 +1,65 @@
+//! The layout self-check: the core verifies from inside what the monitor's page tables promise,
+//! and reports one bit per failed check.
+use crate::arch;
+use umon_abi::boot::BootInfo;
+use umon_abi::hypercall::{selftest as bit, Hypercall, SelftestReport};
+use umon_abi::layout::{Area, BOOT_SCRATCH, KERNEL_BASE, PHYS_MEM};
+
+pub fn run(info: &BootInfo) -> ! {
+    let mut failed = 0u64;
+    let mut checks = 0u64;
+
+    // A value written through each linear window reads back through the other two.
+    for (i, w) in Area::LINEAR.iter().enumerate() {
+        checks += 1;
+        let off = BOOT_SCRATCH + 8 * i as u64;
+        let value = 0x756d_6f6e_0000_0000 | (i as u64 + 1);
+        arch::write_u64(w.base() + off, value);
+        for other in Area::LINEAR {
+            if arch::read_u64(other.base() + off) != value {
+                failed |= bit::WINDOWS_ALIAS;
+            }
+        }
+    }
+
+    // The core region is VA = PA: the entry code reads the same through both mappings.
+    checks += 1;
+    if arch::read_u64(KERNEL_BASE) != arch::read_u64(PHYS_MEM + KERNEL_BASE) {
+        failed |= bit::CORE_IDENTITY;
+    }
+
+    // Page 0 and the low boot pages are not mapped at their physical addresses.
+    checks += 1;
+    if !arch::probe_read(0) || !arch::probe_read(BOOT_SCRATCH) {
+        failed |= bit::PAGE0_MAPPED;
+    }
+
+    // The Debug area is reserved.
+    checks += 1;
+    if !arch::probe_read(Area::Debug.base()) {
+        failed |= bit::DEBUG_MAPPED;
+    }
+
+    // RAM's last word is reachable in every window, the first byte past it in none.
+    checks += 2;
+    for w in Area::LINEAR {
+        let last = w.base() + info.ram_bytes - 8;
+        if arch::probe_read(last) {
+            failed |= bit::RAM_END;
+        }
+        if !arch::probe_read(w.base() + info.ram_bytes) {
+            failed |= bit::PAST_RAM_MAPPED;
+        }
+    }
+
+    let report = SelftestReport {
+        checks,
+        failed,
+        faults_caught: arch::faults_caught(),
+    };
+    let dst = PHYS_MEM + BOOT_SCRATCH + 0x400;
+    // SAFETY: this part of the scratch page is reserved for the report, mapped in Main.
+    unsafe { (dst as *mut SelftestReport).write_volatile(report) };
+    arch::hypercall(Hypercall::SelftestReport, BOOT_SCRATCH + 0x400);
+    crate::exit(0)
+}

@@ -1,0 +1,156 @@
+//! Validated plain configuration with sane defaults.
+use std::path::PathBuf;
+use umon_abi::boot::BootMode;
+
+/// Default guest RAM: 1 GiB (backed lazily, so only what the guest touches costs host memory).
+pub const DEFAULT_MEMORY_BYTES: u64 = 1 << 30;
+/// Smallest guest RAM umon accepts.
+pub const MIN_MEMORY_BYTES: u64 = 16 << 20;
+/// Largest guest RAM umon accepts (the page-table area bounds the linear windows).
+pub const MAX_MEMORY_BYTES: u64 = 64 << 30;
+/// Guest RAM is a whole number of these (the windows use 2 MiB pages).
+pub const MEMORY_GRANULE: u64 = 2 << 20;
+
+/// What the core does once booted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Run the application.
+    Run,
+    /// Verify the memory layout from inside the guest.
+    Selftest,
+    /// Boot and exit at once (boot benchmarks).
+    BootOnly,
+    /// Run `n` syscall round trips from CPL3 and check every result.
+    SyscallLoop(u64),
+}
+
+impl Mode {
+    pub(crate) fn boot_mode(self) -> BootMode {
+        match self {
+            Mode::Run => BootMode::RunApp,
+            Mode::Selftest => BootMode::Selftest,
+            Mode::BootOnly => BootMode::ExitAtOnce,
+            Mode::SyscallLoop(_) => BootMode::SyscallLoop,
+        }
+    }
+}
+
+/// How to build one VM.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Guest RAM in bytes.
+    pub memory_bytes: u64,
+    /// A core ELF to use instead of the built-in one.
+    pub kernel: Option<PathBuf>,
+    /// What the core does.
+    pub mode: Mode,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            kernel: None,
+            mode: Mode::Run,
+        }
+    }
+}
+
+impl Config {
+    /// Check the values; the error says which and why.
+    pub fn validate(&self) -> Result<(), String> {
+        let m = self.memory_bytes;
+        if !(MIN_MEMORY_BYTES..=MAX_MEMORY_BYTES).contains(&m) {
+            return Err(format!(
+                "memory size {} is outside {}..={}",
+                format_size(m),
+                format_size(MIN_MEMORY_BYTES),
+                format_size(MAX_MEMORY_BYTES)
+            ));
+        }
+        if m % MEMORY_GRANULE != 0 {
+            return Err(format!(
+                "memory size {} is not a multiple of 2M",
+                format_size(m)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parse a size with an optional K/M/G/T suffix (binary units, case-insensitive, optional "iB"/"B").
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let lower = t.to_ascii_lowercase();
+    let stripped = lower.trim_end_matches("ib").trim_end_matches('b');
+    let (digits, shift) = match stripped.chars().last() {
+        Some('k') => (&stripped[..stripped.len() - 1], 10),
+        Some('m') => (&stripped[..stripped.len() - 1], 20),
+        Some('g') => (&stripped[..stripped.len() - 1], 30),
+        Some('t') => (&stripped[..stripped.len() - 1], 40),
+        _ => (stripped, 0),
+    };
+    let n: u64 = digits.trim().parse().map_err(|_| {
+        format!("invalid size '{text}': expected a number with an optional K, M, G or T suffix")
+    })?;
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("size '{text}' is too large"))
+}
+
+/// Human-readable binary size ("1G", "512M", "4096").
+pub fn format_size(bytes: u64) -> String {
+    for (shift, unit) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] {
+        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_suffixes() {
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("512m"), Ok(512 << 20));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("2GB"), Ok(2 << 30));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn memory_limits_are_checked() {
+        let ok = Config::default();
+        assert!(ok.validate().is_ok());
+        assert!(Config {
+            memory_bytes: 1 << 20,
+            ..ok.clone()
+        }
+        .validate()
+        .is_err());
+        assert!(Config {
+            memory_bytes: (1 << 30) + 4096,
+            ..ok.clone()
+        }
+        .validate()
+        .is_err());
+        assert!(Config {
+            memory_bytes: 1 << 40,
+            ..ok
+        }
+        .validate()
+        .is_err());
+    }
+
+    #[test]
+    fn sizes_format_back() {
+        assert_eq!(format_size(1 << 30), "1G");
+        assert_eq!(format_size(3 << 20), "3M");
+        assert_eq!(format_size(1000), "1000");
+    }
+}

@@ -1,0 +1,53 @@
+//! The top-level error and its exit codes. Each module has its own error type; this one only
+//! gathers them and says which exit code a failure maps to.
+use crate::hypercall::HypercallError;
+use crate::kvm::KvmError;
+use crate::loader::LoaderError;
+use crate::memory::MemoryError;
+use crate::paging::PagingError;
+use crate::vcpu::VcpuError;
+
+/// umon failed (the docker/env convention).
+pub const EXIT_UMON_FAILED: i32 = 125;
+/// The application cannot be executed.
+pub const EXIT_CANNOT_EXECUTE: i32 = 126;
+/// The application was not found.
+pub const EXIT_NOT_FOUND: i32 = 127;
+/// Added to a signal number when the application was killed by it.
+pub const EXIT_SIGNAL_BASE: i32 = 128;
+
+/// Everything that can stop umon from running an application to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// KVM is missing or unusable.
+    #[error(transparent)]
+    Kvm(#[from] KvmError),
+    /// Guest memory could not be set up or accessed.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    /// The page tables did not fit.
+    #[error(transparent)]
+    Paging(#[from] PagingError),
+    /// The core or the application could not be loaded.
+    #[error(transparent)]
+    Loader(#[from] LoaderError),
+    /// The vCPU stopped in a way umon cannot continue from.
+    #[error(transparent)]
+    Vcpu(#[from] VcpuError),
+    /// The guest broke the hypercall protocol.
+    #[error(transparent)]
+    Hypercall(#[from] HypercallError),
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// The process exit code this failure maps to.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Loader(e) => e.exit_code(),
+            _ => EXIT_UMON_FAILED,
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Console output from the core (diagnostics); the application's output goes through write(2).
+use super::HostState;
+use crate::memory::{GuestMem, MemoryError};
+use umon_abi::hypercall::ConsoleWrite;
+use umon_abi::Gpa;
+
+/// Copy the guest's bytes to stdout or stderr; the result goes back into the args struct.
+pub fn write(mem: &GuestMem, state: &mut HostState, at: Gpa) -> Result<(), MemoryError> {
+    let mut args: ConsoleWrite = mem.read(at)?;
+    mem.check_range(Gpa(args.data), args.len)?;
+    let out: &mut dyn std::io::Write = match args.fd {
+        1 => &mut state.stdout,
+        2 => &mut state.stderr,
+        _ => {
+            args.ret = -i64::from(libc::EBADF);
+            return mem.write(at, &args);
+        }
+    };
+    let mut buf = vec![0u8; args.len.min(1 << 20) as usize];
+    mem.read_bytes(Gpa(args.data), &mut buf)?;
+    args.ret = match out.write_all(&buf).and_then(|_| out.flush()) {
+        Ok(()) => buf.len() as i64,
+        Err(e) => -i64::from(e.raw_os_error().unwrap_or(libc::EIO)),
+    };
+    mem.write(at, &args)
+}

@@ -1,0 +1,164 @@
+//! Hypercall dispatch: the monitor's side of `umon_abi::hypercall`. Handlers see guest memory,
+//! the host state and the vCPU registers, never KVM. Guest input is hostile: every pointer and
+//! length is checked by [`GuestMem`]; a protocol violation ends the VM with a
+//! [`HypercallError`], a guest-level failure returns a negative errno in band.
+mod console;
+mod fault;
+
+use crate::memory::{GuestMem, MemoryError};
+use crate::syscall;
+use crate::ExitStatus;
+use kvm_bindings::{kvm_regs, kvm_sregs};
+use std::io::Write;
+use umon_abi::hypercall::{Abort, EnterUser, Hypercall, SelftestReport};
+use umon_abi::layout::selector;
+use umon_abi::Gpa;
+
+/// Registers were changed and must go back to KVM.
+pub const DIRTY_REGS: u32 = 1;
+/// Segment/system registers were changed.
+pub const DIRTY_SREGS: u32 = 2;
+
+/// The vCPU registers as a handler sees them.
+pub struct Cpu<'a> {
+    /// General registers.
+    pub regs: &'a mut kvm_regs,
+    /// System registers.
+    pub sregs: &'a mut kvm_sregs,
+    /// Which of the two were changed ([`DIRTY_REGS`], [`DIRTY_SREGS`]).
+    pub dirty: u32,
+}
+
+/// What the run loop does after a hypercall.
+#[derive(Debug)]
+pub enum Flow {
+    /// Resume the guest.
+    Continue,
+    /// The VM is over.
+    Exit(ExitStatus),
+}
+
+/// The guest broke the hypercall protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum HypercallError {
+    /// No such hypercall.
+    #[error("guest issued unknown hypercall {nr}")]
+    Unknown {
+        /// The number.
+        nr: u16,
+    },
+    /// An argument struct or buffer is not inside guest RAM.
+    #[error("hypercall {call:?} with bad argument")]
+    BadArgument {
+        /// Which call.
+        call: Hypercall,
+        /// The range check that failed.
+        #[source]
+        source: MemoryError,
+    },
+    /// The core aborted.
+    #[error("guest core aborted: {reason}")]
+    Aborted {
+        /// What it said.
+        reason: String,
+    },
+    /// The core itself faulted.
+    #[error("guest core crashed: exception {vector} at rip {rip:#x} (cr2 {cr2:#x})")]
+    CoreFault {
+        /// Vector.
+        vector: u64,
+        /// Where.
+        rip: u64,
+        /// CR2.
+        cr2: u64,
+    },
+}
+
+/// Everything the monitor keeps for one VM between exits.
+pub struct HostState {
+    /// Where the guest's stdout goes.
+    pub stdout: Box<dyn Write + Send>,
+    /// Where the guest's stderr goes.
+    pub stderr: Box<dyn Write + Send>,
+    /// The self-check result, once reported.
+    pub selftest: Option<SelftestReport>,
+    /// The Linux process the application sees.
+    pub process: syscall::Process,
+    /// Set when the VM must stop (kill handle, timeout).
+    pub stop: Option<ExitStatus>,
+}
+
+impl HostState {
+    /// Whether something outside the guest asked the VM to stop.
+    pub fn should_stop(&self) -> bool {
+        self.stop.is_some()
+    }
+
+    /// The status to report when stopped from outside.
+    pub fn stop_status(&self) -> ExitStatus {
+        self.stop
+            .clone()
+            .unwrap_or(ExitStatus::Exited(crate::error::EXIT_UMON_FAILED))
+    }
+}
+
+/// Handle hypercall `nr`.
+pub fn dispatch(
+    nr: u16,
+    cpu: &mut Cpu<'_>,
+    mem: &GuestMem,
+    state: &mut HostState,
+) -> Result<Flow, HypercallError> {
+    let call = Hypercall::try_from(nr).map_err(|nr| HypercallError::Unknown { nr })?;
+    let arg = cpu.regs.rdi;
+    let bad = |source| HypercallError::BadArgument { call, source };
+    match call {
+        Hypercall::Syscall => syscall::handle(cpu, mem, state),
+        Hypercall::ConsoleWrite => {
+            console::write(mem, state, Gpa(arg)).map_err(bad)?;
+            Ok(Flow::Continue)
+        }
+        Hypercall::Exit => Ok(Flow::Exit(ExitStatus::Exited((arg & 0xff) as i32))),
+        Hypercall::Abort => {
+            let args: Abort = mem.read(Gpa(arg)).map_err(bad)?;
+            let mut text = vec![0u8; args.len.min(256) as usize];
+            mem.read_bytes(Gpa(args.reason), &mut text).map_err(bad)?;
+            Err(HypercallError::Aborted {
+                reason: String::from_utf8_lossy(&text).into_owned(),
+            })
+        }
+        Hypercall::SelftestReport => {
+            state.selftest = Some(mem.read(Gpa(arg)).map_err(bad)?);
+            Ok(Flow::Continue)
+        }
+        Hypercall::EnterUser => {
+            let args: EnterUser = mem.read(Gpa(arg)).map_err(bad)?;
+            enter_user(cpu, &args);
+            Ok(Flow::Continue)
+        }
+        Hypercall::Fault => fault::report(mem, state, Gpa(arg)).map_err(|e| match e {
+            fault::FaultError::Memory(source) => bad(source),
+            fault::FaultError::Core(e) => e,
+        }),
+        _ => Err(HypercallError::Unknown { nr }),
+    }
+}
+
+/// Install the CPL3 state: user code and data selectors, the entry registers, IF set, IOPL 0.
+fn enter_user(cpu: &mut Cpu<'_>, args: &EnterUser) {
+    *cpu.regs = kvm_regs {
+        rip: args.rip,
+        rsp: args.rsp,
+        rdi: args.rdi,
+        rflags: 0x202,
+        ..Default::default()
+    };
+    let s = &mut *cpu.sregs;
+    s.cs.selector = selector::USER_CS;
+    s.cs.dpl = 3;
+    for seg in [&mut s.ss, &mut s.ds, &mut s.es] {
+        seg.selector = selector::USER_DS;
+        seg.dpl = 3;
+    }
+    cpu.dirty |= DIRTY_REGS | DIRTY_SREGS;
+}

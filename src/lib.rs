@@ -1,0 +1,62 @@
+//! umon: a unikernel monitor for Linux/KVM. It boots a tiny guest core in a KVM virtual machine
+//! laid out like OSv, and runs one Linux x86-64 program in it.
+//!
+//! ```no_run
+//! let config = umon::Config { mode: umon::Mode::Selftest, ..Default::default() };
+//! let report = umon::Vm::new(&config)?.run()?;
+//! println!("{report:?}");
+//! # Ok::<(), umon::Error>(())
+//! ```
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod hypercall;
+pub mod kvm;
+pub mod layout_map;
+pub mod loader;
+pub mod memory;
+pub mod paging;
+pub mod syscall;
+pub mod vcpu;
+#[allow(unsafe_code)] // KVM_SET_USER_MEMORY_REGION
+pub mod vm;
+
+pub use config::{Config, Mode};
+pub use error::Error;
+pub use umon_abi::hypercall::SelftestReport;
+pub use vm::Vm;
+
+/// How a VM ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// The application (or core) exited with this code.
+    Exited(i32),
+    /// The application was killed by a signal; `report` is the one-line explanation.
+    Signaled {
+        /// The signal number (Linux numbering).
+        signal: i32,
+        /// What happened, e.g. "app killed by SIGSEGV: fault address 0x0, rip 0x401234 (main+0x14)".
+        report: String,
+    },
+}
+
+impl ExitStatus {
+    /// The process exit code umon passes on: the code itself, or 128 + signal.
+    pub fn code(&self) -> i32 {
+        match self {
+            ExitStatus::Exited(c) => *c,
+            ExitStatus::Signaled { signal, .. } => error::EXIT_SIGNAL_BASE + signal,
+        }
+    }
+}
+
+/// What a finished VM reports.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// How it ended.
+    pub status: ExitStatus,
+    /// The layout self-check result, in [`Mode::Selftest`].
+    pub selftest: Option<SelftestReport>,
+}

@@ -1,0 +1,184 @@
+//! The `umon` command: clap turns the command line into a `Config`, errors become one line on
+//! stderr and an exit code. Nothing else lives here.
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use umon::config::{format_size, parse_size};
+use umon::error::EXIT_UMON_FAILED;
+use umon::{Config, ExitStatus, Mode, Vm};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  N      the application's own exit status, passed straight through
+  128+N  the application was killed by signal N (a fault: SIGSEGV=139, SIGILL=132, SIGFPE=136)
+  125    umon itself failed (no /dev/kvm, guest crash, bad option)
+  126    the application cannot be executed (not a usable ELF)
+  127    the application was not found";
+
+#[derive(Parser)]
+#[command(name = "umon", version, about = "Run one Linux program in a KVM micro-VM", after_help = EXIT_CODES)]
+struct Cli {
+    /// Print a register dump with guest crashes.
+    #[arg(long, short, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct VmArgs {
+    /// Guest RAM, with an optional K/M/G suffix (backed lazily: only touched memory costs).
+    #[arg(long, short = 'm', default_value = "1G", value_parser = parse_size)]
+    memory: u64,
+    /// Use this guest core ELF instead of the built-in one.
+    #[arg(long, value_name = "PATH")]
+    kernel: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the guest memory map for a given RAM size.
+    Layout {
+        /// Guest RAM, with an optional K/M/G suffix.
+        #[arg(long, short = 'm', default_value = "1G", value_parser = parse_size)]
+        memory: u64,
+    },
+    /// Boot the core and let it verify the memory layout from inside the guest.
+    Selftest {
+        #[command(flatten)]
+        vm: VmArgs,
+        /// Instead, run N syscall round trips from CPL3 and check every result.
+        #[arg(long, value_name = "N")]
+        syscall_loop: Option<u64>,
+    },
+    /// Boot the core and exit at once (measures start-up).
+    Boot {
+        #[command(flatten)]
+        vm: VmArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let code = match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("umon: {}", chain(&e));
+            if let (true, umon::Error::Vcpu(v)) = (cli.verbose, &e) {
+                if let Some(dump) = v.dump() {
+                    eprintln!("umon: registers: {dump}");
+                }
+            }
+            e.exit_code()
+        }
+    };
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn run(cli: &Cli) -> Result<i32, umon::Error> {
+    match &cli.command {
+        Command::Layout { memory } => {
+            let config = Config {
+                memory_bytes: *memory,
+                ..Default::default()
+            };
+            config.validate().map_err(umon::Error::Config)?;
+            print!("{}", umon::layout_map::render(*memory));
+            Ok(0)
+        }
+        Command::Selftest { vm, syscall_loop } => {
+            let mode = match syscall_loop {
+                Some(n) => Mode::SyscallLoop(*n),
+                None => Mode::Selftest,
+            };
+            let report = Vm::new(&vm_config(vm, mode))?.run()?;
+            if let Some(n) = syscall_loop {
+                return Ok(match report.status {
+                    ExitStatus::Exited(0) => {
+                        println!(
+                            "selftest: {n} syscall round trips from CPL3, every result correct"
+                        );
+                        0
+                    }
+                    other => {
+                        eprintln!("umon: selftest: syscall loop failed ({other:?})");
+                        1
+                    }
+                });
+            }
+            match report.selftest {
+                Some(r) if r.failed == 0 => {
+                    println!(
+                        "selftest: {} layout checks passed ({} of RAM, {} expected faults caught)",
+                        r.checks,
+                        format_size(vm.memory),
+                        r.faults_caught
+                    );
+                    Ok(0)
+                }
+                Some(r) => {
+                    eprintln!(
+                        "umon: selftest: layout checks failed: {}",
+                        describe_failures(r.failed)
+                    );
+                    Ok(1)
+                }
+                None => {
+                    eprintln!("umon: selftest: the core exited without a report");
+                    Ok(EXIT_UMON_FAILED)
+                }
+            }
+        }
+        Command::Boot { vm } => Ok(Vm::new(&vm_config(vm, Mode::BootOnly))?
+            .run()?
+            .status
+            .code()),
+    }
+}
+
+fn vm_config(args: &VmArgs, mode: Mode) -> Config {
+    Config {
+        memory_bytes: args.memory,
+        kernel: args.kernel.clone(),
+        mode,
+    }
+}
+
+fn describe_failures(bits: u64) -> String {
+    use umon_abi::hypercall::selftest::*;
+    let names = [
+        (WINDOWS_ALIAS, "phys_mem windows do not alias"),
+        (CORE_IDENTITY, "core region is not VA = PA"),
+        (PAGE0_MAPPED, "page 0 is mapped"),
+        (DEBUG_MAPPED, "Debug area is mapped"),
+        (RAM_END, "end of RAM unreachable"),
+        (PAST_RAM_MAPPED, "memory past RAM is mapped"),
+    ];
+    let hit: Vec<_> = names
+        .iter()
+        .filter(|(b, _)| bits & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    hit.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,157 @@
+//! The vCPU run loop. Only this module calls `VcpuFd::run`; exits become owned [`Exit`]s and are
+//! handed to the hypercall layer, which knows nothing about KVM.
+pub mod exit;
+pub mod setup;
+
+pub use exit::Exit;
+
+use crate::hypercall::{self, Flow, HostState};
+use crate::memory::GuestMem;
+use crate::ExitStatus;
+use kvm_ioctls::{SyncReg, VcpuFd};
+use umon_abi::hypercall::{HYPERCALL_MAX, HYPERCALL_PORT};
+
+/// Why the vCPU could not be set up or continue.
+#[derive(Debug, thiserror::Error)]
+pub enum VcpuError {
+    /// A setup ioctl failed.
+    #[error("{what} failed")]
+    Setup {
+        /// Which ioctl.
+        what: &'static str,
+        /// Cause.
+        #[source]
+        source: kvm_ioctls::Error,
+    },
+    /// Writing the descriptor tables failed.
+    #[error("cannot write the descriptor tables")]
+    Tables(#[from] crate::memory::MemoryError),
+    /// KVM did not take every MSR.
+    #[error("KVM refused one of the syscall MSRs (STAR/LSTAR/SFMASK)")]
+    Msrs,
+    /// KVM_RUN failed.
+    #[error("KVM_RUN failed")]
+    Run(#[source] kvm_ioctls::Error),
+    /// The guest stopped in a way that has no meaning for umon.
+    #[error("{reason} at rip {rip:#x}")]
+    UnexpectedExit {
+        /// What happened.
+        reason: String,
+        /// Where.
+        rip: u64,
+        /// Register dump for --verbose.
+        dump: String,
+    },
+}
+
+impl VcpuError {
+    /// The register dump that goes with this error, if any.
+    pub fn dump(&self) -> Option<&str> {
+        match self {
+            VcpuError::UnexpectedExit { dump, .. } => Some(dump),
+            _ => None,
+        }
+    }
+}
+
+/// The one vCPU of a VM.
+pub struct Vcpu {
+    fd: VcpuFd,
+}
+
+impl Vcpu {
+    /// Wrap a configured vCPU; registers travel through the kvm_run page (sync regs), so an exit
+    /// needs no extra ioctl.
+    pub fn new(mut fd: VcpuFd) -> Vcpu {
+        fd.set_sync_valid_reg(SyncReg::Register);
+        fd.set_sync_valid_reg(SyncReg::SystemRegister);
+        Vcpu { fd }
+    }
+
+    /// Run until the guest ends the VM or something goes wrong.
+    pub fn run(
+        &mut self,
+        mem: &GuestMem,
+        state: &mut HostState,
+    ) -> Result<ExitStatus, crate::Error> {
+        loop {
+            let exit = match self.fd.run() {
+                Ok(e) => Exit::from_kvm(e),
+                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                    Exit::Interrupted
+                }
+                Err(e) => return Err(VcpuError::Run(e).into()),
+            };
+            let flow = match exit {
+                Exit::IoOut { port, .. }
+                    if (HYPERCALL_PORT..=HYPERCALL_PORT + HYPERCALL_MAX).contains(&port) =>
+                {
+                    let sync = self.fd.sync_regs_mut();
+                    let mut cpu = hypercall::Cpu {
+                        regs: &mut sync.regs,
+                        sregs: &mut sync.sregs,
+                        dirty: 0,
+                    };
+                    let flow = hypercall::dispatch(port - HYPERCALL_PORT, &mut cpu, mem, state)?;
+                    let dirty = cpu.dirty;
+                    if dirty & hypercall::DIRTY_REGS != 0 {
+                        self.fd.set_sync_dirty_reg(SyncReg::Register);
+                    }
+                    if dirty & hypercall::DIRTY_SREGS != 0 {
+                        self.fd.set_sync_dirty_reg(SyncReg::SystemRegister);
+                    }
+                    flow
+                }
+                Exit::Interrupted if state.should_stop() => Flow::Exit(state.stop_status()),
+                Exit::Interrupted => Flow::Continue,
+                other => return Err(self.unexpected(other).into()),
+            };
+            match flow {
+                Flow::Continue => {}
+                Flow::Exit(status) => return Ok(status),
+            }
+        }
+    }
+
+    fn unexpected(&self, exit: Exit) -> VcpuError {
+        let sync = self.fd.sync_regs();
+        let (r, s) = (sync.regs, sync.sregs);
+        let dump = format!(
+            "rip={:#018x} rsp={:#018x} rflags={:#x} rax={:#x} rbx={:#x} rcx={:#x} rdx={:#x} \
+             rsi={:#x} rdi={:#x} rbp={:#x} r8={:#x} r9={:#x} r10={:#x} r11={:#x} r12={:#x} \
+             r13={:#x} r14={:#x} r15={:#x} cs={:#x} (dpl {}) ss={:#x} cr0={:#x} cr2={:#x} \
+             cr3={:#x} cr4={:#x} efer={:#x}",
+            r.rip,
+            r.rsp,
+            r.rflags,
+            r.rax,
+            r.rbx,
+            r.rcx,
+            r.rdx,
+            r.rsi,
+            r.rdi,
+            r.rbp,
+            r.r8,
+            r.r9,
+            r.r10,
+            r.r11,
+            r.r12,
+            r.r13,
+            r.r14,
+            r.r15,
+            s.cs.selector,
+            s.cs.dpl,
+            s.ss.selector,
+            s.cr0,
+            s.cr2,
+            s.cr3,
+            s.cr4,
+            s.efer
+        );
+        VcpuError::UnexpectedExit {
+            reason: exit.name(),
+            rip: r.rip,
+            dump,
+        }
+    }
+}

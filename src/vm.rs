@@ -1,0 +1,203 @@
+//! A VM from start to end: `Vm::new` acquires everything (KVM, memory, page tables, core, vCPU),
+//! `run(self)` consumes it, so no half-built or re-run VM can be observed. Only this module
+//! registers memory with KVM.
+use crate::config::{Config, Mode};
+use crate::hypercall::HostState;
+use crate::kvm::{self, KvmError, Platform};
+use crate::loader::{self, CoreImage, LoaderError};
+use crate::memory::GuestMem;
+use crate::paging::{self, PageTables, NO_EXECUTE, PAGE_1G, PAGE_2M, PAGE_4K, USER, WRITABLE};
+use crate::vcpu::{setup, Vcpu};
+use crate::{Error, RunReport};
+use kvm_bindings::kvm_userspace_memory_region;
+use kvm_ioctls::{Kvm, VmFd};
+use std::io::Write;
+use umon_abi::boot::{
+    region_kind, BootInfo, MemRegion, BOOT_MAGIC, CMDLINE_BYTES, MAX_MEM_REGIONS,
+};
+use umon_abi::layout::{
+    namespace_base, APP_PHYS_BASE, BOOT_GDT, BOOT_INFO, CORE_IMAGE_END, FIRST_APP_NAMESPACE,
+    KERNEL_BASE, NAMESPACE_BYTES, PAGE_TABLES_END,
+};
+use umon_abi::{Gpa, Gva, ABI_VERSION};
+
+/// Stack of the CPL3 syscall loop (Mode::SyscallLoop).
+const LOOP_STACK_BYTES: u64 = 64 << 10;
+
+/// A VM ready to run.
+pub struct Vm {
+    // Field order is drop order: the vCPU and VM fds go before the memory they map.
+    vcpu: Vcpu,
+    _vm: VmFd,
+    _kvm: Kvm,
+    mem: GuestMem,
+    state: HostState,
+    /// The platform the VM runs on.
+    pub platform: Platform,
+}
+
+impl Vm {
+    /// Build a VM from `config`, writing the guest's output to the process's stdout/stderr.
+    pub fn new(config: &Config) -> Result<Vm, Error> {
+        Self::with_output(
+            config,
+            Box::new(std::io::stdout()),
+            Box::new(std::io::stderr()),
+        )
+    }
+
+    /// Build a VM whose guest output goes to the given writers.
+    pub fn with_output(
+        config: &Config,
+        stdout: Box<dyn Write + Send>,
+        stderr: Box<dyn Write + Send>,
+    ) -> Result<Vm, Error> {
+        config.validate().map_err(Error::Config)?;
+        let kvm = kvm::open()?;
+        let platform = Platform::detect();
+        let vm = kvm.create_vm().map_err(|source| KvmError::Ioctl {
+            what: "KVM_CREATE_VM",
+            source,
+        })?;
+        let mem = GuestMem::new(config.memory_bytes)?;
+        let region = kvm_userspace_memory_region {
+            slot: 0,
+            flags: 0,
+            guest_phys_addr: 0,
+            memory_size: mem.bytes(),
+            userspace_addr: mem.host_base()?,
+        };
+        // SAFETY: the region is the anonymous mapping owned by `mem`, which lives in the same Vm
+        // and is dropped after the VM fd (field order), so KVM never sees it unmapped.
+        unsafe { vm.set_user_memory_region(region) }.map_err(|source| KvmError::Ioctl {
+            what: "KVM_SET_USER_MEMORY_REGION",
+            source,
+        })?;
+
+        let core = load_core(config, &mem)?;
+        let (cpuid, features) = setup::guest_cpuid(&kvm, platform)?;
+        let window_page = if features.gib_pages { PAGE_1G } else { PAGE_2M };
+
+        let mut pt = PageTables::new(&mem)?;
+        map_core(&mut pt, &mem, &core)?;
+        paging::map_windows(&mut pt, &mem, window_page)?;
+
+        let mut info = BootInfo {
+            magic: BOOT_MAGIC,
+            abi_version: ABI_VERSION,
+            mode: config.mode.boot_mode() as u32,
+            ram_bytes: mem.bytes(),
+            tsc_khz: 0,
+            app_entry: 0,
+            app_stack: 0,
+            loop_count: 0,
+            mem_map_len: 0,
+            _pad: 0,
+            mem_map: [MemRegion::default(); MAX_MEM_REGIONS],
+            cmdline: [0; CMDLINE_BYTES],
+        };
+        let map = [
+            (BOOT_GDT, PAGE_TABLES_END, region_kind::BOOT),
+            (KERNEL_BASE, CORE_IMAGE_END, region_kind::CORE),
+            (APP_PHYS_BASE, mem.bytes(), region_kind::RAM),
+        ];
+        for (i, (start, end, kind)) in map.iter().enumerate() {
+            info.mem_map[i] = MemRegion {
+                start: *start,
+                len: end - start,
+                kind: *kind,
+                _pad: 0,
+            };
+        }
+        info.mem_map_len = map.len() as u32;
+
+        let mut state = HostState {
+            stdout,
+            stderr,
+            selftest: None,
+            process: Default::default(),
+            stop: None,
+        };
+        if let Mode::SyscallLoop(count) = config.mode {
+            // A small CPL3 stack in the first application namespace; the loop itself lives in
+            // the core's user-visible page.
+            let top = namespace_base(FIRST_APP_NAMESPACE) + NAMESPACE_BYTES;
+            pt.map(
+                &mem,
+                Gva(top - LOOP_STACK_BYTES),
+                Gpa(APP_PHYS_BASE),
+                LOOP_STACK_BYTES,
+                PAGE_4K,
+                USER | WRITABLE | NO_EXECUTE,
+            )?;
+            info.app_stack = top;
+            info.loop_count = count.max(1);
+            state.process.echo_enabled = true;
+        }
+
+        setup::write_tables(&mem, &core, platform)?;
+        let vcpu_fd = vm.create_vcpu(0).map_err(|source| KvmError::Ioctl {
+            what: "KVM_CREATE_VCPU",
+            source,
+        })?;
+        info.tsc_khz = vcpu_fd.get_tsc_khz().map(u64::from).unwrap_or(0);
+        mem.write(Gpa(BOOT_INFO), &info)?;
+        setup::configure(&vcpu_fd, &cpuid, features, &core, pt.root())?;
+
+        Ok(Vm {
+            vcpu: Vcpu::new(vcpu_fd),
+            _vm: vm,
+            _kvm: kvm,
+            mem,
+            state,
+            platform,
+        })
+    }
+
+    /// Run the guest to its end.
+    pub fn run(mut self) -> Result<RunReport, Error> {
+        let status = self.vcpu.run(&self.mem, &mut self.state)?;
+        let _ = self.state.stdout.flush();
+        let _ = self.state.stderr.flush();
+        Ok(RunReport {
+            status,
+            selftest: self.state.selftest,
+        })
+    }
+}
+
+fn load_core(config: &Config, mem: &GuestMem) -> Result<CoreImage, LoaderError> {
+    match &config.kernel {
+        None => loader::load_core(mem, loader::core::BUILTIN_CORE, "(built-in)"),
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|source| LoaderError::CoreRead {
+                path: path.display().to_string(),
+                source,
+            })?;
+            loader::load_core(mem, &bytes, &path.display().to_string())
+        }
+    }
+}
+
+/// Map the core VA = PA with 4 KiB pages and each segment's permissions; only the syscall stub
+/// page is user-visible (PVM enters it at CPL3).
+fn map_core(pt: &mut PageTables, mem: &GuestMem, core: &CoreImage) -> Result<(), Error> {
+    for seg in &core.segments {
+        let mut page = seg.start;
+        while page < seg.end {
+            let mut flags = 0;
+            if seg.write {
+                flags |= WRITABLE;
+            }
+            if !seg.exec {
+                flags |= NO_EXECUTE;
+            }
+            if (core.user_text.0..core.user_text.1).contains(&page) {
+                flags |= USER;
+            }
+            pt.map(mem, Gva(page), Gpa(page), PAGE_4K, PAGE_4K, flags)?;
+            page += PAGE_4K;
+        }
+    }
+    Ok(())
+}
