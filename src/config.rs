@@ -44,6 +44,8 @@ pub struct Config {
     pub kernel: Option<PathBuf>,
     /// What the core does.
     pub mode: Mode,
+    /// The application ([`Mode::Run`]).
+    pub app: Option<crate::app::AppConfig>,
 }
 
 impl Default for Config {
@@ -52,6 +54,7 @@ impl Default for Config {
             memory_bytes: DEFAULT_MEMORY_BYTES,
             kernel: None,
             mode: Mode::Run,
+            app: None,
         }
     }
 }

@@ -10,14 +10,20 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod addrspace;
+pub mod app;
 pub mod config;
 pub mod error;
+#[allow(unsafe_code)] // terminal ioctls
+mod host;
 pub mod hypercall;
 pub mod kvm;
 pub mod layout_map;
 pub mod loader;
 pub mod memory;
 pub mod paging;
+pub mod stack;
+pub mod stdio;
 pub mod syscall;
 pub mod vcpu;
 #[allow(unsafe_code)] // KVM_SET_USER_MEMORY_REGION

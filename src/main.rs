@@ -1,8 +1,11 @@
 //! The `umon` command: clap turns the command line into a `Config`, errors become one line on
 //! stderr and an exit code. Nothing else lives here.
 use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use umon::app::AppConfig;
 use umon::config::{format_size, parse_size};
 use umon::error::EXIT_UMON_FAILED;
 use umon::{Config, ExitStatus, Mode, Vm};
@@ -37,6 +40,28 @@ struct VmArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a static Linux x86-64 executable (static-pie or static) in a micro-VM.
+    ///
+    /// The app gets umon's stdin, stdout and stderr, an empty environment unless -e is given,
+    /// and no file system yet; its exit status becomes umon's.
+    #[command(after_help = EXIT_CODES)]
+    Run {
+        #[command(flatten)]
+        vm: VmArgs,
+        /// Set KEY=VALUE in the app's environment, or copy KEY from umon's own (repeatable).
+        #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
+        env: Vec<OsString>,
+        /// The executable, a host path.
+        #[arg(value_name = "APP")]
+        app: PathBuf,
+        /// Arguments for the app: everything after APP is passed on untouched.
+        #[arg(
+            value_name = "ARGS",
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        args: Vec<OsString>,
+    },
     /// Print the guest memory map for a given RAM size.
     Layout {
         /// Guest RAM, with an optional K/M/G suffix.
@@ -89,6 +114,25 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 fn run(cli: &Cli) -> Result<i32, umon::Error> {
     match &cli.command {
+        Command::Run { vm, env, app, args } => {
+            let mut argv = vec![app.clone().into_os_string()];
+            argv.extend(args.iter().cloned());
+            let config = Config {
+                app: Some(AppConfig {
+                    path: app.clone(),
+                    args: argv,
+                    env: environment(env),
+                }),
+                ..vm_config(vm, Mode::Run)
+            };
+            let report = Vm::new(&config)?.run()?;
+            if let ExitStatus::Signaled { report, .. } = &report.status {
+                if !report.is_empty() {
+                    eprintln!("umon: {report}");
+                }
+            }
+            Ok(report.status.code())
+        }
         Command::Layout { memory } => {
             let config = Config {
                 memory_bytes: *memory,
@@ -153,7 +197,25 @@ fn vm_config(args: &VmArgs, mode: Mode) -> Config {
         memory_bytes: args.memory,
         kernel: args.kernel.clone(),
         mode,
+        app: None,
     }
+}
+
+/// `-e KEY=VALUE` as given; `-e KEY` takes KEY from umon's own environment (left out if unset).
+fn environment(specs: &[OsString]) -> Vec<OsString> {
+    specs
+        .iter()
+        .filter_map(|spec| {
+            if spec.as_bytes().contains(&b'=') {
+                return Some(spec.clone());
+            }
+            let value = std::env::var_os(spec)?;
+            let mut entry = spec.clone();
+            entry.push("=");
+            entry.push(value);
+            Some(entry)
+        })
+        .collect()
 }
 
 fn describe_failures(bits: u64) -> String {

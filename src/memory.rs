@@ -124,6 +124,59 @@ impl GuestMem {
         Ok(())
     }
 
+    /// Give `[gpa, gpa + len)` back to the host: afterwards it reads as zeros and costs no host
+    /// memory until touched again. Whole pages are dropped with madvise; partial edges are zeroed.
+    #[allow(unsafe_code)]
+    pub fn discard(&self, gpa: Gpa, len: u64) -> Result<(), MemoryError> {
+        const PAGE: u64 = 4096;
+        let end = self.check_range(gpa, len)?;
+        let first = gpa.0.next_multiple_of(PAGE).min(end);
+        let last = (end & !(PAGE - 1)).max(first);
+        self.zero(gpa, first - gpa.0)?;
+        self.zero(Gpa(last), end - last)?;
+        if last > first {
+            let slice = self
+                .mmap
+                .get_slice(GuestAddress(first), (last - first) as usize)
+                .map_err(|_| MemoryError::OutOfRange { gpa: first, len })?;
+            let ptr = slice.ptr_guard_mut().as_ptr();
+            // SAFETY: the range is whole pages inside our own anonymous private mapping of guest
+            // RAM (checked above); MADV_DONTNEED only replaces their contents with zero pages,
+            // which is the intended effect. No Rust reference into guest RAM exists, and the vCPU
+            // is stopped in an exit while the monitor runs this.
+            let r = unsafe {
+                rustix::mm::madvise(
+                    ptr.cast(),
+                    (last - first) as usize,
+                    rustix::mm::Advice::LinuxDontNeed,
+                )
+            };
+            if r.is_err() {
+                self.zero(Gpa(first), last - first)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copy `len` bytes from `src` to a non-overlapping `dst`, both in guest RAM.
+    pub fn copy(&self, src: Gpa, dst: Gpa, len: u64) -> Result<(), MemoryError> {
+        self.check_range(src, len)?;
+        self.check_range(dst, len)?;
+        if src.0 < dst.0 + len && dst.0 < src.0 + len {
+            return Err(MemoryError::OutOfRange { gpa: dst.0, len });
+        }
+        let from = self
+            .mmap
+            .get_slice(GuestAddress(src.0), len as usize)
+            .map_err(|_| MemoryError::OutOfRange { gpa: src.0, len })?;
+        let to = self
+            .mmap
+            .get_slice(GuestAddress(dst.0), len as usize)
+            .map_err(|_| MemoryError::OutOfRange { gpa: dst.0, len })?;
+        from.copy_to_volatile_slice(to);
+        Ok(())
+    }
+
     /// Write guest bytes `[gpa, gpa + len)` straight to `dst` (no bounce buffer).
     /// Returns the number of bytes written, which may be short.
     pub fn write_to<W: WriteVolatile>(

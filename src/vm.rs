@@ -1,15 +1,17 @@
 //! A VM from start to end: `Vm::new` acquires everything (KVM, memory, page tables, core, vCPU),
 //! `run(self)` consumes it, so no half-built or re-run VM can be observed. Only this module
 //! registers memory with KVM.
+use crate::app::{self, AuxFacts};
 use crate::config::{Config, Mode};
 use crate::hypercall::HostState;
 use crate::kvm::{self, KvmError, Platform};
 use crate::loader::{self, CoreImage, LoaderError};
 use crate::memory::GuestMem;
 use crate::paging::{self, PageTables, NO_EXECUTE, PAGE_1G, PAGE_2M, PAGE_4K, USER, WRITABLE};
+use crate::stdio::Stdio;
 use crate::vcpu::{setup, Vcpu};
 use crate::{Error, RunReport};
-use kvm_bindings::kvm_userspace_memory_region;
+use kvm_bindings::{kvm_userspace_memory_region, CpuId};
 use kvm_ioctls::{Kvm, VmFd};
 use std::io::Write;
 use umon_abi::boot::{
@@ -37,21 +39,22 @@ pub struct Vm {
 }
 
 impl Vm {
-    /// Build a VM from `config`, writing the guest's output to the process's stdout/stderr.
+    /// Build a VM from `config` whose application uses umon's own stdin, stdout and stderr.
     pub fn new(config: &Config) -> Result<Vm, Error> {
-        Self::with_output(
-            config,
-            Box::new(std::io::stdout()),
-            Box::new(std::io::stderr()),
-        )
+        Self::with_stdio(config, Stdio::inherit())
     }
 
-    /// Build a VM whose guest output goes to the given writers.
+    /// Build a VM whose guest output goes to the given writers (and reads no input).
     pub fn with_output(
         config: &Config,
         stdout: Box<dyn Write + Send>,
         stderr: Box<dyn Write + Send>,
     ) -> Result<Vm, Error> {
+        Self::with_stdio(config, Stdio::capture(stdout, stderr))
+    }
+
+    /// Build a VM with the given standard streams.
+    pub fn with_stdio(config: &Config, stdio: Stdio) -> Result<Vm, Error> {
         config.validate().map_err(Error::Config)?;
         let kvm = kvm::open()?;
         let platform = Platform::detect();
@@ -112,12 +115,27 @@ impl Vm {
         info.mem_map_len = map.len() as u32;
 
         let mut state = HostState {
-            stdout,
-            stderr,
+            stdio,
             selftest: None,
             process: Default::default(),
             stop: None,
         };
+        if config.mode == Mode::Run {
+            let app_config = config
+                .app
+                .as_ref()
+                .ok_or_else(|| Error::Config("no application to run".into()))?;
+            let facts = AuxFacts {
+                hwcap: hwcap(&cpuid),
+            };
+            let app = app::load(&mem, &mut pt, app_config, &facts)?;
+            info.app_entry = app.entry;
+            info.app_stack = app.rsp;
+            let p = &mut state.process;
+            p.space = app.space;
+            p.symbols = app.symbols;
+            p.exe = app.exe;
+        }
         if let Mode::SyscallLoop(count) = config.mode {
             // A small CPL3 stack in the first application namespace; the loop itself lives in
             // the core's user-visible page.
@@ -157,8 +175,6 @@ impl Vm {
     /// Run the guest to its end.
     pub fn run(mut self) -> Result<RunReport, Error> {
         let status = self.vcpu.run(&self.mem, &mut self.state)?;
-        let _ = self.state.stdout.flush();
-        let _ = self.state.stderr.flush();
         Ok(RunReport {
             status,
             selftest: self.state.selftest,
@@ -200,4 +216,14 @@ fn map_core(pt: &mut PageTables, mem: &GuestMem, core: &CoreImage) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// CPUID(1).EDX as the guest sees it: AT_HWCAP.
+fn hwcap(cpuid: &CpuId) -> u64 {
+    cpuid
+        .as_slice()
+        .iter()
+        .find(|e| e.function == 1)
+        .map(|e| u64::from(e.edx))
+        .unwrap_or(0)
 }

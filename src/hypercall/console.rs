@@ -8,9 +8,9 @@ use umon_abi::Gpa;
 pub fn write(mem: &GuestMem, state: &mut HostState, at: Gpa) -> Result<(), MemoryError> {
     let mut args: ConsoleWrite = mem.read(at)?;
     mem.check_range(Gpa(args.data), args.len)?;
-    let out: &mut dyn std::io::Write = match args.fd {
-        1 => &mut state.stdout,
-        2 => &mut state.stderr,
+    let out = match args.fd {
+        1 => &mut state.stdio.stdout,
+        2 => &mut state.stdio.stderr,
         _ => {
             args.ret = -i64::from(libc::EBADF);
             return mem.write(at, &args);
@@ -18,7 +18,7 @@ pub fn write(mem: &GuestMem, state: &mut HostState, at: Gpa) -> Result<(), Memor
     };
     let mut buf = vec![0u8; args.len.min(1 << 20) as usize];
     mem.read_bytes(Gpa(args.data), &mut buf)?;
-    args.ret = match out.write_all(&buf).and_then(|_| out.flush()) {
+    args.ret = match out.write_all(&buf) {
         Ok(()) => buf.len() as i64,
         Err(e) => -i64::from(e.raw_os_error().unwrap_or(libc::EIO)),
     };

@@ -6,10 +6,10 @@ mod console;
 mod fault;
 
 use crate::memory::{GuestMem, MemoryError};
+use crate::stdio::Stdio;
 use crate::syscall;
 use crate::ExitStatus;
 use kvm_bindings::{kvm_regs, kvm_sregs};
-use std::io::Write;
 use umon_abi::hypercall::{Abort, EnterUser, Hypercall, SelftestReport};
 use umon_abi::layout::selector;
 use umon_abi::Gpa;
@@ -62,6 +62,14 @@ pub enum HypercallError {
         /// What it said.
         reason: String,
     },
+    /// The single-threaded application waits for something nothing can bring.
+    #[error(
+        "the application blocked forever in a {what} (it is single-threaded: nothing can wake it)"
+    )]
+    Deadlock {
+        /// Which call.
+        what: &'static str,
+    },
     /// The core itself faulted.
     #[error("guest core crashed: exception {vector} at rip {rip:#x} (cr2 {cr2:#x})")]
     CoreFault {
@@ -76,10 +84,8 @@ pub enum HypercallError {
 
 /// Everything the monitor keeps for one VM between exits.
 pub struct HostState {
-    /// Where the guest's stdout goes.
-    pub stdout: Box<dyn Write + Send>,
-    /// Where the guest's stderr goes.
-    pub stderr: Box<dyn Write + Send>,
+    /// The application's standard streams.
+    pub stdio: Stdio,
     /// The self-check result, once reported.
     pub selftest: Option<SelftestReport>,
     /// The Linux process the application sees.

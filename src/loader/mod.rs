@@ -1,5 +1,6 @@
-//! Parsing and placing ELF images: the core (through linux-loader) and, later, applications.
+//! Parsing and placing ELF images: the core (through linux-loader) and applications (goblin).
 //! Loaders are pure: they parse and plan, then write through [`crate::memory::GuestMem`].
+pub mod app;
 pub mod core;
 
 pub use self::core::{load_core, CoreImage};
@@ -24,11 +25,58 @@ pub enum LoaderError {
         #[source]
         source: std::io::Error,
     },
+    /// The application file does not exist.
+    #[error("cannot run '{path}': no such file")]
+    AppNotFound {
+        /// As given.
+        path: String,
+    },
+    /// The application file exists but cannot be read.
+    #[error("cannot execute '{path}'")]
+    AppRead {
+        /// As given.
+        path: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The application is not a usable executable.
+    #[error("cannot execute '{path}'")]
+    App {
+        /// As given.
+        path: String,
+        /// What is wrong with it.
+        #[source]
+        source: app::AppError,
+    },
+    /// Guest RAM is too small for the image, its stack and a minimal heap.
+    #[error("cannot run '{path}': it needs at least {need} bytes of guest RAM, the VM has {ram} (raise --memory)")]
+    NoRoom {
+        /// As given.
+        path: String,
+        /// Bytes needed.
+        need: u64,
+        /// Bytes available.
+        ram: u64,
+    },
+    /// Arguments and environment do not fit on the initial stack.
+    #[error("argument list too long (arguments and environment exceed {max} bytes)")]
+    ArgsTooLong {
+        /// The limit.
+        max: u64,
+    },
 }
 
 impl LoaderError {
-    /// The exit code for this failure.
+    /// The exit code for this failure: 127 for a missing application, 126 for one that cannot
+    /// be executed, 125 for a bad core.
     pub fn exit_code(&self) -> i32 {
-        crate::error::EXIT_UMON_FAILED
+        match self {
+            LoaderError::AppNotFound { .. } => crate::error::EXIT_NOT_FOUND,
+            LoaderError::AppRead { .. }
+            | LoaderError::App { .. }
+            | LoaderError::ArgsTooLong { .. } => crate::error::EXIT_CANNOT_EXECUTE,
+            _ => crate::error::EXIT_UMON_FAILED,
+        }
     }
 }

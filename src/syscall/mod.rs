@@ -1,18 +1,23 @@
 //! The Linux system-call ABI as the application sees it, served by the monitor. The syscall entry
-//! stub exits with the application's registers; [`handle`] runs the call and arranges the return.
+//! stub exits with the application's registers; [`handle`] decodes the call, runs it against the
+//! [`Process`] and guest memory, and arranges the return. Every pointer the application passes
+//! goes through [`AddrSpace`], so a bad one is EFAULT, exactly as on Linux.
+pub mod fd;
+mod io;
+pub mod linux;
+mod mm;
+mod proc;
+mod time;
+
+use crate::addrspace::AddrSpace;
 use crate::hypercall::{Cpu, Flow, HostState, HypercallError, DIRTY_REGS};
 use crate::memory::GuestMem;
 use crate::ExitStatus;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use syscalls::{Errno, Sysno};
 use umon_abi::hypercall::{ECHO_XOR, SYS_UMON_ECHO};
 
-/// Linux syscall numbers used here.
-pub mod nr {
-    /// exit
-    pub const EXIT: u64 = 60;
-    /// exit_group
-    pub const EXIT_GROUP: u64 = 231;
-}
+pub use proc::{ids, Ids};
 
 /// The Linux process the application sees.
 #[derive(Default)]
@@ -23,6 +28,24 @@ pub struct Process {
     pub unsupported_seen: HashSet<u64>,
     /// Whether [`SYS_UMON_ECHO`] answers (syscall-trap self-test only).
     pub echo_enabled: bool,
+    /// The application's memory.
+    pub space: AddrSpace,
+    /// Open files.
+    pub fds: fd::FdTable,
+    /// readlink("/proc/self/exe").
+    pub exe: Vec<u8>,
+    /// Signal dispositions set with rt_sigaction, by signal number.
+    pub sigactions: HashMap<u64, linux::SigAction>,
+    /// The blocked-signal mask.
+    pub sigmask: u64,
+    /// The alternate signal stack.
+    pub altstack: Option<linux::SigAltStack>,
+    /// Resource limits changed by the application (others have their defaults).
+    pub rlimits: HashMap<u64, linux::Rlimit>,
+    /// set_tid_address pointer.
+    pub clear_child_tid: u64,
+    /// set_robust_list head.
+    pub robust_list: u64,
 }
 
 impl Process {
@@ -38,30 +61,169 @@ impl Process {
     }
 }
 
+/// The six argument registers: rdi, rsi, rdx, r10, r8, r9.
+#[derive(Clone, Copy, Debug)]
+pub struct Args(pub [u64; 6]);
+
+/// Why a syscall does not simply return a value.
+pub enum Stop {
+    /// Return -errno to the application.
+    Errno(Errno),
+    /// The process ends (exit, or killed by a signal).
+    Exit(ExitStatus),
+    /// The monitor cannot go on.
+    Fatal(HypercallError),
+}
+
+impl From<Errno> for Stop {
+    fn from(e: Errno) -> Self {
+        Stop::Errno(e)
+    }
+}
+
+/// A syscall's outcome.
+pub type Sys = Result<u64, Stop>;
+
+/// What a handler works on.
+pub struct Ctx<'a, 'c> {
+    /// Guest memory.
+    pub mem: &'a GuestMem,
+    /// Monitor state: the process and its stdio.
+    pub state: &'a mut HostState,
+    /// The vCPU registers (arch_prctl changes FS).
+    pub cpu: &'a mut Cpu<'c>,
+}
+
+impl Ctx<'_, '_> {
+    fn space(&self) -> &AddrSpace {
+        &self.state.process.space
+    }
+
+    fn proc(&mut self) -> &mut Process {
+        &mut self.state.process
+    }
+
+    /// Copy a plain value from the application.
+    fn read_val<T: zerocopy::FromBytes + zerocopy::IntoBytes>(&self, va: u64) -> Result<T, Errno> {
+        self.space().read_val(self.mem, va)
+    }
+
+    /// Copy a plain value to the application.
+    fn write_val<T: zerocopy::IntoBytes + zerocopy::Immutable>(
+        &self,
+        va: u64,
+        v: &T,
+    ) -> Result<(), Errno> {
+        self.space().write_val(self.mem, va, v)
+    }
+}
+
 /// Run the system call in the vCPU's registers and set up the return to the application.
 pub fn handle(
     cpu: &mut Cpu<'_>,
     mem: &GuestMem,
     state: &mut HostState,
 ) -> Result<Flow, HypercallError> {
-    let _ = mem;
     let r = &*cpu.regs;
-    let (number, a0) = (r.rax, r.rdi);
-    let ret: i64 = match number {
-        nr::EXIT | nr::EXIT_GROUP => return Ok(Flow::Exit(ExitStatus::Exited((a0 & 0xff) as i32))),
-        SYS_UMON_ECHO if state.process.echo_enabled => (a0 ^ ECHO_XOR) as i64,
-        other => {
-            if state.process.unsupported_seen.insert(other) {
-                let _ = writeln!(state.stderr, "umon: unsupported syscall {other}");
-            }
-            -i64::from(libc::ENOSYS)
-        }
+    let nr = r.rax;
+    let args = Args([r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9]);
+    let mut cx = Ctx { mem, state, cpu };
+    let ret = match dispatch(&mut cx, nr, &args) {
+        Ok(v) => v as i64,
+        Err(Stop::Errno(e)) => -i64::from(e.into_raw()),
+        Err(Stop::Exit(status)) => return Ok(Flow::Exit(status)),
+        Err(Stop::Fatal(e)) => return Err(e),
     };
-    complete(cpu, ret);
+    complete(cx.cpu, ret);
     Ok(Flow::Continue)
 }
 
-use std::io::Write;
+fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
+    if nr == SYS_UMON_ECHO && cx.state.process.echo_enabled {
+        return Ok(a.0[0] ^ ECHO_XOR);
+    }
+    let Some(sysno) = usize::try_from(nr).ok().and_then(Sysno::new) else {
+        return unsupported(cx, nr);
+    };
+    use Sysno as S;
+    match sysno {
+        S::read => io::read(cx, a),
+        S::write => io::write(cx, a),
+        S::readv => io::readv(cx, a),
+        S::writev => io::writev(cx, a),
+        S::pread64 | S::pwrite64 | S::preadv | S::pwritev => io::positioned(cx, a),
+        S::lseek => io::lseek(cx, a),
+        S::close => io::close(cx, a),
+        S::fstat => io::fstat(cx, a),
+        S::newfstatat => io::newfstatat(cx, a),
+        S::statx => io::statx(cx, a),
+        S::stat | S::lstat | S::access => io::path_lookup(cx, a.0[0]),
+        S::faccessat | S::faccessat2 => io::path_lookup(cx, a.0[1]),
+        S::open => io::path_lookup(cx, a.0[0]),
+        S::openat => io::path_lookup(cx, a.0[1]),
+        S::ioctl => io::ioctl(cx, a),
+        S::poll => io::poll(cx, a),
+        S::ppoll => io::ppoll(cx, a),
+        S::dup => io::dup(cx, a),
+        S::dup2 => io::dup2(cx, a),
+        S::dup3 => io::dup3(cx, a),
+        S::fcntl => io::fcntl(cx, a),
+        S::brk => mm::brk(cx, a),
+        S::mmap => mm::mmap(cx, a),
+        S::munmap => mm::munmap(cx, a),
+        S::mprotect => mm::mprotect(cx, a),
+        S::mremap => mm::mremap(cx, a),
+        S::madvise => mm::madvise(cx, a),
+        S::exit | S::exit_group => Err(Stop::Exit(ExitStatus::Exited((a.0[0] & 0xff) as i32))),
+        S::arch_prctl => proc::arch_prctl(cx, a),
+        S::set_tid_address => {
+            cx.proc().clear_child_tid = a.0[0];
+            Ok(proc::TID)
+        }
+        S::set_robust_list => proc::set_robust_list(cx, a),
+        // glibc registers rseq at start-up and copes with ENOSYS; no note for it.
+        S::rseq => Err(Errno::ENOSYS.into()),
+        S::prlimit64 => proc::prlimit64(cx, a),
+        S::getrlimit => proc::getrlimit(cx, a),
+        S::setrlimit => proc::setrlimit(cx, a),
+        S::rt_sigaction => proc::rt_sigaction(cx, a),
+        S::rt_sigprocmask => proc::rt_sigprocmask(cx, a),
+        S::sigaltstack => proc::sigaltstack(cx, a),
+        S::getpid | S::gettid => Ok(proc::TID),
+        S::getppid => Ok(0),
+        S::getuid | S::geteuid => Ok(ids().uid),
+        S::getgid | S::getegid => Ok(ids().gid),
+        S::uname => proc::uname(cx, a),
+        S::getrandom => proc::getrandom(cx, a),
+        S::readlink => proc::readlink(cx, a.0[0], a.0[1], a.0[2]),
+        S::readlinkat => proc::readlink(cx, a.0[1], a.0[2], a.0[3]),
+        S::getcwd => proc::getcwd(cx, a),
+        S::sched_getaffinity => proc::sched_getaffinity(cx, a),
+        S::sched_yield => Ok(0),
+        S::futex => proc::futex(cx, a),
+        S::clock_gettime => time::clock_gettime(cx, a),
+        S::clock_getres => time::clock_getres(cx, a),
+        S::gettimeofday => time::gettimeofday(cx, a),
+        S::time => time::time(cx, a),
+        S::nanosleep => time::nanosleep(cx, a),
+        S::clock_nanosleep => time::clock_nanosleep(cx, a),
+        _ => unsupported(cx, nr),
+    }
+}
+
+/// ENOSYS, with a note on stderr the first time each number is seen.
+fn unsupported(cx: &mut Ctx<'_, '_>, nr: u64) -> Sys {
+    if cx.state.process.unsupported_seen.insert(nr) {
+        let name = usize::try_from(nr)
+            .ok()
+            .and_then(Sysno::new)
+            .map(|s| format!(" ({})", s.name()))
+            .unwrap_or_default();
+        let note = format!("umon: unsupported syscall {nr}{name}\n");
+        let _ = cx.state.stdio.stderr.write_all(note.as_bytes());
+    }
+    Err(Errno::ENOSYS.into())
+}
 
 /// Put the result in rax and return to the application. On hardware KVM the stub's `sysretq`
 /// does the return. On PVM a user-mode `syscall` reaches the stub still at CPL3, where `sysretq`

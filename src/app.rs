@@ -1,0 +1,240 @@
+//! Placing the application in guest memory: its image (from a [`LoadPlan`]), its stack and its
+//! heap arena, all mapped in the page tables before the first instruction.
+//!
+//! Physical memory from `APP_PHYS_BASE` holds, in order: the image, the 8 MiB stack, the arena
+//! (all remaining RAM). Virtually, everything but an ET_EXEC image lives in the first program
+//! namespace: a static-pie image at its base, the arena 1 GiB above, the stack at its top with an
+//! unmapped guard below it.
+use crate::addrspace::{AddrSpace, Arena, Region, PAGE};
+use crate::loader::app::{self, LoadPlan, MAX_IMAGE_BYTES};
+use crate::loader::LoaderError;
+use crate::memory::GuestMem;
+use crate::paging::{PageTables, NO_EXECUTE, PAGE_2M, PAGE_4K, USER, WRITABLE};
+use crate::stack::{self, at, StackSpec};
+use crate::Error;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use umon_abi::layout::{namespace_base, APP_PHYS_BASE, FIRST_APP_NAMESPACE, NAMESPACE_BYTES};
+use umon_abi::{Gpa, Gva};
+
+/// The application's stack size (RLIMIT_STACK as Linux defaults it).
+pub const STACK_BYTES: u64 = 8 << 20;
+/// Unmapped space below the stack: an overflow faults instead of running into the arena.
+pub const STACK_GUARD_BYTES: u64 = 2 << 20;
+/// Offset of the arena in the namespace (above the largest static-pie image).
+pub const ARENA_OFFSET: u64 = MAX_IMAGE_BYTES;
+/// The smallest arena umon starts an application with.
+pub const MIN_ARENA_BYTES: u64 = 2 << 20;
+
+/// The program to run.
+#[derive(Clone, Debug, Default)]
+pub struct AppConfig {
+    /// Host path of the executable.
+    pub path: PathBuf,
+    /// argv, including argv[0].
+    pub args: Vec<OsString>,
+    /// The environment, as "KEY=VALUE".
+    pub env: Vec<OsString>,
+}
+
+/// An application in guest memory, ready to enter.
+pub struct LoadedApp {
+    /// Entry point.
+    pub entry: u64,
+    /// Initial stack pointer.
+    pub rsp: u64,
+    /// Its memory.
+    pub space: AddrSpace,
+    /// Function symbols for fault reports.
+    pub symbols: Vec<(u64, u64, String)>,
+    /// What readlink("/proc/self/exe") returns.
+    pub exe: Vec<u8>,
+}
+
+/// Machine facts that go into the auxiliary vector.
+pub struct AuxFacts {
+    /// CPUID(1).EDX as the guest sees it.
+    pub hwcap: u64,
+}
+
+/// Read, validate and place `cfg`'s executable; map everything in `pt`.
+pub fn load(
+    mem: &GuestMem,
+    pt: &mut PageTables,
+    cfg: &AppConfig,
+    facts: &AuxFacts,
+) -> Result<LoadedApp, Error> {
+    let shown = cfg.path.display().to_string();
+    let bytes = std::fs::read(&cfg.path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => LoaderError::AppNotFound {
+            path: shown.clone(),
+        },
+        _ => LoaderError::AppRead {
+            path: shown.clone(),
+            source,
+        },
+    })?;
+    let ns = namespace_base(FIRST_APP_NAMESPACE);
+    let plan = app::plan(&bytes, ns).map_err(|source| LoaderError::App {
+        path: shown.clone(),
+        source,
+    })?;
+
+    let image_len = plan.end - plan.start;
+    let pa_image = APP_PHYS_BASE;
+    let pa_stack = (pa_image + image_len).next_multiple_of(PAGE_2M);
+    let pa_arena = pa_stack + STACK_BYTES;
+    let need = pa_arena + MIN_ARENA_BYTES;
+    if need > mem.bytes() {
+        return Err(LoaderError::NoRoom {
+            path: shown,
+            need,
+            ram: mem.bytes(),
+        }
+        .into());
+    }
+
+    let mut regions = place_image(mem, pt, &plan, &bytes, pa_image)?;
+
+    let stack_top = ns + NAMESPACE_BYTES;
+    let stack_bottom = stack_top - STACK_BYTES;
+    pt.map(
+        mem,
+        Gva(stack_bottom),
+        Gpa(pa_stack),
+        STACK_BYTES,
+        PAGE_2M,
+        USER | WRITABLE | NO_EXECUTE,
+    )?;
+    regions.push(Region {
+        start: stack_bottom,
+        end: stack_top,
+        pa: pa_stack,
+        write: true,
+        exec: false,
+    });
+
+    let arena_start = ns + ARENA_OFFSET;
+    let arena_room = stack_bottom - STACK_GUARD_BYTES - arena_start;
+    let arena_len = ((mem.bytes() - pa_arena) & !(PAGE_2M - 1)).min(arena_room);
+    pt.map(
+        mem,
+        Gva(arena_start),
+        Gpa(pa_arena),
+        arena_len,
+        PAGE_2M,
+        USER | WRITABLE | NO_EXECUTE,
+    )?;
+    regions.push(Region {
+        start: arena_start,
+        end: arena_start + arena_len,
+        pa: pa_arena,
+        write: true,
+        exec: false,
+    });
+    let space = AddrSpace::new(
+        regions,
+        Arena::new(arena_start, arena_start + arena_len, pa_arena),
+    );
+
+    let args: Vec<Vec<u8>> = cfg.args.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let env: Vec<Vec<u8>> = cfg.env.iter().map(|e| e.as_bytes().to_vec()).collect();
+    let mut random = [0u8; 16];
+    let _ = rustix::rand::getrandom(&mut random, rustix::rand::GetRandomFlags::empty());
+    let ids = crate::syscall::ids();
+    let auxv = [
+        (at::PHDR, plan.phdr),
+        (at::PHENT, plan.phent),
+        (at::PHNUM, plan.phnum),
+        (at::PAGESZ, PAGE),
+        (at::BASE, 0),
+        (at::FLAGS, 0),
+        (at::ENTRY, plan.entry),
+        (at::UID, ids.uid),
+        (at::EUID, ids.uid),
+        (at::GID, ids.gid),
+        (at::EGID, ids.gid),
+        (at::SECURE, 0),
+        (at::HWCAP, facts.hwcap),
+        (at::HWCAP2, 0),
+        (at::CLKTCK, 100),
+    ];
+    let execfn = cfg.path.as_os_str().as_bytes();
+    let spec = StackSpec {
+        args: &args,
+        env: &env,
+        execfn,
+        random,
+        auxv: &auxv,
+    };
+    let initial =
+        stack::build(&spec, stack_top, STACK_BYTES / 2).ok_or(LoaderError::ArgsTooLong {
+            max: STACK_BYTES / 2,
+        })?;
+    mem.write_bytes(Gpa(pa_stack + (initial.rsp - stack_bottom)), &initial.bytes)?;
+
+    let exe = std::fs::canonicalize(&cfg.path)
+        .map(|p| p.as_os_str().as_bytes().to_vec())
+        .unwrap_or_else(|_| execfn.to_vec());
+    Ok(LoadedApp {
+        entry: plan.entry,
+        rsp: initial.rsp,
+        space,
+        symbols: plan.symbols,
+        exe,
+    })
+}
+
+/// Copy the segments to `pa` onwards (the image is physically contiguous) and map each page
+/// with the union of the permissions of the segments on it. Bytes past p_filesz stay zero:
+/// this memory has never been written.
+fn place_image(
+    mem: &GuestMem,
+    pt: &mut PageTables,
+    plan: &LoadPlan,
+    bytes: &[u8],
+    pa: u64,
+) -> Result<Vec<Region>, Error> {
+    for s in &plan.segments {
+        let file = &bytes[s.offset as usize..(s.offset + s.filesz) as usize];
+        mem.write_bytes(Gpa(pa + (s.vaddr - plan.start)), file)?;
+    }
+    let mut regions: Vec<Region> = Vec::new();
+    let mut page = plan.start;
+    while page < plan.end {
+        let (mut write, mut exec, mut used) = (false, false, false);
+        for s in plan
+            .segments
+            .iter()
+            .filter(|s| s.vaddr < page + PAGE && page < s.vaddr + s.memsz)
+        {
+            used = true;
+            write |= s.write;
+            exec |= s.exec;
+        }
+        if used {
+            let mut flags = USER;
+            if write {
+                flags |= WRITABLE;
+            }
+            if !exec {
+                flags |= NO_EXECUTE;
+            }
+            let page_pa = pa + (page - plan.start);
+            pt.map(mem, Gva(page), Gpa(page_pa), PAGE_4K, PAGE_4K, flags)?;
+            match regions.last_mut() {
+                Some(r) if r.end == page && r.write == write && r.exec == exec => r.end += PAGE,
+                _ => regions.push(Region {
+                    start: page,
+                    end: page + PAGE,
+                    pa: page_pa,
+                    write,
+                    exec,
+                }),
+            }
+        }
+        page += PAGE;
+    }
+    Ok(regions)
+}

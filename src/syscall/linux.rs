@@ -1,0 +1,272 @@
+//! Linux x86-64 user ABI structures and constants, as the application lays them out in its
+//! memory. Plain `zerocopy` types: the monitor copies them in and out of guest memory, never
+//! references them in place.
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+/// struct timespec.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct Timespec {
+    /// Seconds.
+    pub sec: i64,
+    /// Nanoseconds.
+    pub nsec: i64,
+}
+
+/// struct timeval.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct Timeval {
+    /// Seconds.
+    pub sec: i64,
+    /// Microseconds.
+    pub usec: i64,
+}
+
+/// struct iovec.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct Iovec {
+    /// Buffer.
+    pub base: u64,
+    /// Length.
+    pub len: u64,
+}
+
+/// struct pollfd.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct PollFd {
+    /// File descriptor.
+    pub fd: i32,
+    /// Requested events.
+    pub events: i16,
+    /// Returned events.
+    pub revents: i16,
+}
+
+/// struct rlimit64.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, PartialEq, Eq)]
+#[repr(C)]
+pub struct Rlimit {
+    /// Soft limit.
+    pub cur: u64,
+    /// Hard limit.
+    pub max: u64,
+}
+
+/// struct stat (x86-64).
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+#[allow(missing_docs)] // the kernel's field names say it all
+pub struct Stat {
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub pad0: u32,
+    pub rdev: u64,
+    pub size: i64,
+    pub blksize: i64,
+    pub blocks: i64,
+    pub atime: i64,
+    pub atime_nsec: i64,
+    pub mtime: i64,
+    pub mtime_nsec: i64,
+    pub ctime: i64,
+    pub ctime_nsec: i64,
+    pub unused: [i64; 3],
+}
+
+/// struct statx_timestamp.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+#[allow(missing_docs)] // the kernel's field names say it all
+pub struct StatxTimestamp {
+    pub sec: i64,
+    pub nsec: u32,
+    pub reserved: i32,
+}
+
+/// struct statx.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+#[allow(missing_docs)] // the kernel's field names say it all
+pub struct Statx {
+    pub mask: u32,
+    pub blksize: u32,
+    pub attributes: u64,
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u16,
+    pub spare0: u16,
+    pub ino: u64,
+    pub size: u64,
+    pub blocks: u64,
+    pub attributes_mask: u64,
+    pub atime: StatxTimestamp,
+    pub btime: StatxTimestamp,
+    pub ctime: StatxTimestamp,
+    pub mtime: StatxTimestamp,
+    pub rdev_major: u32,
+    pub rdev_minor: u32,
+    pub dev_major: u32,
+    pub dev_minor: u32,
+    pub mnt_id: u64,
+    pub dio_mem_align: u32,
+    pub dio_offset_align: u32,
+    pub spare3: [u64; 12],
+}
+
+impl Statx {
+    /// The statx view of a stat (the fields stat has: STATX_BASIC_STATS).
+    pub fn from_stat(s: &Stat) -> Statx {
+        let ts = |sec: i64, nsec: i64| StatxTimestamp {
+            sec,
+            nsec: nsec as u32,
+            reserved: 0,
+        };
+        Statx {
+            mask: STATX_BASIC_STATS,
+            blksize: s.blksize as u32,
+            nlink: s.nlink as u32,
+            uid: s.uid,
+            gid: s.gid,
+            mode: s.mode as u16,
+            ino: s.ino,
+            size: s.size as u64,
+            blocks: s.blocks as u64,
+            atime: ts(s.atime, s.atime_nsec),
+            ctime: ts(s.ctime, s.ctime_nsec),
+            mtime: ts(s.mtime, s.mtime_nsec),
+            rdev_major: major(s.rdev),
+            rdev_minor: minor(s.rdev),
+            dev_major: major(s.dev),
+            dev_minor: minor(s.dev),
+            ..Default::default()
+        }
+    }
+}
+
+fn major(dev: u64) -> u32 {
+    (((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0xfff)) as u32
+}
+
+fn minor(dev: u64) -> u32 {
+    (((dev >> 12) & 0xffff_ff00) | (dev & 0xff)) as u32
+}
+
+/// STATX_BASIC_STATS.
+pub const STATX_BASIC_STATS: u32 = 0x7ff;
+
+/// struct utsname.
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct Utsname {
+    /// sysname, nodename, release, version, machine, domainname.
+    pub fields: [[u8; 65]; 6],
+}
+
+/// struct sigaltstack (stack_t).
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, PartialEq, Eq)]
+#[repr(C)]
+pub struct SigAltStack {
+    /// Base.
+    pub sp: u64,
+    /// SS_ONSTACK / SS_DISABLE.
+    pub flags: i32,
+    /// Padding.
+    pub pad: i32,
+    /// Size.
+    pub size: u64,
+}
+
+/// struct sigaction as the kernel takes it (rt_sigaction).
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, PartialEq, Eq)]
+#[repr(C)]
+pub struct SigAction {
+    /// Handler or SIG_DFL/SIG_IGN.
+    pub handler: u64,
+    /// SA_* flags.
+    pub flags: u64,
+    /// Restorer.
+    pub restorer: u64,
+    /// Blocked during the handler.
+    pub mask: u64,
+}
+
+/// Kernel `struct termios` (TCGETS/TCSETS), opaque bytes to umon.
+pub const TERMIOS_BYTES: usize = 36;
+
+/// File type bits of st_mode.
+pub mod mode {
+    /// FIFO.
+    pub const S_IFIFO: u32 = 0o010000;
+    /// Character device.
+    pub const S_IFCHR: u32 = 0o020000;
+}
+
+/// open(2) flags and fcntl(2) commands.
+pub mod fcntl {
+    /// O_WRONLY.
+    pub const O_WRONLY: u64 = 1;
+    /// O_CLOEXEC.
+    pub const O_CLOEXEC: u64 = 0o2000000;
+    /// AT_FDCWD.
+    pub const AT_FDCWD: i32 = -100;
+    /// AT_EMPTY_PATH.
+    pub const AT_EMPTY_PATH: u64 = 0x1000;
+    /// F_DUPFD.
+    pub const F_DUPFD: u64 = 0;
+    /// F_GETFD.
+    pub const F_GETFD: u64 = 1;
+    /// F_SETFD.
+    pub const F_SETFD: u64 = 2;
+    /// F_GETFL.
+    pub const F_GETFL: u64 = 3;
+    /// F_SETFL.
+    pub const F_SETFL: u64 = 4;
+    /// F_DUPFD_CLOEXEC.
+    pub const F_DUPFD_CLOEXEC: u64 = 1030;
+    /// FD_CLOEXEC.
+    pub const FD_CLOEXEC: u64 = 1;
+}
+
+/// mmap(2) and friends.
+pub mod mman {
+    /// MAP_SHARED.
+    pub const MAP_SHARED: u64 = 0x01;
+    /// MAP_FIXED.
+    pub const MAP_FIXED: u64 = 0x10;
+    /// MAP_ANONYMOUS.
+    pub const MAP_ANONYMOUS: u64 = 0x20;
+    /// MAP_FIXED_NOREPLACE.
+    pub const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+    /// MREMAP_MAYMOVE.
+    pub const MREMAP_MAYMOVE: u64 = 1;
+    /// MREMAP_FIXED.
+    pub const MREMAP_FIXED: u64 = 2;
+    /// MADV_DONTNEED.
+    pub const MADV_DONTNEED: u64 = 4;
+}
+
+/// ioctl requests on terminals.
+pub mod ioctl {
+    /// TCGETS.
+    pub const TCGETS: u64 = 0x5401;
+    /// TCSETS.
+    pub const TCSETS: u64 = 0x5402;
+    /// TCSETSW.
+    pub const TCSETSW: u64 = 0x5403;
+    /// TCSETSF.
+    pub const TCSETSF: u64 = 0x5404;
+    /// TIOCGWINSZ.
+    pub const TIOCGWINSZ: u64 = 0x5413;
+    /// TIOCSWINSZ.
+    pub const TIOCSWINSZ: u64 = 0x5414;
+    /// FIONBIO.
+    pub const FIONBIO: u64 = 0x5421;
+}

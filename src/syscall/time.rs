@@ -1,0 +1,95 @@
+//! Clocks and sleeping, from the host's clocks.
+use super::linux::{Timespec, Timeval};
+use super::{Args, Ctx, Sys};
+use rustix::time::ClockId;
+use std::time::Duration;
+use syscalls::Errno;
+
+/// TIMER_ABSTIME for clock_nanosleep.
+const TIMER_ABSTIME: u64 = 1;
+
+/// A valid relative timespec as a Duration (EINVAL like Linux otherwise).
+pub fn duration(t: Timespec) -> Result<Duration, Errno> {
+    if t.sec < 0 || !(0..1_000_000_000).contains(&t.nsec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Duration::new(t.sec as u64, t.nsec as u32))
+}
+
+fn clock(id: u64) -> Result<ClockId, Errno> {
+    ClockId::try_from(id as i32).map_err(|_| Errno::EINVAL)
+}
+
+fn now(id: ClockId) -> Timespec {
+    let t = rustix::time::clock_gettime(id);
+    Timespec {
+        sec: t.tv_sec,
+        nsec: t.tv_nsec,
+    }
+}
+
+pub fn clock_gettime(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let t = now(clock(a.0[0])?);
+    cx.write_val(a.0[1], &t)?;
+    Ok(0)
+}
+
+pub fn clock_getres(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let r = rustix::time::clock_getres(clock(a.0[0])?);
+    if a.0[1] != 0 {
+        cx.write_val(
+            a.0[1],
+            &Timespec {
+                sec: r.tv_sec,
+                nsec: r.tv_nsec,
+            },
+        )?;
+    }
+    Ok(0)
+}
+
+pub fn gettimeofday(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let t = now(ClockId::Realtime);
+    if a.0[0] != 0 {
+        cx.write_val(
+            a.0[0],
+            &Timeval {
+                sec: t.sec,
+                usec: t.nsec / 1000,
+            },
+        )?;
+    }
+    if a.0[1] != 0 {
+        cx.write_val(a.0[1], &[0u32; 2])?;
+    }
+    Ok(0)
+}
+
+pub fn time(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let t = now(ClockId::Realtime).sec;
+    if a.0[0] != 0 {
+        cx.write_val(a.0[0], &t)?;
+    }
+    Ok(t as u64)
+}
+
+pub fn nanosleep(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let d = duration(cx.read_val(a.0[0])?)?;
+    std::thread::sleep(d);
+    Ok(0)
+}
+
+pub fn clock_nanosleep(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let (id, flags, req) = (clock(a.0[0])?, a.0[1], a.0[2]);
+    let t: Timespec = cx.read_val(req)?;
+    let d = if flags & TIMER_ABSTIME != 0 {
+        let target = duration(t)?;
+        let n = now(id);
+        let now = Duration::new(n.sec.max(0) as u64, n.nsec as u32);
+        target.saturating_sub(now)
+    } else {
+        duration(t)?
+    };
+    std::thread::sleep(d);
+    Ok(0)
+}
