@@ -44,23 +44,23 @@ enum Command {
     ///
     /// The app gets umon's stdin, stdout and stderr, an empty environment unless -e is given,
     /// and no file system yet; its exit status becomes umon's.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXIT_CODES, override_usage = "umon run [OPTIONS] APP [ARGS]...")]
     Run {
         #[command(flatten)]
         vm: VmArgs,
         /// Set KEY=VALUE in the app's environment, or copy KEY from umon's own (repeatable).
         #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
         env: Vec<OsString>,
-        /// The executable, a host path.
-        #[arg(value_name = "APP")]
-        app: PathBuf,
-        /// Arguments for the app: everything after APP is passed on untouched.
+        /// The executable (a host path), then its arguments: everything from APP on goes to the
+        /// app untouched, options included.
         #[arg(
-            value_name = "ARGS",
+            value_name = "APP",
+            required = true,
+            num_args = 1..,
             trailing_var_arg = true,
             allow_hyphen_values = true
         )]
-        args: Vec<OsString>,
+        command: Vec<OsString>,
     },
     /// Print the guest memory map for a given RAM size.
     Layout {
@@ -114,13 +114,11 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 fn run(cli: &Cli) -> Result<i32, umon::Error> {
     match &cli.command {
-        Command::Run { vm, env, app, args } => {
-            let mut argv = vec![app.clone().into_os_string()];
-            argv.extend(args.iter().cloned());
+        Command::Run { vm, env, command } => {
             let config = Config {
                 app: Some(AppConfig {
-                    path: app.clone(),
-                    args: argv,
+                    path: PathBuf::from(&command[0]),
+                    args: command.clone(),
                     env: environment(env),
                 }),
                 ..vm_config(vm, Mode::Run)
