@@ -32,7 +32,7 @@ pub const MIN_ARENA_BYTES: u64 = 2 << 20;
 pub struct AppConfig {
     /// Host path of the executable.
     pub path: PathBuf,
-    /// argv, including argv[0].
+    /// argv, including `argv[0]`.
     pub args: Vec<OsString>,
     /// The environment, as "KEY=VALUE".
     pub env: Vec<OsString>,

@@ -45,7 +45,7 @@ pub mod at {
 
 /// What goes on the initial stack.
 pub struct StackSpec<'a> {
-    /// argv, argv[0] first.
+    /// argv, `argv[0]` first.
     pub args: &'a [Vec<u8>],
     /// "KEY=VALUE" entries.
     pub env: &'a [Vec<u8>],

@@ -13,14 +13,18 @@ use std::process::Output;
 
 const NO_ARGS: [&str; 0] = [];
 
-/// Writes `bytes` as an executable file named `name` in a directory of this test process.
+/// Writes `bytes` as an executable file `name` (unique per test) in this suite's scratch
+/// directory. Written under a temporary name and renamed, so a concurrent run of this suite
+/// (which writes the same bytes) never sees a partial file; reused names keep the directory
+/// from growing run after run.
 fn write_app(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("elf-errors-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("elf-errors");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
     path
 }
 
@@ -45,6 +49,16 @@ fn assert_refused_output(what: &str, out: &Output) -> String {
 
 fn real_hello(link: Link) -> Vec<u8> {
     std::fs::read(c_app("hello", link)).unwrap()
+}
+
+/// `hello` with the section header table dropped from its ELF header (e_shoff, e_shnum and
+/// e_shstrndx zero), which an executable does not need: cutting such a file short damages only
+/// what the loader uses.
+fn hello_without_sections(link: Link) -> Vec<u8> {
+    let mut b = real_hello(link);
+    put_u64(&mut b, 40, 0);
+    b[60..64].fill(0);
+    b
 }
 
 // ---- ELF64 little-endian field access --------------------------------------------------------
@@ -141,6 +155,15 @@ fn controls_the_handmade_elf_and_a_copy_of_hello_run() {
     let out = umon_run(&[], &copy, &NO_ARGS, b"");
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     assert!(stdout(&out).starts_with("argc=1\n"), "{}", stdout(&out));
+
+    for link in Link::RUNNABLE {
+        let name = format!("hello-no-sections-{link:?}");
+        let copy = write_app(&name, &hello_without_sections(link));
+        assert_eq!(native(&copy, &NO_ARGS, &[], b"").status.code(), Some(0));
+        let out = umon_run(&[], &copy, &NO_ARGS, b"");
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        assert!(stdout(&out).starts_with("argc=1\n"), "{}", stdout(&out));
+    }
 }
 
 // ---- the refusals ---------------------------------------------------------------------------------
@@ -151,7 +174,7 @@ fn truncated_elf_is_refused() {
         return;
     }
     for link in Link::RUNNABLE {
-        let full = real_hello(link);
+        let full = hello_without_sections(link);
         let phdrs_end = u64_at(&full, 32) as usize + 56 * u16_at(&full, 56) as usize;
         let data_end = load_headers(&full)
             .iter()
@@ -173,6 +196,11 @@ fn truncated_elf_is_refused() {
             eprintln!("{link:?} {why} ({len} bytes): refused");
         }
     }
+    // By hand: the segment claims more file bytes than there are.
+    let mut b = handmade(&[(0x40_0000, 0x1000)]);
+    let len = b.len() as u64;
+    put_u64(&mut b, 64 + P_FILESZ, len + 0x100);
+    assert_refused("handmade-filesz-past-eof", &b);
 }
 
 #[test]

@@ -47,6 +47,23 @@ fn assert_clean_exit(o: &Output, want: i32, what: &str) {
     assert_eq!(stderr(o), "", "{what}: stderr should be empty");
 }
 
+/// `got == want`, reporting the first differing line before both texts.
+fn assert_same_text(got: &str, want: &str, what: &str) {
+    if got != want {
+        let line = got
+            .lines()
+            .zip(want.lines())
+            .position(|(g, w)| g != w)
+            .unwrap_or_else(|| got.lines().count().min(want.lines().count()));
+        panic!(
+            "{what}: output differs from line {}: got {:?}, want {:?}\n--- got:\n{got}--- want:\n{want}",
+            line + 1,
+            got.lines().nth(line),
+            want.lines().nth(line)
+        );
+    }
+}
+
 /// stderr is exactly one line, starting with `prefix`; returns it.
 fn one_stderr_line(o: &Output, prefix: &str, what: &str) -> String {
     let err = stderr(o);
@@ -302,14 +319,13 @@ fn memory_option_sizes_the_guest() {
         assert_clean_exit(&out, 0, &format!("--memory {size}"));
         assert_eq!(stdout(&out), hello_text(&[s(&hello)], &[]), "{size}");
     }
-    // 1.5 GiB cannot fit the default 1 GiB guest, but fits a 2 GiB one.
-    let out = umon_run(
-        &["--memory", "2G"],
-        c_app("malloc", Link::StaticPie),
-        &["1536"],
-        b"",
-    );
-    assert_clean_exit(&out, 0, "--memory 2G malloc 1536");
+    // 1100 MiB cannot fit the default 1 GiB guest (malloc fails cleanly), but fits a 2 GiB one.
+    let malloc = c_app("malloc", Link::StaticPie);
+    let out = umon_run(&[], &malloc, &["1100"], b"");
+    assert_clean_exit(&out, 12, "default memory, malloc 1100");
+    assert_eq!(stdout(&out), "ENOMEM\n");
+    let out = umon_run(&["--memory", "2G"], &malloc, &["1100"], b"");
+    assert_clean_exit(&out, 0, "--memory 2G, malloc 1100");
     assert_eq!(stdout(&out), "ok\n");
 }
 
@@ -487,11 +503,8 @@ fn sys_app_checks_hold_natively() {
     for link in Link::RUNNABLE {
         let out = native(c_app("sys", link), &["native"], &[], SYS_STDIN);
         assert_clean_exit(&out, 0, &format!("{link:?} sys natively"));
-        assert_eq!(
-            stdout(&out),
-            format!("{SYS_COMMON}0 failures\n"),
-            "{link:?}"
-        );
+        let want = format!("{SYS_COMMON}0 failures\n");
+        assert_same_text(&stdout(&out), &want, &format!("{link:?} sys natively"));
     }
 }
 
@@ -503,11 +516,8 @@ fn syscalls_behave_like_linux() {
     for link in Link::RUNNABLE {
         let out = umon_run(&[], c_app("sys", link), &["umon"], SYS_STDIN);
         assert_eq!(code(&out), Some(0), "{link:?}: {}", stderr(&out));
-        assert_eq!(
-            stdout(&out),
-            format!("{SYS_COMMON}{SYS_UMON_ONLY}0 failures\n"),
-            "{link:?}"
-        );
+        let want = format!("{SYS_COMMON}{SYS_UMON_ONLY}0 failures\n");
+        assert_same_text(&stdout(&out), &want, &format!("{link:?} sys umon"));
         // Every syscall the app made is implemented, except the deliberate fork.
         assert_eq!(
             stderr(&out),
@@ -616,7 +626,7 @@ fn terminal_stdout_is_a_tty_with_the_hosts_window_size() {
     let (out, text) = run_on_terminal(umon_run_cmd(&[], &app, &["umon"]));
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let want = native_text.replace("0 failures\n", &format!("{SYS_UMON_ONLY}0 failures\n"));
-    assert_eq!(text, want);
+    assert_same_text(&text, &want, "sys umon on a terminal");
 }
 
 // ---- Rust --------------------------------------------------------------------------------------

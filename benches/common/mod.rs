@@ -1,0 +1,104 @@
+//! Shared by the benchmarks: the bare-KVM floor VM and building the benchmark apps.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+use kvm_bindings::kvm_userspace_memory_region;
+use kvm_ioctls::{Kvm, VcpuExit};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+
+/// A bare VM: one page of RAM, real mode, `exits` times `out`, then `hlt`. With `exits` = 1 it
+/// is the floor of start-to-exit; with many it measures the raw cost of an exit.
+pub fn floor(kvm: &Kvm, exits: u16) {
+    let vm = kvm.create_vm().unwrap();
+    let mem: GuestMemoryMmap = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x1000)]).unwrap();
+    // mov cx, exits; 1: out 0x10, al; loop 1b; hlt
+    let [lo, hi] = exits.to_le_bytes();
+    mem.write_slice(
+        &[0xb9, lo, hi, 0xe6, 0x10, 0xe2, 0xfc, 0xf4],
+        GuestAddress(0),
+    )
+    .unwrap();
+    let host = mem.iter().next().unwrap().as_ptr() as u64;
+    let region = kvm_userspace_memory_region {
+        slot: 0,
+        flags: 0,
+        guest_phys_addr: 0,
+        memory_size: 0x1000,
+        userspace_addr: host,
+    };
+    // SAFETY: `mem` outlives the VM fd (dropped at the end of this function, after `vm`).
+    unsafe { vm.set_user_memory_region(region) }.unwrap();
+    let mut vcpu = vm.create_vcpu(0).unwrap();
+    let mut sregs = vcpu.get_sregs().unwrap();
+    sregs.cs.base = 0;
+    sregs.cs.selector = 0;
+    vcpu.set_sregs(&sregs).unwrap();
+    let regs = kvm_bindings::kvm_regs {
+        rip: 0,
+        rflags: 2,
+        ..Default::default()
+    };
+    vcpu.set_regs(&regs).unwrap();
+    let mut seen = 0u32;
+    loop {
+        match vcpu.run().unwrap() {
+            VcpuExit::IoOut(..) => seen += 1,
+            VcpuExit::Hlt => break,
+            other => panic!("floor VM: unexpected exit {other:?}"),
+        }
+    }
+    assert_eq!(seen, u32::from(exits));
+}
+
+/// Build `benches/apps/NAME.c` (or `tests/apps/NAME.c`) with `gcc -O2 -static-pie` once.
+pub fn c_app(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = [root.join("benches/apps"), root.join("tests/apps")]
+        .iter()
+        .map(|d| d.join(format!("{name}.c")))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("no source for bench app {name}"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-{name}"));
+    let ok = Command::new("gcc")
+        .args(["-O2", "-static-pie", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("run gcc")
+        .success();
+    assert!(ok, "gcc failed for {}", src.display());
+    out
+}
+
+/// Run `app args` in a umon VM with output to /dev/null; returns the exit code.
+pub fn umon_run(app: &Path, args: &[&str]) -> i32 {
+    let mut argv = vec![app.as_os_str().to_owned()];
+    argv.extend(args.iter().map(|a| a.into()));
+    let config = umon::Config {
+        app: Some(umon::app::AppConfig {
+            path: app.to_owned(),
+            args: argv,
+            env: vec![],
+        }),
+        ..Default::default()
+    };
+    let null = || std::fs::File::create("/dev/null").unwrap();
+    let stdio = umon::stdio::Stdio {
+        stdin: umon::stdio::Source::Reader(Box::new(std::io::empty())),
+        stdout: umon::stdio::Sink::Fd(null()),
+        stderr: umon::stdio::Sink::Fd(null()),
+    };
+    let report = umon::Vm::with_stdio(&config, stdio).unwrap().run().unwrap();
+    report.status.code()
+}
+
+/// Run `app args` natively with output to /dev/null; returns the exit code.
+pub fn native_run(app: &Path, args: &[&str]) -> i32 {
+    Command::new(app)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .code()
+        .unwrap()
+}

@@ -1,0 +1,63 @@
+//! `umon run` against the floor and native execution, all in the same run (ratios in the README):
+//! - `start/*`: start to exit of hello (static-pie) in umon, natively (fork+exec), and the bare
+//!   KVM floor VM.
+//! - `syscall/*`: 10 000 one-byte writes to /dev/null forwarded by umon, the same natively, and
+//!   10 000 raw exits of a bare VM (`out` in a loop): the floor for a forwarded call.
+//! - `compute/*`: a CPU-bound loop with no syscalls in umon and natively.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod common;
+
+use common::{c_app, floor, native_run, umon_run};
+use criterion::{criterion_group, criterion_main, Criterion};
+use kvm_ioctls::Kvm;
+use std::time::Duration;
+
+const CALLS: u16 = 10_000;
+const SPIN_ROUNDS: &str = "200000000";
+
+fn start(c: &mut Criterion) {
+    let kvm = Kvm::new().expect("/dev/kvm");
+    let hello = c_app("hello");
+    let mut g = c.benchmark_group("start");
+    g.sample_size(30).measurement_time(Duration::from_secs(5));
+    g.bench_function("floor", |b| b.iter(|| floor(&kvm, 1)));
+    g.bench_function("umon_hello", |b| {
+        b.iter(|| assert_eq!(umon_run(&hello, &[]), 0))
+    });
+    g.bench_function("native_hello", |b| {
+        b.iter(|| assert_eq!(native_run(&hello, &[]), 0))
+    });
+    g.finish();
+}
+
+fn syscall(c: &mut Criterion) {
+    let kvm = Kvm::new().expect("/dev/kvm");
+    let writes = c_app("writes");
+    let n = CALLS.to_string();
+    let mut g = c.benchmark_group("syscall");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.bench_function("raw_exit_x10000", |b| b.iter(|| floor(&kvm, CALLS)));
+    g.bench_function("umon_write_x10000", |b| {
+        b.iter(|| assert_eq!(umon_run(&writes, &[&n]), 0))
+    });
+    g.bench_function("native_write_x10000", |b| {
+        b.iter(|| assert_eq!(native_run(&writes, &[&n]), 0))
+    });
+    g.finish();
+}
+
+fn compute(c: &mut Criterion) {
+    let spin = c_app("spin");
+    let mut g = c.benchmark_group("compute");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.bench_function("umon_spin", |b| {
+        b.iter(|| assert_eq!(umon_run(&spin, &[SPIN_ROUNDS]), 0))
+    });
+    g.bench_function("native_spin", |b| {
+        b.iter(|| assert_eq!(native_run(&spin, &[SPIN_ROUNDS]), 0))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, start, syscall, compute);
+criterion_main!(benches);
