@@ -13,7 +13,10 @@ use crate::paging::{PageTables, NO_EXECUTE, PAGE_2M, PAGE_4K, USER, WRITABLE};
 use crate::stack::{self, at, StackSpec};
 use crate::Error;
 use std::ffi::OsString;
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use umon_abi::layout::{namespace_base, APP_PHYS_BASE, FIRST_APP_NAMESPACE, NAMESPACE_BYTES};
 use umon_abi::{Gpa, Gva};
@@ -46,8 +49,8 @@ pub struct LoadedApp {
     pub rsp: u64,
     /// Its memory.
     pub space: AddrSpace,
-    /// Function symbols for fault reports.
-    pub symbols: Vec<(u64, u64, String)>,
+    /// What was added to the ELF's addresses (for reading its symbols later).
+    pub bias: u64,
     /// What readlink("/proc/self/exe") returns.
     pub exe: Vec<u8>,
 }
@@ -66,7 +69,7 @@ pub fn load(
     facts: &AuxFacts,
 ) -> Result<LoadedApp, Error> {
     let shown = cfg.path.display().to_string();
-    let bytes = std::fs::read(&cfg.path).map_err(|source| match source.kind() {
+    let unreadable = |source: std::io::Error| match source.kind() {
         std::io::ErrorKind::NotFound => LoaderError::AppNotFound {
             path: shown.clone(),
         },
@@ -74,9 +77,19 @@ pub fn load(
             path: shown.clone(),
             source,
         },
-    })?;
+    };
+    // Only the headers are read up front; segments go straight from the file into guest RAM.
+    let mut file = File::open(&cfg.path).map_err(unreadable)?;
+    let file_len = file.metadata().map_err(unreadable)?.len();
+    if file.metadata().map_err(unreadable)?.is_dir() {
+        return Err(unreadable(std::io::Error::from_raw_os_error(libc::EISDIR)).into());
+    }
+    let mut head = vec![0u8; 64.min(file_len) as usize];
+    file.read_exact_at(&mut head, 0).map_err(unreadable)?;
+    head.resize(app::head_len(&head, file_len) as usize, 0);
+    file.read_exact_at(&mut head, 0).map_err(unreadable)?;
     let ns = namespace_base(FIRST_APP_NAMESPACE);
-    let plan = app::plan(&bytes, ns).map_err(|source| LoaderError::App {
+    let plan = app::plan(&head, file_len, ns).map_err(|source| LoaderError::App {
         path: shown.clone(),
         source,
     })?;
@@ -95,7 +108,10 @@ pub fn load(
         .into());
     }
 
-    let mut regions = place_image(mem, pt, &plan, &bytes, pa_image)?;
+    let mut regions = place_image(mem, pt, &plan, &mut file, pa_image).map_err(|e| match e {
+        PlaceError::Io(source) => Error::from(unreadable(source)),
+        PlaceError::Other(e) => e,
+    })?;
 
     let stack_top = ns + NAMESPACE_BYTES;
     let stack_bottom = stack_top - STACK_BYTES;
@@ -181,24 +197,45 @@ pub fn load(
         entry: plan.entry,
         rsp: initial.rsp,
         space,
-        symbols: plan.symbols,
+        bias: plan.bias,
         exe,
     })
 }
 
-/// Copy the segments to `pa` onwards (the image is physically contiguous) and map each page
-/// with the union of the permissions of the segments on it. Bytes past p_filesz stay zero:
-/// this memory has never been written.
+/// Placing the image failed: reading the file, or guest memory / page tables.
+enum PlaceError {
+    Io(std::io::Error),
+    Other(Error),
+}
+
+impl<E: Into<Error>> From<E> for PlaceError {
+    fn from(e: E) -> Self {
+        PlaceError::Other(e.into())
+    }
+}
+
+/// Read the segments from `file` to `pa` onwards (the image is physically contiguous) and map
+/// each page with the union of the permissions of the segments on it. Bytes past p_filesz stay
+/// zero: this memory has never been written.
 fn place_image(
     mem: &GuestMem,
     pt: &mut PageTables,
     plan: &LoadPlan,
-    bytes: &[u8],
+    file: &mut File,
     pa: u64,
-) -> Result<Vec<Region>, Error> {
+) -> Result<Vec<Region>, PlaceError> {
     for s in &plan.segments {
-        let file = &bytes[s.offset as usize..(s.offset + s.filesz) as usize];
-        mem.write_bytes(Gpa(pa + (s.vaddr - plan.start)), file)?;
+        file.seek(SeekFrom::Start(s.offset))
+            .map_err(PlaceError::Io)?;
+        let mut done = 0;
+        while done < s.filesz {
+            let gpa = Gpa(pa + (s.vaddr - plan.start) + done);
+            let n = mem.read_from(gpa, s.filesz - done, file)?;
+            if n == 0 {
+                return Err(PlaceError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+            done += n as u64;
+        }
     }
     let mut regions: Vec<Region> = Vec::new();
     let mut page = plan.start;

@@ -133,7 +133,8 @@ impl Vm {
             info.app_stack = app.rsp;
             let p = &mut state.process;
             p.space = app.space;
-            p.symbols = app.symbols;
+            p.bias = app.bias;
+            p.exe_path = Some(app_config.path.clone());
             p.exe = app.exe;
         }
         if let Mode::SyscallLoop(count) = config.mode {

@@ -1,7 +1,7 @@
 //! Application ELFs: parse and validate with goblin, produce a [`LoadPlan`] (where every segment
 //! goes, with which permissions). Pure: no guest memory is touched here, so every failure is a
 //! [`AppError`] before anything is allocated, and the plan can be inspected or fuzzed alone.
-use goblin::elf::{header, program_header, sym, Elf};
+use goblin::elf::{header, program_header, sym, Elf, ProgramHeader};
 use umon_abi::layout::{CORE_IMAGE_END, PROGRAM_BASE};
 
 /// The largest span an application image may cover (text + data + bss). Its heap, mmap area
@@ -60,8 +60,26 @@ pub struct LoadPlan {
     pub phent: u64,
     /// Number of program headers (AT_PHNUM).
     pub phnum: u64,
-    /// Function symbols (address, size, name), sorted by address, relocated.
-    pub symbols: Vec<(u64, u64, String)>,
+}
+
+/// Function symbols of a whole ELF file (address, size, name), sorted by address and moved by
+/// `bias`; empty when the file has none or cannot be parsed. Only fault reports need them, so
+/// they are read then, not at start.
+pub fn symbols(bytes: &[u8], bias: u64) -> Vec<(u64, u64, String)> {
+    let Ok(elf) = Elf::parse(bytes) else {
+        return Vec::new();
+    };
+    let mut symbols: Vec<(u64, u64, String)> = elf
+        .syms
+        .iter()
+        .filter(|s| s.st_type() == sym::STT_FUNC && s.st_value != 0)
+        .filter_map(|s| {
+            let name = elf.strtab.get_at(s.st_name)?;
+            Some((s.st_value.wrapping_add(bias), s.st_size, name.to_string()))
+        })
+        .collect();
+    symbols.sort();
+    symbols
 }
 
 /// Why a file cannot be executed. Each message completes "cannot execute APP: ...".
@@ -147,15 +165,33 @@ pub enum AppError {
     Entry(u64),
 }
 
-/// Validate `bytes` as an x86-64 static executable and plan its placement; a static-pie image
-/// starts at `pie_base`.
-pub fn plan(bytes: &[u8], pie_base: u64) -> Result<LoadPlan, AppError> {
+/// How much of the file [`plan`] needs: the ELF header and the program headers (and, when it
+/// is there, the PT_INTERP string, for the error message).
+pub fn head_len(ehdr: &[u8], file_len: u64) -> u64 {
+    let field = |at: usize, n: usize| {
+        ehdr.get(at..at + n)
+            .map(|b| {
+                b.iter()
+                    .rev()
+                    .fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
+            })
+            .unwrap_or(0)
+    };
+    let (phoff, phentsize, phnum) = (field(32, 8), field(54, 2), field(56, 2));
+    let end = phoff.saturating_add(phentsize * phnum);
+    end.max(4096).min(file_len).min(MAX_HEAD_BYTES)
+}
+
+/// The most header bytes umon reads to plan a load.
+pub const MAX_HEAD_BYTES: u64 = 1 << 20;
+
+/// Validate an x86-64 static executable of `file_len` bytes, of which `head` is the start
+/// (at least [`head_len`] bytes, or the whole file), and plan its placement; a static-pie image
+/// starts at `pie_base`. Section headers and symbols are not needed (see [`symbols`]).
+pub fn plan(head: &[u8], file_len: u64, pie_base: u64) -> Result<LoadPlan, AppError> {
+    let bytes = head;
     check_ident(bytes)?;
-    let elf = Elf::parse(bytes).map_err(|e| match e {
-        goblin::error::Error::Malformed(m) => AppError::Malformed(m),
-        other => AppError::Truncated(other.to_string()),
-    })?;
-    let h = &elf.header;
+    let h = Elf::parse_header(bytes).map_err(|e| AppError::Truncated(e.to_string()))?;
     if h.e_machine != header::EM_X86_64 {
         return Err(AppError::Machine(
             header::machine_to_str(h.e_machine).to_string(),
@@ -166,14 +202,37 @@ pub fn plan(bytes: &[u8], pie_base: u64) -> Result<LoadPlan, AppError> {
         header::ET_DYN => AppKind::StaticPie,
         other => return Err(AppError::Type(header::et_to_str(other).to_string())),
     };
-    if let Some(interp) = elf.interpreter {
-        return Err(AppError::Dynamic(interp.to_string()));
+    if h.e_phnum > 0 && usize::from(h.e_phentsize) != program_header::program_header64::SIZEOF_PHDR
+    {
+        return Err(AppError::Malformed(format!(
+            "program header size {} (expected {})",
+            h.e_phentsize,
+            program_header::program_header64::SIZEOF_PHDR
+        )));
+    }
+    let ctx = goblin::container::Ctx::new(
+        goblin::container::Container::Big,
+        goblin::container::Endian::Little,
+    );
+    let phdrs = ProgramHeader::parse(bytes, h.e_phoff as usize, usize::from(h.e_phnum), ctx)
+        .map_err(|e| AppError::Truncated(format!("program headers: {e}")))?;
+    if let Some(interp) = phdrs.iter().find(|p| p.p_type == program_header::PT_INTERP) {
+        let name = interp
+            .p_offset
+            .checked_add(interp.p_filesz)
+            .and_then(|end| bytes.get(interp.p_offset as usize..end as usize))
+            .map(|b| {
+                String::from_utf8_lossy(b)
+                    .trim_end_matches('\0')
+                    .to_string()
+            })
+            .unwrap_or_else(|| "unknown".into());
+        return Err(AppError::Dynamic(name));
     }
 
-    let len = bytes.len() as u64;
+    let len = file_len;
     let mut segments = Vec::new();
-    for ph in elf
-        .program_headers
+    for ph in phdrs
         .iter()
         .filter(|p| p.p_type == program_header::PT_LOAD && p.p_memsz > 0)
     {
@@ -255,18 +314,7 @@ pub fn plan(bytes: &[u8], pie_base: u64) -> Result<LoadPlan, AppError> {
     {
         return Err(AppError::Entry(h.e_entry));
     }
-    let phdr = phdr_address(&elf, &segments, bias);
-
-    let mut symbols: Vec<(u64, u64, String)> = elf
-        .syms
-        .iter()
-        .filter(|s| s.st_type() == sym::STT_FUNC && s.st_value != 0)
-        .filter_map(|s| {
-            let name = elf.strtab.get_at(s.st_name)?;
-            Some((s.st_value.wrapping_add(bias), s.st_size, name.to_string()))
-        })
-        .collect();
-    symbols.sort();
+    let phdr = phdr_address(&phdrs, h.e_phoff, &segments, bias);
 
     Ok(LoadPlan {
         kind,
@@ -278,7 +326,6 @@ pub fn plan(bytes: &[u8], pie_base: u64) -> Result<LoadPlan, AppError> {
         phdr,
         phent: u64::from(h.e_phentsize),
         phnum: u64::from(h.e_phnum),
-        symbols,
     })
 }
 
@@ -313,19 +360,14 @@ fn check_ident(bytes: &[u8]) -> Result<(), AppError> {
 }
 
 /// AT_PHDR: PT_PHDR if present, else the loaded bytes that hold e_phoff.
-fn phdr_address(elf: &Elf<'_>, segments: &[Segment], bias: u64) -> u64 {
-    if let Some(p) = elf
-        .program_headers
-        .iter()
-        .find(|p| p.p_type == program_header::PT_PHDR)
-    {
+fn phdr_address(phdrs: &[ProgramHeader], phoff: u64, segments: &[Segment], bias: u64) -> u64 {
+    if let Some(p) = phdrs.iter().find(|p| p.p_type == program_header::PT_PHDR) {
         return p.p_vaddr.wrapping_add(bias);
     }
-    let off = elf.header.e_phoff;
     segments
         .iter()
-        .find(|s| (s.offset..s.offset + s.filesz).contains(&off))
-        .map(|s| s.vaddr + (off - s.offset))
+        .find(|s| (s.offset..s.offset + s.filesz).contains(&phoff))
+        .map(|s| s.vaddr + (phoff - s.offset))
         .unwrap_or(0)
 }
 
@@ -375,7 +417,7 @@ mod tests {
             header::EM_X86_64,
             &[(1, RX, 0, 0x40_1000, 0x1000, 0x1000)],
         );
-        let p = plan(&b, 0).unwrap();
+        let p = plan(&b, b.len() as u64, 0).unwrap();
         assert_eq!(p.kind, AppKind::Static);
         assert_eq!((p.start, p.end, p.entry), (0x40_1000, 0x40_2000, 0x40_1000));
     }
@@ -390,7 +432,7 @@ mod tests {
                 (1, RW, 0x1000, 0x1000, 0x10, 0x5000),
             ],
         );
-        let p = plan(&b, 0x1000_0000_0000).unwrap();
+        let p = plan(&b, b.len() as u64, 0x1000_0000_0000).unwrap();
         assert_eq!(p.kind, AppKind::StaticPie);
         assert_eq!(p.start, 0x1000_0000_0000);
         assert_eq!(p.end, 0x1000_0000_6000);
@@ -451,24 +493,33 @@ mod tests {
                 elf(
                     header::ET_EXEC,
                     x,
-                    &[(1, RW, 0, 0x40_1000, 16, 16), (3, 4, 0, 0, 0, 0)],
+                    &[(1, RW, 0, 0x40_1000, 16, 16), (4, 4, 0, 0, 0, 0)],
                 ),
                 |e| matches!(e, AppError::Entry(_)),
             ),
         ];
         for (i, (bytes, ok)) in cases.iter().enumerate() {
-            let e = plan(bytes, 0).expect_err("must be rejected");
+            let e = plan(bytes, bytes.len() as u64, 0).expect_err("must be rejected");
             assert!(ok(&e), "case {i}: unexpected {e:?}");
         }
         let mut b32 = elf(header::ET_EXEC, x, &[]);
         b32[4] = 1;
-        assert_eq!(plan(&b32, 0).unwrap_err(), AppError::Class32);
+        assert_eq!(
+            plan(&b32, b32.len() as u64, 0).unwrap_err(),
+            AppError::Class32
+        );
         let mut be = elf(header::ET_EXEC, x, &[]);
         be[5] = 2;
-        assert_eq!(plan(&be, 0).unwrap_err(), AppError::BigEndian);
+        assert_eq!(
+            plan(&be, be.len() as u64, 0).unwrap_err(),
+            AppError::BigEndian
+        );
         let full = elf(header::ET_EXEC, x, &[(1, RX, 0, 0x40_1000, 16, 16)]);
         for cut in [5, 20, 63, 64, 100] {
-            assert!(plan(&full[..cut], 0).is_err(), "truncated at {cut}");
+            assert!(
+                plan(&full[..cut], cut as u64, 0).is_err(),
+                "truncated at {cut}"
+            );
         }
     }
 }

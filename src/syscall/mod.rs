@@ -22,8 +22,13 @@ pub use proc::{ids, Ids};
 /// The Linux process the application sees.
 #[derive(Default)]
 pub struct Process {
-    /// Function symbols of the application, sorted by address: (address, size, name).
-    pub symbols: Vec<(u64, u64, String)>,
+    /// The application's executable on the host, for its symbols.
+    pub exe_path: Option<std::path::PathBuf>,
+    /// What the loader added to the executable's addresses.
+    pub bias: u64,
+    /// Function symbols of the application, sorted by address: (address, size, name); read
+    /// from `exe_path` the first time a fault report needs them.
+    pub symbols: std::cell::OnceCell<Vec<(u64, u64, String)>>,
     /// Syscalls already reported as unsupported (reported once each).
     pub unsupported_seen: HashSet<u64>,
     /// Whether [`SYS_UMON_ECHO`] answers (syscall-trap self-test only).
@@ -51,8 +56,15 @@ pub struct Process {
 impl Process {
     /// " (name+0xoff)" for an address inside a known function, else "".
     pub fn symbolize(&self, addr: u64) -> String {
-        let i = self.symbols.partition_point(|s| s.0 <= addr);
-        match i.checked_sub(1).map(|i| &self.symbols[i]) {
+        let symbols = self.symbols.get_or_init(|| {
+            self.exe_path
+                .as_ref()
+                .and_then(|p| std::fs::read(p).ok())
+                .map(|bytes| crate::loader::app::symbols(&bytes, self.bias))
+                .unwrap_or_default()
+        });
+        let i = symbols.partition_point(|s| s.0 <= addr);
+        match i.checked_sub(1).map(|i| &symbols[i]) {
             Some((start, size, name)) if addr < start + (*size).max(1) => {
                 format!(" ({name}+{:#x})", addr - start)
             }

@@ -17,22 +17,31 @@ use umon_abi::ABI_VERSION;
 
 /// Called from `_start` with the virtual address of the boot info (in the Main window).
 pub extern "C" fn core_main(boot_info: u64) -> ! {
-    // SAFETY: the monitor wrote a BootInfo at this address, in the Main window, before start;
-    // the fields are plain integers, so any bit pattern is valid.
-    let info: BootInfo = unsafe { (boot_info as *const BootInfo).read_volatile() };
-    if info.magic != BOOT_MAGIC {
+    let info = boot_info as *const BootInfo;
+    // Field by field, not the whole struct: every load is emulated on PVM, and a whole-struct
+    // volatile copy is hundreds of byte loads.
+    macro_rules! field {
+        ($f:ident) => {
+            // SAFETY: the monitor wrote a BootInfo at this address, in the Main window, before
+            // start; every field is a plain integer, so any bit pattern is valid.
+            unsafe { core::ptr::addr_of!((*info).$f).read_volatile() }
+        };
+    }
+    if field!(magic) != BOOT_MAGIC {
         abort("bad boot info magic");
     }
-    if info.abi_version != ABI_VERSION {
+    if field!(abi_version) != ABI_VERSION {
         abort("boot info ABI version mismatch");
     }
-    match BootMode::from_raw(info.mode) {
-        Some(BootMode::RunApp) => enter_user(info.app_entry, info.app_stack, 0),
-        Some(BootMode::Selftest) => selftest::run(&info),
+    match BootMode::from_raw(field!(mode)) {
+        Some(BootMode::RunApp) => enter_user(field!(app_entry), field!(app_stack), 0),
+        Some(BootMode::Selftest) => selftest::run(field!(ram_bytes)),
         Some(BootMode::ExitAtOnce) => exit(0),
-        Some(BootMode::SyscallLoop) => {
-            enter_user(arch::echo_loop_entry(), info.app_stack, info.loop_count)
-        }
+        Some(BootMode::SyscallLoop) => enter_user(
+            arch::echo_loop_entry(),
+            field!(app_stack),
+            field!(loop_count),
+        ),
         None => abort("unknown boot mode"),
     }
 }

@@ -1,11 +1,10 @@
 //! The layout self-check: the core verifies from inside what the monitor's page tables promise,
 //! and reports one bit per failed check.
 use crate::arch;
-use umon_abi::boot::BootInfo;
 use umon_abi::hypercall::{selftest as bit, Hypercall, SelftestReport};
 use umon_abi::layout::{Area, BOOT_SCRATCH, KERNEL_BASE, PHYS_MEM};
 
-pub fn run(info: &BootInfo) -> ! {
+pub fn run(ram_bytes: u64) -> ! {
     let mut failed = 0u64;
     let mut checks = 0u64;
 
@@ -43,11 +42,11 @@ pub fn run(info: &BootInfo) -> ! {
     // RAM's last word is reachable in every window, the first byte past it in none.
     checks += 2;
     for w in Area::LINEAR {
-        let last = w.base() + info.ram_bytes - 8;
+        let last = w.base() + ram_bytes - 8;
         if arch::probe_read(last) {
             failed |= bit::RAM_END;
         }
-        if !arch::probe_read(w.base() + info.ram_bytes) {
+        if !arch::probe_read(w.base() + ram_bytes) {
             failed |= bit::PAST_RAM_MAPPED;
         }
     }
