@@ -2,7 +2,8 @@
 //! - `start/*`: start to exit of hello (static-pie) in umon, natively (fork+exec), and the bare
 //!   KVM floor VM.
 //! - `syscall/*`: 10 000 one-byte writes to /dev/null forwarded by umon, the same natively, and
-//!   10 000 raw exits of a bare VM (`out` in a loop): the floor for a forwarded call.
+//!   10 000 raw exits of a bare VM (`out` in a loop): the floor for a forwarded call, and
+//!   10 000 round trips through umon's CPL3 syscall trap that the monitor answers at once.
 //! - `compute/*`: a CPU-bound loop with no syscalls in umon and natively.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
@@ -37,6 +38,17 @@ fn syscall(c: &mut Criterion) {
     let mut g = c.benchmark_group("syscall");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.bench_function("raw_exit_x10000", |b| b.iter(|| floor(&kvm, CALLS)));
+    // umon's own trap with no work behind it: a CPL3 `syscall` that the monitor answers at once.
+    g.bench_function("umon_trap_x10000", |b| {
+        b.iter(|| {
+            let config = umon::Config {
+                mode: umon::Mode::SyscallLoop(u64::from(CALLS)),
+                ..Default::default()
+            };
+            let report = umon::Vm::new(&config).unwrap().run().unwrap();
+            assert_eq!(report.status, umon::ExitStatus::Exited(0));
+        })
+    });
     g.bench_function("umon_write_x10000", |b| {
         b.iter(|| assert_eq!(umon_run(&writes, &[&n]), 0))
     });
