@@ -46,6 +46,8 @@ pub struct Config {
     pub mode: Mode,
     /// The application ([`Mode::Run`]).
     pub app: Option<crate::app::AppConfig>,
+    /// Trace the application's syscalls on its stderr.
+    pub trace: Option<crate::trace::TraceMode>,
 }
 
 impl Default for Config {
@@ -55,6 +57,7 @@ impl Default for Config {
             kernel: None,
             mode: Mode::Run,
             app: None,
+            trace: None,
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod paging;
 pub mod stack;
 pub mod stdio;
 pub mod syscall;
+pub mod trace;
 pub mod vcpu;
 #[allow(unsafe_code)] // KVM_SET_USER_MEMORY_REGION
 pub mod vm;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use umon::app::AppConfig;
 use umon::config::{format_size, parse_size};
 use umon::error::EXIT_UMON_FAILED;
+use umon::trace::TraceMode;
 use umon::{Config, ExitStatus, Mode, Vm};
 
 const EXIT_CODES: &str = "\
@@ -48,6 +49,17 @@ enum Command {
     Run {
         #[command(flatten)]
         vm: VmArgs,
+        /// Print every syscall of the app on stderr like strace (`--trace`), or a count/time
+        /// table at exit like `strace -c` (`--trace=summary`).
+        #[arg(
+            long,
+            value_name = "MODE",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "calls",
+            value_parser = ["calls", "summary"]
+        )]
+        trace: Option<String>,
         /// Set KEY=VALUE in the app's environment, or copy KEY from umon's own (repeatable).
         #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
         env: Vec<OsString>,
@@ -114,8 +126,17 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 fn run(cli: &Cli) -> Result<i32, umon::Error> {
     match &cli.command {
-        Command::Run { vm, env, command } => {
+        Command::Run {
+            vm,
+            env,
+            command,
+            trace,
+        } => {
             let config = Config {
+                trace: trace.as_deref().map(|t| match t {
+                    "summary" => TraceMode::Summary,
+                    _ => TraceMode::Calls,
+                }),
                 app: Some(AppConfig {
                     path: PathBuf::from(&command[0]),
                     args: command.clone(),
@@ -196,6 +217,7 @@ fn vm_config(args: &VmArgs, mode: Mode) -> Config {
         kernel: args.kernel.clone(),
         mode,
         app: None,
+        trace: None,
     }
 }
 

@@ -119,6 +119,7 @@ impl Vm {
             selftest: None,
             process: Default::default(),
             stop: None,
+            trace: config.trace.map(crate::trace::Tracer::new),
         };
         if config.mode == Mode::Run {
             let app_config = config
@@ -176,6 +177,12 @@ impl Vm {
     /// Run the guest to its end.
     pub fn run(mut self) -> Result<RunReport, Error> {
         let status = self.vcpu.run(&self.mem, &mut self.state)?;
+        if let Some(tracer) = &self.state.trace {
+            let text = tracer
+                .summary()
+                .unwrap_or_else(|| crate::trace::ending(&status));
+            let _ = self.state.stdio.stderr.write_all(text.as_bytes());
+        }
         Ok(RunReport {
             status,
             selftest: self.state.selftest,

@@ -5,6 +5,8 @@
 mod console;
 mod fault;
 
+pub use fault::signal_name;
+
 use crate::memory::{GuestMem, MemoryError};
 use crate::stdio::Stdio;
 use crate::syscall;
@@ -92,6 +94,8 @@ pub struct HostState {
     pub process: syscall::Process,
     /// Set when the VM must stop (kill handle, timeout).
     pub stop: Option<ExitStatus>,
+    /// `--trace`: every syscall of the application, strace-style.
+    pub trace: Option<crate::trace::Tracer>,
 }
 
 impl HostState {

@@ -139,8 +139,13 @@ pub fn handle(
     let r = &*cpu.regs;
     let nr = r.rax;
     let args = Args([r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9]);
+    let started = state.trace.is_some().then(std::time::Instant::now);
     let mut cx = Ctx { mem, state, cpu };
-    let ret = match dispatch(&mut cx, nr, &args) {
+    let outcome = dispatch(&mut cx, nr, &args);
+    if let Some(t0) = started {
+        trace_call(&mut cx, nr, &args, &outcome, t0.elapsed());
+    }
+    let ret = match outcome {
         Ok(v) => v as i64,
         Err(Stop::Errno(e)) => -i64::from(e.into_raw()),
         Err(Stop::Exit(status)) => return Ok(Flow::Exit(status)),
@@ -148,6 +153,25 @@ pub fn handle(
     };
     complete(cx.cpu, ret);
     Ok(Flow::Continue)
+}
+
+/// Hand a finished call to the tracer (`--trace`).
+fn trace_call(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args, outcome: &Sys, took: std::time::Duration) {
+    let result = match outcome {
+        Ok(v) => crate::trace::Outcome::Returned(*v as i64),
+        Err(Stop::Errno(e)) => crate::trace::Outcome::Returned(-i64::from(e.into_raw())),
+        Err(_) => crate::trace::Outcome::Ended,
+    };
+    let state = &mut *cx.state;
+    if let Some(tracer) = state.trace.as_mut() {
+        let call = crate::trace::Call {
+            nr,
+            args: a.0,
+            result,
+            took,
+        };
+        tracer.record(&call, cx.mem, &state.process.space, &mut state.stdio.stderr);
+    }
 }
 
 fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {

@@ -1,0 +1,293 @@
+//! Decoding syscall arguments for `--trace`: paths and buffers read from guest memory (never
+//! trusted: an unreadable pointer prints as hex), flags as names, fds and sizes as numbers.
+use super::{Call, Outcome};
+use crate::addrspace::AddrSpace;
+use crate::memory::GuestMem;
+use syscalls::Sysno;
+
+/// How to show one argument.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Signed decimal (fds, counts, codes).
+    Int,
+    /// Unsigned decimal (sizes).
+    Size,
+    /// Hex (pointers, opaque values).
+    Hex,
+    /// Octal (modes).
+    Oct,
+    /// A NUL-terminated string (paths).
+    Path,
+    /// Data whose length is argument N; for reads, the returned count after the call.
+    Out(usize),
+    /// Data written by the app, length in argument N.
+    In(usize),
+    /// dirfd of *at calls (AT_FDCWD by name).
+    DirFd,
+    /// open(2) flags.
+    OpenFlags,
+    /// mmap protection.
+    Prot,
+    /// mmap flags.
+    MapFlags,
+    /// arch_prctl code.
+    ArchCode,
+}
+
+use Kind::*;
+
+fn signature(nr: u64) -> Option<&'static [Kind]> {
+    let s = Sysno::new(usize::try_from(nr).ok()?)?;
+    Some(match s {
+        Sysno::read => &[Int, Out(2), Size],
+        Sysno::write => &[Int, In(2), Size],
+        Sysno::pread64 => &[Int, Out(2), Size, Int],
+        Sysno::pwrite64 => &[Int, In(2), Size, Int],
+        Sysno::readv | Sysno::writev => &[Int, Hex, Int],
+        Sysno::open => &[Path, OpenFlags, Oct],
+        Sysno::openat => &[DirFd, Path, OpenFlags, Oct],
+        Sysno::close | Sysno::dup | Sysno::fsync | Sysno::fdatasync | Sysno::fchdir => &[Int],
+        Sysno::dup2 => &[Int, Int],
+        Sysno::dup3 => &[Int, Int, OpenFlags],
+        Sysno::fstat => &[Int, Hex],
+        Sysno::stat | Sysno::lstat => &[Path, Hex],
+        Sysno::newfstatat => &[DirFd, Path, Hex, Hex],
+        Sysno::statx => &[DirFd, Path, Hex, Hex, Hex],
+        Sysno::access => &[Path, Oct],
+        Sysno::faccessat | Sysno::faccessat2 => &[DirFd, Path, Oct, Hex],
+        Sysno::readlink => &[Path, Out(2), Size],
+        Sysno::readlinkat => &[DirFd, Path, Out(3), Size],
+        Sysno::mkdir => &[Path, Oct],
+        Sysno::mkdirat => &[DirFd, Path, Oct],
+        Sysno::unlink | Sysno::rmdir | Sysno::chdir => &[Path],
+        Sysno::unlinkat => &[DirFd, Path, Hex],
+        Sysno::rename => &[Path, Path],
+        Sysno::renameat | Sysno::renameat2 => &[DirFd, Path, DirFd, Path, Hex],
+        Sysno::lseek => &[Int, Int, Int],
+        Sysno::ioctl => &[Int, Hex, Hex],
+        Sysno::fcntl => &[Int, Int, Hex],
+        Sysno::poll => &[Hex, Int, Int],
+        Sysno::ppoll => &[Hex, Int, Hex, Hex, Size],
+        Sysno::brk => &[Hex],
+        Sysno::mmap => &[Hex, Size, Prot, MapFlags, Int, Hex],
+        Sysno::munmap => &[Hex, Size],
+        Sysno::mprotect => &[Hex, Size, Prot],
+        Sysno::mremap => &[Hex, Size, Size, Hex, Hex],
+        Sysno::madvise => &[Hex, Size, Int],
+        Sysno::arch_prctl => &[ArchCode, Hex],
+        Sysno::set_tid_address => &[Hex],
+        Sysno::set_robust_list => &[Hex, Size],
+        Sysno::rseq => &[Hex, Size, Hex, Hex],
+        Sysno::prlimit64 => &[Int, Int, Hex, Hex],
+        Sysno::getrlimit | Sysno::setrlimit => &[Int, Hex],
+        Sysno::rt_sigaction => &[Int, Hex, Hex, Size],
+        Sysno::rt_sigprocmask => &[Int, Hex, Hex, Size],
+        Sysno::sigaltstack => &[Hex, Hex],
+        Sysno::exit | Sysno::exit_group => &[Int],
+        Sysno::uname => &[Hex],
+        Sysno::getrandom => &[Hex, Size, Hex],
+        Sysno::getcwd => &[Out(1), Size],
+        Sysno::sched_getaffinity => &[Int, Size, Hex],
+        Sysno::futex => &[Hex, Int, Int, Hex, Hex, Int],
+        Sysno::clock_gettime | Sysno::clock_getres => &[Int, Hex],
+        Sysno::clock_nanosleep => &[Int, Int, Hex, Hex],
+        Sysno::gettimeofday => &[Hex, Hex],
+        Sysno::time => &[Hex],
+        Sysno::nanosleep => &[Hex, Hex],
+        Sysno::getdents64 => &[Int, Hex, Size],
+        Sysno::ftruncate => &[Int, Size],
+        Sysno::getpid
+        | Sysno::gettid
+        | Sysno::getppid
+        | Sysno::getuid
+        | Sysno::geteuid
+        | Sysno::getgid
+        | Sysno::getegid
+        | Sysno::sched_yield
+        | Sysno::fork
+        | Sysno::vfork => &[],
+        _ => return None,
+    })
+}
+
+/// Bytes of data shown before "...".
+const SHOW: usize = 32;
+
+/// The arguments as strace would print them.
+pub fn decode(call: &Call, mem: &GuestMem, space: &AddrSpace) -> Vec<String> {
+    let Some(sig) = signature(call.nr) else {
+        return call
+            .args
+            .iter()
+            .take(6)
+            .map(|a| format!("{a:#x}"))
+            .collect();
+    };
+    sig.iter()
+        .enumerate()
+        .map(|(i, kind)| one(*kind, i, call, mem, space))
+        .collect()
+}
+
+fn one(kind: Kind, i: usize, call: &Call, mem: &GuestMem, space: &AddrSpace) -> String {
+    let v = call.args[i];
+    match kind {
+        Int => (v as i32 as i64).to_string(),
+        Size => v.to_string(),
+        Hex if v == 0 => "NULL".into(),
+        Hex => format!("{v:#x}"),
+        Oct => format!("{v:#o}"),
+        DirFd if v as i32 == -100 => "AT_FDCWD".into(),
+        DirFd => (v as i32).to_string(),
+        Path => match space.read_cstr(mem, v, 4095) {
+            Ok(p) => quote(&p, usize::MAX),
+            Err(_) => format!("{v:#x}"),
+        },
+        In(len_arg) => data(v, call.args[len_arg], mem, space),
+        Out(len_arg) => match call.result {
+            Outcome::Returned(n) if n >= 0 => {
+                data(v, (n as u64).min(call.args[len_arg]), mem, space)
+            }
+            _ => format!("{v:#x}"),
+        },
+        OpenFlags => open_flags(v),
+        Prot => flags(
+            v,
+            &[(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")],
+            "PROT_NONE",
+        ),
+        MapFlags => flags(
+            v,
+            &[
+                (0x01, "MAP_SHARED"),
+                (0x02, "MAP_PRIVATE"),
+                (0x10, "MAP_FIXED"),
+                (0x20, "MAP_ANONYMOUS"),
+                (0x100, "MAP_GROWSDOWN"),
+                (0x4000, "MAP_NORESERVE"),
+                (0x8000, "MAP_POPULATE"),
+                (0x2_0000, "MAP_STACK"),
+                (0x10_0000, "MAP_FIXED_NOREPLACE"),
+            ],
+            "0",
+        ),
+        ArchCode => match v {
+            0x1001 => "ARCH_SET_GS".into(),
+            0x1002 => "ARCH_SET_FS".into(),
+            0x1003 => "ARCH_GET_FS".into(),
+            0x1004 => "ARCH_GET_GS".into(),
+            _ => format!("{v:#x}"),
+        },
+    }
+}
+
+fn data(at: u64, len: u64, mem: &GuestMem, space: &AddrSpace) -> String {
+    let n = len.min(SHOW as u64) as usize;
+    let mut buf = vec![0u8; n];
+    match space.read(mem, at, &mut buf) {
+        Ok(()) => {
+            let mut s = quote(&buf, n);
+            if len > n as u64 {
+                s.push_str("...");
+            }
+            s
+        }
+        Err(_) => format!("{at:#x}"),
+    }
+}
+
+/// C-style quoting: printable ASCII as is, the usual escapes, the rest as \ooo... like strace.
+fn quote(bytes: &[u8], max: usize) -> String {
+    let mut s = String::from("\"");
+    for &b in bytes.iter().take(max) {
+        match b {
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            b'\n' => s.push_str("\\n"),
+            b'\t' => s.push_str("\\t"),
+            b'\r' => s.push_str("\\r"),
+            0x20..=0x7e => s.push(b as char),
+            _ => s.push_str(&format!("\\{b:o}")),
+        }
+    }
+    s.push('"');
+    s
+}
+
+fn flags(v: u64, names: &[(u64, &str)], zero: &str) -> String {
+    if v == 0 {
+        return zero.into();
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut rest = v;
+    for &(bit, name) in names {
+        if v & bit == bit && bit != 0 {
+            parts.push(name.into());
+            rest &= !bit;
+        }
+    }
+    if rest != 0 {
+        parts.push(format!("{rest:#x}"));
+    }
+    parts.join("|")
+}
+
+fn open_flags(v: u64) -> String {
+    let access = match v & 3 {
+        0 => "O_RDONLY",
+        1 => "O_WRONLY",
+        2 => "O_RDWR",
+        _ => "O_ACCMODE",
+    };
+    let rest = flags(
+        v & !3,
+        &[
+            (0o100, "O_CREAT"),
+            (0o200, "O_EXCL"),
+            (0o400, "O_NOCTTY"),
+            (0o1000, "O_TRUNC"),
+            (0o2000, "O_APPEND"),
+            (0o4000, "O_NONBLOCK"),
+            (0o200000, "O_DIRECTORY"),
+            (0o400000, "O_NOFOLLOW"),
+            (0o2000000, "O_CLOEXEC"),
+            (0o10000000, "O_PATH"),
+        ],
+        "",
+    );
+    if rest.is_empty() {
+        access.into()
+    } else {
+        format!("{access}|{rest}")
+    }
+}
+
+/// The return value as strace shows it: addresses in hex, the rest decimal.
+pub fn ret(nr: u64, r: i64) -> String {
+    let hex = matches!(
+        usize::try_from(nr).ok().and_then(Sysno::new),
+        Some(Sysno::mmap | Sysno::brk | Sysno::mremap)
+    );
+    if hex {
+        format!("{r:#x}")
+    } else {
+        r.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_and_quotes() {
+        assert_eq!(
+            open_flags(0o2000000 | 0o100 | 1),
+            "O_WRONLY|O_CREAT|O_CLOEXEC"
+        );
+        assert_eq!(open_flags(0), "O_RDONLY");
+        assert_eq!(quote(b"a\"b\n\x01", 10), "\"a\\\"b\\n\\1\"");
+        assert_eq!(flags(3, &[(1, "A"), (2, "B")], "0"), "A|B");
+        assert_eq!(flags(0x11, &[(1, "A")], "0"), "A|0x10");
+    }
+}
