@@ -39,6 +39,10 @@ pub struct AppConfig {
     pub args: Vec<OsString>,
     /// The environment, as "KEY=VALUE".
     pub env: Vec<OsString>,
+    /// Host directories the app may see; nothing else of the host file system is visible.
+    pub volumes: Vec<crate::volume::VolumeSpec>,
+    /// The initial working directory, a guest path (default "/").
+    pub workdir: Option<String>,
 }
 
 /// An application in guest memory, ready to enter.

@@ -29,6 +29,7 @@ pub mod trace;
 pub mod vcpu;
 #[allow(unsafe_code)] // KVM_SET_USER_MEMORY_REGION
 pub mod vm;
+pub mod volume;
 
 pub use config::{Config, Mode};
 pub use error::Error;

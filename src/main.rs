@@ -23,7 +23,7 @@ Exit codes:
 #[command(name = "umon", version, about = "Run one Linux program in a KVM micro-VM", after_help = EXIT_CODES)]
 struct Cli {
     /// Print a register dump with guest crashes.
-    #[arg(long, short, global = true)]
+    #[arg(long, global = true)]
     verbose: bool,
     #[command(subcommand)]
     command: Command,
@@ -60,6 +60,13 @@ enum Command {
             value_parser = ["calls", "summary"]
         )]
         trace: Option<String>,
+        /// Grant a host directory: HOST_DIR:GUEST_PATH[:ro|:rw], read-only unless :rw
+        /// (repeatable; the longest matching guest path wins). Without any, the app sees no files.
+        #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro|:rw]", value_parser = umon::volume::parse_spec)]
+        volumes: Vec<umon::volume::VolumeSpec>,
+        /// The app's initial working directory, a guest path.
+        #[arg(long, short = 'w', value_name = "GUEST_PATH", default_value = "/")]
+        workdir: String,
         /// Set KEY=VALUE in the app's environment, or copy KEY from umon's own (repeatable).
         #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
         env: Vec<OsString>,
@@ -131,6 +138,8 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
             env,
             command,
             trace,
+            volumes,
+            workdir,
         } => {
             let config = Config {
                 trace: trace.as_deref().map(|t| match t {
@@ -141,6 +150,8 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
                     path: PathBuf::from(&command[0]),
                     args: command.clone(),
                     env: environment(env),
+                    volumes: volumes.clone(),
+                    workdir: Some(workdir.clone()),
                 }),
                 ..vm_config(vm, Mode::Run)
             };

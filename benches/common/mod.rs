@@ -78,7 +78,7 @@ pub fn umon_run(app: &Path, args: &[&str]) -> i32 {
         app: Some(umon::app::AppConfig {
             path: app.to_owned(),
             args: argv,
-            env: vec![],
+            ..Default::default()
         }),
         ..Default::default()
     };
