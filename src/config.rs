@@ -48,6 +48,8 @@ pub struct Config {
     pub app: Option<crate::app::AppConfig>,
     /// Trace the application's syscalls on its stderr.
     pub trace: Option<crate::trace::TraceMode>,
+    /// End the VM after this long (exit status 124, like timeout(1)).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Default for Config {
@@ -58,6 +60,7 @@ impl Default for Config {
             mode: Mode::Run,
             app: None,
             trace: None,
+            timeout: None,
         }
     }
 }
@@ -81,6 +84,40 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// Parse a duration: `1.5` or `1.5s` (seconds), `500ms`, `2m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (t, 1.0)
+    };
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (e.g. 10s, 500ms, 2m)"))?;
+    let secs = value * scale;
+    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+        return Err(format!("'{text}' is not a positive duration"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// `1s`, `1500ms`: how umon prints a duration it was given.
+pub fn format_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
     }
 }
 

@@ -7,6 +7,8 @@ use crate::memory::MemoryError;
 use crate::paging::PagingError;
 use crate::vcpu::VcpuError;
 
+/// The time limit passed (timeout(1)'s convention).
+pub const EXIT_TIMED_OUT: i32 = 124;
 /// umon failed (the docker/env convention).
 pub const EXIT_UMON_FAILED: i32 = 125;
 /// The application cannot be executed.

@@ -31,3 +31,21 @@ pub fn tcsets(fd: BorrowedFd<'_>, request: u64, termios: &[u8; TERMIOS_BYTES]) -
     }
     Ok(())
 }
+
+/// The calling thread's pthread handle.
+pub fn current_thread() -> libc::pthread_t {
+    // SAFETY: pthread_self has no preconditions and cannot fail.
+    unsafe { libc::pthread_self() }
+}
+
+/// Send `signal` to `thread`. The caller guarantees `thread` is alive (the stop module keeps the
+/// handle only while the thread is inside `Vm::run`, under a lock).
+pub fn signal_thread(thread: libc::pthread_t, signal: i32) -> io::Result<()> {
+    // SAFETY: `thread` is a live thread of this process (caller's contract, enforced by
+    // `stop::Shared`), and a bad signal number only makes pthread_kill return an error.
+    let r = unsafe { libc::pthread_kill(thread, signal) };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    Ok(())
+}

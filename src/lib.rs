@@ -24,6 +24,7 @@ pub mod memory;
 pub mod paging;
 pub mod stack;
 pub mod stdio;
+pub mod stop;
 pub mod syscall;
 pub mod trace;
 pub mod vcpu;
@@ -48,6 +49,8 @@ pub enum ExitStatus {
         /// What happened, e.g. "app killed by SIGSEGV: fault address 0x0, rip 0x401234 (main+0x14)".
         report: String,
     },
+    /// The time limit passed before the application ended.
+    TimedOut(std::time::Duration),
 }
 
 impl ExitStatus {
@@ -56,6 +59,7 @@ impl ExitStatus {
         match self {
             ExitStatus::Exited(c) => *c,
             ExitStatus::Signaled { signal, .. } => error::EXIT_SIGNAL_BASE + signal,
+            ExitStatus::TimedOut(_) => error::EXIT_TIMED_OUT,
         }
     }
 }

@@ -5,8 +5,9 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 use umon::app::AppConfig;
-use umon::config::{format_size, parse_size};
+use umon::config::{format_duration, format_size, parse_duration, parse_size};
 use umon::error::EXIT_UMON_FAILED;
 use umon::trace::TraceMode;
 use umon::{Config, ExitStatus, Mode, Vm};
@@ -37,6 +38,9 @@ struct VmArgs {
     /// Use this guest core ELF instead of the built-in one.
     #[arg(long, value_name = "PATH")]
     kernel: Option<PathBuf>,
+    /// End the VM after this long and exit 124, like timeout(1) (e.g. 10s, 500ms, 2m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
 }
 
 #[derive(Subcommand)]
@@ -155,7 +159,7 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
                 }),
                 ..vm_config(vm, Mode::Run)
             };
-            let report = Vm::new(&config)?.run()?;
+            let report = run_vm(&config)?;
             if let ExitStatus::Signaled { report, .. } = &report.status {
                 if !report.is_empty() {
                     eprintln!("umon: {report}");
@@ -177,7 +181,7 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
                 Some(n) => Mode::SyscallLoop(*n),
                 None => Mode::Selftest,
             };
-            let report = Vm::new(&vm_config(vm, mode))?.run()?;
+            let report = run_vm(&vm_config(vm, mode))?;
             if let Some(n) = syscall_loop {
                 return Ok(match report.status {
                     ExitStatus::Exited(0) => {
@@ -215,11 +219,34 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
                 }
             }
         }
-        Command::Boot { vm } => Ok(Vm::new(&vm_config(vm, Mode::BootOnly))?
-            .run()?
-            .status
-            .code()),
+        Command::Boot { vm } => Ok(run_vm(&vm_config(vm, Mode::BootOnly))?.status.code()),
     }
+}
+
+/// Build and run one VM. SIGINT/SIGTERM/SIGHUP to umon end the guest cleanly (exit 128+N);
+/// a time limit that passes is one line and exit 124.
+fn run_vm(config: &Config) -> Result<umon::RunReport, umon::Error> {
+    let vm = Vm::new(config)?;
+    let handle = vm.kill_handle();
+    match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ]) {
+        Ok(mut signals) => {
+            std::thread::spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    handle.stop(umon::stop::StopReason::Signal(sig));
+                }
+            });
+        }
+        Err(e) => log::warn!("cannot watch for SIGINT/SIGTERM: {e}"),
+    }
+    let report = vm.run()?;
+    if let ExitStatus::TimedOut(limit) = report.status {
+        eprintln!("umon: app timed out after {}", format_duration(limit));
+    }
+    Ok(report)
 }
 
 fn vm_config(args: &VmArgs, mode: Mode) -> Config {
@@ -229,6 +256,7 @@ fn vm_config(args: &VmArgs, mode: Mode) -> Config {
         mode,
         app: None,
         trace: None,
+        timeout: args.timeout,
     }
 }
 

@@ -128,6 +128,7 @@ pub fn ending(status: &crate::ExitStatus) -> String {
                 crate::hypercall::signal_name(*signal)
             )
         }
+        crate::ExitStatus::TimedOut(d) => format!("+++ timed out after {d:?} +++\n"),
     }
 }
 

@@ -36,6 +36,25 @@ pub struct Vm {
     state: HostState,
     /// The platform the VM runs on.
     pub platform: Platform,
+    timeout: Option<std::time::Duration>,
+}
+
+/// Ends the VM after a time limit; dropping it (when the VM ended first) ends the timer thread.
+struct Timer {
+    _cancel: std::sync::mpsc::Sender<()>,
+}
+
+impl Timer {
+    fn start(handle: &crate::stop::KillHandle, limit: std::time::Duration) -> Timer {
+        let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+        let handle = handle.clone();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(limit) {
+                handle.stop(crate::stop::StopReason::TimedOut(limit));
+            }
+        });
+        Timer { _cancel: cancel }
+    }
 }
 
 impl Vm {
@@ -118,7 +137,7 @@ impl Vm {
             stdio,
             selftest: None,
             process: Default::default(),
-            stop: None,
+            stop: crate::stop::KillHandle::new(),
             trace: config.trace.map(crate::trace::Tracer::new),
         };
         if config.mode == Mode::Run {
@@ -171,11 +190,20 @@ impl Vm {
             mem,
             state,
             platform,
+            timeout: config.timeout,
         })
     }
 
-    /// Run the guest to its end.
+    /// A handle that ends this VM from another thread while it runs.
+    pub fn kill_handle(&self) -> crate::stop::KillHandle {
+        self.state.stop.clone()
+    }
+
+    /// Run the guest to its end (or until the time limit or a [`Vm::kill_handle`] stops it).
     pub fn run(mut self) -> Result<RunReport, Error> {
+        let handle = self.state.stop.clone();
+        let _running = handle.enter();
+        let _timer = self.timeout.map(|limit| Timer::start(&handle, limit));
         let status = self.vcpu.run(&self.mem, &mut self.state)?;
         if let Some(tracer) = &self.state.trace {
             let text = tracer

@@ -92,23 +92,16 @@ pub struct HostState {
     pub selftest: Option<SelftestReport>,
     /// The Linux process the application sees.
     pub process: syscall::Process,
-    /// Set when the VM must stop (kill handle, timeout).
-    pub stop: Option<ExitStatus>,
+    /// Stops the VM from outside (kill handle, timeout, signals to umon).
+    pub stop: crate::stop::KillHandle,
     /// `--trace`: every syscall of the application, strace-style.
     pub trace: Option<crate::trace::Tracer>,
 }
 
 impl HostState {
-    /// Whether something outside the guest asked the VM to stop.
-    pub fn should_stop(&self) -> bool {
-        self.stop.is_some()
-    }
-
-    /// The status to report when stopped from outside.
-    pub fn stop_status(&self) -> ExitStatus {
-        self.stop
-            .clone()
-            .unwrap_or(ExitStatus::Exited(crate::error::EXIT_UMON_FAILED))
+    /// The status to end with when something outside the guest asked the VM to stop.
+    pub fn stop_requested(&self) -> Option<ExitStatus> {
+        self.stop.requested().map(|r| r.status())
     }
 }
 

@@ -3,7 +3,7 @@ use super::fd::HARD_MAX_FDS;
 use super::linux::{Rlimit, SigAction, SigAltStack, Timespec, Utsname};
 use super::{Args, Ctx, Stop, Sys};
 use crate::hypercall::{HypercallError, DIRTY_SREGS};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use syscalls::Errno;
 
 /// The application's pid and tid: it is the first and only process of its machine.
@@ -363,8 +363,7 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             } else {
                 d
             };
-            let until = Instant::now() + d;
-            std::thread::sleep(until.saturating_duration_since(Instant::now()));
+            super::time::sleep(cx, d)?;
             Err(Errno::ETIMEDOUT.into())
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET | FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_WAKE_OP => Ok(0),

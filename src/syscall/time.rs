@@ -16,6 +16,29 @@ pub fn duration(t: Timespec) -> Result<Duration, Errno> {
     Ok(Duration::new(t.sec as u64, t.nsec as u32))
 }
 
+/// Sleep for `d` on the vCPU thread. A stop request (kill, timeout, signal to umon) cuts it
+/// short with EINTR, so a sleeping guest ends as promptly as a running one.
+pub fn sleep(cx: &Ctx<'_, '_>, d: Duration) -> Result<(), Errno> {
+    let mut left = rustix::time::Timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(d.subsec_nanos()),
+    };
+    loop {
+        match rustix::thread::nanosleep(&left) {
+            rustix::thread::NanosleepRelativeResult::Ok => return Ok(()),
+            rustix::thread::NanosleepRelativeResult::Interrupted(rest) => {
+                if cx.state.stop.requested().is_some() {
+                    return Err(Errno::EINTR);
+                }
+                left = rest;
+            }
+            rustix::thread::NanosleepRelativeResult::Err(e) => {
+                return Err(Errno::new(e.raw_os_error()))
+            }
+        }
+    }
+}
+
 fn clock(id: u64) -> Result<ClockId, Errno> {
     ClockId::try_from(id as i32).map_err(|_| Errno::EINVAL)
 }
@@ -75,7 +98,7 @@ pub fn time(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 pub fn nanosleep(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let d = duration(cx.read_val(a.0[0])?)?;
-    std::thread::sleep(d);
+    sleep(cx, d)?;
     Ok(0)
 }
 
@@ -90,6 +113,6 @@ pub fn clock_nanosleep(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     } else {
         duration(t)?
     };
-    std::thread::sleep(d);
+    sleep(cx, d)?;
     Ok(0)
 }

@@ -75,6 +75,9 @@ impl Vcpu {
         state: &mut HostState,
     ) -> Result<ExitStatus, crate::Error> {
         loop {
+            if let Some(status) = state.stop_requested() {
+                return Ok(status);
+            }
             let exit = match self.fd.run() {
                 Ok(e) => Exit::from_kvm(e),
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
@@ -102,7 +105,6 @@ impl Vcpu {
                     }
                     flow
                 }
-                Exit::Interrupted if state.should_stop() => Flow::Exit(state.stop_status()),
                 Exit::Interrupted => Flow::Continue,
                 other => return Err(self.unexpected(other).into()),
             };
