@@ -50,6 +50,10 @@ pub struct Config {
     pub trace: Option<crate::trace::TraceMode>,
     /// End the VM after this long (exit status 124, like timeout(1)).
     pub timeout: Option<std::time::Duration>,
+    /// Confine the thread that runs the VM with a seccomp filter before the first guest
+    /// instruction ([`crate::seccomp`]). It stays confined after `run` returns, so a library
+    /// user should run the VM on a thread of its own. The CLI turns this on.
+    pub seccomp: bool,
 }
 
 impl Default for Config {
@@ -61,6 +65,7 @@ impl Default for Config {
             app: None,
             trace: None,
             timeout: None,
+            seccomp: false,
         }
     }
 }

@@ -39,6 +39,9 @@ pub enum Error {
     /// The guest broke the hypercall protocol.
     #[error(transparent)]
     Hypercall(#[from] HypercallError),
+    /// The monitor could not confine itself.
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     Config(String),

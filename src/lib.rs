@@ -22,6 +22,7 @@ pub mod layout_map;
 pub mod loader;
 pub mod memory;
 pub mod paging;
+pub mod seccomp;
 pub mod stack;
 pub mod stdio;
 pub mod stop;

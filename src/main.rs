@@ -38,6 +38,9 @@ struct VmArgs {
     /// Use this guest core ELF instead of the built-in one.
     #[arg(long, value_name = "PATH")]
     kernel: Option<PathBuf>,
+    /// Do not confine the monitor with its seccomp filter (for debugging the monitor).
+    #[arg(long)]
+    no_seccomp: bool,
     /// End the VM after this long and exit 124, like timeout(1) (e.g. 10s, 500ms, 2m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<Duration>,
@@ -98,6 +101,9 @@ enum Command {
         /// Instead, run N syscall round trips from CPL3 and check every result.
         #[arg(long, value_name = "N")]
         syscall_loop: Option<u64>,
+        /// Test hook: confine umon with its seccomp filter, then make a forbidden syscall.
+        #[arg(long, hide = true)]
+        seccomp_violation: bool,
     },
     /// Boot the core and exit at once (measures start-up).
     Boot {
@@ -176,7 +182,19 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
             print!("{}", umon::layout_map::render(*memory));
             Ok(0)
         }
-        Command::Selftest { vm, syscall_loop } => {
+        Command::Selftest {
+            seccomp_violation: true,
+            ..
+        } => {
+            umon::seccomp::confine()?;
+            // getppid is not on the list: the filter must end umon before it returns.
+            let _ = rustix::process::getppid();
+            eprintln!("umon: selftest: the seccomp filter let a forbidden syscall through");
+            Ok(1)
+        }
+        Command::Selftest {
+            vm, syscall_loop, ..
+        } => {
             let mode = match syscall_loop {
                 Some(n) => Mode::SyscallLoop(*n),
                 None => Mode::Selftest,
@@ -242,6 +260,13 @@ fn run_vm(config: &Config) -> Result<umon::RunReport, umon::Error> {
         }
         Err(e) => log::warn!("cannot watch for SIGINT/SIGTERM: {e}"),
     }
+    // From here on these signals go to the watcher thread, never to this (vCPU) thread, which
+    // the seccomp filter keeps from running signal-hook's handler.
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        if let Err(e) = vmm_sys_util::signal::block_signal(sig) {
+            log::warn!("cannot block signal {sig} on the vCPU thread: {e}");
+        }
+    }
     let report = vm.run()?;
     if let ExitStatus::TimedOut(limit) = report.status {
         eprintln!("umon: app timed out after {}", format_duration(limit));
@@ -257,6 +282,7 @@ fn vm_config(args: &VmArgs, mode: Mode) -> Config {
         app: None,
         trace: None,
         timeout: args.timeout,
+        seccomp: !args.no_seccomp,
     }
 }
 

@@ -37,6 +37,7 @@ pub struct Vm {
     /// The platform the VM runs on.
     pub platform: Platform,
     timeout: Option<std::time::Duration>,
+    seccomp: bool,
 }
 
 /// Ends the VM after a time limit; dropping it (when the VM ended first) ends the timer thread.
@@ -191,6 +192,7 @@ impl Vm {
             state,
             platform,
             timeout: config.timeout,
+            seccomp: config.seccomp,
         })
     }
 
@@ -204,6 +206,9 @@ impl Vm {
         let handle = self.state.stop.clone();
         let _running = handle.enter();
         let _timer = self.timeout.map(|limit| Timer::start(&handle, limit));
+        if self.seccomp {
+            crate::seccomp::confine()?;
+        }
         let status = self.vcpu.run(&self.mem, &mut self.state)?;
         if let Some(tracer) = &self.state.trace {
             let text = tracer

@@ -116,3 +116,40 @@ fn bad_timeout_values_are_refused() {
         assert_eq!(out.status.code(), Some(2), "{bad}");
     }
 }
+
+#[test]
+fn seccomp_stops_a_forbidden_syscall_with_one_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_umon"))
+        .args(["selftest", "--seccomp-violation"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "stderr: {err}");
+    // getppid is syscall 110 on x86-64.
+    assert_eq!(
+        err,
+        "umon: seccomp: the monitor made a syscall outside its allow-list: 110\n"
+    );
+}
+
+#[test]
+fn apps_run_confined_and_unconfined_alike() {
+    if !common::require_kvm() {
+        return;
+    }
+    let hello = c_app("hello", Link::StaticPie);
+    let mut outs = Vec::new();
+    for opts in [&[][..], &["--no-seccomp"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_umon"))
+            .arg("run")
+            .args(opts)
+            .arg(&hello)
+            .arg("x")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{opts:?}");
+        assert!(out.stderr.is_empty(), "{opts:?}");
+        outs.push(out.stdout);
+    }
+    assert_eq!(outs[0], outs[1]);
+}
