@@ -18,6 +18,7 @@ use std::io::{Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use umon_abi::layout::{namespace_base, APP_PHYS_BASE, FIRST_APP_NAMESPACE, NAMESPACE_BYTES};
 use umon_abi::{Gpa, Gva};
 
@@ -39,6 +40,9 @@ pub struct AppConfig {
     pub args: Vec<OsString>,
     /// The environment, as "KEY=VALUE".
     pub env: Vec<OsString>,
+    /// The executable's bytes, when the caller holds them instead of a file at `path` (`path`
+    /// is then only its name, for argv\[0\] and /proc/self/exe).
+    pub bytes: Option<Arc<[u8]>>,
     /// Host directories the app may see; nothing else of the host file system is visible.
     pub volumes: Vec<crate::volume::VolumeSpec>,
     /// The initial working directory, a guest path (default "/").
@@ -65,13 +69,88 @@ pub struct AuxFacts {
     pub hwcap: u64,
 }
 
-/// Read, validate and place `cfg`'s executable; map everything in `pt`.
-pub fn load(
-    mem: &GuestMem,
-    pt: &mut PageTables,
-    cfg: &AppConfig,
-    facts: &AuxFacts,
-) -> Result<LoadedApp, Error> {
+/// Where an application's pieces go, physically and virtually.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// The program namespace used (its index).
+    pub namespace: u64,
+    /// Physical address of the image.
+    pub pa_image: u64,
+    /// Physical address of the stack.
+    pub pa_stack: u64,
+    /// Physical address of the arena.
+    pub pa_arena: u64,
+    /// Lowest stack address.
+    pub stack_bottom: u64,
+    /// Initial top of the stack (exclusive).
+    pub stack_top: u64,
+    /// First arena address.
+    pub arena_start: u64,
+    /// Arena bytes (brk + mmap).
+    pub arena_len: u64,
+}
+
+/// Lay out `plan` in `ram` bytes of guest RAM; Err(bytes needed) when it does not fit.
+pub fn layout(plan: &LoadPlan, ram: u64) -> Result<Layout, u64> {
+    let ns = namespace_base(FIRST_APP_NAMESPACE);
+    let pa_image = APP_PHYS_BASE;
+    let pa_stack = (pa_image + (plan.end - plan.start)).next_multiple_of(PAGE_2M);
+    let pa_arena = pa_stack + STACK_BYTES;
+    let need = pa_arena + MIN_ARENA_BYTES;
+    if need > ram {
+        return Err(need);
+    }
+    let stack_top = ns + NAMESPACE_BYTES;
+    let stack_bottom = stack_top - STACK_BYTES;
+    let arena_start = ns + ARENA_OFFSET;
+    let arena_room = stack_bottom - STACK_GUARD_BYTES - arena_start;
+    Ok(Layout {
+        namespace: FIRST_APP_NAMESPACE,
+        pa_image,
+        pa_stack,
+        pa_arena,
+        stack_bottom,
+        stack_top,
+        arena_start,
+        arena_len: ((ram - pa_arena) & !(PAGE_2M - 1)).min(arena_room),
+    })
+}
+
+/// The executable's bytes: a host file (read piecewise) or bytes the caller holds.
+enum Source {
+    File(File),
+    Bytes(Arc<[u8]>),
+}
+
+impl Source {
+    /// Copy `len` bytes at `offset` into guest RAM at `gpa`.
+    fn copy(&mut self, mem: &GuestMem, gpa: Gpa, offset: u64, len: u64) -> Result<(), PlaceError> {
+        match self {
+            Source::File(file) => {
+                file.seek(SeekFrom::Start(offset)).map_err(PlaceError::Io)?;
+                let mut done = 0;
+                while done < len {
+                    let n = mem.read_from(Gpa(gpa.0 + done), len - done, file)?;
+                    if n == 0 {
+                        return Err(PlaceError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+                    }
+                    done += n as u64;
+                }
+                Ok(())
+            }
+            Source::Bytes(bytes) => {
+                let part = bytes
+                    .get(offset as usize..(offset + len) as usize)
+                    .ok_or_else(|| PlaceError::Io(std::io::ErrorKind::UnexpectedEof.into()))?;
+                mem.write_bytes(gpa, part)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Open `cfg`'s executable and plan its load: the parts of [`load`] that need no VM.
+fn open_and_plan(cfg: &AppConfig) -> Result<(Source, LoadPlan), LoaderError> {
     let shown = cfg.path.display().to_string();
     let unreadable = |source: std::io::Error| match source.kind() {
         std::io::ErrorKind::NotFound => LoaderError::AppNotFound {
@@ -82,81 +161,94 @@ pub fn load(
             source,
         },
     };
-    // Only the headers are read up front; segments go straight from the file into guest RAM.
-    let mut file = File::open(&cfg.path).map_err(unreadable)?;
-    let file_len = file.metadata().map_err(unreadable)?.len();
-    if file.metadata().map_err(unreadable)?.is_dir() {
-        return Err(unreadable(std::io::Error::from_raw_os_error(libc::EISDIR)).into());
+    let ns = namespace_base(FIRST_APP_NAMESPACE);
+    let planned = |head: &[u8], len: u64| {
+        app::plan(head, len, ns).map_err(|source| LoaderError::App {
+            path: shown.clone(),
+            source,
+        })
+    };
+    if let Some(bytes) = &cfg.bytes {
+        let plan = planned(bytes, bytes.len() as u64)?;
+        return Ok((Source::Bytes(bytes.clone()), plan));
     }
+    // Only the headers are read up front; segments go straight from the file into guest RAM.
+    let file = File::open(&cfg.path).map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if meta.is_dir() {
+        return Err(unreadable(std::io::Error::from_raw_os_error(libc::EISDIR)));
+    }
+    let file_len = meta.len();
     let mut head = vec![0u8; 64.min(file_len) as usize];
     file.read_exact_at(&mut head, 0).map_err(unreadable)?;
     head.resize(app::head_len(&head, file_len) as usize, 0);
     file.read_exact_at(&mut head, 0).map_err(unreadable)?;
-    let ns = namespace_base(FIRST_APP_NAMESPACE);
-    let plan = app::plan(&head, file_len, ns).map_err(|source| LoaderError::App {
-        path: shown.clone(),
-        source,
-    })?;
+    let plan = planned(&head, file_len)?;
+    Ok((Source::File(file), plan))
+}
 
-    let image_len = plan.end - plan.start;
-    let pa_image = APP_PHYS_BASE;
-    let pa_stack = (pa_image + image_len).next_multiple_of(PAGE_2M);
-    let pa_arena = pa_stack + STACK_BYTES;
-    let need = pa_arena + MIN_ARENA_BYTES;
-    if need > mem.bytes() {
-        return Err(LoaderError::NoRoom {
-            path: shown,
-            need,
-            ram: mem.bytes(),
-        }
-        .into());
+/// Validate `cfg`'s executable and say where it would go in `ram` bytes of guest RAM, without
+/// a VM (`umon inspect`).
+pub fn inspect(cfg: &AppConfig, ram: u64) -> Result<(LoadPlan, Layout), LoaderError> {
+    let (_, plan) = open_and_plan(cfg)?;
+    let lay = layout(&plan, ram).map_err(|need| LoaderError::NoRoom {
+        path: cfg.path.display().to_string(),
+        need,
+        ram,
+    })?;
+    Ok((plan, lay))
+}
+
+/// Read, validate and place `cfg`'s executable; map everything in `pt`.
+pub fn load(
+    mem: &GuestMem,
+    pt: &mut PageTables,
+    cfg: &AppConfig,
+    facts: &AuxFacts,
+) -> Result<LoadedApp, Error> {
+    let (mut source, plan) = open_and_plan(cfg)?;
+    let lay = layout(&plan, mem.bytes()).map_err(|need| LoaderError::NoRoom {
+        path: cfg.path.display().to_string(),
+        need,
+        ram: mem.bytes(),
+    })?;
+    let mut regions =
+        place_image(mem, pt, &plan, &mut source, lay.pa_image).map_err(|e| match e {
+            PlaceError::Io(source) => Error::from(LoaderError::AppRead {
+                path: cfg.path.display().to_string(),
+                source,
+            }),
+            PlaceError::Other(e) => e,
+        })?;
+    for (start, len, pa) in [
+        (lay.stack_bottom, STACK_BYTES, lay.pa_stack),
+        (lay.arena_start, lay.arena_len, lay.pa_arena),
+    ] {
+        pt.map(
+            mem,
+            Gva(start),
+            Gpa(pa),
+            len,
+            PAGE_2M,
+            USER | WRITABLE | NO_EXECUTE,
+        )?;
+        regions.push(Region {
+            start,
+            end: start + len,
+            pa,
+            write: true,
+            exec: false,
+        });
     }
-
-    let mut regions = place_image(mem, pt, &plan, &mut file, pa_image).map_err(|e| match e {
-        PlaceError::Io(source) => Error::from(unreadable(source)),
-        PlaceError::Other(e) => e,
-    })?;
-
-    let stack_top = ns + NAMESPACE_BYTES;
-    let stack_bottom = stack_top - STACK_BYTES;
-    pt.map(
-        mem,
-        Gva(stack_bottom),
-        Gpa(pa_stack),
-        STACK_BYTES,
-        PAGE_2M,
-        USER | WRITABLE | NO_EXECUTE,
-    )?;
-    regions.push(Region {
-        start: stack_bottom,
-        end: stack_top,
-        pa: pa_stack,
-        write: true,
-        exec: false,
-    });
-
-    let arena_start = ns + ARENA_OFFSET;
-    let arena_room = stack_bottom - STACK_GUARD_BYTES - arena_start;
-    let arena_len = ((mem.bytes() - pa_arena) & !(PAGE_2M - 1)).min(arena_room);
-    pt.map(
-        mem,
-        Gva(arena_start),
-        Gpa(pa_arena),
-        arena_len,
-        PAGE_2M,
-        USER | WRITABLE | NO_EXECUTE,
-    )?;
-    regions.push(Region {
-        start: arena_start,
-        end: arena_start + arena_len,
-        pa: pa_arena,
-        write: true,
-        exec: false,
-    });
     let space = AddrSpace::new(
         regions,
-        Arena::new(arena_start, arena_start + arena_len, pa_arena),
+        Arena::new(
+            lay.arena_start,
+            lay.arena_start + lay.arena_len,
+            lay.pa_arena,
+        ),
     );
+    let (stack_top, stack_bottom, pa_stack) = (lay.stack_top, lay.stack_bottom, lay.pa_stack);
 
     let args: Vec<Vec<u8>> = cfg.args.iter().map(|a| a.as_bytes().to_vec()).collect();
     let env: Vec<Vec<u8>> = cfg.env.iter().map(|e| e.as_bytes().to_vec()).collect();
@@ -194,9 +286,16 @@ pub fn load(
         })?;
     mem.write_bytes(Gpa(pa_stack + (initial.rsp - stack_bottom)), &initial.bytes)?;
 
-    let exe = std::fs::canonicalize(&cfg.path)
-        .map(|p| p.as_os_str().as_bytes().to_vec())
-        .unwrap_or_else(|_| execfn.to_vec());
+    // Always absolute, as Linux gives it (glibc asserts so): the real file, or for an app given
+    // as bytes, its name under "/".
+    let exe = match (&cfg.bytes, std::fs::canonicalize(&cfg.path)) {
+        (None, Ok(p)) => p.as_os_str().as_bytes().to_vec(),
+        _ => {
+            let mut abs = b"/".to_vec();
+            abs.extend_from_slice(execfn.strip_prefix(b"/").unwrap_or(execfn));
+            abs
+        }
+    };
     Ok(LoadedApp {
         entry: plan.entry,
         rsp: initial.rsp,
@@ -218,28 +317,18 @@ impl<E: Into<Error>> From<E> for PlaceError {
     }
 }
 
-/// Read the segments from `file` to `pa` onwards (the image is physically contiguous) and map
-/// each page with the union of the permissions of the segments on it. Bytes past p_filesz stay
-/// zero: this memory has never been written.
+/// Copy the segments to `pa` onwards (the image is physically contiguous) and map each page
+/// with the union of the permissions of the segments on it. Bytes past p_filesz stay zero:
+/// this memory has never been written.
 fn place_image(
     mem: &GuestMem,
     pt: &mut PageTables,
     plan: &LoadPlan,
-    file: &mut File,
+    source: &mut Source,
     pa: u64,
 ) -> Result<Vec<Region>, PlaceError> {
     for s in &plan.segments {
-        file.seek(SeekFrom::Start(s.offset))
-            .map_err(PlaceError::Io)?;
-        let mut done = 0;
-        while done < s.filesz {
-            let gpa = Gpa(pa + (s.vaddr - plan.start) + done);
-            let n = mem.read_from(gpa, s.filesz - done, file)?;
-            if n == 0 {
-                return Err(PlaceError::Io(std::io::ErrorKind::UnexpectedEof.into()));
-            }
-            done += n as u64;
-        }
+        source.copy(mem, Gpa(pa + (s.vaddr - plan.start)), s.offset, s.filesz)?;
     }
     let mut regions: Vec<Region> = Vec::new();
     let mut page = plan.start;

@@ -1,10 +1,19 @@
 //! umon: a unikernel monitor for Linux/KVM. It boots a tiny guest core in a KVM virtual machine
-//! laid out like OSv, and runs one Linux x86-64 program in it.
+//! laid out like OSv, and runs one static Linux x86-64 program in it.
+//!
+//! Embedding: [`Builder`] configures one VM for one application; [`Vm::run`] runs it on the
+//! calling thread and returns how it ended; a [`KillHandle`] stops it from any thread. Errors are
+//! typed ([`Error`]) and map to the CLI's exit codes with [`Error::exit_code`].
 //!
 //! ```no_run
-//! let config = umon::Config { mode: umon::Mode::Selftest, ..Default::default() };
-//! let report = umon::Vm::new(&config)?.run()?;
-//! println!("{report:?}");
+//! use umon::{Builder, Capture, ExitStatus, KillHandle};
+//!
+//! let out = Capture::new();
+//! let kill = KillHandle::new();
+//! let vm = Builder::new("target/hello").arg("one").stdout(out.clone()).kill_handle(&kill).build()?;
+//! let report = vm.run()?;
+//! assert_eq!(report.status, ExitStatus::Exited(0));
+//! print!("{}", out.text());
 //! # Ok::<(), umon::Error>(())
 //! ```
 #![deny(unsafe_code)]
@@ -12,6 +21,7 @@
 
 pub mod addrspace;
 pub mod app;
+pub mod builder;
 pub mod config;
 pub mod error;
 #[allow(unsafe_code)] // terminal ioctls
@@ -33,8 +43,10 @@ pub mod vcpu;
 pub mod vm;
 pub mod volume;
 
+pub use builder::{Builder, Capture};
 pub use config::{Config, Mode};
 pub use error::Error;
+pub use stop::KillHandle;
 pub use umon_abi::hypercall::SelftestReport;
 pub use vm::Vm;
 

@@ -162,6 +162,7 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
                     env: environment(env),
                     volumes: volumes.clone(),
                     workdir: Some(workdir.clone()),
+                    ..Default::default()
                 }),
                 ..vm_config(vm, Mode::Run)
             };

@@ -75,6 +75,15 @@ impl Vm {
 
     /// Build a VM with the given standard streams.
     pub fn with_stdio(config: &Config, stdio: Stdio) -> Result<Vm, Error> {
+        Self::build(config, stdio, crate::stop::KillHandle::new())
+    }
+
+    /// Build a VM with the given standard streams, stopped by `kill` (see [`crate::Builder`]).
+    pub fn build(
+        config: &Config,
+        stdio: Stdio,
+        kill: crate::stop::KillHandle,
+    ) -> Result<Vm, Error> {
         config.validate().map_err(Error::Config)?;
         let kvm = kvm::open()?;
         let platform = Platform::detect();
@@ -138,7 +147,7 @@ impl Vm {
             stdio,
             selftest: None,
             process: Default::default(),
-            stop: crate::stop::KillHandle::new(),
+            stop: kill,
             trace: config.trace.map(crate::trace::Tracer::new),
         };
         if config.mode == Mode::Run {
@@ -156,6 +165,10 @@ impl Vm {
             p.space = app.space;
             p.bias = app.bias;
             p.exe_path = Some(app_config.path.clone());
+            if let Some(bytes) = &app_config.bytes {
+                // No file to read them from later.
+                let _ = p.symbols.set(crate::loader::app::symbols(bytes, app.bias));
+            }
             p.exe = app.exe;
         }
         if let Mode::SyscallLoop(count) = config.mode {

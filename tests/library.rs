@@ -1,0 +1,176 @@
+//! umon as a library: the Builder API end to end on real KVM — captured output, stdin from a
+//! reader, an app from bytes, 8 VMs at once on 8 threads, a kill from another thread, a timeout,
+//! and typed errors with their exit codes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(dead_code)] // each test file uses part of the shared helpers
+mod common;
+
+use common::apps::{c_app, Link};
+use std::time::{Duration, Instant};
+use umon::{Builder, Capture, ExitStatus, KillHandle};
+
+#[test]
+fn output_is_captured_and_status_returned() {
+    if !common::require_kvm() {
+        return;
+    }
+    let hello = c_app("hello", Link::StaticPie);
+    let (out, err) = (Capture::new(), Capture::new());
+    let report = Builder::new(&hello)
+        .args(["one", "two"])
+        .env("A", "1")
+        .memory(64 << 20)
+        .stdout(out.clone())
+        .stderr(err.clone())
+        .run()
+        .unwrap();
+    assert_eq!(report.status, ExitStatus::Exited(0));
+    assert_eq!(
+        out.text(),
+        format!(
+            "argc=3\nargv[0]={}\nargv[1]=one\nargv[2]=two\nenv[0]=A=1\n",
+            hello.display()
+        )
+    );
+    assert!(err.bytes().is_empty());
+}
+
+#[test]
+fn stdin_comes_from_a_reader_and_apps_from_bytes() {
+    if !common::require_kvm() {
+        return;
+    }
+    let cat = std::fs::read(c_app("cat", Link::Static)).unwrap();
+    let input: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let out = Capture::new();
+    let report = Builder::from_bytes("cat-from-bytes", cat)
+        .stdin(std::io::Cursor::new(input.clone()))
+        .stdout(out.clone())
+        .stderr(std::io::sink())
+        .run()
+        .unwrap();
+    assert_eq!(report.status, ExitStatus::Exited(0));
+    assert_eq!(out.bytes(), input);
+}
+
+#[test]
+fn eight_vms_run_at_once_on_eight_threads() {
+    if !common::require_kvm() {
+        return;
+    }
+    let hello = c_app("hello", Link::StaticPie);
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let hello = hello.clone();
+            std::thread::spawn(move || {
+                let out = Capture::new();
+                let report = Builder::new(&hello)
+                    .arg(format!("vm-{i}"))
+                    .memory(128 << 20)
+                    .stdout(out.clone())
+                    .run()
+                    .unwrap();
+                (report.status, out.text())
+            })
+        })
+        .collect();
+    for (i, t) in threads.into_iter().enumerate() {
+        let (status, text) = t.join().unwrap();
+        assert_eq!(status, ExitStatus::Exited(0), "vm {i}");
+        assert!(
+            text.contains(&format!("argv[1]=vm-{i}\n")),
+            "vm {i}: {text}"
+        );
+        assert_eq!(text.lines().count(), 3, "vm {i}: {text}");
+    }
+}
+
+#[test]
+fn a_kill_handle_stops_a_spinning_guest_from_another_thread() {
+    if !common::require_kvm() {
+        return;
+    }
+    let block = c_app("block", Link::StaticPie);
+    let kill = KillHandle::new();
+    let out = Capture::new();
+    let vm = Builder::new(&block)
+        .arg("spin")
+        .stdout(out.clone())
+        .kill_handle(&kill)
+        .build()
+        .unwrap();
+    let t0 = Instant::now();
+    let killer = {
+        let kill = kill.clone();
+        let out = out.clone();
+        std::thread::spawn(move || {
+            while out.bytes().is_empty() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            kill.kill();
+        })
+    };
+    let report = vm.run().unwrap();
+    killer.join().unwrap();
+    assert_eq!(report.status.code(), 137, "{:?}", report.status);
+    assert!(t0.elapsed() < Duration::from_secs(20));
+    assert_eq!(out.text(), "started\n");
+}
+
+#[test]
+fn a_handle_killed_before_the_run_stops_it_at_once() {
+    if !common::require_kvm() {
+        return;
+    }
+    let block = c_app("block", Link::StaticPie);
+    let kill = KillHandle::new();
+    let vm = Builder::new(&block)
+        .arg("spin")
+        .stdout(std::io::sink())
+        .kill_handle(&kill)
+        .build()
+        .unwrap();
+    kill.kill();
+    assert_eq!(vm.run().unwrap().status.code(), 137);
+}
+
+#[test]
+fn timeouts_are_a_status_not_an_error() {
+    if !common::require_kvm() {
+        return;
+    }
+    let block = c_app("block", Link::StaticPie);
+    let report = Builder::new(&block)
+        .arg("sleep")
+        .stdout(std::io::sink())
+        .timeout(Duration::from_millis(300))
+        .run()
+        .unwrap();
+    assert_eq!(
+        report.status,
+        ExitStatus::TimedOut(Duration::from_millis(300))
+    );
+    assert_eq!(report.status.code(), 124);
+}
+
+#[test]
+fn errors_are_typed_with_exit_codes() {
+    if !common::require_kvm() {
+        return;
+    }
+    let e = Builder::new("/nonexistent/app").run().err().unwrap();
+    assert!(matches!(
+        e,
+        umon::Error::Loader(umon::loader::LoaderError::AppNotFound { .. })
+    ));
+    assert_eq!(e.exit_code(), 127);
+    let e = Builder::from_bytes("text", b"hello".to_vec())
+        .run()
+        .err()
+        .unwrap();
+    assert_eq!(e.exit_code(), 126);
+    assert_eq!(e.to_string(), "cannot execute 'text'");
+    let hello = c_app("hello", Link::StaticPie);
+    let e = Builder::new(&hello).memory(3 << 20).run().err().unwrap();
+    assert_eq!(e.exit_code(), 125);
+}
