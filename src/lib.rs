@@ -27,6 +27,7 @@ pub mod error;
 #[allow(unsafe_code)] // terminal ioctls
 mod host;
 pub mod hypercall;
+pub mod inspect;
 pub mod kvm;
 pub mod layout_map;
 pub mod loader;

@@ -88,6 +88,15 @@ enum Command {
         )]
         command: Vec<OsString>,
     },
+    /// Show where an application would be placed and how it would start, without running it.
+    Inspect {
+        /// Guest RAM to lay it out in, with an optional K/M/G suffix.
+        #[arg(long, short = 'm', default_value = "1G", value_parser = parse_size)]
+        memory: u64,
+        /// The executable, a host path.
+        #[arg(value_name = "APP")]
+        app: PathBuf,
+    },
     /// Print the guest memory map for a given RAM size.
     Layout {
         /// Guest RAM, with an optional K/M/G suffix.
@@ -173,6 +182,18 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
                 }
             }
             Ok(report.status.code())
+        }
+        Command::Inspect { memory, app } => {
+            let cfg = AppConfig {
+                path: app.clone(),
+                ..Default::default()
+            };
+            let (plan, lay) = umon::app::inspect(&cfg, *memory).map_err(umon::Error::from)?;
+            print!(
+                "{}",
+                umon::inspect::render(&app.display().to_string(), &plan, &lay, *memory)
+            );
+            Ok(0)
         }
         Command::Layout { memory } => {
             let config = Config {
