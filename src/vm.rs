@@ -10,6 +10,7 @@ use crate::memory::GuestMem;
 use crate::paging::{self, PageTables, NO_EXECUTE, PAGE_1G, PAGE_2M, PAGE_4K, USER, WRITABLE};
 use crate::stdio::Stdio;
 use crate::vcpu::{setup, Vcpu};
+use crate::volume::FileSystem;
 use crate::{Error, RunReport};
 use kvm_bindings::{kvm_userspace_memory_region, CpuId};
 use kvm_ioctls::{Kvm, VmFd};
@@ -170,6 +171,12 @@ impl Vm {
                 let _ = p.symbols.set(crate::loader::app::symbols(bytes, app.bias));
             }
             p.exe = app.exe;
+            p.fs = FileSystem::new(&app_config.volumes, app_config.workdir.as_deref()).map_err(
+                |e| match std::error::Error::source(&e) {
+                    Some(cause) => Error::Config(format!("{e}: {cause}")),
+                    None => Error::Config(e.to_string()),
+                },
+            )?;
         }
         if let Mode::SyscallLoop(count) = config.mode {
             // A small CPL3 stack in the first application namespace; the loop itself lives in

@@ -1,9 +1,55 @@
 //! The application's file descriptor table: guest fd numbers are the guest's own, mapped to
-//! what they refer to on the monitor's side.
+//! what they refer to on the monitor's side: one of the standard streams, or a host fd opened
+//! in a volume. Duplicated guest fds share one host open file (offset, flags), as on Linux;
+//! the host fd is closed when the last guest fd referring to it is, and all of them when the
+//! VM (its [`FdTable`]) is dropped.
+use crate::volume::MountId;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 use syscalls::Errno;
 
-/// What an fd refers to.
+/// What kind of object a host file is, from `fstat` at open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// A regular file: reads and writes may span several buffers in one call.
+    Regular,
+    /// A directory: a base for relative lookups, readable with getdents64.
+    Directory,
+    /// Anything else (FIFO, device, socket, a symlink opened with `O_PATH | O_NOFOLLOW`).
+    Other,
+}
+
+/// A file or directory the application opened in a volume.
+#[derive(Debug)]
+pub struct HostFile {
+    /// The host fd.
+    pub fd: OwnedFd,
+    /// The guest path it was opened by, absolute and normalized: the base of lookups relative
+    /// to it, and the working directory after fchdir.
+    pub path: Vec<u8>,
+    /// The volume it lives in.
+    pub mount: MountId,
+    /// Whether that volume is writable (an fd of a read-only volume never writes, and calls that
+    /// change metadata through it fail with EROFS).
+    pub writable_volume: bool,
+    /// What it is.
+    pub kind: FileKind,
+    /// Opened with `O_PATH`: a handle only, no I/O.
+    pub path_only: bool,
+    /// Opened for reading (`O_RDONLY` or `O_RDWR`).
+    pub readable: bool,
+    /// Opened for writing (`O_WRONLY` or `O_RDWR`).
+    pub writable: bool,
+}
+
+impl AsFd for HostFile {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// What an fd refers to.
+#[derive(Clone, Debug)]
 pub enum OpenFile {
     /// The application's stdin.
     Stdin,
@@ -11,21 +57,32 @@ pub enum OpenFile {
     Stdout,
     /// The application's stderr.
     Stderr,
+    /// A file or directory in a volume.
+    Host(Arc<HostFile>),
 }
 
 impl OpenFile {
-    /// Which standard stream (0, 1, 2).
-    pub fn stream(self) -> u8 {
+    /// Which standard stream (0, 1, 2), if it is one.
+    pub fn stream(&self) -> Option<u8> {
         match self {
-            OpenFile::Stdin => 0,
-            OpenFile::Stdout => 1,
-            OpenFile::Stderr => 2,
+            OpenFile::Stdin => Some(0),
+            OpenFile::Stdout => Some(1),
+            OpenFile::Stderr => Some(2),
+            OpenFile::Host(_) => None,
+        }
+    }
+
+    /// The volume file, if it is one.
+    pub fn host(&self) -> Option<&Arc<HostFile>> {
+        match self {
+            OpenFile::Host(h) => Some(h),
+            _ => None,
         }
     }
 }
 
 /// One slot of the table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Fd {
     /// The open file.
     pub file: OpenFile,
@@ -70,7 +127,7 @@ impl FdTable {
     pub fn get(&self, fd: u64) -> Result<Fd, Errno> {
         usize::try_from(fd)
             .ok()
-            .and_then(|i| self.slots.get(i).copied().flatten())
+            .and_then(|i| self.slots.get(i).cloned().flatten())
             .ok_or(Errno::EBADF)
     }
 
@@ -83,20 +140,21 @@ impl FdTable {
             .ok_or(Errno::EBADF)
     }
 
-    /// Install `entry` at the lowest free number >= `min`.
-    pub fn alloc(&mut self, min: u64, entry: Fd) -> Result<u64, Errno> {
+    /// The lowest free number >= `min`: EINVAL beyond the limit, EMFILE when all are taken.
+    pub fn lowest_free(&self, min: u64) -> Result<u64, Errno> {
         if min >= self.limit {
             return Err(Errno::EINVAL);
         }
-        let min = min as usize;
-        let free =
-            (min..self.limit as usize).find(|&i| self.slots.get(i).is_none_or(|s| s.is_none()));
-        let i = free.ok_or(Errno::EMFILE)?;
-        if i >= self.slots.len() {
-            self.slots.resize(i + 1, None);
-        }
-        self.slots[i] = Some(entry);
-        Ok(i as u64)
+        (min..self.limit)
+            .find(|&i| self.slots.get(i as usize).is_none_or(|s| s.is_none()))
+            .ok_or(Errno::EMFILE)
+    }
+
+    /// Install `entry` at the lowest free number >= `min`.
+    pub fn alloc(&mut self, min: u64, entry: Fd) -> Result<u64, Errno> {
+        let i = self.lowest_free(min)?;
+        self.set(i, entry)?;
+        Ok(i)
     }
 
     /// Install `entry` at exactly `fd`, closing what was there.
@@ -128,16 +186,52 @@ mod tests {
     fn lowest_free_and_limits() {
         let mut t = FdTable::default();
         let e = t.get(1).unwrap();
-        assert_eq!(t.alloc(0, e), Ok(3));
+        assert_eq!(t.alloc(0, e.clone()), Ok(3));
         t.close(0).unwrap();
-        assert_eq!(t.alloc(0, e), Ok(0));
+        assert_eq!(t.alloc(0, e.clone()), Ok(0));
         assert_eq!(t.close(0), Ok(()));
         assert_eq!(t.close(0), Err(Errno::EBADF));
-        assert_eq!(t.get(u64::MAX), Err(Errno::EBADF));
+        assert_eq!(t.get(u64::MAX).err(), Some(Errno::EBADF));
         t.limit = 5;
-        assert_eq!(t.alloc(4, e), Ok(4));
-        assert_eq!(t.alloc(4, e), Err(Errno::EMFILE));
-        assert_eq!(t.alloc(9, e), Err(Errno::EINVAL));
+        assert_eq!(t.alloc(4, e.clone()), Ok(4));
+        assert_eq!(t.alloc(4, e.clone()), Err(Errno::EMFILE));
+        assert_eq!(t.lowest_free(4), Err(Errno::EMFILE));
+        assert_eq!(t.alloc(9, e.clone()), Err(Errno::EINVAL));
         assert_eq!(t.set(7, e), Err(Errno::EBADF));
+    }
+
+    #[test]
+    fn host_fds_close_with_their_last_guest_fd() {
+        let fd =
+            rustix::fs::open("/", rustix::fs::OFlags::PATH, rustix::fs::Mode::empty()).unwrap();
+        let file = Arc::new(HostFile {
+            fd,
+            path: b"/".to_vec(),
+            mount: 0,
+            writable_volume: false,
+            kind: FileKind::Directory,
+            path_only: true,
+            readable: false,
+            writable: false,
+        });
+        let weak = Arc::downgrade(&file);
+        let mut t = FdTable::default();
+        let n = t
+            .alloc(
+                0,
+                Fd {
+                    file: OpenFile::Host(file),
+                    cloexec: false,
+                },
+            )
+            .unwrap();
+        let dup = t.alloc(0, t.get(n).unwrap()).unwrap();
+        t.close(n).unwrap();
+        assert!(weak.upgrade().is_some(), "the dup keeps it open");
+        t.close(dup).unwrap();
+        assert!(weak.upgrade().is_none(), "closed with the last guest fd");
+        let again = t.alloc(0, t.get(1).unwrap()).unwrap();
+        drop(t);
+        assert_eq!(again, 3);
     }
 }

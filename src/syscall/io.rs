@@ -1,13 +1,16 @@
-//! File-descriptor syscalls. Until volumes exist the only files are the standard streams; a path
-//! lookup finds nothing (ENOENT).
-use super::fd::{Fd, OpenFile};
-use super::linux::{
-    fcntl, ioctl as tio, mode, Iovec, PollFd, Stat, Statx, Timespec, TERMIOS_BYTES,
-};
+//! File-descriptor I/O: read, write and their vectored and positioned forms, lseek, fstat,
+//! ioctl, poll, dup and fcntl, sendfile and copy_file_range, and private file mappings, on the
+//! standard streams and on host files opened in volumes. Bytes move straight between the host fd
+//! and guest memory (vm-memory's volatile I/O), never through a bounce buffer; a large transfer
+//! is one host call per physically contiguous piece of the guest buffer. Paths are `fs.rs`'s.
+use super::fd::{Fd, FileKind, HostFile, OpenFile};
+use super::linux::{fcntl, ioctl as tio, mman, mode, Iovec, PollFd, Stat, Timespec, TERMIOS_BYTES};
 use super::{Args, Ctx, Stop, Sys};
-use crate::addrspace::Access;
+use crate::addrspace::{Access, PAGE};
+use crate::memory::MemoryError;
 use crate::ExitStatus;
-use std::os::fd::BorrowedFd;
+use rustix::fs::SeekFrom;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 use syscalls::Errno;
 
@@ -18,49 +21,98 @@ pub const PATH_MAX: usize = 4096;
 /// Most iovecs in one readv/writev (UIO_MAXIOV).
 const MAX_IOV: u64 = 1024;
 
+/// FIONCLEX / FIOCLEX: clear / set close-on-exec.
+const FIONCLEX: u64 = 0x5450;
+const FIOCLEX: u64 = 0x5451;
+/// SEEK_DATA / SEEK_HOLE.
+const SEEK_DATA: u64 = 3;
+const SEEK_HOLE: u64 = 4;
+/// fcntl(F_SETFL) flags a host file may change (the rest are fixed at open, as on Linux).
+/// O_ASYNC is not among them: no SIGIO may reach the monitor.
+const SETFL_MASK: u32 = 0o2000 | 0o4000 | 0o40000 | 0o1000000; // APPEND NONBLOCK DIRECT NOATIME
+
 fn io_errno(e: std::io::Error) -> Errno {
     Errno::from_io_error(e).unwrap_or(Errno::EIO)
 }
 
-pub fn read(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.state.process.fds.get(a.0[0])?.file;
-    read_into(cx, file, a.0[1], a.0[2].min(MAX_RW))
+/// A host errno, passed through to the application.
+pub(super) fn host_errno(e: rustix::io::Errno) -> Errno {
+    Errno::new(e.raw_os_error())
 }
 
-/// One read(2): only into the first physically contiguous piece, so a read never blocks for more
-/// input once some has arrived.
-fn read_into(cx: &mut Ctx<'_, '_>, file: OpenFile, buf: u64, len: u64) -> Sys {
-    if file != OpenFile::Stdin {
-        return Err(Errno::EBADF.into());
+fn mem_errno(e: MemoryError) -> Errno {
+    match e {
+        MemoryError::Io(io) => io_errno(io),
+        _ => Errno::EFAULT,
     }
+}
+
+/// Only a regular file is read or written across several guest buffer pieces in one call; a
+/// stream stops after the first piece so it never blocks for more once something moved.
+fn regular(file: &OpenFile) -> bool {
+    matches!(file, OpenFile::Host(h) if h.kind == FileKind::Regular)
+}
+
+pub fn read(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let file = cx.state.process.fds.get(a.0[0])?.file;
+    read_into(cx, &file, a.0[1], a.0[2].min(MAX_RW))
+}
+
+/// One read(2) at the file's current position.
+fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64) -> Sys {
     let chunks = cx.space().chunks(buf, len, Access::Write)?;
-    let Some(&(gpa, n)) = chunks.first() else {
-        return Ok(0);
+    let h = match file {
+        OpenFile::Host(h) => h,
+        OpenFile::Stdin => {
+            let Some(&(gpa, n)) = chunks.first() else {
+                return Ok(0);
+            };
+            let got = cx
+                .state
+                .stdio
+                .stdin
+                .read_guest(cx.mem, gpa, n)
+                .map_err(io_errno)?;
+            return Ok(got as u64);
+        }
+        OpenFile::Stdout | OpenFile::Stderr => return Err(Errno::EBADF.into()),
     };
-    let got = cx
-        .state
-        .stdio
-        .stdin
-        .read_guest(cx.mem, gpa, n)
-        .map_err(io_errno)?;
-    Ok(got as u64)
+    let mut done = 0u64;
+    for (gpa, n) in chunks {
+        match cx.mem.read_from(gpa, n, &mut &h.fd) {
+            Ok(got) => {
+                done += got as u64;
+                if (got as u64) < n || h.kind != FileKind::Regular {
+                    break;
+                }
+            }
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(mem_errno(e).into()),
+        }
+    }
+    Ok(done)
 }
 
 pub fn write(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.state.process.fds.get(a.0[0])?.file;
-    write_from(cx, file, a.0[1], a.0[2].min(MAX_RW))
+    write_from(cx, &file, a.0[1], a.0[2].min(MAX_RW))
 }
 
-fn write_from(cx: &mut Ctx<'_, '_>, file: OpenFile, buf: u64, len: u64) -> Sys {
+/// One write(2) at the file's current position (or its end, with O_APPEND).
+fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64) -> Sys {
     let chunks = cx.space().chunks(buf, len, Access::Read)?;
     let mut done = 0u64;
     for (gpa, n) in chunks {
-        let sink = match file {
-            OpenFile::Stdout => &mut cx.state.stdio.stdout,
-            OpenFile::Stderr => &mut cx.state.stdio.stderr,
+        let wrote = match file {
+            OpenFile::Stdout => cx.state.stdio.stdout.write_guest(cx.mem, gpa, n),
+            OpenFile::Stderr => cx.state.stdio.stderr.write_guest(cx.mem, gpa, n),
             OpenFile::Stdin => return Err(Errno::EBADF.into()),
+            OpenFile::Host(h) => cx.mem.write_to(gpa, n, &mut &h.fd).map_err(|e| match e {
+                MemoryError::Io(io) => io,
+                other => std::io::Error::from_raw_os_error(mem_errno(other).into_raw()),
+            }),
         };
-        match sink.write_guest(cx.mem, gpa, n) {
+        match wrote {
             Ok(w) => {
                 done += w as u64;
                 if (w as u64) < n {
@@ -117,15 +169,25 @@ fn iovecs(cx: &Ctx<'_, '_>, at: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
 
 pub fn readv(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.state.process.fds.get(a.0[0])?.file;
+    readv_into(cx, &file, a.0[1], a.0[2])
+}
+
+fn readv_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64) -> Sys {
+    let whole = regular(file);
     let mut done = 0;
-    for iov in iovecs(cx, a.0[1], a.0[2])? {
+    for iov in iovecs(cx, at, count)? {
         if iov.len == 0 {
             continue;
         }
-        let n = read_into(cx, file, iov.base, iov.len.min(MAX_RW - done))?;
+        let want = iov.len.min(MAX_RW - done);
+        let n = match read_into(cx, file, iov.base, want) {
+            Ok(n) => n,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
         done += n;
-        // Never block again once something arrived.
-        if n < iov.len || done >= MAX_RW || n > 0 {
+        // A stream never blocks again once something arrived.
+        if n < want || done >= MAX_RW || (n > 0 && !whole) {
             break;
         }
     }
@@ -134,8 +196,12 @@ pub fn readv(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 pub fn writev(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.state.process.fds.get(a.0[0])?.file;
+    writev_from(cx, &file, a.0[1], a.0[2])
+}
+
+fn writev_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64) -> Sys {
     let mut done = 0;
-    for iov in iovecs(cx, a.0[1], a.0[2])? {
+    for iov in iovecs(cx, at, count)? {
         let want = iov.len.min(MAX_RW - done);
         let n = match write_from(cx, file, iov.base, want) {
             Ok(n) => n,
@@ -150,24 +216,85 @@ pub fn writev(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(done)
 }
 
-/// pread64/pwrite64/preadv/pwritev: the standard streams are not seekable.
-pub fn positioned(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    cx.state.process.fds.get(a.0[0])?;
-    Err(Errno::ESPIPE.into())
+/// The host file behind a positioned call at `offset`: ESPIPE for the standard streams (they
+/// are not seekable), EINVAL for a negative offset.
+fn seekable(cx: &Ctx<'_, '_>, fd: u64, offset: u64) -> Result<OpenFile, Errno> {
+    let file = cx.state.process.fds.get(fd)?.file;
+    if (offset as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    match file {
+        OpenFile::Host(_) => Ok(file),
+        _ => Err(Errno::ESPIPE),
+    }
+}
+
+/// Run `io` with the host file positioned at `offset`, then put its position back: pread and
+/// pwrite leave the file offset alone. The application is single-threaded, so nothing else
+/// sees the interim position.
+fn at_offset(
+    cx: &mut Ctx<'_, '_>,
+    file: &OpenFile,
+    offset: u64,
+    io: impl FnOnce(&mut Ctx<'_, '_>, &OpenFile) -> Sys,
+) -> Sys {
+    let Some(h) = file.host() else {
+        return Err(Errno::ESPIPE.into());
+    };
+    let fd = h.fd.as_fd();
+    let saved = rustix::fs::seek(fd, SeekFrom::Current(0)).map_err(host_errno)?;
+    rustix::fs::seek(fd, SeekFrom::Start(offset)).map_err(host_errno)?;
+    let result = io(cx, file);
+    if let Err(e) = rustix::fs::seek(fd, SeekFrom::Start(saved)) {
+        log::debug!("cannot restore the file offset after a positioned call: {e}");
+    }
+    result
+}
+
+pub fn pread64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let file = seekable(cx, a.0[0], a.0[3])?;
+    let (buf, len) = (a.0[1], a.0[2].min(MAX_RW));
+    at_offset(cx, &file, a.0[3], |cx, f| read_into(cx, f, buf, len))
+}
+
+pub fn pwrite64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let file = seekable(cx, a.0[0], a.0[3])?;
+    let (buf, len) = (a.0[1], a.0[2].min(MAX_RW));
+    at_offset(cx, &file, a.0[3], |cx, f| write_from(cx, f, buf, len))
+}
+
+/// preadv/pwritev: on x86-64 the whole offset is in the low half (argument 3).
+pub fn preadv(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let file = seekable(cx, a.0[0], a.0[3])?;
+    let (at, count) = (a.0[1], a.0[2]);
+    at_offset(cx, &file, a.0[3], |cx, f| readv_into(cx, f, at, count))
+}
+
+pub fn pwritev(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let file = seekable(cx, a.0[0], a.0[3])?;
+    let (at, count) = (a.0[1], a.0[2]);
+    at_offset(cx, &file, a.0[3], |cx, f| writev_from(cx, f, at, count))
 }
 
 pub fn lseek(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.state.process.fds.get(a.0[0])?.file;
-    let Some(fd) = cx.state.stdio.host_fd(file.stream()) else {
-        return Err(Errno::ESPIPE.into());
-    };
-    let pos = match a.0[2] {
-        0 => rustix::fs::SeekFrom::Start(a.0[1]),
-        1 => rustix::fs::SeekFrom::Current(a.0[1] as i64),
-        2 => rustix::fs::SeekFrom::End(a.0[1] as i64),
+    let (offset, whence) = (a.0[1], a.0[2]);
+    let pos = match whence {
+        0 => SeekFrom::Start(offset),
+        1 => SeekFrom::Current(offset as i64),
+        2 => SeekFrom::End(offset as i64),
+        SEEK_DATA if file.host().is_some() => SeekFrom::Data(offset),
+        SEEK_HOLE if file.host().is_some() => SeekFrom::Hole(offset),
         _ => return Err(Errno::EINVAL.into()),
     };
-    rustix::fs::seek(fd, pos).map_err(|e| Errno::new(e.raw_os_error()).into())
+    let fd = match &file {
+        OpenFile::Host(h) => h.fd.as_fd(),
+        stream => match stream.stream().and_then(|n| cx.state.stdio.host_fd(n)) {
+            Some(fd) => fd,
+            None => return Err(Errno::ESPIPE.into()),
+        },
+    };
+    rustix::fs::seek(fd, pos).map_err(|e| host_errno(e).into())
 }
 
 pub fn close(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -175,9 +302,38 @@ pub fn close(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(0)
 }
 
-/// The stat of an open file: the host's view of umon's own stream, or a pipe when the stream
-/// is a caller-supplied reader/writer.
-fn stat_of(cx: &Ctx<'_, '_>, file: OpenFile) -> Stat {
+/// The x86-64 `struct stat` of a host stat.
+pub(super) fn stat_from(s: &rustix::fs::Stat) -> Stat {
+    Stat {
+        dev: s.st_dev,
+        ino: s.st_ino,
+        nlink: s.st_nlink,
+        mode: s.st_mode,
+        uid: s.st_uid,
+        gid: s.st_gid,
+        pad0: 0,
+        rdev: s.st_rdev,
+        size: s.st_size,
+        blksize: s.st_blksize,
+        blocks: s.st_blocks,
+        atime: s.st_atime,
+        atime_nsec: s.st_atime_nsec as i64,
+        mtime: s.st_mtime,
+        mtime_nsec: s.st_mtime_nsec as i64,
+        ctime: s.st_ctime,
+        ctime_nsec: s.st_ctime_nsec as i64,
+        unused: [0; 3],
+    }
+}
+
+/// The stat of an open file: a volume file's host stat; for a stream, the host's view of
+/// umon's own stream, or a pipe when the stream is a caller-supplied reader/writer.
+pub(super) fn stat_of(cx: &Ctx<'_, '_>, file: &OpenFile) -> Result<Stat, Errno> {
+    if let OpenFile::Host(h) = file {
+        return rustix::fs::fstat(&h.fd)
+            .map(|s| stat_from(&s))
+            .map_err(host_errno);
+    }
     let ids = super::ids();
     let synthetic = Stat {
         mode: mode::S_IFIFO | 0o600,
@@ -187,88 +343,50 @@ fn stat_of(cx: &Ctx<'_, '_>, file: OpenFile) -> Stat {
         blksize: 4096,
         ..Default::default()
     };
-    let Some(fd) = cx.state.stdio.host_fd(file.stream()) else {
-        return synthetic;
+    let Some(fd) = file.stream().and_then(|n| cx.state.stdio.host_fd(n)) else {
+        return Ok(synthetic);
     };
-    match rustix::fs::fstat(fd) {
-        Ok(s) => Stat {
-            dev: s.st_dev,
-            ino: s.st_ino,
-            nlink: s.st_nlink,
-            mode: s.st_mode,
-            uid: s.st_uid,
-            gid: s.st_gid,
-            pad0: 0,
-            rdev: s.st_rdev,
-            size: s.st_size,
-            blksize: s.st_blksize,
-            blocks: s.st_blocks,
-            atime: s.st_atime,
-            atime_nsec: s.st_atime_nsec as i64,
-            mtime: s.st_mtime,
-            mtime_nsec: s.st_mtime_nsec as i64,
-            ctime: s.st_ctime,
-            ctime_nsec: s.st_ctime_nsec as i64,
-            unused: [0; 3],
-        },
-        Err(_) => synthetic,
-    }
+    Ok(rustix::fs::fstat(fd)
+        .map(|s| stat_from(&s))
+        .unwrap_or(synthetic))
 }
 
 pub fn fstat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.state.process.fds.get(a.0[0])?.file;
-    let st = stat_of(cx, file);
+    let st = stat_of(cx, &file)?;
     cx.write_val(a.0[1], &st)?;
     Ok(0)
 }
 
-/// The file an `*at` call with `path` names: only "" with AT_EMPTY_PATH finds one for now.
-fn at_file(cx: &Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64) -> Result<OpenFile, Errno> {
-    let name = cx.space().read_cstr(cx.mem, path, PATH_MAX - 1)?;
-    if name.is_empty() && flags & fcntl::AT_EMPTY_PATH != 0 {
-        if dirfd as i32 == fcntl::AT_FDCWD {
-            return Err(Errno::ENOENT);
-        }
-        return Ok(cx.state.process.fds.get(dirfd)?.file);
-    }
-    Err(Errno::ENOENT)
-}
-
-pub fn newfstatat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = at_file(cx, a.0[0], a.0[1], a.0[3])?;
-    let st = stat_of(cx, file);
-    cx.write_val(a.0[2], &st)?;
-    Ok(0)
-}
-
-pub fn statx(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = at_file(cx, a.0[0], a.0[1], a.0[2])?;
-    let st = Statx::from_stat(&stat_of(cx, file));
-    cx.write_val(a.0[4], &st)?;
-    Ok(0)
-}
-
-/// A path-based call with no file system behind it: EFAULT for a bad pointer, ENOENT otherwise.
-pub fn path_lookup(cx: &mut Ctx<'_, '_>, path: u64) -> Sys {
-    cx.space().read_cstr(cx.mem, path, PATH_MAX - 1)?;
-    Err(Errno::ENOENT.into())
-}
-
-fn tty<'s>(cx: &'s Ctx<'_, '_>, file: OpenFile) -> Option<BorrowedFd<'s>> {
-    cx.state
-        .stdio
-        .host_fd(file.stream())
+fn tty<'s>(cx: &'s Ctx<'_, '_>, file: &OpenFile) -> Option<BorrowedFd<'s>> {
+    file.stream()
+        .and_then(|n| cx.state.stdio.host_fd(n))
         .filter(|fd| rustix::termios::isatty(fd))
 }
 
 pub fn ioctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.state.process.fds.get(a.0[0])?.file;
+    let fd = a.0[0];
+    let file = cx.state.process.fds.get(fd)?.file;
     let (req, arg) = (a.0[1] & 0xffff_ffff, a.0[2]);
-    if req == tio::FIONBIO {
-        cx.read_val::<i32>(arg)?;
-        return Ok(0);
+    match req {
+        tio::FIONBIO => {
+            let on: i32 = cx.read_val(arg)?;
+            // A volume file gets the flag (it matters for FIFOs); the shared host streams
+            // stay as they are.
+            if let OpenFile::Host(h) = &file {
+                let mut flags = rustix::fs::fcntl_getfl(&h.fd).map_err(host_errno)?;
+                flags.set(rustix::fs::OFlags::NONBLOCK, on != 0);
+                rustix::fs::fcntl_setfl(&h.fd, flags).map_err(host_errno)?;
+            }
+            return Ok(0);
+        }
+        FIOCLEX | FIONCLEX => {
+            cx.proc().fds.get_mut(fd)?.cloexec = req == FIOCLEX;
+            return Ok(0);
+        }
+        _ => {}
     }
-    let Some(fd) = tty(cx, file) else {
+    let Some(fd) = tty(cx, &file) else {
         return Err(Errno::ENOTTY.into());
     };
     let os = |e: std::io::Error| Stop::from(io_errno(e));
@@ -282,8 +400,7 @@ pub fn ioctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             crate::host::tcsets(fd, req, &t).map_err(os)?;
         }
         tio::TIOCGWINSZ => {
-            let w = rustix::termios::tcgetwinsize(fd)
-                .map_err(|e| Stop::from(Errno::new(e.raw_os_error())))?;
+            let w = rustix::termios::tcgetwinsize(fd).map_err(|e| Stop::from(host_errno(e)))?;
             let bytes: [u16; 4] = [w.ws_row, w.ws_col, w.ws_xpixel, w.ws_ypixel];
             cx.write_val(arg, &bytes)?;
         }
@@ -318,17 +435,27 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
     let mut fds: Vec<PollFd> = (0..nfds)
         .map(|i| cx.read_val(at + i * 8))
         .collect::<Result<_, _>>()?;
+    // Looked up first, so the host fds borrowed below outlive the poll.
+    let files: Vec<Option<OpenFile>> = fds
+        .iter()
+        .map(|p| {
+            (p.fd >= 0)
+                .then(|| cx.state.process.fds.get(p.fd as u64).ok().map(|f| f.file))
+                .flatten()
+        })
+        .collect();
     // Streams that are not host fds (captured output, supplied input) are always ready.
     let mut host: Vec<(usize, BorrowedFd<'_>)> = Vec::new();
     let mut ready_now = false;
-    for (i, p) in fds.iter_mut().enumerate() {
+    for (i, (p, file)) in fds.iter_mut().zip(&files).enumerate() {
         p.revents = 0;
         if p.fd < 0 {
             continue;
         }
-        match cx.state.process.fds.get(p.fd as u64) {
-            Err(_) => p.revents = libc::POLLNVAL,
-            Ok(Fd { file, .. }) => match cx.state.stdio.host_fd(file.stream()) {
+        match file {
+            None => p.revents = libc::POLLNVAL,
+            Some(OpenFile::Host(h)) => host.push((i, h.fd.as_fd())),
+            Some(stream) => match stream.stream().and_then(|n| cx.state.stdio.host_fd(n)) {
                 Some(fd) => host.push((i, fd)),
                 None => p.revents = p.events & (libc::POLLIN | libc::POLLOUT),
             },
@@ -342,7 +469,7 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
     };
     if host.is_empty() {
         if let Some(d) = wait {
-            std::thread::sleep(d);
+            super::time::sleep(cx, d)?;
         } else if !ready_now {
             return Err(Errno::EINTR.into());
         }
@@ -357,8 +484,7 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
             tv_sec: d.as_secs() as i64,
             tv_nsec: i64::from(d.subsec_nanos()),
         });
-        rustix::event::poll(&mut polls, ts.as_ref())
-            .map_err(|e| Stop::from(Errno::new(e.raw_os_error())))?;
+        rustix::event::poll(&mut polls, ts.as_ref()).map_err(|e| Stop::from(host_errno(e)))?;
         for (p, &(i, _)) in polls.iter().zip(&host) {
             fds[i].revents = p.revents().bits() as i16;
         }
@@ -429,15 +555,283 @@ pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             cx.proc().fds.get_mut(n)?.cloexec = arg & fcntl::FD_CLOEXEC != 0;
             Ok(0)
         }
-        fcntl::F_GETFL => Ok(match cx.state.stdio.host_fd(fd.file.stream()) {
-            Some(h) => rustix::fs::fcntl_getfl(h)
-                .map(|f| u64::from(f.bits()))
-                .unwrap_or(0),
-            None if fd.file == OpenFile::Stdin => 0,
-            None => fcntl::O_WRONLY,
-        }),
-        // Status flags of the shared host streams stay as they are.
-        fcntl::F_SETFL => Ok(0),
+        fcntl::F_GETFL => {
+            if let OpenFile::Host(h) = &fd.file {
+                // The host adds O_CLOEXEC to every fd it opens for the guest; that is an fd
+                // flag, never a status flag the guest sees.
+                let flags = rustix::fs::fcntl_getfl(&h.fd).map_err(host_errno)?;
+                return Ok(u64::from(flags.bits()) & !fcntl::O_CLOEXEC);
+            }
+            Ok(
+                match fd.file.stream().and_then(|s| cx.state.stdio.host_fd(s)) {
+                    Some(h) => rustix::fs::fcntl_getfl(h)
+                        .map(|f| u64::from(f.bits()))
+                        .unwrap_or(0),
+                    None if matches!(fd.file, OpenFile::Stdin) => 0,
+                    None => fcntl::O_WRONLY,
+                },
+            )
+        }
+        fcntl::F_SETFL => {
+            // Status flags of the shared host streams stay as they are.
+            if let OpenFile::Host(h) = &fd.file {
+                let keep = rustix::fs::fcntl_getfl(&h.fd).map_err(host_errno)?;
+                let want = rustix::fs::OFlags::from_bits_retain(
+                    (keep.bits() & !SETFL_MASK) | (arg as u32 & SETFL_MASK),
+                );
+                rustix::fs::fcntl_setfl(&h.fd, want).map_err(host_errno)?;
+            }
+            Ok(0)
+        }
         _ => Err(Errno::EINVAL.into()),
     }
+}
+
+/// Largest monitor buffer sendfile and copy_file_range move bytes through.
+const PUMP_BYTES: u64 = 1 << 20;
+
+/// An optional `loff_t *` argument, read in (EINVAL when negative).
+fn offset_arg(cx: &Ctx<'_, '_>, ptr: u64) -> Result<Option<u64>, Errno> {
+    if ptr == 0 {
+        return Ok(None);
+    }
+    let off: u64 = cx.read_val(ptr)?;
+    if (off as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Some(off))
+}
+
+/// Write all of `buf` to `out` (at `*at` when given, advancing it); the count written.
+fn put(cx: &mut Ctx<'_, '_>, out: &OpenFile, at: Option<&mut u64>, buf: &[u8]) -> Sys {
+    let err = |e: rustix::io::Errno| Stop::from(host_errno(e));
+    match (out, at) {
+        (OpenFile::Host(h), Some(pos)) => {
+            let mut done = 0;
+            while done < buf.len() {
+                let n = rustix::io::pwrite(&h.fd, &buf[done..], *pos).map_err(err)?;
+                if n == 0 {
+                    break;
+                }
+                done += n;
+                *pos += n as u64;
+            }
+            Ok(done as u64)
+        }
+        (OpenFile::Host(h), None) => {
+            let mut done = 0;
+            while done < buf.len() {
+                match rustix::io::write(&h.fd, &buf[done..]) {
+                    Ok(0) => break,
+                    Ok(n) => done += n,
+                    Err(_) if done > 0 => break,
+                    Err(rustix::io::Errno::PIPE) => return Err(broken_pipe(cx)),
+                    Err(e) => return Err(err(e)),
+                }
+            }
+            Ok(done as u64)
+        }
+        (OpenFile::Stdout | OpenFile::Stderr, None) => {
+            let sink = if matches!(out, OpenFile::Stdout) {
+                &mut cx.state.stdio.stdout
+            } else {
+                &mut cx.state.stdio.stderr
+            };
+            match sink.write_all(buf) {
+                Ok(()) => Ok(buf.len() as u64),
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => Err(broken_pipe(cx)),
+                Err(e) => Err(io_errno(e).into()),
+            }
+        }
+        _ => Err(Errno::EBADF.into()),
+    }
+}
+
+/// Move up to `len` bytes from the volume file `input` (at `*in_at`, else its offset) to `out`
+/// (at `*out_at`, else its offset) through a monitor buffer: one guest call, and the host calls
+/// stay plain reads and writes. Bytes read but not written are given back to the input.
+fn pump(
+    cx: &mut Ctx<'_, '_>,
+    input: &HostFile,
+    mut in_at: Option<&mut u64>,
+    out: &OpenFile,
+    mut out_at: Option<&mut u64>,
+    len: u64,
+) -> Sys {
+    let mut buf = vec![0u8; len.clamp(1, PUMP_BYTES) as usize];
+    let mut done = 0u64;
+    while done < len {
+        let want = (len - done).min(buf.len() as u64) as usize;
+        let got = match in_at.as_deref() {
+            Some(&pos) => rustix::io::pread(&input.fd, &mut buf[..want], pos),
+            None => rustix::io::read(&input.fd, &mut buf[..want]),
+        };
+        let n = match got {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(host_errno(e).into()),
+        };
+        let wrote = match put(cx, out, out_at.as_deref_mut(), &buf[..n]) {
+            Ok(w) => w as usize,
+            Err(e) if done == 0 => {
+                if in_at.is_none() {
+                    let _ = rustix::fs::seek(&input.fd, SeekFrom::Current(-(n as i64)));
+                }
+                return Err(e);
+            }
+            Err(_) => 0,
+        };
+        match in_at.as_deref_mut() {
+            Some(pos) => *pos += wrote as u64,
+            None if wrote < n => {
+                let _ = rustix::fs::seek(&input.fd, SeekFrom::Current(-((n - wrote) as i64)));
+            }
+            None => {}
+        }
+        done += wrote as u64;
+        if wrote < n || n < want {
+            break;
+        }
+    }
+    Ok(done)
+}
+
+/// sendfile(out, in, offset, count): from a volume file to a volume file or a standard output
+/// stream (whatever it is: umon's own fd or a caller's writer).
+pub fn sendfile(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let (out_fd, in_fd, off_ptr, count) = (a.0[0], a.0[1], a.0[2], a.0[3].min(MAX_RW));
+    let out = cx.state.process.fds.get(out_fd)?.file;
+    let OpenFile::Host(input) = cx.state.process.fds.get(in_fd)?.file else {
+        return Err(Errno::EINVAL.into());
+    };
+    if matches!(out, OpenFile::Stdin) {
+        return Err(Errno::EBADF.into());
+    }
+    let mut off = offset_arg(cx, off_ptr)?;
+    let n = pump(cx, &input, off.as_mut(), &out, None, count)?;
+    if let Some(pos) = off {
+        cx.write_val(off_ptr, &pos)?;
+    }
+    Ok(n)
+}
+
+/// copy_file_range between two volume files.
+pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let (in_fd, in_ptr, out_fd, out_ptr, len, flags) =
+        (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4], a.0[5]);
+    if flags != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let input = cx.state.process.fds.get(in_fd)?.file;
+    let output = cx.state.process.fds.get(out_fd)?.file;
+    let (OpenFile::Host(input), OpenFile::Host(_)) = (&input, &output) else {
+        return Err(Errno::EINVAL.into());
+    };
+    if input.kind != FileKind::Regular {
+        return Err(Errno::EINVAL.into());
+    }
+    let mut in_off = offset_arg(cx, in_ptr)?;
+    let mut out_off = offset_arg(cx, out_ptr)?;
+    let n = pump(
+        cx,
+        input,
+        in_off.as_mut(),
+        &output,
+        out_off.as_mut(),
+        len.min(MAX_RW),
+    )?;
+    if let Some(pos) = in_off {
+        cx.write_val(in_ptr, &pos)?;
+    }
+    if let Some(pos) = out_off {
+        cx.write_val(out_ptr, &pos)?;
+    }
+    Ok(n)
+}
+
+/// mmap of a file (called for any mapping without MAP_ANONYMOUS). A private mapping is fresh
+/// arena memory with the file's bytes read into it: later writes to the file do not show
+/// through, and neither do the application's writes to the file. A writable MAP_SHARED mapping
+/// cannot be kept in sync with the file that way, so it is refused with ENODEV ("this file does
+/// not support the mapping"); a read-only MAP_SHARED mapping is served like a private one.
+pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    const PROT_WRITE: u64 = 2;
+    const MAP_TYPE: u64 = 0x0f;
+    const MAP_PRIVATE: u64 = 0x02;
+    const MAP_SHARED_VALIDATE: u64 = 0x03;
+    let (addr, len, prot, flags, fd, offset) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4], a.0[5]);
+    let file = cx.state.process.fds.get(u64::from(fd as u32))?.file;
+    let OpenFile::Host(h) = file else {
+        return Err(Errno::ENODEV.into());
+    };
+    let shared = matches!(flags & MAP_TYPE, mman::MAP_SHARED | MAP_SHARED_VALIDATE);
+    if !shared && flags & MAP_TYPE != MAP_PRIVATE {
+        return Err(Errno::EINVAL.into());
+    }
+    if len == 0 || offset % PAGE != 0 || (offset as i64) < 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    if h.path_only {
+        return Err(Errno::EBADF.into());
+    }
+    if h.kind != FileKind::Regular {
+        return Err(Errno::ENODEV.into());
+    }
+    if !h.readable || (shared && prot & PROT_WRITE != 0 && !h.writable) {
+        return Err(Errno::EACCES.into());
+    }
+    if shared && prot & PROT_WRITE != 0 {
+        return Err(Errno::ENODEV.into());
+    }
+    let size = rustix::fs::fstat(&h.fd).map_err(host_errno)?.st_size.max(0) as u64;
+    let anon = Args([
+        addr,
+        len,
+        prot,
+        (flags & !MAP_TYPE) | MAP_PRIVATE | mman::MAP_ANONYMOUS,
+        u64::MAX,
+        0,
+    ]);
+    let va = super::mm::mmap(cx, &anon)?;
+    let want = size.saturating_sub(offset).min(len);
+    let filled = fill_from(cx, &h, va, want, offset);
+    if let Err(e) = filled {
+        let mem = cx.mem;
+        let _ = cx.proc().space.munmap(mem, va, len);
+        return Err(e.into());
+    }
+    Ok(va)
+}
+
+/// Read `len` bytes of `h` from `offset` into fresh guest memory at `va`; fewer at end of file.
+fn fill_from(
+    cx: &mut Ctx<'_, '_>,
+    h: &HostFile,
+    va: u64,
+    len: u64,
+    offset: u64,
+) -> Result<(), Errno> {
+    let chunks = cx.space().chunks(va, len, Access::Write)?;
+    let fd = h.fd.as_fd();
+    let saved = rustix::fs::seek(fd, SeekFrom::Current(0)).map_err(host_errno)?;
+    rustix::fs::seek(fd, SeekFrom::Start(offset)).map_err(host_errno)?;
+    let mut result = Ok(());
+    'pieces: for (mut gpa, mut n) in chunks {
+        while n > 0 {
+            match cx.mem.read_from(gpa, n, &mut &h.fd) {
+                Ok(0) => break 'pieces,
+                Ok(got) => {
+                    gpa.0 += got as u64;
+                    n -= got as u64;
+                }
+                Err(e) => {
+                    result = Err(mem_errno(e));
+                    break 'pieces;
+                }
+            }
+        }
+    }
+    let _ = rustix::fs::seek(fd, SeekFrom::Start(saved));
+    result
 }

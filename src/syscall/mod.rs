@@ -3,6 +3,7 @@
 //! [`Process`] and guest memory, and arranges the return. Every pointer the application passes
 //! goes through [`AddrSpace`], so a bad one is EFAULT, exactly as on Linux.
 pub mod fd;
+mod fs;
 mod io;
 pub mod linux;
 mod mm;
@@ -37,6 +38,8 @@ pub struct Process {
     pub space: AddrSpace,
     /// Open files.
     pub fds: fd::FdTable,
+    /// The granted host directories, the working directory and the umask.
+    pub fs: crate::volume::FileSystem,
     /// readlink("/proc/self/exe").
     pub exe: Vec<u8>,
     /// Signal dispositions set with rt_sigaction, by signal number.
@@ -187,16 +190,59 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::write => io::write(cx, a),
         S::readv => io::readv(cx, a),
         S::writev => io::writev(cx, a),
-        S::pread64 | S::pwrite64 | S::preadv | S::pwritev => io::positioned(cx, a),
+        S::pread64 => io::pread64(cx, a),
+        S::pwrite64 => io::pwrite64(cx, a),
+        S::preadv => io::preadv(cx, a),
+        S::pwritev => io::pwritev(cx, a),
         S::lseek => io::lseek(cx, a),
         S::close => io::close(cx, a),
         S::fstat => io::fstat(cx, a),
-        S::newfstatat => io::newfstatat(cx, a),
-        S::statx => io::statx(cx, a),
-        S::stat | S::lstat | S::access => io::path_lookup(cx, a.0[0]),
-        S::faccessat | S::faccessat2 => io::path_lookup(cx, a.0[1]),
-        S::open => io::path_lookup(cx, a.0[0]),
-        S::openat => io::path_lookup(cx, a.0[1]),
+        S::newfstatat => fs::newfstatat(cx, a),
+        S::statx => fs::statx(cx, a),
+        S::stat => fs::stat(cx, a, false),
+        S::lstat => fs::stat(cx, a, true),
+        S::statfs => fs::statfs(cx, a),
+        S::fstatfs => fs::fstatfs(cx, a),
+        S::access => fs::access(cx, fs::AT_FDCWD, a.0[0], a.0[1], 0),
+        S::faccessat => fs::access(cx, a.0[0], a.0[1], a.0[2], 0),
+        S::faccessat2 => fs::access(cx, a.0[0], a.0[1], a.0[2], a.0[3]),
+        S::open => fs::open(cx, fs::AT_FDCWD, a.0[0], a.0[1], a.0[2]),
+        S::openat => fs::open(cx, a.0[0], a.0[1], a.0[2], a.0[3]),
+        S::creat => {
+            let flags = fs::oflag::CREAT | fs::oflag::WRONLY | fs::oflag::TRUNC;
+            fs::open(cx, fs::AT_FDCWD, a.0[0], flags, a.0[1])
+        }
+        S::getdents64 => fs::getdents64(cx, a),
+        S::mkdir => fs::mkdir(cx, fs::AT_FDCWD, a.0[0], a.0[1]),
+        S::mkdirat => fs::mkdir(cx, a.0[0], a.0[1], a.0[2]),
+        S::unlink => fs::unlink(cx, fs::AT_FDCWD, a.0[0], 0),
+        S::rmdir => fs::unlink(cx, fs::AT_FDCWD, a.0[0], fs::AT_REMOVEDIR),
+        S::unlinkat => fs::unlink(cx, a.0[0], a.0[1], a.0[2]),
+        S::rename => fs::rename(cx, [fs::AT_FDCWD, a.0[0], fs::AT_FDCWD, a.0[1], 0]),
+        S::renameat => fs::rename(cx, [a.0[0], a.0[1], a.0[2], a.0[3], 0]),
+        S::renameat2 => fs::rename(cx, [a.0[0], a.0[1], a.0[2], a.0[3], a.0[4]]),
+        S::link => fs::link(cx, [fs::AT_FDCWD, a.0[0], fs::AT_FDCWD, a.0[1], 0]),
+        S::linkat => fs::link(cx, [a.0[0], a.0[1], a.0[2], a.0[3], a.0[4]]),
+        S::symlink => fs::symlink(cx, a.0[0], fs::AT_FDCWD, a.0[1]),
+        S::symlinkat => fs::symlink(cx, a.0[0], a.0[1], a.0[2]),
+        S::readlink => fs::readlink(cx, fs::AT_FDCWD, a.0[0], a.0[1], a.0[2]),
+        S::readlinkat => fs::readlink(cx, a.0[0], a.0[1], a.0[2], a.0[3]),
+        S::chmod => fs::chmod(cx, fs::AT_FDCWD, a.0[0], a.0[1], 0),
+        S::fchmodat => fs::chmod(cx, a.0[0], a.0[1], a.0[2], 0),
+        S::fchmodat2 => fs::chmod(cx, a.0[0], a.0[1], a.0[2], a.0[3]),
+        S::fchmod => fs::fchmod(cx, a),
+        S::utimensat => fs::utimensat(cx, a),
+        S::truncate => fs::truncate(cx, a),
+        S::ftruncate => fs::ftruncate(cx, a),
+        S::fsync => fs::fsync(cx, a, false),
+        S::fdatasync => fs::fsync(cx, a, true),
+        S::fadvise64 => fs::fadvise64(cx, a),
+        S::chdir => fs::chdir(cx, a),
+        S::fchdir => fs::fchdir(cx, a),
+        S::getcwd => fs::getcwd(cx, a),
+        S::umask => fs::umask(cx, a),
+        S::sendfile => io::sendfile(cx, a),
+        S::copy_file_range => io::copy_file_range(cx, a),
         S::ioctl => io::ioctl(cx, a),
         S::poll => io::poll(cx, a),
         S::ppoll => io::ppoll(cx, a),
@@ -204,6 +250,7 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::dup2 => io::dup2(cx, a),
         S::dup3 => io::dup3(cx, a),
         S::fcntl => io::fcntl(cx, a),
+        S::mmap if a.0[3] & linux::mman::MAP_ANONYMOUS == 0 => io::mmap_file(cx, a),
         S::brk => mm::brk(cx, a),
         S::mmap => mm::mmap(cx, a),
         S::munmap => mm::munmap(cx, a),
@@ -231,9 +278,6 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::getgid | S::getegid => Ok(ids().gid),
         S::uname => proc::uname(cx, a),
         S::getrandom => proc::getrandom(cx, a),
-        S::readlink => proc::readlink(cx, a.0[0], a.0[1], a.0[2]),
-        S::readlinkat => proc::readlink(cx, a.0[1], a.0[2], a.0[3]),
-        S::getcwd => proc::getcwd(cx, a),
         S::sched_getaffinity => proc::sched_getaffinity(cx, a),
         S::sched_yield => Ok(0),
         S::futex => proc::futex(cx, a),
