@@ -71,5 +71,23 @@ fn compute(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, start, syscall, compute);
+/// Peak RSS of the `umon` process running hello with 1 GiB of guest RAM (target: <= 4 MiB).
+/// Criterion measures time only, so this one prints its measurement.
+fn peak_rss(_: &mut Criterion) {
+    let hello = c_app("hello");
+    let mut worst = 0;
+    for _ in 0..5 {
+        let (code, rss) = common::run_peak_rss_kib(
+            std::process::Command::new(env!("CARGO_BIN_EXE_umon"))
+                .args(["run", "--memory", "1G"])
+                .arg(&hello)
+                .stdout(std::process::Stdio::null()),
+        );
+        assert_eq!(code, 0);
+        worst = worst.max(rss);
+    }
+    println!("memory/umon_hello_peak_rss: {worst} KiB (target 4096 KiB)");
+}
+
+criterion_group!(benches, start, syscall, compute, peak_rss);
 criterion_main!(benches);

@@ -102,3 +102,19 @@ pub fn native_run(app: &Path, args: &[&str]) -> i32 {
         .code()
         .unwrap()
 }
+
+/// Run `cmd` to its end; returns its exit code and its own peak RSS in KiB (wait4's rusage,
+/// so nothing else this process ran counts).
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which std cannot do
+pub fn run_peak_rss_kib(cmd: &mut Command) -> (i32, i64) {
+    let child = cmd.spawn().unwrap();
+    let mut status = 0;
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: waiting for our own child (std's handle is never waited on after this); status
+    // and usage are ours to fill.
+    let r = unsafe { libc::wait4(child.id() as i32, &mut status, 0, usage.as_mut_ptr()) };
+    assert_eq!(r, child.id() as i32);
+    // SAFETY: wait4 succeeded, so the struct is initialised.
+    let usage = unsafe { usage.assume_init() };
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+}
