@@ -86,6 +86,8 @@ impl Vm {
         kill: crate::stop::KillHandle,
     ) -> Result<Vm, Error> {
         config.validate().map_err(Error::Config)?;
+        let t0 = std::time::Instant::now();
+        let phase = |what: &str| log::debug!("{what} after {:?}", t0.elapsed());
         let kvm = kvm::open()?;
         let platform = Platform::detect();
         let vm = kvm.create_vm().map_err(|source| KvmError::Ioctl {
@@ -107,6 +109,7 @@ impl Vm {
             source,
         })?;
 
+        phase("KVM VM and guest RAM");
         let core = load_core(config, &mem)?;
         let (cpuid, features) = setup::guest_cpuid(&kvm, platform)?;
         let window_page = if features.gib_pages { PAGE_1G } else { PAGE_2M };
@@ -114,6 +117,7 @@ impl Vm {
         let mut pt = PageTables::new(&mem)?;
         map_core(&mut pt, &mem, &core)?;
         paging::map_windows(&mut pt, &mem, window_page)?;
+        phase("core loaded, CPUID, page tables");
 
         let mut info = BootInfo {
             magic: BOOT_MAGIC,
@@ -160,6 +164,13 @@ impl Vm {
                 hwcap: hwcap(&cpuid),
             };
             let app = app::load(&mem, &mut pt, app_config, &facts)?;
+            log::debug!(
+                "app {} entry {:#x} stack {:#x}",
+                app_config.path.display(),
+                app.entry,
+                app.rsp
+            );
+            phase("app loaded");
             info.app_entry = app.entry;
             info.app_stack = app.rsp;
             let p = &mut state.process;
@@ -203,6 +214,8 @@ impl Vm {
         info.tsc_khz = vcpu_fd.get_tsc_khz().map(u64::from).unwrap_or(0);
         mem.write(Gpa(BOOT_INFO), &info)?;
         setup::configure(&vcpu_fd, &cpuid, features, &core, pt.root())?;
+        phase("vCPU configured");
+        log::debug!("platform {platform:?}, {} bytes of guest RAM", mem.bytes());
 
         Ok(Vm {
             vcpu: Vcpu::new(vcpu_fd),
