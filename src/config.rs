@@ -93,6 +93,14 @@ impl Config {
 }
 
 /// Parse a duration: `1.5` or `1.5s` (seconds), `500ms`, `2m`, `1h`.
+///
+/// ```
+/// use std::time::Duration;
+/// use umon::config::parse_duration;
+/// assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+/// assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+/// assert!(parse_duration("0").is_err());
+/// ```
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let t = text.trim();
     let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
@@ -127,6 +135,13 @@ pub fn format_duration(d: std::time::Duration) -> String {
 }
 
 /// Parse a size with an optional K/M/G/T suffix (binary units, case-insensitive, optional "iB"/"B").
+///
+/// ```
+/// use umon::config::parse_size;
+/// assert_eq!(parse_size("64M"), Ok(64 << 20));
+/// assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+/// assert!(parse_size("lots").is_err());
+/// ```
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let lower = t.to_ascii_lowercase();
