@@ -102,13 +102,22 @@ pub enum VolumeError {
         /// The guest path.
         guest: String,
     },
-    /// The working directory is not a directory the guest can see.
+    /// The working directory is not a guest path inside a volume.
     #[error("working directory {path}: {reason}")]
     Workdir {
         /// The guest path given.
         path: String,
         /// What is wrong with it.
-        reason: String,
+        reason: &'static str,
+    },
+    /// The working directory cannot be opened as a directory in its volume.
+    #[error("working directory {path} cannot be opened")]
+    WorkdirOpen {
+        /// The guest path given.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -325,9 +334,9 @@ impl FileSystem {
             ..Default::default()
         };
         let workdir = workdir.unwrap_or("/");
-        let bad = |reason: &str| VolumeError::Workdir {
+        let bad = |reason| VolumeError::Workdir {
             path: workdir.to_owned(),
-            reason: reason.to_owned(),
+            reason,
         };
         let cwd = normalize_guest(workdir).ok_or_else(|| bad("not an absolute guest path"))?;
         if cwd != "/" {
@@ -336,7 +345,10 @@ impl FileSystem {
                 .ok_or_else(|| bad("not inside a volume"))?;
             fs.mount(at.mount)
                 .open(&at.rel, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
-                .map_err(|e| bad(&std::io::Error::from(e).to_string()))?;
+                .map_err(|e| VolumeError::WorkdirOpen {
+                    path: workdir.to_owned(),
+                    source: e.into(),
+                })?;
         }
         fs.cwd = cwd.into_bytes();
         Ok(fs)
@@ -480,7 +492,13 @@ mod tests {
         assert!(matches!(dup, Err(VolumeError::Duplicate { .. })));
         for bad in ["/nowhere", "/a/file", "/a/missing", "rel"] {
             let r = FileSystem::new(&[spec(&root, "/a", false)], Some(bad));
-            assert!(matches!(r, Err(VolumeError::Workdir { .. })), "{bad}");
+            assert!(
+                matches!(
+                    r,
+                    Err(VolumeError::Workdir { .. } | VolumeError::WorkdirOpen { .. })
+                ),
+                "{bad}"
+            );
         }
         assert_eq!(FileSystem::new(&[], Some("/")).unwrap().cwd(), b"/");
         std::fs::remove_dir_all(&root).unwrap();

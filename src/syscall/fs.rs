@@ -504,11 +504,12 @@ pub fn rename(cx: &mut Ctx<'_, '_>, a: [u64; 5]) -> Sys {
     let (old_name, new_name) = (read_path(cx, op)?, read_path(cx, np)?);
     let (po, ao) = locate(cx, od, &old_name)?;
     let (pn, an) = locate(cx, nd, &new_name)?;
-    if ao.mount != an.mount {
-        return Err(Errno::EXDEV.into());
-    }
+    // A volume root is a mount point: EBUSY, as Linux says before looking at the other path.
     if ao.rel.is_empty() || an.rel.is_empty() || po.dot_last || pn.dot_last {
         return Err(Errno::EBUSY.into());
+    }
+    if ao.mount != an.mount {
+        return Err(Errno::EXDEV.into());
     }
     let m = mount(cx, &ao);
     let (op_dir, o_leaf) = host(m.parent(&ao.rel))?;
