@@ -118,3 +118,31 @@ pub fn run_peak_rss_kib(cmd: &mut Command) -> (i32, i64) {
     let usage = unsafe { usage.assume_init() };
     (libc::WEXITSTATUS(status), usage.ru_maxrss)
 }
+
+/// Run `app args` in a umon VM with `volumes` granted and output to /dev/null; returns the exit
+/// code.
+pub fn umon_run_with_volumes(
+    app: &Path,
+    args: &[&str],
+    volumes: Vec<umon::volume::VolumeSpec>,
+) -> i32 {
+    let mut argv = vec![app.as_os_str().to_owned()];
+    argv.extend(args.iter().map(|a| a.into()));
+    let config = umon::Config {
+        app: Some(umon::app::AppConfig {
+            path: app.to_owned(),
+            args: argv,
+            volumes,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let null = || std::fs::File::create("/dev/null").unwrap();
+    let stdio = umon::stdio::Stdio {
+        stdin: umon::stdio::Source::Reader(Box::new(std::io::empty())),
+        stdout: umon::stdio::Sink::Fd(null()),
+        stderr: umon::stdio::Sink::Fd(null()),
+    };
+    let report = umon::Vm::with_stdio(&config, stdio).unwrap().run().unwrap();
+    report.status.code()
+}
