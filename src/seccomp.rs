@@ -55,6 +55,8 @@ const ALLOWED: &[Sysno] = &[
     Sysno::fchmodat,
     Sysno::utimensat,
     Sysno::ftruncate,
+    Sysno::fallocate,
+    Sysno::flock,
     Sysno::fsync,
     Sysno::fdatasync,
     Sysno::fcntl,
@@ -101,6 +103,12 @@ const IOCTLS: &[u64] = &[
     0x5413, // TIOCGWINSZ
 ];
 
+/// prctl requests allowed (argument 0): rustix reads the auxiliary vector this way to find
+/// the vDSO.
+const PRCTLS: &[u64] = &[
+    0x4155_5856, // PR_GET_AUXV
+];
+
 /// The filter as BPF.
 pub fn program() -> Result<BpfProgram, SeccompError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = ALLOWED
@@ -116,6 +124,15 @@ pub fn program() -> Result<BpfProgram, SeccompError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(SeccompError::Build)?;
     rules.insert(i64::from(Sysno::ioctl.id()), ioctl_rules);
+    let prctl_rules = PRCTLS
+        .iter()
+        .map(|&opt| {
+            SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, opt)
+                .and_then(|c| SeccompRule::new(vec![c]))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(SeccompError::Build)?;
+    rules.insert(i64::from(Sysno::prctl.id()), prctl_rules);
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Trap,
@@ -129,6 +146,8 @@ pub fn program() -> Result<BpfProgram, SeccompError> {
 /// Confine the calling thread for good.
 pub fn confine() -> Result<(), SeccompError> {
     crate::host::install_sigsys_reporter();
+    // rustix finds the vDSO on first use; do that now, while every syscall is still allowed.
+    let _ = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     let prog = program()?;
     seccompiler::apply_filter(&prog).map_err(SeccompError::Install)
 }

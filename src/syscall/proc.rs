@@ -370,3 +370,40 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         _ => Err(Errno::ENOSYS.into()),
     }
 }
+
+/// Signals whose default action is to do nothing.
+const DEFAULT_IGNORED: [u64; 4] = [17, 18, 23, 28]; // SIGCHLD, SIGCONT, SIGURG, SIGWINCH
+const SIG_IGN: u64 = 1;
+
+/// kill/tkill/tgkill: the only process (and thread) is the application itself. There is no
+/// signal delivery yet, so a signal it sends itself either does nothing (signal 0, ignored, or
+/// ignored by default) or ends it the way the default action would: `abort()` ends with SIGABRT.
+pub fn kill(cx: &mut Ctx<'_, '_>, target: u64, sig: u64) -> Sys {
+    let target = target as i64 as i32;
+    if !(-1..=1).contains(&target) {
+        return Err(Errno::ESRCH.into());
+    }
+    if sig > NSIG {
+        return Err(Errno::EINVAL.into());
+    }
+    let handler = cx
+        .state
+        .process
+        .sigactions
+        .get(&sig)
+        .map(|a| a.handler)
+        .unwrap_or(0);
+    if sig == 0 || handler == SIG_IGN || (handler == 0 && DEFAULT_IGNORED.contains(&sig)) {
+        return Ok(0);
+    }
+    let name = crate::hypercall::signal_name(sig as i32);
+    let how = if handler == 0 {
+        "sent by itself"
+    } else {
+        "sent by itself; its handler was not run: umon does not deliver signals yet"
+    };
+    Err(Stop::Exit(crate::ExitStatus::Signaled {
+        signal: sig as i32,
+        report: format!("app killed by {name} ({how})"),
+    }))
+}
