@@ -656,7 +656,7 @@ fn interpreter_name_is_reported() {
 }
 
 #[test]
-#[ignore = "umon bug: the PT_INTERP string goes into the error line raw; a newline in it makes two lines"]
+
 fn interpreter_name_with_a_newline_or_controls_is_still_one_line() {
     if !common::require_kvm() {
         return;

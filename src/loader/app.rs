@@ -222,9 +222,9 @@ pub fn plan(head: &[u8], file_len: u64, pie_base: u64) -> Result<LoadPlan, AppEr
             .checked_add(interp.p_filesz)
             .and_then(|end| bytes.get(interp.p_offset as usize..end as usize))
             .map(|b| {
-                String::from_utf8_lossy(b)
-                    .trim_end_matches('\0')
-                    .to_string()
+                // The name comes from the file: escape controls so the error stays one line.
+                let name = String::from_utf8_lossy(b);
+                name.trim_end_matches('\0').escape_debug().to_string()
             })
             .unwrap_or_else(|| "unknown".into());
         return Err(AppError::Dynamic(name));
