@@ -59,6 +59,8 @@ pub struct LoadedApp {
     pub space: AddrSpace,
     /// What was added to the ELF's addresses (for reading its symbols later).
     pub bias: u64,
+    /// Guest-physical start of the heap arena.
+    pub arena_pa: u64,
     /// What readlink("/proc/self/exe") returns.
     pub exe: Vec<u8>,
 }
@@ -301,6 +303,7 @@ pub fn load(
         rsp: initial.rsp,
         space,
         bias: plan.bias,
+        arena_pa: lay.pa_arena,
         exe,
     })
 }

@@ -32,6 +32,7 @@ pub mod kvm;
 pub mod layout_map;
 pub mod loader;
 pub mod memory;
+pub mod memslots;
 pub mod paging;
 pub mod seccomp;
 pub mod stack;

@@ -95,12 +95,13 @@ const ALLOWED: &[Sysno] = &[
 
 /// ioctl requests allowed (argument 1).
 const IOCTLS: &[u64] = &[
-    0xae80, // KVM_RUN
-    0x5401, // TCGETS
-    0x5402, // TCSETS
-    0x5403, // TCSETSW
-    0x5404, // TCSETSF
-    0x5413, // TIOCGWINSZ
+    0xae80,      // KVM_RUN
+    0x4020_ae46, // KVM_SET_USER_MEMORY_REGION: guest RAM registered as brk/mmap hand it out
+    0x5401,      // TCGETS
+    0x5402,      // TCSETS
+    0x5403,      // TCSETSW
+    0x5404,      // TCSETSF
+    0x5413,      // TIOCGWINSZ
 ];
 
 /// prctl requests allowed (argument 0): rustix reads the auxiliary vector this way to find

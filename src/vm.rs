@@ -7,14 +7,16 @@ use crate::hypercall::HostState;
 use crate::kvm::{self, KvmError, Platform};
 use crate::loader::{self, CoreImage, LoaderError};
 use crate::memory::GuestMem;
+use crate::memslots::{MemSlots, CHUNK};
 use crate::paging::{self, PageTables, NO_EXECUTE, PAGE_1G, PAGE_2M, PAGE_4K, USER, WRITABLE};
 use crate::stdio::Stdio;
 use crate::vcpu::{setup, Vcpu};
 use crate::volume::FileSystem;
 use crate::{Error, RunReport};
-use kvm_bindings::{kvm_userspace_memory_region, CpuId};
+use kvm_bindings::CpuId;
 use kvm_ioctls::{Kvm, VmFd};
 use std::io::Write;
+use std::sync::Arc;
 use umon_abi::boot::{
     region_kind, BootInfo, MemRegion, BOOT_MAGIC, CMDLINE_BYTES, MAX_MEM_REGIONS,
 };
@@ -31,10 +33,10 @@ const LOOP_STACK_BYTES: u64 = 64 << 10;
 pub struct Vm {
     // Field order is drop order: the vCPU and VM fds go before the memory they map.
     vcpu: Vcpu,
-    _vm: VmFd,
+    state: HostState,
+    _vm: Arc<VmFd>,
     _kvm: Kvm,
     mem: GuestMem,
-    state: HostState,
     /// The platform the VM runs on.
     pub platform: Platform,
     timeout: Option<std::time::Duration>,
@@ -94,20 +96,15 @@ impl Vm {
             what: "KVM_CREATE_VM",
             source,
         })?;
+        let vm = Arc::new(vm);
         let mem = GuestMem::new(config.memory_bytes)?;
-        let region = kvm_userspace_memory_region {
-            slot: 0,
-            flags: 0,
-            guest_phys_addr: 0,
-            memory_size: mem.bytes(),
-            userspace_addr: mem.host_base()?,
-        };
-        // SAFETY: the region is the anonymous mapping owned by `mem`, which lives in the same Vm
-        // and is dropped after the VM fd (field order), so KVM never sees it unmapped.
-        unsafe { vm.set_user_memory_region(region) }.map_err(|source| KvmError::Ioctl {
-            what: "KVM_SET_USER_MEMORY_REGION",
-            source,
-        })?;
+        let mut slots = MemSlots::new(vm.clone(), &mem, kvm.get_nr_memslots() as u32)?;
+        // The boot area, core, page tables and (for the self-test loop) its stack.
+        slots.ensure(0, CHUNK)?;
+        if config.mode == Mode::Selftest {
+            // The self-check reads the end of RAM through the windows.
+            slots.ensure(0, mem.bytes())?;
+        }
 
         phase("KVM VM and guest RAM");
         let core = load_core(config, &mem)?;
@@ -164,6 +161,8 @@ impl Vm {
                 hwcap: hwcap(&cpuid),
             };
             let app = app::load(&mem, &mut pt, app_config, &facts)?;
+            // Image, stack and the first heap chunk; brk/mmap register the rest as handed out.
+            slots.ensure(0, app.arena_pa + CHUNK)?;
             log::debug!(
                 "app {} entry {:#x} stack {:#x}",
                 app_config.path.display(),
@@ -177,6 +176,7 @@ impl Vm {
             p.space = app.space;
             p.bias = app.bias;
             p.exe_path = Some(app_config.path.clone());
+            p.slots = Some(slots);
             if let Some(bytes) = &app_config.bytes {
                 // No file to read them from later.
                 let _ = p.symbols.set(crate::loader::app::symbols(bytes, app.bias));

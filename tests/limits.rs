@@ -153,3 +153,28 @@ fn apps_run_confined_and_unconfined_alike() {
     }
     assert_eq!(outs[0], outs[1]);
 }
+
+#[test]
+fn touching_memory_never_allocated_is_sigsegv() {
+    if !common::require_kvm() {
+        return;
+    }
+    let wild = c_app("wild", Link::StaticPie);
+    for args in [&[][..], &["memset"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_umon"))
+            .arg("run")
+            .arg(&wild)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(139), "{args:?}: {err}");
+        assert!(
+            err.starts_with("umon: app killed by SIGSEGV: access to memory it never allocated"),
+            "{err}"
+        );
+        assert!(err.contains("(main+0x"), "{err}");
+        assert_eq!(err.lines().count(), 1);
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("survived"));
+    }
+}

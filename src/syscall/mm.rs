@@ -3,12 +3,41 @@
 //! enforced (see the README's limitations).
 use super::linux::mman;
 use super::{Args, Ctx, Sys};
-use crate::addrspace::PAGE;
+use crate::addrspace::{Access, PAGE};
 use syscalls::Errno;
+
+/// Make the guest RAM behind `[va, va + len)` known to KVM (see [`crate::memslots`]).
+fn back(cx: &mut Ctx<'_, '_>, va: u64, len: u64) -> Result<(), Errno> {
+    let chunks = cx.space().chunks(va, len, Access::Read)?;
+    if let Some(slots) = cx.state.process.slots.as_mut() {
+        for (gpa, n) in chunks {
+            slots.ensure(gpa.0, n).map_err(|e| {
+                log::warn!("cannot register guest RAM with KVM: {e}");
+                Errno::ENOMEM
+            })?;
+        }
+    }
+    Ok(())
+}
 
 pub fn brk(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let mem = cx.mem;
-    Ok(cx.proc().space.brk(mem, a.0[0]))
+    let old = cx.space().arena.brk;
+    let new = cx.proc().space.brk(mem, a.0[0]);
+    if new > old && back(cx, old, new - old).is_err() {
+        return Ok(cx.proc().space.brk(mem, old));
+    }
+    Ok(new)
+}
+
+/// Register a fresh mapping with KVM, or undo it.
+fn backed(cx: &mut Ctx<'_, '_>, va: u64, len: u64) -> Sys {
+    if let Err(e) = back(cx, va, len) {
+        let mem = cx.mem;
+        let _ = cx.proc().space.munmap(mem, va, len);
+        return Err(e.into());
+    }
+    Ok(va)
 }
 
 pub fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -29,9 +58,11 @@ pub fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         if !space.arena_is_free(addr, end.next_multiple_of(PAGE)) {
             return Err(Errno::EEXIST.into());
         }
-        return Ok(space.mmap(mem, addr, len, true)?);
+        let va = space.mmap(mem, addr, len, true)?;
+        return backed(cx, va, len);
     }
-    Ok(space.mmap(mem, addr, len, flags & mman::MAP_FIXED != 0)?)
+    let va = space.mmap(mem, addr, len, flags & mman::MAP_FIXED != 0)?;
+    backed(cx, va, len)
 }
 
 pub fn munmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -60,13 +91,14 @@ pub fn mremap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         return Err(Errno::EINVAL.into());
     }
     let mem = cx.mem;
-    Ok(cx.proc().space.mremap(
+    let va = cx.proc().space.mremap(
         mem,
         old,
         old_len,
         new_len,
         flags & mman::MREMAP_MAYMOVE != 0,
-    )?)
+    )?;
+    backed(cx, va, new_len)
 }
 
 pub fn madvise(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {

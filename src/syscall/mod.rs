@@ -54,6 +54,9 @@ pub struct Process {
     pub clear_child_tid: u64,
     /// set_robust_list head.
     pub robust_list: u64,
+    /// KVM's view of guest RAM, grown as brk/mmap hand memory out; None when all of it is
+    /// registered (self-test, fuzzing).
+    pub slots: Option<crate::memslots::MemSlots>,
 }
 
 impl Process {

@@ -106,6 +106,19 @@ impl Vcpu {
                     flow
                 }
                 Exit::Interrupted => Flow::Continue,
+                // Guest RAM that brk/mmap never handed out is not registered with KVM: an
+                // application touching it gets what Linux gives for unmapped memory.
+                Exit::Mmio { addr } if self.fd.sync_regs().sregs.cs.dpl == 3 => {
+                    let rip = self.fd.sync_regs().regs.rip;
+                    Flow::Exit(ExitStatus::Signaled {
+                        signal: libc::SIGSEGV,
+                        report: format!(
+                            "app killed by SIGSEGV: access to memory it never allocated \
+                             (guest-physical {addr:#x}), rip {rip:#x}{}",
+                            state.process.symbolize(rip)
+                        ),
+                    })
+                }
                 other => return Err(self.unexpected(other).into()),
             };
             match flow {
