@@ -1,0 +1,430 @@
+#!/usr/bin/env python3
+"""Writes the committed seed corpus: fuzz/corpus/<target>/seed-*.
+
+Every seed is made here from hand-written bytes (no compiler output), so the corpus is small,
+reviewable and reproducible: `python3 fuzz/make_seeds.py` rewrites the same files. The
+syscall and hypercall encodings mirror fuzz/src/machine.rs; keep the two in step.
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def out(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "seed-" + name), "wb") as f:
+        f.write(bytes(data))
+
+
+# ---- ELF files ---------------------------------------------------------------------------------
+
+PT_LOAD, PT_INTERP, PT_PHDR, PT_GNU_STACK = 1, 3, 6, 0x6474E551
+R, W, X = 4, 2, 1
+EXIT_42 = bytes([0xBF, 0x2A, 0, 0, 0, 0xB8, 0xE7, 0, 0, 0, 0x0F, 0x05])
+
+
+def ehdr(e_type, entry, phnum, shoff=0, shnum=0, shstrndx=0, machine=62, cls=2, data=1):
+    ident = b"\x7fELF" + bytes([cls, data, 1, 0]) + bytes(8)
+    return ident + struct.pack(
+        "<HHIQQQIHHHHHH", e_type, machine, 1, entry, 64, shoff, 0, 64, 56, phnum, 64, shnum,
+        shstrndx)
+
+
+def phdr(p_type, flags, offset, vaddr, filesz, memsz, align=0x1000):
+    return struct.pack("<IIQQQQQQ", p_type, flags, offset, vaddr, vaddr, filesz, memsz, align)
+
+
+def static_exit42(segs=None, e_type=2, base=0x400000, extra=()):
+    """ET_EXEC (or ET_DYN with base 0): headers, then EXIT_42; one R+X segment over the file."""
+    n = 1 + len(extra)
+    code = 64 + 56 * n
+    size = code + len(EXIT_42)
+    hs = [phdr(PT_LOAD, R | X, 0, base, size, size)] if segs is None else segs
+    body = ehdr(e_type, base + code, len(hs) + len(extra)) + b"".join(hs) + b"".join(extra)
+    return body + EXIT_42
+
+
+def pie_two_segments():
+    """A static-pie shape: PT_PHDR, R+X text, R+W data with bss, PT_GNU_STACK."""
+    n = 4
+    code = 64 + 56 * n
+    hs = [
+        phdr(PT_PHDR, R, 64, 64, 56 * n, 56 * n, 8),
+        phdr(PT_LOAD, R | X, 0, 0, 0x1000, 0x1000),
+        phdr(PT_LOAD, R | W, 0x1000, 0x1000, 0x10, 0x3000),
+        phdr(PT_GNU_STACK, R | W, 0, 0, 0, 0, 16),
+    ]
+    b = ehdr(3, code, n) + b"".join(hs) + EXIT_42
+    return b + bytes(0x1010 - len(b))
+
+
+def with_symbols():
+    """ET_EXEC with a section table: .symtab (one FUNC symbol `main`), .strtab, .shstrtab."""
+    code = 64 + 56
+    strtab = b"\0main\0"
+    shstrtab = b"\0.symtab\0.strtab\0.shstrtab\0"
+    sym0 = bytes(24)
+    sym1 = struct.pack("<IBBHQQ", 1, 0x12, 0, 1, 0x400000 + code, len(EXIT_42))
+    symtab = sym0 + sym1
+    body_end = code + len(EXIT_42)
+    off_sym = (body_end + 7) & ~7
+    off_str = off_sym + len(symtab)
+    off_shs = off_str + len(strtab)
+    shoff = (off_shs + len(shstrtab) + 7) & ~7
+
+    def shdr(name, typ, off, size, link=0, info=0, entsize=0):
+        return struct.pack("<IIQQQQIIQQ", name, typ, 0, 0, off, size, link, info, 8, entsize)
+
+    shdrs = (shdr(0, 0, 0, 0) + shdr(1, 2, off_sym, len(symtab), 2, 1, 24)
+             + shdr(9, 3, off_str, len(strtab)) + shdr(17, 3, off_shs, len(shstrtab)))
+    size = shoff + len(shdrs)
+    b = ehdr(2, 0x400000 + code, 1, shoff, 4, 3) + phdr(PT_LOAD, R | X, 0, 0x400000, size, size)
+    b += EXIT_42
+    b += bytes(off_sym - len(b)) + symtab + strtab + shstrtab
+    b += bytes(shoff - len(b)) + shdrs
+    return b
+
+
+def with_interp():
+    interp = b"/lib64/ld-linux-x86-64.so.2\0"
+    n = 2
+    off = 64 + 56 * n
+    hs = [phdr(PT_INTERP, R, off, 0x400000 + off, len(interp), len(interp), 1),
+          phdr(PT_LOAD, R | X, 0, 0x400000, 0x1000, 0x1000)]
+    b = ehdr(2, 0x400000 + off, n) + b"".join(hs) + interp
+    return b + bytes(0x1000 - len(b))
+
+
+out("elf_plan", "static-exit42", static_exit42())
+out("elf_plan", "static-pie", pie_two_segments())
+out("elf_plan", "symbols", with_symbols())
+out("elf_plan", "interp", with_interp())
+out("elf_plan", "overlap", static_exit42(
+    [phdr(PT_LOAD, R | X, 0, 0x400000, 0x80, 0x2000), phdr(PT_LOAD, R | W, 0, 0x401000, 0, 16)]))
+out("elf_plan", "filesz-over-memsz", static_exit42([phdr(PT_LOAD, R | X, 0, 0x400000, 0x80, 0x40)]))
+out("elf_plan", "phoff-past-eof", ehdr(2, 0x400078, 1)[:32] + struct.pack("<Q", 1 << 40)
+    + ehdr(2, 0x400078, 1)[40:] + phdr(PT_LOAD, R | X, 0, 0x400000, 0x80, 0x80))
+out("elf_plan", "truncated", static_exit42()[:40])
+
+
+# ---- syscall programs (fuzz/src/machine.rs: `syscall`) ------------------------------------------
+
+TEXT, DATA, STACK, ARENA = 0, 1, 2, 3
+
+
+def poke(area, offset, data):
+    assert len(data) < 256
+    return bytes([0xC0 | area]) + struct.pack("<IB", offset, len(data)) + bytes(data)
+
+
+def arg(a):
+    """A tagged argument: an int is a raw u64; otherwise (kind, value)."""
+    if isinstance(a, int):
+        return bytes([0]) + struct.pack("<Q", a & (2**64 - 1))
+    kind, v = a if isinstance(a, tuple) else (a, 0)
+    table = {"text": (1, "<H"), "data": (2, "<H"), "stack": (3, "<H"), "arena": (4, "<I"),
+             "arena_end": (5, "<H"), "small": (6, "<B"), "neg": (7, "<B"), "edge": (8, "<B"),
+             "data_end": (9, "<B"), "pow": (10, "<B"), "pow1": (11, "<B"), "fd": (12, "<B"),
+             "last": (13, ""), "last+": (14, "<H"), "u32": (15, "<I"), "path": (16, "<B"),
+             "file": (17, "<B")}
+    tag, fmt = table[kind]
+    return bytes([tag]) + (struct.pack(fmt, v) if fmt else b"")
+
+
+def call(nr, *args, op=0):
+    args = list(args) + [("small", 0)] * (6 - len(args))
+    return bytes([op]) + struct.pack("<H", nr) + b"".join(arg(a) for a in args)
+
+
+ECHO = 0xFF00  # selector of SYS_UMON_ECHO
+# Indices into machine::EDGES.
+E_MAX, E_SIGN, E_NONCANON, E_KERNEL, E_RAM_END, E_ARENA_END = 2, 4, 5, 7, 16, 22
+
+
+def prog(flags, *steps):
+    return bytes([flags]) + b"".join(steps)
+
+
+def u64s(*vs):
+    return struct.pack("<%dQ" % len(vs), *vs)
+
+
+NS = 0x1000_0000_0000 + 2 * (8 << 30)
+DATA_VA = NS + (64 << 10)
+
+out("syscall", "hello", prog(0, poke(DATA, 0, b"hello\n"), call(1, ("fd", 1), "data", ("small", 6)),
+                            call(231, ("small", 0))))
+out("syscall", "mm", prog(
+    0,
+    call(9, 0, ("pow", 13), ("small", 3), ("small", 0x22), ("neg", 1), 0),
+    call(11, "last", ("pow", 13)),
+    call(9, ("arena", 0x100000), ("pow", 12), ("small", 3), ("small", 0x32), ("neg", 1), 0),
+    call(25, "last", ("pow", 12), ("pow", 14), ("small", 1)),
+    call(28, "last", ("pow", 12), ("small", 4)),
+    call(10, "last", ("pow", 12), ("small", 1)),
+    call(12, 0),
+    call(12, ("last+", 0x1000)),
+    call(9, ("arena", 0x200000), ("pow", 12), ("small", 3), ("u32", 0x100022), ("neg", 1), 0),
+    call(9, 0, ("pow", 63), ("small", 3), ("small", 0x22), ("neg", 1), 0),
+    call(11, ("arena", 0), ("edge", E_MAX)),
+))
+out("syscall", "vectored", prog(
+    0,
+    poke(DATA, 0x100, b"abcde"), poke(DATA, 0x200, b"xyz"),
+    poke(DATA, 0, u64s(DATA_VA + 0x100, 5, DATA_VA + 0x200, 3)),
+    call(20, ("fd", 1), "data", ("small", 2)),
+    call(19, ("fd", 0), "data", ("small", 2)),
+    call(20, ("fd", 2), ("data", 0), ("u32", 1025)),
+    call(296, ("fd", 1), "data", ("small", 2), 0),
+))
+out("syscall", "signals", prog(
+    0,
+    poke(DATA, 0, u64s(1, 0x04000000, 0, 0)),
+    call(13, ("small", 13), "data", ("data", 0x40), ("small", 8)),
+    call(13, ("small", 9), "data", 0, ("small", 8)),
+    poke(DATA, 0x80, u64s(1 << 12)),
+    call(14, ("small", 0), ("data", 0x80), ("data", 0x88), ("small", 8)),
+    poke(DATA, 0x100, u64s(DATA_VA + 0x1000, 0, 0x4000)),
+    call(131, ("data", 0x100), ("data", 0x120)),
+))
+out("syscall", "info", prog(
+    0,
+    call(63, "data"),
+    call(318, ("arena", 0), ("small", 64), 0),
+    call(228, ("small", 1), "data"),
+    call(229, ("small", 0), "data"),
+    call(96, "data", ("data", 16)),
+    call(201, "data"),
+    call(79, "data", ("small", 100)),
+    call(204, 0, ("small", 128), "data"),
+    call(302, 0, ("small", 7), 0, "data"),
+    call(97, ("small", 3), "data"),
+    poke(DATA, 0x40, u64s(256, 4096)),
+    call(160, ("small", 7), ("data", 0x40)),
+    poke(TEXT, 0, b"/proc/self/exe\0"),
+    call(89, "text", "data", ("small", 100)),
+    call(267, ("neg", 100), "text", "data", ("small", 100)),
+    call(262, ("neg", 100), ("text", 0x20), "data", ("u32", 0x1000)),
+    call(262, ("fd", 1), ("text", 0x20), "data", ("u32", 0x1000)),
+    call(332, ("fd", 1), ("text", 0x20), ("u32", 0x1000), ("u32", 0xfff), "data"),
+    call(5, ("fd", 1), "data"),
+    call(16, ("fd", 1), ("u32", 0x5401), "data"),
+    call(16, ("fd", 1), ("u32", 0x5421), "data"),
+    call(72, ("fd", 1), ("small", 1)),
+    call(72, ("fd", 1), ("u32", 1030), ("small", 5)),
+    call(32, ("fd", 1)),
+    call(33, ("fd", 1), ("small", 10)),
+    call(292, ("fd", 1), ("small", 11), ("u32", 0x80000)),
+    call(3, ("small", 10)),
+    call(8, ("fd", 1), 0, 0),
+    call(17, ("fd", 1), "data", ("small", 8), 0),
+    call(2, "text", 0, 0),
+    call(257, ("neg", 100), "text", 0, 0),
+    call(21, "text", 0),
+))
+out("syscall", "waits", prog(
+    0,
+    poke(DATA, 0, struct.pack("<ihh", 1, 4, 0)),
+    call(7, "data", ("small", 1), ("small", 0)),
+    poke(DATA, 0x40, u64s(0, 1000)),
+    call(271, "data", ("small", 1), ("data", 0x40), 0, ("small", 8)),
+    call(35, ("data", 0x40), 0),
+    call(230, ("small", 1), 0, ("data", 0x40), 0),
+    call(230, ("small", 1), ("small", 1), ("data", 0x40), 0),
+    call(202, ("data", 0x80), ("small", 0), ("small", 0), ("data", 0x40)),
+    call(202, ("data", 0x80), ("small", 9), ("small", 0), ("data", 0x40), 0, ("neg", 1)),
+    call(202, ("data", 0x80), ("small", 1), ("small", 1)),
+    call(24),
+    call(202, ("data", 0x80), ("small", 0), ("small", 0), 0),
+))
+out("syscall", "hostile", prog(
+    0,
+    call(1, ("fd", 1), ("edge", E_KERNEL), ("small", 10)),
+    call(1, ("fd", 1), ("edge", E_NONCANON), ("small", 10)),
+    call(1, ("fd", 1), ("edge", E_RAM_END), ("small", 10)),
+    call(0, ("fd", 0), "text", ("small", 10)),
+    call(1, ("fd", 1), ("data_end", 4), ("small", 100)),
+    call(1, ("fd", 1), "data", ("edge", E_SIGN)),
+    call(1, ("fd", 1), ("edge", E_MAX), ("small", 2)),
+    call(318, ("arena_end", 8), ("small", 64), 0),
+    call(318, ("arena", 0), ("edge", E_MAX), 0),
+    call(9, 0, ("edge", E_MAX), ("small", 3), ("small", 0x22), ("neg", 1), 0),
+    call(11, ("edge", E_ARENA_END), ("pow", 12)),
+    call(25, ("arena", 0), ("pow", 12), ("edge", E_MAX), ("small", 1)),
+    call(7, ("edge", E_KERNEL), ("u32", 5000), ("small", 0)),
+    call(20, ("fd", 1), ("edge", E_KERNEL), ("small", 3)),
+    call(14, ("small", 2), ("edge", E_NONCANON), ("edge", E_KERNEL), ("small", 8)),
+))
+out("syscall", "process", prog(
+    1,
+    call(158, ("u32", 0x1002), "data"),
+    call(158, ("u32", 0x1003), ("data", 8)),
+    call(158, ("u32", 0x1002), ("edge", E_NONCANON)),
+    call(218, "data"),
+    call(273, "data", ("small", 24)),
+    call(334, "data", ("small", 32), 0, 0),
+    call(39), call(110), call(102), call(104),
+    call(57),
+    call(60, ("small", 3)),
+))
+out("syscall", "echo-pvm", prog(
+    4 | 8,
+    call(ECHO, ("u32", 0x1234)),
+    call(1, ("fd", 1), ("text", 0), ("small", 1)),
+    call(0xFF01, 0),
+    call(0xFF03, 0),
+    call(231, ("small", 7)),
+))
+out("syscall", "summary", prog(
+    2,
+    call(39), call(1, ("fd", 3), "data", ("small", 1)), call(12, 0), call(231, 0),
+))
+
+
+# Indices into machine::PATHS.
+P = {name: i for i, name in enumerate([
+    "/data/file", "/data/dir", "/data/dir/inner", "/data/new", "/data/dir/new", "/data/link-out",
+    "/data/abs-out", "/data/dir/up/..", "/data/../outside/secret", "/data/dir/../../outside",
+    "/ro/file", "/ro/dir/inner", "/ro/link-out", "/ro/new", "/ro", "/data", "/", ".", "..",
+    "file", "dir/../file", "", "/proc/self/exe", "/etc/passwd"])}
+
+
+def path(name):
+    return ("path", P[name])
+
+
+FD3 = ("file", 0)
+AT_FDCWD = ("neg", 100)
+O_RDWR, O_CREAT, O_DIRECTORY, O_TRUNC = 2, 0o100, 0o200000, 0o1000
+
+out("syscall", "volume-read", prog(
+    0,
+    call(2, path("/data/file"), 0),
+    call(0, FD3, "data", ("small", 100)),
+    call(1, ("fd", 1), "data", "last"),
+    call(8, FD3, 0, 0),
+    call(5, FD3, ("data", 0x200)),
+    call(17, FD3, ("data", 0x300), ("small", 5), ("small", 6)),
+    call(3, FD3),
+))
+out("syscall", "volume-write", prog(
+    0,
+    poke(DATA, 0, b"new contents"),
+    call(257, AT_FDCWD, path("file"), ("u32", O_RDWR | O_TRUNC)),
+    call(1, FD3, "data", ("small", 12)),
+    call(18, FD3, "data", ("small", 4), ("small", 100)),
+    call(77, FD3, ("small", 7)),
+    call(74, FD3),
+    call(85, path("/data/new"), ("u32", 0o644)),
+    call(40, ("file", 1), FD3, 0, ("small", 64)),
+    call(326, FD3, 0, ("file", 1), 0, ("small", 64), 0),
+    call(76, path("/data/dir/inner"), ("small", 1)),
+))
+out("syscall", "volume-tree", prog(
+    1,
+    call(83, path("/data/new"), ("u32", 0o755)),
+    call(82, path("/data/new"), path("/data/dir/new")),
+    call(84, path("/data/dir/new")),
+    call(87, path("/data/dir/inner")),
+    call(88, path("/etc/passwd"), path("/data/new")),
+    call(89, path("/data/new"), "data", ("small", 100)),
+    call(86, path("/data/file"), path("/data/dir/new")),
+    call(265, AT_FDCWD, path("/data/link-out"), AT_FDCWD, path("/data/dir/new"), ("u32", 0x400)),
+    call(2, path("/data/dir"), ("u32", O_DIRECTORY)),
+    call(217, FD3, ("arena", 0), ("u32", 4096)),
+    call(80, path("/data/dir")),
+    call(79, "data", ("small", 200)),
+    call(81, FD3),
+    call(90, path("/data/file"), ("small", 0)),
+    call(91, FD3, ("u32", 0o700)),
+    call(280, AT_FDCWD, path("/data/file"), 0, 0),
+    call(137, path("/data"), "data"),
+    call(138, FD3, "data"),
+    call(21, path("/ro/file"), ("small", 2)),
+    call(95, ("small", 0o77)),
+    call(221, FD3, 0, 0, ("small", 4)),
+))
+out("syscall", "volume-escape", prog(
+    0,
+    call(2, path("/data/link-out"), 0),
+    call(2, path("/data/abs-out"), ("u32", O_RDWR)),
+    call(2, path("/data/../outside/secret"), 0),
+    call(2, path("/data/dir/up/.."), ("u32", O_DIRECTORY)),
+    call(90, path("/data/link-out"), ("small", 0)),
+    call(76, path("/data/abs-out"), ("small", 0)),
+    call(280, AT_FDCWD, path("/data/link-out"), 0, 0),
+    call(82, path("/data/link-out"), path("/ro/new")),
+    call(88, path("/etc/passwd"), path("/data/new")),
+    call(2, path("/data/new"), ("u32", O_RDWR | O_TRUNC)),
+    call(87, path("/ro/file")),
+    call(2, path("/ro/link-out"), 0),
+    call(2, path("/ro/new"), ("u32", O_CREAT | O_RDWR), ("u32", 0o644)),
+    call(80, path("/data/dir/../../outside")),
+    call(2, path("/etc/passwd"), 0),
+    call(263, AT_FDCWD, path("/data/dir"), ("u32", 0x200)),
+    call(316, AT_FDCWD, path("/data/file"), AT_FDCWD, path("/data/link-out"), ("small", 2)),
+))
+
+
+# ---- hypercall programs (fuzz/src/machine.rs: `hypercall`) --------------------------------------
+
+SCRATCH = 0x5000
+
+
+def gpa_scratch(i):
+    return bytes([2, i])
+
+
+def gpa_raw(v):
+    return bytes([0]) + struct.pack("<Q", v & (2**64 - 1))
+
+
+def hpoke(gpa_bytes, data):
+    return bytes([0xC0]) + gpa_bytes + bytes([len(data)]) + bytes(data)
+
+
+def hcall(nr, rdi=None, sys=0, args=()):
+    """Hypercall `nr` (< 10 by the op byte, else by a u16); rdi is a gpa unless nr is Syscall."""
+    op = bytes([nr]) if nr < 10 else bytes([0xA0]) + struct.pack("<H", nr)
+    args = list(args) + [("small", 0)] * (6 - len(args))
+    b = op + struct.pack("<H", sys) + b"".join(arg(a) for a in args)
+    if nr != 6:
+        b += rdi if rdi is not None else gpa_scratch(0)
+    return b
+
+
+console = struct.pack("<IIQQq", 1, 0, SCRATCH + 0x100, 6, 0)
+out("hypercall", "console", prog(
+    0, hpoke(gpa_scratch(0x20), b"hello\n"), hpoke(gpa_scratch(0), console), hcall(1),
+    hpoke(gpa_scratch(0), struct.pack("<IIQQq", 7, 0, SCRATCH, 1, 0)), hcall(1),
+    hcall(2, gpa_raw(0x1ff)),
+))
+out("hypercall", "console-past-ram", prog(
+    0, hpoke(gpa_scratch(0), struct.pack("<IIQQq", 2, 0, (24 << 20) - 2, 6, 0)), hcall(1),
+))
+out("hypercall", "abort", prog(
+    0, hpoke(gpa_scratch(0x20), b"bad things"),
+    hpoke(gpa_scratch(0), struct.pack("<QQ", SCRATCH + 0x100, 10)), hcall(3),
+))
+out("hypercall", "selftest-enter", prog(
+    0, hpoke(gpa_scratch(0), u64s(8, 0, 6)), hcall(4),
+    hpoke(gpa_scratch(4), u64s(NS + 0x100, NS + (8 << 30) - 64, 1)), hcall(7, gpa_scratch(4)),
+    hcall(6, sys=1, args=[("fd", 1), ("text", 0), ("small", 4)]),
+    hcall(6, sys=ECHO, args=[0x55]),
+    hcall(0), hcall(8), hcall(0xFFFF),
+))
+out("hypercall", "fault", prog(
+    0, hpoke(gpa_scratch(0), u64s(14, 4, NS + 0x10, 0x23, 0x202, NS, 0x1b, 0)), hcall(5),
+))
+out("hypercall", "core-fault", prog(
+    0, hpoke(gpa_scratch(0), u64s(13, 0, 0x200010, 0x8, 0x2, 0xA000, 0x10, 0)), hcall(5),
+))
+out("hypercall", "syscalls", prog(
+    8,
+    hcall(6, sys=9, args=[0, ("pow", 13), ("small", 3), ("small", 0x22), ("neg", 1), 0]),
+    hcall(6, sys=1, args=[("fd", 1), "last", ("small", 8)]),
+    hcall(1, gpa_raw(2**64 - 8)),
+    hcall(5, bytes([4, 3])),
+))

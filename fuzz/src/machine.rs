@@ -1,0 +1,660 @@
+//! `syscall` and `hypercall`: a small guest (no KVM) shaped like a real `umon run` — a
+//! read-only text region, a data region, a stack and a heap arena in one program namespace —
+//! driven by a program decoded from the fuzz input: raw writes into guest RAM, then syscalls
+//! (`umon::syscall::handle`) or hypercalls (`umon::hypercall::dispatch`) with decoded registers.
+//!
+//! The application has two volumes (see [`crate::volume`]): a writable one at `/data` (also the
+//! working directory), recreated for every input, and a read-only one at `/ro`, both holding
+//! symlinks that point outside them.
+//!
+//! Checked after every step, besides "no panic": a syscall that returns goes back with a value
+//! or an errno in -4095..=-1 (the Linux ABI), and at the end no syscall wrote guest RAM it was not
+//! given (the read-only text and the canary pages around every region are unchanged) and nothing
+//! outside the writable volume changed on the host (the read-only volume and the directory next
+//! to the volumes are as they were).
+//!
+//! Calls that would sleep are tamed so an input runs in microseconds: a valid timespec given to
+//! nanosleep, clock_nanosleep, ppoll or a futex wait is rewritten in guest memory to less than
+//! 1 ms (seconds 0, nanoseconds mod 1 ms; an absolute time becomes one long past), and a
+//! positive poll timeout becomes 1 ms. The call still runs, with every check it makes. When the
+//! timespec cannot be rewritten (read-only memory) the call is skipped. Reading stdin cannot
+//! block: the harness's stdin is an empty reader. getrandom lengths above 256 KiB are cut to
+//! 256 KiB plus `len % 4096` (every 64 KiB is one more host call, nothing new). Writes to volume
+//! files (write, pwrite64, sendfile, copy_file_range; writev/pwritev by their total) are cut to
+//! 1 MiB the same way, so an input cannot fill the host's disk.
+use crate::input::Input;
+use crate::volume::Fixture;
+use kvm_bindings::{kvm_regs, kvm_sregs};
+use std::sync::{Arc, Mutex};
+use umon::addrspace::{AddrSpace, Arena, Region};
+use umon::hypercall::{Cpu, Flow, HostState};
+use umon::memory::GuestMem;
+use umon::stdio::Stdio;
+use umon::syscall::linux::Timespec;
+use umon::trace::{TraceMode, Tracer};
+use umon::ExitStatus;
+use umon_abi::hypercall::SYS_UMON_ECHO;
+use umon_abi::layout::{
+    namespace_base, BOOT_SCRATCH, FIRST_APP_NAMESPACE, NAMESPACE_BYTES, PHYS_MEM,
+};
+use umon_abi::Gpa;
+
+/// Guest RAM of the harness VM.
+pub const RAM_BYTES: u64 = 24 << 20;
+/// The namespace the application lives in, as in `umon run`.
+pub const NS: u64 = namespace_base(FIRST_APP_NAMESPACE);
+const PAGE: u64 = 4096;
+
+/// One application region: virtual start, physical start, length, writable.
+#[derive(Clone, Copy)]
+pub struct Area {
+    /// First virtual address.
+    pub va: u64,
+    /// Its guest-physical address.
+    pub pa: u64,
+    /// Bytes.
+    pub len: u64,
+    /// Writable by the application.
+    pub write: bool,
+}
+
+/// Program text: read-only, executable.
+pub const TEXT: Area = Area {
+    va: NS,
+    pa: 0x40_0000,
+    len: 64 << 10,
+    write: false,
+};
+/// Data and bss, right after the text.
+pub const DATA: Area = Area {
+    va: NS + (64 << 10),
+    pa: 0x41_0000,
+    len: 64 << 10,
+    write: true,
+};
+/// The top 1 MiB of the stack, at the top of the namespace.
+pub const STACK: Area = Area {
+    va: NS + NAMESPACE_BYTES - (1 << 20),
+    pa: 0x50_0000,
+    len: 1 << 20,
+    write: true,
+};
+/// The heap arena (brk and anonymous mmap), 1 GiB into the namespace.
+pub const ARENA: Area = Area {
+    va: NS + (1 << 30),
+    pa: 0x60_0000,
+    len: 16 << 20,
+    write: true,
+};
+/// The application regions, in the order region numbers in the input refer to them.
+pub const AREAS: [Area; 4] = [TEXT, DATA, STACK, ARENA];
+/// Physical pages right next to the regions that no syscall may write.
+pub const CANARIES: [u64; 4] = [
+    TEXT.pa - PAGE,
+    DATA.pa + DATA.len,
+    STACK.pa - PAGE,
+    ARENA.pa + ARENA.len,
+];
+const CANARY_BYTE: u8 = 0xA5;
+
+/// Values that tend to find edges: zero, all ones, the sign bit, the non-canonical hole, the
+/// kernel half, the core's pages, page and size boundaries, region ends.
+pub const EDGES: [u64; 24] = [
+    0,
+    1,
+    u64::MAX,
+    i64::MAX as u64,
+    1 << 63,
+    0x0000_8000_0000_0000,
+    0x0000_7fff_ffff_f000,
+    PHYS_MEM,
+    0xffff_ffff_ffff_f000,
+    PAGE,
+    PAGE - 1,
+    0x7fff_f000,
+    u32::MAX as u64,
+    i32::MAX as u64,
+    0x20_0000,
+    0x40_0000,
+    RAM_BYTES,
+    NS,
+    NS - 1,
+    TEXT.va + TEXT.len,
+    DATA.va + DATA.len - 8,
+    STACK.va - 8,
+    ARENA.va + ARENA.len,
+    ARENA.va - PAGE,
+];
+
+/// Where in the text the harness writes [`PATHS`] (the input may overwrite them).
+const PATHS_OFFSET: u64 = 0xf000;
+/// Paths an argument can point to (tag 16): the volumes, symlinks out of them, `..` games,
+/// the file system outside the volumes, names that exist and names that do not.
+pub const PATHS: [&[u8]; 24] = [
+    b"/data/file",
+    b"/data/dir",
+    b"/data/dir/inner",
+    b"/data/new",
+    b"/data/dir/new",
+    b"/data/link-out",
+    b"/data/abs-out",
+    b"/data/dir/up/..",
+    b"/data/../outside/secret",
+    b"/data/dir/../../outside",
+    b"/ro/file",
+    b"/ro/dir/inner",
+    b"/ro/link-out",
+    b"/ro/new",
+    b"/ro",
+    b"/data",
+    b"/",
+    b".",
+    b"..",
+    b"file",
+    b"dir/../file",
+    b"",
+    b"/proc/self/exe",
+    b"/etc/passwd",
+];
+
+/// A fresh harness VM.
+pub struct Machine {
+    /// Guest RAM.
+    pub mem: GuestMem,
+    /// What the monitor keeps for the VM.
+    pub state: HostState,
+    /// General registers.
+    pub regs: kvm_regs,
+    /// System registers.
+    pub sregs: kvm_sregs,
+    /// The text as it must stay (only the input's own writes change it).
+    text: Vec<u8>,
+    /// rax after the last call (arguments may reuse it, e.g. munmap of what mmap returned).
+    last: u64,
+    /// Whether SYS_UMON_ECHO answers (its result is not an errno).
+    echo: bool,
+    /// The start of what the application wrote to stdout (see [`Capture`]).
+    pub stdout: Arc<Mutex<Vec<u8>>>,
+    /// The start of stderr: the application's, umon's notes and the `--trace` lines.
+    pub stderr: Arc<Mutex<Vec<u8>>>,
+    /// How the run ended, when it did.
+    pub ended: Option<Ended>,
+}
+
+/// How a harness run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The process exited or was killed.
+    Status(ExitStatus),
+    /// The monitor ended the VM with this error.
+    Error(String),
+}
+
+/// Keeps the first [`Capture::LIMIT`] bytes written, so the seed tests can check them.
+pub struct Capture(pub Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    /// Bytes kept.
+    pub const LIMIT: usize = 64 << 10;
+}
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let room = Self::LIMIT.saturating_sub(v.len());
+        v.extend_from_slice(&buf[..buf.len().min(room)]);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Machine {
+    /// A VM with the regions mapped; `flags` bit 0/1 turn on `--trace` / `--trace=summary`,
+    /// bit 2 the echo syscall, bit 3 the PVM return path (CS at CPL3 in the exit).
+    pub fn new(flags: u8) -> Machine {
+        Fixture::get().reset();
+        let mem = GuestMem::new(RAM_BYTES).expect("map guest RAM");
+        for pa in CANARIES {
+            mem.write_bytes(Gpa(pa), &[CANARY_BYTE; PAGE as usize])
+                .expect("canary inside RAM");
+        }
+        let regions = AREAS
+            .iter()
+            .map(|a| Region {
+                start: a.va,
+                end: a.va + a.len,
+                pa: a.pa,
+                write: a.write,
+                exec: !a.write,
+            })
+            .collect();
+        let arena = Arena::new(ARENA.va, ARENA.va + ARENA.len, ARENA.pa);
+        let mut process = umon::syscall::Process {
+            space: AddrSpace::new(regions, arena),
+            exe: b"/fuzz/app".to_vec(),
+            fs: Fixture::get().file_system(),
+            ..Default::default()
+        };
+        let echo = flags & 4 != 0;
+        process.echo_enabled = echo;
+        let trace = match flags & 3 {
+            1 => Some(Tracer::new(TraceMode::Calls)),
+            2 => Some(Tracer::new(TraceMode::Summary)),
+            _ => None,
+        };
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let state = HostState {
+            stdio: Stdio::capture(
+                Box::new(Capture(stdout.clone())),
+                Box::new(Capture(stderr.clone())),
+            ),
+            selftest: None,
+            process,
+            stop: umon::stop::KillHandle::new(),
+            trace,
+        };
+        let mut sregs = kvm_sregs::default();
+        if flags & 8 != 0 {
+            sregs.cs.dpl = 3;
+        }
+        let mut m = Machine {
+            mem,
+            state,
+            regs: kvm_regs::default(),
+            sregs,
+            text: vec![0; TEXT.len as usize],
+            last: 0,
+            echo,
+            stdout,
+            stderr,
+            ended: None,
+        };
+        let mut at = PATHS_OFFSET;
+        for p in PATHS {
+            m.poke(0, at, p);
+            m.poke(0, at + p.len() as u64, &[0]);
+            at += p.len() as u64 + 1;
+        }
+        m
+    }
+
+    /// Write input bytes into region `area` at `offset` (wrapped into the region), as the
+    /// application would have (the text too: that is the program's own code and rodata).
+    pub fn poke(&mut self, area: usize, offset: u64, bytes: &[u8]) {
+        let a = AREAS[area % AREAS.len()];
+        let at = offset % a.len;
+        let bytes = &bytes[..bytes.len().min((a.len - at) as usize)];
+        self.mem
+            .write_bytes(Gpa(a.pa + at), bytes)
+            .expect("region inside RAM");
+        if a.pa == TEXT.pa {
+            self.text[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
+        }
+    }
+
+    /// A syscall argument from the input: a tag byte (mod 18), then what the tag needs.
+    pub fn arg(&self, input: &mut Input<'_>) -> u64 {
+        match input.u8() % 18 {
+            16 => {
+                let i = usize::from(input.u8()) % PATHS.len();
+                let before: usize = PATHS[..i].iter().map(|p| p.len() + 1).sum();
+                TEXT.va + PATHS_OFFSET + before as u64
+            }
+            17 => u64::from(input.u8() % 16) + 3,
+            0 => input.u64(),
+            1 => TEXT.va + u64::from(input.u16()) % TEXT.len,
+            2 => DATA.va + u64::from(input.u16()) % DATA.len,
+            3 => STACK.va + STACK.len - u64::from(input.u16()) % STACK.len - 1,
+            4 => ARENA.va + u64::from(input.u32()) % ARENA.len,
+            5 => ARENA.va + ARENA.len - u64::from(input.u16()),
+            6 => u64::from(input.u8()),
+            7 => u64::from(input.u8()).wrapping_neg(),
+            8 => EDGES[usize::from(input.u8()) % EDGES.len()],
+            9 => DATA.va + DATA.len - u64::from(input.u8()),
+            10 => 1u64 << (input.u8() % 64),
+            11 => (1u64 << (input.u8() % 64)) - 1,
+            12 => u64::from(input.u8() % 8),
+            13 => self.last,
+            14 => self.last.wrapping_add(u64::from(input.u16())),
+            _ => u64::from(input.u32()),
+        }
+    }
+
+    /// Run syscall `nr` with `args` from the application; false when the process is over.
+    pub fn syscall(&mut self, nr: u64, args: [u64; 6]) -> bool {
+        let r = &mut self.regs;
+        (r.rax, r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) =
+            (nr, args[0], args[1], args[2], args[3], args[4], args[5]);
+        r.rcx = TEXT.va + 0x100;
+        r.r11 = 0x202;
+        self.trap(true, umon::syscall::handle)
+    }
+
+    /// Hypercall `nr` with the current registers; false when the VM is over.
+    pub fn hypercall(&mut self, nr: u16) -> bool {
+        let is_syscall = nr == umon_abi::hypercall::Hypercall::Syscall as u16;
+        self.trap(is_syscall, |cpu, mem, state| {
+            umon::hypercall::dispatch(nr, cpu, mem, state)
+        })
+    }
+
+    /// Run one trap; `is_syscall` says the registers hold a syscall (tamed, result checked).
+    fn trap(
+        &mut self,
+        is_syscall: bool,
+        call: impl FnOnce(
+            &mut Cpu<'_>,
+            &GuestMem,
+            &mut HostState,
+        ) -> Result<Flow, umon::hypercall::HypercallError>,
+    ) -> bool {
+        let nr = self.regs.rax;
+        if is_syscall && !self.tame() {
+            return true;
+        }
+        let mut cpu = Cpu {
+            regs: &mut self.regs,
+            sregs: &mut self.sregs,
+            dirty: 0,
+        };
+        match call(&mut cpu, &self.mem, &mut self.state) {
+            Ok(Flow::Continue) => {
+                let ret = self.regs.rax;
+                let echoed = self.echo && nr == SYS_UMON_ECHO;
+                assert!(
+                    !is_syscall || echoed || (ret as i64) >= -4095,
+                    "syscall {nr} returned {ret:#x}, neither a value nor an errno"
+                );
+                self.last = ret;
+                true
+            }
+            Ok(Flow::Exit(status)) => {
+                let _ = status.code();
+                self.ended = Some(Ended::Status(status));
+                false
+            }
+            Err(e) => {
+                self.ended = Some(Ended::Error(e.to_string()));
+                false
+            }
+        }
+    }
+
+    /// Keep the syscall in the registers from sleeping (see the module docs); false to skip it.
+    fn tame(&mut self) -> bool {
+        let r = &mut self.regs;
+        let (nr, a) = (r.rax, [r.rdi, r.rsi, r.rdx, r.r10]);
+        if known_bug(nr, a) {
+            return false;
+        }
+        match nr {
+            // nanosleep(req, rem)
+            35 => self.short_timespec(a[0]),
+            // clock_nanosleep(clock, flags, req, rem)
+            230 => self.short_timespec(a[2]),
+            // ppoll(fds, nfds, timeout, sigmask, size)
+            271 if a[2] != 0 => self.short_timespec(a[2]),
+            // futex(uaddr, op, val, timeout): FUTEX_WAIT, FUTEX_WAIT_BITSET
+            202 if matches!(a[1] & 0x7f, 0 | 9) && a[3] != 0 => self.short_timespec(a[3]),
+            // getrandom(buf, len, flags): every 64 KiB chunk costs a host getrandom; more than
+            // a few chunks only repeat the loop.
+            318 if a[1] > MAX_RANDOM => {
+                r.rsi = MAX_RANDOM + a[1] % PAGE;
+                true
+            }
+            // write, pwrite64 to a volume file (fd >= 3)
+            1 | 18 if a[0] >= 3 && a[2] > MAX_FILE_WRITE => {
+                r.rdx = MAX_FILE_WRITE + a[2] % PAGE;
+                true
+            }
+            // sendfile(out, in, offset, count)
+            40 if a[3] > MAX_FILE_WRITE => {
+                r.r10 = MAX_FILE_WRITE + a[3] % PAGE;
+                true
+            }
+            // copy_file_range(in, off_in, out, off_out, len, flags)
+            326 if r.r8 > MAX_FILE_WRITE => {
+                r.r8 = MAX_FILE_WRITE + r.r8 % PAGE;
+                true
+            }
+            // writev, pwritev to a volume file: skipped when the iovecs add up to more
+            20 | 296 if a[0] >= 3 => self.iovecs_total(a[1], a[2]) <= MAX_FILE_WRITE,
+            // poll(fds, nfds, timeout_ms): the low 32 bits are the timeout
+            7 => {
+                if (a[2] as i32) > 1 {
+                    r.rdx = (a[2] & !0xffff_ffff) | 1;
+                }
+                true
+            }
+            _ => true,
+        }
+    }
+
+    /// What the iovecs at `va` add up to (0 when unreadable or too many: the call fails anyway).
+    fn iovecs_total(&self, va: u64, count: u64) -> u64 {
+        let space = &self.state.process.space;
+        (0..count.min(1024))
+            .map(|i| {
+                space
+                    .read_val::<[u64; 2]>(&self.mem, va.wrapping_add(i * 16))
+                    .map(|iov| iov[1])
+                    .unwrap_or(0)
+            })
+            .fold(0u64, u64::saturating_add)
+    }
+
+    fn short_timespec(&mut self, va: u64) -> bool {
+        let space = &self.state.process.space;
+        let Ok(t) = space.read_val::<Timespec>(&self.mem, va) else {
+            return true; // EFAULT, at once
+        };
+        if t.sec < 0 || !(0..1_000_000_000).contains(&t.nsec) {
+            return true; // EINVAL, at once
+        }
+        let short = Timespec {
+            sec: 0,
+            nsec: t.nsec % 1_000_000,
+        };
+        space.write_val(&self.mem, va, &short).is_ok()
+    }
+
+    /// Panic if a syscall wrote memory outside what it was given.
+    pub fn check(&self) {
+        // Whole-slice comparisons (memcmp): a byte loop here would be traced by the coverage
+        // instrumentation and cost more than the syscalls.
+        let mut page = [0u8; PAGE as usize];
+        for pa in CANARIES {
+            self.mem.read_bytes(Gpa(pa), &mut page).expect("in RAM");
+            assert!(
+                page == [CANARY_BYTE; PAGE as usize],
+                "guest page {pa:#x} outside every region was written"
+            );
+        }
+        let mut text = vec![0u8; TEXT.len as usize];
+        self.mem
+            .read_bytes(Gpa(TEXT.pa), &mut text)
+            .expect("in RAM");
+        if text != self.text {
+            let i = text.iter().zip(&self.text).position(|(a, b)| a != b);
+            panic!(
+                "read-only text was written at {:#x}",
+                TEXT.va + i.unwrap_or(0) as u64
+            );
+        }
+    }
+
+    /// End of the run: the summary table (exercised, not shown), and the checks.
+    pub fn finish(&self) {
+        if let Some(t) = &self.state.trace {
+            let _ = t.summary();
+        }
+        self.check();
+        Fixture::get().check_outside();
+    }
+}
+
+/// Most bytes one call may write to a volume file (longer writes are cut to this plus a bit).
+const MAX_FILE_WRITE: u64 = 1 << 20;
+
+/// Longest getrandom the harness lets through (longer requests are cut to this plus a bit).
+const MAX_RANDOM: u64 = 256 << 10;
+
+/// Whether the inputs of umon bugs already reported are skipped, so a long run finds new ones
+/// (default); `UMON_FUZZ_KNOWN_BUGS=1` runs them, to check a fix.
+fn skip_known_bugs() -> bool {
+    static SKIP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SKIP.get_or_init(|| std::env::var_os("UMON_FUZZ_KNOWN_BUGS").is_none_or(|v| v != "1"))
+}
+
+/// A syscall that hits a reported umon bug (see fuzz/README.md, "Findings").
+fn known_bug(nr: u64, a: [u64; 4]) -> bool {
+    const NEAR_TOP: u64 = u64::MAX - (PAGE - 1);
+    skip_known_bugs()
+        && match nr {
+            // 1. mremap: page_up(old_len) overflows for old_len > 2^64 - 4096.
+            25 => a[1] > NEAR_TOP,
+            // 2. mmap MAP_FIXED_NOREPLACE (anonymous): (addr + len).next_multiple_of(4096)
+            //    overflows when addr + len > 2^64 - 4096.
+            9 => {
+                let flags = a[3];
+                flags & 0x20 != 0
+                    && flags & 0x10_0000 != 0
+                    && a[0].checked_add(a[1]).is_some_and(|end| end > NEAR_TOP)
+            }
+            // 3. clock_gettime, clock_getres, clock_nanosleep on an alarm clock
+            //    (CLOCK_REALTIME_ALARM 8, CLOCK_BOOTTIME_ALARM 9) where the host has no RTC
+            //    alarm: rustix's infallible wrappers panic (clock_gettime: assert, also in
+            //    release builds; clock_getres: debug assert, uninitialised result in release).
+            228..=230 => matches!(a[0] as i32, 8 | 9),
+            _ => false,
+        }
+}
+
+/// Most calls one input makes.
+pub const MAX_CALLS: usize = 64;
+/// Syscall-number selectors at or above this pick a special number instead of `% 512`.
+const SPECIAL_NR: u16 = 0xff00;
+/// Numbers beyond Linux's table: umon's echo call, huge values, a Linux number with high bits.
+const SPECIAL_NRS: [u64; 6] = [
+    SYS_UMON_ECHO,
+    u64::MAX,
+    1 << 32,
+    (1 << 32) | 1,
+    0x4000_0000,
+    512,
+];
+
+/// The syscall number an input picks.
+pub fn syscall_nr(input: &mut Input<'_>) -> u64 {
+    let pick = input.u16();
+    if pick >= SPECIAL_NR {
+        SPECIAL_NRS[usize::from(pick - SPECIAL_NR) % SPECIAL_NRS.len()]
+    } else {
+        u64::from(pick % 512)
+    }
+}
+
+/// A memory write from the input: area selector already read in `op`; offset, length, bytes.
+pub fn poke(m: &mut Machine, op: u8, input: &mut Input<'_>) {
+    let offset = u64::from(input.u32());
+    let len = usize::from(input.u8());
+    let bytes = input.bytes(len);
+    m.poke(usize::from(op & 3), offset, bytes);
+}
+
+/// The `syscall` target. Input: a flags byte ([`Machine::new`]), then steps until the input
+/// ends or [`MAX_CALLS`] calls ran: an op byte >= 0xc0 writes memory (area = op & 3, u32 offset,
+/// u8 length, bytes); any other op is a syscall: u16 number selector, six tagged arguments
+/// ([`Machine::arg`]).
+pub fn syscall(data: &[u8]) {
+    run_syscall(data);
+}
+
+/// [`syscall`], returning the machine for inspection.
+pub fn run_syscall(data: &[u8]) -> Machine {
+    let mut input = Input::new(data);
+    let mut m = Machine::new(input.u8());
+    let mut calls = 0;
+    while !input.is_empty() && calls < MAX_CALLS {
+        let op = input.u8();
+        if op >= 0xc0 {
+            poke(&mut m, op, &mut input);
+            continue;
+        }
+        let nr = syscall_nr(&mut input);
+        let args = std::array::from_fn(|_| m.arg(&mut input));
+        calls += 1;
+        if !m.syscall(nr, args) {
+            break;
+        }
+    }
+    m.finish();
+    m
+}
+
+/// A guest-physical address from the input (hypercall argument structs live anywhere in RAM).
+fn gpa(m: &Machine, input: &mut Input<'_>) -> u64 {
+    match input.u8() & 7 {
+        0 => input.u64(),
+        1 => u64::from(input.u32()) % RAM_BYTES,
+        2 | 3 => BOOT_SCRATCH + u64::from(input.u8()) * 8,
+        4 => RAM_BYTES - u64::from(input.u8()),
+        5 => AREAS[usize::from(input.u8()) % AREAS.len()].pa + u64::from(input.u16()),
+        6 => EDGES[usize::from(input.u8()) % EDGES.len()],
+        _ => m.arg(input),
+    }
+}
+
+/// The `hypercall` target. Input: a flags byte, then steps: an op byte >= 0xc0 writes memory
+/// at a guest-physical address ([`gpa`], u8 length, bytes); an op byte below 0xa0 is hypercall
+/// `op % 10` (0, 8, 9 are unknown numbers), one in 0xa0..0xc0 takes a u16 number from the input;
+/// then rdi as a guest-physical address and rax (a syscall number) plus the six syscall argument
+/// registers, for `Syscall`.
+pub fn hypercall(data: &[u8]) {
+    run_hypercall(data);
+}
+
+/// [`hypercall`], returning the machine for inspection.
+pub fn run_hypercall(data: &[u8]) -> Machine {
+    let mut input = Input::new(data);
+    let mut m = Machine::new(input.u8());
+    let mut calls = 0;
+    while !input.is_empty() && calls < MAX_CALLS {
+        let op = input.u8();
+        if op >= 0xc0 {
+            let at = gpa(&m, &mut input);
+            let len = usize::from(input.u8());
+            let bytes = input.bytes(len);
+            let _ = m.mem.write_bytes(Gpa(at), bytes);
+            continue;
+        }
+        let nr = if op >= 0xa0 {
+            input.u16()
+        } else {
+            u16::from(op % 10)
+        };
+        m.regs.rax = syscall_nr(&mut input);
+        let args: [u64; 6] = std::array::from_fn(|_| m.arg(&mut input));
+        let r = &mut m.regs;
+        (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) =
+            (args[0], args[1], args[2], args[3], args[4], args[5]);
+        if nr != 6 {
+            m.regs.rdi = gpa(&m, &mut input);
+        }
+        calls += 1;
+        if !m.hypercall(nr) {
+            break;
+        }
+    }
+    // Hypercalls take guest-physical addresses and may legitimately write anywhere in RAM (a
+    // ConsoleWrite writes its result back), so only the syscall target checks the canaries.
+    if let Some(t) = &m.state.trace {
+        let _ = t.summary();
+    }
+    Fixture::get().check_outside();
+    m
+}
