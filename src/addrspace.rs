@@ -10,6 +10,8 @@ use umon_abi::Gpa;
 
 /// Page size seen by the application.
 pub const PAGE: u64 = 4096;
+/// End of the user half of the address space (Linux's TASK_SIZE_MAX + 1 page).
+pub const USER_TOP: u64 = 0x0000_7fff_ffff_f000;
 
 /// A mapped range of application virtual memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +66,10 @@ impl AddrSpace {
     /// The physical pieces of `[va, va + len)`; EFAULT if any byte is unmapped or lacks `access`.
     pub fn chunks(&self, va: u64, len: u64, access: Access) -> Result<Vec<(Gpa, u64)>, Errno> {
         let end = va.checked_add(len).ok_or(Errno::EFAULT)?;
+        // Linux's access_ok: even an empty range must lie in the user half.
+        if end > USER_TOP {
+            return Err(Errno::EFAULT);
+        }
         let mut out = Vec::new();
         let mut at = va;
         while at < end {
@@ -161,6 +167,9 @@ impl AddrSpace {
     /// MADV_DONTNEED: the arena part of the range reads as zeros afterwards, still mapped.
     pub fn munmap_contents(&mut self, mem: &GuestMem, va: u64, len: u64) -> Result<(), Errno> {
         let end = va.checked_add(len).ok_or(Errno::EINVAL)?;
+        if end > USER_TOP {
+            return Err(Errno::ENOMEM);
+        }
         let (lo, hi) = (va.max(self.arena.start), end.min(self.arena.end));
         if lo < hi {
             self.discard(mem, lo, hi - lo)?;
@@ -215,6 +224,9 @@ impl AddrSpace {
         let end = addr
             .checked_add(len.checked_next_multiple_of(PAGE).ok_or(Errno::EINVAL)?)
             .ok_or(Errno::EINVAL)?;
+        if end > USER_TOP {
+            return Err(Errno::EINVAL);
+        }
         let (lo, hi) = (addr.max(page_up(self.arena.brk)), end.min(self.arena.end));
         if lo < hi {
             self.arena.remove(lo, hi);
@@ -235,7 +247,9 @@ impl AddrSpace {
         if old % PAGE != 0 || new_len == 0 {
             return Err(Errno::EINVAL);
         }
-        let old_len = page_up(old_len);
+        let old_len = old_len
+            .checked_next_multiple_of(PAGE)
+            .ok_or(Errno::EINVAL)?;
         let new_len = new_len
             .checked_next_multiple_of(PAGE)
             .ok_or(Errno::ENOMEM)?;

@@ -123,8 +123,14 @@ pub struct Statfs {
 const _: () = assert!(std::mem::size_of::<Statfs>() == 120);
 
 /// A path argument, read from guest memory: at most PATH_MAX - 1 bytes (ENAMETOOLONG).
+/// A component longer than NAME_MAX is ENAMETOOLONG, as Linux's path walk says.
 fn read_path(cx: &Ctx<'_, '_>, ptr: u64) -> Result<Vec<u8>, Errno> {
-    cx.space().read_cstr(cx.mem, ptr, PATH_MAX - 1)
+    const NAME_MAX: usize = 255;
+    let path = cx.space().read_cstr(cx.mem, ptr, PATH_MAX - 1)?;
+    if path.split(|&b| b == b'/').any(|c| c.len() > NAME_MAX) {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(path)
 }
 
 /// `name` looked up from `dirfd` (AT_FDCWD: the working directory; ignored for an absolute

@@ -155,11 +155,11 @@ fn iovecs(cx: &Ctx<'_, '_>, at: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
         return Err(Errno::EINVAL);
     }
     let mut v = Vec::with_capacity(count as usize);
-    let mut total = 0u64;
     for i in 0..count {
         let iov: Iovec = cx.read_val(at + i * 16)?;
-        total = total.checked_add(iov.len).ok_or(Errno::EINVAL)?;
-        if total > i64::MAX as u64 {
+        // Linux: a negative ssize_t length is EINVAL; a huge one is clamped to MAX_RW and then
+        // fails its address check (EFAULT).
+        if iov.len > i64::MAX as u64 {
             return Err(Errno::EINVAL);
         }
         v.push(iov);
@@ -429,6 +429,8 @@ pub fn ppoll(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>) -> Sys {
     use rustix::event::{PollFd as HostPoll, PollFlags};
+    // nfds is an unsigned int in the kernel's prototype.
+    let nfds = nfds & 0xffff_ffff;
     if nfds > cx.state.process.fds.limit {
         return Err(Errno::EINVAL.into());
     }

@@ -54,8 +54,11 @@ pub fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let mem = cx.mem;
     let space = &mut cx.proc().space;
     if flags & mman::MAP_FIXED_NOREPLACE != 0 {
-        let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
-        if !space.arena_is_free(addr, end.next_multiple_of(PAGE)) {
+        let end = addr
+            .checked_add(len)
+            .and_then(|e| e.checked_next_multiple_of(PAGE))
+            .ok_or(Errno::ENOMEM)?;
+        if !space.arena_is_free(addr, end) {
             return Err(Errno::EEXIST.into());
         }
         let va = space.mmap(mem, addr, len, true)?;

@@ -143,7 +143,8 @@ pub fn handle(
     state: &mut HostState,
 ) -> Result<Flow, HypercallError> {
     let r = &*cpu.regs;
-    let nr = r.rax;
+    // Linux takes the number from eax (do_syscall_64's `int nr`); the upper half is ignored.
+    let nr = r.rax & 0xffff_ffff;
     let args = Args([r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9]);
     let started = state.trace.is_some().then(std::time::Instant::now);
     let mut cx = Ctx { mem, state, cpu };

@@ -366,7 +366,14 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             super::time::sleep(cx, d)?;
             Err(Errno::ETIMEDOUT.into())
         }
-        FUTEX_WAKE | FUTEX_WAKE_BITSET | FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_WAKE_OP => Ok(0),
+        FUTEX_WAKE | FUTEX_WAKE_BITSET | FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_WAKE_OP => {
+            // No waiter can exist, but the address is checked as Linux checks it.
+            if uaddr % 4 != 0 {
+                return Err(Errno::EINVAL.into());
+            }
+            cx.read_val::<u32>(uaddr)?;
+            Ok(0)
+        }
         _ => Err(Errno::ENOSYS.into()),
     }
 }

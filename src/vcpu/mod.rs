@@ -106,6 +106,18 @@ impl Vcpu {
                     flow
                 }
                 Exit::Interrupted => Flow::Continue,
+                // PVM opens the syscall port to CPL3 for the stub; an application reading it is
+                // an application fault (a general protection fault anywhere else).
+                Exit::IoIn { .. } if self.fd.sync_regs().sregs.cs.dpl == 3 => {
+                    let rip = self.fd.sync_regs().regs.rip;
+                    Flow::Exit(ExitStatus::Signaled {
+                        signal: libc::SIGSEGV,
+                        report: format!(
+                            "app killed by SIGSEGV: rip {rip:#x}{}",
+                            state.process.symbolize(rip)
+                        ),
+                    })
+                }
                 // Guest RAM that brk/mmap never handed out is not registered with KVM: an
                 // application touching it gets what Linux gives for unmapped memory.
                 Exit::Mmio { addr } if self.fd.sync_regs().sregs.cs.dpl == 3 => {
