@@ -306,7 +306,7 @@ fn mmap_fixed_noreplace_near_the_top_is_enomem() {
 }
 
 #[test]
-fn alarm_clocks_the_host_lacks_are_einval() {
+fn alarm_clocks_are_served_or_refused_never_a_panic() {
     if common::require_kvm() {
         assert_bug_fixed("clock-gettime-alarm");
         assert_bug_fixed("clock-nanosleep-alarm");
@@ -314,9 +314,18 @@ fn alarm_clocks_the_host_lacks_are_einval() {
 }
 
 #[test]
-fn clock_getres_of_an_alarm_clock_is_einval() {
+fn clock_getres_of_an_alarm_clock_never_returns_monitor_stack() {
     if common::require_kvm() {
         assert_bug_fixed("clock-getres-alarm");
+    }
+}
+
+#[test]
+#[ignore = "umon bug: clock ids are limited to 0..=7, so CLOCK_TAI (11), which Linux serves, \
+            is EINVAL"]
+fn clock_tai_reads_like_on_linux() {
+    if common::require_kvm() {
+        assert_bug_fixed("clock-tai");
     }
 }
 
