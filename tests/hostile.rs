@@ -321,8 +321,6 @@ fn clock_getres_of_an_alarm_clock_never_returns_monitor_stack() {
 }
 
 #[test]
-#[ignore = "umon bug: clock ids are limited to 0..=7, so CLOCK_TAI (11), which Linux serves, \
-            is EINVAL"]
 fn clock_tai_reads_like_on_linux() {
     if common::require_kvm() {
         assert_bug_fixed("clock-tai");

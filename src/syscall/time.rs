@@ -39,8 +39,12 @@ pub fn sleep(cx: &Ctx<'_, '_>, d: Duration) -> Result<(), Errno> {
     }
 }
 
-/// The clocks umon serves: REALTIME .. BOOTTIME (0..=7). Alarm clocks (8, 9) need an RTC the
-/// host may lack, and rustix's infallible clock calls must never see an id the host refuses.
+/// CLOCK_TAI.
+const CLOCK_TAI: u64 = 11;
+
+/// The clocks umon serves: REALTIME .. BOOTTIME (0..=7) and TAI. Alarm clocks (8, 9) need an
+/// RTC the host may lack, and rustix's infallible clock calls must never see an id the host
+/// refuses, so TAI goes through the fallible call.
 fn clock(id: u64) -> Result<ClockId, Errno> {
     if id > 7 {
         return Err(Errno::EINVAL);
@@ -56,14 +60,32 @@ fn now(id: ClockId) -> Timespec {
     }
 }
 
+/// The time on clock `id`, any clock umon serves.
+fn now_any(id: u64) -> Result<Timespec, Errno> {
+    if id == CLOCK_TAI {
+        let t = rustix::time::clock_gettime_dynamic(rustix::time::DynamicClockId::Tai)
+            .map_err(|e| Errno::new(e.raw_os_error()))?;
+        return Ok(Timespec {
+            sec: t.tv_sec,
+            nsec: t.tv_nsec,
+        });
+    }
+    Ok(now(clock(id)?))
+}
+
 pub fn clock_gettime(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let t = now(clock(a.0[0])?);
+    let t = now_any(a.0[0])?;
     cx.write_val(a.0[1], &t)?;
     Ok(0)
 }
 
 pub fn clock_getres(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let r = rustix::time::clock_getres(clock(a.0[0])?);
+    let r = if a.0[0] == CLOCK_TAI {
+        // TAI ticks with the realtime clock.
+        rustix::time::clock_getres(ClockId::Realtime)
+    } else {
+        rustix::time::clock_getres(clock(a.0[0])?)
+    };
     if a.0[1] != 0 {
         cx.write_val(
             a.0[1],
@@ -115,11 +137,12 @@ pub fn clock_nanosleep(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         // What Linux answers without an alarm-capable RTC, as on these hosts.
         return Err(Errno::EOPNOTSUPP.into());
     }
-    let (id, flags, req) = (clock(a.0[0])?, a.0[1], a.0[2]);
+    let (id, flags, req) = (a.0[0], a.0[1], a.0[2]);
+    now_any(id)?;
     let t: Timespec = cx.read_val(req)?;
     let d = if flags & TIMER_ABSTIME != 0 {
         let target = duration(t)?;
-        let n = now(id);
+        let n = now_any(id)?;
         let now = Duration::new(n.sec.max(0) as u64, n.nsec as u32);
         target.saturating_sub(now)
     } else {
