@@ -352,7 +352,7 @@ impl Machine {
             &mut HostState,
         ) -> Result<Flow, umon::hypercall::HypercallError>,
     ) -> bool {
-        let nr = self.regs.rax;
+        let nr = self.regs.rax & 0xffff_ffff;
         if is_syscall && !self.tame() {
             return true;
         }
@@ -387,7 +387,8 @@ impl Machine {
     /// Keep the syscall in the registers from sleeping (see the module docs); false to skip it.
     fn tame(&mut self) -> bool {
         let r = &mut self.regs;
-        let (nr, a) = (r.rax, [r.rdi, r.rsi, r.rdx, r.r10]);
+        // Like Linux, umon takes the number from eax: rax's high bits do not matter.
+        let (nr, a) = (u64::from(r.rax as u32), [r.rdi, r.rsi, r.rdx, r.r10]);
         if known_bug(nr, a) {
             return false;
         }
