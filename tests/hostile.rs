@@ -6,8 +6,9 @@
 //!
 //! Where Linux can be asked, it is: the same program runs natively and must print the same
 //! verdicts. The random-syscall run is umon-only (natively it would run random syscalls on the
-//! host). Tests marked `#[ignore = "umon bug: ..."]` show bugs this suite found; each passes once
-//! the bug is fixed.
+//! host). The `bug` tests replay calls that once broke the monitor (panics, monitor stack
+//! copied to the guest, exit 125 for an app's fault); a bug found later gets its test here,
+//! `#[ignore = "umon bug: ..."]` until it is fixed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #[allow(dead_code)]
 mod common;
@@ -268,7 +269,7 @@ fn privileged_instructions_and_hypercall_ports_fault_like_on_linux() {
     assert_killed("insn", "tf-syscall", libc::SIGTRAP, "SIGTRAP");
     // The core's hypercalls (exit, abort, enter-user, ...) are not the app's to make. 0xe6, the
     // syscall port, is left out: on PVM it is open to CPL3 by design (the syscall stub runs
-    // there), so an `out` to it is a syscall; see the ignored test below for `in`.
+    // there), so an `out` to it is a syscall; `in` from it is tested below.
     for port in ["e0", "e1", "e2", "e3", "e4", "e5", "e7", "e8", "80"] {
         assert_killed("out", port, libc::SIGSEGV, "SIGSEGV");
         assert_killed("in", port, libc::SIGSEGV, "SIGSEGV");
