@@ -189,6 +189,103 @@ fn random_syscalls_never_break_the_monitor() {
     assert_random_run("0x5eed", random_calls() / 10);
 }
 
+/// Every file, directory and symlink under `dir`: path, mode, contents or target.
+fn tree(dir: &Path) -> Vec<(PathBuf, u32, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let data = if m.is_dir() {
+                todo.push(p.clone());
+                Vec::new()
+            } else if m.file_type().is_symlink() {
+                std::fs::read_link(&p)
+                    .unwrap()
+                    .into_os_string()
+                    .into_encoded_bytes()
+            } else {
+                std::fs::read(&p).unwrap()
+            };
+            out.push((p, m.permissions().mode(), data));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Give back what a random chmod took, so the directory can be removed.
+fn restore_permissions(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            restore_permissions(&e.path());
+        }
+    }
+}
+
+#[test]
+fn random_syscalls_on_volumes_stay_inside_them() {
+    if !common::require_kvm() {
+        return;
+    }
+    // A writable volume at /data and a read-only one at /ro, with symlinks pointing out of
+    // them, next to a directory the guest must never change. The random run's path arguments
+    // name these files (see hostile.c).
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hostile-volumes-{}", std::process::id()));
+    let (vol, ro, outside) = (root.join("vol"), root.join("ro"), root.join("outside"));
+    std::fs::create_dir_all(vol.join("dir")).unwrap();
+    std::fs::create_dir_all(&ro).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret"), b"outside every volume\n").unwrap();
+    std::fs::write(vol.join("file"), b"hello volume\n").unwrap();
+    std::fs::write(vol.join("dir/inner"), b"inner\n").unwrap();
+    std::fs::write(ro.join("file"), b"read-only\n").unwrap();
+    std::os::unix::fs::symlink("..", vol.join("dir/up")).unwrap();
+    std::os::unix::fs::symlink("../outside/secret", vol.join("link-out")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret"), vol.join("abs-out")).unwrap();
+    std::os::unix::fs::symlink("../outside/secret", ro.join("link-out")).unwrap();
+    let (outside_before, ro_before) = (tree(&outside), tree(&ro));
+
+    let calls = random_calls().to_string();
+    let (v, r) = (format!("{}:/data:rw", s(&vol)), format!("{}:/ro", s(&ro)));
+    // Files may not grow past 64 MiB (EFBIG instead of SIGXFSZ), so no input fills the disk.
+    let mut cmd = Command::new("prlimit");
+    cmd.args(["--fsize=67108864", "env", "--ignore-signal=XFSZ"])
+        .arg(env!("CARGO_BIN_EXE_umon"))
+        .args(["run", "-v", &v, "-v", &r, "-w", "/data"])
+        .arg(hostile())
+        .args(["random", &calls, "0xf11e"]);
+    let out = common::apps::run(&mut cmd, b"");
+
+    assert_eq!(
+        tree(&outside),
+        outside_before,
+        "the guest changed files outside"
+    );
+    assert_eq!(
+        tree(&ro),
+        ro_before,
+        "the guest changed the read-only volume"
+    );
+    let err = stderr_without_notes(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        stdout(&out),
+        format!("random: {calls} calls, all results valid\n"),
+        "exit {:?}, stderr {err}",
+        out.status.code()
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(err, "", "only unsupported-syscall notes may appear");
+    restore_permissions(&root);
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
 #[test]
 #[ignore = "slow (about 35 s): a million random syscalls; run with --ignored"]
 fn a_million_random_syscalls() {

@@ -14,12 +14,13 @@
 //                             brk cannot grow either, unmap everything, map and use memory again.
 //                             "umon" adds the total mapped in MiB.
 //   hostile random N SEED
+//                             (with paths into volumes at /data and /ro among the arguments)
 //                             N syscalls with random numbers and arguments (only under umon:
 //                             natively it would run them on the host). Skips what would end the
 //                             process, block or sleep, or pull the rug from under the program
-//                             itself (exit, futex, sleeps, polls, brk, arch_prctl SET_FS, reads
-//                             of stdin, signals to itself and timers that would send one,
-//                             rt_sigreturn).
+//                             itself (exit, futex, sleeps, polls, brk, arch_prctl SET_FS,
+//                             madvise DONTNEED, reads of stdin, signals to itself and timers
+//                             that would send one, rt_sigreturn).
 //                             Every result must be a value or -4095..-1; memory the calls were
 //                             not given must be unchanged. Prints "random: N calls, all results
 //                             valid" to a duplicate of stdout kept at fd 900 (0, 1, 2 are closed
@@ -547,8 +548,16 @@ static uint64_t random_arg(void) {
     static const uint64_t edges[] = {0, 1, -1UL, TWO63, KERNEL, KERNEL_TOP, NONCANON,
                                      NONCANON - 8, CORE, PAGE1, 4096, 4095, 1UL << 32,
                                      0x7ffff000, (uint64_t)rodata, (uint64_t)text_function};
+    // Under `-v VOL:/data:rw -v RO:/ro -w /data` (tests/hostile.rs) these name real files,
+    // symlinks out of the volumes and `..` games; otherwise they do not exist.
+    static const char *const paths[] = {
+        "/data/file", "/data/dir", "/data/dir/inner", "/data/new", "/data/dir/new",
+        "/data/link-out", "/data/abs-out", "/data/../outside/secret", "/data/dir/up/..",
+        "/data", "/ro/file", "/ro/new", "/ro/link-out", "/ro", "/", ".", "..", "file", "new",
+        "dir/../file", ""};
     uint64_t r = next();
-    switch (r % 8) {
+    switch (r % 9) {
+    case 8: return (uint64_t)paths[(r >> 8) % (sizeof paths / sizeof paths[0])];
     case 0: return (r >> 8) % 16;
     case 1: return (uint64_t)scratch + (r >> 8) % (SCRATCH_BYTES - 4096);
     case 2: return edges[(r >> 8) % (sizeof edges / sizeof edges[0])];
@@ -573,6 +582,10 @@ static int skipped(uint64_t nr, const uint64_t *a) {
         return 1;
     case NR_arch_prctl:
         return a[0] == 0x1002; // ARCH_SET_FS: the program's own TLS
+    case NR_madvise:
+        // MADV_DONTNEED over the heap would zero the program's own TLS and malloc arena, as
+        // on Linux.
+        return (uint32_t)a[2] == 4;
     case NR_read: case NR_readv: case NR_pread64: case 295: /* preadv */
         return a[0] == 0;
     }
