@@ -72,24 +72,7 @@ pub fn c_app(name: &str) -> PathBuf {
 
 /// Run `app args` in a umon VM with output to /dev/null; returns the exit code.
 pub fn umon_run(app: &Path, args: &[&str]) -> i32 {
-    let mut argv = vec![app.as_os_str().to_owned()];
-    argv.extend(args.iter().map(|a| a.into()));
-    let config = umon::Config {
-        app: Some(umon::app::AppConfig {
-            path: app.to_owned(),
-            args: argv,
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let null = || std::fs::File::create("/dev/null").unwrap();
-    let stdio = umon::stdio::Stdio {
-        stdin: umon::stdio::Source::Reader(Box::new(std::io::empty())),
-        stdout: umon::stdio::Sink::Fd(null()),
-        stderr: umon::stdio::Sink::Fd(null()),
-    };
-    let report = umon::Vm::with_stdio(&config, stdio).unwrap().run().unwrap();
-    report.status.code()
+    umon_run_with_volumes(app, args, Vec::new())
 }
 
 /// Run `app args` natively with output to /dev/null; returns the exit code.

@@ -15,7 +15,7 @@ use super::fd::{Fd, FileKind, HostFile, OpenFile};
 use super::io::{host_errno, stat_from, stat_of, PATH_MAX};
 use super::linux::{Statx, Timespec};
 use super::{Args, Ctx, Sys};
-use crate::volume::{GuestPath, Located, Mount};
+use crate::volume::{GuestPath, Located, Mount, Parent};
 use rustix::fs::{AtFlags, Mode, OFlags, CWD};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -450,9 +450,16 @@ pub fn getdents64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(out.len() as u64)
 }
 
-pub fn mkdir(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64) -> Sys {
-    let name = read_path(cx, path)?;
-    let (p, at) = locate(cx, dirfd, &name)?;
+/// What every call that makes a new directory entry (mkdir, symlink) checks, in Linux's order:
+/// the name is not the mount point itself or a trailing ".", the volume is writable; then
+/// `create` runs on the parent directory and the new entry's name.
+fn create_entry(
+    cx: &Ctx<'_, '_>,
+    dirfd: u64,
+    name: &[u8],
+    create: impl FnOnce(&Parent<'_>, &[u8]) -> rustix::io::Result<()>,
+) -> Sys {
+    let (p, at) = locate(cx, dirfd, name)?;
     let m = mount(cx, &at);
     if at.rel.is_empty() || p.dot_last {
         return Err(Errno::EEXIST.into());
@@ -461,13 +468,16 @@ pub fn mkdir(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64) -> Sys {
         return Err(refuse_create(m, &at.rel).into());
     }
     let (parent, leaf) = host(m.parent(&at.rel))?;
-    let mode = (mode as u32 & 0o7777) & !cx.state.process.fs.umask();
-    host(rustix::fs::mkdirat(
-        &parent,
-        leaf,
-        Mode::from_bits_retain(mode),
-    ))?;
+    host(create(&parent, leaf))?;
     Ok(0)
+}
+
+pub fn mkdir(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64) -> Sys {
+    let name = read_path(cx, path)?;
+    let mode = (mode as u32 & 0o7777) & !cx.state.process.fs.umask();
+    create_entry(cx, dirfd, &name, |parent, leaf| {
+        rustix::fs::mkdirat(parent, leaf, Mode::from_bits_retain(mode))
+    })
 }
 
 /// unlinkat(dirfd, path, flags); unlink and rmdir come here with AT_FDCWD.
@@ -601,17 +611,9 @@ pub fn symlink(cx: &mut Ctx<'_, '_>, target_ptr: u64, dirfd: u64, path: u64) -> 
     if target.is_empty() {
         return Err(Errno::ENOENT.into());
     }
-    let (p, at) = locate(cx, dirfd, &name)?;
-    let m = mount(cx, &at);
-    if at.rel.is_empty() || p.dot_last {
-        return Err(Errno::EEXIST.into());
-    }
-    if !m.writable() {
-        return Err(refuse_create(m, &at.rel).into());
-    }
-    let (parent, leaf) = host(m.parent(&at.rel))?;
-    host(rustix::fs::symlinkat(&target[..], &parent, leaf))?;
-    Ok(0)
+    create_entry(cx, dirfd, &name, |parent, leaf| {
+        rustix::fs::symlinkat(&target[..], parent, leaf)
+    })
 }
 
 /// readlinkat(dirfd, path, buf, size); readlink comes here. `/proc/self/exe` is the
