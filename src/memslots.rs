@@ -1,7 +1,7 @@
 //! Guest RAM as KVM sees it. Registering all of guest RAM with KVM at once costs time in
 //! proportion to its size (KVM allocates and later frees per-page metadata for the whole slot:
 //! on these PVM machines about 1 ms each way for 1 GiB), even though an application touches a few
-//! megabytes. So RAM is registered in 64 MiB chunks: at start what the core, the image, the
+//! megabytes. So RAM is registered in 16 MiB chunks: at start what the core, the image, the
 //! stack and the start of the heap need, later what brk and mmap hand out (the monitor serves
 //! those, so it knows first). Guest RAM itself stays one lazily backed host mapping; only KVM's
 //! view grows. A guest access to a chunk never handed out is a KVM MMIO exit, which the run
@@ -13,7 +13,7 @@ use kvm_ioctls::VmFd;
 use std::sync::Arc;
 
 /// Granule of registration.
-pub const CHUNK: u64 = 64 << 20;
+pub const CHUNK: u64 = 16 << 20;
 
 /// Which chunks of guest RAM KVM knows.
 pub struct MemSlots {
