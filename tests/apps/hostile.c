@@ -424,6 +424,9 @@ static int run_bug(const char *name) {
     long r;
     if (strcmp(name, "mremap-old-len-max") == 0)
         r = SC4(NR_mremap, p, -1L, 4096, 0);
+    else if (strcmp(name, "mremap-old-len-0") == 0)
+        // Zero bytes of the program's own text (below the heap arena), to be moved.
+        r = SC4(NR_mremap, (uintptr_t)text_function & ~4095UL, 0, 4095, 1);
     else if (strcmp(name, "mmap-noreplace-near-top") == 0)
         r = SC6(NR_mmap, -0x2000L, 0x1800, 3, 0x100022, -1, 0);
     else if (strcmp(name, "clock-gettime-alarm") == 0)
