@@ -250,6 +250,10 @@ impl AddrSpace {
         let old_len = old_len
             .checked_next_multiple_of(PAGE)
             .ok_or(Errno::EINVAL)?;
+        // old_len 0 duplicates a shared mapping on Linux; every arena mapping is private.
+        if old_len == 0 {
+            return Err(Errno::EINVAL);
+        }
         let new_len = new_len
             .checked_next_multiple_of(PAGE)
             .ok_or(Errno::ENOMEM)?;

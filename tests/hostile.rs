@@ -398,9 +398,6 @@ fn mremap_of_a_huge_old_length_is_einval() {
 }
 
 #[test]
-#[ignore = "umon bug: mremap(text, old_len 0, 4095, MREMAP_MAYMOVE) passes the 'covered' check \
-            (an empty range) and underflows pa_of() below the arena (panic in debug builds); \
-            Linux: EINVAL"]
 fn mremap_of_zero_bytes_below_the_heap_is_einval() {
     if !common::require_kvm() {
         return;
