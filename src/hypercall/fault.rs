@@ -1,6 +1,7 @@
 //! Exceptions the application took: turned into the signal Linux would have sent.
 use super::{Flow, HostState, HypercallError};
 use crate::memory::{GuestMem, MemoryError};
+use crate::syscall::Process;
 use crate::ExitStatus;
 use umon_abi::hypercall::FaultReport;
 use umon_abi::Gpa;
@@ -40,16 +41,25 @@ pub fn report(mem: &GuestMem, state: &mut HostState, at: Gpa) -> Result<Flow, Fa
             cr2: f.cr2,
         }));
     }
-    let (signal, name) = signal_for(f.vector);
-    let place = state.process.symbolize(f.rip);
+    let (signal, _) = signal_for(f.vector);
     let detail = match f.vector {
-        14 => format!("fault address {:#x}, rip {:#x}{place}", f.cr2, f.rip),
-        _ => format!("rip {:#x}{place}", f.rip),
+        14 => format!("fault address {:#x}, ", f.cr2),
+        _ => String::new(),
     };
-    Ok(Flow::Exit(ExitStatus::Signaled {
+    Ok(Flow::Exit(killed(&state.process, signal, &detail, f.rip)))
+}
+
+/// The application ends by `signal` at `rip`: "app killed by SIGSEGV: {detail}rip 0x..
+/// (function+0x..)", the one line every application fault reports.
+pub fn killed(process: &Process, signal: i32, detail: &str, rip: u64) -> ExitStatus {
+    ExitStatus::Signaled {
         signal,
-        report: format!("app killed by {name}: {detail}"),
-    }))
+        report: format!(
+            "app killed by {}: {detail}rip {rip:#x}{}",
+            signal_name(signal),
+            process.symbolize(rip)
+        ),
+    }
 }
 
 /// The name of signal `sig` ("SIGSEGV"), or "signal N".

@@ -5,7 +5,7 @@
 mod console;
 mod fault;
 
-pub use fault::signal_name;
+pub use fault::{killed, signal_name};
 
 use crate::memory::{GuestMem, MemoryError};
 use crate::stdio::Stdio;

@@ -106,30 +106,23 @@ impl Vcpu {
                     flow
                 }
                 Exit::Interrupted => Flow::Continue,
-                // PVM opens the syscall port to CPL3 for the stub; an application reading it is
-                // an application fault (a general protection fault anywhere else).
-                Exit::IoIn { .. } if self.fd.sync_regs().sregs.cs.dpl == 3 => {
-                    let rip = self.fd.sync_regs().regs.rip;
-                    Flow::Exit(ExitStatus::Signaled {
-                        signal: libc::SIGSEGV,
-                        report: format!(
-                            "app killed by SIGSEGV: rip {rip:#x}{}",
-                            state.process.symbolize(rip)
+                // At CPL3 these are the application's faults, reported as Linux would: reading
+                // the syscall port (open to CPL3 on PVM for the stub; #GP anywhere else), and
+                // touching guest RAM brk/mmap never handed out (not registered with KVM).
+                Exit::IoIn { .. } | Exit::Mmio { .. } if self.fd.sync_regs().sregs.cs.dpl == 3 => {
+                    let detail = match exit {
+                        Exit::Mmio { addr } => format!(
+                            "access to memory it never allocated (guest-physical {addr:#x}), "
                         ),
-                    })
-                }
-                // Guest RAM that brk/mmap never handed out is not registered with KVM: an
-                // application touching it gets what Linux gives for unmapped memory.
-                Exit::Mmio { addr } if self.fd.sync_regs().sregs.cs.dpl == 3 => {
+                        _ => String::new(),
+                    };
                     let rip = self.fd.sync_regs().regs.rip;
-                    Flow::Exit(ExitStatus::Signaled {
-                        signal: libc::SIGSEGV,
-                        report: format!(
-                            "app killed by SIGSEGV: access to memory it never allocated \
-                             (guest-physical {addr:#x}), rip {rip:#x}{}",
-                            state.process.symbolize(rip)
-                        ),
-                    })
+                    Flow::Exit(hypercall::killed(
+                        &state.process,
+                        libc::SIGSEGV,
+                        &detail,
+                        rip,
+                    ))
                 }
                 other => return Err(self.unexpected(other).into()),
             };
