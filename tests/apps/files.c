@@ -39,20 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static void say(const char *fmt, ...) {
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        n = 0;
-    if (n > (int)sizeof line - 2)
-        n = (int)sizeof line - 2;
-    line[n++] = '\n';
-    if (write(1, line, (size_t)n) != n)
-        _exit(3);
-}
+#include "say.h"
+
 
 static const char *errname(int e) {
     switch (e) {

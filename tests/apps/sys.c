@@ -38,22 +38,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "say.h"
+
 static int failures;
 
-static void say(const char *fmt, ...) {
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        n = 0;
-    if (n > (int)sizeof line - 2)
-        n = (int)sizeof line - 2;
-    line[n++] = '\n';
-    if (write(1, line, (size_t)n) != n)
-        _exit(3);
-}
 
 #define CHECK(cond, ok_line, ...)                                                              \
     do {                                                                                       \
