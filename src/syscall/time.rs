@@ -52,12 +52,16 @@ fn clock(id: u64) -> Result<ClockId, Errno> {
     ClockId::try_from(id as i32).map_err(|_| Errno::EINVAL)
 }
 
-fn now(id: ClockId) -> Timespec {
-    let t = rustix::time::clock_gettime(id);
+/// The host's timespec in the guest's layout.
+fn guest(t: rustix::time::Timespec) -> Timespec {
     Timespec {
         sec: t.tv_sec,
         nsec: t.tv_nsec,
     }
+}
+
+fn now(id: ClockId) -> Timespec {
+    guest(rustix::time::clock_gettime(id))
 }
 
 /// The time on clock `id`, any clock umon serves.
@@ -65,10 +69,7 @@ fn now_any(id: u64) -> Result<Timespec, Errno> {
     if id == CLOCK_TAI {
         let t = rustix::time::clock_gettime_dynamic(rustix::time::DynamicClockId::Tai)
             .map_err(|e| Errno::new(e.raw_os_error()))?;
-        return Ok(Timespec {
-            sec: t.tv_sec,
-            nsec: t.tv_nsec,
-        });
+        return Ok(guest(t));
     }
     Ok(now(clock(id)?))
 }
@@ -87,13 +88,7 @@ pub fn clock_getres(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         rustix::time::clock_getres(clock(a.0[0])?)
     };
     if a.0[1] != 0 {
-        cx.write_val(
-            a.0[1],
-            &Timespec {
-                sec: r.tv_sec,
-                nsec: r.tv_nsec,
-            },
-        )?;
+        cx.write_val(a.0[1], &guest(r))?;
     }
     Ok(0)
 }
