@@ -806,34 +806,28 @@ pub fn link(cx: &mut Ctx<'_, '_>, a: [u64; 5]) -> Sys {
     let old = target(cx, od, op, flags)?;
     let new_name = read_path(cx, np)?;
     let (pn, an) = locate(cx, nd, &new_name)?;
-    let old_mount = match &old {
-        Target::Path(_, ao) => ao.mount,
-        Target::Fd(OpenFile::Host(h)) => h.mount,
-        Target::Fd(_) => return Err(Errno::EXDEV.into()),
-    };
-    if old_mount != an.mount {
-        return Err(Errno::EXDEV.into());
-    }
     let fs = &cx.state.process.fs;
-    let m = fs.mount(an.mount);
     if let Target::Path(po, ao) = &old {
         if ao.rel.is_empty() || po.dot_last {
             return Err(Errno::EPERM.into());
         }
     }
-    if an.rel.is_empty() || pn.dot_last {
-        return Err(Errno::EEXIST.into());
-    }
-    // The source entry (a final symlink followed with AT_SYMLINK_FOLLOW) and its region.
+    // In Linux's order: the source is looked up (a final symlink followed with
+    // AT_SYMLINK_FOLLOW), then the new name (EEXIST, EROFS), and only then are the two
+    // compared (EXDEV across volumes, or across a read-only volume's host directory).
     let source = match &old {
         Target::Path(_, ao) => {
+            let m = fs.mount(ao.mount);
             let (dir, leaf) = host(m.entry(&ao.rel, flags & AT_SYMLINK_FOLLOW != 0))?;
             let region = fs.region(ao.mount, dir.as_fd());
             Some((dir, leaf, region))
         }
         _ => None,
     };
-    let (np_dir, n_leaf) = host(m.parent(&an.rel))?;
+    if an.rel.is_empty() || pn.dot_last {
+        return Err(Errno::EEXIST.into());
+    }
+    let (np_dir, n_leaf) = host(fs.mount(an.mount).parent(&an.rel))?;
     let rn = fs.region(an.mount, np_dir.as_fd());
     if !rn.writable {
         return Err(refuse_create(np_dir.as_fd(), n_leaf).into());
@@ -852,7 +846,7 @@ pub fn link(cx: &mut Ctx<'_, '_>, a: [u64; 5]) -> Sys {
             ))?
         }
         (Target::Fd(OpenFile::Host(h)), None) => {
-            if fd_region(fs, &h).volume != rn.volume {
+            if h.mount != an.mount || fd_region(fs, &h).volume != rn.volume {
                 return Err(Errno::EXDEV.into());
             }
             host(rustix::fs::linkat(
@@ -1009,6 +1003,16 @@ pub fn chmod(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, flags: u64)
 fn chmod_file(fs: &FileSystem, file: &OpenFile, mode: Mode) -> Sys {
     match file {
         OpenFile::Host(h) if !fd_region(fs, h).writable => Err(Errno::EROFS.into()),
+        // An O_PATH handle (fchmodat2 with AT_EMPTY_PATH) has no fchmod; its /proc name does.
+        OpenFile::Host(h) if h.path_only => {
+            host(rustix::fs::chmodat(
+                CWD,
+                proc_fd(&h.fd),
+                mode,
+                AtFlags::empty(),
+            ))?;
+            Ok(0)
+        }
         OpenFile::Host(h) => {
             host(rustix::fs::fchmod(&h.fd, mode))?;
             Ok(0)
