@@ -11,6 +11,13 @@
 //! parent directory opened that way. Guest paths are bytes throughout, never `String`: any name
 //! the host file system allows works. Nothing here opens a host path by name except the volume
 //! roots, once, at start.
+//!
+//! Read-only belongs to the host directory: each volume root is known by its (st_dev, st_ino),
+//! and [`FileSystem::region`] walks up from the directory a change is made in to the first
+//! volume root it meets. Directories the guest holds (its working directory, directory fds)
+//! are host handles whose current guest path [`Mount::rel_of`] finds and verifies. A final
+//! symlink that a change follows is followed here ([`Mount::entry`]), one link at a time and
+//! confined the same way, so the change is made in the directory that was checked.
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};

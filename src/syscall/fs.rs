@@ -1,15 +1,16 @@
 //! File-system syscalls over volumes: a guest path is read from guest memory (bytes, at most
-//! PATH_MAX), made absolute against the working directory or a directory fd and normalized
-//! lexically, matched to a volume (the longest guest prefix), and looked up on the host beneath
-//! that volume's root by [`crate::volume`], which keeps it inside. A path no volume covers does
-//! not exist (ENOENT); any change to a read-only volume is EROFS, checked in the order Linux
-//! checks a read-only mount; host errors pass through.
+//! PATH_MAX), made absolute against the working directory or a directory fd (their current
+//! paths, found from their host handles) and normalized lexically, matched to a volume (the
+//! longest guest prefix), and looked up on the host beneath that volume's root by
+//! [`crate::volume`], which keeps it inside. A path no volume covers does not exist (ENOENT).
 //!
-//! Calls that act on the object a path names (open, stat, access, chmod, utimensat, truncate,
-//! chdir) first get an `O_PATH` handle on it; calls that act on a directory entry (mkdir,
-//! unlink, rename, link, symlink) open the parent directory and name the last component, so a
-//! final symlink is never followed outside the volume. Where the host call has no form taking
-//! an `O_PATH` fd (access, chmod, a following link), it goes through the monitor's own
+//! Calls that only read an object (open for reading, stat, access, chdir) get a handle on it in
+//! one confined `openat2`. Calls that change something resolve it to a directory fd and a name
+//! in it (the parent of an entry; for an object, the directory holding it once a final symlink
+//! is followed), check that directory's region (read-only belongs to the host directory,
+//! whatever path reached it: [`FileSystem::region`]) in the order Linux checks a read-only
+//! mount, and act relative to that same fd without following the name. Where the host call has
+//! no form taking an `O_PATH` fd (access, chmod), it goes through the monitor's own
 //! `/proc/self/fd/N` for that handle, as glibc does: the object is already the confined one.
 use super::fd::{Fd, FileKind, HostFile, OpenFile};
 use super::io::{host_errno, stat_from, stat_of, PATH_MAX};
@@ -408,7 +409,12 @@ fn open_in(fs: &FileSystem, at: &Located, flags: u64, mode: u64) -> Result<(Owne
         return Ok((fd, true));
     }
     // O_CREAT | O_EXCL never follows a final symlink (EEXIST), as on Linux.
-    let (parent, leaf) = host(m.entry(rel, !nofollow && !excl))?;
+    let (parent, leaf) = match m.entry(rel, !nofollow && !excl) {
+        // The volume root: a directory, which no write-type open may open (may_open's EISDIR
+        // comes before any read-only check).
+        Err(rustix::io::Errno::BUSY) => return Err(Errno::EISDIR),
+        r => host(r)?,
+    };
     let region = fs.object_region(at.mount, parent.as_fd(), &leaf);
     if !region.writable {
         // As on a read-only mount: a missing file is still ENOENT (EROFS when it would be
