@@ -909,4 +909,66 @@ mod tests {
         assert_eq!(read(b"climb"), "mine");
         std::fs::remove_dir_all(&vol).unwrap();
     }
+
+    #[test]
+    fn read_only_belongs_to_the_host_directory() {
+        let d = scratch("region");
+        std::fs::create_dir_all(d.join("ref/dir")).unwrap();
+        std::fs::create_dir_all(d.join("own/deep")).unwrap();
+        symlink("ref", d.join("r2")).unwrap();
+        symlink("own/..", d.join("up")).unwrap();
+        let fs = FileSystem::new(
+            &[
+                spec(&d, "/data", true),
+                spec(&d.join("ref"), "/data/ref", false),
+            ],
+            None,
+        )
+        .unwrap();
+        let rw = fs.locate(&GuestPath::new(b"/", b"/data")).unwrap().mount;
+        let m = fs.mount(rw);
+        let region = |rel: &[u8]| {
+            let (parent, leaf) = m.entry(rel, true).unwrap();
+            fs.object_region(rw, parent.as_fd(), &leaf).writable
+        };
+        assert!(region(b"own/deep/x"));
+        assert!(region(b"own/x"));
+        assert!(!region(b"r2/x"), "through a symlink");
+        assert!(!region(b"r2/dir/x"));
+        assert!(!region(b"up/ref/x"), "through a symlink with ..");
+        assert!(!region(b"r2"), "the read-only root itself, by another name");
+        let (parent, leaf) = m.parent(b"up/ref").unwrap();
+        assert!(fs.is_volume_root(parent.as_fd(), leaf));
+        // A symlink that leaves the volume leads nowhere; a loop is ELOOP.
+        symlink("../..", d.join("own/out")).unwrap();
+        symlink("loop", d.join("loop")).unwrap();
+        assert!(matches!(m.entry(b"own/out", true), Err(Errno::NOENT)));
+        assert!(matches!(m.entry(b"loop", true), Err(Errno::LOOP)));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_directory_handle_knows_where_it_is_now() {
+        let d = scratch("relof");
+        std::fs::create_dir_all(d.join("a/sub")).unwrap();
+        symlink("a", d.join("link")).unwrap();
+        let fs = FileSystem::new(&[spec(&d, "/v", true)], Some("/v/link/sub")).unwrap();
+        assert_eq!(
+            fs.cwd().unwrap(),
+            b"/v/a/sub",
+            "the directory's path, not the symlink's"
+        );
+        let m = fs.mount(0);
+        let h = m
+            .open(b"a/sub", OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
+            .unwrap();
+        std::fs::rename(d.join("a"), d.join("b")).unwrap();
+        std::fs::create_dir_all(d.join("a/sub")).unwrap();
+        assert_eq!(m.rel_of(h.as_fd(), Some(b"a/sub")).unwrap(), b"b/sub");
+        assert_eq!(fs.cwd().unwrap(), b"/v/b/sub");
+        std::fs::remove_dir_all(d.join("b")).unwrap();
+        assert_eq!(m.rel_of(h.as_fd(), Some(b"a/sub")), Err(Errno::NOENT));
+        assert_eq!(fs.cwd(), Err(Errno::NOENT));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }
