@@ -43,6 +43,7 @@ const ALLOWED: &[Sysno] = &[
     Sysno::openat2,
     Sysno::getdents64,
     Sysno::mkdirat,
+    Sysno::mknodat,
     Sysno::unlinkat,
     Sysno::renameat,
     Sysno::renameat2,

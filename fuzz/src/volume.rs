@@ -9,7 +9,9 @@
 //!   ro/   -> guest /ro (read-only): file, dir/inner, link-out -> ../outside/secret
 //!   vol/  -> guest /data (writable, the working directory), recreated for every input:
 //!            file, dir/inner, dir/up -> .., link-out -> ../outside/secret,
-//!            abs-out -> (absolute path of outside/secret)
+//!            abs-out -> (absolute path of outside/secret), ref-link -> ref, ref-up -> dir/..
+//!   vol/ref/ -> guest /data/ref (read-only, inside the writable volume's host directory:
+//!            reachable through ref-link, ref-up/ref or a renamed parent): file, dir/inner
 //! ```
 //!
 //! The directory is removed when the process exits normally; a crashed fuzzer leaves it behind.
@@ -58,8 +60,8 @@ impl Fixture {
             root,
             expected: Vec::new(),
         };
-        f.expected = f.snapshot();
         f.reset();
+        f.expected = f.snapshot();
         register_cleanup(&f.root);
         f
     }
@@ -84,9 +86,16 @@ impl Fixture {
         symlink("../outside/secret", vol.join("link-out")).expect("create the writable volume");
         symlink(self.root.join("outside/secret"), vol.join("abs-out"))
             .expect("create the writable volume");
+        std::fs::create_dir_all(vol.join("ref/dir")).expect("create the writable volume");
+        std::fs::write(vol.join("ref/file"), b"read-only inside\n")
+            .expect("create the writable volume");
+        std::fs::write(vol.join("ref/dir/inner"), b"inner\n").expect("create the writable volume");
+        symlink("ref", vol.join("ref-link")).expect("create the writable volume");
+        symlink("dir/..", vol.join("ref-up")).expect("create the writable volume");
     }
 
-    /// The application's file system: `/data` (writable, the working directory) and `/ro`.
+    /// The application's file system: `/data` (writable, the working directory), `/ro` and
+    /// `/data/ref` (read-only).
     pub fn file_system(&self) -> FileSystem {
         let specs = [
             VolumeSpec {
@@ -99,14 +108,21 @@ impl Fixture {
                 guest: "/ro".into(),
                 writable: false,
             },
+            VolumeSpec {
+                host: self.vol().join("ref"),
+                guest: "/data/ref".into(),
+                writable: false,
+            },
         ];
         FileSystem::new(&specs, Some("/data")).expect("mount the fixture")
     }
 
-    /// Every file and directory under `outside/` and `ro/`: path, contents, mode.
+    /// Every file and directory under `outside/`, `ro/` and the read-only `vol/ref/` (which
+    /// stays there: the guest cannot rename a volume root, nor the writable volume's root that
+    /// holds it): path, contents, mode.
     fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>, u32)> {
         let mut out = Vec::new();
-        for top in ["outside", "ro"] {
+        for top in ["outside", "ro", "vol/ref"] {
             walk(&self.root.join(top), &mut out);
         }
         out.sort();

@@ -1,24 +1,26 @@
 //! File-system syscalls over volumes: a guest path is read from guest memory (bytes, at most
-//! PATH_MAX), made absolute against the working directory or a directory fd and normalized
-//! lexically, matched to a volume (the longest guest prefix), and looked up on the host beneath
-//! that volume's root by [`crate::volume`], which keeps it inside. A path no volume covers does
-//! not exist (ENOENT); any change to a read-only volume is EROFS, checked in the order Linux
-//! checks a read-only mount; host errors pass through.
+//! PATH_MAX), made absolute against the working directory or a directory fd (their current
+//! paths, found from their host handles) and normalized lexically, matched to a volume (the
+//! longest guest prefix), and looked up on the host beneath that volume's root by
+//! [`crate::volume`], which keeps it inside. A path no volume covers does not exist (ENOENT).
 //!
-//! Calls that act on the object a path names (open, stat, access, chmod, utimensat, truncate,
-//! chdir) first get an `O_PATH` handle on it; calls that act on a directory entry (mkdir,
-//! unlink, rename, link, symlink) open the parent directory and name the last component, so a
-//! final symlink is never followed outside the volume. Where the host call has no form taking
-//! an `O_PATH` fd (access, chmod, a following link), it goes through the monitor's own
+//! Calls that only read an object (open for reading, stat, access, chdir) get a handle on it in
+//! one confined `openat2`. Calls that change something resolve it to a directory fd and a name
+//! in it (the parent of an entry; for an object, the directory holding it once a final symlink
+//! is followed), check that directory's region (read-only belongs to the host directory,
+//! whatever path reached it: [`FileSystem::region`]) in the order Linux checks a read-only
+//! mount, and act relative to that same fd without following the name. Where the host call has
+//! no form taking an `O_PATH` fd (access, chmod), it goes through the monitor's own
 //! `/proc/self/fd/N` for that handle, as glibc does: the object is already the confined one.
 use super::fd::{Fd, FileKind, HostFile, OpenFile};
 use super::io::{host_errno, stat_from, stat_of, PATH_MAX};
 use super::linux::{Statx, Timespec};
 use super::{Args, Ctx, Sys};
-use crate::volume::{GuestPath, Located, Mount, Parent};
+use crate::addrspace::PAGE;
+use crate::volume::{DirHandle, FileSystem, GuestPath, Located, Mount, MountId, Region};
 use rustix::fs::{AtFlags, Mode, OFlags, CWD};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use syscalls::Errno;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
@@ -122,29 +124,62 @@ pub struct Statfs {
 
 const _: () = assert!(std::mem::size_of::<Statfs>() == 120);
 
+/// The permission bits a create or a mode change may set: never set-uid or set-gid, as on a
+/// `nosuid` mount (a set-uid file made by the guest would run with umon's user's rights).
+const MODE_BITS: u32 = 0o1777;
+
+/// EFAULT if any page of `[va, va + len)` is arena memory the application does not have
+/// (never mapped, or unmapped): the arena is mapped in full for the monitor, so reading there
+/// succeeds and would see zeros.
+fn owned(cx: &Ctx<'_, '_>, va: u64, len: u64) -> Result<(), Errno> {
+    let end = va.checked_add(len).ok_or(Errno::EFAULT)?;
+    let mut page = va - va % PAGE;
+    while page < end {
+        if cx.space().arena_is_free(page, page + PAGE) {
+            return Err(Errno::EFAULT);
+        }
+        page += PAGE;
+    }
+    Ok(())
+}
+
 /// A path argument, read from guest memory: at most PATH_MAX - 1 bytes (ENAMETOOLONG).
-/// A component longer than NAME_MAX is ENAMETOOLONG, as Linux's path walk says.
+/// A component longer than NAME_MAX is ENAMETOOLONG, as Linux's path walk says. Every
+/// path-taking call reads its paths here, so a bad pointer is EFAULT for all of them.
 fn read_path(cx: &Ctx<'_, '_>, ptr: u64) -> Result<Vec<u8>, Errno> {
     const NAME_MAX: usize = 255;
     let path = cx.space().read_cstr(cx.mem, ptr, PATH_MAX - 1)?;
+    owned(cx, ptr, path.len() as u64 + 1)?;
     if path.split(|&b| b == b'/').any(|c| c.len() > NAME_MAX) {
         return Err(Errno::ENAMETOOLONG);
     }
     Ok(path)
 }
 
+/// The current guest path of the directory open as `h`: where it is now, not the path it was
+/// opened by (renames move it; ENOENT once it was removed).
+fn dir_path(fs: &FileSystem, h: &HostFile) -> Result<Vec<u8>, Errno> {
+    host(fs.path_of(h.mount, h.fd.as_fd(), &h.path))
+}
+
 /// `name` looked up from `dirfd` (AT_FDCWD: the working directory; ignored for an absolute
 /// name): the normalized guest path and where it lives. ENOENT for "" and for a path no volume
-/// covers; EBADF / ENOTDIR for a bad `dirfd` with a relative name.
+/// covers; EBADF / ENOTDIR for a bad `dirfd` with a relative name. A relative name starts at
+/// the directory's current path, found from its host handle.
 fn locate(cx: &Ctx<'_, '_>, dirfd: u64, name: &[u8]) -> Result<(GuestPath, Located), Errno> {
     if name.is_empty() {
         return Err(Errno::ENOENT);
     }
-    let path = if name.starts_with(b"/") || dirfd as i32 == -100 {
-        GuestPath::new(cx.state.process.fs.cwd(), name)
+    let fs = &cx.state.process.fs;
+    let path = if name.starts_with(b"/") {
+        GuestPath::new(b"/", name)
+    } else if dirfd as i32 == -100 {
+        GuestPath::new(&host(fs.cwd())?, name)
     } else {
         match cx.state.process.fds.get(dirfd)?.file {
-            OpenFile::Host(h) if h.kind == FileKind::Directory => GuestPath::new(&h.path, name),
+            OpenFile::Host(h) if h.kind == FileKind::Directory => {
+                GuestPath::new(&dir_path(fs, &h)?, name)
+            }
             _ => return Err(Errno::ENOTDIR),
         }
     };
@@ -204,17 +239,99 @@ impl AsFd for Handle {
     }
 }
 
-/// Why creating `rel` on a read-only volume fails, in Linux's order: a missing parent is
-/// ENOENT, an existing entry EEXIST, anything else EROFS.
-fn refuse_create(m: &Mount, rel: &[u8]) -> Errno {
-    match m.handle(rel, true) {
+/// Why creating `leaf` in the read-only directory `dir` fails, in Linux's order: an existing
+/// entry is EEXIST, anything else EROFS.
+fn refuse_create(dir: BorrowedFd<'_>, leaf: &[u8]) -> Errno {
+    match rustix::fs::statat(dir, leaf, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(_) => Errno::EEXIST,
-        Err(rustix::io::Errno::NOENT) => match m.parent(rel) {
-            Ok(_) => Errno::EROFS,
-            Err(e) => host_errno(e),
-        },
+        Err(rustix::io::Errno::NOENT) => Errno::EROFS,
         Err(e) => host_errno(e),
     }
+}
+
+/// Give the object open as `fd` (created by the guest) exactly `mode`: the host also applied
+/// umon's own umask, and a set-gid parent directory may have added S_ISGID. Only the guest's
+/// umask counts; done on the fd, since changing the process-wide umask would race.
+fn fix_mode(fd: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
+    let st = host(rustix::fs::fstat(fd))?;
+    if st.st_mode & 0o7777 != mode {
+        host(rustix::fs::chmodat(
+            CWD,
+            proc_fd(fd),
+            Mode::from_bits_retain(mode),
+            AtFlags::empty(),
+        ))?;
+    }
+    Ok(())
+}
+
+/// Fix the mode of `leaf`, just created in `dir` (see [`fix_mode`]); never follows a symlink.
+fn fix_mode_at(dir: BorrowedFd<'_>, leaf: &[u8], mode: u32) -> Result<(), Errno> {
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = host(rustix::fs::openat(dir, leaf, flags, Mode::empty()))?;
+    fix_mode(fd.as_fd(), mode)
+}
+
+/// The region of the volume file open as `h` (see [`FileSystem::region`]): a directory's own,
+/// a file's that of the directory holding it now. A file no directory holds (removed) is its
+/// volume's.
+fn fd_region(fs: &FileSystem, h: &HostFile) -> Region {
+    let plain = Region {
+        volume: h.mount,
+        writable: h.writable_volume,
+    };
+    if !h.writable_volume || !fs.mixed() {
+        return plain;
+    }
+    if h.kind == FileKind::Directory {
+        return fs.region(h.mount, h.fd.as_fd());
+    }
+    let ro = Region {
+        volume: h.mount,
+        writable: false,
+    };
+    match rustix::fs::fstat(&h.fd) {
+        Ok(st) if st.st_nlink == 0 => return plain,
+        Ok(_) => {}
+        Err(_) => return ro,
+    }
+    let m = fs.mount(h.mount);
+    let Ok(rel) = m.rel_of(h.fd.as_fd(), m.rel_in(&h.path).as_deref()) else {
+        return ro;
+    };
+    match m.parent(&rel) {
+        Ok((parent, _)) => fs.region(h.mount, parent.as_fd()),
+        Err(_) => ro,
+    }
+}
+
+/// An `O_PATH` handle on the object `rel` names in volume `via` (a final symlink followed if
+/// `follow`), and the region deciding whether it may change: found from the directory that
+/// holds it, whatever path led there.
+fn object(
+    fs: &FileSystem,
+    via: MountId,
+    rel: &[u8],
+    follow: bool,
+) -> Result<(OwnedFd, Region), Errno> {
+    let m = fs.mount(via);
+    let root = |fs: &FileSystem| -> Result<(OwnedFd, Region), Errno> {
+        let fd = host(m.handle(b"", false))?;
+        let region = fs.region(via, fd.as_fd());
+        Ok((fd, region))
+    };
+    if rel.is_empty() {
+        return root(fs);
+    }
+    let (parent, leaf) = match m.entry(rel, follow) {
+        // The path (or the symlink it ends in) names the volume root.
+        Err(rustix::io::Errno::BUSY) => return root(fs),
+        r => host(r)?,
+    };
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = host(rustix::fs::openat(&parent, &leaf[..], flags, Mode::empty()))?;
+    let region = fs.object_region(via, parent.as_fd(), &leaf);
+    Ok((fd, region))
 }
 
 // ---- open ---------------------------------------------------------------------------------
@@ -225,8 +342,7 @@ pub fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode: u64) 
     // EMFILE before anything happens on the host (O_CREAT must not create then fail).
     let slot = cx.state.process.fds.lowest_free(0)?;
     let (p, at) = locate(cx, dirfd, &name)?;
-    let m = mount(cx, &at);
-    let fd = open_in(m, &at.rel, flags, mode, cx.state.process.fs.umask())?;
+    let (fd, writable_volume) = open_in(&cx.state.process.fs, &at, flags, mode)?;
     let st = host(rustix::fs::fstat(&fd))?;
     let kind = match rustix::fs::FileType::from_raw_mode(st.st_mode) {
         rustix::fs::FileType::RegularFile => FileKind::Regular,
@@ -239,7 +355,7 @@ pub fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode: u64) 
         fd,
         path: p.abs,
         mount: at.mount,
-        writable_volume: m.writable(),
+        writable_volume,
         kind,
         path_only,
         readable: !path_only && (acc == oflag::RDONLY || acc == oflag::RDWR),
@@ -255,35 +371,108 @@ pub fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode: u64) 
     Ok(slot)
 }
 
-fn open_in(m: &Mount, rel: &[u8], flags: u64, mode: u64, umask: u32) -> Result<OwnedFd, Errno> {
+/// Open `at` on the host; also says whether the file may change (its region is writable).
+/// Reads open by path beneath the volume root in one `openat2`; anything that may write,
+/// truncate or create opens the entry in the directory that holds it (a final symlink
+/// followed by [`Mount::entry`]), after checking that directory's region.
+fn open_in(fs: &FileSystem, at: &Located, flags: u64, mode: u64) -> Result<(OwnedFd, bool), Errno> {
+    let m = fs.mount(at.mount);
+    let rel = &at.rel[..];
     let of = |bits: u64| OFlags::from_bits_retain(bits as u32);
     if flags & oflag::PATH != 0 {
-        return host(m.open(rel, of(flags & oflag::PATH_PASSED), Mode::empty()));
+        let fd = host(m.open(rel, of(flags & oflag::PATH_PASSED), Mode::empty()))?;
+        return Ok((fd, m.writable()));
     }
     let acc = flags & oflag::ACCMODE;
     let tmpfile = flags & oflag::TMPFILE != 0;
     let creates = flags & oflag::CREAT != 0 || tmpfile;
+    let excl = creates && flags & oflag::EXCL != 0;
+    let nofollow = flags & oflag::NOFOLLOW != 0;
     let mut pass = (flags & oflag::PASSED) | oflag::NOCTTY;
-    if !m.writable() && (acc != oflag::RDONLY || flags & oflag::TRUNC != 0 || creates) {
+    let want = (mode as u32) & MODE_BITS & !fs.umask();
+    if acc == oflag::RDONLY && flags & oflag::TRUNC == 0 && !creates {
+        return Ok((host(m.open(rel, of(pass), Mode::empty()))?, m.writable()));
+    }
+    if tmpfile {
+        // O_TMPFILE names the directory the unnamed file goes in.
+        let dir = host(m.open(rel, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()))?;
+        if !fs.region(at.mount, dir.as_fd()).writable {
+            return Err(Errno::EROFS);
+        }
+        let fd = host(rustix::fs::openat(
+            &dir,
+            ".",
+            of(pass) | OFlags::CLOEXEC,
+            Mode::from_bits_retain(want),
+        ))?;
+        fix_mode(fd.as_fd(), want)?;
+        return Ok((fd, true));
+    }
+    // O_CREAT | O_EXCL never follows a final symlink (EEXIST), as on Linux.
+    let (parent, leaf) = match m.entry(rel, !nofollow && !excl) {
+        // The volume root: a directory, which no write-type open may open (may_open's EISDIR
+        // comes before any read-only check).
+        Err(rustix::io::Errno::BUSY) => return Err(Errno::EISDIR),
+        r => host(r)?,
+    };
+    let region = fs.object_region(at.mount, parent.as_fd(), &leaf);
+    if !region.writable {
         // As on a read-only mount: a missing file is still ENOENT (EROFS when it would be
         // created), O_EXCL still EEXIST, and an existing file opens read-only with O_CREAT.
-        let excl = creates && flags & oflag::EXCL != 0;
-        match m.handle(rel, excl || flags & oflag::NOFOLLOW != 0) {
-            Ok(_) if excl && !tmpfile => return Err(Errno::EEXIST),
-            Ok(_) if acc != oflag::RDONLY || flags & oflag::TRUNC != 0 || tmpfile => {
-                return Err(Errno::EROFS)
+        match rustix::fs::statat(&parent, &leaf[..], AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(_) if excl => return Err(Errno::EEXIST),
+            Ok(st) if nofollow && rustix::fs::FileType::from_raw_mode(st.st_mode).is_symlink() => {
+                return Err(Errno::ELOOP)
             }
+            Ok(_) if acc != oflag::RDONLY || flags & oflag::TRUNC != 0 => return Err(Errno::EROFS),
             Ok(_) => pass &= !(oflag::CREAT | oflag::EXCL),
-            Err(rustix::io::Errno::NOENT) if creates => return Err(refuse_create(m, rel)),
+            Err(rustix::io::Errno::NOENT) if creates => return Err(Errno::EROFS),
             Err(e) => return Err(host_errno(e)),
         }
     }
-    let mode = if pass & (oflag::CREAT | oflag::TMPFILE) != 0 {
-        (mode as u32 & 0o7777) & !umask
+    // The entry is not a symlink (followed above) unless the guest said O_NOFOLLOW; one that
+    // appears now is not followed.
+    let pass = pass | oflag::NOFOLLOW;
+    let fd = if pass & oflag::CREAT != 0 {
+        create_at(parent.as_fd(), &leaf, of(pass) | OFlags::CLOEXEC, want)?
     } else {
-        0
+        host(rustix::fs::openat(
+            &parent,
+            &leaf[..],
+            of(pass) | OFlags::CLOEXEC,
+            Mode::empty(),
+        ))?
     };
-    host(m.open(rel, of(pass), Mode::from_bits_retain(mode)))
+    Ok((fd, region.writable))
+}
+
+/// Open `leaf` in `dir` with O_CREAT in `flags`; a file this call creates gets exactly `mode`
+/// (see [`fix_mode`]), an existing one keeps its own.
+fn create_at(dir: BorrowedFd<'_>, leaf: &[u8], flags: OFlags, mode: u32) -> Result<OwnedFd, Errno> {
+    let perm = Mode::from_bits_retain(mode);
+    if flags.contains(OFlags::EXCL) {
+        let fd = host(rustix::fs::openat(dir, leaf, flags, perm))?;
+        fix_mode(fd.as_fd(), mode)?;
+        return Ok(fd);
+    }
+    // Open it if it exists, else create it exclusively: only then is it ours to fix up. A
+    // racing create or unlink of the same name sends us round again.
+    let mut last = Errno::EAGAIN;
+    for _ in 0..64 {
+        match rustix::fs::openat(dir, leaf, flags - OFlags::CREATE, Mode::empty()) {
+            Err(rustix::io::Errno::NOENT) => {}
+            other => return host(other),
+        }
+        match rustix::fs::openat(dir, leaf, flags | OFlags::EXCL, perm) {
+            Ok(fd) => {
+                fix_mode(fd.as_fd(), mode)?;
+                return Ok(fd);
+            }
+            Err(rustix::io::Errno::EXIST) => last = Errno::EEXIST,
+            Err(e) => return Err(host_errno(e)),
+        }
+    }
+    Err(last)
 }
 
 // ---- stat ---------------------------------------------------------------------------------
@@ -403,6 +592,10 @@ pub fn getdents64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         return Err(Errno::ENOTDIR.into());
     }
     let want = count.min(MAX_DIRENTS_BYTES);
+    // Where the entries this call reads start: a copy to the guest that faults puts the
+    // position back there, so a retried call still returns them (Linux does not advance past
+    // entries it could not copy).
+    let before = host(rustix::fs::seek(&h.fd, rustix::fs::SeekFrom::Current(0)))?;
     // The host's records have the same layout, so a host buffer of `want` bytes returns no
     // more than fits the guest's, and EINVAL itself when not even one entry fits.
     let mut space = vec![MaybeUninit::<u8>::uninit(); want + 8];
@@ -446,37 +639,81 @@ pub fn getdents64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         };
         host(rustix::fs::seek(&h.fd, rustix::fs::SeekFrom::Start(cookie)))?;
     }
-    cx.space().write(cx.mem, dirp, &out)?;
+    let copied =
+        owned(cx, dirp, out.len() as u64).and_then(|()| cx.space().write(cx.mem, dirp, &out));
+    if let Err(e) = copied {
+        host(rustix::fs::seek(&h.fd, rustix::fs::SeekFrom::Start(before)))?;
+        return Err(e.into());
+    }
     Ok(out.len() as u64)
 }
 
-/// What every call that makes a new directory entry (mkdir, symlink) checks, in Linux's order:
-/// the name is not the mount point itself or a trailing ".", the volume is writable; then
-/// `create` runs on the parent directory and the new entry's name.
+/// What every call that makes a new directory entry (mkdir, mknod, symlink) checks, in
+/// Linux's order: the name is not the mount point itself or a trailing ".", the parent exists,
+/// the directory that gets the entry is in a writable region (else EEXIST for an existing
+/// name, EROFS); then `create` runs on that directory and the new entry's name.
 fn create_entry(
     cx: &Ctx<'_, '_>,
     dirfd: u64,
     name: &[u8],
-    create: impl FnOnce(&Parent<'_>, &[u8]) -> rustix::io::Result<()>,
+    create: impl FnOnce(BorrowedFd<'_>, &[u8]) -> Result<(), Errno>,
 ) -> Sys {
     let (p, at) = locate(cx, dirfd, name)?;
-    let m = mount(cx, &at);
+    let fs = &cx.state.process.fs;
+    let m = fs.mount(at.mount);
     if at.rel.is_empty() || p.dot_last {
         return Err(Errno::EEXIST.into());
     }
-    if !m.writable() {
-        return Err(refuse_create(m, &at.rel).into());
-    }
     let (parent, leaf) = host(m.parent(&at.rel))?;
-    host(create(&parent, leaf))?;
+    if !fs.region(at.mount, parent.as_fd()).writable {
+        return Err(refuse_create(parent.as_fd(), leaf).into());
+    }
+    create(parent.as_fd(), leaf)?;
     Ok(0)
 }
 
 pub fn mkdir(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64) -> Sys {
     let name = read_path(cx, path)?;
-    let mode = (mode as u32 & 0o7777) & !cx.state.process.fs.umask();
+    let mode = (mode as u32) & MODE_BITS & !cx.state.process.fs.umask();
     create_entry(cx, dirfd, &name, |parent, leaf| {
-        rustix::fs::mkdirat(parent, leaf, Mode::from_bits_retain(mode))
+        host(rustix::fs::mkdirat(
+            parent,
+            leaf,
+            Mode::from_bits_retain(mode),
+        ))?;
+        fix_mode_at(parent, leaf, mode)
+    })
+}
+
+/// mknodat(dirfd, path, mode, dev); mknod comes here with AT_FDCWD. FIFOs, sockets and regular
+/// files are made; device nodes never (EPERM, as Linux says to a process without CAP_MKNOD).
+pub fn mknod(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64) -> Sys {
+    use rustix::fs::FileType as T;
+    let name = read_path(cx, path)?;
+    let mode = mode as u32;
+    // may_mknod: the type is checked before the path is looked up.
+    let kind = match T::from_raw_mode(mode) {
+        _ if mode & 0o170000 == 0 => T::RegularFile,
+        T::RegularFile => T::RegularFile,
+        T::Fifo => T::Fifo,
+        T::Socket => T::Socket,
+        T::CharacterDevice | T::BlockDevice => T::Unknown,
+        T::Directory => return Err(Errno::EPERM.into()),
+        _ => return Err(Errno::EINVAL.into()),
+    };
+    let perm = mode & MODE_BITS & !cx.state.process.fs.umask();
+    create_entry(cx, dirfd, &name, |parent, leaf| {
+        if kind == T::Unknown {
+            return Err(Errno::EPERM);
+        }
+        host(rustix::fs::mknodat(
+            parent,
+            leaf,
+            kind,
+            Mode::from_bits_retain(perm),
+            0,
+        ))?;
+        fix_mode_at(parent, leaf, perm)
     })
 }
 
@@ -488,17 +725,22 @@ pub fn unlink(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64) -> Sys {
     let rmdir = flags & AT_REMOVEDIR != 0;
     let name = read_path(cx, path)?;
     let (p, at) = locate(cx, dirfd, &name)?;
-    let m = mount(cx, &at);
+    let fs = &cx.state.process.fs;
+    let m = fs.mount(at.mount);
+    // A volume root is a mount point.
+    let mount_point = if rmdir { Errno::EBUSY } else { Errno::EISDIR };
     if at.rel.is_empty() {
-        // A volume root is a mount point.
-        return Err(if rmdir { Errno::EBUSY } else { Errno::EISDIR }.into());
+        return Err(mount_point.into());
     }
     if p.dot_last {
         return Err(if rmdir { Errno::EINVAL } else { Errno::EISDIR }.into());
     }
     let (parent, leaf) = host(m.parent(&at.rel))?;
-    if !m.writable() {
+    if !fs.region(at.mount, parent.as_fd()).writable {
         return Err(Errno::EROFS.into());
+    }
+    if fs.is_volume_root(parent.as_fd(), leaf) {
+        return Err(mount_point.into());
     }
     let how = if rmdir {
         AtFlags::REMOVEDIR
@@ -512,10 +754,18 @@ pub fn unlink(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64) -> Sys {
 /// renameat2(olddirfd, oldpath, newdirfd, newpath, flags); rename and renameat come here.
 /// Both paths must be in the same volume (EXDEV otherwise, as across Linux mounts).
 pub fn rename(cx: &mut Ctx<'_, '_>, a: [u64; 5]) -> Sys {
-    const KNOWN: u64 = 1 | 2 | 4; // RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT
+    const NOREPLACE: u64 = 1;
+    const EXCHANGE: u64 = 2;
+    const WHITEOUT: u64 = 4;
     let [od, op, nd, np, flags] = a;
-    if flags & !KNOWN != 0 {
+    if flags & !(NOREPLACE | EXCHANGE | WHITEOUT) != 0
+        || (flags & EXCHANGE != 0 && flags & (NOREPLACE | WHITEOUT) != 0)
+    {
         return Err(Errno::EINVAL.into());
+    }
+    // A whiteout is a character device: never made (EPERM, Linux's answer without CAP_MKNOD).
+    if flags & WHITEOUT != 0 {
+        return Err(Errno::EPERM.into());
     }
     let (old_name, new_name) = (read_path(cx, op)?, read_path(cx, np)?);
     let (po, ao) = locate(cx, od, &old_name)?;
@@ -527,11 +777,24 @@ pub fn rename(cx: &mut Ctx<'_, '_>, a: [u64; 5]) -> Sys {
     if ao.mount != an.mount {
         return Err(Errno::EXDEV.into());
     }
-    let m = mount(cx, &ao);
+    let fs = &cx.state.process.fs;
+    let m = fs.mount(ao.mount);
     let (op_dir, o_leaf) = host(m.parent(&ao.rel))?;
     let (np_dir, n_leaf) = host(m.parent(&an.rel))?;
-    if !m.writable() {
+    // Both directories' regions: moving an entry into or out of a read-only volume's host
+    // directory is across mounts for the guest (EXDEV); within one, EROFS.
+    let (ro, rn) = (
+        fs.region(ao.mount, op_dir.as_fd()),
+        fs.region(an.mount, np_dir.as_fd()),
+    );
+    if ro.volume != rn.volume {
+        return Err(Errno::EXDEV.into());
+    }
+    if !ro.writable || !rn.writable {
         return Err(Errno::EROFS.into());
+    }
+    if fs.is_volume_root(op_dir.as_fd(), o_leaf) || fs.is_volume_root(np_dir.as_fd(), n_leaf) {
+        return Err(Errno::EBUSY.into());
     }
     let how = rustix::fs::RenameFlags::from_bits_retain(flags as u32);
     host(rustix::fs::renameat_with(
@@ -549,56 +812,58 @@ pub fn link(cx: &mut Ctx<'_, '_>, a: [u64; 5]) -> Sys {
     let old = target(cx, od, op, flags)?;
     let new_name = read_path(cx, np)?;
     let (pn, an) = locate(cx, nd, &new_name)?;
-    let old_mount = match &old {
-        Target::Path(_, ao) => ao.mount,
-        Target::Fd(OpenFile::Host(h)) => h.mount,
-        Target::Fd(_) => return Err(Errno::EXDEV.into()),
-    };
-    if old_mount != an.mount {
-        return Err(Errno::EXDEV.into());
-    }
-    let m = mount(cx, &an);
+    let fs = &cx.state.process.fs;
     if let Target::Path(po, ao) = &old {
         if ao.rel.is_empty() || po.dot_last {
             return Err(Errno::EPERM.into());
         }
     }
+    // In Linux's order: the source is looked up (a final symlink followed with
+    // AT_SYMLINK_FOLLOW), then the new name (EEXIST, EROFS), and only then are the two
+    // compared (EXDEV across volumes, or across a read-only volume's host directory).
+    let source = match &old {
+        Target::Path(_, ao) => {
+            let m = fs.mount(ao.mount);
+            let (dir, leaf) = host(m.entry(&ao.rel, flags & AT_SYMLINK_FOLLOW != 0))?;
+            let region = fs.region(ao.mount, dir.as_fd());
+            Some((dir, leaf, region))
+        }
+        _ => None,
+    };
     if an.rel.is_empty() || pn.dot_last {
         return Err(Errno::EEXIST.into());
     }
-    if !m.writable() {
-        return Err(refuse_create(m, &an.rel).into());
+    let (np_dir, n_leaf) = host(fs.mount(an.mount).parent(&an.rel))?;
+    let rn = fs.region(an.mount, np_dir.as_fd());
+    if !rn.writable {
+        return Err(refuse_create(np_dir.as_fd(), n_leaf).into());
     }
-    let (np_dir, n_leaf) = host(m.parent(&an.rel))?;
-    match old {
-        Target::Fd(OpenFile::Host(h)) => host(rustix::fs::linkat(
-            &h.fd,
-            "",
-            &np_dir,
-            n_leaf,
-            AtFlags::EMPTY_PATH,
-        ))?,
-        Target::Path(_, ao) if flags & AT_SYMLINK_FOLLOW != 0 => {
-            let fd = host(m.handle(&ao.rel, false))?;
+    match (old, source) {
+        (_, Some((dir, leaf, region))) => {
+            if region.volume != rn.volume {
+                return Err(Errno::EXDEV.into());
+            }
             host(rustix::fs::linkat(
-                CWD,
-                proc_fd(&fd),
-                &np_dir,
-                n_leaf,
-                AtFlags::SYMLINK_FOLLOW,
-            ))?
-        }
-        Target::Path(_, ao) => {
-            let (op_dir, o_leaf) = host(m.parent(&ao.rel))?;
-            host(rustix::fs::linkat(
-                &op_dir,
-                o_leaf,
+                &dir,
+                &leaf[..],
                 &np_dir,
                 n_leaf,
                 AtFlags::empty(),
             ))?
         }
-        Target::Fd(_) => return Err(Errno::EXDEV.into()),
+        (Target::Fd(OpenFile::Host(h)), None) => {
+            if h.mount != an.mount || fd_region(fs, &h).volume != rn.volume {
+                return Err(Errno::EXDEV.into());
+            }
+            host(rustix::fs::linkat(
+                &h.fd,
+                "",
+                &np_dir,
+                n_leaf,
+                AtFlags::EMPTY_PATH,
+            ))?
+        }
+        _ => return Err(Errno::EXDEV.into()),
     }
     Ok(0)
 }
@@ -612,7 +877,7 @@ pub fn symlink(cx: &mut Ctx<'_, '_>, target_ptr: u64, dirfd: u64, path: u64) -> 
         return Err(Errno::ENOENT.into());
     }
     create_entry(cx, dirfd, &name, |parent, leaf| {
-        rustix::fs::symlinkat(&target[..], parent, leaf)
+        host(rustix::fs::symlinkat(&target[..], parent, leaf))
     })
 }
 
@@ -658,7 +923,12 @@ pub fn access(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, flags: u64
         return Err(Errno::EINVAL.into());
     }
     let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
+    let fs = &cx.state.process.fs;
     let (fd, writable_volume) = match target(cx, dirfd, path, flags)? {
+        Target::Path(_, at) if mode & W_OK != 0 => {
+            let (fd, region) = object(fs, at.mount, &at.rel, !nofollow)?;
+            (Handle::Own(fd), region.writable)
+        }
         Target::Path(_, at) => {
             let m = mount(cx, &at);
             (
@@ -667,7 +937,7 @@ pub fn access(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, flags: u64
             )
         }
         Target::Fd(OpenFile::Host(h)) => {
-            let writable = h.writable_volume;
+            let writable = mode & W_OK != 0 && fd_region(fs, &h).writable;
             (Handle::Open(h), writable)
         }
         // The standard streams are umon's: always accessible to the application.
@@ -708,14 +978,13 @@ pub fn chmod(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, flags: u64)
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
-    let mode = Mode::from_bits_retain(mode as u32 & 0o7777);
+    let mode = Mode::from_bits_retain(mode as u32 & MODE_BITS);
     match target(cx, dirfd, path, flags)? {
-        Target::Fd(file) => chmod_file(&file, mode),
+        Target::Fd(file) => chmod_file(&cx.state.process.fs, &file, mode),
         Target::Path(_, at) => {
-            let m = mount(cx, &at);
             let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
-            let fd = host(m.handle(&at.rel, nofollow))?;
-            if !m.writable() {
+            let (fd, region) = object(&cx.state.process.fs, at.mount, &at.rel, !nofollow)?;
+            if !region.writable {
                 return Err(Errno::EROFS.into());
             }
             if nofollow {
@@ -737,9 +1006,19 @@ pub fn chmod(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, flags: u64)
 
 /// chmod of an open file. The standard streams are umon's own: the application may not change
 /// them (EPERM).
-fn chmod_file(file: &OpenFile, mode: Mode) -> Sys {
+fn chmod_file(fs: &FileSystem, file: &OpenFile, mode: Mode) -> Sys {
     match file {
-        OpenFile::Host(h) if !h.writable_volume => Err(Errno::EROFS.into()),
+        OpenFile::Host(h) if !fd_region(fs, h).writable => Err(Errno::EROFS.into()),
+        // An O_PATH handle (fchmodat2 with AT_EMPTY_PATH) has no fchmod; its /proc name does.
+        OpenFile::Host(h) if h.path_only => {
+            host(rustix::fs::chmodat(
+                CWD,
+                proc_fd(&h.fd),
+                mode,
+                AtFlags::empty(),
+            ))?;
+            Ok(0)
+        }
         OpenFile::Host(h) => {
             host(rustix::fs::fchmod(&h.fd, mode))?;
             Ok(0)
@@ -750,7 +1029,8 @@ fn chmod_file(file: &OpenFile, mode: Mode) -> Sys {
 
 pub fn fchmod(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.state.process.fds.get(a.0[0])?.file;
-    chmod_file(&file, Mode::from_bits_retain(a.0[1] as u32 & 0o7777))
+    let mode = Mode::from_bits_retain(a.0[1] as u32 & MODE_BITS);
+    chmod_file(&cx.state.process.fs, &file, mode)
 }
 
 /// utimensat(dirfd, path, times, flags): a NULL path means `dirfd` itself (futimens).
@@ -787,7 +1067,9 @@ pub fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             return Err(Errno::EFAULT.into());
         }
         return match cx.state.process.fds.get(dirfd)?.file {
-            OpenFile::Host(h) if !h.writable_volume => Err(Errno::EROFS.into()),
+            OpenFile::Host(h) if !fd_region(&cx.state.process.fs, &h).writable => {
+                Err(Errno::EROFS.into())
+            }
             OpenFile::Host(h) => {
                 host(rustix::fs::futimens(&h.fd, &stamps))?;
                 Ok(0)
@@ -795,14 +1077,15 @@ pub fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             _ => Err(Errno::EPERM.into()),
         };
     }
+    let fs = &cx.state.process.fs;
     let (fd, writable) = match target(cx, dirfd, path, flags)? {
         Target::Path(_, at) => {
-            let m = mount(cx, &at);
             let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
-            (host(m.handle(&at.rel, nofollow))?, m.writable())
+            let (fd, region) = object(fs, at.mount, &at.rel, !nofollow)?;
+            (fd, region.writable)
         }
         Target::Fd(OpenFile::Host(h)) => {
-            if !h.writable_volume {
+            if !fd_region(fs, &h).writable {
                 return Err(Errno::EROFS.into());
             }
             host(rustix::fs::utimensat(
@@ -829,14 +1112,24 @@ pub fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         return Err(Errno::EINVAL.into());
     }
     let (_, at) = locate(cx, AT_FDCWD, &name)?;
-    let m = mount(cx, &at);
-    if !m.writable() {
-        host(m.handle(&at.rel, false))?;
+    let fs = &cx.state.process.fs;
+    let m = fs.mount(at.mount);
+    if at.rel.is_empty() {
+        return Err(Errno::EISDIR.into());
+    }
+    let (parent, leaf) = match m.entry(&at.rel, true) {
+        Err(rustix::io::Errno::BUSY) => return Err(Errno::EISDIR.into()),
+        r => host(r)?,
+    };
+    if !fs.object_region(at.mount, parent.as_fd(), &leaf).writable {
+        host(rustix::fs::statat(&parent, &leaf[..], AtFlags::empty()))?;
         return Err(Errno::EROFS.into());
     }
-    let fd = host(m.open(
-        &at.rel,
-        OFlags::WRONLY | OFlags::NONBLOCK | OFlags::NOCTTY,
+    let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW;
+    let fd = host(rustix::fs::openat(
+        &parent,
+        &leaf[..],
+        flags | OFlags::CLOEXEC,
         Mode::empty(),
     ))?;
     host(rustix::fs::ftruncate(&fd, len))?;
@@ -882,38 +1175,52 @@ pub fn fadvise64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 // ---- working directory, umask -------------------------------------------------------------
 
-/// chdir: the new working directory is the normalized guest path; "/" is always allowed, even
-/// when no volume is mounted there.
+/// chdir: the working directory becomes the directory's host handle; "/" is always allowed,
+/// even when no volume is mounted there.
 pub fn chdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let name = read_path(cx, a.0[0])?;
-    if name.is_empty() {
-        return Err(Errno::ENOENT.into());
-    }
-    let p = GuestPath::new(cx.state.process.fs.cwd(), &name);
-    if p.abs != b"/" {
-        let at = cx.state.process.fs.locate(&p).ok_or(Errno::ENOENT)?;
-        host(mount(cx, &at).open(&at.rel, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()))?;
-    }
-    cx.proc().fs.set_cwd(p.abs);
+    let (p, at) = match locate(cx, AT_FDCWD, &name) {
+        Err(Errno::ENOENT) if !name.is_empty() => {
+            let cwd = host(cx.state.process.fs.cwd())?;
+            if GuestPath::new(&cwd, &name).abs != b"/" {
+                return Err(Errno::ENOENT.into());
+            }
+            cx.proc().fs.set_cwd(None, b"/".to_vec());
+            return Ok(0);
+        }
+        r => r?,
+    };
+    let fs = &cx.state.process.fs;
+    let m = fs.mount(at.mount);
+    let dir = host(m.open(&at.rel, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()))?;
+    // The directory's own path: after a symlink, where it points.
+    let path = host(fs.path_of(at.mount, dir.as_fd(), &p.abs))?;
+    let handle: DirHandle = Arc::new(dir);
+    cx.proc().fs.set_cwd(Some((at.mount, handle)), path);
     Ok(0)
 }
 
 pub fn fchdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     match cx.state.process.fds.get(a.0[0])?.file {
         OpenFile::Host(h) if h.kind == FileKind::Directory => {
-            cx.proc().fs.set_cwd(h.path.clone());
+            let path = dir_path(&cx.state.process.fs, &h)?;
+            let mount = h.mount;
+            let handle: DirHandle = h;
+            cx.proc().fs.set_cwd(Some((mount, handle)), path);
             Ok(0)
         }
         _ => Err(Errno::ENOTDIR.into()),
     }
 }
 
-/// getcwd: the guest path of the working directory (the path it was entered by).
+/// getcwd: the working directory's current guest path, found from its handle (after renames,
+/// where it is now; after chdir through a symlink, the directory's own path). ENOENT once it
+/// was removed, as on Linux.
 pub fn getcwd(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    if cx.state.process.fs.cwd() == b"/" {
+    let mut cwd = host(cx.proc().fs.refresh_cwd())?;
+    if cwd == b"/" {
         return super::proc::getcwd(cx, a);
     }
-    let mut cwd = cx.state.process.fs.cwd().to_vec();
     cwd.push(0);
     if a.0[1] < cwd.len() as u64 {
         return Err(Errno::ERANGE.into());

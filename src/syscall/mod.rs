@@ -219,6 +219,8 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::getdents64 => fs::getdents64(cx, a),
         S::mkdir => fs::mkdir(cx, fs::AT_FDCWD, a.0[0], a.0[1]),
         S::mkdirat => fs::mkdir(cx, a.0[0], a.0[1], a.0[2]),
+        S::mknod => fs::mknod(cx, fs::AT_FDCWD, a.0[0], a.0[1]),
+        S::mknodat => fs::mknod(cx, a.0[0], a.0[1], a.0[2]),
         S::unlink => fs::unlink(cx, fs::AT_FDCWD, a.0[0], 0),
         S::rmdir => fs::unlink(cx, fs::AT_FDCWD, a.0[0], fs::AT_REMOVEDIR),
         S::unlinkat => fs::unlink(cx, a.0[0], a.0[1], a.0[2]),
