@@ -56,13 +56,15 @@ pub const EXCEPTION_VECTORS: u64 = 32;
 
 /// Vectors the application may raise with `int N` (IDT gate DPL 3), as on Linux: `int3` (#BP,
 /// SIGTRAP) and `int $4` (#OF, SIGSEGV). Every other `int N` is a #GP (SIGSEGV); vector 0x80
-/// is past the IDT's limit, as on a kernel without IA32 emulation.
+/// is past the IDT's limit, as on a kernel without IA32 emulation. (PVM does neither: there an
+/// `int N` for any other N does nothing at all, measured; it never reaches the core.)
 const USER_VECTORS: [u64; 2] = [3, 4];
 
-/// Where `syscall` from compatibility mode would enter (MSR_CSTAR): the slot after the 32
-/// exception vectors, a stub that reports and ends the application without touching its stack.
-/// No 32-bit user code segment exists (see [`write_tables`]), so only a bug elsewhere could get
-/// there.
+/// Where `syscall` from compatibility mode enters (MSR_CSTAR, at CPL0 on the application's
+/// stack): the slot after the 32 exception vectors, a stub that has the monitor end the
+/// application (SIGILL) without touching the stack. umon's GDT has no 32-bit user code segment
+/// (see [`write_tables`]), but PVM runs CPL3 on the host's GDT, and an `iretq` to the host's
+/// 32-bit user selector (0x23) does give the application compatibility mode there (measured).
 pub fn compat_syscall_entry(core: &CoreImage) -> u64 {
     core.vectors.0 + 16 * EXCEPTION_VECTORS
 }
@@ -74,9 +76,9 @@ pub fn write_tables(mem: &GuestMem, core: &CoreImage, platform: Platform) -> Res
     gdt[(selector::KERNEL_CS >> 3) as usize] = 0x00af_9b00_0000_ffff;
     gdt[(selector::KERNEL_DS >> 3) as usize] = 0x00cf_9300_0000_ffff;
     // No 32-bit user code segment: the USER32_CS slot (STAR's base) holds a DPL 0 data
-    // segment, so a far jump/call/return or iretq to it is a #GP (SIGSEGV), and the application
-    // has no compatibility mode from which a `syscall` (MSR_CSTAR) or `int $0x80` could reach
-    // CPL0. Not an empty slot: PVM's emulator answers a far jump to one with #UD, not #GP.
+    // segment, so a far jump/call/return or iretq to it is a #GP (SIGSEGV), and on hardware the
+    // application has no compatibility mode at all (on PVM see `compat_syscall_entry`). Not an
+    // empty slot: PVM's emulator answers a far jump to one with #UD, not #GP.
     gdt[(selector::USER32_CS >> 3) as usize] = 0x00cf_9300_0000_ffff;
     gdt[(selector::USER_DS >> 3) as usize] = 0x00cf_f300_0000_ffff;
     gdt[(selector::USER_CS >> 3) as usize] = 0x00af_fb00_0000_ffff;

@@ -18,8 +18,8 @@ global_asm!(
 );
 
 // 32 exception vectors, 16 bytes apart from `umon_vectors` (the monitor writes the IDT from that
-// symbol), then the compatibility-mode syscall stub in slot 32. Vectors without a CPU error code push a zero so the frame is uniform:
-// [vector, error, rip, cs, rflags, rsp, ss].
+// symbol), then the compatibility-mode syscall stub in slot 32. Vectors without a CPU error code
+// push a zero so the frame is uniform: [vector, error, rip, cs, rflags, rsp, ss].
 global_asm!(
     ".section .text.vectors, \"ax\"",
     ".balign 16",
@@ -37,8 +37,9 @@ global_asm!(
     "    .set vec, vec + 1",
     ".endr",
     // MSR_CSTAR, the slot after the 32 vectors: a compatibility-mode `syscall` enters here at
-    // CPL0 on the application's rsp (hardware; PVM too, measured). Never touch the stack: exit
-    // at once, and the monitor ends the application.
+    // CPL0 on the application's rsp (AMD hardware; PVM too, measured, where an `iretq` to the
+    // host's 32-bit user selector gives the app compatibility mode). Never touch the stack:
+    // exit at once, and the monitor ends the application.
     "    .balign 16",
     ".global umon_compat_syscall_entry",
     "umon_compat_syscall_entry:",
