@@ -334,6 +334,7 @@ fn describe_failures(bits: u64) -> String {
         (DEBUG_MAPPED, "Debug area is mapped"),
         (RAM_END, "end of RAM unreachable"),
         (PAST_RAM_MAPPED, "memory past RAM is mapped"),
+        (CORE_WRITABLE, "core tables or image writable"),
     ];
     let hit: Vec<_> = names
         .iter()

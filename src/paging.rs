@@ -4,7 +4,9 @@
 //! Tables are never changed after the vCPU first runs: PVM shadows them, and host writes made
 //! behind its back would not be seen. Everything the application may touch is mapped up front.
 use crate::memory::{GuestMem, MemoryError};
-use umon_abi::layout::{Area, PAGE_TABLES_BASE, PAGE_TABLES_END};
+use umon_abi::layout::{
+    Area, APP_PHYS_BASE, BOOT_SCRATCH, CORE_EXCEPTION_STACK_TOP, PAGE_TABLES_BASE, PAGE_TABLES_END,
+};
 use umon_abi::{Gpa, Gva};
 
 /// Present.
@@ -205,18 +207,56 @@ pub fn translate(mem: &GuestMem, root: Gpa, va: Gva) -> Result<Option<Translatio
     Ok(None)
 }
 
-/// Map all of guest RAM into each linear window (Main, Page, Mempool): supervisor-only, NX.
-/// The Debug area stays unmapped.
+/// Guest-physical ranges the linear windows map read-only: below the scratch page the GDT, IDT,
+/// TSS and boot info; above the core's stacks its page tables and its image. The core writes
+/// only its stacks and the scratch page through the windows (its own data goes through the VA =
+/// PA mapping), so nothing that runs at CPL0 can rewrite its own code or tables through them.
+pub const WINDOW_READ_ONLY: [(u64, u64); 2] =
+    [(0, BOOT_SCRATCH), (CORE_EXCEPTION_STACK_TOP, APP_PHYS_BASE)];
+
+/// Map all of guest RAM into each linear window (Main, Page, Mempool): supervisor-only, NX,
+/// read-only over [`WINDOW_READ_ONLY`], with the largest pages up to `page` that fit. The Debug
+/// area stays unmapped.
 pub fn map_windows(pt: &mut PageTables, mem: &GuestMem, page: u64) -> Result<(), PagingError> {
+    let ram = mem.bytes();
     for area in Area::LINEAR {
-        pt.map(
-            mem,
-            Gva(area.base()),
-            Gpa(0),
-            mem.bytes(),
-            page,
-            WRITABLE | NO_EXECUTE,
-        )?;
+        let mut at = 0;
+        for (start, end) in WINDOW_READ_ONLY {
+            let (start, end) = (start.min(ram), end.min(ram));
+            map_largest(
+                pt,
+                mem,
+                area.base(),
+                (at, start),
+                page,
+                WRITABLE | NO_EXECUTE,
+            )?;
+            map_largest(pt, mem, area.base(), (start, end), page, NO_EXECUTE)?;
+            at = end;
+        }
+        map_largest(pt, mem, area.base(), (at, ram), page, WRITABLE | NO_EXECUTE)?;
+    }
+    Ok(())
+}
+
+/// Map guest-physical `[start, end)` at `base + start` with the largest pages (up to
+/// `max_page`) that are aligned and fit.
+fn map_largest(
+    pt: &mut PageTables,
+    mem: &GuestMem,
+    base: u64,
+    (start, end): (u64, u64),
+    max_page: u64,
+    flags: u64,
+) -> Result<(), PagingError> {
+    let mut pa = start;
+    while pa + PAGE_4K <= end {
+        let size = [PAGE_1G, PAGE_2M, PAGE_4K]
+            .into_iter()
+            .find(|&p| p <= max_page && pa % p == 0 && pa + p <= end)
+            .unwrap_or(PAGE_4K);
+        pt.map(mem, Gva(base + pa), Gpa(pa), size, size, flags)?;
+        pa += size;
     }
     Ok(())
 }
@@ -254,7 +294,14 @@ mod tests {
                 assert_eq!(first.gpa, Gpa(0));
                 assert_eq!(first.flags & USER, 0, "windows are supervisor-only");
                 assert_ne!(first.flags & NO_EXECUTE, 0, "windows are NX");
-                assert_ne!(first.flags & WRITABLE, 0);
+                for (start, end) in WINDOW_READ_ONLY {
+                    for pa in [start, end - 8] {
+                        let t = translate(&mem, pt.root(), Gva(area.base() + pa));
+                        assert_eq!(t.unwrap().unwrap().flags & WRITABLE, 0, "{pa:#x}");
+                    }
+                    let after = translate(&mem, pt.root(), Gva(area.base() + end));
+                    assert_ne!(after.unwrap().unwrap().flags & WRITABLE, 0, "{end:#x}");
+                }
                 let last = translate(&mem, pt.root(), Gva(area.base() + ram - 1))
                     .unwrap()
                     .unwrap();

@@ -456,8 +456,11 @@ _start:
 .elseif MODE == 3       # hypercall 0 does not exist
     outb %al, $0xe0
 .elseif MODE == 4       # one past the hypercall ports
-    outb %al, $0xe8
+    outb %al, $0xe9
 .elseif MODE == 5       # exception 6 with umon's IDT: the vector is a hlt
+    ud2
+.elseif MODE == 6       # the same on an unmapped stack: the IST stack takes the frame
+    xor %esp, %esp
     ud2
 .endif
     jmp _start
@@ -544,8 +547,12 @@ fn triple_fault_and_unexpected_exits_are_exit_125_and_one_line() {
             "umon: unexpected I/O read from port 0x80 at rip 0x200000",
         ),
         (3, "umon: guest issued unknown hypercall 0"),
-        (4, "umon: unexpected I/O write to port 0xe8 at rip 0x200002"),
+        (4, "umon: unexpected I/O write to port 0xe9 at rip 0x200002"),
         (5, "umon: guest halted at rip 0x"),
+        // A CPL0 exception never pushes its frame where rsp points (as hardware `syscall`
+        // leaves it: the app's): every gate switches to the IST stack. Without that, rsp 0
+        // is a #PF, then a #DF, then a triple fault.
+        (6, "umon: guest halted at rip 0x"),
     ] {
         let core = hostile_core(mode);
         for opts in [

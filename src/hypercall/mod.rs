@@ -143,6 +143,13 @@ pub fn dispatch(
             fault::FaultError::Memory(source) => bad(source),
             fault::FaultError::Core(e) => e,
         }),
+        // rcx is where the CPU would return to, just after the 2-byte `syscall`.
+        Hypercall::CompatSyscall => Ok(Flow::Exit(killed(
+            &state.process,
+            libc::SIGILL,
+            "syscall from 32-bit code (no IA32 emulation), ",
+            cpu.regs.rcx.wrapping_sub(2),
+        ))),
         _ => Err(HypercallError::Unknown { nr }),
     }
 }

@@ -27,7 +27,7 @@ pub enum VcpuError {
     #[error("cannot write the descriptor tables")]
     Tables(#[from] crate::memory::MemoryError),
     /// KVM did not take every MSR.
-    #[error("KVM refused one of the syscall MSRs (STAR/LSTAR/SFMASK)")]
+    #[error("KVM refused one of the syscall MSRs (STAR/LSTAR/CSTAR/SFMASK/SYSENTER)")]
     Msrs,
     /// KVM_RUN failed.
     #[error("KVM_RUN failed")]

@@ -13,6 +13,9 @@ use umon_abi::layout::{
 };
 use umon_abi::Gpa;
 
+const MSR_IA32_SYSENTER_CS: u32 = 0x174;
+const MSR_IA32_SYSENTER_ESP: u32 = 0x175;
+const MSR_IA32_SYSENTER_EIP: u32 = 0x176;
 const MSR_EFER: u32 = 0xc000_0080;
 const MSR_STAR: u32 = 0xc000_0081;
 const MSR_LSTAR: u32 = 0xc000_0082;
@@ -41,11 +44,30 @@ pub const SYSCALL_RFLAGS_MASK: u64 = 0x4_7700;
 
 /// Offset of the I/O permission bitmap in the TSS.
 const TSS_IOPB: u64 = 0x68;
+/// Offset of IST1 (the exception stack every IDT gate names) in the TSS.
+const TSS_IST1: usize = 0x24;
+/// The IST slot every gate uses.
+const EXCEPTION_IST: u64 = 1;
 /// TSS size: the 64-bit TSS, a bitmap for ports 0..=0xff, and the terminating 0xff byte.
 pub const TSS_BYTES: u64 = TSS_IOPB + 32 + 1;
 
 /// Number of exception vectors the core handles.
 pub const EXCEPTION_VECTORS: u64 = 32;
+
+/// Vectors the application may raise with `int N` (IDT gate DPL 3), as on Linux: `int3` (#BP,
+/// SIGTRAP) and `int $4` (#OF, SIGSEGV). Every other `int N` is a #GP (SIGSEGV); vector 0x80
+/// is past the IDT's limit, as on a kernel without IA32 emulation. (PVM does neither: there an
+/// `int N` for any other N does nothing at all, measured; it never reaches the core.)
+const USER_VECTORS: [u64; 2] = [3, 4];
+
+/// Where `syscall` from compatibility mode enters (MSR_CSTAR, at CPL0 on the application's
+/// stack): the slot after the 32 exception vectors, a stub that has the monitor end the
+/// application (SIGILL) without touching the stack. umon's GDT has no 32-bit user code segment
+/// (see [`write_tables`]), but PVM runs CPL3 on the host's GDT, and an `iretq` to the host's
+/// 32-bit user selector (0x23) does give the application compatibility mode there (measured).
+pub fn compat_syscall_entry(core: &CoreImage) -> u64 {
+    core.vectors.0 + 16 * EXCEPTION_VECTORS
+}
 
 /// Write GDT, TSS and IDT into guest memory (physical addresses from the layout; the CPU sees
 /// them through the Main window).
@@ -53,7 +75,11 @@ pub fn write_tables(mem: &GuestMem, core: &CoreImage, platform: Platform) -> Res
     let mut gdt = [0u64; selector::GDT_ENTRIES];
     gdt[(selector::KERNEL_CS >> 3) as usize] = 0x00af_9b00_0000_ffff;
     gdt[(selector::KERNEL_DS >> 3) as usize] = 0x00cf_9300_0000_ffff;
-    gdt[(selector::USER32_CS >> 3) as usize] = 0x00cf_fb00_0000_ffff;
+    // No 32-bit user code segment: the USER32_CS slot (STAR's base) holds a DPL 0 data
+    // segment, so a far jump/call/return or iretq to it is a #GP (SIGSEGV), and on hardware the
+    // application has no compatibility mode at all (on PVM see `compat_syscall_entry`). Not an
+    // empty slot: PVM's emulator answers a far jump to one with #UD, not #GP.
+    gdt[(selector::USER32_CS >> 3) as usize] = 0x00cf_9300_0000_ffff;
     gdt[(selector::USER_DS >> 3) as usize] = 0x00cf_f300_0000_ffff;
     gdt[(selector::USER_CS >> 3) as usize] = 0x00af_fb00_0000_ffff;
     let tss_base = PHYS_MEM + BOOT_TSS;
@@ -66,9 +92,14 @@ pub fn write_tables(mem: &GuestMem, core: &CoreImage, platform: Platform) -> Res
     gdt[t + 1] = tss_base >> 32;
     mem.write(Gpa(BOOT_GDT), &gdt)?;
 
-    // 64-bit TSS: RSP0 at offset 4, then the I/O permission bitmap for ports 0..=0xff.
+    // 64-bit TSS: RSP0 at offset 4, IST1, then the I/O permission bitmap for ports 0..=0xff.
+    // Every gate switches to IST1 (the same stack as RSP0), so an exception taken at CPL0
+    // never pushes its frame where the application pointed rsp (hardware `syscall` enters CPL0
+    // on the application's stack).
     let mut tss = [0u8; TSS_BYTES as usize];
-    tss[4..12].copy_from_slice(&(PHYS_MEM + CORE_EXCEPTION_STACK_TOP).to_le_bytes());
+    let exception_stack = (PHYS_MEM + CORE_EXCEPTION_STACK_TOP).to_le_bytes();
+    tss[4..12].copy_from_slice(&exception_stack);
+    tss[TSS_IST1..TSS_IST1 + 8].copy_from_slice(&exception_stack);
     tss[0x66..0x68].copy_from_slice(&(TSS_IOPB as u16).to_le_bytes());
     tss[TSS_IOPB as usize..].fill(0xff);
     if platform == Platform::Pvm {
@@ -83,10 +114,12 @@ pub fn write_tables(mem: &GuestMem, core: &CoreImage, platform: Platform) -> Res
     let mut idt = [0u64; 2 * EXCEPTION_VECTORS as usize];
     for v in 0..EXCEPTION_VECTORS {
         let handler = core.vectors.0 + 16 * v;
-        // Interrupt gate (type 0xE), present, DPL 0, IST 0.
+        // Interrupt gate (type 0xE), present, IST 1; DPL 3 only where Linux allows `int N`.
+        let dpl = if USER_VECTORS.contains(&v) { 3 } else { 0 };
         idt[2 * v as usize] = (handler & 0xffff)
             | (u64::from(selector::KERNEL_CS) << 16)
-            | (0x8e << 40)
+            | (EXCEPTION_IST << 32)
+            | ((0x8e | (dpl << 5)) << 40)
             | (((handler >> 16) & 0xffff) << 48);
         idt[2 * v as usize + 1] = handler >> 32;
     }
@@ -192,7 +225,12 @@ pub fn configure(
     let entries = [
         (MSR_STAR, star),
         (MSR_LSTAR, core.syscall_entry.0),
-        (MSR_CSTAR, 0),
+        (MSR_CSTAR, compat_syscall_entry(core)),
+        // As Linux without IA32 emulation: a null SYSENTER_CS makes `sysenter` a #GP (on AMD it
+        // is #UD in long mode anyway).
+        (MSR_IA32_SYSENTER_CS, 0),
+        (MSR_IA32_SYSENTER_ESP, 0),
+        (MSR_IA32_SYSENTER_EIP, 0),
         (MSR_SFMASK, SYSCALL_RFLAGS_MASK),
         (MSR_KERNEL_GS_BASE, 0),
         (MSR_EFER, sregs.efer),
@@ -250,4 +288,23 @@ fn supported_xcr0(cpuid: &CpuId) -> u64 {
         xcr0 |= 0xe0;
     }
     xcr0 | 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::{self, core::BUILTIN_CORE};
+
+    #[test]
+    fn cstar_is_the_cores_compat_syscall_stub() {
+        let mem = GuestMem::new(64 << 20).unwrap();
+        let core = loader::load_core(&mem, BUILTIN_CORE, "(built-in)").unwrap();
+        let elf = goblin::elf::Elf::parse(BUILTIN_CORE).unwrap();
+        let stub = elf
+            .syms
+            .iter()
+            .find(|s| elf.strtab.get_at(s.st_name) == Some("umon_compat_syscall_entry"))
+            .map(|s| s.st_value);
+        assert_eq!(stub, Some(compat_syscall_entry(&core)));
+    }
 }

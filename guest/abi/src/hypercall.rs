@@ -33,6 +33,11 @@ pub enum Hypercall {
     /// Leave the core for good and start user code at CPL3. `rdi` = [`EnterUser`] args. The
     /// monitor installs the CPL3 state itself, which costs no emulated CPL0 instructions on PVM.
     EnterUser = 7,
+    /// A `syscall` from compatibility mode reached the core (MSR_CSTAR) at CPL0, on the
+    /// application's stack. umon has no 32-bit ABI: the monitor ends the application with
+    /// SIGILL (what `syscall` outside 64-bit mode is on Intel). No argument: rcx is the return
+    /// address the CPU saved.
+    CompatSyscall = 8,
 }
 
 impl Hypercall {
@@ -53,13 +58,14 @@ impl TryFrom<u16> for Hypercall {
             5 => Hypercall::Fault,
             6 => Hypercall::Syscall,
             7 => Hypercall::EnterUser,
+            8 => Hypercall::CompatSyscall,
             other => return Err(other),
         })
     }
 }
 
 /// Highest hypercall number, for the port range check.
-pub const HYPERCALL_MAX: u16 = 7;
+pub const HYPERCALL_MAX: u16 = 8;
 
 const _: () = assert!(HYPERCALL_PORT + HYPERCALL_MAX < 0x100);
 
@@ -115,6 +121,8 @@ pub mod selftest {
     pub const RAM_END: u64 = 1 << 4;
     /// Reading just past the end of RAM through the Main window did not fault.
     pub const PAST_RAM_MAPPED: u64 = 1 << 5;
+    /// A store to the core's descriptor tables, page tables or image did not fault.
+    pub const CORE_WRITABLE: u64 = 1 << 6;
 }
 
 /// [`Hypercall::SelftestReport`] arguments.

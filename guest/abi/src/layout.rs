@@ -135,7 +135,7 @@ pub mod selector {
     pub const KERNEL_CS: u16 = 0x08;
     /// Kernel data.
     pub const KERNEL_DS: u16 = 0x10;
-    /// 32-bit user code (STAR[63:48] base).
+    /// STAR[63:48] base, where 32-bit user code would be; its GDT slot holds no code segment.
     pub const USER32_CS: u16 = 0x1b;
     /// User data.
     pub const USER_DS: u16 = 0x23;

@@ -2,7 +2,9 @@
 //! and reports one bit per failed check.
 use crate::arch;
 use umon_abi::hypercall::{selftest as bit, Hypercall, SelftestReport};
-use umon_abi::layout::{Area, BOOT_SCRATCH, KERNEL_BASE, PHYS_MEM};
+use umon_abi::layout::{
+    Area, BOOT_GDT, BOOT_IDT, BOOT_SCRATCH, BOOT_TSS, KERNEL_BASE, PAGE_TABLES_BASE, PHYS_MEM,
+};
 
 pub fn run(ram_bytes: u64) -> ! {
     let mut failed = 0u64;
@@ -37,6 +39,19 @@ pub fn run(ram_bytes: u64) -> ! {
     checks += 1;
     if !arch::probe_read(Area::Debug.base()) {
         failed |= bit::DEBUG_MAPPED;
+    }
+
+    // The core's descriptor tables, page tables and image cannot be rewritten from CPL0, neither
+    // through any window nor (the image) at its own address.
+    checks += 1;
+    let mut core_writable = !arch::probe_write(KERNEL_BASE);
+    for w in Area::LINEAR {
+        for pa in [BOOT_GDT, BOOT_IDT, BOOT_TSS, PAGE_TABLES_BASE, KERNEL_BASE] {
+            core_writable |= !arch::probe_write(w.base() + pa);
+        }
+    }
+    if core_writable {
+        failed |= bit::CORE_WRITABLE;
     }
 
     // RAM's last word is reachable in every window, the first byte past it in none.

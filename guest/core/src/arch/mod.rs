@@ -18,8 +18,8 @@ global_asm!(
 );
 
 // 32 exception vectors, 16 bytes apart from `umon_vectors` (the monitor writes the IDT from that
-// symbol). Vectors without a CPU error code push a zero so the frame is uniform:
-// [vector, error, rip, cs, rflags, rsp, ss].
+// symbol), then the compatibility-mode syscall stub in slot 32. Vectors without a CPU error code
+// push a zero so the frame is uniform: [vector, error, rip, cs, rflags, rsp, ss].
 global_asm!(
     ".section .text.vectors, \"ax\"",
     ".balign 16",
@@ -36,7 +36,17 @@ global_asm!(
     "    jmp {common}",
     "    .set vec, vec + 1",
     ".endr",
+    // MSR_CSTAR, the slot after the 32 vectors: a compatibility-mode `syscall` enters here at
+    // CPL0 on the application's rsp (AMD hardware; PVM too, measured, where an `iretq` to the
+    // host's 32-bit user selector gives the app compatibility mode). Never touch the stack:
+    // exit at once, and the monitor ends the application.
+    "    .balign 16",
+    ".global umon_compat_syscall_entry",
+    "umon_compat_syscall_entry:",
+    "    out {compat}, al",
+    "    ud2",
     common = sym exception_common,
+    compat = const Hypercall::CompatSyscall.port(),
 );
 
 /// Where a page fault during a probe resumes; 0 when no probe is running.
@@ -151,7 +161,33 @@ pub fn probe_read(addr: u64) -> bool {
     faulted != 0
 }
 
-/// Number of page faults absorbed by [`probe_read`].
+/// Store back the u64 at `addr` (read first, so a store that goes through changes nothing) and
+/// report whether the store page-faulted instead. `addr` must be readable.
+#[inline(never)]
+pub fn probe_write(addr: u64) -> bool {
+    let faulted: u64;
+    // SAFETY: as for `probe_read`; the store writes the value just read, so if the page is
+    // writable nothing changes, and if not the #PF resumes at the recovery label.
+    unsafe {
+        asm!(
+            "lea rax, [rip + 5f]",
+            "mov [rip + UMON_RECOVER_RIP], rax",
+            "mov rax, [{addr}]",
+            "mov [{addr}], rax",
+            "xor {f:e}, {f:e}",
+            "jmp 6f",
+            "5: mov {f:e}, 1",
+            "6: mov qword ptr [rip + UMON_RECOVER_RIP], 0",
+            addr = in(reg) addr,
+            f = out(reg) faulted,
+            out("rax") _,
+            options(nostack),
+        );
+    }
+    faulted != 0
+}
+
+/// Number of page faults absorbed by [`probe_read`] and [`probe_write`].
 pub fn faults_caught() -> u64 {
     // SAFETY: single vCPU; the handler that writes it does not run concurrently with this read.
     unsafe { core::ptr::addr_of!(UMON_FAULTS_CAUGHT).read_volatile() }
