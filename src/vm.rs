@@ -157,12 +157,8 @@ impl Vm {
             let p = &mut state.process;
             p.space = app.space;
             p.bias = app.bias;
-            p.exe_path = Some(app_config.path.clone());
+            p.exe_image = Some(app.image);
             p.slots = Some(slots);
-            if let Some(bytes) = &app_config.bytes {
-                // No file to read them from later.
-                let _ = p.symbols.set(crate::loader::app::symbols(bytes, app.bias));
-            }
             p.exe = app.exe;
             for n in 0..3u8 {
                 if state.stdio.is_closed(n) {

@@ -23,12 +23,13 @@ pub use proc::{ids, Ids};
 /// The Linux process the application sees.
 #[derive(Default)]
 pub struct Process {
-    /// The application's executable on the host, for its symbols.
-    pub exe_path: Option<std::path::PathBuf>,
+    /// The application's executable as opened at load time, for its symbols (never re-opened
+    /// by path: the app may have replaced it).
+    pub exe_image: Option<crate::app::ExeImage>,
     /// What the loader added to the executable's addresses.
     pub bias: u64,
     /// Function symbols of the application, sorted by address: (address, size, name); read
-    /// from `exe_path` the first time a fault report needs them.
+    /// from `exe_image` the first time a fault report needs them.
     pub symbols: std::cell::OnceCell<Vec<(u64, u64, String)>>,
     /// Syscalls already reported as unsupported (reported once each).
     pub unsupported_seen: HashSet<u64>,
@@ -63,10 +64,9 @@ impl Process {
     /// " (name+0xoff)" for an address inside a known function, else "".
     pub fn symbolize(&self, addr: u64) -> String {
         let symbols = self.symbols.get_or_init(|| {
-            self.exe_path
+            self.exe_image
                 .as_ref()
-                .and_then(|p| std::fs::read(p).ok())
-                .map(|bytes| crate::loader::app::symbols(&bytes, self.bias))
+                .map(|image| image.symbols(self.bias))
                 .unwrap_or_default()
         });
         let i = symbols.partition_point(|s| s.0 <= addr);
