@@ -2,11 +2,12 @@
 //! heap arena, all mapped in the page tables before the first instruction.
 //!
 //! Physical memory from `APP_PHYS_BASE` holds, in order: the image, the 8 MiB stack, the arena
-//! (all remaining RAM). Virtually, everything but an ET_EXEC image lives in the first program
-//! namespace: a static-pie image at its base, the arena 1 GiB above, the stack at its top with an
-//! unmapped guard below it.
+//! (all remaining RAM). Virtually, a static-pie image sits at the base of the first program
+//! namespace and the stack at its top, with an unmapped guard below it; the arena starts at
+//! `MMAP_BASE` (OSv's mmap area), outside the 8 GiB namespace, so every byte of RAM is usable
+//! by brk and mmap whatever `-m` says.
 use crate::addrspace::{AddrSpace, Arena, Region, PAGE};
-use crate::loader::app::{self, LoadPlan, MAX_IMAGE_BYTES};
+use crate::loader::app::{self, LoadPlan};
 use crate::loader::LoaderError;
 use crate::memory::GuestMem;
 use crate::paging::{PageTables, NO_EXECUTE, PAGE_2M, PAGE_4K, USER, WRITABLE};
@@ -19,15 +20,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
-use umon_abi::layout::{namespace_base, APP_PHYS_BASE, FIRST_APP_NAMESPACE, NAMESPACE_BYTES};
+use umon_abi::layout::{
+    namespace_base, APP_PHYS_BASE, FIRST_APP_NAMESPACE, MMAP_BASE, NAMESPACE_BYTES,
+};
 use umon_abi::{Gpa, Gva};
 
 /// The application's stack size (RLIMIT_STACK as Linux defaults it).
 pub const STACK_BYTES: u64 = 8 << 20;
 /// Unmapped space below the stack: an overflow faults instead of running into the arena.
 pub const STACK_GUARD_BYTES: u64 = 2 << 20;
-/// Offset of the arena in the namespace (above the largest static-pie image).
-pub const ARENA_OFFSET: u64 = MAX_IMAGE_BYTES;
 /// The smallest arena umon starts an application with.
 pub const MIN_ARENA_BYTES: u64 = 2 << 20;
 
@@ -106,8 +107,7 @@ pub fn layout(plan: &LoadPlan, ram: u64) -> Result<Layout, u64> {
     }
     let stack_top = ns + NAMESPACE_BYTES;
     let stack_bottom = stack_top - STACK_BYTES;
-    let arena_start = ns + ARENA_OFFSET;
-    let arena_room = stack_bottom - STACK_GUARD_BYTES - arena_start;
+    let arena_start = MMAP_BASE;
     Ok(Layout {
         namespace: FIRST_APP_NAMESPACE,
         pa_image,
@@ -116,7 +116,7 @@ pub fn layout(plan: &LoadPlan, ram: u64) -> Result<Layout, u64> {
         stack_bottom,
         stack_top,
         arena_start,
-        arena_len: ((ram - pa_arena) & !(PAGE_2M - 1)).min(arena_room),
+        arena_len: (ram - pa_arena) & !(PAGE_2M - 1),
     })
 }
 

@@ -31,8 +31,11 @@ pub struct Process {
     /// Function symbols of the application, sorted by address: (address, size, name); read
     /// from `exe_image` the first time a fault report needs them.
     pub symbols: std::cell::OnceCell<Vec<(u64, u64, String)>>,
-    /// Syscalls already reported as unsupported (reported once each).
-    pub unsupported_seen: HashSet<u64>,
+    /// Syscalls Linux knows that were already reported as unsupported (reported once each:
+    /// at most one note per Linux syscall).
+    pub unsupported_seen: HashSet<Sysno>,
+    /// A number Linux does not know was reported (only the first is: there are 2^32).
+    pub unknown_reported: bool,
     /// Whether [`SYS_UMON_ECHO`] answers (syscall-trap self-test only).
     pub echo_enabled: bool,
     /// The application's memory.
@@ -298,15 +301,24 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
     }
 }
 
-/// ENOSYS, with a note on stderr the first time each number is seen.
+/// ENOSYS, with a note on stderr the first time each syscall Linux knows is seen, and one note
+/// for the first number it does not know (so a guest cannot grow umon's memory or flood its
+/// stderr by trying numbers).
 fn unsupported(cx: &mut Ctx<'_, '_>, nr: u64) -> Sys {
-    if cx.state.process.unsupported_seen.insert(nr) {
-        let name = usize::try_from(nr)
-            .ok()
-            .and_then(Sysno::new)
-            .map(|s| format!(" ({})", s.name()))
-            .unwrap_or_default();
-        let note = format!("umon: unsupported syscall {nr}{name}\n");
+    let p = &mut cx.state.process;
+    let note = match usize::try_from(nr).ok().and_then(Sysno::new) {
+        Some(s) if p.unsupported_seen.insert(s) => {
+            Some(format!("umon: unsupported syscall {nr} ({})\n", s.name()))
+        }
+        None if !p.unknown_reported => {
+            p.unknown_reported = true;
+            Some(format!(
+                "umon: unsupported syscall {nr} (further unknown syscall numbers are not reported)\n"
+            ))
+        }
+        _ => None,
+    };
+    if let Some(note) = note {
         let _ = cx.state.stdio.stderr.write_all(note.as_bytes());
     }
     Err(Errno::ENOSYS.into())
