@@ -289,7 +289,9 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
                         0
                     }
                     other => {
-                        say(&format!("umon: selftest: syscall loop failed ({other:?})\n"));
+                        say(&format!(
+                            "umon: selftest: syscall loop failed ({other:?})\n"
+                        ));
                         1
                     }
                 });
@@ -373,7 +375,10 @@ fn run_vm(config: &Config) -> Result<umon::RunReport, umon::Error> {
     )?;
     let report = vm.run()?;
     if let ExitStatus::TimedOut(limit) = report.status {
-        say(&format!("umon: app timed out after {}\n", format_duration(limit)));
+        say(&format!(
+            "umon: app timed out after {}\n",
+            format_duration(limit)
+        ));
     }
     Ok(report)
 }

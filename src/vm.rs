@@ -222,7 +222,9 @@ impl Vm {
     pub fn run(mut self) -> Result<RunReport, Error> {
         let handle = self.state.stop.clone();
         let _running = handle.enter();
-        let _timer = self.timeout.map(|limit| crate::stop::Timer::start(&handle, limit));
+        let _timer = self
+            .timeout
+            .map(|limit| crate::stop::Timer::start(&handle, limit));
         if self.seccomp {
             crate::seccomp::confine()?;
         }

@@ -34,8 +34,11 @@ pub struct Process {
     /// Syscalls Linux knows that were already reported as unsupported (reported once each:
     /// at most one note per Linux syscall).
     pub unsupported_seen: HashSet<Sysno>,
-    /// A number Linux does not know was reported (only the first is: there are 2^32).
-    pub unknown_reported: bool,
+    /// Numbers Linux does not know that were reported: only the first
+    /// [`MAX_UNKNOWN_NOTES`] are (there are 2^32), then one note says the rest are not.
+    pub unknown_seen: Vec<u64>,
+    /// The note that further unknown numbers are not reported was given.
+    pub unknown_silenced: bool,
     /// Whether [`SYS_UMON_ECHO`] answers (syscall-trap self-test only).
     pub echo_enabled: bool,
     /// The application's memory.
@@ -301,22 +304,31 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
     }
 }
 
-/// ENOSYS, with a note on stderr the first time each syscall Linux knows is seen, and one note
-/// for the first number it does not know (so a guest cannot grow umon's memory or flood its
-/// stderr by trying numbers).
+/// How many distinct syscall numbers Linux does not know get a note of their own.
+pub const MAX_UNKNOWN_NOTES: usize = 8;
+
+/// ENOSYS, with a note on stderr the first time each syscall Linux knows is seen, and for the
+/// first [`MAX_UNKNOWN_NOTES`] numbers it does not know, then one note for all the others: a
+/// guest cannot grow umon's memory or flood its stderr by trying numbers.
 fn unsupported(cx: &mut Ctx<'_, '_>, nr: u64) -> Sys {
     let p = &mut cx.state.process;
     let note = match usize::try_from(nr).ok().and_then(Sysno::new) {
         Some(s) if p.unsupported_seen.insert(s) => {
             Some(format!("umon: unsupported syscall {nr} ({})\n", s.name()))
         }
-        None if !p.unknown_reported => {
-            p.unknown_reported = true;
-            Some(format!(
-                "umon: unsupported syscall {nr} (further unknown syscall numbers are not reported)\n"
-            ))
+        Some(_) => None,
+        None if p.unknown_seen.contains(&nr) || p.unknown_silenced => None,
+        None if p.unknown_seen.len() == MAX_UNKNOWN_NOTES => {
+            p.unknown_silenced = true;
+            Some(
+                "umon: unsupported syscall numbers: further unknown ones are not reported\n"
+                    .to_string(),
+            )
         }
-        _ => None,
+        None => {
+            p.unknown_seen.push(nr);
+            Some(format!("umon: unsupported syscall {nr}\n"))
+        }
     };
     if let Some(note) = note {
         let _ = cx.state.stdio.stderr.write_all(note.as_bytes());
