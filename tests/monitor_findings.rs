@@ -200,8 +200,10 @@ fn a_stalled_stderr_reader_does_not_keep_trace_lines_alive_past_the_timeout() {
 
 /// umon with stderr a pipe whose reader has gone (`umon ... 2>&1 | true`).
 fn with_closed_stderr_pipe(args: &[&str]) -> i32 {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
+    // The write end of a pipe whose only reader, `true`, has exited.
+    let mut reader = Command::new("true").stdin(Stdio::piped()).spawn().unwrap();
+    let writer = reader.stdin.take().unwrap();
+    reader.wait().unwrap();
     let child = umon_cmd()
         .args(args)
         .stdin(Stdio::null())
