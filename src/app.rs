@@ -2,11 +2,12 @@
 //! heap arena, all mapped in the page tables before the first instruction.
 //!
 //! Physical memory from `APP_PHYS_BASE` holds, in order: the image, the 8 MiB stack, the arena
-//! (all remaining RAM). Virtually, everything but an ET_EXEC image lives in the first program
-//! namespace: a static-pie image at its base, the arena 1 GiB above, the stack at its top with an
-//! unmapped guard below it.
+//! (all remaining RAM). Virtually, a static-pie image sits at the base of the first program
+//! namespace and the stack at its top, with an unmapped guard below it; the arena starts at
+//! `MMAP_BASE` (OSv's mmap area), outside the 8 GiB namespace, so every byte of RAM is usable
+//! by brk and mmap whatever `-m` says.
 use crate::addrspace::{AddrSpace, Arena, Region, PAGE};
-use crate::loader::app::{self, LoadPlan, MAX_IMAGE_BYTES};
+use crate::loader::app::{self, LoadPlan};
 use crate::loader::LoaderError;
 use crate::memory::GuestMem;
 use crate::paging::{PageTables, NO_EXECUTE, PAGE_2M, PAGE_4K, USER, WRITABLE};
@@ -16,18 +17,18 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
-use umon_abi::layout::{namespace_base, APP_PHYS_BASE, FIRST_APP_NAMESPACE, NAMESPACE_BYTES};
+use umon_abi::layout::{
+    namespace_base, APP_PHYS_BASE, FIRST_APP_NAMESPACE, MMAP_BASE, NAMESPACE_BYTES,
+};
 use umon_abi::{Gpa, Gva};
 
 /// The application's stack size (RLIMIT_STACK as Linux defaults it).
 pub const STACK_BYTES: u64 = 8 << 20;
 /// Unmapped space below the stack: an overflow faults instead of running into the arena.
 pub const STACK_GUARD_BYTES: u64 = 2 << 20;
-/// Offset of the arena in the namespace (above the largest static-pie image).
-pub const ARENA_OFFSET: u64 = MAX_IMAGE_BYTES;
 /// The smallest arena umon starts an application with.
 pub const MIN_ARENA_BYTES: u64 = 2 << 20;
 
@@ -63,6 +64,8 @@ pub struct LoadedApp {
     pub arena_pa: u64,
     /// What readlink("/proc/self/exe") returns.
     pub exe: Vec<u8>,
+    /// The executable as opened at load time, for its symbols later.
+    pub image: ExeImage,
 }
 
 /// Machine facts that go into the auxiliary vector.
@@ -104,8 +107,7 @@ pub fn layout(plan: &LoadPlan, ram: u64) -> Result<Layout, u64> {
     }
     let stack_top = ns + NAMESPACE_BYTES;
     let stack_bottom = stack_top - STACK_BYTES;
-    let arena_start = ns + ARENA_OFFSET;
-    let arena_room = stack_bottom - STACK_GUARD_BYTES - arena_start;
+    let arena_start = MMAP_BASE;
     Ok(Layout {
         namespace: FIRST_APP_NAMESPACE,
         pa_image,
@@ -114,21 +116,31 @@ pub fn layout(plan: &LoadPlan, ram: u64) -> Result<Layout, u64> {
         stack_bottom,
         stack_top,
         arena_start,
-        arena_len: ((ram - pa_arena) & !(PAGE_2M - 1)).min(arena_room),
+        arena_len: (ram - pa_arena) & !(PAGE_2M - 1),
     })
 }
 
-/// The executable's bytes: a host file (read piecewise) or bytes the caller holds.
-enum Source {
-    File(File),
+/// The executable's bytes: the host file opened at load time (read piecewise, never past the
+/// length it had then) or bytes the caller holds. The app may rewrite, truncate or replace its
+/// file through a writable volume; reading from this handle, bounded by the load-time length,
+/// never opens a host path again and never reads more than the file had.
+pub enum ExeImage {
+    /// A regular file and its length when it was loaded.
+    File {
+        /// The open file.
+        file: File,
+        /// Its length at load time.
+        len: u64,
+    },
+    /// Bytes the caller holds.
     Bytes(Arc<[u8]>),
 }
 
-impl Source {
+impl ExeImage {
     /// Copy `len` bytes at `offset` into guest RAM at `gpa`.
     fn copy(&mut self, mem: &GuestMem, gpa: Gpa, offset: u64, len: u64) -> Result<(), PlaceError> {
         match self {
-            Source::File(file) => {
+            ExeImage::File { file, .. } => {
                 file.seek(SeekFrom::Start(offset)).map_err(PlaceError::Io)?;
                 let mut done = 0;
                 while done < len {
@@ -140,7 +152,7 @@ impl Source {
                 }
                 Ok(())
             }
-            Source::Bytes(bytes) => {
+            ExeImage::Bytes(bytes) => {
                 let part = bytes
                     .get(offset as usize..(offset + len) as usize)
                     .ok_or_else(|| PlaceError::Io(std::io::ErrorKind::UnexpectedEof.into()))?;
@@ -149,10 +161,30 @@ impl Source {
             }
         }
     }
+
+    /// The function symbols, rebased by `bias` (see [`app::symbols_with`]); empty when the
+    /// file no longer holds what its headers promise.
+    pub fn symbols(&self, bias: u64) -> Vec<(u64, u64, String)> {
+        match self {
+            ExeImage::File { file, len } => app::symbols_with(
+                |offset, n| {
+                    let end = offset.checked_add(n)?;
+                    if end > *len {
+                        return None;
+                    }
+                    let mut buf = vec![0u8; usize::try_from(n).ok()?];
+                    file.read_exact_at(&mut buf, offset).ok()?;
+                    Some(buf)
+                },
+                bias,
+            ),
+            ExeImage::Bytes(bytes) => app::symbols(bytes, bias),
+        }
+    }
 }
 
 /// Open `cfg`'s executable and plan its load: the parts of [`load`] that need no VM.
-fn open_and_plan(cfg: &AppConfig) -> Result<(Source, LoadPlan), LoaderError> {
+fn open_and_plan(cfg: &AppConfig) -> Result<(ExeImage, LoadPlan), LoaderError> {
     let shown = cfg.path.display().to_string();
     let unreadable = |source: std::io::Error| match source.kind() {
         std::io::ErrorKind::NotFound => LoaderError::AppNotFound {
@@ -172,21 +204,44 @@ fn open_and_plan(cfg: &AppConfig) -> Result<(Source, LoadPlan), LoaderError> {
     };
     if let Some(bytes) = &cfg.bytes {
         let plan = planned(bytes, bytes.len() as u64)?;
-        return Ok((Source::Bytes(bytes.clone()), plan));
+        return Ok((ExeImage::Bytes(bytes.clone()), plan));
     }
     // Only the headers are read up front; segments go straight from the file into guest RAM.
-    let file = File::open(&cfg.path).map_err(unreadable)?;
+    // Non-blocking, so a FIFO (or a device) at the path cannot stall the open; only a regular
+    // file is read, as execve insists.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&cfg.path)
+        .map_err(unreadable)?;
     let meta = file.metadata().map_err(unreadable)?;
     if meta.is_dir() {
         return Err(unreadable(std::io::Error::from_raw_os_error(libc::EISDIR)));
     }
+    if !meta.is_file() {
+        return Err(unreadable(std::io::Error::from_raw_os_error(libc::EACCES)));
+    }
+    // execve's check: execute permission for umon's effective ids (root: any x bit).
+    rustix::fs::accessat(
+        rustix::fs::CWD,
+        &cfg.path,
+        rustix::fs::Access::EXEC_OK,
+        rustix::fs::AtFlags::EACCESS,
+    )
+    .map_err(|e| unreadable(e.into()))?;
     let file_len = meta.len();
     let mut head = vec![0u8; 64.min(file_len) as usize];
     file.read_exact_at(&mut head, 0).map_err(unreadable)?;
     head.resize(app::head_len(&head, file_len) as usize, 0);
     file.read_exact_at(&mut head, 0).map_err(unreadable)?;
     let plan = planned(&head, file_len)?;
-    Ok((Source::File(file), plan))
+    Ok((
+        ExeImage::File {
+            file,
+            len: file_len,
+        },
+        plan,
+    ))
 }
 
 /// Validate `cfg`'s executable and say where it would go in `ram` bytes of guest RAM, without
@@ -305,6 +360,7 @@ pub fn load(
         bias: plan.bias,
         arena_pa: lay.pa_arena,
         exe,
+        image: source,
     })
 }
 
@@ -327,7 +383,7 @@ fn place_image(
     mem: &GuestMem,
     pt: &mut PageTables,
     plan: &LoadPlan,
-    source: &mut Source,
+    source: &mut ExeImage,
     pa: u64,
 ) -> Result<Vec<Region>, PlaceError> {
     for s in &plan.segments {

@@ -6,8 +6,11 @@ use umon_abi::boot::BootMode;
 pub const DEFAULT_MEMORY_BYTES: u64 = 1 << 30;
 /// Smallest guest RAM umon accepts.
 pub const MIN_MEMORY_BYTES: u64 = 16 << 20;
-/// Largest guest RAM umon accepts (the page-table area bounds the linear windows).
-pub const MAX_MEMORY_BYTES: u64 = 64 << 30;
+/// Largest guest RAM umon accepts. The 1 MiB page-table area holds the tables of the three
+/// linear windows and of the application's heap arena, all of them the size of RAM and built
+/// from 2 MiB pages where the platform has no 1 GiB pages (PVM): 48 GiB leaves room for an
+/// image of about 100 MiB.
+pub const MAX_MEMORY_BYTES: u64 = 48 << 30;
 /// Guest RAM is a whole number of these (the windows use 2 MiB pages).
 pub const MEMORY_GRANULE: u64 = 2 << 20;
 

@@ -37,13 +37,19 @@ pub fn render(ram_bytes: u64) -> String {
         &mut s,
         namespace_base(FIRST_APP_NAMESPACE),
         namespace_base(FIRST_APP_NAMESPACE) + NAMESPACE_BYTES,
-        "ELF namespace 1: the application (static-pie image, heap, mmap, stack)",
+        "ELF namespace 1: the application (static-pie image, stack)",
     );
     row(
         &mut s,
         namespace_base(2),
         PROGRAM_END,
         &format!("ELF namespaces 2..{} (8G each, unused)", MAX_NAMESPACES),
+    );
+    row(
+        &mut s,
+        MMAP_BASE,
+        MMAP_BASE + ram_bytes.saturating_sub(APP_PHYS_BASE),
+        "heap arena (mmap area): brk and mmap, at most the RAM left by image and stack",
     );
     for area in Area::LINEAR {
         row(

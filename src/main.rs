@@ -2,9 +2,11 @@
 //! stderr and an exit code. Nothing else lives here.
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 use umon::app::AppConfig;
 use umon::config::{format_duration, format_size, parse_duration, parse_size};
@@ -83,8 +85,7 @@ enum Command {
             value_name = "APP",
             required = true,
             num_args = 1..,
-            trailing_var_arg = true,
-            allow_hyphen_values = true
+            trailing_var_arg = true
         )]
         command: Vec<OsString>,
     },
@@ -121,16 +122,71 @@ enum Command {
     },
 }
 
+/// Which of fds 0, 1, 2 were closed when umon started (bit n for fd n). Recorded before Rust's
+/// runtime starts, because that opens /dev/null on a closed standard fd; the app must see such
+/// an fd closed (EBADF), as after execve.
+static CLOSED_AT_START: AtomicU8 = AtomicU8::new(0);
+
+extern "C" fn record_closed_std_fds() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only reads the fd's flags; any fd number is a valid argument.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            CLOSED_AT_START.fetch_or(1 << fd, Ordering::Relaxed);
+        }
+    }
+}
+
+// Runs from the C runtime's constructors, before `main` and Rust's fd sanitizing.
+#[used]
+#[link_section = ".init_array"]
+static RECORD_CLOSED_STD_FDS: extern "C" fn() = record_closed_std_fds;
+
+/// One line (or more) of umon's own on stderr. Never panics and never changes the exit status:
+/// a closed or broken stderr loses the text, and a reader that does not take it within
+/// [`SAY_PATIENCE`] loses it too, so a stalled reader cannot keep umon alive after its VM ended.
+fn say(text: &str) {
+    let mut buf = text.as_bytes();
+    let stderr = rustix::stdio::stderr();
+    while !buf.is_empty() {
+        let mut fds = [rustix::event::PollFd::new(
+            &stderr,
+            rustix::event::PollFlags::OUT,
+        )];
+        let patience = rustix::time::Timespec {
+            tv_sec: SAY_PATIENCE.as_secs() as i64,
+            tv_nsec: 0,
+        };
+        match rustix::event::poll(&mut fds, Some(&patience)) {
+            Ok(1) if !fds[0].revents().intersects(rustix::event::PollFlags::ERR) => {}
+            _ => return,
+        }
+        // At most PIPE_BUF bytes: a pipe that polls writable takes them without blocking.
+        let part = &buf[..buf.len().min(libc::PIPE_BUF)];
+        match rustix::io::write(stderr, part) {
+            Ok(n) if n > 0 => buf = &buf[n..],
+            _ => return,
+        }
+    }
+}
+
+/// How long [`say`] waits for stderr to take a line.
+const SAY_PATIENCE: Duration = Duration::from_secs(1);
+
+/// umon's output on stdout (inspect, layout, selftest); a closed or broken stdout loses it.
+fn out(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let code = match run(&cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("umon: {}", chain(&e));
+            say(&format!("umon: {}\n", chain(&e)));
             if let (true, umon::Error::Vcpu(v)) = (cli.verbose, &e) {
                 if let Some(dump) = v.dump() {
-                    eprintln!("umon: registers: {dump}");
+                    say(&format!("umon: registers: {dump}\n"));
                 }
             }
             e.exit_code()
@@ -178,7 +234,7 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
             let report = run_vm(&config)?;
             if let ExitStatus::Signaled { report, .. } = &report.status {
                 if !report.is_empty() {
-                    eprintln!("umon: {report}");
+                    say(&format!("umon: {report}\n"));
                 }
             }
             Ok(report.status.code())
@@ -189,10 +245,12 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
                 ..Default::default()
             };
             let (plan, lay) = umon::app::inspect(&cfg, *memory).map_err(umon::Error::from)?;
-            print!(
-                "{}",
-                umon::inspect::render(&app.display().to_string(), &plan, &lay, *memory)
-            );
+            out(&umon::inspect::render(
+                &app.display().to_string(),
+                &plan,
+                &lay,
+                *memory,
+            ));
             Ok(0)
         }
         Command::Layout { memory } => {
@@ -201,7 +259,7 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
                 ..Default::default()
             };
             config.validate().map_err(umon::Error::Config)?;
-            print!("{}", umon::layout_map::render(*memory));
+            out(&umon::layout_map::render(*memory));
             Ok(0)
         }
         Command::Selftest {
@@ -211,7 +269,7 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
             umon::seccomp::confine()?;
             // getppid is not on the list: the filter must end umon before it returns.
             let _ = rustix::process::getppid();
-            eprintln!("umon: selftest: the seccomp filter let a forbidden syscall through");
+            say("umon: selftest: the seccomp filter let a forbidden syscall through\n");
             Ok(1)
         }
         Command::Selftest {
@@ -225,36 +283,38 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
             if let Some(n) = syscall_loop {
                 return Ok(match report.status {
                     ExitStatus::Exited(0) => {
-                        println!(
-                            "selftest: {n} syscall round trips from CPL3, every result correct"
-                        );
+                        out(&format!(
+                            "selftest: {n} syscall round trips from CPL3, every result correct\n"
+                        ));
                         0
                     }
                     other => {
-                        eprintln!("umon: selftest: syscall loop failed ({other:?})");
+                        say(&format!(
+                            "umon: selftest: syscall loop failed ({other:?})\n"
+                        ));
                         1
                     }
                 });
             }
             match report.selftest {
                 Some(r) if r.failed == 0 => {
-                    println!(
-                        "selftest: {} layout checks passed ({} of RAM, {} expected faults caught)",
+                    out(&format!(
+                        "selftest: {} layout checks passed ({} of RAM, {} expected faults caught)\n",
                         r.checks,
                         format_size(vm.memory),
                         r.faults_caught
-                    );
+                    ));
                     Ok(0)
                 }
                 Some(r) => {
-                    eprintln!(
-                        "umon: selftest: layout checks failed: {}",
+                    say(&format!(
+                        "umon: selftest: layout checks failed: {}\n",
                         describe_failures(r.failed)
-                    );
+                    ));
                     Ok(1)
                 }
                 None => {
-                    eprintln!("umon: selftest: the core exited without a report");
+                    say("umon: selftest: the core exited without a report\n");
                     Ok(EXIT_UMON_FAILED)
                 }
             }
@@ -264,10 +324,26 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
 }
 
 /// Build and run one VM. SIGINT/SIGTERM/SIGHUP to umon end the guest cleanly (exit 128+N);
-/// a time limit that passes is one line and exit 124.
+/// a time limit that passes is one line and exit 124. Both are armed before the VM is built,
+/// so a slow start is covered too.
 fn run_vm(config: &Config) -> Result<umon::RunReport, umon::Error> {
-    let vm = Vm::new(config)?;
-    let handle = vm.kill_handle();
+    // First, before anything here opens an fd that could be mistaken for a standard one.
+    let mut stdio = umon::stdio::Stdio::inherit();
+    let closed = CLOSED_AT_START.load(Ordering::Relaxed);
+    if closed & 1 != 0 {
+        stdio.stdin = umon::stdio::Source::Closed;
+    }
+    if closed & 2 != 0 {
+        stdio.stdout = umon::stdio::Sink::Closed;
+    }
+    if closed & 4 != 0 {
+        stdio.stderr = umon::stdio::Sink::Closed;
+    }
+    let handle = umon::stop::KillHandle::new();
+    let _timer = config
+        .timeout
+        .map(|limit| umon::stop::Timer::start(&handle, limit));
+    let watcher = handle.clone();
     match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
@@ -276,7 +352,7 @@ fn run_vm(config: &Config) -> Result<umon::RunReport, umon::Error> {
         Ok(mut signals) => {
             std::thread::spawn(move || {
                 if let Some(sig) = signals.forever().next() {
-                    handle.stop(umon::stop::StopReason::Signal(sig));
+                    watcher.stop(umon::stop::StopReason::Signal(sig));
                 }
             });
         }
@@ -289,9 +365,20 @@ fn run_vm(config: &Config) -> Result<umon::RunReport, umon::Error> {
             log::warn!("cannot block signal {sig} on the vCPU thread: {e}");
         }
     }
+    let vm = Vm::build(
+        &Config {
+            timeout: None,
+            ..config.clone()
+        },
+        stdio,
+        handle,
+    )?;
     let report = vm.run()?;
     if let ExitStatus::TimedOut(limit) = report.status {
-        eprintln!("umon: app timed out after {}", format_duration(limit));
+        say(&format!(
+            "umon: app timed out after {}\n",
+            format_duration(limit)
+        ));
     }
     Ok(report)
 }

@@ -1,6 +1,11 @@
 //! The application's standard streams. A stream is either one of umon's own host fds (the
 //! CLI case: bytes go straight between the fd and guest memory, unbuffered, and isatty, fstat
-//! and poll see the real file) or a caller-supplied reader/writer (the library case).
+//! and poll see the real file), a caller-supplied reader/writer (the library case), or closed
+//! (umon's own fd was closed: the application's is too, as it would be after execve).
+//!
+//! No write here retries EINTR: on the thread that runs the VM the only signal that interrupts
+//! a host call is the kick of a stop request ([`crate::stop`]), and a stop must end a write to
+//! a reader that never reads.
 use crate::memory::{GuestMem, MemoryError};
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -13,6 +18,8 @@ pub enum Sink {
     Fd(File),
     /// Any writer; flushed after every write so ordering is kept.
     Writer(Box<dyn Write + Send>),
+    /// umon's own fd was closed: the application's is closed too (EBADF).
+    Closed,
 }
 
 /// Where the application's input comes from.
@@ -21,6 +28,24 @@ pub enum Source {
     Fd(File),
     /// Any reader.
     Reader(Box<dyn Read + Send>),
+    /// umon's own stdin was closed: the application's is closed too (EBADF).
+    Closed,
+}
+
+fn ebadf() -> io::Error {
+    io::Error::from_raw_os_error(libc::EBADF)
+}
+
+/// All of `buf`, short writes continued; EINTR ends it (see the module comment).
+fn write_all(w: &mut impl Write, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match w.write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn mem_io(e: MemoryError) -> io::Error {
@@ -35,7 +60,7 @@ impl Sink {
     pub fn host(fd: BorrowedFd<'_>) -> Sink {
         match fd.try_clone_to_owned() {
             Ok(owned) => Sink::Fd(File::from(owned)),
-            Err(_) => Sink::Writer(Box::new(io::sink())),
+            Err(_) => Sink::Closed,
         }
     }
 
@@ -46,18 +71,22 @@ impl Sink {
             Sink::Writer(w) => {
                 let mut buf = vec![0u8; len.min(1 << 20) as usize];
                 mem.read_bytes(gpa, &mut buf).map_err(mem_io)?;
-                w.write_all(&buf)?;
+                write_all(w, &buf)?;
                 w.flush()?;
                 Ok(buf.len())
             }
+            Sink::Closed => Err(ebadf()),
         }
     }
 
-    /// Write host bytes (the core's console, umon's own notes).
+    /// Write host bytes (the core's console, umon's own notes, trace lines). Unlike std's
+    /// `write_all`, an interrupted write is not retried: it ends with
+    /// [`io::ErrorKind::Interrupted`] (a stop request), never blocks again.
     pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
-            Sink::Fd(f) => f.write_all(buf),
-            Sink::Writer(w) => w.write_all(buf).and_then(|_| w.flush()),
+            Sink::Fd(f) => write_all(f, buf),
+            Sink::Writer(w) => write_all(w, buf).and_then(|_| w.flush()),
+            Sink::Closed => Err(ebadf()),
         }
     }
 
@@ -65,8 +94,13 @@ impl Sink {
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         match self {
             Sink::Fd(f) => Some(f.as_fd()),
-            Sink::Writer(_) => None,
+            Sink::Writer(_) | Sink::Closed => None,
         }
+    }
+
+    /// Whether the stream is closed (umon's own fd was).
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Sink::Closed)
     }
 }
 
@@ -75,7 +109,7 @@ impl Source {
     pub fn host(fd: BorrowedFd<'_>) -> Source {
         match fd.try_clone_to_owned() {
             Ok(owned) => Source::Fd(File::from(owned)),
-            Err(_) => Source::Reader(Box::new(io::empty())),
+            Err(_) => Source::Closed,
         }
     }
 
@@ -89,6 +123,7 @@ impl Source {
                 mem.write_bytes(gpa, &buf[..n]).map_err(mem_io)?;
                 Ok(n)
             }
+            Source::Closed => Err(ebadf()),
         }
     }
 
@@ -96,8 +131,13 @@ impl Source {
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         match self {
             Source::Fd(f) => Some(f.as_fd()),
-            Source::Reader(_) => None,
+            Source::Reader(_) | Source::Closed => None,
         }
+    }
+
+    /// Whether the stream is closed (umon's own fd was).
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Source::Closed)
     }
 }
 
@@ -127,6 +167,16 @@ impl Stdio {
             stdin: Source::Reader(Box::new(io::empty())),
             stdout: Sink::Writer(stdout),
             stderr: Sink::Writer(stderr),
+        }
+    }
+
+    /// Whether stream `n` (0, 1, 2) is closed.
+    pub fn is_closed(&self, n: u8) -> bool {
+        match n {
+            0 => self.stdin.is_closed(),
+            1 => self.stdout.is_closed(),
+            2 => self.stderr.is_closed(),
+            _ => false,
         }
     }
 

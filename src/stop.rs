@@ -40,6 +40,8 @@ struct Shared {
     reason: Mutex<Option<StopReason>>,
     /// The thread inside `Vm::run`, while it is there.
     runner: Mutex<Option<libc::pthread_t>>,
+    /// A kicker thread was started (one per VM is enough).
+    kicking: AtomicBool,
 }
 
 /// Stops a VM from any thread. Cheap to clone; stopping a VM that already ended does nothing.
@@ -56,6 +58,60 @@ pub fn kick_signal() -> i32 {
 
 static HANDLER: Once = Once::new();
 
+/// Start the thread that kicks the runner until it leaves, once per VM.
+fn start_kicker(shared: &Arc<Shared>) {
+    if shared.kicking.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let for_thread = shared.clone();
+    let kicker = std::thread::Builder::new()
+        .name("umon-kick".into())
+        .spawn(move || kick_until_gone(&for_thread, None));
+    let runner = shared.runner.lock().ok().and_then(|r| *r);
+    if kicker.is_err() && runner != Some(crate::host::current_thread()) {
+        // No thread to spare: kick from here, for a bounded time.
+        kick_until_gone(shared, Some(1000));
+    }
+}
+
+/// Kick the runner every millisecond until it has left `Vm::run` (or `limit` kicks were sent).
+/// A kick that lands between a check and a blocking call is lost; the next one is not.
+fn kick_until_gone(shared: &Shared, limit: Option<u32>) {
+    let mut sent = 0u32;
+    while limit.is_none_or(|l| sent < l) {
+        let Ok(runner) = shared.runner.lock() else {
+            return;
+        };
+        let Some(thread) = *runner else {
+            return;
+        };
+        let _ = crate::host::signal_thread(thread, kick_signal());
+        drop(runner);
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Stops a VM with [`StopReason::TimedOut`] once `limit` has passed; dropping it first (the
+/// VM ended) ends its thread.
+pub struct Timer {
+    _cancel: std::sync::mpsc::Sender<()>,
+}
+
+impl Timer {
+    /// Start the clock for `handle`'s VM.
+    pub fn start(handle: &KillHandle, limit: Duration) -> Timer {
+        let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+        let handle = handle.clone();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(limit) {
+                handle.stop(StopReason::TimedOut(limit));
+            }
+        });
+        Timer { _cancel: cancel }
+    }
+}
+
 extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
 
 impl KillHandle {
@@ -69,24 +125,21 @@ impl KillHandle {
         self.stop(StopReason::Killed);
     }
 
-    /// End the VM for `reason` (the first reason wins).
+    /// End the VM for `reason` (the first reason wins). Returns at once; the vCPU thread is
+    /// kicked until it has left `Vm::run`, so no blocking host call it makes after the request
+    /// (KVM_RUN, a write to a reader that never reads, umon's own last lines) outlives it.
     pub fn stop(&self, reason: StopReason) {
         if let Ok(mut r) = self.shared.reason.lock() {
             r.get_or_insert(reason);
         }
         self.shared.requested.store(true, Ordering::SeqCst);
-        // The vCPU thread may be between its check and KVM_RUN; kick until it has left run().
-        for _ in 0..1000 {
-            let Ok(runner) = self.shared.runner.lock() else {
-                return;
-            };
-            let Some(thread) = *runner else {
-                return;
-            };
-            let _ = crate::host::signal_thread(thread, kick_signal());
-            drop(runner);
-            std::thread::sleep(Duration::from_millis(1));
+        let runner = self.shared.runner.lock().ok().and_then(|r| *r);
+        if runner.is_none() || runner == Some(crate::host::current_thread()) {
+            // Not running yet (`enter` starts the kicker), or stopped from inside run (an
+            // output callback): the run loop checks the request before every guest entry.
+            return;
         }
+        start_kicker(&self.shared);
     }
 
     /// Whether a stop was requested, and why.
@@ -106,6 +159,10 @@ impl KillHandle {
         });
         if let Ok(mut r) = self.shared.runner.lock() {
             *r = Some(crate::host::current_thread());
+        }
+        if self.shared.requested.load(Ordering::SeqCst) {
+            // Stopped while the VM was being built: kick the run's last writes too.
+            start_kicker(&self.shared);
         }
         RunGuard { handle: self }
     }

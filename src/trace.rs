@@ -45,9 +45,14 @@ struct Totals {
     time: Duration,
 }
 
+/// The summary's key for every number Linux does not know: one row for all of them, so the
+/// table stays bounded whatever numbers the guest tries.
+const UNKNOWN: u64 = u64::MAX;
+
 /// The tracer of one VM.
 pub struct Tracer {
     mode: TraceMode,
+    /// Keyed by syscall number ([`UNKNOWN`] for the rest): at most one row per Linux syscall.
     totals: BTreeMap<u64, Totals>,
 }
 
@@ -62,7 +67,11 @@ impl Tracer {
 
     /// Account for (and in [`TraceMode::Calls`], print) a finished call.
     pub fn record(&mut self, call: &Call, mem: &GuestMem, space: &AddrSpace, out: &mut Sink) {
-        let t = self.totals.entry(call.nr).or_default();
+        let known = usize::try_from(call.nr).ok().and_then(Sysno::new).is_some();
+        let t = self
+            .totals
+            .entry(if known { call.nr } else { UNKNOWN })
+            .or_default();
         t.calls += 1;
         t.time += call.took;
         if matches!(call.result, Outcome::Returned(r) if r < 0) {
@@ -103,7 +112,11 @@ impl Tracer {
                 "{pct:6.2} {:11.6} {per:11} {:9} {errs:>9} {}\n",
                 t.time.as_secs_f64(),
                 t.calls,
-                name(*nr)
+                if *nr == UNKNOWN {
+                    "(unknown numbers)".to_string()
+                } else {
+                    name(*nr)
+                }
             ));
             calls += t.calls;
             errors += t.errors;

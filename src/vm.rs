@@ -43,24 +43,6 @@ pub struct Vm {
     seccomp: bool,
 }
 
-/// Ends the VM after a time limit; dropping it (when the VM ended first) ends the timer thread.
-struct Timer {
-    _cancel: std::sync::mpsc::Sender<()>,
-}
-
-impl Timer {
-    fn start(handle: &crate::stop::KillHandle, limit: std::time::Duration) -> Timer {
-        let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
-        let handle = handle.clone();
-        std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(limit) {
-                handle.stop(crate::stop::StopReason::TimedOut(limit));
-            }
-        });
-        Timer { _cancel: cancel }
-    }
-}
-
 impl Vm {
     /// Build a VM from `config` whose application uses umon's own stdin, stdout and stderr.
     pub fn new(config: &Config) -> Result<Vm, Error> {
@@ -175,13 +157,15 @@ impl Vm {
             let p = &mut state.process;
             p.space = app.space;
             p.bias = app.bias;
-            p.exe_path = Some(app_config.path.clone());
+            p.exe_image = Some(app.image);
             p.slots = Some(slots);
-            if let Some(bytes) = &app_config.bytes {
-                // No file to read them from later.
-                let _ = p.symbols.set(crate::loader::app::symbols(bytes, app.bias));
-            }
             p.exe = app.exe;
+            for n in 0..3u8 {
+                if state.stdio.is_closed(n) {
+                    // As after execve with that fd closed: the app's fd n is free.
+                    let _ = p.fds.close(u64::from(n));
+                }
+            }
             p.fs = FileSystem::new(&app_config.volumes, app_config.workdir.as_deref()).map_err(
                 |e| match std::error::Error::source(&e) {
                     Some(cause) => Error::Config(format!("{e}: {cause}")),
@@ -238,7 +222,9 @@ impl Vm {
     pub fn run(mut self) -> Result<RunReport, Error> {
         let handle = self.state.stop.clone();
         let _running = handle.enter();
-        let _timer = self.timeout.map(|limit| Timer::start(&handle, limit));
+        let _timer = self
+            .timeout
+            .map(|limit| crate::stop::Timer::start(&handle, limit));
         if self.seccomp {
             crate::seccomp::confine()?;
         }

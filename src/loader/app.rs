@@ -66,20 +66,72 @@ pub struct LoadPlan {
 /// `bias`; empty when the file has none or cannot be parsed. Only fault reports need them, so
 /// they are read then, not at start.
 pub fn symbols(bytes: &[u8], bias: u64) -> Vec<(u64, u64, String)> {
-    let Ok(elf) = Elf::parse(bytes) else {
-        return Vec::new();
-    };
-    let mut symbols: Vec<(u64, u64, String)> = elf
-        .syms
+    symbols_with(
+        |offset, n| {
+            let start = usize::try_from(offset).ok()?;
+            let end = start.checked_add(usize::try_from(n).ok()?)?;
+            bytes.get(start..end).map(<[u8]>::to_vec)
+        },
+        bias,
+    )
+}
+
+/// The most bytes of section headers, symbol table or string table [`symbols_with`] reads.
+pub const MAX_SYMBOL_BYTES: u64 = 64 << 20;
+
+/// [`symbols`] for an ELF read piecewise: `read(offset, n)` gives exactly `n` bytes at `offset`
+/// or None. Only the ELF header, the section headers, `.symtab` and its string table are read,
+/// each at most [`MAX_SYMBOL_BYTES`].
+pub fn symbols_with(
+    read: impl Fn(u64, u64) -> Option<Vec<u8>>,
+    bias: u64,
+) -> Vec<(u64, u64, String)> {
+    symbols_read(&read, bias).unwrap_or_default()
+}
+
+fn symbols_read(
+    read: &dyn Fn(u64, u64) -> Option<Vec<u8>>,
+    bias: u64,
+) -> Option<Vec<(u64, u64, String)>> {
+    use goblin::elf::section_header::{SectionHeader, SHT_SYMTAB};
+    let read_bounded = |offset: u64, n: u64| (n <= MAX_SYMBOL_BYTES).then(|| read(offset, n))?;
+    let ehdr = read(0, header::header64::SIZEOF_EHDR as u64)?;
+    check_ident(&ehdr).ok()?;
+    let h = Elf::parse_header(&ehdr).ok()?;
+    if usize::from(h.e_shentsize) != goblin::elf::section_header::section_header64::SIZEOF_SHDR {
+        return None;
+    }
+    let ctx = goblin::container::Ctx::new(
+        goblin::container::Container::Big,
+        goblin::container::Endian::Little,
+    );
+    let table = read_bounded(h.e_shoff, u64::from(h.e_shnum) * u64::from(h.e_shentsize))?;
+    if h.e_shoff == 0 || h.e_shnum == 0 {
+        return None;
+    }
+    let sections = SectionHeader::parse_from(&table, 0, usize::from(h.e_shnum), ctx).ok()?;
+    let symtab = sections.iter().find(|s| s.sh_type == SHT_SYMTAB)?;
+    let strtab = sections.get(usize::try_from(symtab.sh_link).ok()?)?;
+    let entry = sym::sym64::SIZEOF_SYM as u64;
+    let count = symtab.sh_size / entry;
+    let sym_bytes = read_bounded(symtab.sh_offset, count * entry)?;
+    let str_bytes = read_bounded(strtab.sh_offset, strtab.sh_size)?;
+    let syms = sym::Symtab::parse(&sym_bytes, 0, usize::try_from(count).ok()?, ctx).ok()?;
+    let mut symbols: Vec<(u64, u64, String)> = syms
         .iter()
         .filter(|s| s.st_type() == sym::STT_FUNC && s.st_value != 0)
         .filter_map(|s| {
-            let name = elf.strtab.get_at(s.st_name)?;
-            Some((s.st_value.wrapping_add(bias), s.st_size, name.to_string()))
+            let tail = str_bytes.get(s.st_name..)?;
+            let name = &tail[..tail.iter().position(|&b| b == 0)?];
+            Some((
+                s.st_value.wrapping_add(bias),
+                s.st_size,
+                String::from_utf8_lossy(name).into_owned(),
+            ))
         })
         .collect();
     symbols.sort();
-    symbols
+    Some(symbols)
 }
 
 /// Why a file cannot be executed. Each message completes "cannot execute APP: ...".
@@ -521,5 +573,43 @@ mod tests {
                 "truncated at {cut}"
             );
         }
+    }
+}
+#[cfg(test)]
+mod symbol_tests {
+    use super::*;
+
+    /// What goblin finds parsing the whole file, to compare the piecewise reader with.
+    fn whole_file(bytes: &[u8], bias: u64) -> Vec<(u64, u64, String)> {
+        let elf = Elf::parse(bytes).unwrap();
+        let mut v: Vec<_> = elf
+            .syms
+            .iter()
+            .filter(|s| s.st_type() == sym::STT_FUNC && s.st_value != 0)
+            .map(|s| {
+                let name = elf.strtab.get_at(s.st_name).unwrap().to_string();
+                (s.st_value.wrapping_add(bias), s.st_size, name)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn piecewise_symbols_match_goblin() {
+        // This test binary is an ELF with a symbol table.
+        let bytes = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let ours = symbols(&bytes, 0x1000);
+        assert!(!ours.is_empty());
+        assert_eq!(ours, whole_file(&bytes, 0x1000));
+    }
+
+    #[test]
+    fn a_file_shorter_than_its_headers_has_no_symbols() {
+        let bytes = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let cut = &bytes[..bytes.len() / 2];
+        assert!(symbols(cut, 0).is_empty());
+        // A reader that never has the bytes (the file was truncated after load).
+        assert!(symbols_with(|_, _| None, 0).is_empty());
     }
 }

@@ -23,15 +23,22 @@ pub use proc::{ids, Ids};
 /// The Linux process the application sees.
 #[derive(Default)]
 pub struct Process {
-    /// The application's executable on the host, for its symbols.
-    pub exe_path: Option<std::path::PathBuf>,
+    /// The application's executable as opened at load time, for its symbols (never re-opened
+    /// by path: the app may have replaced it).
+    pub exe_image: Option<crate::app::ExeImage>,
     /// What the loader added to the executable's addresses.
     pub bias: u64,
     /// Function symbols of the application, sorted by address: (address, size, name); read
-    /// from `exe_path` the first time a fault report needs them.
+    /// from `exe_image` the first time a fault report needs them.
     pub symbols: std::cell::OnceCell<Vec<(u64, u64, String)>>,
-    /// Syscalls already reported as unsupported (reported once each).
-    pub unsupported_seen: HashSet<u64>,
+    /// Syscalls Linux knows that were already reported as unsupported (reported once each:
+    /// at most one note per Linux syscall).
+    pub unsupported_seen: HashSet<Sysno>,
+    /// Numbers Linux does not know that were reported: only the first
+    /// [`MAX_UNKNOWN_NOTES`] are (there are 2^32), then one note says the rest are not.
+    pub unknown_seen: Vec<u64>,
+    /// The note that further unknown numbers are not reported was given.
+    pub unknown_silenced: bool,
     /// Whether [`SYS_UMON_ECHO`] answers (syscall-trap self-test only).
     pub echo_enabled: bool,
     /// The application's memory.
@@ -63,10 +70,9 @@ impl Process {
     /// " (name+0xoff)" for an address inside a known function, else "".
     pub fn symbolize(&self, addr: u64) -> String {
         let symbols = self.symbols.get_or_init(|| {
-            self.exe_path
+            self.exe_image
                 .as_ref()
-                .and_then(|p| std::fs::read(p).ok())
-                .map(|bytes| crate::loader::app::symbols(&bytes, self.bias))
+                .map(|image| image.symbols(self.bias))
                 .unwrap_or_default()
         });
         let i = symbols.partition_point(|s| s.0 <= addr);
@@ -300,15 +306,33 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
     }
 }
 
-/// ENOSYS, with a note on stderr the first time each number is seen.
+/// How many distinct syscall numbers Linux does not know get a note of their own.
+pub const MAX_UNKNOWN_NOTES: usize = 8;
+
+/// ENOSYS, with a note on stderr the first time each syscall Linux knows is seen, and for the
+/// first [`MAX_UNKNOWN_NOTES`] numbers it does not know, then one note for all the others: a
+/// guest cannot grow umon's memory or flood its stderr by trying numbers.
 fn unsupported(cx: &mut Ctx<'_, '_>, nr: u64) -> Sys {
-    if cx.state.process.unsupported_seen.insert(nr) {
-        let name = usize::try_from(nr)
-            .ok()
-            .and_then(Sysno::new)
-            .map(|s| format!(" ({})", s.name()))
-            .unwrap_or_default();
-        let note = format!("umon: unsupported syscall {nr}{name}\n");
+    let p = &mut cx.state.process;
+    let note = match usize::try_from(nr).ok().and_then(Sysno::new) {
+        Some(s) if p.unsupported_seen.insert(s) => {
+            Some(format!("umon: unsupported syscall {nr} ({})\n", s.name()))
+        }
+        Some(_) => None,
+        None if p.unknown_seen.contains(&nr) || p.unknown_silenced => None,
+        None if p.unknown_seen.len() == MAX_UNKNOWN_NOTES => {
+            p.unknown_silenced = true;
+            Some(
+                "umon: unsupported syscall numbers: further unknown ones are not reported\n"
+                    .to_string(),
+            )
+        }
+        None => {
+            p.unknown_seen.push(nr);
+            Some(format!("umon: unsupported syscall {nr}\n"))
+        }
+    };
+    if let Some(note) = note {
         let _ = cx.state.stdio.stderr.write_all(note.as_bytes());
     }
     Err(Errno::ENOSYS.into())

@@ -8,6 +8,8 @@
 //!                                                 load here at their link addresses
 //! 0x0000_1000_0000_0000 PROGRAM_BASE              s_program (8 GiB), then ELF namespaces, 8 GiB each,
 //!                                                 at most 32 (256 GiB); slot 1 is unused as in OSv
+//! 0x0000_2000_0000_0000 MMAP_BASE                 OSv's mmap area: the application's heap arena
+//!                                                 (brk + mmap, all RAM left, up to 64 GiB)
 //! 0xffff_8000_0000_0000 PHYS_MEM (Main area)      all guest RAM, linear, supervisor-only, NX
 //! 0xffff_9000_0000_0000 Page area                 the same RAM again
 //! 0xffff_a000_0000_0000 Mempool area              the same RAM again
@@ -102,6 +104,10 @@ pub const FIRST_APP_NAMESPACE: u64 = 1;
 /// End of the last namespace.
 pub const PROGRAM_END: u64 = PROGRAM_BASE + (MAX_NAMESPACES + 1) * NAMESPACE_BYTES;
 
+/// OSv's mmap area (`core/mmu.cc`): umon puts the application's heap arena here, outside the
+/// 8 GiB namespace, so it can hold all the RAM the VM was given.
+pub const MMAP_BASE: u64 = 0x2000_0000_0000;
+
 /// Physical address of the GDT the monitor writes.
 pub const BOOT_GDT: u64 = 0x1000;
 /// Physical address of the IDT (256 gates of 16 bytes).
@@ -153,6 +159,7 @@ const _: () = {
     assert!(LZKERNEL_BASE < PROGRAM_BASE);
     assert!(PROGRAM_END <= 0x2000_0000_0000);
     assert!(PROGRAM_END < PHYS_MEM);
+    assert!(PROGRAM_END <= MMAP_BASE && MMAP_BASE + (1 << 44) <= PHYS_MEM);
     assert!(Area::Main.base() == PHYS_MEM);
     assert!(Area::Page.base() == 0xffff_9000_0000_0000);
     assert!(Area::Mempool.base() == 0xffff_a000_0000_0000);
