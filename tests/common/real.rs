@@ -140,9 +140,12 @@ pub fn tree(root: &Path) -> BTreeMap<String, String> {
             } else if meta.is_dir() {
                 walk(root, &path, out);
                 "dir".to_owned()
-            } else {
+            } else if meta.is_file() {
                 let data = std::fs::read(&path).unwrap();
                 format!("file {:?}", String::from_utf8_lossy(&data))
+            } else {
+                // A fifo or device node: opening it could block.
+                format!("special {:?}", meta.file_type())
             };
             let facts = format!(
                 "{what} mode {:o} nlink {}",
