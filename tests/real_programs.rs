@@ -230,8 +230,6 @@ const BUSYBOX: &[Case] = &[
     same("stat-f", &["stat", "-f", "-c", "%T %b %S", "."]),
     same("sync", &["sync"]),
     same("usleep", &["usleep", "1000"]),
-    same("kill-0", &["kill", "-0", "1"]),
-    same("who", &["who"]),
     // Known differences: umon lacks a syscall (the reason names it) or a file.
     differs("groups", &["groups"], "getgroups is unsupported (ENOSYS)"),
     differs("chown", &["chown", "0:0", "words.txt"], "chown is unsupported (ENOSYS)"),
