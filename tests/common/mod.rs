@@ -43,3 +43,4 @@ pub fn stderr(o: &Output) -> String {
 }
 
 pub mod apps;
+pub mod real;
