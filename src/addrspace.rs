@@ -53,6 +53,13 @@ impl AddrSpace {
         AddrSpace { regions, arena }
     }
 
+    /// Arena bytes neither the break nor a mapping holds: the guest's free memory (sysinfo).
+    pub fn free_bytes(&self) -> u64 {
+        let a = &self.arena;
+        let mapped: u64 = a.maps.iter().map(|(s, e)| e - s).sum();
+        (a.end - a.start).saturating_sub(a.brk - a.start + mapped)
+    }
+
     /// The regions, sorted.
     pub fn regions(&self) -> &[Region] {
         &self.regions

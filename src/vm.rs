@@ -159,6 +159,8 @@ impl Vm {
             p.bias = app.bias;
             p.exe_image = Some(app.image);
             p.slots = Some(slots);
+            p.prctl =
+                crate::syscall::PrctlState::new(app_config.path.as_os_str().as_encoded_bytes());
             p.exe = app.exe;
             for n in 0..3u8 {
                 if state.stdio.is_closed(n) {

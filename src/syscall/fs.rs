@@ -27,7 +27,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// AT_FDCWD, as the 64-bit register value a C `int` -100 arrives as.
 pub const AT_FDCWD: u64 = -100i64 as u64;
-const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
 /// unlinkat's AT_REMOVEDIR and faccessat's AT_EACCESS share a value.
 pub const AT_REMOVEDIR: u64 = 0x200;
 const AT_EACCESS: u64 = 0x200;
@@ -1031,6 +1031,72 @@ pub fn fchmod(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.state.process.fds.get(a.0[0])?.file;
     let mode = Mode::from_bits_retain(a.0[1] as u32 & MODE_BITS);
     chmod_file(&cx.state.process.fs, &file, mode)
+}
+
+/// chown/lchown/fchownat(dirfd, path, uid, gid, flags): the host does the change on an
+/// `O_PATH` handle of the object, so the kernel applies its own rules (who may give a file
+/// away, S_ISUID/S_ISGID cleared); -1 leaves an id as it is.
+pub fn chown(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, ids: [u64; 2], flags: u64) -> Sys {
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let (owner, group) = owner_ids(ids);
+    match target(cx, dirfd, path, flags)? {
+        Target::Fd(file) => chown_file(&cx.state.process.fs, &file, owner, group),
+        Target::Path(_, at) => {
+            let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
+            let (fd, region) = object(&cx.state.process.fs, at.mount, &at.rel, !nofollow)?;
+            if !region.writable {
+                return Err(Errno::EROFS.into());
+            }
+            host(rustix::fs::chownat(
+                &fd,
+                "",
+                owner,
+                group,
+                AtFlags::EMPTY_PATH,
+            ))?;
+            Ok(0)
+        }
+    }
+}
+
+/// The (uid, gid) arguments of the chown family: 32-bit ids, where -1 means "unchanged".
+fn owner_ids(ids: [u64; 2]) -> (Option<rustix::fs::Uid>, Option<rustix::fs::Gid>) {
+    let id = |v: u64| (v as u32 != u32::MAX).then_some(v as u32);
+    (
+        id(ids[0]).map(rustix::fs::Uid::from_raw),
+        id(ids[1]).map(rustix::fs::Gid::from_raw),
+    )
+}
+
+/// chown of an open file; the standard streams are umon's own (EPERM), as for chmod.
+fn chown_file(
+    fs: &FileSystem,
+    file: &OpenFile,
+    owner: Option<rustix::fs::Uid>,
+    group: Option<rustix::fs::Gid>,
+) -> Sys {
+    match file {
+        OpenFile::Host(h) if !fd_region(fs, h).writable => Err(Errno::EROFS.into()),
+        OpenFile::Host(h) => {
+            host(rustix::fs::chownat(
+                &h.fd,
+                "",
+                owner,
+                group,
+                AtFlags::EMPTY_PATH,
+            ))?;
+            Ok(0)
+        }
+        _ => Err(Errno::EPERM.into()),
+    }
+}
+
+pub fn fchown(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let file = cx.state.process.fds.get(a.0[0])?.file;
+    let (owner, group) = owner_ids([a.0[1], a.0[2]]);
+    chown_file(&cx.state.process.fs, &file, owner, group)
 }
 
 /// utimensat(dirfd, path, times, flags): a NULL path means `dirfd` itself (futimens).

@@ -270,3 +270,40 @@ pub mod ioctl {
     /// FIONBIO.
     pub const FIONBIO: u64 = 0x5421;
 }
+
+/// struct rusage (144 bytes).
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct Rusage {
+    /// User CPU time.
+    pub utime: Timeval,
+    /// System CPU time.
+    pub stime: Timeval,
+    /// ru_maxrss .. ru_nivcsw, in the kernel's order.
+    pub counters: [i64; 14],
+}
+
+/// struct sysinfo (112 bytes; the padding is explicit).
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+#[allow(missing_docs)] // the kernel's field names say it all
+pub struct Sysinfo {
+    pub uptime: i64,
+    pub loads: [u64; 3],
+    pub totalram: u64,
+    pub freeram: u64,
+    pub sharedram: u64,
+    pub bufferram: u64,
+    pub totalswap: u64,
+    pub freeswap: u64,
+    pub procs: u16,
+    pub pad: u16,
+    pub _align: u32,
+    pub totalhigh: u64,
+    pub freehigh: u64,
+    pub mem_unit: u32,
+    pub _tail: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Rusage>() == 144);
+const _: () = assert!(std::mem::size_of::<Sysinfo>() == 112);

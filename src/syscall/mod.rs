@@ -4,6 +4,7 @@
 //! goes through [`AddrSpace`], so a bad one is EFAULT, exactly as on Linux.
 pub mod fd;
 mod fs;
+mod info;
 mod io;
 pub mod linux;
 mod mm;
@@ -18,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 use syscalls::{Errno, Sysno};
 use umon_abi::hypercall::{ECHO_XOR, SYS_UMON_ECHO};
 
+pub use info::PrctlState;
 pub use proc::{ids, Ids};
 
 /// The Linux process the application sees.
@@ -41,6 +43,8 @@ pub struct Process {
     pub unknown_silenced: bool,
     /// Whether [`SYS_UMON_ECHO`] answers (syscall-trap self-test only).
     pub echo_enabled: bool,
+    /// What `prctl` sets (thread name, parent-death signal, dumpable, no_new_privs).
+    pub prctl: info::PrctlState,
     /// The application's memory.
     pub space: AddrSpace,
     /// Open files.
@@ -244,6 +248,13 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::fchmodat2 => fs::chmod(cx, a.0[0], a.0[1], a.0[2], a.0[3]),
         S::fchmod => fs::fchmod(cx, a),
         S::utimensat => fs::utimensat(cx, a),
+        S::chown => fs::chown(cx, fs::AT_FDCWD, a.0[0], [a.0[1], a.0[2]], 0),
+        S::lchown => {
+            let nofollow = fs::AT_SYMLINK_NOFOLLOW;
+            fs::chown(cx, fs::AT_FDCWD, a.0[0], [a.0[1], a.0[2]], nofollow)
+        }
+        S::fchownat => fs::chown(cx, a.0[0], a.0[1], [a.0[2], a.0[3]], a.0[4]),
+        S::fchown => fs::fchown(cx, a),
         S::truncate => fs::truncate(cx, a),
         S::ftruncate => fs::ftruncate(cx, a),
         S::fsync => fs::fsync(cx, a, false),
@@ -292,6 +303,26 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::getuid | S::geteuid => Ok(ids().uid),
         S::getgid | S::getegid => Ok(ids().gid),
         S::uname => proc::uname(cx, a),
+        S::getgroups => info::getgroups(cx, a),
+        S::getrusage => info::getrusage(cx, a),
+        S::getpgrp => Ok(proc::TID),
+        S::getpgid | S::getsid => info::group_of(a.0[0]),
+        S::prctl => info::prctl(cx, a),
+        S::sysinfo => info::sysinfo(cx, a),
+        S::getpeername
+        | S::getsockname
+        | S::getsockopt
+        | S::setsockopt
+        | S::shutdown
+        | S::listen
+        | S::accept
+        | S::accept4
+        | S::bind
+        | S::connect
+        | S::sendto
+        | S::recvfrom
+        | S::sendmsg
+        | S::recvmsg => info::not_a_socket(cx, a.0[0]),
         S::getrandom => proc::getrandom(cx, a),
         S::sched_getaffinity => proc::sched_getaffinity(cx, a),
         S::sched_yield => Ok(0),
