@@ -758,10 +758,8 @@ pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 /// cannot be kept in sync with the file that way, so it is refused with ENODEV ("this file does
 /// not support the mapping"); a read-only MAP_SHARED mapping is served like a private one.
 pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    const PROT_WRITE: u64 = 2;
-    const MAP_TYPE: u64 = 0x0f;
-    const MAP_PRIVATE: u64 = 0x02;
-    const MAP_SHARED_VALIDATE: u64 = 0x03;
+    use mman::{MAP_PRIVATE, MAP_SHARED_VALIDATE, MAP_TYPE};
+    let prot_write = u64::from(mman::PROT_WRITE);
     let (addr, len, prot, flags, fd, offset) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4], a.0[5]);
     let file = cx.state.process.fds.get(u64::from(fd as u32))?.file;
     let OpenFile::Host(h) = file else {
@@ -780,10 +778,10 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if h.kind != FileKind::Regular {
         return Err(Errno::ENODEV.into());
     }
-    if !h.readable || (shared && prot & PROT_WRITE != 0 && !h.writable) {
+    if !h.readable || (shared && prot & prot_write != 0 && !h.writable) {
         return Err(Errno::EACCES.into());
     }
-    if shared && prot & PROT_WRITE != 0 {
+    if shared && prot & prot_write != 0 {
         return Err(Errno::ENODEV.into());
     }
     let size = rustix::fs::fstat(&h.fd).map_err(host_errno)?.st_size.max(0) as u64;
@@ -814,7 +812,8 @@ fn fill_from(
     len: u64,
     offset: u64,
 ) -> Result<(), Errno> {
-    let chunks = cx.space().chunks(va, len, Access::Write)?;
+    // The monitor fills the mapping whatever its protection, as the kernel does.
+    let chunks = cx.space().chunks(va, len, Access::Mapped)?;
     let fd = h.fd.as_fd();
     let saved = rustix::fs::seek(fd, SeekFrom::Current(0)).map_err(host_errno)?;
     rustix::fs::seek(fd, SeekFrom::Start(offset)).map_err(host_errno)?;

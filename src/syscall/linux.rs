@@ -237,8 +237,30 @@ pub mod fcntl {
 
 /// mmap(2) and friends.
 pub mod mman {
+    /// PROT_READ.
+    pub const PROT_READ: u32 = 1;
+    /// PROT_WRITE.
+    pub const PROT_WRITE: u32 = 2;
+    /// PROT_EXEC.
+    pub const PROT_EXEC: u32 = 4;
+    /// PROT_READ | PROT_WRITE | PROT_EXEC.
+    pub const PROT_BITS: u64 = 7;
+    /// PROT_SEM (accepted and ignored, as on x86-64).
+    pub const PROT_SEM: u64 = 0x8;
+    /// PROT_GROWSDOWN.
+    pub const PROT_GROWSDOWN: u64 = 0x0100_0000;
+    /// PROT_GROWSUP.
+    pub const PROT_GROWSUP: u64 = 0x0200_0000;
     /// MAP_SHARED.
     pub const MAP_SHARED: u64 = 0x01;
+    /// MAP_PRIVATE.
+    pub const MAP_PRIVATE: u64 = 0x02;
+    /// MAP_SHARED_VALIDATE.
+    pub const MAP_SHARED_VALIDATE: u64 = 0x03;
+    /// MAP_DROPPABLE (anonymous only).
+    pub const MAP_DROPPABLE: u64 = 0x08;
+    /// The mapping-type bits of the flags.
+    pub const MAP_TYPE: u64 = 0x0f;
     /// MAP_FIXED.
     pub const MAP_FIXED: u64 = 0x10;
     /// MAP_ANONYMOUS.
@@ -251,6 +273,12 @@ pub mod mman {
     pub const MREMAP_FIXED: u64 = 2;
     /// MADV_DONTNEED.
     pub const MADV_DONTNEED: u64 = 4;
+    /// MADV_REMOVE.
+    pub const MADV_REMOVE: u64 = 9;
+    /// MADV_HWPOISON.
+    pub const MADV_HWPOISON: u64 = 100;
+    /// MADV_SOFT_OFFLINE.
+    pub const MADV_SOFT_OFFLINE: u64 = 101;
 }
 
 /// ioctl requests on terminals.
