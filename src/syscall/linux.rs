@@ -198,6 +198,20 @@ pub struct SigAction {
     pub mask: u64,
 }
 
+/// struct flock (fcntl record locks).
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+#[allow(missing_docs)] // the kernel's field names say it all
+pub struct Flock {
+    pub l_type: i16,
+    pub l_whence: i16,
+    pub pad0: u32,
+    pub l_start: i64,
+    pub l_len: i64,
+    pub l_pid: i32,
+    pub pad1: u32,
+}
+
 /// Kernel `struct termios` (TCGETS/TCSETS), opaque bytes to umon.
 pub const TERMIOS_BYTES: usize = 36;
 
@@ -229,6 +243,20 @@ pub mod fcntl {
     pub const F_GETFL: u64 = 3;
     /// F_SETFL.
     pub const F_SETFL: u64 = 4;
+    /// F_GETLK.
+    pub const F_GETLK: u64 = 5;
+    /// F_SETLK.
+    pub const F_SETLK: u64 = 6;
+    /// F_SETLKW.
+    pub const F_SETLKW: u64 = 7;
+    /// F_OFD_GETLK.
+    pub const F_OFD_GETLK: u64 = 36;
+    /// F_OFD_SETLK.
+    pub const F_OFD_SETLK: u64 = 37;
+    /// F_OFD_SETLKW.
+    pub const F_OFD_SETLKW: u64 = 38;
+    /// F_UNLCK.
+    pub const F_UNLCK: i16 = 2;
     /// F_DUPFD_CLOEXEC.
     pub const F_DUPFD_CLOEXEC: u64 = 1030;
     /// FD_CLOEXEC.

@@ -254,6 +254,7 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::dup2 => io::dup2(cx, a),
         S::dup3 => io::dup3(cx, a),
         S::fcntl => io::fcntl(cx, a),
+        S::flock => io::flock(cx, a),
         S::mmap if a.0[3] & linux::mman::MAP_ANONYMOUS == 0 => io::mmap_file(cx, a),
         S::brk => mm::brk(cx, a),
         S::mmap => mm::mmap(cx, a),
