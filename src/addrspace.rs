@@ -134,6 +134,30 @@ impl AddrSpace {
         Ok(out)
     }
 
+    /// How many bytes from `va` (at most `len`) allow `access`: where a copy of the whole range
+    /// would stop at the first fault.
+    pub fn accessible(&self, va: u64, len: u64, access: Access) -> u64 {
+        let end = va.saturating_add(len).min(USER_TOP);
+        let mut at = va;
+        while at < end {
+            let Some((r, piece_end)) = self.mapped_at(at) else {
+                break;
+            };
+            let piece_end = piece_end.min(end);
+            // Page by page: protections change at page boundaries.
+            let mut page = at;
+            while page < piece_end {
+                let next = (page / PAGE + 1).saturating_mul(PAGE).min(piece_end);
+                if !self.prot_allows(r, page, next, access) {
+                    return page - va;
+                }
+                page = next;
+            }
+            at = piece_end;
+        }
+        at - va
+    }
+
     /// The region holding `va` and the end of the mapped stretch from `va` within it.
     fn mapped_at(&self, va: u64) -> Option<(&Region, u64)> {
         let r = self.region_at(va)?;

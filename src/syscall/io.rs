@@ -60,9 +60,46 @@ pub fn read(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     read_into(cx, &file, a.0[1], a.0[2].min(MAX_RW))
 }
 
+/// The part of `[buf, buf + len)` a transfer may use. A regular file is copied page by page on
+/// Linux, so a buffer that turns bad part-way moves the bytes before the fault (EFAULT only if
+/// there are none); a stream is all or nothing.
+fn usable(cx: &Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, access: Access) -> Result<u64, Errno> {
+    if !regular(file) {
+        cx.space().chunks(buf, len, access)?;
+        return Ok(len);
+    }
+    access_ok(buf, len)?;
+    Ok(cx.space().accessible(buf, len, access))
+}
+
+/// Linux's access_ok: the whole range lies in the user half.
+fn access_ok(buf: u64, len: u64) -> Result<(), Errno> {
+    match buf.checked_add(len) {
+        Some(end) if end <= crate::addrspace::USER_TOP => Ok(()),
+        _ => Err(Errno::EFAULT),
+    }
+}
+
+/// Whether a regular file's position is at or past its end (a read there copies nothing, so a
+/// bad buffer is never noticed).
+fn at_eof(h: &HostFile) -> bool {
+    let pos = rustix::fs::seek(&h.fd, SeekFrom::Current(0));
+    let size = rustix::fs::fstat(&h.fd).map(|s| s.st_size.max(0) as u64);
+    matches!((pos, size), (Ok(p), Ok(s)) if p >= s)
+}
+
 /// One read(2) at the file's current position.
 fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64) -> Sys {
-    let chunks = cx.space().chunks(buf, len, Access::Write)?;
+    let n = usable(cx, file, buf, len, Access::Write)?;
+    if n == 0 && len > 0 {
+        if let OpenFile::Host(h) = file {
+            if at_eof(h) {
+                return Ok(0);
+            }
+        }
+        return Err(Errno::EFAULT.into());
+    }
+    let chunks = cx.space().chunks(buf, n, Access::Write)?;
     let h = match file {
         OpenFile::Host(h) => h,
         OpenFile::Stdin => {
@@ -102,7 +139,11 @@ pub fn write(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 /// One write(2) at the file's current position (or its end, with O_APPEND).
 fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64) -> Sys {
-    let chunks = cx.space().chunks(buf, len, Access::Read)?;
+    let n = usable(cx, file, buf, len, Access::Read)?;
+    if n == 0 && len > 0 {
+        return Err(Errno::EFAULT.into());
+    }
+    let chunks = cx.space().chunks(buf, n, Access::Read)?;
     let mut done = 0u64;
     for (gpa, n) in chunks {
         let wrote = match file {
@@ -282,7 +323,7 @@ fn verify_area(offset: u64, count: u64) -> Result<(), Errno> {
 pub fn pread64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = seekable(cx, a.0[0], a.0[3])?;
     let (buf, len) = (a.0[1], a.0[2].min(MAX_RW));
-    cx.space().chunks(buf, len, Access::Write)?;
+    access_ok(buf, len)?;
     verify_area(a.0[3], a.0[2])?;
     at_offset(cx, &file, a.0[3], Dir::In, |cx, f| read_into(cx, f, buf, len))
 }
@@ -290,7 +331,7 @@ pub fn pread64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 pub fn pwrite64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = seekable(cx, a.0[0], a.0[3])?;
     let (buf, len) = (a.0[1], a.0[2].min(MAX_RW));
-    cx.space().chunks(buf, len, Access::Read)?;
+    access_ok(buf, len)?;
     verify_area(a.0[3], a.0[2])?;
     at_offset(cx, &file, a.0[3], Dir::Out, |cx, f| write_from(cx, f, buf, len))
 }
