@@ -60,11 +60,30 @@ pub fn read(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     read_into(cx, &file, a.0[1], a.0[2].min(MAX_RW))
 }
 
-/// The part of `[buf, buf + len)` a transfer may use. A regular file is copied page by page on
-/// Linux, so a buffer that turns bad part-way moves the bytes before the fault (EFAULT only if
-/// there are none); a stream is all or nothing.
-fn usable(cx: &Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, access: Access) -> Result<u64, Errno> {
-    if !regular(file) {
+/// Whether the object behind `file` is a regular file on the host (a volume file, or a
+/// standard stream umon was given as a file): Linux copies such a transfer page by page, so a
+/// buffer that turns bad part-way moves the bytes before the fault (EFAULT only if there are
+/// none). Pipes, terminals and caller-supplied streams are all or nothing.
+fn partial_copies(cx: &Ctx<'_, '_>, file: &OpenFile) -> bool {
+    match file {
+        OpenFile::Host(h) => h.kind == FileKind::Regular,
+        stream => stream
+            .stream()
+            .and_then(|n| cx.state.stdio.host_fd(n))
+            .and_then(|fd| rustix::fs::fstat(fd).ok())
+            .is_some_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file()),
+    }
+}
+
+/// The part of `[buf, buf + len)` a transfer may use (see [`partial_copies`]).
+fn usable(
+    cx: &Ctx<'_, '_>,
+    file: &OpenFile,
+    buf: u64,
+    len: u64,
+    access: Access,
+) -> Result<u64, Errno> {
+    if !partial_copies(cx, file) {
         cx.space().chunks(buf, len, access)?;
         return Ok(len);
     }
@@ -215,10 +234,35 @@ pub fn readv(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     readv_into(cx, &file, a.0[1], a.0[2])
 }
 
+/// For an all-or-nothing object (see [`partial_copies`]), EFAULT before anything moves if any
+/// buffer of the transfer (up to MAX_RW bytes) is bad.
+fn check_all(
+    cx: &Ctx<'_, '_>,
+    file: &OpenFile,
+    iovs: &[Iovec],
+    access: Access,
+) -> Result<(), Errno> {
+    if partial_copies(cx, file) {
+        return Ok(());
+    }
+    let mut total = 0u64;
+    for iov in iovs {
+        let len = iov.len.min(MAX_RW - total);
+        cx.space().chunks(iov.base, len, access)?;
+        total += len;
+        if total >= MAX_RW {
+            break;
+        }
+    }
+    Ok(())
+}
+
 fn readv_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64) -> Sys {
     let whole = regular(file);
+    let iovs = iovecs(cx, at, count)?;
+    check_all(cx, file, &iovs, Access::Write)?;
     let mut done = 0;
-    for iov in iovecs(cx, at, count)? {
+    for iov in iovs {
         if iov.len == 0 {
             continue;
         }
@@ -243,8 +287,10 @@ pub fn writev(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 fn writev_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64) -> Sys {
+    let iovs = iovecs(cx, at, count)?;
+    check_all(cx, file, &iovs, Access::Read)?;
     let mut done = 0;
-    for iov in iovecs(cx, at, count)? {
+    for iov in iovs {
         let want = iov.len.min(MAX_RW - done);
         let n = match write_from(cx, file, iov.base, want) {
             Ok(n) => n,
