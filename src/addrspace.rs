@@ -466,7 +466,10 @@ impl AddrSpace {
         new_len: u64,
     ) -> Result<(), Errno> {
         let prots = self.prot_of(old, old + len);
-        let last = self.prot_ranges(old + len - PAGE, old + len).first().map(|r| r.2);
+        let last = self
+            .prot_ranges(old + len - PAGE, old + len)
+            .first()
+            .map(|r| r.2);
         let (src, dst) = (self.arena.pa_of(old), self.arena.pa_of(new));
         mem.copy(src, dst, len.min(new_len)).map_err(efault)?;
         self.munmap(mem, old, len)?;
@@ -522,7 +525,10 @@ impl AddrSpace {
         }
         let grow_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
         if grow_end <= self.arena.end && self.arena.is_free(old_end, grow_end) {
-            let last = self.prot_ranges(old_end - PAGE, old_end).first().map(|r| r.2);
+            let last = self
+                .prot_ranges(old_end - PAGE, old_end)
+                .first()
+                .map(|r| r.2);
             self.arena.maps.insert(old_end, grow_end);
             if let Some(p) = last {
                 self.set_prot(old_end, grow_end, p)?;
@@ -763,13 +769,18 @@ mod tests {
         assert_eq!(s.mmap(&mem, base + 1, PAGE, RW, true), Err(Errno::EINVAL));
         assert_eq!(s.mmap(&mem, 0x1000, PAGE, RW, true), Err(Errno::ENOMEM));
         s.write(&mem, base, b"abc").unwrap();
-        assert_eq!(s.mremap(&mem, base, 2 * PAGE, 4 * PAGE, false, None), Ok(base));
+        assert_eq!(
+            s.mremap(&mem, base, 2 * PAGE, 4 * PAGE, false, None),
+            Ok(base)
+        );
         let blocker = s.mmap(&mem, base + 4 * PAGE, PAGE, RW, true).unwrap();
         assert_eq!(
             s.mremap(&mem, base, 4 * PAGE, 8 * PAGE, false, None),
             Err(Errno::ENOMEM)
         );
-        let moved = s.mremap(&mem, base, 4 * PAGE, 8 * PAGE, true, None).unwrap();
+        let moved = s
+            .mremap(&mem, base, 4 * PAGE, 8 * PAGE, true, None)
+            .unwrap();
         assert_ne!(moved, base);
         let mut buf = [0u8; 3];
         s.read(&mem, moved, &mut buf).unwrap();
@@ -822,24 +833,39 @@ mod tests {
         assert!(s.chunks(a, PAGE, Access::Write).is_ok());
         assert_eq!(s.chunks(a + PAGE - 1, 2, Access::Write), Err(Errno::EFAULT));
         assert!(s.chunks(a + PAGE, PAGE, Access::Read).is_ok());
-        assert_eq!(s.chunks(a + 3 * PAGE - 1, 1, Access::Read), Err(Errno::EFAULT));
+        assert_eq!(
+            s.chunks(a + 3 * PAGE - 1, 1, Access::Read),
+            Err(Errno::EFAULT)
+        );
         assert!(s.chunks(a + 3 * PAGE, PAGE, Access::Write).is_ok());
         assert!(s.chunks(a, 4 * PAGE, Access::Mapped).is_ok());
         // Memory the arena never handed out is not mapped.
         assert_eq!(s.chunks(a - PAGE, 1, Access::Read), Err(Errno::EFAULT));
         // A move carries the protections; the grown tail gets the last page's.
         let moved = s
-            .mremap(&mem, a, 4 * PAGE, 6 * PAGE, true, Some(0x1000_0000 + 2 * MB))
+            .mremap(
+                &mem,
+                a,
+                4 * PAGE,
+                6 * PAGE,
+                true,
+                Some(0x1000_0000 + 2 * MB),
+            )
             .unwrap();
         assert_eq!(moved, 0x1000_0000 + 2 * MB);
         assert_eq!(s.chunks(a, 1, Access::Read), Err(Errno::EFAULT));
-        assert_eq!(s.chunks(moved + 2 * PAGE, 1, Access::Read), Err(Errno::EFAULT));
+        assert_eq!(
+            s.chunks(moved + 2 * PAGE, 1, Access::Read),
+            Err(Errno::EFAULT)
+        );
         assert_eq!(s.chunks(moved + PAGE, 1, Access::Write), Err(Errno::EFAULT));
         assert!(s.chunks(moved + 5 * PAGE, 1, Access::Write).is_ok());
         // Unmapping forgets them: a new mapping there is read-write again.
         s.munmap(&mem, moved, 6 * PAGE).unwrap();
         assert!(s.prot.is_empty());
-        let n = s.mmap(&mem, moved, 6 * PAGE, mman::PROT_READ, true).unwrap();
+        let n = s
+            .mmap(&mem, moved, 6 * PAGE, mman::PROT_READ, true)
+            .unwrap();
         assert_eq!(s.chunks(n, 1, Access::Write), Err(Errno::EFAULT));
         s.mprotect(n, n + 6 * PAGE, RW).unwrap();
         assert!(s.chunks(n, 6 * PAGE, Access::Write).is_ok());

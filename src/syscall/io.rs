@@ -371,7 +371,9 @@ pub fn pread64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (buf, len) = (a.0[1], a.0[2].min(MAX_RW));
     access_ok(buf, len)?;
     verify_area(a.0[3], a.0[2])?;
-    at_offset(cx, &file, a.0[3], Dir::In, |cx, f| read_into(cx, f, buf, len))
+    at_offset(cx, &file, a.0[3], Dir::In, |cx, f| {
+        read_into(cx, f, buf, len)
+    })
 }
 
 pub fn pwrite64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -379,7 +381,9 @@ pub fn pwrite64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (buf, len) = (a.0[1], a.0[2].min(MAX_RW));
     access_ok(buf, len)?;
     verify_area(a.0[3], a.0[2])?;
-    at_offset(cx, &file, a.0[3], Dir::Out, |cx, f| write_from(cx, f, buf, len))
+    at_offset(cx, &file, a.0[3], Dir::Out, |cx, f| {
+        write_from(cx, f, buf, len)
+    })
 }
 
 /// preadv/pwritev: on x86-64 the whole offset is in the low half (argument 3).
@@ -1030,7 +1034,9 @@ pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     } else {
         len.min(size - pos_in)
     };
-    if (in_dev, in_ino) == (out_dev, out_ino) && pos_out + count > pos_in && pos_out < pos_in + count
+    if (in_dev, in_ino) == (out_dev, out_ino)
+        && pos_out + count > pos_in
+        && pos_out < pos_in + count
     {
         return Err(Errno::EINVAL.into());
     }

@@ -265,9 +265,7 @@ fn disposition(p: &super::Process, sig: u64) -> Disposition {
         _ if sig == SIGKILL => Disposition::Kill,
         _ if sig == SIGSTOP => Disposition::Stop,
         SIG_IGN => Disposition::Ignore,
-        0 if DEFAULT_IGNORED.contains(&sig) || TERMINAL_STOPS.contains(&sig) => {
-            Disposition::Ignore
-        }
+        0 if DEFAULT_IGNORED.contains(&sig) || TERMINAL_STOPS.contains(&sig) => Disposition::Ignore,
         0 => Disposition::Kill,
         _ => Disposition::Handler,
     }
