@@ -122,6 +122,37 @@ fn a_blocked_signal_stays_pending_and_kills_when_unblocked() {
     );
 }
 
+#[test]
+fn rlimit_fsize_cuts_writes_and_sends_sigxfsz() {
+    if !common::require_kvm() {
+        return;
+    }
+    let app = c_app("sys_findings", Link::StaticPie);
+    let root = scratch("fsize");
+    let (host_dir, guest_dir) = (root.join("native"), root.join("guest"));
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::create_dir_all(&guest_dir).unwrap();
+    let linux = native(&app, &["fsize", s(&host_dir)], &[], b"");
+    let vol = format!("{}:/data:rw", s(&guest_dir));
+    let umon = umon_run(&["-v", &vol], &app, &["fsize", "/data"], b"");
+    no_panic(&umon);
+    assert_eq!(
+        linux.status.signal(),
+        Some(libc::SIGXFSZ),
+        "{}",
+        stdout(&linux)
+    );
+    assert_same_lines("fsize", &linux, &umon);
+    assert_eq!(
+        umon.status.code(),
+        Some(128 + libc::SIGXFSZ),
+        "{}",
+        stderr(&umon)
+    );
+    let size = |d: &Path| std::fs::metadata(d.join("fsize")).unwrap().len();
+    assert_eq!(size(&guest_dir), size(&host_dir));
+}
+
 /// Calls that never return on Linux (nobody will wake them) end only with `--timeout`.
 #[test]
 fn poll_on_nothing_and_sigstop_wait_until_the_timeout() {

@@ -158,6 +158,12 @@ pub fn write(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 /// One write(2) at the file's current position (or its end, with O_APPEND).
 fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64) -> Sys {
+    access_ok(buf, len)?;
+    let len = if len > 0 && partial_copies(cx, file) {
+        fsize_limit(cx, file, len)?
+    } else {
+        len
+    };
     let n = usable(cx, file, buf, len, Access::Read)?;
     if n == 0 && len > 0 {
         return Err(Errno::EFAULT.into());
@@ -190,6 +196,38 @@ fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64) -> Sys 
         }
     }
     Ok(done)
+}
+
+/// RLIMIT_FSIZE for a write of `len` bytes at the file's position (its end with O_APPEND), as
+/// Linux's generic_write_check_limits: at or past the limit the process gets SIGXFSZ (which
+/// kills it by default; held while blocked) and the write fails with EFBIG; short of it, the
+/// write is cut at the limit.
+/// The file is a regular one: a volume file, or a standard stream umon was given as a file.
+fn fsize_limit(cx: &mut Ctx<'_, '_>, file: &OpenFile, len: u64) -> Result<u64, Stop> {
+    let limit = super::proc::file_size_limit(cx);
+    if limit == u64::MAX {
+        return Ok(len);
+    }
+    let fd = match file {
+        OpenFile::Host(h) => Some(h.fd.as_fd()),
+        stream => stream.stream().and_then(|n| cx.state.stdio.host_fd(n)),
+    };
+    let Some(fd) = fd else {
+        return Ok(len);
+    };
+    let append = rustix::fs::fcntl_getfl(fd)
+        .map_err(host_errno)?
+        .contains(rustix::fs::OFlags::APPEND);
+    let pos = if append {
+        rustix::fs::fstat(fd).map_err(host_errno)?.st_size.max(0) as u64
+    } else {
+        rustix::fs::seek(fd, SeekFrom::Current(0)).map_err(host_errno)?
+    };
+    if pos >= limit {
+        super::proc::raise(cx, libc::SIGXFSZ as u64, "file size limit exceeded")?;
+        return Err(Errno::EFBIG.into());
+    }
+    Ok(len.min(limit - pos))
 }
 
 /// Writing to a pipe nobody reads: Linux sends SIGPIPE, which kills the process unless it

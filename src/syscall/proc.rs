@@ -73,6 +73,7 @@ pub fn set_robust_list(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(0)
 }
 
+const RLIMIT_FSIZE: u64 = 1;
 const RLIMIT_CORE: u64 = 4;
 const RLIMIT_STACK: u64 = 3;
 const RLIMIT_NOFILE: u64 = 7;
@@ -271,8 +272,9 @@ fn disposition(p: &super::Process, sig: u64) -> Disposition {
     }
 }
 
-/// A signal arrives (it is not blocked): do what its disposition says.
-fn deliver(cx: &mut Ctx<'_, '_>, sig: u64) -> Sys {
+/// A signal arrives (it is not blocked): do what its disposition says. `origin` says where it
+/// came from, for umon's line when it ends the process.
+fn deliver(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str) -> Sys {
     let how = match disposition(&cx.state.process, sig) {
         Disposition::Ignore => return Ok(0),
         Disposition::Stop => {
@@ -281,9 +283,9 @@ fn deliver(cx: &mut Ctx<'_, '_>, sig: u64) -> Sys {
             super::time::sleep_until_stopped(cx)?;
             return Ok(0);
         }
-        Disposition::Kill => "sent by itself",
+        Disposition::Kill => origin.to_owned(),
         Disposition::Handler => {
-            "sent by itself; its handler was not run: umon does not deliver signals yet"
+            format!("{origin}; its handler was not run: umon does not deliver signals yet")
         }
     };
     let name = crate::hypercall::signal_name(sig as i32);
@@ -303,13 +305,27 @@ fn deliver_unblocked(cx: &mut Ctx<'_, '_>) -> Result<(), Stop> {
         }
         let sig = u64::from(ready.trailing_zeros()) + 1;
         cx.proc().sigpending &= !bit(sig);
-        deliver(cx, sig)?;
+        deliver(cx, sig, "pending, then unblocked")?;
     }
+}
+
+/// A signal the kernel sends the application (SIGXFSZ) for `why`.
+pub(super) fn raise(cx: &mut Ctx<'_, '_>, sig: u64, why: &str) -> Sys {
+    send(cx, sig, why)
+}
+
+/// The soft RLIMIT_FSIZE (u64::MAX: none).
+pub(super) fn file_size_limit(cx: &Ctx<'_, '_>) -> u64 {
+    rlimit(cx, RLIMIT_FSIZE).cur
 }
 
 /// A signal to the application itself: held while blocked (SIGKILL and SIGSTOP never are),
 /// else delivered.
 fn send_self(cx: &mut Ctx<'_, '_>, sig: u64) -> Sys {
+    send(cx, sig, "sent by itself")
+}
+
+fn send(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str) -> Sys {
     if sig > NSIG {
         return Err(Errno::EINVAL.into());
     }
@@ -320,7 +336,7 @@ fn send_self(cx: &mut Ctx<'_, '_>, sig: u64) -> Sys {
         cx.proc().sigpending |= bit(sig);
         return Ok(0);
     }
-    deliver(cx, sig)?;
+    deliver(cx, sig, origin)?;
     Ok(0)
 }
 

@@ -9,6 +9,8 @@
 //   sys_findings sigkill      kill(self, SIGKILL): killed (137).
 //   sys_findings poll-forever poll(NULL, 0, -1): never returns (prints if it does).
 //   sys_findings stop         kill(self, SIGSTOP): stopped, never continues (prints if it does).
+//   sys_findings fsize DIR    RLIMIT_FSIZE: writes cut at the limit, EFBIG past it with SIGXFSZ
+//                             ignored, then killed by SIGXFSZ (153).
 //   sys_findings umon-only    calls only umon can answer safely: kill(-1, ...) natively would
 //                             signal every process of the user.
 //   sys_findings hold FILE    takes a POSIX write lock and a flock on FILE, prints "held",
@@ -392,6 +394,36 @@ int main(int argc, char **argv) {
     }
     if (strcmp(mode, "stop") == 0) {
         show("continued after SIGSTOP", syscall(SYS_kill, getpid(), SIGSTOP));
+        return 0;
+    }
+    if (argc > 2 && strcmp(mode, "fsize") == 0) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/fsize", argv[2]);
+        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+        static char buf[300];
+        struct rlimit rl = {100, RLIM_INFINITY};
+        show("setrlimit FSIZE 100", syscall(SYS_setrlimit, RLIMIT_FSIZE, &rl));
+        show("write 150 bytes", syscall(SYS_write, fd, buf, 150));
+        show("write 0 bytes at the limit", syscall(SYS_write, fd, buf, 0));
+        show("pwrite 10 bytes at 95", syscall(SYS_pwrite64, fd, buf, 10, 95));
+        struct {
+            void *handler;
+            unsigned long flags;
+            void *restorer;
+            unsigned long mask;
+        } act = {SIG_IGN, 0, 0, 0};
+        syscall(SYS_rt_sigaction, SIGXFSZ, &act, NULL, 8);
+        show("write at the limit, SIGXFSZ ignored", syscall(SYS_write, fd, buf, 1));
+        show("pwrite past the limit, SIGXFSZ ignored", syscall(SYS_pwrite64, fd, buf, 1, 200));
+        act.handler = SIG_DFL;
+        syscall(SYS_rt_sigaction, SIGXFSZ, &act, NULL, 8);
+        unsigned long set = 1UL << (SIGXFSZ - 1), pending = 0;
+        syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, NULL, 8);
+        show("write at the limit, SIGXFSZ blocked", syscall(SYS_write, fd, buf, 1));
+        syscall(SYS_rt_sigpending, &pending, 8);
+        say("pending: %#lx", pending);
+        syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &set, NULL, 8);
+        say("survived SIGXFSZ");
         return 0;
     }
     if (strcmp(mode, "umon-only") == 0) {
