@@ -2,7 +2,10 @@
 //! mapped to which physical memory with which permissions, and the arena that serves brk and
 //! mmap. The page tables are written once, before the first instruction, from the same regions
 //! (PVM's shadow paging does not see later host edits), so the arena is mapped in full up front
-//! and brk/mmap/munmap are bookkeeping plus zeroing here.
+//! and brk/mmap/munmap/mprotect are bookkeeping plus zeroing here. Every access the monitor
+//! makes for the application obeys that bookkeeping as Linux's uaccess obeys the page tables:
+//! arena memory brk or mmap never handed out is unmapped, and each 4 KiB page's recorded
+//! PROT_* decides whether it may be read (any of R/W/X, as on x86-64) or written.
 use crate::memory::{GuestMem, MemoryError};
 use crate::syscall::linux::mman;
 use std::collections::BTreeMap;
@@ -144,6 +147,10 @@ impl AddrSpace {
                 break;
             };
             let piece_end = piece_end.min(end);
+            if self.prot_allows(r, at, piece_end, access) {
+                at = piece_end;
+                continue;
+            }
             // Page by page: protections change at page boundaries.
             let mut page = at;
             while page < piece_end {
