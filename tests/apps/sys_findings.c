@@ -308,6 +308,11 @@ static void files(const char *dir) {
     show("pread into PROT_NONE", syscall(SYS_pread64, f, p + PG, 1, 0));
     show("read into PROT_NONE (file)", syscall(SYS_read, ro, p + PG, 1));
     show("read across into PROT_NONE (file)", syscall(SYS_read, ro, p + PG - 2, 4));
+    show("pread at EOF into PROT_NONE", syscall(SYS_pread64, f, p + PG, 1, 1000));
+    lseek(ro, 0, SEEK_END);
+    show("read at EOF into PROT_NONE", syscall(SYS_read, ro, p + PG, 1));
+    lseek(f, 0, SEEK_SET);
+    show("write across from PROT_NONE (file)", syscall(SYS_write, f, p + PG - 3, 6));
 
     struct flock fl;
     show("F_SETLK write lock", lk(f, F_SETLK, F_WRLCK, 0, 10, NULL));
