@@ -21,7 +21,8 @@
 //! timeout gets 1 ms, a ppoll without one is skipped, and so is a signal to itself that would
 //! stop it (SIGSTOP: stopped until umon is stopped, as on Linux); lock waits (F_SETLKW,
 //! F_OFD_SETLKW, flock without LOCK_NB) become their non-blocking forms, since two open files of
-//! one volume file can hold conflicting locks. Reading stdin cannot
+//! one volume file can hold conflicting locks; an mprotect making the text writable is skipped
+//! (the text check below relies on it staying read-only). Reading stdin cannot
 //! block: the harness's stdin is an empty reader. getrandom lengths above 256 KiB are cut to
 //! 256 KiB plus `len % 4096` (every 64 KiB is one more host call, nothing new). Writes to volume
 //! files (write, pwrite64, sendfile, copy_file_range; writev/pwritev by their total) are cut to
@@ -81,6 +82,8 @@ const SIGSTOP: u64 = 19;
 const F_SETLKW: u64 = 7;
 const F_OFD_SETLKW: u64 = 38;
 const LOCK_NB: u64 = 4;
+/// PROT_WRITE.
+const PROT_WRITE: u64 = 2;
 
 /// The top 1 MiB of the stack, at the top of the namespace.
 pub const STACK: Area = Area {
@@ -413,6 +416,14 @@ impl Machine {
             // kill(pid, sig), tkill(tid, sig), tgkill(tgid, tid, sig) with SIGSTOP
             62 | 200 if a[1] == SIGSTOP => false,
             234 if a[2] == SIGSTOP => false,
+            // mprotect(addr, len, prot) making the text writable: allowed (as on Linux), but the
+            // text check after every step assumes only the input's pokes change it.
+            10 if a[2] & PROT_WRITE != 0
+                && a[0] < TEXT.va + TEXT.len
+                && a[0].saturating_add(a[1]) > TEXT.va =>
+            {
+                false
+            }
             // fcntl(fd, F_SETLKW / F_OFD_SETLKW, lock)
             72 if a[1] == F_SETLKW || a[1] == F_OFD_SETLKW => {
                 r.rsi = a[1] - 1;
