@@ -153,6 +153,8 @@ static void memory(void) {
          syscall(SYS_futex, w, FUTEX_WAIT_BITSET_PRIVATE, 7, NULL, 0, 0));
     show("futex wake clock_realtime", syscall(SYS_futex, w, FUTEX_WAKE | FUTEX_CLOCK_REALTIME, 1,
                                              0, 0, 0));
+    show("futex wait clock_realtime, other value",
+         syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE | FUTEX_CLOCK_REALTIME, 8, &ts, 0, 0));
 
     unsigned long mask[16];
     show("sched_getaffinity len 0", syscall(SYS_sched_getaffinity, 0, 0, mask));
