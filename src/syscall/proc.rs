@@ -514,8 +514,8 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (uaddr, op, val, timeout, uaddr2, val3) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4], a.0[5]);
     let cmd = op & FUTEX_CMD_MASK;
     let private = op & FUTEX_PRIVATE_FLAG != 0;
-    // Only FUTEX_WAIT_BITSET (of the commands served) takes FUTEX_CLOCK_REALTIME; 4.5 allowed
-    // FUTEX_WAIT too for one release candidate, then reverted it.
+    // Of the commands served, only FUTEX_WAIT_BITSET takes FUTEX_CLOCK_REALTIME: Linux's
+    // do_futex answers ENOSYS for the others, FUTEX_WAIT included (tests/syscall_findings).
     if op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET {
         return Err(Errno::ENOSYS.into());
     }
