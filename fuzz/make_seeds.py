@@ -283,6 +283,7 @@ out("syscall", "findings", prog(
     call(9, 0, ("pow", 12), ("small", 3), ("small", 0x22), ("neg", 1), ("small", 1)),
     call(25, ("arena", A), ("pow", 13), ("pow", 13), ("small", 3), ("arena", A + 0x10000)),
     call(25, ("arena", A + 0x10000), ("pow", 12), ("pow", 12), ("small", 2), ("arena", A)),
+    call(25, ("arena", A + 0x10000), ("pow", 12), ("pow", 12), ("small", 5), 0),
     # Signals: held while blocked, pending, tkill(0), kill(-1).
     poke(DATA, 0x200, u64s(1 << 9)),
     call(14, ("small", 0), ("data", 0x200), 0, ("small", 8)),

@@ -492,16 +492,14 @@ impl AddrSpace {
         Ok(())
     }
 
-    /// mremap(2) of an arena mapping; `fixed` is MREMAP_FIXED's new address (with
-    /// MREMAP_MAYMOVE, checked by the caller).
+    /// mremap(2) of an arena mapping (the flags' combinations checked by the caller).
     pub fn mremap(
         &mut self,
         mem: &GuestMem,
         old: u64,
         old_len: u64,
         new_len: u64,
-        may_move: bool,
-        fixed: Option<u64>,
+        how: Remap,
     ) -> Result<u64, Errno> {
         if old % PAGE != 0 {
             return Err(Errno::EINVAL);
@@ -515,8 +513,8 @@ impl AddrSpace {
         if new_len == 0 {
             return Err(Errno::EINVAL);
         }
-        if let Some(new) = fixed {
-            return self.mremap_fixed(mem, old, old_len, new, new_len);
+        if how.fixed.is_some() || how.keep_old {
+            return self.mremap_to(mem, old, old_len, new_len, how);
         }
         // old_len 0 duplicates a shared mapping on Linux; every arena mapping is private.
         if old_len == 0 {
@@ -542,7 +540,7 @@ impl AddrSpace {
             }
             return Ok(old);
         }
-        if !may_move {
+        if !how.may_move {
             return Err(Errno::ENOMEM);
         }
         let new = self.arena.find(0, new_len).ok_or(Errno::ENOMEM)?;
@@ -551,22 +549,25 @@ impl AddrSpace {
         Ok(new)
     }
 
-    /// MREMAP_MAYMOVE | MREMAP_FIXED: whatever is at `[new, new + new_len)` is unmapped and the
-    /// mapping moves there.
-    fn mremap_fixed(
+    /// A move to MREMAP_FIXED's address (whatever is there is unmapped first) or, for
+    /// MREMAP_DONTUNMAP alone, to a free one; with MREMAP_DONTUNMAP the old range stays mapped
+    /// with its protections, empty (zeros), as Linux leaves an anonymous one.
+    fn mremap_to(
         &mut self,
         mem: &GuestMem,
         old: u64,
         old_len: u64,
-        new: u64,
         new_len: u64,
+        how: Remap,
     ) -> Result<u64, Errno> {
-        if new % PAGE != 0 || new_len > USER_TOP || new > USER_TOP - new_len {
-            return Err(Errno::EINVAL);
-        }
         let old_end = old.checked_add(old_len).ok_or(Errno::EINVAL)?;
-        if new < old_end && old < new + new_len {
-            return Err(Errno::EINVAL);
+        if let Some(new) = how.fixed {
+            if new % PAGE != 0 || new_len > USER_TOP || new > USER_TOP - new_len {
+                return Err(Errno::EINVAL);
+            }
+            if new < old_end && old < new + new_len {
+                return Err(Errno::EINVAL);
+            }
         }
         if old_len == 0 {
             return Err(Errno::EINVAL);
@@ -574,14 +575,38 @@ impl AddrSpace {
         if !self.arena.covered(old, old_end) {
             return Err(Errno::EFAULT);
         }
-        if new < page_up(self.arena.brk) || new + new_len > self.arena.end {
-            return Err(Errno::ENOMEM);
-        }
-        self.munmap(mem, new, new_len)?;
+        let new = match how.fixed {
+            Some(new) => {
+                if new < page_up(self.arena.brk) || new + new_len > self.arena.end {
+                    return Err(Errno::ENOMEM);
+                }
+                self.munmap(mem, new, new_len)?;
+                new
+            }
+            None => self.arena.find(0, new_len).ok_or(Errno::ENOMEM)?,
+        };
+        let kept = self.prot_ranges(old, old_end);
         self.arena.maps.insert(new, new + new_len);
         self.move_mapping(mem, old, old_len, new, new_len)?;
+        if how.keep_old {
+            self.arena.maps.insert(old, old_end);
+            for (s, e, p) in kept {
+                self.set_prot(s.max(old), e.min(old_end), p)?;
+            }
+        }
         Ok(new)
     }
+}
+
+/// How mremap may move a mapping.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Remap {
+    /// MREMAP_MAYMOVE.
+    pub may_move: bool,
+    /// MREMAP_FIXED's new address.
+    pub fixed: Option<u64>,
+    /// MREMAP_DONTUNMAP: the old range stays mapped.
+    pub keep_old: bool,
 }
 
 /// The linear heap area: brk grows up from its start, mmap allocates top-down from its end.
@@ -716,6 +741,13 @@ mod tests {
     const MB: u64 = 1 << 20;
     const RW: u32 = mman::PROT_READ | mman::PROT_WRITE;
 
+    fn mv(may_move: bool) -> Remap {
+        Remap {
+            may_move,
+            ..Remap::default()
+        }
+    }
+
     fn space(mem: &GuestMem) -> AddrSpace {
         let _ = mem;
         let arena = Arena::new(0x1000_0000, 0x1000_0000 + 8 * MB, 0);
@@ -777,24 +809,22 @@ mod tests {
         assert_eq!(s.mmap(&mem, 0x1000, PAGE, RW, true), Err(Errno::ENOMEM));
         s.write(&mem, base, b"abc").unwrap();
         assert_eq!(
-            s.mremap(&mem, base, 2 * PAGE, 4 * PAGE, false, None),
+            s.mremap(&mem, base, 2 * PAGE, 4 * PAGE, mv(false)),
             Ok(base)
         );
         let blocker = s.mmap(&mem, base + 4 * PAGE, PAGE, RW, true).unwrap();
         assert_eq!(
-            s.mremap(&mem, base, 4 * PAGE, 8 * PAGE, false, None),
+            s.mremap(&mem, base, 4 * PAGE, 8 * PAGE, mv(false)),
             Err(Errno::ENOMEM)
         );
-        let moved = s
-            .mremap(&mem, base, 4 * PAGE, 8 * PAGE, true, None)
-            .unwrap();
+        let moved = s.mremap(&mem, base, 4 * PAGE, 8 * PAGE, mv(true)).unwrap();
         assert_ne!(moved, base);
         let mut buf = [0u8; 3];
         s.read(&mem, moved, &mut buf).unwrap();
         assert_eq!(&buf, b"abc");
         assert!(s.arena.covered(blocker, blocker + PAGE));
         assert_eq!(
-            s.mremap(&mem, 0x2000_0000, PAGE, PAGE, true, None),
+            s.mremap(&mem, 0x2000_0000, PAGE, PAGE, mv(true)),
             Err(Errno::EFAULT)
         );
     }
@@ -855,8 +885,11 @@ mod tests {
                 a,
                 4 * PAGE,
                 6 * PAGE,
-                true,
-                Some(0x1000_0000 + 2 * MB),
+                Remap {
+                    may_move: true,
+                    fixed: Some(0x1000_0000 + 2 * MB),
+                    keep_old: false,
+                },
             )
             .unwrap();
         assert_eq!(moved, 0x1000_0000 + 2 * MB);

@@ -299,6 +299,8 @@ pub mod mman {
     pub const MREMAP_MAYMOVE: u64 = 1;
     /// MREMAP_FIXED.
     pub const MREMAP_FIXED: u64 = 2;
+    /// MREMAP_DONTUNMAP.
+    pub const MREMAP_DONTUNMAP: u64 = 4;
     /// MADV_DONTNEED.
     pub const MADV_DONTNEED: u64 = 4;
     /// MADV_REMOVE.

@@ -4,7 +4,7 @@
 //! Linux), but the application's own loads and stores do not (see the README's limitations).
 use super::linux::mman;
 use super::{Args, Ctx, Sys};
-use crate::addrspace::{Access, PAGE, USER_TOP};
+use crate::addrspace::{Access, Remap, PAGE, USER_TOP};
 use syscalls::Errno;
 
 /// Make the guest RAM behind `[va, va + len)` known to KVM (see [`crate::memslots`]).
@@ -138,19 +138,22 @@ pub fn mremap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (old, old_len, new_len, flags, new_addr) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4]);
     let may_move = flags & mman::MREMAP_MAYMOVE != 0;
     let fixed = flags & mman::MREMAP_FIXED != 0;
-    // MREMAP_DONTUNMAP (known to Linux) is not served: EINVAL like an unknown flag.
-    if flags & !(mman::MREMAP_MAYMOVE | mman::MREMAP_FIXED) != 0 || (fixed && !may_move) {
+    let keep_old = flags & mman::MREMAP_DONTUNMAP != 0;
+    let known = mman::MREMAP_MAYMOVE | mman::MREMAP_FIXED | mman::MREMAP_DONTUNMAP;
+    // MREMAP_DONTUNMAP is always a move, without resizing.
+    if flags & !known != 0
+        || (fixed && !may_move)
+        || (keep_old && (!may_move || old_len != new_len))
+    {
         return Err(Errno::EINVAL.into());
     }
-    let mem = cx.mem;
-    let va = cx.proc().space.mremap(
-        mem,
-        old,
-        old_len,
-        new_len,
+    let how = Remap {
         may_move,
-        fixed.then_some(new_addr),
-    )?;
+        fixed: fixed.then_some(new_addr),
+        keep_old,
+    };
+    let mem = cx.mem;
+    let va = cx.proc().space.mremap(mem, old, old_len, new_len, how)?;
     backed(cx, va, new_len)
 }
 

@@ -220,6 +220,17 @@ static void memory(void) {
         say("moved contents: %s", b);
     show("uname into the moved read-only page", syscall(SYS_uname, b + PG));
     show("uname into the old address", syscall(SYS_uname, a));
+    long k = syscall(SYS_mremap, b, PG, PG, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0);
+    show("mremap dontunmap", k < 0 ? k : 0);
+    if (k >= 0) {
+        int was = b[0];
+        say("dontunmap: new %s, old %d", (char *)k, was);
+        show("uname into the old range", syscall(SYS_uname, b));
+    }
+    show("mremap dontunmap resizing",
+         syscall(SYS_mremap, b + PG, PG, 2 * PG, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0));
+    show("mremap dontunmap without maymove",
+         syscall(SYS_mremap, b + PG, PG, PG, MREMAP_DONTUNMAP, 0));
     show("mremap fixed without maymove",
          syscall(SYS_mremap, b, PG, PG, MREMAP_FIXED, a));
     show("mremap fixed onto itself",
