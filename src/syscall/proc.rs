@@ -423,6 +423,14 @@ pub fn getrandom(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if flags & !GRND_FLAGS != 0 {
         return Err(Errno::EINVAL.into());
     }
+    if buf.checked_add(len).is_none_or(|e| e > TASK_TOP) {
+        return Err(Errno::EFAULT.into());
+    }
+    // Linux copies block by block and returns what it copied before a bad page.
+    let len = cx.space().accessible(buf, len, Access::Write);
+    if len == 0 && a.0[1] != 0 {
+        return Err(Errno::EFAULT.into());
+    }
     let mut chunk = vec![0u8; len.min(64 << 10) as usize];
     let mut done = 0;
     while done < len {

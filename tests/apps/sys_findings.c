@@ -96,6 +96,7 @@ static void memory(void) {
     show("uname into read-only", syscall(SYS_uname, ro));
     show("uname into read-write", syscall(SYS_uname, p));
     show("getrandom into read-only", syscall(SYS_getrandom, ro, 8, 0));
+    show("getrandom across into PROT_NONE", syscall(SYS_getrandom, none - 3, 8, 0));
     struct timespec ts = {0, 1000};
     show("clock_gettime into PROT_NONE", syscall(SYS_clock_gettime, CLOCK_MONOTONIC, none));
     show("nanosleep from PROT_NONE", syscall(SYS_nanosleep, none, NULL));
