@@ -153,6 +153,7 @@ def u64s(*vs):
 
 NS = 0x1000_0000_0000 + 2 * (8 << 30)
 DATA_VA = NS + (64 << 10)
+ARENA_VA = NS + (1 << 30)
 
 out("syscall", "hello", prog(0, poke(DATA, 0, b"hello\n"), call(1, ("fd", 1), "data", ("small", 6)),
                             call(231, ("small", 0))))
@@ -257,6 +258,46 @@ out("syscall", "hostile", prog(
     call(20, ("fd", 1), ("edge", E_KERNEL), ("small", 3)),
     call(14, ("small", 2), ("edge", E_NONCANON), ("edge", E_KERNEL), ("small", 8)),
 ))
+A = 0x300000  # an arena offset for fixed mappings
+out("syscall", "findings", prog(
+    0,
+    # Protections are honoured by every checked access (issue 10).
+    call(9, ("arena", A), ("pow", 14), ("small", 3), ("small", 0x32), ("neg", 1), 0),
+    call(10, ("arena", A), ("pow", 12), ("small", 0)),
+    call(10, ("arena", A + 0x1000), ("pow", 12), ("small", 1)),
+    call(1, ("fd", 1), ("arena", A), ("small", 4)),
+    call(0, ("fd", 0), ("arena", A + 0x1000), ("small", 4)),
+    call(63, ("arena", A)),
+    # writev: a good iovec, then one in the PROT_NONE page.
+    poke(DATA, 0x100, u64s(DATA_VA, 3, ARENA_VA + A, 1)),
+    call(20, ("fd", 1), ("data", 0x100), ("small", 2)),
+    call(202, ("arena", A), ("small", 4), ("small", 1), ("small", 1), "data", 0),
+    call(202, "data", ("small", 0x84), ("neg", 1), ("small", 1), ("data", 0x40), 0),
+    call(202, "data", ("small", 0x84), ("small", 1), ("small", 1), ("data", 0x42), 0),
+    call(204, 0, 1 << 32, "data"),
+    call(28, ("arena", A), ("pow", 12), ("small", 5)),
+    call(28, ("arena", A), ("neg", 1), ("small", 0)),
+    call(10, ("arena", A + 1), ("pow", 12), ("small", 1)),
+    call(10, ("arena", A), ("pow", 12), ("u32", 0x3000001)),
+    call(9, 0, ("pow", 12), ("small", 3), ("small", 0x20), ("neg", 1), 0),
+    call(9, 0, ("pow", 12), ("small", 3), ("small", 0x22), ("neg", 1), ("small", 1)),
+    call(25, ("arena", A), ("pow", 13), ("pow", 13), ("small", 3), ("arena", A + 0x10000)),
+    call(25, ("arena", A + 0x10000), ("pow", 12), ("pow", 12), ("small", 2), ("arena", A)),
+    call(25, ("arena", A + 0x10000), ("pow", 12), ("pow", 12), ("small", 5), 0),
+    # Signals: held while blocked, pending, tkill(0), kill(-1).
+    poke(DATA, 0x200, u64s(1 << 9)),
+    call(14, ("small", 0), ("data", 0x200), 0, ("small", 8)),
+    call(62, ("small", 1), ("small", 10)),
+    call(127, ("data", 0x208), ("small", 8)),
+    call(200, 0, 0),
+    call(62, ("neg", 1), ("small", 0)),
+    call(13, ("small", 10), ("data", 0x300), 0, ("small", 8)),
+    # RLIMIT_NOFILE, poll on nothing.
+    poke(DATA, 0x400, u64s(42, 42)),
+    call(160, ("small", 7), ("data", 0x400)),
+    call(97, ("small", 7), ("data", 0x410)),
+    call(7, 0, 0, ("neg", 1)),
+))
 out("syscall", "process", prog(
     1,
     call(158, ("u32", 0x1002), "data"),
@@ -321,6 +362,25 @@ out("syscall", "volume-write", prog(
     call(40, ("file", 1), FD3, 0, ("small", 64)),
     call(326, FD3, 0, ("file", 1), 0, ("small", 64), 0),
     call(76, path("/data/dir/inner"), ("small", 1)),
+))
+out("syscall", "volume-locks", prog(
+    0,
+    call(2, path("/data/file"), ("u32", O_RDWR)),
+    call(2, path("/data/file"), ("u32", O_RDWR)),
+    poke(DATA, 0, struct.pack("<hhIqqiI", 1, 0, 0, 0, 10, 0, 0)),
+    call(72, FD3, ("small", 6), "data"),
+    call(72, ("file", 1), ("small", 37), "data"),
+    call(72, ("file", 1), ("small", 38), "data"),
+    call(72, ("file", 1), ("small", 5), "data"),
+    call(72, FD3, ("small", 7), "data"),
+    call(73, FD3, ("small", 2)),
+    call(73, ("file", 1), ("small", 2)),
+    call(73, FD3, ("small", 3)),
+    call(18, FD3, "data", ("small", 1), 1 << 62),
+    call(17, FD3, "data", ("small", 1), 1 << 62),
+    call(326, FD3, ("data", 0x100), FD3, ("data", 0x108), ("small", 10), 0),
+    call(2, path("/data/new"), ("u32", 0o2101)),
+    call(40, ("file", 2), FD3, 0, ("small", 4)),
 ))
 out("syscall", "volume-tree", prog(
     1,

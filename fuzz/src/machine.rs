@@ -17,7 +17,12 @@
 //! nanosleep, clock_nanosleep, ppoll or a futex wait is rewritten in guest memory to less than
 //! 1 ms (seconds 0, nanoseconds mod 1 ms; an absolute time becomes one long past), and a
 //! positive poll timeout becomes 1 ms. The call still runs, with every check it makes. When the
-//! timespec cannot be rewritten (read-only memory) the call is skipped. Reading stdin cannot
+//! timespec cannot be rewritten (read-only memory) the call is skipped. A poll without a
+//! timeout gets 1 ms, a ppoll without one is skipped, and so is a signal to itself that would
+//! stop it (SIGSTOP: stopped until umon is stopped, as on Linux); lock waits (F_SETLKW,
+//! F_OFD_SETLKW, flock without LOCK_NB) become their non-blocking forms, since two open files of
+//! one volume file can hold conflicting locks; an mprotect making the text writable is skipped
+//! (the text check below relies on it staying read-only). Reading stdin cannot
 //! block: the harness's stdin is an empty reader. getrandom lengths above 256 KiB are cut to
 //! 256 KiB plus `len % 4096` (every 64 KiB is one more host call, nothing new). Writes to volume
 //! files (write, pwrite64, sendfile, copy_file_range; writev/pwritev by their total) are cut to
@@ -72,6 +77,14 @@ pub const DATA: Area = Area {
     len: 64 << 10,
     write: true,
 };
+/// SIGSTOP, F_SETLKW, F_OFD_SETLKW (each one less is its non-blocking form), LOCK_NB.
+const SIGSTOP: u64 = 19;
+const F_SETLKW: u64 = 7;
+const F_OFD_SETLKW: u64 = 38;
+const LOCK_NB: u64 = 4;
+/// PROT_WRITE.
+const PROT_WRITE: u64 = 2;
+
 /// The top 1 MiB of the stack, at the top of the namespace.
 pub const STACK: Area = Area {
     va: NS + NAMESPACE_BYTES - (1 << 20),
@@ -397,8 +410,30 @@ impl Machine {
             35 => self.short_timespec(a[0]),
             // clock_nanosleep(clock, flags, req, rem)
             230 => self.short_timespec(a[2]),
-            // ppoll(fds, nfds, timeout, sigmask, size)
+            // ppoll(fds, nfds, timeout, sigmask, size): without a timeout it may never end
             271 if a[2] != 0 => self.short_timespec(a[2]),
+            271 => false,
+            // kill(pid, sig), tkill(tid, sig), tgkill(tgid, tid, sig) with SIGSTOP
+            62 | 200 if a[1] == SIGSTOP => false,
+            234 if a[2] == SIGSTOP => false,
+            // mprotect(addr, len, prot) making the text writable: allowed (as on Linux), but the
+            // text check after every step assumes only the input's pokes change it.
+            10 if a[2] & PROT_WRITE != 0
+                && a[0] < TEXT.va + TEXT.len
+                && a[0].saturating_add(a[1]) > TEXT.va =>
+            {
+                false
+            }
+            // fcntl(fd, F_SETLKW / F_OFD_SETLKW, lock)
+            72 if a[1] == F_SETLKW || a[1] == F_OFD_SETLKW => {
+                r.rsi = a[1] - 1;
+                true
+            }
+            // flock(fd, op)
+            73 => {
+                r.rsi |= LOCK_NB;
+                true
+            }
             // futex(uaddr, op, val, timeout): FUTEX_WAIT, FUTEX_WAIT_BITSET
             202 if matches!(a[1] & 0x7f, 0 | 9) && a[3] != 0 => self.short_timespec(a[3]),
             // getrandom(buf, len, flags): every 64 KiB chunk costs a host getrandom; more than
@@ -426,7 +461,7 @@ impl Machine {
             20 | 296 if a[0] >= 3 => self.iovecs_total(a[1], a[2]) <= MAX_FILE_WRITE,
             // poll(fds, nfds, timeout_ms): the low 32 bits are the timeout
             7 => {
-                if (a[2] as i32) > 1 {
+                if (a[2] as i32) > 1 || (a[2] as i32) < 0 {
                     r.rdx = (a[2] & !0xffff_ffff) | 1;
                 }
                 true

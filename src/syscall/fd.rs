@@ -140,11 +140,9 @@ impl FdTable {
             .ok_or(Errno::EBADF)
     }
 
-    /// The lowest free number >= `min`: EINVAL beyond the limit, EMFILE when all are taken.
+    /// The lowest free number >= `min` below the limit (RLIMIT_NOFILE), or EMFILE. (F_DUPFD
+    /// checks its own minimum against the limit: EINVAL.)
     pub fn lowest_free(&self, min: u64) -> Result<u64, Errno> {
-        if min >= self.limit {
-            return Err(Errno::EINVAL);
-        }
         (min..self.limit)
             .find(|&i| self.slots.get(i as usize).is_none_or(|s| s.is_none()))
             .ok_or(Errno::EMFILE)
@@ -196,7 +194,9 @@ mod tests {
         assert_eq!(t.alloc(4, e.clone()), Ok(4));
         assert_eq!(t.alloc(4, e.clone()), Err(Errno::EMFILE));
         assert_eq!(t.lowest_free(4), Err(Errno::EMFILE));
-        assert_eq!(t.alloc(9, e.clone()), Err(Errno::EINVAL));
+        assert_eq!(t.alloc(9, e.clone()), Err(Errno::EMFILE));
+        t.limit = 0;
+        assert_eq!(t.alloc(0, e.clone()), Err(Errno::EMFILE));
         assert_eq!(t.set(7, e), Err(Errno::EBADF));
     }
 

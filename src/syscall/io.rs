@@ -4,13 +4,15 @@
 //! and guest memory (vm-memory's volatile I/O), never through a bounce buffer; a large transfer
 //! is one host call per physically contiguous piece of the guest buffer. Paths are `fs.rs`'s.
 use super::fd::{Fd, FileKind, HostFile, OpenFile};
-use super::linux::{fcntl, ioctl as tio, mman, mode, Iovec, PollFd, Stat, Timespec, TERMIOS_BYTES};
+use super::linux::{
+    fcntl, ioctl as tio, mman, mode, Flock, Iovec, PollFd, Stat, Timespec, TERMIOS_BYTES,
+};
 use super::{Args, Ctx, Stop, Sys};
 use crate::addrspace::{Access, PAGE};
 use crate::memory::MemoryError;
 use crate::ExitStatus;
 use rustix::fs::SeekFrom;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 use syscalls::Errno;
 
@@ -58,9 +60,65 @@ pub fn read(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     read_into(cx, &file, a.0[1], a.0[2].min(MAX_RW))
 }
 
+/// Whether the object behind `file` is a regular file on the host (a volume file, or a
+/// standard stream umon was given as a file): Linux copies such a transfer page by page, so a
+/// buffer that turns bad part-way moves the bytes before the fault (EFAULT only if there are
+/// none). Pipes, terminals and caller-supplied streams are all or nothing.
+fn partial_copies(cx: &Ctx<'_, '_>, file: &OpenFile) -> bool {
+    match file {
+        OpenFile::Host(h) => h.kind == FileKind::Regular,
+        stream => stream
+            .stream()
+            .and_then(|n| cx.state.stdio.host_fd(n))
+            .and_then(|fd| rustix::fs::fstat(fd).ok())
+            .is_some_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file()),
+    }
+}
+
+/// The part of `[buf, buf + len)` a transfer may use (see [`partial_copies`]).
+fn usable(
+    cx: &Ctx<'_, '_>,
+    file: &OpenFile,
+    buf: u64,
+    len: u64,
+    access: Access,
+) -> Result<u64, Errno> {
+    if !partial_copies(cx, file) {
+        cx.space().chunks(buf, len, access)?;
+        return Ok(len);
+    }
+    access_ok(buf, len)?;
+    Ok(cx.space().accessible(buf, len, access))
+}
+
+/// Linux's access_ok: the whole range lies in the user half.
+fn access_ok(buf: u64, len: u64) -> Result<(), Errno> {
+    match buf.checked_add(len) {
+        Some(end) if end <= crate::addrspace::USER_TOP => Ok(()),
+        _ => Err(Errno::EFAULT),
+    }
+}
+
+/// Whether a regular file's position is at or past its end (a read there copies nothing, so a
+/// bad buffer is never noticed).
+fn at_eof(h: &HostFile) -> bool {
+    let pos = rustix::fs::seek(&h.fd, SeekFrom::Current(0));
+    let size = rustix::fs::fstat(&h.fd).map(|s| s.st_size.max(0) as u64);
+    matches!((pos, size), (Ok(p), Ok(s)) if p >= s)
+}
+
 /// One read(2) at the file's current position.
 fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64) -> Sys {
-    let chunks = cx.space().chunks(buf, len, Access::Write)?;
+    let n = usable(cx, file, buf, len, Access::Write)?;
+    if n == 0 && len > 0 {
+        if let OpenFile::Host(h) = file {
+            if at_eof(h) {
+                return Ok(0);
+            }
+        }
+        return Err(Errno::EFAULT.into());
+    }
+    let chunks = cx.space().chunks(buf, n, Access::Write)?;
     let h = match file {
         OpenFile::Host(h) => h,
         OpenFile::Stdin => {
@@ -100,7 +158,17 @@ pub fn write(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 /// One write(2) at the file's current position (or its end, with O_APPEND).
 fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64) -> Sys {
-    let chunks = cx.space().chunks(buf, len, Access::Read)?;
+    access_ok(buf, len)?;
+    let len = if len > 0 && partial_copies(cx, file) {
+        fsize_limit(cx, file, len)?
+    } else {
+        len
+    };
+    let n = usable(cx, file, buf, len, Access::Read)?;
+    if n == 0 && len > 0 {
+        return Err(Errno::EFAULT.into());
+    }
+    let chunks = cx.space().chunks(buf, n, Access::Read)?;
     let mut done = 0u64;
     for (gpa, n) in chunks {
         let wrote = match file {
@@ -128,6 +196,38 @@ fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64) -> Sys 
         }
     }
     Ok(done)
+}
+
+/// RLIMIT_FSIZE for a write of `len` bytes at the file's position (its end with O_APPEND), as
+/// Linux's generic_write_check_limits: at or past the limit the process gets SIGXFSZ (which
+/// kills it by default; held while blocked) and the write fails with EFBIG; short of it, the
+/// write is cut at the limit.
+/// The file is a regular one: a volume file, or a standard stream umon was given as a file.
+fn fsize_limit(cx: &mut Ctx<'_, '_>, file: &OpenFile, len: u64) -> Result<u64, Stop> {
+    let limit = super::proc::file_size_limit(cx);
+    if limit == u64::MAX {
+        return Ok(len);
+    }
+    let fd = match file {
+        OpenFile::Host(h) => Some(h.fd.as_fd()),
+        stream => stream.stream().and_then(|n| cx.state.stdio.host_fd(n)),
+    };
+    let Some(fd) = fd else {
+        return Ok(len);
+    };
+    let append = rustix::fs::fcntl_getfl(fd)
+        .map_err(host_errno)?
+        .contains(rustix::fs::OFlags::APPEND);
+    let pos = if append {
+        rustix::fs::fstat(fd).map_err(host_errno)?.st_size.max(0) as u64
+    } else {
+        rustix::fs::seek(fd, SeekFrom::Current(0)).map_err(host_errno)?
+    };
+    if pos >= limit {
+        super::proc::raise(cx, libc::SIGXFSZ as u64, "file size limit exceeded")?;
+        return Err(Errno::EFBIG.into());
+    }
+    Ok(len.min(limit - pos))
 }
 
 /// Writing to a pipe nobody reads: Linux sends SIGPIPE, which kills the process unless it
@@ -172,10 +272,35 @@ pub fn readv(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     readv_into(cx, &file, a.0[1], a.0[2])
 }
 
+/// For an all-or-nothing object (see [`partial_copies`]), EFAULT before anything moves if any
+/// buffer of the transfer (up to MAX_RW bytes) is bad.
+fn check_all(
+    cx: &Ctx<'_, '_>,
+    file: &OpenFile,
+    iovs: &[Iovec],
+    access: Access,
+) -> Result<(), Errno> {
+    if partial_copies(cx, file) {
+        return Ok(());
+    }
+    let mut total = 0u64;
+    for iov in iovs {
+        let len = iov.len.min(MAX_RW - total);
+        cx.space().chunks(iov.base, len, access)?;
+        total += len;
+        if total >= MAX_RW {
+            break;
+        }
+    }
+    Ok(())
+}
+
 fn readv_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64) -> Sys {
     let whole = regular(file);
+    let iovs = iovecs(cx, at, count)?;
+    check_all(cx, file, &iovs, Access::Write)?;
     let mut done = 0;
-    for iov in iovecs(cx, at, count)? {
+    for iov in iovs {
         if iov.len == 0 {
             continue;
         }
@@ -200,8 +325,10 @@ pub fn writev(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 fn writev_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64) -> Sys {
+    let iovs = iovecs(cx, at, count)?;
+    check_all(cx, file, &iovs, Access::Read)?;
     let mut done = 0;
-    for iov in iovecs(cx, at, count)? {
+    for iov in iovs {
         let want = iov.len.min(MAX_RW - done);
         let n = match write_from(cx, file, iov.base, want) {
             Ok(n) => n,
@@ -229,13 +356,22 @@ fn seekable(cx: &Ctx<'_, '_>, fd: u64, offset: u64) -> Result<OpenFile, Errno> {
     }
 }
 
+/// Which way a positioned call moves bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    In,
+    Out,
+}
+
 /// Run `io` with the host file positioned at `offset`, then put its position back: pread and
 /// pwrite leave the file offset alone. The application is single-threaded, so nothing else
-/// sees the interim position.
+/// sees the interim position. A position the host file system cannot seek to (past its
+/// maximum file size) reads as end of file and is EFBIG for a write, as Linux answers.
 fn at_offset(
     cx: &mut Ctx<'_, '_>,
     file: &OpenFile,
     offset: u64,
+    dir: Dir,
     io: impl FnOnce(&mut Ctx<'_, '_>, &OpenFile) -> Sys,
 ) -> Sys {
     let Some(h) = file.host() else {
@@ -243,7 +379,16 @@ fn at_offset(
     };
     let fd = h.fd.as_fd();
     let saved = rustix::fs::seek(fd, SeekFrom::Current(0)).map_err(host_errno)?;
-    rustix::fs::seek(fd, SeekFrom::Start(offset)).map_err(host_errno)?;
+    match rustix::fs::seek(fd, SeekFrom::Start(offset)) {
+        Ok(_) => {}
+        Err(rustix::io::Errno::INVAL) if h.kind == FileKind::Regular => {
+            return match dir {
+                Dir::In => Ok(0),
+                Dir::Out => Err(Errno::EFBIG.into()),
+            };
+        }
+        Err(e) => return Err(host_errno(e).into()),
+    }
     let result = io(cx, file);
     if let Err(e) = rustix::fs::seek(fd, SeekFrom::Start(saved)) {
         log::debug!("cannot restore the file offset after a positioned call: {e}");
@@ -251,29 +396,49 @@ fn at_offset(
     result
 }
 
+/// Linux's rw_verify_area for a positioned call: the end must not pass 2^63.
+fn verify_area(offset: u64, count: u64) -> Result<(), Errno> {
+    if (offset.wrapping_add(count) as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
 pub fn pread64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = seekable(cx, a.0[0], a.0[3])?;
     let (buf, len) = (a.0[1], a.0[2].min(MAX_RW));
-    at_offset(cx, &file, a.0[3], |cx, f| read_into(cx, f, buf, len))
+    access_ok(buf, len)?;
+    verify_area(a.0[3], a.0[2])?;
+    at_offset(cx, &file, a.0[3], Dir::In, |cx, f| {
+        read_into(cx, f, buf, len)
+    })
 }
 
 pub fn pwrite64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = seekable(cx, a.0[0], a.0[3])?;
     let (buf, len) = (a.0[1], a.0[2].min(MAX_RW));
-    at_offset(cx, &file, a.0[3], |cx, f| write_from(cx, f, buf, len))
+    access_ok(buf, len)?;
+    verify_area(a.0[3], a.0[2])?;
+    at_offset(cx, &file, a.0[3], Dir::Out, |cx, f| {
+        write_from(cx, f, buf, len)
+    })
 }
 
 /// preadv/pwritev: on x86-64 the whole offset is in the low half (argument 3).
 pub fn preadv(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = seekable(cx, a.0[0], a.0[3])?;
     let (at, count) = (a.0[1], a.0[2]);
-    at_offset(cx, &file, a.0[3], |cx, f| readv_into(cx, f, at, count))
+    at_offset(cx, &file, a.0[3], Dir::In, |cx, f| {
+        readv_into(cx, f, at, count)
+    })
 }
 
 pub fn pwritev(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = seekable(cx, a.0[0], a.0[3])?;
     let (at, count) = (a.0[1], a.0[2]);
-    at_offset(cx, &file, a.0[3], |cx, f| writev_from(cx, f, at, count))
+    at_offset(cx, &file, a.0[3], Dir::Out, |cx, f| {
+        writev_from(cx, f, at, count)
+    })
 }
 
 pub fn lseek(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -470,10 +635,11 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
         timeout
     };
     if host.is_empty() {
-        if let Some(d) = wait {
-            super::time::sleep(cx, d)?;
-        } else if !ready_now {
-            return Err(Errno::EINTR.into());
+        match wait {
+            Some(d) => super::time::sleep(cx, d)?,
+            // Nothing to wait for and no timeout: Linux sleeps until a signal, which only a
+            // stop request (--timeout, a signal to umon) can be here.
+            None => super::time::sleep_until_stopped(cx)?,
         }
     } else {
         let mut polls: Vec<HostPoll<'_>> = host
@@ -545,6 +711,15 @@ pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (n, cmd, arg) = (a.0[0], a.0[1], a.0[2]);
     let fd = cx.state.process.fds.get(n)?;
     match cmd {
+        fcntl::F_DUPFD | fcntl::F_DUPFD_CLOEXEC if arg >= cx.state.process.fds.limit => {
+            Err(Errno::EINVAL.into())
+        }
+        fcntl::F_GETLK
+        | fcntl::F_SETLK
+        | fcntl::F_SETLKW
+        | fcntl::F_OFD_GETLK
+        | fcntl::F_OFD_SETLK
+        | fcntl::F_OFD_SETLKW => record_lock(cx, &fd.file, cmd, arg),
         fcntl::F_DUPFD | fcntl::F_DUPFD_CLOEXEC => Ok(cx.proc().fds.alloc(
             arg,
             Fd {
@@ -589,20 +764,114 @@ pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     }
 }
 
+/// The host fd behind a guest fd's lock calls: a volume file's, or umon's own standard stream.
+fn lock_fd<'s>(cx: &'s Ctx<'_, '_>, file: &'s OpenFile) -> Result<Option<BorrowedFd<'s>>, Errno> {
+    match file {
+        OpenFile::Host(h) if h.path_only => Err(Errno::EBADF),
+        OpenFile::Host(h) => Ok(Some(h.fd.as_fd())),
+        stream => Ok(stream.stream().and_then(|n| cx.state.stdio.host_fd(n))),
+    }
+}
+
+/// Run a lock call that may block until it is done or a stop request arrives (the kick
+/// signal interrupts it; a bare EINTR is retried).
+fn blocking_lock(cx: &Ctx<'_, '_>, mut call: impl FnMut() -> Result<(), Errno>) -> Sys {
+    loop {
+        match call() {
+            Ok(()) => return Ok(0),
+            Err(Errno::EINTR) if cx.state.stop.requested().is_none() => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// fcntl record locks (POSIX and open-file-description), on the host file itself, so they
+/// hold against other processes on the host as they would against other processes on Linux.
+/// The monitor is one host process, as the application is one Linux process.
+fn record_lock(cx: &mut Ctx<'_, '_>, file: &OpenFile, cmd: u64, arg: u64) -> Sys {
+    let mut lock: Flock = cx.read_val(arg)?;
+    let Some(fd) = lock_fd(cx, file)? else {
+        // A stream that is a caller's reader or writer: nobody else can hold a lock on it.
+        if matches!(cmd, fcntl::F_GETLK | fcntl::F_OFD_GETLK) {
+            lock.l_type = fcntl::F_UNLCK;
+            cx.write_val(arg, &lock)?;
+        }
+        return Ok(0);
+    };
+    let call = |lock: &mut Flock| -> Result<(), Errno> {
+        let mut host = libc::flock {
+            l_type: lock.l_type,
+            l_whence: lock.l_whence,
+            l_start: lock.l_start,
+            l_len: lock.l_len,
+            l_pid: lock.l_pid,
+        };
+        host_lock(fd, cmd, &mut host)?;
+        lock.l_type = host.l_type;
+        lock.l_whence = host.l_whence;
+        lock.l_start = host.l_start;
+        lock.l_len = host.l_len;
+        // A POSIX holder is another host process, outside the application's pid namespace:
+        // Linux reports such a pid as 0. OFD locks report -1 either way.
+        lock.l_pid = if host.l_pid > 0 { 0 } else { host.l_pid };
+        Ok(())
+    };
+    if matches!(cmd, fcntl::F_SETLKW | fcntl::F_OFD_SETLKW) {
+        return blocking_lock(cx, || call(&mut lock.clone()));
+    }
+    call(&mut lock)?;
+    if matches!(cmd, fcntl::F_GETLK | fcntl::F_OFD_GETLK) {
+        cx.write_val(arg, &lock)?;
+    }
+    Ok(0)
+}
+
+/// fcntl(fd, F_*LK, lock) on the host: neither rustix nor std has byte-range locks.
+#[allow(unsafe_code)]
+fn host_lock(fd: BorrowedFd<'_>, cmd: u64, lock: &mut libc::flock) -> Result<(), Errno> {
+    // SAFETY: every F_*LK command takes a pointer to a struct flock, which `lock` is, valid
+    // for the call; the fd is open for the borrow.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), cmd as i32, lock as *mut libc::flock) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(Errno::new(e.raw_os_error().unwrap_or(libc::EIO)));
+    }
+    Ok(())
+}
+
+/// LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN, LOCK_MAND.
+const LOCK_SH: u64 = 1;
+const LOCK_EX: u64 = 2;
+const LOCK_NB: u64 = 4;
+const LOCK_UN: u64 = 8;
+const LOCK_MAND: u64 = 32;
+
+/// flock(2) on the host file (see [`record_lock`]).
+pub fn flock(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    use rustix::fs::FlockOperation as Op;
+    let (n, op) = (a.0[0] & 0xffff_ffff, a.0[1] & 0xffff_ffff);
+    // Linux 6.1 warns about the removed LOCK_MAND and does nothing.
+    if op & LOCK_MAND != 0 {
+        return Ok(0);
+    }
+    let nb = op & LOCK_NB != 0;
+    let how = match op & !LOCK_NB {
+        LOCK_SH if nb => Op::NonBlockingLockShared,
+        LOCK_SH => Op::LockShared,
+        LOCK_EX if nb => Op::NonBlockingLockExclusive,
+        LOCK_EX => Op::LockExclusive,
+        LOCK_UN => Op::Unlock,
+        _ => return Err(Errno::EINVAL.into()),
+    };
+    let file = cx.state.process.fds.get(n)?.file;
+    let Some(fd) = lock_fd(cx, &file)? else {
+        return Ok(0);
+    };
+    blocking_lock(cx, || rustix::fs::flock(fd, how).map_err(host_errno))
+}
+
 /// Largest monitor buffer sendfile and copy_file_range move bytes through.
 const PUMP_BYTES: u64 = 1 << 20;
-
-/// An optional `loff_t *` argument, read in (EINVAL when negative).
-fn offset_arg(cx: &Ctx<'_, '_>, ptr: u64) -> Result<Option<u64>, Errno> {
-    if ptr == 0 {
-        return Ok(None);
-    }
-    let off: u64 = cx.read_val(ptr)?;
-    if (off as i64) < 0 {
-        return Err(Errno::EINVAL);
-    }
-    Ok(Some(off))
-}
 
 /// Write all of `buf` to `out` (at `*at` when given, advancing it); the count written.
 fn put(cx: &mut Ctx<'_, '_>, out: &OpenFile, at: Option<&mut u64>, buf: &[u8]) -> Sys {
@@ -699,49 +968,125 @@ fn pump(
     Ok(done)
 }
 
+/// An optional `loff_t *` argument, read in as is (EFAULT first, as Linux reads it first).
+fn raw_offset(cx: &Ctx<'_, '_>, ptr: u64) -> Result<Option<u64>, Errno> {
+    if ptr == 0 {
+        return Ok(None);
+    }
+    cx.read_val(ptr).map(Some)
+}
+
+/// Whether a volume file was opened O_APPEND (status flags live on the host open file).
+fn appends(h: &HostFile) -> Result<bool, Errno> {
+    let flags = rustix::fs::fcntl_getfl(&h.fd).map_err(host_errno)?;
+    Ok(flags.contains(rustix::fs::OFlags::APPEND))
+}
+
 /// sendfile(out, in, offset, count): from a volume file to a volume file or a standard output
-/// stream (whatever it is: umon's own fd or a caller's writer).
+/// stream (whatever it is: umon's own fd or a caller's writer). Checked in Linux's order.
 pub fn sendfile(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (out_fd, in_fd, off_ptr, count) = (a.0[0], a.0[1], a.0[2], a.0[3].min(MAX_RW));
-    let out = cx.state.process.fds.get(out_fd)?.file;
-    let OpenFile::Host(input) = cx.state.process.fds.get(in_fd)?.file else {
-        return Err(Errno::EINVAL.into());
+    let (out_fd, in_fd, off_ptr, count) = (a.0[0], a.0[1], a.0[2], a.0[3]);
+    let mut off = raw_offset(cx, off_ptr)?;
+    let input = cx.state.process.fds.get(in_fd)?.file;
+    let readable = match &input {
+        OpenFile::Host(h) => h.readable && !h.path_only,
+        other => matches!(other, OpenFile::Stdin),
     };
-    if matches!(out, OpenFile::Stdin) {
+    if !readable {
         return Err(Errno::EBADF.into());
     }
-    let mut off = offset_arg(cx, off_ptr)?;
-    let n = pump(cx, &input, off.as_mut(), &out, None, count)?;
+    let OpenFile::Host(input) = input else {
+        return Err(Errno::EINVAL.into());
+    };
+    if off.is_some() && input.kind != FileKind::Regular {
+        return Err(Errno::ESPIPE.into());
+    }
+    if off.is_some_and(|o| (o as i64) < 0) {
+        return Err(Errno::EINVAL.into());
+    }
+    let out = cx.state.process.fds.get(out_fd)?.file;
+    match &out {
+        OpenFile::Stdin => return Err(Errno::EBADF.into()),
+        OpenFile::Host(h) if !h.writable || h.path_only => return Err(Errno::EBADF.into()),
+        OpenFile::Host(h) if appends(h)? => return Err(Errno::EINVAL.into()),
+        _ => {}
+    }
+    let n = pump(cx, &input, off.as_mut(), &out, None, count.min(MAX_RW))?;
     if let Some(pos) = off {
         cx.write_val(off_ptr, &pos)?;
     }
     Ok(n)
 }
 
-/// copy_file_range between two volume files.
+/// The host identity (device, inode) of a volume file.
+fn identity(h: &HostFile) -> Result<(u64, u64, i64), Errno> {
+    let st = rustix::fs::fstat(&h.fd).map_err(host_errno)?;
+    Ok((st.st_dev, st.st_ino, st.st_size))
+}
+
+/// copy_file_range between two volume files, checked in Linux's order (generic_file_rw_checks,
+/// then generic_copy_file_checks: no copy onto an overlapping range of the same file).
 pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (in_fd, in_ptr, out_fd, out_ptr, len, flags) =
         (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4], a.0[5]);
+    let input = cx.state.process.fds.get(in_fd)?.file;
+    let output = cx.state.process.fds.get(out_fd)?.file;
+    let in_off = raw_offset(cx, in_ptr)?;
+    let out_off = raw_offset(cx, out_ptr)?;
     if flags != 0 {
         return Err(Errno::EINVAL.into());
     }
-    let input = cx.state.process.fds.get(in_fd)?.file;
-    let output = cx.state.process.fds.get(out_fd)?.file;
-    let (OpenFile::Host(input), OpenFile::Host(_)) = (&input, &output) else {
+    let (OpenFile::Host(input), OpenFile::Host(out)) = (&input, &output) else {
         return Err(Errno::EINVAL.into());
     };
-    if input.kind != FileKind::Regular {
+    if input.kind == FileKind::Directory || out.kind == FileKind::Directory {
+        return Err(Errno::EISDIR.into());
+    }
+    if input.kind != FileKind::Regular || out.kind != FileKind::Regular {
         return Err(Errno::EINVAL.into());
     }
-    let mut in_off = offset_arg(cx, in_ptr)?;
-    let mut out_off = offset_arg(cx, out_ptr)?;
+    if !input.readable || !out.writable || appends(out)? {
+        return Err(Errno::EBADF.into());
+    }
+    let here = |h: &HostFile| rustix::fs::seek(&h.fd, SeekFrom::Current(0)).map_err(host_errno);
+    let pos_in = match in_off {
+        Some(p) => p,
+        None => here(input)?,
+    };
+    let pos_out = match out_off {
+        Some(p) => p,
+        None => here(out)?,
+    };
+    if pos_in.checked_add(len).is_none() || pos_out.checked_add(len).is_none() {
+        return Err(Errno::EOVERFLOW.into());
+    }
+    // rw_verify_area.
+    if (pos_in as i64) < 0 || (pos_out as i64) < 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let (in_dev, in_ino, size) = identity(input)?;
+    let (out_dev, out_ino, _) = identity(out)?;
+    let size = size.max(0) as u64;
+    let count = if pos_in >= size {
+        0
+    } else {
+        len.min(size - pos_in)
+    };
+    if (in_dev, in_ino) == (out_dev, out_ino)
+        && pos_out + count > pos_in
+        && pos_out < pos_in + count
+    {
+        return Err(Errno::EINVAL.into());
+    }
+    let mut in_off = in_off;
+    let mut out_off = out_off;
     let n = pump(
         cx,
         input,
         in_off.as_mut(),
         &output,
         out_off.as_mut(),
-        len.min(MAX_RW),
+        count.min(MAX_RW),
     )?;
     if let Some(pos) = in_off {
         cx.write_val(in_ptr, &pos)?;
@@ -758,10 +1103,8 @@ pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 /// cannot be kept in sync with the file that way, so it is refused with ENODEV ("this file does
 /// not support the mapping"); a read-only MAP_SHARED mapping is served like a private one.
 pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    const PROT_WRITE: u64 = 2;
-    const MAP_TYPE: u64 = 0x0f;
-    const MAP_PRIVATE: u64 = 0x02;
-    const MAP_SHARED_VALIDATE: u64 = 0x03;
+    use mman::{MAP_PRIVATE, MAP_SHARED_VALIDATE, MAP_TYPE};
+    let prot_write = u64::from(mman::PROT_WRITE);
     let (addr, len, prot, flags, fd, offset) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4], a.0[5]);
     let file = cx.state.process.fds.get(u64::from(fd as u32))?.file;
     let OpenFile::Host(h) = file else {
@@ -780,10 +1123,10 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if h.kind != FileKind::Regular {
         return Err(Errno::ENODEV.into());
     }
-    if !h.readable || (shared && prot & PROT_WRITE != 0 && !h.writable) {
+    if !h.readable || (shared && prot & prot_write != 0 && !h.writable) {
         return Err(Errno::EACCES.into());
     }
-    if shared && prot & PROT_WRITE != 0 {
+    if shared && prot & prot_write != 0 {
         return Err(Errno::ENODEV.into());
     }
     let size = rustix::fs::fstat(&h.fd).map_err(host_errno)?.st_size.max(0) as u64;
@@ -814,7 +1157,8 @@ fn fill_from(
     len: u64,
     offset: u64,
 ) -> Result<(), Errno> {
-    let chunks = cx.space().chunks(va, len, Access::Write)?;
+    // The monitor fills the mapping whatever its protection, as the kernel does.
+    let chunks = cx.space().chunks(va, len, Access::Mapped)?;
     let fd = h.fd.as_fd();
     let saved = rustix::fs::seek(fd, SeekFrom::Current(0)).map_err(host_errno)?;
     rustix::fs::seek(fd, SeekFrom::Start(offset)).map_err(host_errno)?;

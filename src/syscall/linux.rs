@@ -198,6 +198,20 @@ pub struct SigAction {
     pub mask: u64,
 }
 
+/// struct flock (fcntl record locks).
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+#[allow(missing_docs)] // the kernel's field names say it all
+pub struct Flock {
+    pub l_type: i16,
+    pub l_whence: i16,
+    pub pad0: u32,
+    pub l_start: i64,
+    pub l_len: i64,
+    pub l_pid: i32,
+    pub pad1: u32,
+}
+
 /// Kernel `struct termios` (TCGETS/TCSETS), opaque bytes to umon.
 pub const TERMIOS_BYTES: usize = 36;
 
@@ -229,6 +243,20 @@ pub mod fcntl {
     pub const F_GETFL: u64 = 3;
     /// F_SETFL.
     pub const F_SETFL: u64 = 4;
+    /// F_GETLK.
+    pub const F_GETLK: u64 = 5;
+    /// F_SETLK.
+    pub const F_SETLK: u64 = 6;
+    /// F_SETLKW.
+    pub const F_SETLKW: u64 = 7;
+    /// F_OFD_GETLK.
+    pub const F_OFD_GETLK: u64 = 36;
+    /// F_OFD_SETLK.
+    pub const F_OFD_SETLK: u64 = 37;
+    /// F_OFD_SETLKW.
+    pub const F_OFD_SETLKW: u64 = 38;
+    /// F_UNLCK.
+    pub const F_UNLCK: i16 = 2;
     /// F_DUPFD_CLOEXEC.
     pub const F_DUPFD_CLOEXEC: u64 = 1030;
     /// FD_CLOEXEC.
@@ -237,8 +265,30 @@ pub mod fcntl {
 
 /// mmap(2) and friends.
 pub mod mman {
+    /// PROT_READ.
+    pub const PROT_READ: u32 = 1;
+    /// PROT_WRITE.
+    pub const PROT_WRITE: u32 = 2;
+    /// PROT_EXEC.
+    pub const PROT_EXEC: u32 = 4;
+    /// PROT_READ | PROT_WRITE | PROT_EXEC.
+    pub const PROT_BITS: u64 = 7;
+    /// PROT_SEM (accepted and ignored, as on x86-64).
+    pub const PROT_SEM: u64 = 0x8;
+    /// PROT_GROWSDOWN.
+    pub const PROT_GROWSDOWN: u64 = 0x0100_0000;
+    /// PROT_GROWSUP.
+    pub const PROT_GROWSUP: u64 = 0x0200_0000;
     /// MAP_SHARED.
     pub const MAP_SHARED: u64 = 0x01;
+    /// MAP_PRIVATE.
+    pub const MAP_PRIVATE: u64 = 0x02;
+    /// MAP_SHARED_VALIDATE.
+    pub const MAP_SHARED_VALIDATE: u64 = 0x03;
+    /// MAP_DROPPABLE (anonymous only).
+    pub const MAP_DROPPABLE: u64 = 0x08;
+    /// The mapping-type bits of the flags.
+    pub const MAP_TYPE: u64 = 0x0f;
     /// MAP_FIXED.
     pub const MAP_FIXED: u64 = 0x10;
     /// MAP_ANONYMOUS.
@@ -249,8 +299,16 @@ pub mod mman {
     pub const MREMAP_MAYMOVE: u64 = 1;
     /// MREMAP_FIXED.
     pub const MREMAP_FIXED: u64 = 2;
+    /// MREMAP_DONTUNMAP.
+    pub const MREMAP_DONTUNMAP: u64 = 4;
     /// MADV_DONTNEED.
     pub const MADV_DONTNEED: u64 = 4;
+    /// MADV_REMOVE.
+    pub const MADV_REMOVE: u64 = 9;
+    /// MADV_HWPOISON.
+    pub const MADV_HWPOISON: u64 = 100;
+    /// MADV_SOFT_OFFLINE.
+    pub const MADV_SOFT_OFFLINE: u64 = 101;
 }
 
 /// ioctl requests on terminals.

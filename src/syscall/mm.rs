@@ -1,14 +1,15 @@
 //! Memory syscalls over the arena of [`crate::addrspace`]. The arena is mapped read-write in
-//! full before the application starts, so protections requested later are recorded but not
-//! enforced (see the README's limitations).
+//! full before the application starts and the page tables never change, so protections are
+//! bookkeeping: every buffer the monitor touches for the application obeys them (EFAULT as on
+//! Linux), but the application's own loads and stores do not (see the README's limitations).
 use super::linux::mman;
 use super::{Args, Ctx, Sys};
-use crate::addrspace::{Access, PAGE};
+use crate::addrspace::{Access, Remap, PAGE, USER_TOP};
 use syscalls::Errno;
 
 /// Make the guest RAM behind `[va, va + len)` known to KVM (see [`crate::memslots`]).
 fn back(cx: &mut Ctx<'_, '_>, va: u64, len: u64) -> Result<(), Errno> {
-    let chunks = cx.space().chunks(va, len, Access::Read)?;
+    let chunks = cx.space().chunks(va, len, Access::Mapped)?;
     if let Some(slots) = cx.state.process.slots.as_mut() {
         for (gpa, n) in chunks {
             slots.ensure(gpa.0, n).map_err(|e| {
@@ -41,7 +42,11 @@ fn backed(cx: &mut Ctx<'_, '_>, va: u64, len: u64) -> Sys {
 }
 
 pub fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (addr, len, _prot, flags, fd) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4] as i32);
+    let (addr, len, prot, flags, fd) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4] as i32);
+    // x86-64's sys_mmap checks the offset first, whatever the mapping.
+    if a.0[5] % PAGE != 0 {
+        return Err(Errno::EINVAL.into());
+    }
     if flags & mman::MAP_ANONYMOUS == 0 {
         // File mappings need a file system (volumes); the only files are streams.
         return Err(if cx.state.process.fds.get(fd as u64).is_ok() {
@@ -51,6 +56,18 @@ pub fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         }
         .into());
     }
+    if len == 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    // Unknown flags are ignored, as Linux does for the legacy types; an anonymous mapping
+    // must be shared, private or droppable (MAP_SHARED_VALIDATE is for files).
+    if !matches!(
+        flags & mman::MAP_TYPE,
+        mman::MAP_SHARED | mman::MAP_PRIVATE | mman::MAP_DROPPABLE
+    ) {
+        return Err(Errno::EINVAL.into());
+    }
+    let prot = (prot & mman::PROT_BITS) as u32;
     let mem = cx.mem;
     let space = &mut cx.proc().space;
     if flags & mman::MAP_FIXED_NOREPLACE != 0 {
@@ -61,10 +78,10 @@ pub fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         if !space.arena_is_free(addr, end) {
             return Err(Errno::EEXIST.into());
         }
-        let va = space.mmap(mem, addr, len, true)?;
+        let va = space.mmap(mem, addr, len, prot, true)?;
         return backed(cx, va, len);
     }
-    let va = space.mmap(mem, addr, len, flags & mman::MAP_FIXED != 0)?;
+    let va = space.mmap(mem, addr, len, prot, flags & mman::MAP_FIXED != 0)?;
     backed(cx, va, len)
 }
 
@@ -74,44 +91,107 @@ pub fn munmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(0)
 }
 
-/// Checked like Linux (alignment, mapped range); the protection itself is not applied.
+/// mprotect(2), checked in Linux's order. The protection is recorded page by page (see the
+/// module comment). As on Linux, the mapped stretch before a hole is changed before the hole's
+/// ENOMEM. PROT_GROWSDOWN/PROT_GROWSUP are EINVAL: no mapping here grows.
 pub fn mprotect(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (addr, len) = (a.0[0], a.0[1]);
-    if addr % PAGE != 0 {
+    let (start, len, prot) = (a.0[0], a.0[1], a.0[2]);
+    let grows = prot & (mman::PROT_GROWSDOWN | mman::PROT_GROWSUP);
+    if grows == mman::PROT_GROWSDOWN | mman::PROT_GROWSUP || start % PAGE != 0 {
         return Err(Errno::EINVAL.into());
     }
-    let len = len.checked_next_multiple_of(PAGE).ok_or(Errno::ENOMEM)?;
-    if !cx.space().is_mapped(addr, len) {
+    if len == 0 {
+        return Ok(0);
+    }
+    let end = len
+        .checked_next_multiple_of(PAGE)
+        .and_then(|l| start.checked_add(l))
+        .filter(|&e| e > start)
+        .ok_or(Errno::ENOMEM)?;
+    if prot & !(mman::PROT_BITS | mman::PROT_SEM | grows) != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let pieces = cx.space().mapped_pieces(start, end.min(USER_TOP));
+    let Some(&(first, _)) = pieces.first().filter(|p| p.0 == start) else {
+        return Err(Errno::ENOMEM.into());
+    };
+    if grows != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let mut reached = first;
+    for (s, e) in pieces {
+        if s != reached {
+            break;
+        }
+        reached = e;
+    }
+    cx.proc()
+        .space
+        .mprotect(start, reached, (prot & mman::PROT_BITS) as u32)?;
+    if reached < end {
         return Err(Errno::ENOMEM.into());
     }
     Ok(0)
 }
 
 pub fn mremap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (old, old_len, new_len, flags) = (a.0[0], a.0[1], a.0[2], a.0[3]);
-    if flags & !(mman::MREMAP_MAYMOVE | mman::MREMAP_FIXED) != 0 || flags & mman::MREMAP_FIXED != 0
+    let (old, old_len, new_len, flags, new_addr) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4]);
+    let may_move = flags & mman::MREMAP_MAYMOVE != 0;
+    let fixed = flags & mman::MREMAP_FIXED != 0;
+    let keep_old = flags & mman::MREMAP_DONTUNMAP != 0;
+    let known = mman::MREMAP_MAYMOVE | mman::MREMAP_FIXED | mman::MREMAP_DONTUNMAP;
+    // MREMAP_DONTUNMAP is always a move, without resizing.
+    if flags & !known != 0
+        || (fixed && !may_move)
+        || (keep_old && (!may_move || old_len != new_len))
     {
         return Err(Errno::EINVAL.into());
     }
+    let how = Remap {
+        may_move,
+        fixed: fixed.then_some(new_addr),
+        keep_old,
+    };
     let mem = cx.mem;
-    let va = cx.proc().space.mremap(
-        mem,
-        old,
-        old_len,
-        new_len,
-        flags & mman::MREMAP_MAYMOVE != 0,
-    )?;
+    let va = cx.proc().space.mremap(mem, old, old_len, new_len, how)?;
     backed(cx, va, new_len)
 }
 
+/// The advice values Linux 6.1 (the kernel umon reports) knows.
+fn advice_known(advice: u64) -> bool {
+    matches!(advice, 0..=4 | 8..=25 | mman::MADV_HWPOISON | mman::MADV_SOFT_OFFLINE)
+}
+
 pub fn madvise(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (addr, len, advice) = (a.0[0], a.0[1], a.0[2]);
-    if addr % PAGE != 0 {
+    let (start, len, advice) = (a.0[0], a.0[1], a.0[2]);
+    if !advice_known(advice) || start % PAGE != 0 {
         return Err(Errno::EINVAL.into());
     }
+    let end = len
+        .checked_next_multiple_of(PAGE)
+        .and_then(|l| start.checked_add(l))
+        .ok_or(Errno::EINVAL)?;
+    if end == start {
+        return Ok(0);
+    }
+    // Poisoning memory needs CAP_SYS_ADMIN, which the application never has.
+    if matches!(advice, mman::MADV_HWPOISON | mman::MADV_SOFT_OFFLINE) {
+        return Err(Errno::EPERM.into());
+    }
+    let pieces = cx.space().mapped_pieces(start, end.min(USER_TOP));
+    // MADV_REMOVE needs a shared file mapping; every mapping here is private.
+    if advice == mman::MADV_REMOVE && !pieces.is_empty() {
+        return Err(Errno::EINVAL.into());
+    }
+    let covered: u64 = pieces.iter().map(|(s, e)| e - s).sum();
     if advice == mman::MADV_DONTNEED {
         let mem = cx.mem;
-        cx.proc().space.munmap_contents(mem, addr, len)?;
+        for (s, e) in pieces {
+            cx.proc().space.munmap_contents(mem, s, e)?;
+        }
+    }
+    if covered < end - start {
+        return Err(Errno::ENOMEM.into());
     }
     Ok(0)
 }

@@ -57,6 +57,8 @@ pub struct Process {
     pub sigactions: HashMap<u64, linux::SigAction>,
     /// The blocked-signal mask.
     pub sigmask: u64,
+    /// Signals sent while blocked, waiting to be unblocked (bit `sig - 1`).
+    pub sigpending: u64,
     /// The alternate signal stack.
     pub altstack: Option<linux::SigAltStack>,
     /// Resource limits changed by the application (others have their defaults).
@@ -273,6 +275,7 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::dup2 => io::dup2(cx, a),
         S::dup3 => io::dup3(cx, a),
         S::fcntl => io::fcntl(cx, a),
+        S::flock => io::flock(cx, a),
         S::mmap if a.0[3] & linux::mman::MAP_ANONYMOUS == 0 => io::mmap_file(cx, a),
         S::brk => mm::brk(cx, a),
         S::mmap => mm::mmap(cx, a),
@@ -297,9 +300,10 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::sigaltstack => proc::sigaltstack(cx, a),
         S::getpid | S::gettid => Ok(proc::TID),
         S::getppid => Ok(0),
-        S::kill | S::tkill => proc::kill(cx, a.0[0], a.0[1]),
-        S::tgkill if a.0[0] as i32 == proc::TID as i32 => proc::kill(cx, a.0[1], a.0[2]),
-        S::tgkill => Err(Errno::ESRCH.into()),
+        S::kill => proc::kill(cx, a.0[0], a.0[1]),
+        S::tkill => proc::tgkill(cx, proc::TID, a.0[0], a.0[1]),
+        S::tgkill => proc::tgkill(cx, a.0[0], a.0[1], a.0[2]),
+        S::rt_sigpending => proc::rt_sigpending(cx, a),
         S::getuid | S::geteuid => Ok(ids().uid),
         S::getgid | S::getegid => Ok(ids().gid),
         S::uname => proc::uname(cx, a),

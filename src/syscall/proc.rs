@@ -2,6 +2,7 @@
 use super::fd::HARD_MAX_FDS;
 use super::linux::{Rlimit, SigAction, SigAltStack, Timespec, Utsname};
 use super::{Args, Ctx, Stop, Sys};
+use crate::addrspace::{Access, USER_TOP as TASK_TOP};
 use crate::hypercall::{HypercallError, DIRTY_SREGS};
 use std::time::Duration;
 use syscalls::Errno;
@@ -72,6 +73,7 @@ pub fn set_robust_list(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(0)
 }
 
+const RLIMIT_FSIZE: u64 = 1;
 const RLIMIT_CORE: u64 = 4;
 const RLIMIT_STACK: u64 = 3;
 const RLIMIT_NOFILE: u64 = 7;
@@ -79,14 +81,14 @@ const RLIM_NLIMITS: u64 = 16;
 const RLIM_INFINITY: u64 = u64::MAX;
 
 fn rlimit(cx: &Ctx<'_, '_>, res: u64) -> Rlimit {
+    if let Some(r) = cx.state.process.rlimits.get(&res) {
+        return *r;
+    }
     if res == RLIMIT_NOFILE {
         return Rlimit {
             cur: cx.state.process.fds.limit,
             max: HARD_MAX_FDS,
         };
-    }
-    if let Some(r) = cx.state.process.rlimits.get(&res) {
-        return *r;
     }
     let cur = match res {
         RLIMIT_STACK => crate::app::STACK_BYTES,
@@ -107,10 +109,10 @@ fn set_rlimit(cx: &mut Ctx<'_, '_>, res: u64, new: Rlimit) -> Result<(), Errno> 
         return Err(Errno::EPERM);
     }
     if res == RLIMIT_NOFILE {
-        cx.proc().fds.limit = new.cur.max(3);
-    } else {
-        cx.proc().rlimits.insert(res, new);
+        // The fd table enforces the soft limit (EMFILE beyond it), as Linux does.
+        cx.proc().fds.limit = new.cur;
     }
+    cx.proc().rlimits.insert(res, new);
     Ok(())
 }
 
@@ -158,6 +160,10 @@ const SIGKILL: u64 = 9;
 const SIGSTOP: u64 = 19;
 const UNBLOCKABLE: u64 = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
 
+fn bit(sig: u64) -> u64 {
+    1 << (sig - 1)
+}
+
 pub fn rt_sigaction(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (sig, act, oact, size) = (a.0[0], a.0[1], a.0[2], a.0[3]);
     if size != 8 || sig == 0 || sig > NSIG {
@@ -182,7 +188,12 @@ pub fn rt_sigaction(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         cx.write_val(oact, &old)?;
     }
     if let Some(n) = new {
-        cx.proc().sigactions.insert(sig, n);
+        let p = cx.proc();
+        p.sigactions.insert(sig, n);
+        // A signal that is now ignored is dropped even while pending (Linux's do_sigaction).
+        if disposition(p, sig) == Disposition::Ignore {
+            p.sigpending &= !bit(sig);
+        }
     }
     Ok(0)
 }
@@ -211,8 +222,146 @@ pub fn rt_sigprocmask(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             _ => s,
         };
         cx.proc().sigmask = mask & !UNBLOCKABLE;
+        deliver_unblocked(cx)?;
     }
     Ok(0)
+}
+
+/// rt_sigpending: the signals sent while blocked and not yet unblocked.
+pub fn rt_sigpending(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let (set, size) = (a.0[0], a.0[1]);
+    if size > 8 {
+        return Err(Errno::EINVAL.into());
+    }
+    let p = &cx.state.process;
+    let pending = (p.sigpending & p.sigmask).to_le_bytes();
+    cx.space().write(cx.mem, set, &pending[..size as usize])?;
+    Ok(0)
+}
+
+/// What a signal does when it arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Disposition {
+    /// Nothing: SIG_IGN, or ignored by default.
+    Ignore,
+    /// Ends the process (the default action of most signals).
+    Kill,
+    /// Stops the process (SIGSTOP's default action).
+    Stop,
+    /// Runs a handler, which umon cannot do yet.
+    Handler,
+}
+
+/// Signals whose default action is to do nothing.
+const DEFAULT_IGNORED: [u64; 4] = [17, 18, 23, 28]; // SIGCHLD, SIGCONT, SIGURG, SIGWINCH
+/// Stop signals a terminal sends (SIGTSTP, SIGTTIN, SIGTTOU). Linux discards them for a
+/// process group with no parent in its session to resume it (an orphaned process group),
+/// which is what the application is: its parent is outside its machine.
+const TERMINAL_STOPS: [u64; 3] = [20, 21, 22];
+const SIG_IGN: u64 = 1;
+
+fn disposition(p: &super::Process, sig: u64) -> Disposition {
+    let handler = p.sigactions.get(&sig).map(|a| a.handler).unwrap_or(0);
+    match handler {
+        _ if sig == SIGKILL => Disposition::Kill,
+        _ if sig == SIGSTOP => Disposition::Stop,
+        SIG_IGN => Disposition::Ignore,
+        0 if DEFAULT_IGNORED.contains(&sig) || TERMINAL_STOPS.contains(&sig) => Disposition::Ignore,
+        0 => Disposition::Kill,
+        _ => Disposition::Handler,
+    }
+}
+
+/// A signal arrives (it is not blocked): do what its disposition says. `origin` says where it
+/// came from, for umon's line when it ends the process.
+fn deliver(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str) -> Sys {
+    let how = match disposition(&cx.state.process, sig) {
+        Disposition::Ignore => return Ok(0),
+        Disposition::Stop => {
+            // Stopped: only SIGCONT or SIGKILL from another process could go on, and there is
+            // none, so the process stays stopped until umon is stopped (--timeout, a signal).
+            super::time::sleep_until_stopped(cx)?;
+            return Ok(0);
+        }
+        Disposition::Kill => origin.to_owned(),
+        Disposition::Handler => {
+            format!("{origin}; its handler was not run: umon does not deliver signals yet")
+        }
+    };
+    let name = crate::hypercall::signal_name(sig as i32);
+    Err(Stop::Exit(crate::ExitStatus::Signaled {
+        signal: sig as i32,
+        report: format!("app killed by {name} ({how})"),
+    }))
+}
+
+/// After the mask changed: pending signals no longer blocked arrive, lowest number first.
+fn deliver_unblocked(cx: &mut Ctx<'_, '_>) -> Result<(), Stop> {
+    loop {
+        let p = &cx.state.process;
+        let ready = p.sigpending & !p.sigmask;
+        if ready == 0 {
+            return Ok(());
+        }
+        let sig = u64::from(ready.trailing_zeros()) + 1;
+        cx.proc().sigpending &= !bit(sig);
+        deliver(cx, sig, "pending, then unblocked")?;
+    }
+}
+
+/// A signal the kernel sends the application (SIGXFSZ) for `why`.
+pub(super) fn raise(cx: &mut Ctx<'_, '_>, sig: u64, why: &str) -> Sys {
+    send(cx, sig, why)
+}
+
+/// The soft RLIMIT_FSIZE (u64::MAX: none).
+pub(super) fn file_size_limit(cx: &Ctx<'_, '_>) -> u64 {
+    rlimit(cx, RLIMIT_FSIZE).cur
+}
+
+/// A signal to the application itself: held while blocked (SIGKILL and SIGSTOP never are),
+/// else delivered.
+fn send_self(cx: &mut Ctx<'_, '_>, sig: u64) -> Sys {
+    send(cx, sig, "sent by itself")
+}
+
+fn send(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str) -> Sys {
+    if sig > NSIG {
+        return Err(Errno::EINVAL.into());
+    }
+    if sig == 0 {
+        return Ok(0);
+    }
+    if cx.state.process.sigmask & bit(sig) != 0 {
+        cx.proc().sigpending |= bit(sig);
+        return Ok(0);
+    }
+    deliver(cx, sig, origin)?;
+    Ok(0)
+}
+
+/// kill(2): the only process is the application itself (pid 1, its own process group). There
+/// is no signal delivery to handlers yet: a signal it sends itself is held while blocked, does
+/// nothing when ignored, stops it (SIGSTOP) or ends it the way the default action would.
+/// kill(-1) signals every process but the caller and init: there is none (ESRCH).
+pub fn kill(cx: &mut Ctx<'_, '_>, target: u64, sig: u64) -> Sys {
+    match target as i32 {
+        0 => send_self(cx, sig),
+        t if t as u64 == TID => send_self(cx, sig),
+        _ => Err(Errno::ESRCH.into()),
+    }
+}
+
+/// tgkill(2) (and tkill(2), with the thread group of the caller).
+pub fn tgkill(cx: &mut Ctx<'_, '_>, tgid: u64, tid: u64, sig: u64) -> Sys {
+    let (tgid, tid) = (tgid as i32, tid as i32);
+    if tgid <= 0 || tid <= 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    if tgid as u64 != TID || tid as u64 != TID {
+        return Err(Errno::ESRCH.into());
+    }
+    send_self(cx, sig)
 }
 
 const SS_ONSTACK: i32 = 1;
@@ -274,6 +423,14 @@ pub fn getrandom(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if flags & !GRND_FLAGS != 0 {
         return Err(Errno::EINVAL.into());
     }
+    if buf.checked_add(len).is_none_or(|e| e > TASK_TOP) {
+        return Err(Errno::EFAULT.into());
+    }
+    // Linux copies block by block and returns what it copied before a bad page.
+    let len = cx.space().accessible(buf, len, Access::Write);
+    if len == 0 && a.0[1] != 0 {
+        return Err(Errno::EFAULT.into());
+    }
     let mut chunk = vec![0u8; len.min(64 << 10) as usize];
     let mut done = 0;
     while done < len {
@@ -311,17 +468,24 @@ pub fn getcwd(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(cwd.len() as u64)
 }
 
+/// The CPUs the kernel has (nr_cpu_ids): the one vCPU.
+const NR_CPUS: u32 = 1;
+/// cpumask_size(): the bytes of a mask of [`NR_CPUS`], in longs.
+const CPUMASK_BYTES: u32 = 8;
+
 pub fn sched_getaffinity(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (pid, len, mask) = (a.0[0], a.0[1], a.0[2]);
-    if pid != 0 && pid != TID {
-        return Err(Errno::ESRCH.into());
-    }
-    if len < 8 || len % 8 != 0 {
+    // pid_t and unsigned int in the kernel's prototype; Linux checks the size first, with
+    // 32-bit arithmetic.
+    let (pid, len, mask) = (a.0[0] as i32, a.0[1] as u32, a.0[2]);
+    if len.wrapping_mul(8) < NR_CPUS || len % 8 != 0 {
         return Err(Errno::EINVAL.into());
     }
-    // One vCPU: CPU 0.
-    cx.write_val(mask, &1u64)?;
-    Ok(8)
+    if pid != 0 && pid as u64 != TID {
+        return Err(Errno::ESRCH.into());
+    }
+    let n = len.min(CPUMASK_BYTES) as usize;
+    cx.space().write(cx.mem, mask, &1u64.to_le_bytes()[..n])?;
+    Ok(n as u64)
 }
 
 const FUTEX_WAIT: u64 = 0;
@@ -331,29 +495,59 @@ const FUTEX_CMP_REQUEUE: u64 = 4;
 const FUTEX_WAKE_OP: u64 = 5;
 const FUTEX_WAIT_BITSET: u64 = 9;
 const FUTEX_WAKE_BITSET: u64 = 10;
-const FUTEX_CMD_MASK: u64 = 0x7f;
+const FUTEX_PRIVATE_FLAG: u64 = 128;
+const FUTEX_CLOCK_REALTIME: u64 = 256;
+const FUTEX_CMD_MASK: u64 = !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+
+/// Linux's get_futex_key: the address must be aligned (EINVAL) and in the user half (EFAULT);
+/// a shared futex is looked up in the page tables, so its page must be mapped and allow the
+/// access (EFAULT); a private one is just its address, never touched.
+fn futex_key(cx: &Ctx<'_, '_>, uaddr: u64, private: bool, access: Access) -> Result<(), Errno> {
+    if uaddr % 4 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if uaddr > TASK_TOP - 4 {
+        return Err(Errno::EFAULT);
+    }
+    if !private {
+        cx.space().chunks(uaddr, 4, access)?;
+    }
+    Ok(())
+}
 
 /// futex with one thread: a wake finds no waiter; a wait on a matching value can only end by
 /// its timeout, and without one the application would hang forever, so the VM ends instead.
+/// Arguments and addresses are checked as Linux checks them, in its order.
 pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (uaddr, op, val, timeout) = (a.0[0], a.0[1], a.0[2], a.0[3]);
-    match op & FUTEX_CMD_MASK {
+    let (uaddr, op, val, timeout, uaddr2, val3) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4], a.0[5]);
+    let cmd = op & FUTEX_CMD_MASK;
+    let private = op & FUTEX_PRIVATE_FLAG != 0;
+    // Of the commands served, only FUTEX_WAIT_BITSET takes FUTEX_CLOCK_REALTIME: Linux's
+    // do_futex answers ENOSYS for the others, FUTEX_WAIT included (tests/syscall_findings).
+    if op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET {
+        return Err(Errno::ENOSYS.into());
+    }
+    match cmd {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => {
-            if uaddr % 4 != 0 {
+            let limit = if timeout != 0 {
+                Some(super::time::duration(cx.read_val::<Timespec>(timeout)?)?)
+            } else {
+                None
+            };
+            if cmd == FUTEX_WAIT_BITSET && val3 as u32 == 0 {
                 return Err(Errno::EINVAL.into());
             }
+            futex_key(cx, uaddr, private, Access::Read)?;
             let cur: u32 = cx.read_val(uaddr)?;
             if cur != val as u32 {
                 return Err(Errno::EAGAIN.into());
             }
-            if timeout == 0 {
+            let Some(d) = limit else {
                 return Err(Stop::Fatal(HypercallError::Deadlock { what: "futex wait" }));
-            }
-            let t: Timespec = cx.read_val(timeout)?;
-            let d = super::time::duration(t)?;
-            let d = if op & FUTEX_CMD_MASK == FUTEX_WAIT_BITSET {
+            };
+            let d = if cmd == FUTEX_WAIT_BITSET {
                 // Absolute on CLOCK_MONOTONIC (or REALTIME with FUTEX_CLOCK_REALTIME).
-                let clock = if op & 256 != 0 {
+                let clock = if op & FUTEX_CLOCK_REALTIME != 0 {
                     rustix::time::ClockId::Realtime
                 } else {
                     rustix::time::ClockId::Monotonic
@@ -366,51 +560,62 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             super::time::sleep(cx, d)?;
             Err(Errno::ETIMEDOUT.into())
         }
-        FUTEX_WAKE | FUTEX_WAKE_BITSET | FUTEX_REQUEUE | FUTEX_CMP_REQUEUE | FUTEX_WAKE_OP => {
-            // No waiter can exist, but the address is checked as Linux checks it.
-            if uaddr % 4 != 0 {
+        FUTEX_WAKE | FUTEX_WAKE_BITSET => {
+            if cmd == FUTEX_WAKE_BITSET && val3 as u32 == 0 {
                 return Err(Errno::EINVAL.into());
             }
-            cx.read_val::<u32>(uaddr)?;
+            futex_key(cx, uaddr, private, Access::Read)?;
+            Ok(0)
+        }
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
+            // nr_wake is val, nr_requeue the low half of the timeout argument: ints.
+            if (val as i32) < 0 || (timeout as u32 as i32) < 0 {
+                return Err(Errno::EINVAL.into());
+            }
+            futex_key(cx, uaddr, private, Access::Read)?;
+            futex_key(cx, uaddr2, private, Access::Read)?;
+            if cmd == FUTEX_CMP_REQUEUE {
+                let cur: u32 = cx.read_val(uaddr)?;
+                if cur != val3 as u32 {
+                    return Err(Errno::EAGAIN.into());
+                }
+            }
+            Ok(0)
+        }
+        FUTEX_WAKE_OP => {
+            futex_key(cx, uaddr, private, Access::Read)?;
+            futex_key(cx, uaddr2, private, Access::Write)?;
+            wake_op(cx, uaddr2, val3 as u32)?;
             Ok(0)
         }
         _ => Err(Errno::ENOSYS.into()),
     }
 }
 
-/// Signals whose default action is to do nothing.
-const DEFAULT_IGNORED: [u64; 4] = [17, 18, 23, 28]; // SIGCHLD, SIGCONT, SIGURG, SIGWINCH
-const SIG_IGN: u64 = 1;
-
-/// kill/tkill/tgkill: the only process (and thread) is the application itself. There is no
-/// signal delivery yet, so a signal it sends itself either does nothing (signal 0, ignored, or
-/// ignored by default) or ends it the way the default action would: `abort()` ends with SIGABRT.
-pub fn kill(cx: &mut Ctx<'_, '_>, target: u64, sig: u64) -> Sys {
-    let target = target as i64 as i32;
-    if !(-1..=1).contains(&target) {
-        return Err(Errno::ESRCH.into());
+/// FUTEX_WAKE_OP's operation on `*uaddr2` (futex_atomic_op_inuser); the comparison only
+/// decides whom to wake, and there is nobody, but an unknown one is still ENOSYS.
+fn wake_op(cx: &Ctx<'_, '_>, uaddr2: u64, encoded: u32) -> Result<(), Errno> {
+    let op = (encoded >> 28) & 7;
+    let cmp = (encoded >> 24) & 15;
+    let mut oparg = (((encoded >> 12) & 0xfff) as i32) << 20 >> 20;
+    if encoded & (8 << 28) != 0 {
+        oparg = 1i32.wrapping_shl((oparg & 31) as u32);
     }
-    if sig > NSIG {
-        return Err(Errno::EINVAL.into());
+    if op > 4 {
+        return Err(Errno::ENOSYS);
     }
-    let handler = cx
-        .state
-        .process
-        .sigactions
-        .get(&sig)
-        .map(|a| a.handler)
-        .unwrap_or(0);
-    if sig == 0 || handler == SIG_IGN || (handler == 0 && DEFAULT_IGNORED.contains(&sig)) {
-        return Ok(0);
-    }
-    let name = crate::hypercall::signal_name(sig as i32);
-    let how = if handler == 0 {
-        "sent by itself"
-    } else {
-        "sent by itself; its handler was not run: umon does not deliver signals yet"
+    let old: u32 = cx.read_val(uaddr2)?;
+    let arg = oparg as u32;
+    let new = match op {
+        0 => arg,
+        1 => old.wrapping_add(arg),
+        2 => old | arg,
+        3 => old & !arg,
+        _ => old ^ arg,
     };
-    Err(Stop::Exit(crate::ExitStatus::Signaled {
-        signal: sig as i32,
-        report: format!("app killed by {name} ({how})"),
-    }))
+    cx.write_val(uaddr2, &new)?;
+    if cmp > 5 {
+        return Err(Errno::ENOSYS);
+    }
+    Ok(())
 }

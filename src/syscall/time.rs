@@ -39,6 +39,14 @@ pub fn sleep(cx: &Ctx<'_, '_>, d: Duration) -> Result<(), Errno> {
     }
 }
 
+/// Sleep until a stop request (kill, timeout, signal to umon) ends it with EINTR: what a
+/// Linux process waiting for a signal nobody can send does.
+pub fn sleep_until_stopped(cx: &Ctx<'_, '_>) -> Result<(), Errno> {
+    loop {
+        sleep(cx, Duration::from_secs(3600))?;
+    }
+}
+
 /// CLOCK_TAI.
 const CLOCK_TAI: u64 = 11;
 
