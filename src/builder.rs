@@ -107,7 +107,7 @@ impl Builder {
         self
     }
 
-    /// End the VM after `limit` ([`crate::ExitStatus::TimedOut`]).
+    /// End the VM after `limit` ([`crate::exit::ExitStatus::TimedOut`]).
     pub fn timeout(mut self, limit: Duration) -> Builder {
         self.config.timeout = Some(limit);
         self

@@ -7,16 +7,9 @@ use crate::memory::MemoryError;
 use crate::paging::PagingError;
 use crate::vcpu::VcpuError;
 
-/// The time limit passed (timeout(1)'s convention).
-pub const EXIT_TIMED_OUT: i32 = 124;
-/// umon failed (the docker/env convention).
-pub const EXIT_UMON_FAILED: i32 = 125;
-/// The application cannot be executed.
-pub const EXIT_CANNOT_EXECUTE: i32 = 126;
-/// The application was not found.
-pub const EXIT_NOT_FOUND: i32 = 127;
-/// Added to a signal number when the application was killed by it.
-pub const EXIT_SIGNAL_BASE: i32 = 128;
+pub use crate::exit::{
+    EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_SIGNAL_BASE, EXIT_TIMED_OUT, EXIT_UMON_FAILED,
+};
 
 /// Everything that can stop umon from running an application to its end.
 #[derive(Debug, thiserror::Error)]

@@ -89,7 +89,7 @@ extern "C" fn on_sigsys(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
         libc::write(2, line.as_ptr().cast(), n);
     }
     // SAFETY: ending the process from a signal handler with _exit is async-signal-safe.
-    unsafe { libc::_exit(crate::error::EXIT_UMON_FAILED) }
+    unsafe { libc::_exit(crate::exit::EXIT_UMON_FAILED) }
 }
 
 /// Install the SIGSYS reporter (idempotent).

@@ -1,7 +1,7 @@
 //! Ending a running VM from outside: a [`KillHandle`] (another thread, a timeout, SIGINT/SIGTERM
 //! to umon) records why and kicks the vCPU thread out of KVM_RUN or a blocking host call with a
 //! real-time signal whose handler does nothing; the run loop sees the reason and ends the VM.
-use crate::ExitStatus;
+use crate::exit::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;

@@ -132,16 +132,16 @@ impl Tracer {
 }
 
 /// strace's last line: `+++ exited with 3 +++`.
-pub fn ending(status: &crate::ExitStatus) -> String {
+pub fn ending(status: &crate::exit::ExitStatus) -> String {
     match status {
-        crate::ExitStatus::Exited(c) => format!("+++ exited with {c} +++\n"),
-        crate::ExitStatus::Signaled { signal, .. } => {
+        crate::exit::ExitStatus::Exited(c) => format!("+++ exited with {c} +++\n"),
+        crate::exit::ExitStatus::Signaled { signal, .. } => {
             format!(
                 "+++ killed by {} +++\n",
                 crate::hypercall::signal_name(*signal)
             )
         }
-        crate::ExitStatus::TimedOut(d) => format!("+++ timed out after {d:?} +++\n"),
+        crate::exit::ExitStatus::TimedOut(d) => format!("+++ timed out after {d:?} +++\n"),
     }
 }
 

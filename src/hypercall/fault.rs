@@ -1,8 +1,8 @@
 //! Exceptions the application took: turned into the signal Linux would have sent.
 use super::{Flow, HostState, HypercallError};
+use crate::exit::ExitStatus;
 use crate::memory::{GuestMem, MemoryError};
 use crate::syscall::Process;
-use crate::ExitStatus;
 use umon_abi::hypercall::FaultReport;
 use umon_abi::Gpa;
 

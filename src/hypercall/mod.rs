@@ -7,10 +7,10 @@ mod fault;
 
 pub use fault::{killed, signal_name};
 
+use crate::exit::ExitStatus;
 use crate::memory::{GuestMem, MemoryError};
 use crate::stdio::Stdio;
 use crate::syscall;
-use crate::ExitStatus;
 use kvm_bindings::{kvm_regs, kvm_sregs};
 use umon_abi::hypercall::{Abort, EnterUser, Hypercall, SelftestReport};
 use umon_abi::layout::selector;

@@ -72,11 +72,11 @@ impl LoaderError {
     /// be executed, 125 for a bad core.
     pub fn exit_code(&self) -> i32 {
         match self {
-            LoaderError::AppNotFound { .. } => crate::error::EXIT_NOT_FOUND,
+            LoaderError::AppNotFound { .. } => crate::exit::EXIT_NOT_FOUND,
             LoaderError::AppRead { .. }
             | LoaderError::App { .. }
-            | LoaderError::ArgsTooLong { .. } => crate::error::EXIT_CANNOT_EXECUTE,
-            _ => crate::error::EXIT_UMON_FAILED,
+            | LoaderError::ArgsTooLong { .. } => crate::exit::EXIT_CANNOT_EXECUTE,
+            _ => crate::exit::EXIT_UMON_FAILED,
         }
     }
 }

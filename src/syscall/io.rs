@@ -9,8 +9,8 @@ use super::linux::{
 };
 use super::{Args, Ctx, Stop, Sys};
 use crate::addrspace::{Access, PAGE};
+use crate::exit::ExitStatus;
 use crate::memory::MemoryError;
-use crate::ExitStatus;
 use rustix::fs::SeekFrom;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;

@@ -12,9 +12,9 @@ mod proc;
 mod time;
 
 use crate::addrspace::AddrSpace;
+use crate::exit::ExitStatus;
 use crate::hypercall::{Cpu, Flow, HostState, HypercallError, DIRTY_REGS};
 use crate::memory::GuestMem;
-use crate::ExitStatus;
 use std::collections::{HashMap, HashSet};
 use syscalls::{Errno, Sysno};
 use umon_abi::hypercall::{ECHO_XOR, SYS_UMON_ECHO};

@@ -289,7 +289,7 @@ fn deliver(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str) -> Sys {
         }
     };
     let name = crate::hypercall::signal_name(sig as i32);
-    Err(Stop::Exit(crate::ExitStatus::Signaled {
+    Err(Stop::Exit(crate::exit::ExitStatus::Signaled {
         signal: sig as i32,
         report: format!("app killed by {name} ({how})"),
     }))

@@ -5,9 +5,9 @@ pub mod setup;
 
 pub use exit::Exit;
 
+use crate::exit::ExitStatus;
 use crate::hypercall::{self, Flow, HostState};
 use crate::memory::GuestMem;
-use crate::ExitStatus;
 use kvm_ioctls::{SyncReg, VcpuFd};
 use umon_abi::hypercall::{HYPERCALL_MAX, HYPERCALL_PORT};
 
