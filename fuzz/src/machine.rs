@@ -385,7 +385,7 @@ impl Machine {
                 self.last = ret;
                 true
             }
-            Ok(Flow::Exit(status)) => {
+            Ok(Flow::EndProcess(status)) => {
                 let _ = status.code();
                 self.ended = Some(Ended::Status(status));
                 false

@@ -46,7 +46,12 @@ pub fn report(mem: &GuestMem, state: &mut HostState, at: Gpa) -> Result<Flow, Fa
         14 => format!("fault address {:#x}, ", f.cr2),
         _ => String::new(),
     };
-    Ok(Flow::Exit(killed(&state.process, signal, &detail, f.rip)))
+    Ok(Flow::EndProcess(killed(
+        &state.process,
+        signal,
+        &detail,
+        f.rip,
+    )))
 }
 
 /// The application ends by `signal` at `rip`: "app killed by SIGSEGV: {detail}rip 0x..

@@ -11,34 +11,9 @@ use crate::exit::ExitStatus;
 use crate::memory::{GuestMem, MemoryError};
 use crate::stdio::Stdio;
 use crate::syscall;
-use kvm_bindings::{kvm_regs, kvm_sregs};
+pub use crate::vcpu::cpu::{Cpu, Flow};
 use umon_abi::hypercall::{Abort, EnterUser, Hypercall, SelftestReport};
-use umon_abi::layout::selector;
 use umon_abi::Gpa;
-
-/// Registers were changed and must go back to KVM.
-pub const DIRTY_REGS: u32 = 1;
-/// Segment/system registers were changed.
-pub const DIRTY_SREGS: u32 = 2;
-
-/// The vCPU registers as a handler sees them.
-pub struct Cpu<'a> {
-    /// General registers.
-    pub regs: &'a mut kvm_regs,
-    /// System registers.
-    pub sregs: &'a mut kvm_sregs,
-    /// Which of the two were changed ([`DIRTY_REGS`], [`DIRTY_SREGS`]).
-    pub dirty: u32,
-}
-
-/// What the run loop does after a hypercall.
-#[derive(Debug)]
-pub enum Flow {
-    /// Resume the guest.
-    Continue,
-    /// The VM is over.
-    Exit(ExitStatus),
-}
 
 /// The guest broke the hypercall protocol.
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +96,7 @@ pub fn dispatch(
             console::write(mem, state, Gpa(arg)).map_err(bad)?;
             Ok(Flow::Continue)
         }
-        Hypercall::Exit => Ok(Flow::Exit(ExitStatus::Exited((arg & 0xff) as i32))),
+        Hypercall::Exit => Ok(Flow::EndProcess(ExitStatus::Exited((arg & 0xff) as i32))),
         Hypercall::Abort => {
             let args: Abort = mem.read(Gpa(arg)).map_err(bad)?;
             let mut text = vec![0u8; args.len.min(256) as usize];
@@ -136,7 +111,7 @@ pub fn dispatch(
         }
         Hypercall::EnterUser => {
             let args: EnterUser = mem.read(Gpa(arg)).map_err(bad)?;
-            enter_user(cpu, &args);
+            cpu.enter_user(&args);
             Ok(Flow::Continue)
         }
         Hypercall::Fault => fault::report(mem, state, Gpa(arg)).map_err(|e| match e {
@@ -144,7 +119,7 @@ pub fn dispatch(
             fault::FaultError::Core(e) => e,
         }),
         // rcx is where the CPU would return to, just after the 2-byte `syscall`.
-        Hypercall::CompatSyscall => Ok(Flow::Exit(killed(
+        Hypercall::CompatSyscall => Ok(Flow::EndProcess(killed(
             &state.process,
             libc::SIGILL,
             "syscall from 32-bit code (no IA32 emulation), ",
@@ -152,23 +127,4 @@ pub fn dispatch(
         ))),
         _ => Err(HypercallError::Unknown { nr }),
     }
-}
-
-/// Install the CPL3 state: user code and data selectors, the entry registers, IF set, IOPL 0.
-fn enter_user(cpu: &mut Cpu<'_>, args: &EnterUser) {
-    *cpu.regs = kvm_regs {
-        rip: args.rip,
-        rsp: args.rsp,
-        rdi: args.rdi,
-        rflags: 0x202,
-        ..Default::default()
-    };
-    let s = &mut *cpu.sregs;
-    s.cs.selector = selector::USER_CS;
-    s.cs.dpl = 3;
-    for seg in [&mut s.ss, &mut s.ds, &mut s.es] {
-        seg.selector = selector::USER_DS;
-        seg.dpl = 3;
-    }
-    cpu.dirty |= DIRTY_REGS | DIRTY_SREGS;
 }

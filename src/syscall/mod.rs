@@ -13,8 +13,9 @@ mod time;
 
 use crate::addrspace::AddrSpace;
 use crate::exit::ExitStatus;
-use crate::hypercall::{Cpu, Flow, HostState, HypercallError, DIRTY_REGS};
+use crate::hypercall::{HostState, HypercallError};
 use crate::memory::GuestMem;
+use crate::vcpu::cpu::{Cpu, Flow};
 use std::collections::{HashMap, HashSet};
 use syscalls::{Errno, Sysno};
 use umon_abi::hypercall::{ECHO_XOR, SYS_UMON_ECHO};
@@ -167,10 +168,10 @@ pub fn handle(
     let ret = match outcome {
         Ok(v) => v as i64,
         Err(Stop::Errno(e)) => -i64::from(e.into_raw()),
-        Err(Stop::Exit(status)) => return Ok(Flow::Exit(status)),
+        Err(Stop::Exit(status)) => return Ok(Flow::EndProcess(status)),
         Err(Stop::Fatal(e)) => return Err(e),
     };
-    complete(cx.cpu, ret);
+    cx.cpu.complete_syscall(ret);
     Ok(Flow::Continue)
 }
 
@@ -371,16 +372,4 @@ fn unsupported(cx: &mut Ctx<'_, '_>, nr: u64) -> Sys {
         let _ = cx.state.stdio.stderr.write_all(note.as_bytes());
     }
     Err(Errno::ENOSYS.into())
-}
-
-/// Put the result in rax and return to the application. On hardware KVM the stub's `sysretq`
-/// does the return. On PVM a user-mode `syscall` reaches the stub still at CPL3, where `sysretq`
-/// would fault, so the monitor performs the return itself: rip = rcx, rflags = r11.
-pub fn complete(cpu: &mut Cpu<'_>, ret: i64) {
-    cpu.regs.rax = ret as u64;
-    if cpu.sregs.cs.dpl == 3 {
-        cpu.regs.rip = cpu.regs.rcx;
-        cpu.regs.rflags = (cpu.regs.r11 & !0x3000) | 0x2;
-    }
-    cpu.dirty |= DIRTY_REGS;
 }

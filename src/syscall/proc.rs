@@ -3,7 +3,8 @@ use super::fd::HARD_MAX_FDS;
 use super::linux::{Rlimit, SigAction, SigAltStack, Timespec, Utsname};
 use super::{Args, Ctx, Stop, Sys};
 use crate::addrspace::{Access, USER_TOP as TASK_TOP};
-use crate::hypercall::{HypercallError, DIRTY_SREGS};
+use crate::hypercall::HypercallError;
+use crate::vcpu::cpu::DIRTY_SREGS;
 use std::time::Duration;
 use syscalls::Errno;
 

@@ -1,13 +1,15 @@
 //! The vCPU run loop. Only this module calls `VcpuFd::run`; exits become owned [`Exit`]s and are
 //! handed to the hypercall layer, which knows nothing about KVM.
+pub mod cpu;
 pub mod exit;
 pub mod setup;
 
 pub use exit::Exit;
 
 use crate::exit::ExitStatus;
-use crate::hypercall::{self, Flow, HostState};
+use crate::hypercall::{self, HostState};
 use crate::memory::GuestMem;
+use cpu::{Cpu, Flow, DIRTY_REGS, DIRTY_SREGS};
 use kvm_ioctls::{SyncReg, VcpuFd};
 use umon_abi::hypercall::{HYPERCALL_MAX, HYPERCALL_PORT};
 
@@ -90,17 +92,17 @@ impl Vcpu {
                     if (HYPERCALL_PORT..=HYPERCALL_PORT + HYPERCALL_MAX).contains(&port) =>
                 {
                     let sync = self.fd.sync_regs_mut();
-                    let mut cpu = hypercall::Cpu {
+                    let mut cpu = Cpu {
                         regs: &mut sync.regs,
                         sregs: &mut sync.sregs,
                         dirty: 0,
                     };
                     let flow = hypercall::dispatch(port - HYPERCALL_PORT, &mut cpu, mem, state)?;
                     let dirty = cpu.dirty;
-                    if dirty & hypercall::DIRTY_REGS != 0 {
+                    if dirty & DIRTY_REGS != 0 {
                         self.fd.set_sync_dirty_reg(SyncReg::Register);
                     }
-                    if dirty & hypercall::DIRTY_SREGS != 0 {
+                    if dirty & DIRTY_SREGS != 0 {
                         self.fd.set_sync_dirty_reg(SyncReg::SystemRegister);
                     }
                     flow
@@ -117,7 +119,7 @@ impl Vcpu {
                         _ => String::new(),
                     };
                     let rip = self.fd.sync_regs().regs.rip;
-                    Flow::Exit(hypercall::killed(
+                    Flow::EndProcess(hypercall::killed(
                         &state.process,
                         libc::SIGSEGV,
                         &detail,
@@ -128,7 +130,7 @@ impl Vcpu {
             };
             match flow {
                 Flow::Continue => {}
-                Flow::Exit(status) => return Ok(status),
+                Flow::EndProcess(status) => return Ok(status),
             }
         }
     }
