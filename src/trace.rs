@@ -138,7 +138,7 @@ pub fn ending(status: &crate::exit::ExitStatus) -> String {
         crate::exit::ExitStatus::Signaled { signal, .. } => {
             format!(
                 "+++ killed by {} +++\n",
-                crate::hypercall::signal_name(*signal)
+                crate::syscall::signal::signal_name(*signal)
             )
         }
         crate::exit::ExitStatus::TimedOut(d) => format!("+++ timed out after {d:?} +++\n"),

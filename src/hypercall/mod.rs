@@ -5,7 +5,7 @@
 mod console;
 mod fault;
 
-pub use fault::{killed, signal_name};
+pub use crate::syscall::signal::{killed, signal_name};
 
 use crate::exit::ExitStatus;
 use crate::memory::{GuestMem, MemoryError};

@@ -224,7 +224,7 @@ fn fsize_limit(cx: &mut Ctx<'_, '_>, file: &OpenFile, len: u64) -> Result<u64, S
         rustix::fs::seek(fd, SeekFrom::Current(0)).map_err(host_errno)?
     };
     if pos >= limit {
-        super::proc::raise(cx, libc::SIGXFSZ as u64, "file size limit exceeded")?;
+        super::signal::raise(cx, libc::SIGXFSZ as u64, "file size limit exceeded")?;
         return Err(Errno::EFBIG.into());
     }
     Ok(len.min(limit - pos))

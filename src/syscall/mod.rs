@@ -9,6 +9,7 @@ mod io;
 pub mod linux;
 mod mm;
 mod proc;
+pub mod signal;
 mod time;
 
 use crate::addrspace::AddrSpace;
@@ -296,15 +297,15 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::prlimit64 => proc::prlimit64(cx, a),
         S::getrlimit => proc::getrlimit(cx, a),
         S::setrlimit => proc::setrlimit(cx, a),
-        S::rt_sigaction => proc::rt_sigaction(cx, a),
-        S::rt_sigprocmask => proc::rt_sigprocmask(cx, a),
-        S::sigaltstack => proc::sigaltstack(cx, a),
+        S::rt_sigaction => signal::rt_sigaction(cx, a),
+        S::rt_sigprocmask => signal::rt_sigprocmask(cx, a),
+        S::sigaltstack => signal::sigaltstack(cx, a),
         S::getpid | S::gettid => Ok(proc::TID),
         S::getppid => Ok(0),
-        S::kill => proc::kill(cx, a.0[0], a.0[1]),
-        S::tkill => proc::tgkill(cx, proc::TID, a.0[0], a.0[1]),
-        S::tgkill => proc::tgkill(cx, a.0[0], a.0[1], a.0[2]),
-        S::rt_sigpending => proc::rt_sigpending(cx, a),
+        S::kill => signal::kill(cx, a.0[0], a.0[1]),
+        S::tkill => signal::tgkill(cx, proc::TID, a.0[0], a.0[1]),
+        S::tgkill => signal::tgkill(cx, a.0[0], a.0[1], a.0[2]),
+        S::rt_sigpending => signal::rt_sigpending(cx, a),
         S::getuid | S::geteuid => Ok(ids().uid),
         S::getgid | S::getegid => Ok(ids().gid),
         S::uname => proc::uname(cx, a),
