@@ -40,6 +40,15 @@ pub enum Error {
     Config(String),
 }
 
+impl From<crate::vcpu::RunError> for Error {
+    fn from(e: crate::vcpu::RunError) -> Self {
+        match e {
+            crate::vcpu::RunError::Vcpu(e) => Error::Vcpu(e),
+            crate::vcpu::RunError::Hypercall(e) => Error::Hypercall(e),
+        }
+    }
+}
+
 impl Error {
     /// The process exit code this failure maps to.
     pub fn exit_code(&self) -> i32 {

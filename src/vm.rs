@@ -3,13 +3,13 @@
 //! registers memory with KVM.
 use crate::app::{self, AuxFacts};
 use crate::config::{Config, Mode};
-use crate::hypercall::HostState;
 use crate::kvm::{self, KvmError, Platform};
 use crate::loader::{self, CoreImage, LoaderError};
 use crate::memory::GuestMem;
 use crate::memslots::{MemSlots, CHUNK};
 use crate::paging::{self, PageTables, NO_EXECUTE, PAGE_1G, PAGE_2M, PAGE_4K, USER, WRITABLE};
 use crate::stdio::Stdio;
+use crate::syscall::LinuxGuest;
 use crate::vcpu::{setup, Vcpu};
 use crate::volume::FileSystem;
 use crate::{Error, RunReport};
@@ -33,7 +33,7 @@ const LOOP_STACK_BYTES: u64 = 64 << 10;
 pub struct Vm {
     // Field order is drop order: the vCPU and VM fds go before the memory they map.
     vcpu: Vcpu,
-    state: HostState,
+    state: LinuxGuest,
     _vm: Arc<VmFd>,
     _kvm: Kvm,
     mem: GuestMem,
@@ -127,9 +127,8 @@ impl Vm {
         }
         info.mem_map_len = map.len() as u32;
 
-        let mut state = HostState {
+        let mut state = LinuxGuest {
             stdio,
-            selftest: None,
             process: Default::default(),
             stop: kill,
             trace: config.trace.map(crate::trace::Tracer::new),
@@ -230,7 +229,8 @@ impl Vm {
         if self.seccomp {
             crate::seccomp::confine()?;
         }
-        let status = self.vcpu.run(&self.mem, &mut self.state)?;
+        let end = self.vcpu.run(&self.mem, &mut self.state)?;
+        let status = end.status;
         if let Some(tracer) = &self.state.trace {
             let text = tracer
                 .summary()
@@ -239,7 +239,7 @@ impl Vm {
         }
         Ok(RunReport {
             status,
-            selftest: self.state.selftest,
+            selftest: end.selftest,
         })
     }
 }

@@ -176,7 +176,7 @@ mod seeds {
             m.ended
         );
         let m = run_hypercall(&seed("hypercall", "selftest-enter"));
-        assert_eq!(m.state.selftest.map(|r| r.checks), Some(8));
+        assert_eq!(m.selftest.map(|r| r.checks), Some(8));
         assert!(
             matches!(&m.ended, Some(Ended::Error(e)) if e.contains("unknown hypercall 0")),
             "{:?}",

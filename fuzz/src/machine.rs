@@ -1,7 +1,7 @@
 //! `syscall` and `hypercall`: a small guest (no KVM) shaped like a real `umon run` — a
 //! read-only text region, a data region, a stack and a heap arena in one program namespace —
 //! driven by a program decoded from the fuzz input: raw writes into guest RAM, then syscalls
-//! (`umon::syscall::handle`) or hypercalls (`umon::hypercall::dispatch`) with decoded registers.
+//! (`ExitHandler::syscall` of `umon::syscall::LinuxGuest`) or hypercalls (`umon::hypercall::dispatch`) with decoded registers.
 //!
 //! The application has two volumes (see [`crate::volume`]): a writable one at `/data` (also the
 //! working directory), recreated for every input, and a read-only one at `/ro`, both holding
@@ -32,11 +32,13 @@ use crate::volume::Fixture;
 use kvm_bindings::{kvm_regs, kvm_sregs};
 use std::sync::{Arc, Mutex};
 use umon::addrspace::{AddrSpace, Arena, Region};
-use umon::hypercall::{Cpu, Flow, HostState};
+use umon::hypercall::{Cpu, Flow};
 use umon::memory::GuestMem;
 use umon::stdio::Stdio;
 use umon::syscall::linux::Timespec;
+use umon::syscall::LinuxGuest;
 use umon::trace::{TraceMode, Tracer};
+use umon::vcpu::ExitHandler;
 use umon::ExitStatus;
 use umon_abi::hypercall::SYS_UMON_ECHO;
 use umon_abi::layout::{
@@ -175,7 +177,9 @@ pub struct Machine {
     /// Guest RAM.
     pub mem: GuestMem,
     /// What the monitor keeps for the VM.
-    pub state: HostState,
+    pub state: LinuxGuest,
+    /// The core's self-check report, once sent.
+    pub selftest: Option<umon_abi::hypercall::SelftestReport>,
     /// General registers.
     pub regs: kvm_regs,
     /// System registers.
@@ -260,12 +264,11 @@ impl Machine {
         };
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        let state = HostState {
+        let state = LinuxGuest {
             stdio: Stdio::capture(
                 Box::new(Capture(stdout.clone())),
                 Box::new(Capture(stderr.clone())),
             ),
-            selftest: None,
             process,
             stop: umon::stop::KillHandle::new(),
             trace,
@@ -277,6 +280,7 @@ impl Machine {
         let mut m = Machine {
             mem,
             state,
+            selftest: None,
             regs: kvm_regs::default(),
             sregs,
             text: vec![0; TEXT.len as usize],
@@ -344,14 +348,14 @@ impl Machine {
             (nr, args[0], args[1], args[2], args[3], args[4], args[5]);
         r.rcx = TEXT.va + 0x100;
         r.r11 = 0x202;
-        self.trap(true, umon::syscall::handle)
+        self.trap(true, |cpu, mem, state, _| state.syscall(cpu, mem))
     }
 
     /// Hypercall `nr` with the current registers; false when the VM is over.
     pub fn hypercall(&mut self, nr: u16) -> bool {
         let is_syscall = nr == umon_abi::hypercall::Hypercall::Syscall as u16;
-        self.trap(is_syscall, |cpu, mem, state| {
-            umon::hypercall::dispatch(nr, cpu, mem, state)
+        self.trap(is_syscall, |cpu, mem, state, selftest| {
+            umon::hypercall::dispatch(nr, cpu, mem, state, selftest)
         })
     }
 
@@ -362,7 +366,8 @@ impl Machine {
         call: impl FnOnce(
             &mut Cpu<'_>,
             &GuestMem,
-            &mut HostState,
+            &mut LinuxGuest,
+            &mut Option<umon_abi::hypercall::SelftestReport>,
         ) -> Result<Flow, umon::hypercall::HypercallError>,
     ) -> bool {
         let nr = self.regs.rax & 0xffff_ffff;
@@ -374,7 +379,7 @@ impl Machine {
             sregs: &mut self.sregs,
             dirty: 0,
         };
-        match call(&mut cpu, &self.mem, &mut self.state) {
+        match call(&mut cpu, &self.mem, &mut self.state, &mut self.selftest) {
             Ok(Flow::Continue) => {
                 let ret = self.regs.rax;
                 let echoed = self.echo && nr == SYS_UMON_ECHO;

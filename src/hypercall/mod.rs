@@ -1,18 +1,16 @@
-//! Hypercall dispatch: the monitor's side of `umon_abi::hypercall`. Handlers see guest memory,
-//! the host state and the vCPU registers, never KVM. Guest input is hostile: every pointer and
-//! length is checked by [`GuestMem`]; a protocol violation ends the VM with a
-//! [`HypercallError`], a guest-level failure returns a negative errno in band.
+//! Hypercall dispatch: the monitor's side of `umon_abi::hypercall`. The core's own calls
+//! (console, exit, abort, self-test report, entering user mode) are served here; the
+//! application's syscalls and faults go to the run loop's [`ExitHandler`]. Handlers see guest
+//! memory and the vCPU registers, never KVM. Guest input is hostile: every pointer and length
+//! is checked by [`GuestMem`]; a protocol violation ends the VM with a [`HypercallError`], a
+//! guest-level failure returns a negative errno in band.
 mod console;
-mod fault;
-
-pub use crate::syscall::signal::{killed, signal_name};
 
 use crate::exit::ExitStatus;
 use crate::memory::{GuestMem, MemoryError};
-use crate::stdio::Stdio;
-use crate::syscall;
 pub use crate::vcpu::cpu::{Cpu, Flow};
-use umon_abi::hypercall::{Abort, EnterUser, Hypercall, SelftestReport};
+use crate::vcpu::{AppFault, ExitHandler};
+use umon_abi::hypercall::{Abort, EnterUser, FaultReport, Hypercall, SelftestReport};
 use umon_abi::Gpa;
 
 /// The guest broke the hypercall protocol.
@@ -59,41 +57,22 @@ pub enum HypercallError {
     },
 }
 
-/// Everything the monitor keeps for one VM between exits.
-pub struct HostState {
-    /// The application's standard streams.
-    pub stdio: Stdio,
-    /// The self-check result, once reported.
-    pub selftest: Option<SelftestReport>,
-    /// The Linux process the application sees.
-    pub process: syscall::Process,
-    /// Stops the VM from outside (kill handle, timeout, signals to umon).
-    pub stop: crate::stop::KillHandle,
-    /// `--trace`: every syscall of the application, strace-style.
-    pub trace: Option<crate::trace::Tracer>,
-}
-
-impl HostState {
-    /// The status to end with when something outside the guest asked the VM to stop.
-    pub fn stop_requested(&self) -> Option<ExitStatus> {
-        self.stop.requested().map(|r| r.status())
-    }
-}
-
-/// Handle hypercall `nr`.
+/// Handle hypercall `nr`; the application's calls go to `handler`, a self-check report is kept
+/// in `selftest`.
 pub fn dispatch(
     nr: u16,
     cpu: &mut Cpu<'_>,
     mem: &GuestMem,
-    state: &mut HostState,
+    handler: &mut dyn ExitHandler,
+    selftest: &mut Option<SelftestReport>,
 ) -> Result<Flow, HypercallError> {
     let call = Hypercall::try_from(nr).map_err(|nr| HypercallError::Unknown { nr })?;
     let arg = cpu.regs.rdi;
     let bad = |source| HypercallError::BadArgument { call, source };
     match call {
-        Hypercall::Syscall => syscall::handle(cpu, mem, state),
+        Hypercall::Syscall => handler.syscall(cpu, mem),
         Hypercall::ConsoleWrite => {
-            console::write(mem, state, Gpa(arg)).map_err(bad)?;
+            console::write(mem, handler, Gpa(arg)).map_err(bad)?;
             Ok(Flow::Continue)
         }
         Hypercall::Exit => Ok(Flow::EndProcess(ExitStatus::Exited((arg & 0xff) as i32))),
@@ -106,7 +85,7 @@ pub fn dispatch(
             })
         }
         Hypercall::SelftestReport => {
-            state.selftest = Some(mem.read(Gpa(arg)).map_err(bad)?);
+            *selftest = Some(mem.read(Gpa(arg)).map_err(bad)?);
             Ok(Flow::Continue)
         }
         Hypercall::EnterUser => {
@@ -114,17 +93,28 @@ pub fn dispatch(
             cpu.enter_user(&args);
             Ok(Flow::Continue)
         }
-        Hypercall::Fault => fault::report(mem, state, Gpa(arg)).map_err(|e| match e {
-            fault::FaultError::Memory(source) => bad(source),
-            fault::FaultError::Core(e) => e,
-        }),
+        Hypercall::Fault => {
+            let f: FaultReport = mem.read(Gpa(arg)).map_err(bad)?;
+            log::debug!("fault report: {f:x?}");
+            if f.cs & 3 != 3 {
+                return Err(HypercallError::CoreFault {
+                    vector: f.vector,
+                    rip: f.rip,
+                    cr2: f.cr2,
+                });
+            }
+            let fault = AppFault::Exception {
+                vector: f.vector,
+                rip: f.rip,
+                cr2: f.cr2,
+            };
+            Ok(handler.app_fault(cpu, fault))
+        }
         // rcx is where the CPU would return to, just after the 2-byte `syscall`.
-        Hypercall::CompatSyscall => Ok(Flow::EndProcess(killed(
-            &state.process,
-            libc::SIGILL,
-            "syscall from 32-bit code (no IA32 emulation), ",
-            cpu.regs.rcx.wrapping_sub(2),
-        ))),
+        Hypercall::CompatSyscall => {
+            let rip = cpu.regs.rcx.wrapping_sub(2);
+            Ok(handler.app_fault(cpu, AppFault::CompatSyscall { rip }))
+        }
         _ => Err(HypercallError::Unknown { nr }),
     }
 }

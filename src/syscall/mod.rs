@@ -14,9 +14,11 @@ mod time;
 
 use crate::addrspace::AddrSpace;
 use crate::exit::ExitStatus;
-use crate::hypercall::{HostState, HypercallError};
+use crate::hypercall::HypercallError;
 use crate::memory::GuestMem;
+use crate::stdio::Stdio;
 use crate::vcpu::cpu::{Cpu, Flow};
+use crate::vcpu::{AppFault, ExitHandler};
 use std::collections::{HashMap, HashSet};
 use syscalls::{Errno, Sysno};
 use umon_abi::hypercall::{ECHO_XOR, SYS_UMON_ECHO};
@@ -121,7 +123,7 @@ pub struct Ctx<'a, 'c> {
     /// Guest memory.
     pub mem: &'a GuestMem,
     /// Monitor state: the process and its stdio.
-    pub state: &'a mut HostState,
+    pub state: &'a mut LinuxGuest,
     /// The vCPU registers (arch_prctl changes FS).
     pub cpu: &'a mut Cpu<'c>,
 }
@@ -150,11 +152,69 @@ impl Ctx<'_, '_> {
     }
 }
 
+/// The Linux personality of one VM: the process the application sees, its standard streams,
+/// the stop request and the tracer. It serves the run loop's [`ExitHandler`] calls.
+pub struct LinuxGuest {
+    /// The application's standard streams.
+    pub stdio: Stdio,
+    /// The Linux process the application sees.
+    pub process: Process,
+    /// Stops the VM from outside (kill handle, timeout, signals to umon).
+    pub stop: crate::stop::KillHandle,
+    /// `--trace`: every syscall of the application, strace-style.
+    pub trace: Option<crate::trace::Tracer>,
+}
+
+impl ExitHandler for LinuxGuest {
+    fn syscall(&mut self, cpu: &mut Cpu<'_>, mem: &GuestMem) -> Result<Flow, HypercallError> {
+        handle(cpu, mem, self)
+    }
+
+    fn app_fault(&mut self, _cpu: &mut Cpu<'_>, fault: AppFault) -> Flow {
+        let status = match fault {
+            AppFault::Exception { vector, rip, cr2 } => {
+                let detail = match vector {
+                    14 => format!("fault address {cr2:#x}, "),
+                    _ => String::new(),
+                };
+                signal::killed(&self.process, signal::signal_for(vector), &detail, rip)
+            }
+            AppFault::CompatSyscall { rip } => signal::killed(
+                &self.process,
+                libc::SIGILL,
+                "syscall from 32-bit code (no IA32 emulation), ",
+                rip,
+            ),
+            AppFault::StrayAccess { rip, gpa } => {
+                let detail = match gpa {
+                    Some(addr) => {
+                        format!("access to memory it never allocated (guest-physical {addr:#x}), ")
+                    }
+                    None => String::new(),
+                };
+                signal::killed(&self.process, libc::SIGSEGV, &detail, rip)
+            }
+        };
+        Flow::EndProcess(status)
+    }
+
+    fn console(&mut self, fd: u32, bytes: &[u8]) -> std::io::Result<()> {
+        match fd {
+            1 => self.stdio.stdout.write_all(bytes),
+            _ => self.stdio.stderr.write_all(bytes),
+        }
+    }
+
+    fn before_run(&mut self) -> Option<Flow> {
+        self.stop.requested().map(|r| Flow::EndProcess(r.status()))
+    }
+}
+
 /// Run the system call in the vCPU's registers and set up the return to the application.
-pub fn handle(
+fn handle(
     cpu: &mut Cpu<'_>,
     mem: &GuestMem,
-    state: &mut HostState,
+    state: &mut LinuxGuest,
 ) -> Result<Flow, HypercallError> {
     let r = &*cpu.regs;
     // Linux takes the number from eax (do_syscall_64's `int nr`); the upper half is ignored.

@@ -1,5 +1,7 @@
-//! The vCPU run loop. Only this module calls `VcpuFd::run`; exits become owned [`Exit`]s and are
-//! handed to the hypercall layer, which knows nothing about KVM.
+//! The vCPU run loop. Only this module calls `VcpuFd::run`; exits become owned [`Exit`]s. The
+//! core's own hypercalls are served by [`crate::hypercall`]; everything that concerns the
+//! application (its syscalls, its faults) goes to an [`ExitHandler`], the seam to the layer
+//! above: the machine defines the trait and never imports what implements it.
 pub mod cpu;
 pub mod exit;
 pub mod setup;
@@ -7,10 +9,11 @@ pub mod setup;
 pub use exit::Exit;
 
 use crate::exit::ExitStatus;
-use crate::hypercall::{self, HostState};
+use crate::hypercall::{self, HypercallError};
 use crate::memory::GuestMem;
 use cpu::{Cpu, Flow, DIRTY_REGS, DIRTY_SREGS};
 use kvm_ioctls::{SyncReg, VcpuFd};
+use umon_abi::hypercall::SelftestReport;
 use umon_abi::hypercall::{HYPERCALL_MAX, HYPERCALL_PORT};
 
 /// Why the vCPU could not be set up or continue.
@@ -56,6 +59,67 @@ impl VcpuError {
     }
 }
 
+/// Something the application did that the machine cannot serve: the personality above turns
+/// it into the signal its OS would send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppFault {
+    /// An exception at CPL3, as the core reported it.
+    Exception {
+        /// The vector.
+        vector: u64,
+        /// Where.
+        rip: u64,
+        /// CR2 (the address, for a page fault).
+        cr2: u64,
+    },
+    /// A `syscall` from 32-bit code; `rip` is the instruction's address.
+    CompatSyscall {
+        /// Where.
+        rip: u64,
+    },
+    /// An access outside what the guest may touch at CPL3: reading the syscall port (open to
+    /// CPL3 on PVM for the stub; #GP anywhere else), or guest RAM never registered with KVM
+    /// (`gpa`).
+    StrayAccess {
+        /// Where.
+        rip: u64,
+        /// The guest-physical address, for a memory access.
+        gpa: Option<u64>,
+    },
+}
+
+/// What the run loop hands to the layer above: the application's side of every exit.
+pub trait ExitHandler {
+    /// Hypercall::Syscall: the application's registers are in `cpu`.
+    fn syscall(&mut self, cpu: &mut Cpu<'_>, mem: &GuestMem) -> Result<Flow, HypercallError>;
+    /// The application did something that ends in a signal (see [`AppFault`]).
+    fn app_fault(&mut self, cpu: &mut Cpu<'_>, fault: AppFault) -> Flow;
+    /// The core writes diagnostics to the application's stdout (1) or stderr (2).
+    fn console(&mut self, fd: u32, bytes: &[u8]) -> std::io::Result<()>;
+    /// Checked before every guest entry: Some ends the run (a stop was requested).
+    fn before_run(&mut self) -> Option<Flow>;
+}
+
+/// Why a run ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The vCPU stopped in a way umon cannot continue from.
+    #[error(transparent)]
+    Vcpu(#[from] VcpuError),
+    /// The guest broke the hypercall protocol.
+    #[error(transparent)]
+    Hypercall(#[from] HypercallError),
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunEnd {
+    /// The status the VM ends with.
+    pub status: ExitStatus,
+    /// The core's self-check report, if it sent one.
+    pub selftest: Option<SelftestReport>,
+}
+
 /// The one vCPU of a VM.
 pub struct Vcpu {
     fd: VcpuFd,
@@ -74,11 +138,12 @@ impl Vcpu {
     pub fn run(
         &mut self,
         mem: &GuestMem,
-        state: &mut HostState,
-    ) -> Result<ExitStatus, crate::Error> {
+        handler: &mut dyn ExitHandler,
+    ) -> Result<RunEnd, RunError> {
+        let mut selftest = None;
         loop {
-            if let Some(status) = state.stop_requested() {
-                return Ok(status);
+            if let Some(Flow::EndProcess(status)) = handler.before_run() {
+                return Ok(RunEnd { status, selftest });
             }
             let exit = match self.fd.run() {
                 Ok(e) => Exit::from_kvm(e),
@@ -97,7 +162,8 @@ impl Vcpu {
                         sregs: &mut sync.sregs,
                         dirty: 0,
                     };
-                    let flow = hypercall::dispatch(port - HYPERCALL_PORT, &mut cpu, mem, state)?;
+                    let nr = port - HYPERCALL_PORT;
+                    let flow = hypercall::dispatch(nr, &mut cpu, mem, handler, &mut selftest)?;
                     let dirty = cpu.dirty;
                     if dirty & DIRTY_REGS != 0 {
                         self.fd.set_sync_dirty_reg(SyncReg::Register);
@@ -108,29 +174,26 @@ impl Vcpu {
                     flow
                 }
                 Exit::Interrupted => Flow::Continue,
-                // At CPL3 these are the application's faults, reported as Linux would: reading
-                // the syscall port (open to CPL3 on PVM for the stub; #GP anywhere else), and
-                // touching guest RAM brk/mmap never handed out (not registered with KVM).
+                // At CPL3 these are the application's faults.
                 Exit::IoIn { .. } | Exit::Mmio { .. } if self.fd.sync_regs().sregs.cs.dpl == 3 => {
-                    let detail = match exit {
-                        Exit::Mmio { addr } => format!(
-                            "access to memory it never allocated (guest-physical {addr:#x}), "
-                        ),
-                        _ => String::new(),
+                    let sync = self.fd.sync_regs_mut();
+                    let rip = sync.regs.rip;
+                    let mut cpu = Cpu {
+                        regs: &mut sync.regs,
+                        sregs: &mut sync.sregs,
+                        dirty: 0,
                     };
-                    let rip = self.fd.sync_regs().regs.rip;
-                    Flow::EndProcess(hypercall::killed(
-                        &state.process,
-                        libc::SIGSEGV,
-                        &detail,
-                        rip,
-                    ))
+                    let gpa = match exit {
+                        Exit::Mmio { addr } => Some(addr),
+                        _ => None,
+                    };
+                    handler.app_fault(&mut cpu, AppFault::StrayAccess { rip, gpa })
                 }
                 other => return Err(self.unexpected(other).into()),
             };
             match flow {
                 Flow::Continue => {}
-                Flow::EndProcess(status) => return Ok(status),
+                Flow::EndProcess(status) => return Ok(RunEnd { status, selftest }),
             }
         }
     }
