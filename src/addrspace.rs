@@ -7,15 +7,11 @@
 //! arena memory brk or mmap never handed out is unmapped, and each 4 KiB page's recorded
 //! PROT_* decides whether it may be read (any of R/W/X, as on x86-64) or written.
 use crate::memory::{GuestMem, MemoryError};
-use crate::syscall::linux::mman;
+use crate::paging::PAGE_4K;
+use crate::syscall::abi::{mman, TASK_SIZE_MAX};
 use std::collections::BTreeMap;
 use syscalls::Errno;
 use umon_abi::Gpa;
-
-/// Page size seen by the application.
-pub const PAGE: u64 = 4096;
-/// End of the user half of the address space (Linux's TASK_SIZE_MAX + 1 page).
-pub const USER_TOP: u64 = 0x0000_7fff_ffff_f000;
 
 /// A mapped range of application virtual memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,7 +118,7 @@ impl AddrSpace {
     pub fn chunks(&self, va: u64, len: u64, access: Access) -> Result<Vec<(Gpa, u64)>, Errno> {
         let end = va.checked_add(len).ok_or(Errno::EFAULT)?;
         // Linux's access_ok: even an empty range must lie in the user half.
-        if end > USER_TOP {
+        if end > TASK_SIZE_MAX {
             return Err(Errno::EFAULT);
         }
         let mut out: Vec<(Gpa, u64)> = Vec::new();
@@ -147,7 +143,7 @@ impl AddrSpace {
     /// How many bytes from `va` (at most `len`) allow `access`: where a copy of the whole range
     /// would stop at the first fault.
     pub fn accessible(&self, va: u64, len: u64, access: Access) -> u64 {
-        let end = va.saturating_add(len).min(USER_TOP);
+        let end = va.saturating_add(len).min(TASK_SIZE_MAX);
         let mut at = va;
         while at < end {
             let Some((r, piece_end)) = self.mapped_at(at) else {
@@ -161,7 +157,7 @@ impl AddrSpace {
             // Page by page: protections change at page boundaries.
             let mut page = at;
             while page < piece_end {
-                let next = (page / PAGE + 1).saturating_mul(PAGE).min(piece_end);
+                let next = (page / PAGE_4K + 1).saturating_mul(PAGE_4K).min(piece_end);
                 if !self.prot_allows(r, page, next, access) {
                     return page - va;
                 }
@@ -254,7 +250,7 @@ impl AddrSpace {
 
     /// mprotect(2) after its argument checks: ENOMEM unless all of `[start, end)` is mapped.
     pub fn mprotect(&mut self, start: u64, end: u64, prot: u32) -> Result<(), Errno> {
-        if end > USER_TOP || !self.is_mapped(start, end - start) {
+        if end > TASK_SIZE_MAX || !self.is_mapped(start, end - start) {
             return Err(Errno::ENOMEM);
         }
         self.set_prot(start, end, prot)
@@ -339,8 +335,8 @@ impl AddrSpace {
         let mut at = va;
         while out.len() <= max {
             // Read up to the end of the page so a string at the end of a mapping is fine.
-            let n = (PAGE - at % PAGE).min((max + 1 - out.len()) as u64) as usize;
-            let mut buf = [0u8; PAGE as usize];
+            let n = (PAGE_4K - at % PAGE_4K).min((max + 1 - out.len()) as u64) as usize;
+            let mut buf = [0u8; PAGE_4K as usize];
             self.read(mem, at, &mut buf[..n])?;
             if let Some(nul) = buf[..n].iter().position(|&b| b == 0) {
                 out.extend_from_slice(&buf[..nul]);
@@ -414,14 +410,14 @@ impl AddrSpace {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
-        let len = len.checked_next_multiple_of(PAGE).ok_or(Errno::ENOMEM)?;
+        let len = len.checked_next_multiple_of(PAGE_4K).ok_or(Errno::ENOMEM)?;
         // The arena region's own protection is read-write.
         let special = prot != mman::PROT_READ | mman::PROT_WRITE;
         if special && self.prot.len() + 2 > MAX_PROT_RANGES {
             return Err(Errno::ENOMEM);
         }
         let at = if fixed {
-            if addr % PAGE != 0 {
+            if addr % PAGE_4K != 0 {
                 return Err(Errno::EINVAL);
             }
             let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
@@ -444,13 +440,13 @@ impl AddrSpace {
 
     /// munmap(2).
     pub fn munmap(&mut self, mem: &GuestMem, addr: u64, len: u64) -> Result<(), Errno> {
-        if addr % PAGE != 0 || len == 0 {
+        if addr % PAGE_4K != 0 || len == 0 {
             return Err(Errno::EINVAL);
         }
         let end = addr
-            .checked_add(len.checked_next_multiple_of(PAGE).ok_or(Errno::EINVAL)?)
+            .checked_add(len.checked_next_multiple_of(PAGE_4K).ok_or(Errno::EINVAL)?)
             .ok_or(Errno::EINVAL)?;
-        if end > USER_TOP {
+        if end > TASK_SIZE_MAX {
             return Err(Errno::EINVAL);
         }
         let (lo, hi) = (addr.max(page_up(self.arena.brk)), end.min(self.arena.end));
@@ -481,7 +477,7 @@ impl AddrSpace {
     ) -> Result<(), Errno> {
         let prots = self.prot_of(old, old + len);
         let last = self
-            .prot_ranges(old + len - PAGE, old + len)
+            .prot_ranges(old + len - PAGE_4K, old + len)
             .first()
             .map(|r| r.2);
         let (src, dst) = (self.arena.pa_of(old), self.arena.pa_of(new));
@@ -508,14 +504,14 @@ impl AddrSpace {
         new_len: u64,
         how: Remap,
     ) -> Result<u64, Errno> {
-        if old % PAGE != 0 {
+        if old % PAGE_4K != 0 {
             return Err(Errno::EINVAL);
         }
         let old_len = old_len
-            .checked_next_multiple_of(PAGE)
+            .checked_next_multiple_of(PAGE_4K)
             .ok_or(Errno::EINVAL)?;
         let new_len = new_len
-            .checked_next_multiple_of(PAGE)
+            .checked_next_multiple_of(PAGE_4K)
             .ok_or(Errno::EINVAL)?;
         if new_len == 0 {
             return Err(Errno::EINVAL);
@@ -538,7 +534,7 @@ impl AddrSpace {
         let grow_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
         if grow_end <= self.arena.end && self.arena.is_free(old_end, grow_end) {
             let last = self
-                .prot_ranges(old_end - PAGE, old_end)
+                .prot_ranges(old_end - PAGE_4K, old_end)
                 .first()
                 .map(|r| r.2);
             self.arena.maps.insert(old_end, grow_end);
@@ -569,7 +565,7 @@ impl AddrSpace {
     ) -> Result<u64, Errno> {
         let old_end = old.checked_add(old_len).ok_or(Errno::EINVAL)?;
         if let Some(new) = how.fixed {
-            if new % PAGE != 0 || new_len > USER_TOP || new > USER_TOP - new_len {
+            if new % PAGE_4K != 0 || new_len > TASK_SIZE_MAX || new > TASK_SIZE_MAX - new_len {
                 return Err(Errno::EINVAL);
             }
             if new < old_end && old < new + new_len {
@@ -694,7 +690,7 @@ impl Arena {
 
     /// Free space for `len` bytes: the hint if it is free, else the highest gap.
     fn find(&self, hint: u64, len: u64) -> Option<u64> {
-        if hint != 0 && hint % PAGE == 0 {
+        if hint != 0 && hint % PAGE_4K == 0 {
             if let Some(end) = hint.checked_add(len) {
                 if self.is_free(hint, end) {
                     return Some(hint);
@@ -734,7 +730,7 @@ impl Arena {
 }
 
 fn page_up(v: u64) -> u64 {
-    v.next_multiple_of(PAGE)
+    v.next_multiple_of(PAGE_4K)
 }
 
 fn efault(_: MemoryError) -> Errno {
@@ -774,12 +770,15 @@ mod tests {
     fn mmap_is_top_down_and_reuses_holes() {
         let mem = GuestMem::new(8 * MB).unwrap();
         let mut s = space(&mem);
-        let a = s.mmap(&mem, 0, 3 * PAGE, RW, false).unwrap();
-        assert_eq!(a, 0x1000_0000 + 8 * MB - 3 * PAGE);
-        let b = s.mmap(&mem, 0, PAGE, RW, false).unwrap();
-        assert_eq!(b, a - PAGE);
-        s.munmap(&mem, a, 3 * PAGE).unwrap();
-        assert_eq!(s.mmap(&mem, 0, 2 * PAGE, RW, false).unwrap(), a + PAGE);
+        let a = s.mmap(&mem, 0, 3 * PAGE_4K, RW, false).unwrap();
+        assert_eq!(a, 0x1000_0000 + 8 * MB - 3 * PAGE_4K);
+        let b = s.mmap(&mem, 0, PAGE_4K, RW, false).unwrap();
+        assert_eq!(b, a - PAGE_4K);
+        s.munmap(&mem, a, 3 * PAGE_4K).unwrap();
+        assert_eq!(
+            s.mmap(&mem, 0, 2 * PAGE_4K, RW, false).unwrap(),
+            a + PAGE_4K
+        );
         assert_eq!(s.mmap(&mem, 0, 16 * MB, RW, false), Err(Errno::ENOMEM));
     }
 
@@ -787,17 +786,17 @@ mod tests {
     fn munmap_zeroes_and_brk_stops_at_mappings() {
         let mem = GuestMem::new(8 * MB).unwrap();
         let mut s = space(&mem);
-        let a = s.mmap(&mem, 0, 4 * PAGE, RW, false).unwrap();
+        let a = s.mmap(&mem, 0, 4 * PAGE_4K, RW, false).unwrap();
         s.write(&mem, a + 10, b"hello").unwrap();
-        s.munmap(&mem, a, 4 * PAGE).unwrap();
+        s.munmap(&mem, a, 4 * PAGE_4K).unwrap();
         let mut buf = [1u8; 5];
         assert_eq!(s.read(&mem, a + 10, &mut buf), Err(Errno::EFAULT));
-        assert_eq!(s.mmap(&mem, a, 4 * PAGE, RW, true), Ok(a));
+        assert_eq!(s.mmap(&mem, a, 4 * PAGE_4K, RW, true), Ok(a));
         s.read(&mem, a + 10, &mut buf).unwrap();
         assert_eq!(buf, [0; 5]);
         let start = s.arena.brk;
         assert_eq!(s.brk(&mem, start + 100), start + 100);
-        let m = s.mmap(&mem, 0, PAGE, RW, false).unwrap();
+        let m = s.mmap(&mem, 0, PAGE_4K, RW, false).unwrap();
         assert_eq!(
             s.brk(&mem, m + 1),
             start + 100,
@@ -811,27 +810,32 @@ mod tests {
         let mem = GuestMem::new(8 * MB).unwrap();
         let mut s = space(&mem);
         let base = 0x1000_0000 + 4 * MB;
-        assert_eq!(s.mmap(&mem, base, 2 * PAGE, RW, true), Ok(base));
-        assert_eq!(s.mmap(&mem, base + 1, PAGE, RW, true), Err(Errno::EINVAL));
-        assert_eq!(s.mmap(&mem, 0x1000, PAGE, RW, true), Err(Errno::ENOMEM));
+        assert_eq!(s.mmap(&mem, base, 2 * PAGE_4K, RW, true), Ok(base));
+        assert_eq!(
+            s.mmap(&mem, base + 1, PAGE_4K, RW, true),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(s.mmap(&mem, 0x1000, PAGE_4K, RW, true), Err(Errno::ENOMEM));
         s.write(&mem, base, b"abc").unwrap();
         assert_eq!(
-            s.mremap(&mem, base, 2 * PAGE, 4 * PAGE, mv(false)),
+            s.mremap(&mem, base, 2 * PAGE_4K, 4 * PAGE_4K, mv(false)),
             Ok(base)
         );
-        let blocker = s.mmap(&mem, base + 4 * PAGE, PAGE, RW, true).unwrap();
+        let blocker = s.mmap(&mem, base + 4 * PAGE_4K, PAGE_4K, RW, true).unwrap();
         assert_eq!(
-            s.mremap(&mem, base, 4 * PAGE, 8 * PAGE, mv(false)),
+            s.mremap(&mem, base, 4 * PAGE_4K, 8 * PAGE_4K, mv(false)),
             Err(Errno::ENOMEM)
         );
-        let moved = s.mremap(&mem, base, 4 * PAGE, 8 * PAGE, mv(true)).unwrap();
+        let moved = s
+            .mremap(&mem, base, 4 * PAGE_4K, 8 * PAGE_4K, mv(true))
+            .unwrap();
         assert_ne!(moved, base);
         let mut buf = [0u8; 3];
         s.read(&mem, moved, &mut buf).unwrap();
         assert_eq!(&buf, b"abc");
-        assert!(s.arena.covered(blocker, blocker + PAGE));
+        assert!(s.arena.covered(blocker, blocker + PAGE_4K));
         assert_eq!(
-            s.mremap(&mem, 0x2000_0000, PAGE, PAGE, mv(true)),
+            s.mremap(&mem, 0x2000_0000, PAGE_4K, PAGE_4K, mv(true)),
             Err(Errno::EFAULT)
         );
     }
@@ -871,27 +875,31 @@ mod tests {
     fn protections_are_per_page_and_follow_the_mapping() {
         let mem = GuestMem::new(8 * MB).unwrap();
         let mut s = space(&mem);
-        let a = s.mmap(&mem, 0, 4 * PAGE, RW, false).unwrap();
-        s.mprotect(a + PAGE, a + 3 * PAGE, mman::PROT_READ).unwrap();
-        s.mprotect(a + 2 * PAGE, a + 3 * PAGE, 0).unwrap();
-        assert!(s.chunks(a, PAGE, Access::Write).is_ok());
-        assert_eq!(s.chunks(a + PAGE - 1, 2, Access::Write), Err(Errno::EFAULT));
-        assert!(s.chunks(a + PAGE, PAGE, Access::Read).is_ok());
+        let a = s.mmap(&mem, 0, 4 * PAGE_4K, RW, false).unwrap();
+        s.mprotect(a + PAGE_4K, a + 3 * PAGE_4K, mman::PROT_READ)
+            .unwrap();
+        s.mprotect(a + 2 * PAGE_4K, a + 3 * PAGE_4K, 0).unwrap();
+        assert!(s.chunks(a, PAGE_4K, Access::Write).is_ok());
         assert_eq!(
-            s.chunks(a + 3 * PAGE - 1, 1, Access::Read),
+            s.chunks(a + PAGE_4K - 1, 2, Access::Write),
             Err(Errno::EFAULT)
         );
-        assert!(s.chunks(a + 3 * PAGE, PAGE, Access::Write).is_ok());
-        assert!(s.chunks(a, 4 * PAGE, Access::Mapped).is_ok());
+        assert!(s.chunks(a + PAGE_4K, PAGE_4K, Access::Read).is_ok());
+        assert_eq!(
+            s.chunks(a + 3 * PAGE_4K - 1, 1, Access::Read),
+            Err(Errno::EFAULT)
+        );
+        assert!(s.chunks(a + 3 * PAGE_4K, PAGE_4K, Access::Write).is_ok());
+        assert!(s.chunks(a, 4 * PAGE_4K, Access::Mapped).is_ok());
         // Memory the arena never handed out is not mapped.
-        assert_eq!(s.chunks(a - PAGE, 1, Access::Read), Err(Errno::EFAULT));
+        assert_eq!(s.chunks(a - PAGE_4K, 1, Access::Read), Err(Errno::EFAULT));
         // A move carries the protections; the grown tail gets the last page's.
         let moved = s
             .mremap(
                 &mem,
                 a,
-                4 * PAGE,
-                6 * PAGE,
+                4 * PAGE_4K,
+                6 * PAGE_4K,
                 Remap {
                     may_move: true,
                     fixed: Some(0x1000_0000 + 2 * MB),
@@ -902,20 +910,23 @@ mod tests {
         assert_eq!(moved, 0x1000_0000 + 2 * MB);
         assert_eq!(s.chunks(a, 1, Access::Read), Err(Errno::EFAULT));
         assert_eq!(
-            s.chunks(moved + 2 * PAGE, 1, Access::Read),
+            s.chunks(moved + 2 * PAGE_4K, 1, Access::Read),
             Err(Errno::EFAULT)
         );
-        assert_eq!(s.chunks(moved + PAGE, 1, Access::Write), Err(Errno::EFAULT));
-        assert!(s.chunks(moved + 5 * PAGE, 1, Access::Write).is_ok());
+        assert_eq!(
+            s.chunks(moved + PAGE_4K, 1, Access::Write),
+            Err(Errno::EFAULT)
+        );
+        assert!(s.chunks(moved + 5 * PAGE_4K, 1, Access::Write).is_ok());
         // Unmapping forgets them: a new mapping there is read-write again.
-        s.munmap(&mem, moved, 6 * PAGE).unwrap();
+        s.munmap(&mem, moved, 6 * PAGE_4K).unwrap();
         assert!(s.prot.is_empty());
         let n = s
-            .mmap(&mem, moved, 6 * PAGE, mman::PROT_READ, true)
+            .mmap(&mem, moved, 6 * PAGE_4K, mman::PROT_READ, true)
             .unwrap();
         assert_eq!(s.chunks(n, 1, Access::Write), Err(Errno::EFAULT));
-        s.mprotect(n, n + 6 * PAGE, RW).unwrap();
-        assert!(s.chunks(n, 6 * PAGE, Access::Write).is_ok());
-        assert_eq!(s.mprotect(n, n + 7 * PAGE, RW), Err(Errno::ENOMEM));
+        s.mprotect(n, n + 6 * PAGE_4K, RW).unwrap();
+        assert!(s.chunks(n, 6 * PAGE_4K, Access::Write).is_ok());
+        assert_eq!(s.mprotect(n, n + 7 * PAGE_4K, RW), Err(Errno::ENOMEM));
     }
 }

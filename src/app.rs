@@ -6,7 +6,7 @@
 //! namespace and the stack at its top, with an unmapped guard below it; the arena starts at
 //! `MMAP_BASE` (OSv's mmap area), outside the 8 GiB namespace, so every byte of RAM is usable
 //! by brk and mmap whatever `-m` says.
-use crate::addrspace::{AddrSpace, Arena, Region, PAGE};
+use crate::addrspace::{AddrSpace, Arena, Region};
 use crate::loader::app::{self, LoadPlan};
 use crate::loader::LoaderError;
 use crate::memory::GuestMem;
@@ -311,12 +311,12 @@ pub fn load(
     let env: Vec<Vec<u8>> = cfg.env.iter().map(|e| e.as_bytes().to_vec()).collect();
     let mut random = [0u8; 16];
     let _ = rustix::rand::getrandom(&mut random, rustix::rand::GetRandomFlags::empty());
-    let ids = crate::syscall::ids();
+    let ids = crate::host::ids();
     let auxv = [
         (at::PHDR, plan.phdr),
         (at::PHENT, plan.phent),
         (at::PHNUM, plan.phnum),
-        (at::PAGESZ, PAGE),
+        (at::PAGESZ, PAGE_4K),
         (at::BASE, 0),
         (at::FLAGS, 0),
         (at::ENTRY, plan.entry),
@@ -396,7 +396,7 @@ fn place_image(
         for s in plan
             .segments
             .iter()
-            .filter(|s| s.vaddr < page + PAGE && page < s.vaddr + s.memsz)
+            .filter(|s| s.vaddr < page + PAGE_4K && page < s.vaddr + s.memsz)
         {
             used = true;
             write |= s.write;
@@ -413,17 +413,17 @@ fn place_image(
             let page_pa = pa + (page - plan.start);
             pt.map(mem, Gva(page), Gpa(page_pa), PAGE_4K, PAGE_4K, flags)?;
             match regions.last_mut() {
-                Some(r) if r.end == page && r.write == write && r.exec == exec => r.end += PAGE,
+                Some(r) if r.end == page && r.write == write && r.exec == exec => r.end += PAGE_4K,
                 _ => regions.push(Region {
                     start: page,
-                    end: page + PAGE,
+                    end: page + PAGE_4K,
                     pa: page_pa,
                     write,
                     exec,
                 }),
             }
         }
-        page += PAGE;
+        page += PAGE_4K;
     }
     Ok(regions)
 }

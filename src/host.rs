@@ -1,35 +1,22 @@
-//! The few host calls that have no safe wrapper: terminal ioctls on umon's own stdio, on behalf
-//! of the application (so isatty, line buffering and window size behave as on the host).
-use crate::syscall::linux::TERMIOS_BYTES;
+//! The host process umon runs in: its identity, its threads (who runs a vCPU, how to signal
+//! one) and the SIGSYS reporter of the seccomp filter. Machine-level: it imports nothing above.
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
 
-/// TCGETS on `fd`: the kernel's `struct termios` bytes.
-pub fn tcgets(fd: BorrowedFd<'_>) -> io::Result<[u8; TERMIOS_BYTES]> {
-    // glibc's struct termios is larger than the kernel's; give the kernel room either way.
-    let mut buf = [0u8; 64];
-    // SAFETY: TCGETS writes one kernel `struct termios` (36 bytes) into the 64-byte buffer,
-    // which lives across the call; `fd` is a valid open descriptor borrowed for the call.
-    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TCGETS, buf.as_mut_ptr()) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let mut out = [0u8; TERMIOS_BYTES];
-    out.copy_from_slice(&buf[..TERMIOS_BYTES]);
-    Ok(out)
+/// Host identity the application runs with.
+#[derive(Clone, Copy, Debug)]
+pub struct Ids {
+    /// uid.
+    pub uid: u64,
+    /// gid.
+    pub gid: u64,
 }
 
-/// TCSETS/TCSETSW/TCSETSF (`request`) on `fd` with the kernel's `struct termios` bytes.
-pub fn tcsets(fd: BorrowedFd<'_>, request: u64, termios: &[u8; TERMIOS_BYTES]) -> io::Result<()> {
-    let mut buf = [0u8; 64];
-    buf[..TERMIOS_BYTES].copy_from_slice(termios);
-    // SAFETY: the TCSETS family only reads one kernel `struct termios` from the buffer, which is
-    // larger than that and lives across the call; `request` is one of the three set requests.
-    let r = unsafe { libc::ioctl(fd.as_raw_fd(), request as _, buf.as_ptr()) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
+/// umon's own uid and gid, which the application sees as its own.
+pub fn ids() -> Ids {
+    Ids {
+        uid: u64::from(rustix::process::getuid().as_raw()),
+        gid: u64::from(rustix::process::getgid().as_raw()),
     }
-    Ok(())
 }
 
 /// The calling thread's pthread handle.

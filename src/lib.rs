@@ -25,7 +25,7 @@ pub mod builder;
 pub mod config;
 pub mod error;
 pub mod exit;
-#[allow(unsafe_code)] // terminal ioctls
+#[allow(unsafe_code)] // pthread_self/pthread_kill, the SIGSYS reporter
 mod host;
 pub mod hypercall;
 pub mod inspect;

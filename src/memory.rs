@@ -1,6 +1,7 @@
 //! Guest RAM. Only [`GuestMem`] touches it, and only through vm-memory's bounds-checked accessors:
 //! nobody holds a reference or raw pointer into guest RAM, because the guest may change it at any
 //! moment (see hyperlight's `HostSharedMemory` for why that would be undefined behaviour).
+use crate::paging::PAGE_4K;
 use umon_abi::Gpa;
 use vm_memory::{
     Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, ReadVolatile, WriteVolatile,
@@ -128,10 +129,9 @@ impl GuestMem {
     /// memory until touched again. Whole pages are dropped with madvise; partial edges are zeroed.
     #[allow(unsafe_code)]
     pub fn discard(&self, gpa: Gpa, len: u64) -> Result<(), MemoryError> {
-        const PAGE: u64 = 4096;
         let end = self.check_range(gpa, len)?;
-        let first = gpa.0.next_multiple_of(PAGE).min(end);
-        let last = (end & !(PAGE - 1)).max(first);
+        let first = gpa.0.next_multiple_of(PAGE_4K).min(end);
+        let last = (end & !(PAGE_4K - 1)).max(first);
         self.zero(gpa, first - gpa.0)?;
         self.zero(Gpa(last), end - last)?;
         if last > first {

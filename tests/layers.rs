@@ -1,6 +1,7 @@
 //! The layers import one way only: the machine (KVM, guest RAM, page tables, the vCPU run loop)
 //! imports nothing of the Linux personality, the image or the face above it. This test reads
 //! the sources and fails on any `crate::` path that points upward.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use std::path::{Path, PathBuf};
 
 /// Machine modules (files or folders under src/) and the top-level modules they may not name.
@@ -14,6 +15,7 @@ const MACHINE: &[&str] = &[
     "stop.rs",
     "seccomp.rs",
     "exit.rs",
+    "host.rs",
 ];
 const ABOVE_MACHINE: &[&str] = &[
     "syscall",

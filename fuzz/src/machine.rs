@@ -34,8 +34,9 @@ use std::sync::{Arc, Mutex};
 use umon::addrspace::{AddrSpace, Arena, Region};
 use umon::hypercall::{Cpu, Flow};
 use umon::memory::GuestMem;
+use umon::paging::PAGE_4K;
 use umon::stdio::Stdio;
-use umon::syscall::linux::Timespec;
+use umon::syscall::abi::Timespec;
 use umon::syscall::LinuxGuest;
 use umon::trace::{TraceMode, Tracer};
 use umon::vcpu::ExitHandler;
@@ -50,7 +51,6 @@ use umon_abi::Gpa;
 pub const RAM_BYTES: u64 = 24 << 20;
 /// The namespace the application lives in, as in `umon run`.
 pub const NS: u64 = namespace_base(FIRST_APP_NAMESPACE);
-const PAGE: u64 = 4096;
 
 /// One application region: virtual start, physical start, length, writable.
 #[derive(Clone, Copy)]
@@ -80,7 +80,7 @@ pub const DATA: Area = Area {
     write: true,
 };
 /// SIGSTOP, F_SETLKW, F_OFD_SETLKW (each one less is its non-blocking form), LOCK_NB.
-const SIGSTOP: u64 = 19;
+const SIGSTOP: u64 = umon::syscall::signal::SIGSTOP;
 const F_SETLKW: u64 = 7;
 const F_OFD_SETLKW: u64 = 38;
 const LOCK_NB: u64 = 4;
@@ -105,9 +105,9 @@ pub const ARENA: Area = Area {
 pub const AREAS: [Area; 4] = [TEXT, DATA, STACK, ARENA];
 /// Physical pages right next to the regions that no syscall may write.
 pub const CANARIES: [u64; 4] = [
-    TEXT.pa - PAGE,
+    TEXT.pa - PAGE_4K,
     DATA.pa + DATA.len,
-    STACK.pa - PAGE,
+    STACK.pa - PAGE_4K,
     ARENA.pa + ARENA.len,
 ];
 const CANARY_BYTE: u8 = 0xA5;
@@ -124,8 +124,8 @@ pub const EDGES: [u64; 24] = [
     0x0000_7fff_ffff_f000,
     PHYS_MEM,
     0xffff_ffff_ffff_f000,
-    PAGE,
-    PAGE - 1,
+    PAGE_4K,
+    PAGE_4K - 1,
     0x7fff_f000,
     u32::MAX as u64,
     i32::MAX as u64,
@@ -138,7 +138,7 @@ pub const EDGES: [u64; 24] = [
     DATA.va + DATA.len - 8,
     STACK.va - 8,
     ARENA.va + ARENA.len,
-    ARENA.va - PAGE,
+    ARENA.va - PAGE_4K,
 ];
 
 /// Where in the text the harness writes [`PATHS`] (the input may overwrite them).
@@ -235,7 +235,7 @@ impl Machine {
         Fixture::get().reset();
         let mem = GuestMem::new(RAM_BYTES).expect("map guest RAM");
         for pa in CANARIES {
-            mem.write_bytes(Gpa(pa), &[CANARY_BYTE; PAGE as usize])
+            mem.write_bytes(Gpa(pa), &[CANARY_BYTE; PAGE_4K as usize])
                 .expect("canary inside RAM");
         }
         let regions = AREAS
@@ -444,22 +444,22 @@ impl Machine {
             // getrandom(buf, len, flags): every 64 KiB chunk costs a host getrandom; more than
             // a few chunks only repeat the loop.
             318 if a[1] > MAX_RANDOM => {
-                r.rsi = MAX_RANDOM + a[1] % PAGE;
+                r.rsi = MAX_RANDOM + a[1] % PAGE_4K;
                 true
             }
             // write, pwrite64 to a volume file (fd >= 3)
             1 | 18 if a[0] >= 3 && a[2] > MAX_FILE_WRITE => {
-                r.rdx = MAX_FILE_WRITE + a[2] % PAGE;
+                r.rdx = MAX_FILE_WRITE + a[2] % PAGE_4K;
                 true
             }
             // sendfile(out, in, offset, count)
             40 if a[3] > MAX_FILE_WRITE => {
-                r.r10 = MAX_FILE_WRITE + a[3] % PAGE;
+                r.r10 = MAX_FILE_WRITE + a[3] % PAGE_4K;
                 true
             }
             // copy_file_range(in, off_in, out, off_out, len, flags)
             326 if r.r8 > MAX_FILE_WRITE => {
-                r.r8 = MAX_FILE_WRITE + r.r8 % PAGE;
+                r.r8 = MAX_FILE_WRITE + r.r8 % PAGE_4K;
                 true
             }
             // writev, pwritev to a volume file: skipped when the iovecs add up to more
@@ -507,11 +507,11 @@ impl Machine {
     pub fn check(&self) {
         // Whole-slice comparisons (memcmp): a byte loop here would be traced by the coverage
         // instrumentation and cost more than the syscalls.
-        let mut page = [0u8; PAGE as usize];
+        let mut page = [0u8; PAGE_4K as usize];
         for pa in CANARIES {
             self.mem.read_bytes(Gpa(pa), &mut page).expect("in RAM");
             assert!(
-                page == [CANARY_BYTE; PAGE as usize],
+                page == [CANARY_BYTE; PAGE_4K as usize],
                 "guest page {pa:#x} outside every region was written"
             );
         }

@@ -1,6 +1,7 @@
 //! Application ELFs: parse and validate with goblin, produce a [`LoadPlan`] (where every segment
 //! goes, with which permissions). Pure: no guest memory is touched here, so every failure is a
 //! [`AppError`] before anything is allocated, and the plan can be inspected or fuzzed alone.
+use crate::paging::PAGE_4K;
 use goblin::elf::{header, program_header, sym, Elf, ProgramHeader};
 use umon_abi::layout::{CORE_IMAGE_END, PROGRAM_BASE};
 
@@ -9,7 +10,6 @@ use umon_abi::layout::{CORE_IMAGE_END, PROGRAM_BASE};
 pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
 /// The most PT_LOAD segments accepted.
 pub const MAX_LOAD_SEGMENTS: usize = 64;
-const PAGE: u64 = 4096;
 
 /// How the executable is linked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -309,7 +309,7 @@ pub fn plan(head: &[u8], file_len: u64, pie_base: u64) -> Result<LoadPlan, AppEr
         if ph
             .p_vaddr
             .checked_add(ph.p_memsz)
-            .and_then(|e| e.checked_add(PAGE))
+            .and_then(|e| e.checked_add(PAGE_4K))
             .is_none()
         {
             return Err(AppError::Wraps(ph.p_vaddr));
@@ -336,9 +336,9 @@ pub fn plan(head: &[u8], file_len: u64, pie_base: u64) -> Result<LoadPlan, AppEr
             return Err(AppError::Overlap(pair[1].vaddr));
         }
     }
-    let link_start = segments[0].vaddr & !(PAGE - 1);
+    let link_start = segments[0].vaddr & !(PAGE_4K - 1);
     let last = &segments[segments.len() - 1];
-    let link_end = (last.vaddr + last.memsz).next_multiple_of(PAGE);
+    let link_end = (last.vaddr + last.memsz).next_multiple_of(PAGE_4K);
     let span = link_end - link_start;
     if span > MAX_IMAGE_BYTES {
         return Err(AppError::TooLarge(span));
@@ -452,7 +452,7 @@ mod tests {
             p[24..32].copy_from_slice(&vaddr.to_le_bytes());
             p[32..40].copy_from_slice(&filesz.to_le_bytes());
             p[40..48].copy_from_slice(&memsz.to_le_bytes());
-            p[48..56].copy_from_slice(&PAGE.to_le_bytes());
+            p[48..56].copy_from_slice(&PAGE_4K.to_le_bytes());
             b.extend_from_slice(&p);
         }
         b.resize(8192, 0x90);

@@ -2,6 +2,7 @@
 //! (VA = PA), described for the page-table builder and the vCPU setup.
 use super::LoaderError;
 use crate::memory::GuestMem;
+use crate::paging::PAGE_4K;
 use goblin::elf::{program_header::PT_LOAD, Elf};
 use linux_loader::loader::{elf::Elf as ElfLoader, KernelLoader};
 use umon_abi::layout::{CORE_IMAGE_END, KERNEL_BASE};
@@ -48,8 +49,6 @@ fn bad(what: &str, reason: impl Into<String>) -> LoaderError {
     }
 }
 
-const PAGE: u64 = 4096;
-
 /// Check `bytes` as a umon core, place it in `mem` and describe it. `what` names it in errors.
 pub fn load_core(mem: &GuestMem, bytes: &[u8], what: &str) -> Result<CoreImage, LoaderError> {
     let elf = Elf::parse(bytes).map_err(|e| bad(what, format!("not a valid ELF file ({e})")))?;
@@ -59,13 +58,13 @@ pub fn load_core(mem: &GuestMem, bytes: &[u8], what: &str) -> Result<CoreImage, 
     let mut segments = Vec::new();
     let mut end = 0u64;
     for ph in elf.program_headers.iter().filter(|p| p.p_type == PT_LOAD) {
-        let start = ph.p_vaddr & !(PAGE - 1);
+        let start = ph.p_vaddr & !(PAGE_4K - 1);
         let seg_end = ph
             .p_vaddr
             .checked_add(ph.p_memsz)
-            .and_then(|e| e.checked_add(PAGE - 1))
+            .and_then(|e| e.checked_add(PAGE_4K - 1))
             .ok_or_else(|| bad(what, "segment size overflows"))?
-            & !(PAGE - 1);
+            & !(PAGE_4K - 1);
         if ph.p_vaddr != ph.p_paddr {
             return Err(bad(what, "segments must be linked with VA = PA"));
         }
@@ -106,8 +105,8 @@ pub fn load_core(mem: &GuestMem, bytes: &[u8], what: &str) -> Result<CoreImage, 
     if !in_core(elf.entry) || !in_core(vectors) || !in_core(syscall_entry) {
         return Err(bad(what, "entry or stub symbols outside the image"));
     }
-    if user_text.0 % PAGE != 0
-        || user_text.1 % PAGE != 0
+    if user_text.0 % PAGE_4K != 0
+        || user_text.1 % PAGE_4K != 0
         || !(user_text.0..user_text.1).contains(&syscall_entry)
     {
         return Err(bad(

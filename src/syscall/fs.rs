@@ -12,11 +12,12 @@
 //! mount, and act relative to that same fd without following the name. Where the host call has
 //! no form taking an `O_PATH` fd (access, chmod), it goes through the monitor's own
 //! `/proc/self/fd/N` for that handle, as glibc does: the object is already the confined one.
+use super::abi::at::*;
+use super::abi::{oflag, Statx, Timespec};
 use super::fd::{Fd, FileKind, HostFile, OpenFile};
 use super::io::{host_errno, stat_from, stat_of, PATH_MAX};
-use super::linux::{Statx, Timespec};
 use super::{Args, Ctx, Sys};
-use crate::addrspace::PAGE;
+use crate::paging::PAGE_4K;
 use crate::volume::{DirHandle, FileSystem, GuestPath, Located, Mount, MountId, Region};
 use rustix::fs::{AtFlags, Mode, OFlags, CWD};
 use std::mem::MaybeUninit;
@@ -24,81 +25,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use syscalls::Errno;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
-
-/// AT_FDCWD, as the 64-bit register value a C `int` -100 arrives as.
-pub const AT_FDCWD: u64 = -100i64 as u64;
-pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
-/// unlinkat's AT_REMOVEDIR and faccessat's AT_EACCESS share a value.
-pub const AT_REMOVEDIR: u64 = 0x200;
-const AT_EACCESS: u64 = 0x200;
-const AT_SYMLINK_FOLLOW: u64 = 0x400;
-const AT_NO_AUTOMOUNT: u64 = 0x800;
-const AT_EMPTY_PATH: u64 = 0x1000;
-const AT_STATX_SYNC_TYPE: u64 = 0x6000;
-const STATX_RESERVED: u64 = 0x8000_0000;
-
-/// open(2) flags (x86-64 values).
-pub mod oflag {
-    /// O_ACCMODE.
-    pub const ACCMODE: u64 = 0o3;
-    /// O_RDONLY.
-    pub const RDONLY: u64 = 0o0;
-    /// O_WRONLY.
-    pub const WRONLY: u64 = 0o1;
-    /// O_RDWR.
-    pub const RDWR: u64 = 0o2;
-    /// O_CREAT.
-    pub const CREAT: u64 = 0o100;
-    /// O_EXCL.
-    pub const EXCL: u64 = 0o200;
-    /// O_NOCTTY.
-    pub const NOCTTY: u64 = 0o400;
-    /// O_TRUNC.
-    pub const TRUNC: u64 = 0o1000;
-    /// O_APPEND.
-    pub const APPEND: u64 = 0o2000;
-    /// O_NONBLOCK.
-    pub const NONBLOCK: u64 = 0o4000;
-    /// O_DSYNC.
-    pub const DSYNC: u64 = 0o10000;
-    /// O_DIRECT.
-    pub const DIRECT: u64 = 0o40000;
-    /// O_LARGEFILE.
-    pub const LARGEFILE: u64 = 0o100000;
-    /// O_DIRECTORY.
-    pub const DIRECTORY: u64 = 0o200000;
-    /// O_NOFOLLOW.
-    pub const NOFOLLOW: u64 = 0o400000;
-    /// O_NOATIME.
-    pub const NOATIME: u64 = 0o1000000;
-    /// O_CLOEXEC.
-    pub const CLOEXEC: u64 = 0o2000000;
-    /// __O_SYNC (O_SYNC is this | O_DSYNC).
-    pub const SYNC: u64 = 0o4000000;
-    /// O_PATH.
-    pub const PATH: u64 = 0o10000000;
-    /// __O_TMPFILE (O_TMPFILE is this | O_DIRECTORY).
-    pub const TMPFILE: u64 = 0o20000000;
-    /// Flags passed on to the host open; others (O_ASYNC: no SIGIO may reach the monitor, and
-    /// bits Linux ignores) are dropped, and O_CLOEXEC is the guest's own fd flag.
-    pub const PASSED: u64 = ACCMODE
-        | CREAT
-        | EXCL
-        | NOCTTY
-        | TRUNC
-        | APPEND
-        | NONBLOCK
-        | DSYNC
-        | DIRECT
-        | LARGEFILE
-        | DIRECTORY
-        | NOFOLLOW
-        | NOATIME
-        | SYNC
-        | TMPFILE;
-    /// The flags that mean anything with O_PATH.
-    pub const PATH_PASSED: u64 = PATH | DIRECTORY | NOFOLLOW;
-}
 
 /// statfs f_flags: ST_RDONLY.
 const ST_RDONLY: i64 = 1;
@@ -133,12 +59,12 @@ const MODE_BITS: u32 = 0o1777;
 /// succeeds and would see zeros.
 fn owned(cx: &Ctx<'_, '_>, va: u64, len: u64) -> Result<(), Errno> {
     let end = va.checked_add(len).ok_or(Errno::EFAULT)?;
-    let mut page = va - va % PAGE;
+    let mut page = va - va % PAGE_4K;
     while page < end {
-        if cx.space().arena_is_free(page, page + PAGE) {
+        if cx.space().arena_is_free(page, page + PAGE_4K) {
             return Err(Errno::EFAULT);
         }
-        page += PAGE;
+        page += PAGE_4K;
     }
     Ok(())
 }
@@ -173,7 +99,7 @@ fn locate(cx: &Ctx<'_, '_>, dirfd: u64, name: &[u8]) -> Result<(GuestPath, Locat
     let fs = &cx.state.process.fs;
     let path = if name.starts_with(b"/") {
         GuestPath::new(b"/", name)
-    } else if dirfd as i32 == -100 {
+    } else if dirfd as i32 == AT_FDCWD as i32 {
         GuestPath::new(&host(fs.cwd())?, name)
     } else {
         match cx.state.process.fds.get(dirfd)?.file {
@@ -200,7 +126,7 @@ enum Target {
 fn target(cx: &Ctx<'_, '_>, dirfd: u64, ptr: u64, flags: u64) -> Result<Target, Errno> {
     let name = read_path(cx, ptr)?;
     if name.is_empty() && flags & AT_EMPTY_PATH != 0 {
-        if dirfd as i32 == -100 {
+        if dirfd as i32 == AT_FDCWD as i32 {
             let (p, at) = locate(cx, dirfd, b".")?;
             return Ok(Target::Path(p, at));
         }
@@ -483,7 +409,7 @@ fn stat_target(
     dirfd: u64,
     path: u64,
     flags: u64,
-) -> Result<super::linux::Stat, Errno> {
+) -> Result<super::abi::Stat, Errno> {
     match target(cx, dirfd, path, flags)? {
         Target::Fd(file) => stat_of(cx, &file),
         Target::Path(_, at) => {
@@ -1129,7 +1055,7 @@ pub fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         last_modification: ts(&times[1]),
     };
     if path == 0 {
-        if dirfd as i32 == -100 {
+        if dirfd as i32 == AT_FDCWD as i32 {
             return Err(Errno::EFAULT.into());
         }
         return match cx.state.process.fds.get(dirfd)?.file {

@@ -1,7 +1,7 @@
 //! Small process-information calls programs make at start-up (shells, busybox, C libraries):
 //! supplementary groups, resource usage, process group and session, `prctl`, `sysinfo`, and
 //! the socket calls a program makes on an fd to ask whether it is a socket.
-use super::linux::{Rusage, Sysinfo, Timeval};
+use super::abi::{Rusage, Sysinfo, Timeval};
 use super::proc::TID;
 use super::{Args, Ctx, Sys};
 use syscalls::Errno;

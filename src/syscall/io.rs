@@ -3,14 +3,15 @@
 //! standard streams and on host files opened in volumes. Bytes move straight between the host fd
 //! and guest memory (vm-memory's volatile I/O), never through a bounce buffer; a large transfer
 //! is one host call per physically contiguous piece of the guest buffer. Paths are `fs.rs`'s.
-use super::fd::{Fd, FileKind, HostFile, OpenFile};
-use super::linux::{
-    fcntl, ioctl as tio, mman, mode, Flock, Iovec, PollFd, Stat, Timespec, TERMIOS_BYTES,
+use super::abi::{
+    fcntl, ioctl as tio, mman, mode, oflag, Flock, Iovec, PollFd, Stat, Timespec, TERMIOS_BYTES,
 };
+use super::fd::{Fd, FileKind, HostFile, OpenFile};
 use super::{Args, Ctx, Stop, Sys};
-use crate::addrspace::{Access, PAGE};
+use crate::addrspace::Access;
 use crate::exit::ExitStatus;
 use crate::memory::MemoryError;
+use crate::paging::PAGE_4K;
 use rustix::fs::SeekFrom;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
@@ -94,7 +95,7 @@ fn usable(
 /// Linux's access_ok: the whole range lies in the user half.
 fn access_ok(buf: u64, len: u64) -> Result<(), Errno> {
     match buf.checked_add(len) {
-        Some(end) if end <= crate::addrspace::USER_TOP => Ok(()),
+        Some(end) if end <= super::abi::TASK_SIZE_MAX => Ok(()),
         _ => Err(Errno::EFAULT),
     }
 }
@@ -499,7 +500,7 @@ pub(super) fn stat_of(cx: &Ctx<'_, '_>, file: &OpenFile) -> Result<Stat, Errno> 
             .map(|s| stat_from(&s))
             .map_err(host_errno);
     }
-    let ids = super::ids();
+    let ids = crate::host::ids();
     let synthetic = Stat {
         mode: mode::S_IFIFO | 0o600,
         nlink: 1,
@@ -557,12 +558,12 @@ pub fn ioctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let os = |e: std::io::Error| Stop::from(io_errno(e));
     match req {
         tio::TCGETS => {
-            let t = crate::host::tcgets(fd).map_err(os)?;
+            let t = super::tty::tcgets(fd).map_err(os)?;
             cx.write_val(arg, &t)?;
         }
         tio::TCSETS | tio::TCSETSW | tio::TCSETSF => {
             let t: [u8; TERMIOS_BYTES] = cx.read_val(arg)?;
-            crate::host::tcsets(fd, req, &t).map_err(os)?;
+            super::tty::tcsets(fd, req, &t).map_err(os)?;
         }
         tio::TIOCGWINSZ => {
             let w = rustix::termios::tcgetwinsize(fd).map_err(|e| Stop::from(host_errno(e)))?;
@@ -693,7 +694,7 @@ pub fn dup2(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 pub fn dup3(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (old, new, flags) = (a.0[0], a.0[1], a.0[2]);
-    if old == new || flags & !fcntl::O_CLOEXEC != 0 {
+    if old == new || flags & !oflag::CLOEXEC != 0 {
         return Err(Errno::EINVAL.into());
     }
     let fd = cx.state.process.fds.get(old)?;
@@ -737,7 +738,7 @@ pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
                 // The host adds O_CLOEXEC to every fd it opens for the guest; that is an fd
                 // flag, never a status flag the guest sees.
                 let flags = rustix::fs::fcntl_getfl(&h.fd).map_err(host_errno)?;
-                return Ok(u64::from(flags.bits()) & !fcntl::O_CLOEXEC);
+                return Ok(u64::from(flags.bits()) & !oflag::CLOEXEC);
             }
             Ok(
                 match fd.file.stream().and_then(|s| cx.state.stdio.host_fd(s)) {
@@ -745,7 +746,7 @@ pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
                         .map(|f| u64::from(f.bits()))
                         .unwrap_or(0),
                     None if matches!(fd.file, OpenFile::Stdin) => 0,
-                    None => fcntl::O_WRONLY,
+                    None => oflag::WRONLY,
                 },
             )
         }
@@ -1114,7 +1115,7 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if !shared && flags & MAP_TYPE != MAP_PRIVATE {
         return Err(Errno::EINVAL.into());
     }
-    if len == 0 || offset % PAGE != 0 || (offset as i64) < 0 {
+    if len == 0 || offset % PAGE_4K != 0 || (offset as i64) < 0 {
         return Err(Errno::EINVAL.into());
     }
     if h.path_only {

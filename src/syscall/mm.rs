@@ -2,9 +2,11 @@
 //! full before the application starts and the page tables never change, so protections are
 //! bookkeeping: every buffer the monitor touches for the application obeys them (EFAULT as on
 //! Linux), but the application's own loads and stores do not (see the README's limitations).
-use super::linux::mman;
+use super::abi::mman;
+use super::abi::TASK_SIZE_MAX;
 use super::{Args, Ctx, Sys};
-use crate::addrspace::{Access, Remap, PAGE, USER_TOP};
+use crate::addrspace::{Access, Remap};
+use crate::paging::PAGE_4K;
 use syscalls::Errno;
 
 /// Make the guest RAM behind `[va, va + len)` known to KVM (see [`crate::memslots`]).
@@ -44,7 +46,7 @@ fn backed(cx: &mut Ctx<'_, '_>, va: u64, len: u64) -> Sys {
 pub fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (addr, len, prot, flags, fd) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4] as i32);
     // x86-64's sys_mmap checks the offset first, whatever the mapping.
-    if a.0[5] % PAGE != 0 {
+    if a.0[5] % PAGE_4K != 0 {
         return Err(Errno::EINVAL.into());
     }
     if flags & mman::MAP_ANONYMOUS == 0 {
@@ -73,7 +75,7 @@ pub fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if flags & mman::MAP_FIXED_NOREPLACE != 0 {
         let end = addr
             .checked_add(len)
-            .and_then(|e| e.checked_next_multiple_of(PAGE))
+            .and_then(|e| e.checked_next_multiple_of(PAGE_4K))
             .ok_or(Errno::ENOMEM)?;
         if !space.arena_is_free(addr, end) {
             return Err(Errno::EEXIST.into());
@@ -97,21 +99,21 @@ pub fn munmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 pub fn mprotect(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (start, len, prot) = (a.0[0], a.0[1], a.0[2]);
     let grows = prot & (mman::PROT_GROWSDOWN | mman::PROT_GROWSUP);
-    if grows == mman::PROT_GROWSDOWN | mman::PROT_GROWSUP || start % PAGE != 0 {
+    if grows == mman::PROT_GROWSDOWN | mman::PROT_GROWSUP || start % PAGE_4K != 0 {
         return Err(Errno::EINVAL.into());
     }
     if len == 0 {
         return Ok(0);
     }
     let end = len
-        .checked_next_multiple_of(PAGE)
+        .checked_next_multiple_of(PAGE_4K)
         .and_then(|l| start.checked_add(l))
         .filter(|&e| e > start)
         .ok_or(Errno::ENOMEM)?;
     if prot & !(mman::PROT_BITS | mman::PROT_SEM | grows) != 0 {
         return Err(Errno::EINVAL.into());
     }
-    let pieces = cx.space().mapped_pieces(start, end.min(USER_TOP));
+    let pieces = cx.space().mapped_pieces(start, end.min(TASK_SIZE_MAX));
     let Some(&(first, _)) = pieces.first().filter(|p| p.0 == start) else {
         return Err(Errno::ENOMEM.into());
     };
@@ -164,11 +166,11 @@ fn advice_known(advice: u64) -> bool {
 
 pub fn madvise(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (start, len, advice) = (a.0[0], a.0[1], a.0[2]);
-    if !advice_known(advice) || start % PAGE != 0 {
+    if !advice_known(advice) || start % PAGE_4K != 0 {
         return Err(Errno::EINVAL.into());
     }
     let end = len
-        .checked_next_multiple_of(PAGE)
+        .checked_next_multiple_of(PAGE_4K)
         .and_then(|l| start.checked_add(l))
         .ok_or(Errno::EINVAL)?;
     if end == start {
@@ -178,7 +180,7 @@ pub fn madvise(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if matches!(advice, mman::MADV_HWPOISON | mman::MADV_SOFT_OFFLINE) {
         return Err(Errno::EPERM.into());
     }
-    let pieces = cx.space().mapped_pieces(start, end.min(USER_TOP));
+    let pieces = cx.space().mapped_pieces(start, end.min(TASK_SIZE_MAX));
     // MADV_REMOVE needs a shared file mapping; every mapping here is private.
     if advice == mman::MADV_REMOVE && !pieces.is_empty() {
         return Err(Errno::EINVAL.into());

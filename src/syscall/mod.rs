@@ -2,15 +2,17 @@
 //! stub exits with the application's registers; [`handle`] decodes the call, runs it against the
 //! [`Process`] and guest memory, and arranges the return. Every pointer the application passes
 //! goes through [`AddrSpace`], so a bad one is EFAULT, exactly as on Linux.
+pub mod abi;
 pub mod fd;
 mod fs;
 mod info;
 mod io;
-pub mod linux;
 mod mm;
 mod proc;
 pub mod signal;
 mod time;
+#[allow(unsafe_code)] // terminal ioctls
+mod tty;
 
 use crate::addrspace::AddrSpace;
 use crate::exit::ExitStatus;
@@ -19,12 +21,13 @@ use crate::memory::GuestMem;
 use crate::stdio::Stdio;
 use crate::vcpu::cpu::{Cpu, Flow};
 use crate::vcpu::{AppFault, ExitHandler};
+use abi::at::{AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
+use abi::oflag;
 use std::collections::{HashMap, HashSet};
 use syscalls::{Errno, Sysno};
 use umon_abi::hypercall::{ECHO_XOR, SYS_UMON_ECHO};
 
 pub use info::PrctlState;
-pub use proc::{ids, Ids};
 
 /// The Linux process the application sees.
 #[derive(Default)]
@@ -58,15 +61,15 @@ pub struct Process {
     /// readlink("/proc/self/exe").
     pub exe: Vec<u8>,
     /// Signal dispositions set with rt_sigaction, by signal number.
-    pub sigactions: HashMap<u64, linux::SigAction>,
+    pub sigactions: HashMap<u64, abi::SigAction>,
     /// The blocked-signal mask.
     pub sigmask: u64,
     /// Signals sent while blocked, waiting to be unblocked (bit `sig - 1`).
     pub sigpending: u64,
     /// The alternate signal stack.
-    pub altstack: Option<linux::SigAltStack>,
+    pub altstack: Option<abi::SigAltStack>,
     /// Resource limits changed by the application (others have their defaults).
-    pub rlimits: HashMap<u64, linux::Rlimit>,
+    pub rlimits: HashMap<u64, abi::Rlimit>,
     /// set_tid_address pointer.
     pub clear_child_tid: u64,
     /// set_robust_list head.
@@ -281,41 +284,41 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::lstat => fs::stat(cx, a, true),
         S::statfs => fs::statfs(cx, a),
         S::fstatfs => fs::fstatfs(cx, a),
-        S::access => fs::access(cx, fs::AT_FDCWD, a.0[0], a.0[1], 0),
+        S::access => fs::access(cx, AT_FDCWD, a.0[0], a.0[1], 0),
         S::faccessat => fs::access(cx, a.0[0], a.0[1], a.0[2], 0),
         S::faccessat2 => fs::access(cx, a.0[0], a.0[1], a.0[2], a.0[3]),
-        S::open => fs::open(cx, fs::AT_FDCWD, a.0[0], a.0[1], a.0[2]),
+        S::open => fs::open(cx, AT_FDCWD, a.0[0], a.0[1], a.0[2]),
         S::openat => fs::open(cx, a.0[0], a.0[1], a.0[2], a.0[3]),
         S::creat => {
-            let flags = fs::oflag::CREAT | fs::oflag::WRONLY | fs::oflag::TRUNC;
-            fs::open(cx, fs::AT_FDCWD, a.0[0], flags, a.0[1])
+            let flags = oflag::CREAT | oflag::WRONLY | oflag::TRUNC;
+            fs::open(cx, AT_FDCWD, a.0[0], flags, a.0[1])
         }
         S::getdents64 => fs::getdents64(cx, a),
-        S::mkdir => fs::mkdir(cx, fs::AT_FDCWD, a.0[0], a.0[1]),
+        S::mkdir => fs::mkdir(cx, AT_FDCWD, a.0[0], a.0[1]),
         S::mkdirat => fs::mkdir(cx, a.0[0], a.0[1], a.0[2]),
-        S::mknod => fs::mknod(cx, fs::AT_FDCWD, a.0[0], a.0[1]),
+        S::mknod => fs::mknod(cx, AT_FDCWD, a.0[0], a.0[1]),
         S::mknodat => fs::mknod(cx, a.0[0], a.0[1], a.0[2]),
-        S::unlink => fs::unlink(cx, fs::AT_FDCWD, a.0[0], 0),
-        S::rmdir => fs::unlink(cx, fs::AT_FDCWD, a.0[0], fs::AT_REMOVEDIR),
+        S::unlink => fs::unlink(cx, AT_FDCWD, a.0[0], 0),
+        S::rmdir => fs::unlink(cx, AT_FDCWD, a.0[0], AT_REMOVEDIR),
         S::unlinkat => fs::unlink(cx, a.0[0], a.0[1], a.0[2]),
-        S::rename => fs::rename(cx, [fs::AT_FDCWD, a.0[0], fs::AT_FDCWD, a.0[1], 0]),
+        S::rename => fs::rename(cx, [AT_FDCWD, a.0[0], AT_FDCWD, a.0[1], 0]),
         S::renameat => fs::rename(cx, [a.0[0], a.0[1], a.0[2], a.0[3], 0]),
         S::renameat2 => fs::rename(cx, [a.0[0], a.0[1], a.0[2], a.0[3], a.0[4]]),
-        S::link => fs::link(cx, [fs::AT_FDCWD, a.0[0], fs::AT_FDCWD, a.0[1], 0]),
+        S::link => fs::link(cx, [AT_FDCWD, a.0[0], AT_FDCWD, a.0[1], 0]),
         S::linkat => fs::link(cx, [a.0[0], a.0[1], a.0[2], a.0[3], a.0[4]]),
-        S::symlink => fs::symlink(cx, a.0[0], fs::AT_FDCWD, a.0[1]),
+        S::symlink => fs::symlink(cx, a.0[0], AT_FDCWD, a.0[1]),
         S::symlinkat => fs::symlink(cx, a.0[0], a.0[1], a.0[2]),
-        S::readlink => fs::readlink(cx, fs::AT_FDCWD, a.0[0], a.0[1], a.0[2]),
+        S::readlink => fs::readlink(cx, AT_FDCWD, a.0[0], a.0[1], a.0[2]),
         S::readlinkat => fs::readlink(cx, a.0[0], a.0[1], a.0[2], a.0[3]),
-        S::chmod => fs::chmod(cx, fs::AT_FDCWD, a.0[0], a.0[1], 0),
+        S::chmod => fs::chmod(cx, AT_FDCWD, a.0[0], a.0[1], 0),
         S::fchmodat => fs::chmod(cx, a.0[0], a.0[1], a.0[2], 0),
         S::fchmodat2 => fs::chmod(cx, a.0[0], a.0[1], a.0[2], a.0[3]),
         S::fchmod => fs::fchmod(cx, a),
         S::utimensat => fs::utimensat(cx, a),
-        S::chown => fs::chown(cx, fs::AT_FDCWD, a.0[0], [a.0[1], a.0[2]], 0),
+        S::chown => fs::chown(cx, AT_FDCWD, a.0[0], [a.0[1], a.0[2]], 0),
         S::lchown => {
-            let nofollow = fs::AT_SYMLINK_NOFOLLOW;
-            fs::chown(cx, fs::AT_FDCWD, a.0[0], [a.0[1], a.0[2]], nofollow)
+            let nofollow = AT_SYMLINK_NOFOLLOW;
+            fs::chown(cx, AT_FDCWD, a.0[0], [a.0[1], a.0[2]], nofollow)
         }
         S::fchownat => fs::chown(cx, a.0[0], a.0[1], [a.0[2], a.0[3]], a.0[4]),
         S::fchown => fs::fchown(cx, a),
@@ -338,7 +341,7 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::dup3 => io::dup3(cx, a),
         S::fcntl => io::fcntl(cx, a),
         S::flock => io::flock(cx, a),
-        S::mmap if a.0[3] & linux::mman::MAP_ANONYMOUS == 0 => io::mmap_file(cx, a),
+        S::mmap if a.0[3] & abi::mman::MAP_ANONYMOUS == 0 => io::mmap_file(cx, a),
         S::brk => mm::brk(cx, a),
         S::mmap => mm::mmap(cx, a),
         S::munmap => mm::munmap(cx, a),
@@ -366,8 +369,8 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::tkill => signal::tgkill(cx, proc::TID, a.0[0], a.0[1]),
         S::tgkill => signal::tgkill(cx, a.0[0], a.0[1], a.0[2]),
         S::rt_sigpending => signal::rt_sigpending(cx, a),
-        S::getuid | S::geteuid => Ok(ids().uid),
-        S::getgid | S::getegid => Ok(ids().gid),
+        S::getuid | S::geteuid => Ok(crate::host::ids().uid),
+        S::getgid | S::getegid => Ok(crate::host::ids().gid),
         S::uname => proc::uname(cx, a),
         S::getgroups => info::getgroups(cx, a),
         S::getrusage => info::getrusage(cx, a),

@@ -1,8 +1,10 @@
 //! Process-level syscalls: identity, limits, signal bookkeeping, TLS, futex on one thread.
+use super::abi::arch::{ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS};
+use super::abi::TASK_SIZE_MAX;
+use super::abi::{Rlimit, Timespec, Utsname};
 use super::fd::HARD_MAX_FDS;
-use super::linux::{Rlimit, Timespec, Utsname};
 use super::{Args, Ctx, Stop, Sys};
-use crate::addrspace::{Access, USER_TOP as TASK_TOP};
+use crate::addrspace::Access;
 use crate::hypercall::HypercallError;
 use crate::vcpu::cpu::DIRTY_SREGS;
 use std::time::Duration;
@@ -11,35 +13,12 @@ use syscalls::Errno;
 /// The application's pid and tid: it is the first and only process of its machine.
 pub const TID: u64 = 1;
 
-/// Host identity the application runs with.
-#[derive(Clone, Copy, Debug)]
-pub struct Ids {
-    /// uid.
-    pub uid: u64,
-    /// gid.
-    pub gid: u64,
-}
-
-/// umon's own uid and gid, which the application sees as its own.
-pub fn ids() -> Ids {
-    Ids {
-        uid: u64::from(rustix::process::getuid().as_raw()),
-        gid: u64::from(rustix::process::getgid().as_raw()),
-    }
-}
-
-const ARCH_SET_GS: u64 = 0x1001;
-const ARCH_SET_FS: u64 = 0x1002;
-const ARCH_GET_FS: u64 = 0x1003;
-const ARCH_GET_GS: u64 = 0x1004;
-/// Lowest non-canonical address: FS/GS bases must be below it.
-const USER_TOP: u64 = 0x0000_8000_0000_0000;
-
 pub fn arch_prctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (code, addr) = (a.0[0], a.0[1]);
     match code {
         ARCH_SET_FS | ARCH_SET_GS => {
-            if addr >= USER_TOP {
+            // Linux's do_arch_prctl_64: a base at or above TASK_SIZE_MAX is EPERM.
+            if addr >= TASK_SIZE_MAX {
                 return Err(Errno::EPERM.into());
             }
             let s = &mut *cx.cpu.sregs;
@@ -189,7 +168,7 @@ pub fn getrandom(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if flags & !GRND_FLAGS != 0 {
         return Err(Errno::EINVAL.into());
     }
-    if buf.checked_add(len).is_none_or(|e| e > TASK_TOP) {
+    if buf.checked_add(len).is_none_or(|e| e > TASK_SIZE_MAX) {
         return Err(Errno::EFAULT.into());
     }
     // Linux copies block by block and returns what it copied before a bad page.
@@ -272,7 +251,7 @@ fn futex_key(cx: &Ctx<'_, '_>, uaddr: u64, private: bool, access: Access) -> Res
     if uaddr % 4 != 0 {
         return Err(Errno::EINVAL);
     }
-    if uaddr > TASK_TOP - 4 {
+    if uaddr > TASK_SIZE_MAX - 4 {
         return Err(Errno::EFAULT);
     }
     if !private {

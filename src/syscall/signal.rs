@@ -2,7 +2,7 @@
 //! reports, and the signal-state syscalls (dispositions, the mask, pending signals, the
 //! alternate stack, kill/tgkill to itself). Delivery to handlers does not exist yet: a signal
 //! whose disposition is not "ignore" ends the process here.
-use super::linux::{SigAction, SigAltStack};
+use super::abi::{SigAction, SigAltStack};
 use super::proc::TID;
 use super::{Args, Ctx, Process, Stop, Sys};
 use crate::exit::ExitStatus;

@@ -1,5 +1,5 @@
 //! Clocks and sleeping, from the host's clocks.
-use super::linux::{Timespec, Timeval};
+use super::abi::{Timespec, Timeval};
 use super::{Args, Ctx, Sys};
 use rustix::time::ClockId;
 use std::time::Duration;

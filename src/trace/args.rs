@@ -3,6 +3,9 @@
 use super::{Call, Outcome};
 use crate::addrspace::AddrSpace;
 use crate::memory::GuestMem;
+use crate::syscall::abi::arch::{ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS};
+use crate::syscall::abi::at::AT_FDCWD;
+use crate::syscall::abi::{mman, oflag};
 use syscalls::Sysno;
 
 /// How to show one argument.
@@ -154,7 +157,7 @@ fn one(kind: Kind, i: usize, call: &Call, mem: &GuestMem, space: &AddrSpace) -> 
         Hex if v == 0 => "NULL".into(),
         Hex => format!("{v:#x}"),
         Oct => format!("{v:#o}"),
-        DirFd if v as i32 == -100 => "AT_FDCWD".into(),
+        DirFd if v as i32 == AT_FDCWD as i32 => "AT_FDCWD".into(),
         DirFd => (v as i32).to_string(),
         Path => match space.read_cstr(mem, v, 4095) {
             Ok(p) => quote(&p, usize::MAX),
@@ -170,29 +173,33 @@ fn one(kind: Kind, i: usize, call: &Call, mem: &GuestMem, space: &AddrSpace) -> 
         OpenFlags => open_flags(v),
         Prot => flags(
             v,
-            &[(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")],
+            &[
+                (mman::PROT_READ.into(), "PROT_READ"),
+                (mman::PROT_WRITE.into(), "PROT_WRITE"),
+                (mman::PROT_EXEC.into(), "PROT_EXEC"),
+            ],
             "PROT_NONE",
         ),
         MapFlags => flags(
             v,
             &[
-                (0x01, "MAP_SHARED"),
-                (0x02, "MAP_PRIVATE"),
-                (0x10, "MAP_FIXED"),
-                (0x20, "MAP_ANONYMOUS"),
-                (0x100, "MAP_GROWSDOWN"),
-                (0x4000, "MAP_NORESERVE"),
-                (0x8000, "MAP_POPULATE"),
-                (0x2_0000, "MAP_STACK"),
-                (0x10_0000, "MAP_FIXED_NOREPLACE"),
+                (mman::MAP_SHARED, "MAP_SHARED"),
+                (mman::MAP_PRIVATE, "MAP_PRIVATE"),
+                (mman::MAP_FIXED, "MAP_FIXED"),
+                (mman::MAP_ANONYMOUS, "MAP_ANONYMOUS"),
+                (mman::MAP_GROWSDOWN, "MAP_GROWSDOWN"),
+                (mman::MAP_NORESERVE, "MAP_NORESERVE"),
+                (mman::MAP_POPULATE, "MAP_POPULATE"),
+                (mman::MAP_STACK, "MAP_STACK"),
+                (mman::MAP_FIXED_NOREPLACE, "MAP_FIXED_NOREPLACE"),
             ],
             "0",
         ),
         ArchCode => match v {
-            0x1001 => "ARCH_SET_GS".into(),
-            0x1002 => "ARCH_SET_FS".into(),
-            0x1003 => "ARCH_GET_FS".into(),
-            0x1004 => "ARCH_GET_GS".into(),
+            ARCH_SET_GS => "ARCH_SET_GS".into(),
+            ARCH_SET_FS => "ARCH_SET_FS".into(),
+            ARCH_GET_FS => "ARCH_GET_FS".into(),
+            ARCH_GET_GS => "ARCH_GET_GS".into(),
             _ => format!("{v:#x}"),
         },
     }
@@ -250,26 +257,26 @@ fn flags(v: u64, names: &[(u64, &str)], zero: &str) -> String {
 }
 
 fn open_flags(v: u64) -> String {
-    let access = match v & 3 {
-        0 => "O_RDONLY",
-        1 => "O_WRONLY",
-        2 => "O_RDWR",
+    let access = match v & oflag::ACCMODE {
+        oflag::RDONLY => "O_RDONLY",
+        oflag::WRONLY => "O_WRONLY",
+        oflag::RDWR => "O_RDWR",
         _ => "O_ACCMODE",
     };
     let rest = flags(
-        v & !3,
+        v & !oflag::ACCMODE,
         &[
-            (0o100, "O_CREAT"),
-            (0o200, "O_EXCL"),
-            (0o400, "O_NOCTTY"),
-            (0o1000, "O_TRUNC"),
-            (0o2000, "O_APPEND"),
-            (0o4000, "O_NONBLOCK"),
-            (0o20000000, "O_TMPFILE"),
-            (0o200000, "O_DIRECTORY"),
-            (0o400000, "O_NOFOLLOW"),
-            (0o2000000, "O_CLOEXEC"),
-            (0o10000000, "O_PATH"),
+            (oflag::CREAT, "O_CREAT"),
+            (oflag::EXCL, "O_EXCL"),
+            (oflag::NOCTTY, "O_NOCTTY"),
+            (oflag::TRUNC, "O_TRUNC"),
+            (oflag::APPEND, "O_APPEND"),
+            (oflag::NONBLOCK, "O_NONBLOCK"),
+            (oflag::TMPFILE, "O_TMPFILE"),
+            (oflag::DIRECTORY, "O_DIRECTORY"),
+            (oflag::NOFOLLOW, "O_NOFOLLOW"),
+            (oflag::CLOEXEC, "O_CLOEXEC"),
+            (oflag::PATH, "O_PATH"),
         ],
         "",
     );

@@ -212,6 +212,107 @@ pub struct Flock {
     pub pad1: u32,
 }
 
+/// The `*at` calls' dirfd and flags.
+pub mod at {
+    /// AT_FDCWD, as the 64-bit register value a C `int` -100 arrives as.
+    pub const AT_FDCWD: u64 = -100i64 as u64;
+    /// Do not follow a final symlink.
+    pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+    /// unlinkat's AT_REMOVEDIR and faccessat's AT_EACCESS share a value.
+    pub const AT_REMOVEDIR: u64 = 0x200;
+    /// faccessat: check with the effective ids.
+    pub const AT_EACCESS: u64 = 0x200;
+    /// linkat: follow a final symlink.
+    pub const AT_SYMLINK_FOLLOW: u64 = 0x400;
+    /// Do not trigger an automount.
+    pub const AT_NO_AUTOMOUNT: u64 = 0x800;
+    /// "" means dirfd itself.
+    pub const AT_EMPTY_PATH: u64 = 0x1000;
+    /// statx: the sync-type bits.
+    pub const AT_STATX_SYNC_TYPE: u64 = 0x6000;
+    /// statx: the reserved mask bit.
+    pub const STATX_RESERVED: u64 = 0x8000_0000;
+}
+
+/// open(2) flags (x86-64 values).
+pub mod oflag {
+    /// O_ACCMODE.
+    pub const ACCMODE: u64 = 0o3;
+    /// O_RDONLY.
+    pub const RDONLY: u64 = 0o0;
+    /// O_WRONLY.
+    pub const WRONLY: u64 = 0o1;
+    /// O_RDWR.
+    pub const RDWR: u64 = 0o2;
+    /// O_CREAT.
+    pub const CREAT: u64 = 0o100;
+    /// O_EXCL.
+    pub const EXCL: u64 = 0o200;
+    /// O_NOCTTY.
+    pub const NOCTTY: u64 = 0o400;
+    /// O_TRUNC.
+    pub const TRUNC: u64 = 0o1000;
+    /// O_APPEND.
+    pub const APPEND: u64 = 0o2000;
+    /// O_NONBLOCK.
+    pub const NONBLOCK: u64 = 0o4000;
+    /// O_DSYNC.
+    pub const DSYNC: u64 = 0o10000;
+    /// O_DIRECT.
+    pub const DIRECT: u64 = 0o40000;
+    /// O_LARGEFILE.
+    pub const LARGEFILE: u64 = 0o100000;
+    /// O_DIRECTORY.
+    pub const DIRECTORY: u64 = 0o200000;
+    /// O_NOFOLLOW.
+    pub const NOFOLLOW: u64 = 0o400000;
+    /// O_NOATIME.
+    pub const NOATIME: u64 = 0o1000000;
+    /// O_CLOEXEC.
+    pub const CLOEXEC: u64 = 0o2000000;
+    /// __O_SYNC (O_SYNC is this | O_DSYNC).
+    pub const SYNC: u64 = 0o4000000;
+    /// O_PATH.
+    pub const PATH: u64 = 0o10000000;
+    /// __O_TMPFILE (O_TMPFILE is this | O_DIRECTORY).
+    pub const TMPFILE: u64 = 0o20000000;
+    /// Flags passed on to the host open; others (O_ASYNC: no SIGIO may reach the monitor, and
+    /// bits Linux ignores) are dropped, and O_CLOEXEC is the guest's own fd flag.
+    pub const PASSED: u64 = ACCMODE
+        | CREAT
+        | EXCL
+        | NOCTTY
+        | TRUNC
+        | APPEND
+        | NONBLOCK
+        | DSYNC
+        | DIRECT
+        | LARGEFILE
+        | DIRECTORY
+        | NOFOLLOW
+        | NOATIME
+        | SYNC
+        | TMPFILE;
+    /// The flags that mean anything with O_PATH.
+    pub const PATH_PASSED: u64 = PATH | DIRECTORY | NOFOLLOW;
+}
+
+/// The end of the user half of the address space, Linux's TASK_SIZE_MAX (2^47 - one page):
+/// user pointers, mappings and FS/GS bases stay below it.
+pub const TASK_SIZE_MAX: u64 = 0x0000_7fff_ffff_f000;
+
+/// arch_prctl(2) codes.
+pub mod arch {
+    /// ARCH_SET_GS.
+    pub const ARCH_SET_GS: u64 = 0x1001;
+    /// ARCH_SET_FS.
+    pub const ARCH_SET_FS: u64 = 0x1002;
+    /// ARCH_GET_FS.
+    pub const ARCH_GET_FS: u64 = 0x1003;
+    /// ARCH_GET_GS.
+    pub const ARCH_GET_GS: u64 = 0x1004;
+}
+
 /// Kernel `struct termios` (TCGETS/TCSETS), opaque bytes to umon.
 pub const TERMIOS_BYTES: usize = 36;
 
@@ -223,16 +324,8 @@ pub mod mode {
     pub const S_IFCHR: u32 = 0o020000;
 }
 
-/// open(2) flags and fcntl(2) commands.
+/// fcntl(2) commands.
 pub mod fcntl {
-    /// O_WRONLY.
-    pub const O_WRONLY: u64 = 1;
-    /// O_CLOEXEC.
-    pub const O_CLOEXEC: u64 = 0o2000000;
-    /// AT_FDCWD.
-    pub const AT_FDCWD: i32 = -100;
-    /// AT_EMPTY_PATH.
-    pub const AT_EMPTY_PATH: u64 = 0x1000;
     /// F_DUPFD.
     pub const F_DUPFD: u64 = 0;
     /// F_GETFD.
@@ -295,6 +388,14 @@ pub mod mman {
     pub const MAP_ANONYMOUS: u64 = 0x20;
     /// MAP_FIXED_NOREPLACE.
     pub const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+    /// MAP_GROWSDOWN.
+    pub const MAP_GROWSDOWN: u64 = 0x100;
+    /// MAP_NORESERVE.
+    pub const MAP_NORESERVE: u64 = 0x4000;
+    /// MAP_POPULATE.
+    pub const MAP_POPULATE: u64 = 0x8000;
+    /// MAP_STACK.
+    pub const MAP_STACK: u64 = 0x2_0000;
     /// MREMAP_MAYMOVE.
     pub const MREMAP_MAYMOVE: u64 = 1;
     /// MREMAP_FIXED.
