@@ -16,12 +16,12 @@
 //! println!("exit {}: {}", report.status.code(), out.text());
 //! # Ok::<(), umon::Error>(())
 //! ```
-use crate::app::AppConfig;
+use crate::config::AppConfig;
 use crate::config::{Config, Mode};
-use crate::stdio::{Sink, Source, Stdio};
-use crate::stop::KillHandle;
-use crate::trace::TraceMode;
-use crate::volume::VolumeSpec;
+use crate::linux::fs::volume::VolumeSpec;
+use crate::linux::stdio::{Sink, Source, Stdio};
+use crate::linux::trace::TraceMode;
+use crate::machine::stop::KillHandle;
 use crate::{Error, RunReport, Vm};
 use std::ffi::OsString;
 use std::io::{Read, Write};

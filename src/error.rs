@@ -1,11 +1,11 @@
 //! The top-level error and its exit codes. Each module has its own error type; this one only
 //! gathers them and says which exit code a failure maps to.
-use crate::hypercall::HypercallError;
-use crate::kvm::KvmError;
-use crate::loader::LoaderError;
-use crate::memory::MemoryError;
-use crate::paging::PagingError;
-use crate::vcpu::VcpuError;
+use crate::image::LoaderError;
+use crate::machine::hypercall::HypercallError;
+use crate::machine::kvm::KvmError;
+use crate::machine::memory::MemoryError;
+use crate::machine::paging::PagingError;
+use crate::machine::vcpu::VcpuError;
 
 pub use crate::exit::{
     EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_SIGNAL_BASE, EXIT_TIMED_OUT, EXIT_UMON_FAILED,
@@ -23,7 +23,10 @@ pub enum Error {
     /// The page tables did not fit.
     #[error(transparent)]
     Paging(#[from] PagingError),
-    /// The core or the application could not be loaded.
+    /// The guest core could not be loaded.
+    #[error(transparent)]
+    Core(#[from] crate::machine::core::CoreError),
+    /// The application could not be loaded.
     #[error(transparent)]
     Loader(#[from] LoaderError),
     /// The vCPU stopped in a way umon cannot continue from.
@@ -34,17 +37,17 @@ pub enum Error {
     Hypercall(#[from] HypercallError),
     /// The monitor could not confine itself.
     #[error(transparent)]
-    Seccomp(#[from] crate::seccomp::SeccompError),
+    Seccomp(#[from] crate::machine::seccomp::SeccompError),
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     Config(String),
 }
 
-impl From<crate::vcpu::RunError> for Error {
-    fn from(e: crate::vcpu::RunError) -> Self {
+impl From<crate::machine::vcpu::RunError> for Error {
+    fn from(e: crate::machine::vcpu::RunError) -> Self {
         match e {
-            crate::vcpu::RunError::Vcpu(e) => Error::Vcpu(e),
-            crate::vcpu::RunError::Hypercall(e) => Error::Hypercall(e),
+            crate::machine::vcpu::RunError::Vcpu(e) => Error::Vcpu(e),
+            crate::machine::vcpu::RunError::Hypercall(e) => Error::Hypercall(e),
         }
     }
 }

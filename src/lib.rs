@@ -19,38 +19,25 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod addrspace;
-pub mod app;
+// The face: what an embedder or the CLI uses to assemble and run a VM.
 pub mod builder;
 pub mod config;
 pub mod error;
-pub mod exit;
-#[allow(unsafe_code)] // pthread_self/pthread_kill, the SIGSYS reporter
-mod host;
-pub mod hypercall;
 pub mod inspect;
-pub mod kvm;
 pub mod layout_map;
-pub mod loader;
-pub mod memory;
-pub mod memslots;
-pub mod paging;
-pub mod seccomp;
-pub mod stack;
-pub mod stdio;
-pub mod stop;
-pub mod syscall;
-pub mod trace;
-pub mod vcpu;
-#[allow(unsafe_code)] // KVM_SET_USER_MEMORY_REGION
 pub mod vm;
-pub mod volume;
+
+// The layers below it, each importing only those after it.
+pub mod exit;
+pub mod image;
+pub mod linux;
+pub mod machine;
 
 pub use builder::{Builder, Capture};
 pub use config::{Config, Mode};
 pub use error::Error;
 pub use exit::ExitStatus;
-pub use stop::KillHandle;
+pub use machine::stop::KillHandle;
 pub use umon_abi::hypercall::SelftestReport;
 pub use vm::Vm;
 

@@ -1,17 +1,20 @@
 //! A VM from start to end: `Vm::new` acquires everything (KVM, memory, page tables, core, vCPU),
 //! `run(self)` consumes it, so no half-built or re-run VM can be observed. Only this module
 //! registers memory with KVM.
-use crate::app::{self, AuxFacts};
 use crate::config::{Config, Mode};
-use crate::kvm::{self, KvmError, Platform};
-use crate::loader::{self, CoreImage, LoaderError};
-use crate::memory::GuestMem;
-use crate::memslots::{MemSlots, CHUNK};
-use crate::paging::{self, PageTables, NO_EXECUTE, PAGE_1G, PAGE_2M, PAGE_4K, USER, WRITABLE};
-use crate::stdio::Stdio;
-use crate::syscall::LinuxGuest;
-use crate::vcpu::{setup, Vcpu};
-use crate::volume::FileSystem;
+use crate::image::place::{self, AuxFacts};
+use crate::linux::fs::volume::FileSystem;
+use crate::linux::mm::space::{AddrSpace, Arena};
+use crate::linux::stdio::Stdio;
+use crate::linux::LinuxGuest;
+use crate::machine::core::{self, CoreError, CoreImage};
+use crate::machine::kvm::{self, KvmError, Platform};
+use crate::machine::memory::GuestMem;
+use crate::machine::memslots::{MemSlots, CHUNK};
+use crate::machine::paging::{
+    self, PageTables, NO_EXECUTE, PAGE_1G, PAGE_2M, PAGE_4K, USER, WRITABLE,
+};
+use crate::machine::vcpu::{setup, Vcpu};
 use crate::{Error, RunReport};
 use kvm_bindings::CpuId;
 use kvm_ioctls::{Kvm, VmFd};
@@ -60,14 +63,14 @@ impl Vm {
 
     /// Build a VM with the given standard streams.
     pub fn with_stdio(config: &Config, stdio: Stdio) -> Result<Vm, Error> {
-        Self::build(config, stdio, crate::stop::KillHandle::new())
+        Self::build(config, stdio, crate::machine::stop::KillHandle::new())
     }
 
     /// Build a VM with the given standard streams, stopped by `kill` (see [`crate::Builder`]).
     pub fn build(
         config: &Config,
         stdio: Stdio,
-        kill: crate::stop::KillHandle,
+        kill: crate::machine::stop::KillHandle,
     ) -> Result<Vm, Error> {
         config.validate().map_err(Error::Config)?;
         let t0 = std::time::Instant::now();
@@ -131,7 +134,7 @@ impl Vm {
             stdio,
             process: Default::default(),
             stop: kill,
-            trace: config.trace.map(crate::trace::Tracer::new),
+            trace: config.trace.map(crate::linux::trace::Tracer::new),
         };
         if config.mode == Mode::Run {
             let app_config = config
@@ -141,7 +144,7 @@ impl Vm {
             let facts = AuxFacts {
                 hwcap: hwcap(&cpuid),
             };
-            let app = app::load(&mem, &mut pt, app_config, &facts)?;
+            let app = place::load(&mem, &mut pt, app_config.program(), &facts)?;
             // Image, stack and the first heap chunk; brk/mmap register the rest as handed out.
             slots.ensure(0, app.arena_pa + CHUNK)?;
             log::debug!(
@@ -154,12 +157,14 @@ impl Vm {
             info.app_entry = app.entry;
             info.app_stack = app.rsp;
             let p = &mut state.process;
-            p.space = app.space;
+            p.space = AddrSpace::new(
+                app.regions,
+                Arena::new(app.arena.start, app.arena.end, app.arena.pa),
+            );
             p.bias = app.bias;
             p.exe_image = Some(app.image);
             p.slots = Some(slots);
-            p.prctl =
-                crate::syscall::PrctlState::new(app_config.path.as_os_str().as_encoded_bytes());
+            p.prctl = crate::linux::PrctlState::new(app_config.path.as_os_str().as_encoded_bytes());
             p.exe = app.exe;
             for n in 0..3u8 {
                 if state.stdio.is_closed(n) {
@@ -215,7 +220,7 @@ impl Vm {
     }
 
     /// A handle that ends this VM from another thread while it runs.
-    pub fn kill_handle(&self) -> crate::stop::KillHandle {
+    pub fn kill_handle(&self) -> crate::machine::stop::KillHandle {
         self.state.stop.clone()
     }
 
@@ -225,16 +230,16 @@ impl Vm {
         let _running = handle.enter();
         let _timer = self
             .timeout
-            .map(|limit| crate::stop::Timer::start(&handle, limit));
+            .map(|limit| crate::machine::stop::Timer::start(&handle, limit));
         if self.seccomp {
-            crate::seccomp::confine()?;
+            crate::machine::seccomp::confine()?;
         }
         let end = self.vcpu.run(&self.mem, &mut self.state)?;
         let status = end.status;
         if let Some(tracer) = &self.state.trace {
             let text = tracer
                 .summary()
-                .unwrap_or_else(|| crate::trace::ending(&status));
+                .unwrap_or_else(|| crate::linux::trace::ending(&status));
             let _ = self.state.stdio.stderr.write_all(text.as_bytes());
         }
         Ok(RunReport {
@@ -244,15 +249,15 @@ impl Vm {
     }
 }
 
-fn load_core(config: &Config, mem: &GuestMem) -> Result<CoreImage, LoaderError> {
+fn load_core(config: &Config, mem: &GuestMem) -> Result<CoreImage, CoreError> {
     match &config.kernel {
-        None => loader::load_core(mem, loader::core::BUILTIN_CORE, "(built-in)"),
+        None => core::load_core(mem, core::BUILTIN_CORE, "(built-in)"),
         Some(path) => {
-            let bytes = std::fs::read(path).map_err(|source| LoaderError::CoreRead {
+            let bytes = std::fs::read(path).map_err(|source| CoreError::CoreRead {
                 path: path.display().to_string(),
                 source,
             })?;
-            loader::load_core(mem, &bytes, &path.display().to_string())
+            core::load_core(mem, &bytes, &path.display().to_string())
         }
     }
 }

@@ -18,7 +18,7 @@ mod seeds {
     //! file in each corpus directory, seeds and anything the fuzzer added, replays cleanly.
     use crate::machine::{run_hypercall, run_syscall, Ended};
     use std::path::{Path, PathBuf};
-    use umon::loader::app::{plan, symbols, AppError, AppKind};
+    use umon::image::elf::{plan, symbols, AppError, AppKind};
     use umon::ExitStatus;
 
     fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {

@@ -1,7 +1,7 @@
 //! `syscall` and `hypercall`: a small guest (no KVM) shaped like a real `umon run` — a
 //! read-only text region, a data region, a stack and a heap arena in one program namespace —
 //! driven by a program decoded from the fuzz input: raw writes into guest RAM, then syscalls
-//! (`ExitHandler::syscall` of `umon::syscall::LinuxGuest`) or hypercalls (`umon::hypercall::dispatch`) with decoded registers.
+//! (`ExitHandler::syscall` of `umon::linux::LinuxGuest`) or hypercalls (`umon::machine::hypercall::dispatch`) with decoded registers.
 //!
 //! The application has two volumes (see [`crate::volume`]): a writable one at `/data` (also the
 //! working directory), recreated for every input, and a read-only one at `/ro`, both holding
@@ -31,15 +31,15 @@ use crate::input::Input;
 use crate::volume::Fixture;
 use kvm_bindings::{kvm_regs, kvm_sregs};
 use std::sync::{Arc, Mutex};
-use umon::addrspace::{AddrSpace, Arena, Region};
-use umon::hypercall::{Cpu, Flow};
-use umon::memory::GuestMem;
-use umon::paging::PAGE_4K;
-use umon::stdio::Stdio;
-use umon::syscall::abi::Timespec;
-use umon::syscall::LinuxGuest;
-use umon::trace::{TraceMode, Tracer};
-use umon::vcpu::ExitHandler;
+use umon::linux::abi::Timespec;
+use umon::linux::mm::space::{AddrSpace, Arena, Region};
+use umon::linux::stdio::Stdio;
+use umon::linux::trace::{TraceMode, Tracer};
+use umon::linux::LinuxGuest;
+use umon::machine::hypercall::{Cpu, Flow};
+use umon::machine::memory::GuestMem;
+use umon::machine::paging::PAGE_4K;
+use umon::machine::vcpu::ExitHandler;
 use umon::ExitStatus;
 use umon_abi::hypercall::SYS_UMON_ECHO;
 use umon_abi::layout::{
@@ -80,7 +80,7 @@ pub const DATA: Area = Area {
     write: true,
 };
 /// SIGSTOP, F_SETLKW, F_OFD_SETLKW (each one less is its non-blocking form), LOCK_NB.
-const SIGSTOP: u64 = umon::syscall::signal::SIGSTOP;
+const SIGSTOP: u64 = umon::linux::signal::SIGSTOP;
 const F_SETLKW: u64 = 7;
 const F_OFD_SETLKW: u64 = 38;
 const LOCK_NB: u64 = 4;
@@ -249,7 +249,7 @@ impl Machine {
             })
             .collect();
         let arena = Arena::new(ARENA.va, ARENA.va + ARENA.len, ARENA.pa);
-        let mut process = umon::syscall::Process {
+        let mut process = umon::linux::Process {
             space: AddrSpace::new(regions, arena),
             exe: b"/fuzz/app".to_vec(),
             fs: Fixture::get().file_system(),
@@ -270,7 +270,7 @@ impl Machine {
                 Box::new(Capture(stderr.clone())),
             ),
             process,
-            stop: umon::stop::KillHandle::new(),
+            stop: umon::machine::stop::KillHandle::new(),
             trace,
         };
         let mut sregs = kvm_sregs::default();
@@ -355,7 +355,7 @@ impl Machine {
     pub fn hypercall(&mut self, nr: u16) -> bool {
         let is_syscall = nr == umon_abi::hypercall::Hypercall::Syscall as u16;
         self.trap(is_syscall, |cpu, mem, state, selftest| {
-            umon::hypercall::dispatch(nr, cpu, mem, state, selftest)
+            umon::machine::hypercall::dispatch(nr, cpu, mem, state, selftest)
         })
     }
 
@@ -368,7 +368,7 @@ impl Machine {
             &GuestMem,
             &mut LinuxGuest,
             &mut Option<umon_abi::hypercall::SelftestReport>,
-        ) -> Result<Flow, umon::hypercall::HypercallError>,
+        ) -> Result<Flow, umon::machine::hypercall::HypercallError>,
     ) -> bool {
         let nr = self.regs.rax & 0xffff_ffff;
         if is_syscall && !self.tame() {

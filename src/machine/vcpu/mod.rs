@@ -1,5 +1,5 @@
 //! The vCPU run loop. Only this module calls `VcpuFd::run`; exits become owned [`Exit`]s. The
-//! core's own hypercalls are served by [`crate::hypercall`]; everything that concerns the
+//! core's own hypercalls are served by [`crate::machine::hypercall`]; everything that concerns the
 //! application (its syscalls, its faults) goes to an [`ExitHandler`], the seam to the layer
 //! above: the machine defines the trait and never imports what implements it.
 pub mod cpu;
@@ -9,8 +9,8 @@ pub mod setup;
 pub use exit::Exit;
 
 use crate::exit::ExitStatus;
-use crate::hypercall::{self, HypercallError};
-use crate::memory::GuestMem;
+use crate::machine::hypercall::{self, HypercallError};
+use crate::machine::memory::GuestMem;
 use cpu::{Cpu, Flow, DIRTY_REGS, DIRTY_SREGS};
 use kvm_ioctls::{SyncReg, VcpuFd};
 use umon_abi::hypercall::SelftestReport;
@@ -30,7 +30,7 @@ pub enum VcpuError {
     },
     /// Writing the descriptor tables failed.
     #[error("cannot write the descriptor tables")]
-    Tables(#[from] crate::memory::MemoryError),
+    Tables(#[from] crate::machine::memory::MemoryError),
     /// KVM did not take every MSR.
     #[error("KVM refused one of the syscall MSRs (STAR/LSTAR/CSTAR/SFMASK/SYSENTER)")]
     Msrs,

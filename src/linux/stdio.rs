@@ -4,9 +4,9 @@
 //! (umon's own fd was closed: the application's is too, as it would be after execve).
 //!
 //! No write here retries EINTR: on the thread that runs the VM the only signal that interrupts
-//! a host call is the kick of a stop request ([`crate::stop`]), and a stop must end a write to
+//! a host call is the kick of a stop request ([`crate::machine::stop`]), and a stop must end a write to
 //! a reader that never reads.
-use crate::memory::{GuestMem, MemoryError};
+use crate::machine::memory::{GuestMem, MemoryError};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};

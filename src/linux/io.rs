@@ -8,10 +8,10 @@ use super::abi::{
 };
 use super::fd::{Fd, FileKind, HostFile, OpenFile};
 use super::{Args, Ctx, Stop, Sys};
-use crate::addrspace::Access;
 use crate::exit::ExitStatus;
-use crate::memory::MemoryError;
-use crate::paging::PAGE_4K;
+use crate::linux::mm::space::Access;
+use crate::machine::memory::MemoryError;
+use crate::machine::paging::PAGE_4K;
 use rustix::fs::SeekFrom;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
@@ -500,7 +500,7 @@ pub(super) fn stat_of(cx: &Ctx<'_, '_>, file: &OpenFile) -> Result<Stat, Errno> 
             .map(|s| stat_from(&s))
             .map_err(host_errno);
     }
-    let ids = crate::host::ids();
+    let ids = crate::machine::host::ids();
     let synthetic = Stat {
         mode: mode::S_IFIFO | 0o600,
         nlink: 1,
@@ -828,7 +828,6 @@ fn record_lock(cx: &mut Ctx<'_, '_>, file: &OpenFile, cmd: u64, arg: u64) -> Sys
 }
 
 /// fcntl(fd, F_*LK, lock) on the host: neither rustix nor std has byte-range locks.
-#[allow(unsafe_code)]
 fn host_lock(fd: BorrowedFd<'_>, cmd: u64, lock: &mut libc::flock) -> Result<(), Errno> {
     // SAFETY: every F_*LK command takes a pointer to a struct flock, which `lock` is, valid
     // for the call; the fd is open for the borrow.

@@ -6,8 +6,8 @@
 //! those, so it knows first). Guest RAM itself stays one lazily backed host mapping; only KVM's
 //! view grows. A guest access to a chunk never handed out is a KVM MMIO exit, which the run
 //! loop turns into SIGSEGV for the application.
-use crate::kvm::KvmError;
-use crate::memory::GuestMem;
+use crate::machine::kvm::KvmError;
+use crate::machine::memory::GuestMem;
 use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::VmFd;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! in a volume. Duplicated guest fds share one host open file (offset, flags), as on Linux;
 //! the host fd is closed when the last guest fd referring to it is, and all of them when the
 //! VM (its [`FdTable`]) is dropped.
-use crate::volume::MountId;
+use crate::linux::fs::volume::MountId;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use syscalls::Errno;

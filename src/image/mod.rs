@@ -1,30 +1,14 @@
-//! Parsing and placing ELF images: the core (through linux-loader) and applications (goblin).
-//! Loaders are pure: they parse and plan, then write through [`crate::memory::GuestMem`].
-pub mod app;
-pub mod core;
+//! The application's image: ELF plans from headers alone ([`elf`]), placement in guest memory
+//! and the page tables ([`place`]), and the initial stack ([`stack`]). Plans are pure; placing
+//! writes through [`crate::machine::memory::GuestMem`]. It imports the machine, never the
+//! Linux personality or the face.
+pub mod elf;
+pub mod place;
+pub mod stack;
 
-pub use self::core::{load_core, CoreImage};
-
-/// Why an image could not be loaded.
+/// Why the application's image could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoaderError {
-    /// The core ELF is unusable.
-    #[error("guest core {what}: {reason}")]
-    Core {
-        /// Which core (built-in or a path).
-        what: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The core ELF could not be read.
-    #[error("cannot read guest core {path}")]
-    CoreRead {
-        /// The path given with --kernel.
-        path: String,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
     /// The application file does not exist.
     #[error("cannot run '{path}': no such file")]
     AppNotFound {
@@ -47,7 +31,7 @@ pub enum LoaderError {
         path: String,
         /// What is wrong with it.
         #[source]
-        source: app::AppError,
+        source: elf::AppError,
     },
     /// Guest RAM is too small for the image, its stack and a minimal heap.
     #[error("cannot run '{path}': it needs at least {need} bytes of guest RAM, the VM has {ram} (raise --memory)")]
@@ -65,11 +49,17 @@ pub enum LoaderError {
         /// The limit.
         max: u64,
     },
+    /// Guest memory refused the image or its stack.
+    #[error(transparent)]
+    Memory(#[from] crate::machine::memory::MemoryError),
+    /// The page tables could not map it.
+    #[error(transparent)]
+    Paging(#[from] crate::machine::paging::PagingError),
 }
 
 impl LoaderError {
     /// The exit code for this failure: 127 for a missing application, 126 for one that cannot
-    /// be executed, 125 for a bad core.
+    /// be executed, 125 for anything else (guest memory, page tables).
     pub fn exit_code(&self) -> i32 {
         match self {
             LoaderError::AppNotFound { .. } => crate::exit::EXIT_NOT_FOUND,

@@ -1,26 +1,31 @@
-//! The Linux system-call ABI as the application sees it, served by the monitor. The syscall entry
-//! stub exits with the application's registers; [`handle`] decodes the call, runs it against the
+//! The Linux personality: the system-call ABI as the application sees it, served by the
+//! monitor. [`LinuxGuest`] implements the machine's [`ExitHandler`]: the syscall entry stub
+//! exits with the application's registers; `handle` decodes the call, runs it against the
 //! [`Process`] and guest memory, and arranges the return. Every pointer the application passes
-//! goes through [`AddrSpace`], so a bad one is EFAULT, exactly as on Linux.
+//! goes through [`AddrSpace`], so a bad one is EFAULT, exactly as on Linux. It imports the
+//! machine (and nothing of the face).
 pub mod abi;
 pub mod fd;
-mod fs;
+pub mod fs;
 mod info;
+#[allow(unsafe_code)] // fcntl byte-range locks
 mod io;
-mod mm;
+pub mod mm;
 mod proc;
 pub mod signal;
+pub mod stdio;
 mod time;
+pub mod trace;
 #[allow(unsafe_code)] // terminal ioctls
 mod tty;
 
-use crate::addrspace::AddrSpace;
 use crate::exit::ExitStatus;
-use crate::hypercall::HypercallError;
-use crate::memory::GuestMem;
-use crate::stdio::Stdio;
-use crate::vcpu::cpu::{Cpu, Flow};
-use crate::vcpu::{AppFault, ExitHandler};
+use crate::linux::mm::space::AddrSpace;
+use crate::linux::stdio::Stdio;
+use crate::machine::hypercall::HypercallError;
+use crate::machine::memory::GuestMem;
+use crate::machine::vcpu::cpu::{Cpu, Flow};
+use crate::machine::vcpu::{AppFault, ExitHandler};
 use abi::at::{AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
 use abi::oflag;
 use std::collections::{HashMap, HashSet};
@@ -34,7 +39,7 @@ pub use info::PrctlState;
 pub struct Process {
     /// The application's executable as opened at load time, for its symbols (never re-opened
     /// by path: the app may have replaced it).
-    pub exe_image: Option<crate::app::ExeImage>,
+    pub exe_image: Option<crate::image::place::ExeImage>,
     /// What the loader added to the executable's addresses.
     pub bias: u64,
     /// Function symbols of the application, sorted by address: (address, size, name); read
@@ -57,7 +62,7 @@ pub struct Process {
     /// Open files.
     pub fds: fd::FdTable,
     /// The granted host directories, the working directory and the umask.
-    pub fs: crate::volume::FileSystem,
+    pub fs: crate::linux::fs::volume::FileSystem,
     /// readlink("/proc/self/exe").
     pub exe: Vec<u8>,
     /// Signal dispositions set with rt_sigaction, by signal number.
@@ -76,7 +81,7 @@ pub struct Process {
     pub robust_list: u64,
     /// KVM's view of guest RAM, grown as brk/mmap hand memory out; None when all of it is
     /// registered (self-test, fuzzing).
-    pub slots: Option<crate::memslots::MemSlots>,
+    pub slots: Option<crate::machine::memslots::MemSlots>,
 }
 
 impl Process {
@@ -163,9 +168,9 @@ pub struct LinuxGuest {
     /// The Linux process the application sees.
     pub process: Process,
     /// Stops the VM from outside (kill handle, timeout, signals to umon).
-    pub stop: crate::stop::KillHandle,
+    pub stop: crate::machine::stop::KillHandle,
     /// `--trace`: every syscall of the application, strace-style.
-    pub trace: Option<crate::trace::Tracer>,
+    pub trace: Option<crate::linux::trace::Tracer>,
 }
 
 impl ExitHandler for LinuxGuest {
@@ -242,13 +247,13 @@ fn handle(
 /// Hand a finished call to the tracer (`--trace`).
 fn trace_call(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args, outcome: &Sys, took: std::time::Duration) {
     let result = match outcome {
-        Ok(v) => crate::trace::Outcome::Returned(*v as i64),
-        Err(Stop::Errno(e)) => crate::trace::Outcome::Returned(-i64::from(e.into_raw())),
-        Err(_) => crate::trace::Outcome::Ended,
+        Ok(v) => crate::linux::trace::Outcome::Returned(*v as i64),
+        Err(Stop::Errno(e)) => crate::linux::trace::Outcome::Returned(-i64::from(e.into_raw())),
+        Err(_) => crate::linux::trace::Outcome::Ended,
     };
     let state = &mut *cx.state;
     if let Some(tracer) = state.trace.as_mut() {
-        let call = crate::trace::Call {
+        let call = crate::linux::trace::Call {
             nr,
             args: a.0,
             result,
@@ -369,8 +374,8 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::tkill => signal::tgkill(cx, proc::TID, a.0[0], a.0[1]),
         S::tgkill => signal::tgkill(cx, a.0[0], a.0[1], a.0[2]),
         S::rt_sigpending => signal::rt_sigpending(cx, a),
-        S::getuid | S::geteuid => Ok(crate::host::ids().uid),
-        S::getgid | S::getegid => Ok(crate::host::ids().gid),
+        S::getuid | S::geteuid => Ok(crate::machine::host::ids().uid),
+        S::getgid | S::getegid => Ok(crate::machine::host::ids().gid),
         S::uname => proc::uname(cx, a),
         S::getgroups => info::getgroups(cx, a),
         S::getrusage => info::getrusage(cx, a),

@@ -6,40 +6,24 @@
 //! makes for the application obeys that bookkeeping as Linux's uaccess obeys the page tables:
 //! arena memory brk or mmap never handed out is unmapped, and each 4 KiB page's recorded
 //! PROT_* decides whether it may be read (any of R/W/X, as on x86-64) or written.
-use crate::memory::{GuestMem, MemoryError};
-use crate::paging::PAGE_4K;
-use crate::syscall::abi::{mman, TASK_SIZE_MAX};
+use crate::linux::abi::{mman, TASK_SIZE_MAX};
+use crate::machine::memory::{GuestMem, MemoryError};
+pub use crate::machine::paging::Region;
+use crate::machine::paging::PAGE_4K;
 use std::collections::BTreeMap;
 use syscalls::Errno;
 use umon_abi::Gpa;
 
-/// A mapped range of application virtual memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Region {
-    /// First byte.
-    pub start: u64,
-    /// One past the last byte.
-    pub end: u64,
-    /// Guest physical address of `start`; the range is physically contiguous.
-    pub pa: u64,
-    /// Writable by the application.
-    pub write: bool,
-    /// Executable by the application.
-    pub exec: bool,
-}
-
-impl Region {
-    /// The protection the region is mapped with (PROT_* bits).
-    fn prot(&self) -> u32 {
-        let mut p = mman::PROT_READ;
-        if self.write {
-            p |= mman::PROT_WRITE;
-        }
-        if self.exec {
-            p |= mman::PROT_EXEC;
-        }
-        p
+/// The protection `r` is mapped with (PROT_* bits).
+fn region_prot(r: &Region) -> u32 {
+    let mut p = mman::PROT_READ;
+    if r.write {
+        p |= mman::PROT_WRITE;
     }
+    if r.exec {
+        p |= mman::PROT_EXEC;
+    }
+    p
 }
 
 /// Bytes the application may read, or write.
@@ -184,7 +168,7 @@ impl AddrSpace {
         if access == Access::Mapped {
             return true;
         }
-        let default = access.allowed_by(r.prot());
+        let default = access.allowed_by(region_prot(r));
         let mut at = start;
         for (s, e, p) in self.prot_ranges(start, end) {
             if (at < s && !default) || !access.allowed_by(p) {

@@ -1,7 +1,7 @@
 //! Application ELFs: parse and validate with goblin, produce a [`LoadPlan`] (where every segment
 //! goes, with which permissions). Pure: no guest memory is touched here, so every failure is a
 //! [`AppError`] before anything is allocated, and the plan can be inspected or fuzzed alone.
-use crate::paging::PAGE_4K;
+use crate::machine::paging::PAGE_4K;
 use goblin::elf::{header, program_header, sym, Elf, ProgramHeader};
 use umon_abi::layout::{CORE_IMAGE_END, PROGRAM_BASE};
 

@@ -2,7 +2,7 @@
 //! PATH_MAX), made absolute against the working directory or a directory fd (their current
 //! paths, found from their host handles) and normalized lexically, matched to a volume (the
 //! longest guest prefix), and looked up on the host beneath that volume's root by
-//! [`crate::volume`], which keeps it inside. A path no volume covers does not exist (ENOENT).
+//! [`volume`], which keeps it inside. A path no volume covers does not exist (ENOENT).
 //!
 //! Calls that only read an object (open for reading, stat, access, chdir) get a handle on it in
 //! one confined `openat2`. Calls that change something resolve it to a directory fd and a name
@@ -12,13 +12,15 @@
 //! mount, and act relative to that same fd without following the name. Where the host call has
 //! no form taking an `O_PATH` fd (access, chmod), it goes through the monitor's own
 //! `/proc/self/fd/N` for that handle, as glibc does: the object is already the confined one.
+pub mod volume;
+
 use super::abi::at::*;
 use super::abi::{oflag, Statx, Timespec};
 use super::fd::{Fd, FileKind, HostFile, OpenFile};
 use super::io::{host_errno, stat_from, stat_of, PATH_MAX};
 use super::{Args, Ctx, Sys};
-use crate::paging::PAGE_4K;
-use crate::volume::{DirHandle, FileSystem, GuestPath, Located, Mount, MountId, Region};
+use crate::linux::fs::volume::{DirHandle, FileSystem, GuestPath, Located, Mount, MountId, Region};
+use crate::machine::paging::PAGE_4K;
 use rustix::fs::{AtFlags, Mode, OFlags, CWD};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -263,7 +265,7 @@ fn object(
 // ---- open ---------------------------------------------------------------------------------
 
 /// openat(dirfd, path, flags, mode); open and creat come here with AT_FDCWD.
-pub fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode: u64) -> Sys {
+pub(crate) fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode: u64) -> Sys {
     let name = read_path(cx, path)?;
     // EMFILE before anything happens on the host (O_CREAT must not create then fail).
     let slot = cx.state.process.fds.lowest_free(0)?;
@@ -419,7 +421,7 @@ fn stat_target(
     }
 }
 
-pub fn newfstatat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn newfstatat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let flags = a.0[3];
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
@@ -430,14 +432,14 @@ pub fn newfstatat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 /// stat(path, buf) and lstat (`nofollow`).
-pub fn stat(cx: &mut Ctx<'_, '_>, a: &Args, nofollow: bool) -> Sys {
+pub(crate) fn stat(cx: &mut Ctx<'_, '_>, a: &Args, nofollow: bool) -> Sys {
     let flags = if nofollow { AT_SYMLINK_NOFOLLOW } else { 0 };
     let st = stat_target(cx, AT_FDCWD, a.0[0], flags)?;
     cx.write_val(a.0[1], &st)?;
     Ok(0)
 }
 
-pub fn statx(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn statx(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (dirfd, path, flags, mask, buf) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4]);
     let known = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE;
     if flags & !known != 0
@@ -474,7 +476,7 @@ fn statfs_of(fd: impl AsFd, writable: bool) -> Result<Statfs, Errno> {
 }
 
 /// fstatfs: the host file system's numbers; a read-only volume says ST_RDONLY.
-pub fn fstatfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn fstatfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let st = match cx.state.process.fds.get(a.0[0])?.file {
         OpenFile::Host(h) => statfs_of(&h.fd, h.writable_volume)?,
         stream => match stream.stream().and_then(|n| cx.state.stdio.host_fd(n)) {
@@ -486,7 +488,7 @@ pub fn fstatfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(0)
 }
 
-pub fn statfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn statfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let name = read_path(cx, a.0[0])?;
     let (_, at) = locate(cx, AT_FDCWD, &name)?;
     let m = mount(cx, &at);
@@ -506,7 +508,7 @@ const DIRENT_HEAD: usize = 19;
 /// getdents64: the host's entries, re-encoded as `struct linux_dirent64` records (d_ino, d_off,
 /// d_reclen aligned to 8, d_type, NUL-terminated name). The position is the host file's own,
 /// so it is shared by dup'ed fds and lseek/rewinddir work as on Linux.
-pub fn getdents64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn getdents64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (fd, dirp, count) = (a.0[0], a.0[1], (a.0[2] as u32) as usize);
     let OpenFile::Host(h) = cx.state.process.fds.get(fd)?.file else {
         return Err(Errno::ENOTDIR.into());
@@ -598,7 +600,7 @@ fn create_entry(
     Ok(0)
 }
 
-pub fn mkdir(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64) -> Sys {
+pub(crate) fn mkdir(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64) -> Sys {
     let name = read_path(cx, path)?;
     let mode = (mode as u32) & MODE_BITS & !cx.state.process.fs.umask();
     create_entry(cx, dirfd, &name, |parent, leaf| {
@@ -613,7 +615,7 @@ pub fn mkdir(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64) -> Sys {
 
 /// mknodat(dirfd, path, mode, dev); mknod comes here with AT_FDCWD. FIFOs, sockets and regular
 /// files are made; device nodes never (EPERM, as Linux says to a process without CAP_MKNOD).
-pub fn mknod(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64) -> Sys {
+pub(crate) fn mknod(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64) -> Sys {
     use rustix::fs::FileType as T;
     let name = read_path(cx, path)?;
     let mode = mode as u32;
@@ -644,7 +646,7 @@ pub fn mknod(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64) -> Sys {
 }
 
 /// unlinkat(dirfd, path, flags); unlink and rmdir come here with AT_FDCWD.
-pub fn unlink(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64) -> Sys {
+pub(crate) fn unlink(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64) -> Sys {
     if flags & !AT_REMOVEDIR != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -679,7 +681,7 @@ pub fn unlink(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64) -> Sys {
 
 /// renameat2(olddirfd, oldpath, newdirfd, newpath, flags); rename and renameat come here.
 /// Both paths must be in the same volume (EXDEV otherwise, as across Linux mounts).
-pub fn rename(cx: &mut Ctx<'_, '_>, a: [u64; 5]) -> Sys {
+pub(crate) fn rename(cx: &mut Ctx<'_, '_>, a: [u64; 5]) -> Sys {
     const NOREPLACE: u64 = 1;
     const EXCHANGE: u64 = 2;
     const WHITEOUT: u64 = 4;
@@ -730,7 +732,7 @@ pub fn rename(cx: &mut Ctx<'_, '_>, a: [u64; 5]) -> Sys {
 }
 
 /// linkat(olddirfd, oldpath, newdirfd, newpath, flags); link comes here. Both in one volume.
-pub fn link(cx: &mut Ctx<'_, '_>, a: [u64; 5]) -> Sys {
+pub(crate) fn link(cx: &mut Ctx<'_, '_>, a: [u64; 5]) -> Sys {
     let [od, op, nd, np, flags] = a;
     if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
@@ -796,7 +798,7 @@ pub fn link(cx: &mut Ctx<'_, '_>, a: [u64; 5]) -> Sys {
 
 /// symlinkat(target, newdirfd, linkpath); symlink comes here. The target is stored as given:
 /// following it later is confined like any other lookup.
-pub fn symlink(cx: &mut Ctx<'_, '_>, target_ptr: u64, dirfd: u64, path: u64) -> Sys {
+pub(crate) fn symlink(cx: &mut Ctx<'_, '_>, target_ptr: u64, dirfd: u64, path: u64) -> Sys {
     let target = read_path(cx, target_ptr)?;
     let name = read_path(cx, path)?;
     if target.is_empty() {
@@ -809,7 +811,7 @@ pub fn symlink(cx: &mut Ctx<'_, '_>, target_ptr: u64, dirfd: u64, path: u64) -> 
 
 /// readlinkat(dirfd, path, buf, size); readlink comes here. `/proc/self/exe` is the
 /// application's executable, as before volumes.
-pub fn readlink(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, buf: u64, size: u64) -> Sys {
+pub(crate) fn readlink(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, buf: u64, size: u64) -> Sys {
     let name = read_path(cx, path)?;
     if name == b"/proc/self/exe" {
         return super::proc::readlink(cx, path, buf, size);
@@ -843,7 +845,7 @@ pub fn readlink(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, buf: u64, size: u64
 // ---- permissions, times, sizes --------------------------------------------------------------
 
 /// faccessat2(dirfd, path, mode, flags); access and faccessat come here with flags 0.
-pub fn access(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, flags: u64) -> Sys {
+pub(crate) fn access(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, flags: u64) -> Sys {
     const W_OK: u64 = 2;
     if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
@@ -900,7 +902,7 @@ pub fn access(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, flags: u64
 }
 
 /// fchmodat2(dirfd, path, mode, flags); chmod and fchmodat come here with flags 0.
-pub fn chmod(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, flags: u64) -> Sys {
+pub(crate) fn chmod(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, flags: u64) -> Sys {
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -953,7 +955,7 @@ fn chmod_file(fs: &FileSystem, file: &OpenFile, mode: Mode) -> Sys {
     }
 }
 
-pub fn fchmod(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn fchmod(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.state.process.fds.get(a.0[0])?.file;
     let mode = Mode::from_bits_retain(a.0[1] as u32 & MODE_BITS);
     chmod_file(&cx.state.process.fs, &file, mode)
@@ -962,7 +964,7 @@ pub fn fchmod(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 /// chown/lchown/fchownat(dirfd, path, uid, gid, flags): the host does the change on an
 /// `O_PATH` handle of the object, so the kernel applies its own rules (who may give a file
 /// away, S_ISUID/S_ISGID cleared); -1 leaves an id as it is.
-pub fn chown(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, ids: [u64; 2], flags: u64) -> Sys {
+pub(crate) fn chown(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, ids: [u64; 2], flags: u64) -> Sys {
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -1019,14 +1021,14 @@ fn chown_file(
     }
 }
 
-pub fn fchown(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn fchown(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.state.process.fds.get(a.0[0])?.file;
     let (owner, group) = owner_ids([a.0[1], a.0[2]]);
     chown_file(&cx.state.process.fs, &file, owner, group)
 }
 
 /// utimensat(dirfd, path, times, flags): a NULL path means `dirfd` itself (futimens).
-pub fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     const UTIME_NOW: i64 = (1 << 30) - 1;
     const UTIME_OMIT: i64 = (1 << 30) - 2;
     let (dirfd, path, times_ptr, flags) = (a.0[0], a.0[1], a.0[2], a.0[3]);
@@ -1097,7 +1099,7 @@ pub fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(0)
 }
 
-pub fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let name = read_path(cx, a.0[0])?;
     let len = a.0[1];
     if (len as i64) < 0 {
@@ -1136,7 +1138,7 @@ fn host_file(cx: &Ctx<'_, '_>, fd: u64, stream: Errno) -> Result<Arc<HostFile>, 
     }
 }
 
-pub fn ftruncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn ftruncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let h = host_file(cx, a.0[0], Errno::EINVAL)?;
     if (a.0[1] as i64) < 0 {
         return Err(Errno::EINVAL.into());
@@ -1146,7 +1148,7 @@ pub fn ftruncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 /// fsync, or fdatasync (`data_only`).
-pub fn fsync(cx: &mut Ctx<'_, '_>, a: &Args, data_only: bool) -> Sys {
+pub(crate) fn fsync(cx: &mut Ctx<'_, '_>, a: &Args, data_only: bool) -> Sys {
     let h = host_file(cx, a.0[0], Errno::EINVAL)?;
     if data_only {
         host(rustix::fs::fdatasync(&h.fd))?;
@@ -1157,7 +1159,7 @@ pub fn fsync(cx: &mut Ctx<'_, '_>, a: &Args, data_only: bool) -> Sys {
 }
 
 /// fadvise64: a hint, checked and accepted (the host's page cache does its own read-ahead).
-pub fn fadvise64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn fadvise64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     host_file(cx, a.0[0], Errno::ESPIPE)?;
     if a.0[3] > 5 || (a.0[2] as i64) < 0 {
         return Err(Errno::EINVAL.into());
@@ -1169,7 +1171,7 @@ pub fn fadvise64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 /// chdir: the working directory becomes the directory's host handle; "/" is always allowed,
 /// even when no volume is mounted there.
-pub fn chdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn chdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let name = read_path(cx, a.0[0])?;
     let (p, at) = match locate(cx, AT_FDCWD, &name) {
         Err(Errno::ENOENT) if !name.is_empty() => {
@@ -1192,7 +1194,7 @@ pub fn chdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(0)
 }
 
-pub fn fchdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn fchdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     match cx.state.process.fds.get(a.0[0])?.file {
         OpenFile::Host(h) if h.kind == FileKind::Directory => {
             let path = dir_path(&cx.state.process.fs, &h)?;
@@ -1208,7 +1210,7 @@ pub fn fchdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 /// getcwd: the working directory's current guest path, found from its handle (after renames,
 /// where it is now; after chdir through a symlink, the directory's own path). ENOENT once it
 /// was removed, as on Linux.
-pub fn getcwd(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn getcwd(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let mut cwd = host(cx.proc().fs.refresh_cwd())?;
     if cwd == b"/" {
         return super::proc::getcwd(cx, a);
@@ -1221,6 +1223,6 @@ pub fn getcwd(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(cwd.len() as u64)
 }
 
-pub fn umask(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn umask(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(u64::from(cx.proc().fs.set_umask(a.0[0] as u32)))
 }

@@ -1,11 +1,11 @@
 //! Decoding syscall arguments for `--trace`: paths and buffers read from guest memory (never
 //! trusted: an unreadable pointer prints as hex), flags as names, fds and sizes as numbers.
 use super::{Call, Outcome};
-use crate::addrspace::AddrSpace;
-use crate::memory::GuestMem;
-use crate::syscall::abi::arch::{ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS};
-use crate::syscall::abi::at::AT_FDCWD;
-use crate::syscall::abi::{mman, oflag};
+use crate::linux::abi::arch::{ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS};
+use crate::linux::abi::at::AT_FDCWD;
+use crate::linux::abi::{mman, oflag};
+use crate::linux::mm::space::AddrSpace;
+use crate::machine::memory::GuestMem;
 use syscalls::Sysno;
 
 /// How to show one argument.

@@ -68,7 +68,7 @@ fn start_kicker(shared: &Arc<Shared>) {
         .name("umon-kick".into())
         .spawn(move || kick_until_gone(&for_thread, None));
     let runner = shared.runner.lock().ok().and_then(|r| *r);
-    if kicker.is_err() && runner != Some(crate::host::current_thread()) {
+    if kicker.is_err() && runner != Some(crate::machine::host::current_thread()) {
         // No thread to spare: kick from here, for a bounded time.
         kick_until_gone(shared, Some(1000));
     }
@@ -85,7 +85,7 @@ fn kick_until_gone(shared: &Shared, limit: Option<u32>) {
         let Some(thread) = *runner else {
             return;
         };
-        let _ = crate::host::signal_thread(thread, kick_signal());
+        let _ = crate::machine::host::signal_thread(thread, kick_signal());
         drop(runner);
         sent += 1;
         std::thread::sleep(Duration::from_millis(1));
@@ -134,7 +134,7 @@ impl KillHandle {
         }
         self.shared.requested.store(true, Ordering::SeqCst);
         let runner = self.shared.runner.lock().ok().and_then(|r| *r);
-        if runner.is_none() || runner == Some(crate::host::current_thread()) {
+        if runner.is_none() || runner == Some(crate::machine::host::current_thread()) {
             // Not running yet (`enter` starts the kicker), or stopped from inside run (an
             // output callback): the run loop checks the request before every guest entry.
             return;
@@ -158,7 +158,7 @@ impl KillHandle {
             }
         });
         if let Ok(mut r) = self.shared.runner.lock() {
-            *r = Some(crate::host::current_thread());
+            *r = Some(crate::machine::host::current_thread());
         }
         if self.shared.requested.load(Ordering::SeqCst) {
             // Stopped while the VM was being built: kick the run's last writes too.

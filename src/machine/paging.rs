@@ -3,7 +3,7 @@
 //!
 //! Tables are never changed after the vCPU first runs: PVM shadows them, and host writes made
 //! behind its back would not be seen. Everything the application may touch is mapped up front.
-use crate::memory::{GuestMem, MemoryError};
+use crate::machine::memory::{GuestMem, MemoryError};
 use umon_abi::layout::{
     Area, APP_PHYS_BASE, BOOT_SCRATCH, CORE_EXCEPTION_STACK_TOP, PAGE_TABLES_BASE, PAGE_TABLES_END,
 };
@@ -27,6 +27,21 @@ pub const PAGE_4K: u64 = 1 << 12;
 pub const PAGE_2M: u64 = 1 << 21;
 /// 1 GiB.
 pub const PAGE_1G: u64 = 1 << 30;
+
+/// A mapped range of application virtual memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+    /// Guest physical address of `start`; the range is physically contiguous.
+    pub pa: u64,
+    /// Writable by the application.
+    pub write: bool,
+    /// Executable by the application.
+    pub exec: bool,
+}
 
 /// Why a mapping could not be built.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,7 @@
 //! The guest core: validated with goblin, placed by linux-loader at its physical addresses
 //! (VA = PA), described for the page-table builder and the vCPU setup.
-use super::LoaderError;
-use crate::memory::GuestMem;
-use crate::paging::PAGE_4K;
+use crate::machine::memory::GuestMem;
+use crate::machine::paging::PAGE_4K;
 use goblin::elf::{program_header::PT_LOAD, Elf};
 use linux_loader::loader::{elf::Elf as ElfLoader, KernelLoader};
 use umon_abi::layout::{CORE_IMAGE_END, KERNEL_BASE};
@@ -42,15 +41,37 @@ pub struct CoreImage {
     pub end: u64,
 }
 
-fn bad(what: &str, reason: impl Into<String>) -> LoaderError {
-    LoaderError::Core {
+/// Why the guest core could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The core ELF is unusable.
+    #[error("guest core {what}: {reason}")]
+    Core {
+        /// Which core (built-in or a path).
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The core ELF could not be read.
+    #[error("cannot read guest core {path}")]
+    CoreRead {
+        /// The path given with --kernel.
+        path: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn bad(what: &str, reason: impl Into<String>) -> CoreError {
+    CoreError::Core {
         what: what.to_string(),
         reason: reason.into(),
     }
 }
 
 /// Check `bytes` as a umon core, place it in `mem` and describe it. `what` names it in errors.
-pub fn load_core(mem: &GuestMem, bytes: &[u8], what: &str) -> Result<CoreImage, LoaderError> {
+pub fn load_core(mem: &GuestMem, bytes: &[u8], what: &str) -> Result<CoreImage, CoreError> {
     let elf = Elf::parse(bytes).map_err(|e| bad(what, format!("not a valid ELF file ({e})")))?;
     if !elf.is_64 || elf.header.e_machine != goblin::elf::header::EM_X86_64 {
         return Err(bad(what, "not an x86-64 ELF64 file"));
@@ -88,7 +109,7 @@ pub fn load_core(mem: &GuestMem, bytes: &[u8], what: &str) -> Result<CoreImage, 
     if segments.is_empty() {
         return Err(bad(what, "no loadable segments"));
     }
-    let symbol = |name: &str| -> Result<u64, LoaderError> {
+    let symbol = |name: &str| -> Result<u64, CoreError> {
         elf.syms
             .iter()
             .find(|s| elf.strtab.get_at(s.st_name) == Some(name))

@@ -4,9 +4,9 @@ use super::abi::TASK_SIZE_MAX;
 use super::abi::{Rlimit, Timespec, Utsname};
 use super::fd::HARD_MAX_FDS;
 use super::{Args, Ctx, Stop, Sys};
-use crate::addrspace::Access;
-use crate::hypercall::HypercallError;
-use crate::vcpu::cpu::DIRTY_SREGS;
+use crate::linux::mm::space::Access;
+use crate::machine::hypercall::HypercallError;
+use crate::machine::vcpu::cpu::DIRTY_SREGS;
 use std::time::Duration;
 use syscalls::Errno;
 
@@ -71,7 +71,7 @@ fn rlimit(cx: &Ctx<'_, '_>, res: u64) -> Rlimit {
         };
     }
     let cur = match res {
-        RLIMIT_STACK => crate::app::STACK_BYTES,
+        RLIMIT_STACK => crate::image::place::STACK_BYTES,
         RLIMIT_CORE => 0,
         _ => RLIM_INFINITY,
     };

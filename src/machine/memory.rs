@@ -1,7 +1,7 @@
 //! Guest RAM. Only [`GuestMem`] touches it, and only through vm-memory's bounds-checked accessors:
 //! nobody holds a reference or raw pointer into guest RAM, because the guest may change it at any
 //! moment (see hyperlight's `HostSharedMemory` for why that would be undefined behaviour).
-use crate::paging::PAGE_4K;
+use crate::machine::paging::PAGE_4K;
 use umon_abi::Gpa;
 use vm_memory::{
     Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, ReadVolatile, WriteVolatile,

@@ -150,7 +150,7 @@ pub fn program() -> Result<BpfProgram, SeccompError> {
 
 /// Confine the calling thread for good.
 pub fn confine() -> Result<(), SeccompError> {
-    crate::host::install_sigsys_reporter();
+    crate::machine::host::install_sigsys_reporter();
     // rustix finds the vDSO on first use; do that now, while every syscall is still allowed.
     let _ = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     let prog = program()?;

@@ -1,8 +1,8 @@
 //! `umon run --trace`: the application's syscalls on stderr in strace's format, or a count/time
 //! table at exit (`--trace=summary`, like `strace -c`).
-use crate::addrspace::AddrSpace;
-use crate::memory::GuestMem;
-use crate::stdio::Sink;
+use crate::linux::mm::space::AddrSpace;
+use crate::linux::stdio::Sink;
+use crate::machine::memory::GuestMem;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use syscalls::{Errno, Sysno};
@@ -138,7 +138,7 @@ pub fn ending(status: &crate::exit::ExitStatus) -> String {
         crate::exit::ExitStatus::Signaled { signal, .. } => {
             format!(
                 "+++ killed by {} +++\n",
-                crate::syscall::signal::signal_name(*signal)
+                crate::linux::signal::signal_name(*signal)
             )
         }
         crate::exit::ExitStatus::TimedOut(d) => format!("+++ timed out after {d:?} +++\n"),
@@ -161,7 +161,7 @@ pub fn name(nr: u64) -> String {
 
 /// One strace-style line: `write(1, "hi\n", 3) = 3`.
 pub fn render(call: &Call, mem: &GuestMem, space: &AddrSpace) -> String {
-    let args = crate::trace::args::decode(call, mem, space);
+    let args = crate::linux::trace::args::decode(call, mem, space);
     let result = match call.result {
         Outcome::Ended => "?".to_string(),
         Outcome::Returned(r) if (-4095..0).contains(&r) => {
@@ -172,7 +172,7 @@ pub fn render(call: &Call, mem: &GuestMem, space: &AddrSpace) -> String {
                 e.description().unwrap_or("unknown error")
             )
         }
-        Outcome::Returned(r) => crate::trace::args::ret(call.nr, r),
+        Outcome::Returned(r) => crate::linux::trace::args::ret(call.nr, r),
     };
     format!("{}({}) = {}", name(call.nr), args.join(", "), result)
 }

@@ -1,6 +1,6 @@
 //! Console output from the core (diagnostics); the application's output goes through write(2).
-use crate::memory::{GuestMem, MemoryError};
-use crate::vcpu::ExitHandler;
+use crate::machine::memory::{GuestMem, MemoryError};
+use crate::machine::vcpu::ExitHandler;
 use umon_abi::hypercall::ConsoleWrite;
 use umon_abi::Gpa;
 

@@ -7,9 +7,9 @@
 mod console;
 
 use crate::exit::ExitStatus;
-use crate::memory::{GuestMem, MemoryError};
-pub use crate::vcpu::cpu::{Cpu, Flow};
-use crate::vcpu::{AppFault, ExitHandler};
+use crate::machine::memory::{GuestMem, MemoryError};
+pub use crate::machine::vcpu::cpu::{Cpu, Flow};
+use crate::machine::vcpu::{AppFault, ExitHandler};
 use umon_abi::hypercall::{Abort, EnterUser, FaultReport, Hypercall, SelftestReport};
 use umon_abi::Gpa;
 

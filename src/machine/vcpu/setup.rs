@@ -1,9 +1,9 @@
 //! The vCPU's initial state: long mode, GDT/IDT/TSS, syscall MSRs and CPUID, all set by the
 //! monitor so that the core runs as few (emulated, on PVM) instructions as possible.
 use super::VcpuError;
-use crate::kvm::Platform;
-use crate::loader::CoreImage;
-use crate::memory::GuestMem;
+use crate::machine::core::CoreImage;
+use crate::machine::kvm::Platform;
+use crate::machine::memory::GuestMem;
 use kvm_bindings::{kvm_fpu, kvm_msr_entry, kvm_segment, CpuId, Msrs, KVM_MAX_CPUID_ENTRIES};
 use kvm_ioctls::{Kvm, VcpuFd};
 use umon_abi::hypercall::Hypercall;
@@ -293,12 +293,12 @@ fn supported_xcr0(cpuid: &CpuId) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loader::{self, core::BUILTIN_CORE};
+    use crate::machine::core::{self, BUILTIN_CORE};
 
     #[test]
     fn cstar_is_the_cores_compat_syscall_stub() {
         let mem = GuestMem::new(64 << 20).unwrap();
-        let core = loader::load_core(&mem, BUILTIN_CORE, "(built-in)").unwrap();
+        let core = core::load_core(&mem, BUILTIN_CORE, "(built-in)").unwrap();
         let elf = goblin::elf::Elf::parse(BUILTIN_CORE).unwrap();
         let stub = elf
             .syms

@@ -6,19 +6,17 @@
 //! namespace and the stack at its top, with an unmapped guard below it; the arena starts at
 //! `MMAP_BASE` (OSv's mmap area), outside the 8 GiB namespace, so every byte of RAM is usable
 //! by brk and mmap whatever `-m` says.
-use crate::addrspace::{AddrSpace, Arena, Region};
-use crate::loader::app::{self, LoadPlan};
-use crate::loader::LoaderError;
-use crate::memory::GuestMem;
-use crate::paging::{PageTables, NO_EXECUTE, PAGE_2M, PAGE_4K, USER, WRITABLE};
-use crate::stack::{self, at, StackSpec};
-use crate::Error;
+use crate::image::elf::{self, LoadPlan};
+use crate::image::stack::{self, at, StackSpec};
+use crate::image::LoaderError;
+use crate::machine::memory::GuestMem;
+use crate::machine::paging::{PageTables, Region, NO_EXECUTE, PAGE_2M, PAGE_4K, USER, WRITABLE};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use umon_abi::layout::{
     namespace_base, APP_PHYS_BASE, FIRST_APP_NAMESPACE, MMAP_BASE, NAMESPACE_BYTES,
@@ -32,22 +30,18 @@ pub const STACK_GUARD_BYTES: u64 = 2 << 20;
 /// The smallest arena umon starts an application with.
 pub const MIN_ARENA_BYTES: u64 = 2 << 20;
 
-/// The program to run.
-#[derive(Clone, Debug, Default)]
-pub struct AppConfig {
+/// The program to place: its file (or bytes), argv and environment.
+#[derive(Clone, Copy, Debug)]
+pub struct Program<'a> {
     /// Host path of the executable.
-    pub path: PathBuf,
+    pub path: &'a Path,
     /// argv, including `argv[0]`.
-    pub args: Vec<OsString>,
+    pub args: &'a [OsString],
     /// The environment, as "KEY=VALUE".
-    pub env: Vec<OsString>,
+    pub env: &'a [OsString],
     /// The executable's bytes, when the caller holds them instead of a file at `path` (`path`
     /// is then only its name, for argv\[0\] and /proc/self/exe).
-    pub bytes: Option<Arc<[u8]>>,
-    /// Host directories the app may see; nothing else of the host file system is visible.
-    pub volumes: Vec<crate::volume::VolumeSpec>,
-    /// The initial working directory, a guest path (default "/").
-    pub workdir: Option<String>,
+    pub bytes: Option<&'a Arc<[u8]>>,
 }
 
 /// An application in guest memory, ready to enter.
@@ -56,8 +50,10 @@ pub struct LoadedApp {
     pub entry: u64,
     /// Initial stack pointer.
     pub rsp: u64,
-    /// Its memory.
-    pub space: AddrSpace,
+    /// Its mapped regions (image, stack, arena), as the page tables map them.
+    pub regions: Vec<Region>,
+    /// The heap arena (brk and mmap), one of `regions`.
+    pub arena: Region,
     /// What was added to the ELF's addresses (for reading its symbols later).
     pub bias: u64,
     /// Guest-physical start of the heap arena.
@@ -162,11 +158,11 @@ impl ExeImage {
         }
     }
 
-    /// The function symbols, rebased by `bias` (see [`app::symbols_with`]); empty when the
+    /// The function symbols, rebased by `bias` (see [`elf::symbols_with`]); empty when the
     /// file no longer holds what its headers promise.
     pub fn symbols(&self, bias: u64) -> Vec<(u64, u64, String)> {
         match self {
-            ExeImage::File { file, len } => app::symbols_with(
+            ExeImage::File { file, len } => elf::symbols_with(
                 |offset, n| {
                     let end = offset.checked_add(n)?;
                     if end > *len {
@@ -178,13 +174,13 @@ impl ExeImage {
                 },
                 bias,
             ),
-            ExeImage::Bytes(bytes) => app::symbols(bytes, bias),
+            ExeImage::Bytes(bytes) => elf::symbols(bytes, bias),
         }
     }
 }
 
 /// Open `cfg`'s executable and plan its load: the parts of [`load`] that need no VM.
-fn open_and_plan(cfg: &AppConfig) -> Result<(ExeImage, LoadPlan), LoaderError> {
+fn open_and_plan(cfg: Program<'_>) -> Result<(ExeImage, LoadPlan), LoaderError> {
     let shown = cfg.path.display().to_string();
     let unreadable = |source: std::io::Error| match source.kind() {
         std::io::ErrorKind::NotFound => LoaderError::AppNotFound {
@@ -197,12 +193,12 @@ fn open_and_plan(cfg: &AppConfig) -> Result<(ExeImage, LoadPlan), LoaderError> {
     };
     let ns = namespace_base(FIRST_APP_NAMESPACE);
     let planned = |head: &[u8], len: u64| {
-        app::plan(head, len, ns).map_err(|source| LoaderError::App {
+        elf::plan(head, len, ns).map_err(|source| LoaderError::App {
             path: shown.clone(),
             source,
         })
     };
-    if let Some(bytes) = &cfg.bytes {
+    if let Some(bytes) = cfg.bytes {
         let plan = planned(bytes, bytes.len() as u64)?;
         return Ok((ExeImage::Bytes(bytes.clone()), plan));
     }
@@ -212,7 +208,7 @@ fn open_and_plan(cfg: &AppConfig) -> Result<(ExeImage, LoadPlan), LoaderError> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
-        .open(&cfg.path)
+        .open(cfg.path)
         .map_err(unreadable)?;
     let meta = file.metadata().map_err(unreadable)?;
     if meta.is_dir() {
@@ -224,7 +220,7 @@ fn open_and_plan(cfg: &AppConfig) -> Result<(ExeImage, LoadPlan), LoaderError> {
     // execve's check: execute permission for umon's effective ids (root: any x bit).
     rustix::fs::accessat(
         rustix::fs::CWD,
-        &cfg.path,
+        cfg.path,
         rustix::fs::Access::EXEC_OK,
         rustix::fs::AtFlags::EACCESS,
     )
@@ -232,7 +228,7 @@ fn open_and_plan(cfg: &AppConfig) -> Result<(ExeImage, LoadPlan), LoaderError> {
     let file_len = meta.len();
     let mut head = vec![0u8; 64.min(file_len) as usize];
     file.read_exact_at(&mut head, 0).map_err(unreadable)?;
-    head.resize(app::head_len(&head, file_len) as usize, 0);
+    head.resize(elf::head_len(&head, file_len) as usize, 0);
     file.read_exact_at(&mut head, 0).map_err(unreadable)?;
     let plan = planned(&head, file_len)?;
     Ok((
@@ -246,7 +242,7 @@ fn open_and_plan(cfg: &AppConfig) -> Result<(ExeImage, LoadPlan), LoaderError> {
 
 /// Validate `cfg`'s executable and say where it would go in `ram` bytes of guest RAM, without
 /// a VM (`umon inspect`).
-pub fn inspect(cfg: &AppConfig, ram: u64) -> Result<(LoadPlan, Layout), LoaderError> {
+pub fn inspect(cfg: Program<'_>, ram: u64) -> Result<(LoadPlan, Layout), LoaderError> {
     let (_, plan) = open_and_plan(cfg)?;
     let lay = layout(&plan, ram).map_err(|need| LoaderError::NoRoom {
         path: cfg.path.display().to_string(),
@@ -260,9 +256,9 @@ pub fn inspect(cfg: &AppConfig, ram: u64) -> Result<(LoadPlan, Layout), LoaderEr
 pub fn load(
     mem: &GuestMem,
     pt: &mut PageTables,
-    cfg: &AppConfig,
+    cfg: Program<'_>,
     facts: &AuxFacts,
-) -> Result<LoadedApp, Error> {
+) -> Result<LoadedApp, LoaderError> {
     let (mut source, plan) = open_and_plan(cfg)?;
     let lay = layout(&plan, mem.bytes()).map_err(|need| LoaderError::NoRoom {
         path: cfg.path.display().to_string(),
@@ -271,10 +267,10 @@ pub fn load(
     })?;
     let mut regions =
         place_image(mem, pt, &plan, &mut source, lay.pa_image).map_err(|e| match e {
-            PlaceError::Io(source) => Error::from(LoaderError::AppRead {
+            PlaceError::Io(source) => LoaderError::AppRead {
                 path: cfg.path.display().to_string(),
                 source,
-            }),
+            },
             PlaceError::Other(e) => e,
         })?;
     for (start, len, pa) in [
@@ -297,21 +293,20 @@ pub fn load(
             exec: false,
         });
     }
-    let space = AddrSpace::new(
-        regions,
-        Arena::new(
-            lay.arena_start,
-            lay.arena_start + lay.arena_len,
-            lay.pa_arena,
-        ),
-    );
+    let arena = Region {
+        start: lay.arena_start,
+        end: lay.arena_start + lay.arena_len,
+        pa: lay.pa_arena,
+        write: true,
+        exec: false,
+    };
     let (stack_top, stack_bottom, pa_stack) = (lay.stack_top, lay.stack_bottom, lay.pa_stack);
 
     let args: Vec<Vec<u8>> = cfg.args.iter().map(|a| a.as_bytes().to_vec()).collect();
     let env: Vec<Vec<u8>> = cfg.env.iter().map(|e| e.as_bytes().to_vec()).collect();
     let mut random = [0u8; 16];
     let _ = rustix::rand::getrandom(&mut random, rustix::rand::GetRandomFlags::empty());
-    let ids = crate::host::ids();
+    let ids = crate::machine::host::ids();
     let auxv = [
         (at::PHDR, plan.phdr),
         (at::PHENT, plan.phent),
@@ -345,7 +340,7 @@ pub fn load(
 
     // Always absolute, as Linux gives it (glibc asserts so): the real file, or for an app given
     // as bytes, its name under "/".
-    let exe = match (&cfg.bytes, std::fs::canonicalize(&cfg.path)) {
+    let exe = match (cfg.bytes, std::fs::canonicalize(cfg.path)) {
         (None, Ok(p)) => p.as_os_str().as_bytes().to_vec(),
         _ => {
             let mut abs = b"/".to_vec();
@@ -356,7 +351,8 @@ pub fn load(
     Ok(LoadedApp {
         entry: plan.entry,
         rsp: initial.rsp,
-        space,
+        regions,
+        arena,
         bias: plan.bias,
         arena_pa: lay.pa_arena,
         exe,
@@ -367,10 +363,10 @@ pub fn load(
 /// Placing the image failed: reading the file, or guest memory / page tables.
 enum PlaceError {
     Io(std::io::Error),
-    Other(Error),
+    Other(LoaderError),
 }
 
-impl<E: Into<Error>> From<E> for PlaceError {
+impl<E: Into<LoaderError>> From<E> for PlaceError {
     fn from(e: E) -> Self {
         PlaceError::Other(e.into())
     }

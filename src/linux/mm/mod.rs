@@ -1,15 +1,17 @@
-//! Memory syscalls over the arena of [`crate::addrspace`]. The arena is mapped read-write in
+//! Memory syscalls over the arena of [`space`]. The arena is mapped read-write in
 //! full before the application starts and the page tables never change, so protections are
 //! bookkeeping: every buffer the monitor touches for the application obeys them (EFAULT as on
 //! Linux), but the application's own loads and stores do not (see the README's limitations).
+pub mod space;
+
 use super::abi::mman;
 use super::abi::TASK_SIZE_MAX;
 use super::{Args, Ctx, Sys};
-use crate::addrspace::{Access, Remap};
-use crate::paging::PAGE_4K;
+use crate::linux::mm::space::{Access, Remap};
+use crate::machine::paging::PAGE_4K;
 use syscalls::Errno;
 
-/// Make the guest RAM behind `[va, va + len)` known to KVM (see [`crate::memslots`]).
+/// Make the guest RAM behind `[va, va + len)` known to KVM (see [`crate::machine::memslots`]).
 fn back(cx: &mut Ctx<'_, '_>, va: u64, len: u64) -> Result<(), Errno> {
     let chunks = cx.space().chunks(va, len, Access::Mapped)?;
     if let Some(slots) = cx.state.process.slots.as_mut() {
@@ -23,7 +25,7 @@ fn back(cx: &mut Ctx<'_, '_>, va: u64, len: u64) -> Result<(), Errno> {
     Ok(())
 }
 
-pub fn brk(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn brk(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let mem = cx.mem;
     let old = cx.space().arena.brk;
     let new = cx.proc().space.brk(mem, a.0[0]);
@@ -43,7 +45,7 @@ fn backed(cx: &mut Ctx<'_, '_>, va: u64, len: u64) -> Sys {
     Ok(va)
 }
 
-pub fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (addr, len, prot, flags, fd) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4] as i32);
     // x86-64's sys_mmap checks the offset first, whatever the mapping.
     if a.0[5] % PAGE_4K != 0 {
@@ -87,7 +89,7 @@ pub fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     backed(cx, va, len)
 }
 
-pub fn munmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn munmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let mem = cx.mem;
     cx.proc().space.munmap(mem, a.0[0], a.0[1])?;
     Ok(0)
@@ -96,7 +98,7 @@ pub fn munmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 /// mprotect(2), checked in Linux's order. The protection is recorded page by page (see the
 /// module comment). As on Linux, the mapped stretch before a hole is changed before the hole's
 /// ENOMEM. PROT_GROWSDOWN/PROT_GROWSUP are EINVAL: no mapping here grows.
-pub fn mprotect(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn mprotect(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (start, len, prot) = (a.0[0], a.0[1], a.0[2]);
     let grows = prot & (mman::PROT_GROWSDOWN | mman::PROT_GROWSUP);
     if grows == mman::PROT_GROWSDOWN | mman::PROT_GROWSUP || start % PAGE_4K != 0 {
@@ -136,7 +138,7 @@ pub fn mprotect(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(0)
 }
 
-pub fn mremap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn mremap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (old, old_len, new_len, flags, new_addr) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4]);
     let may_move = flags & mman::MREMAP_MAYMOVE != 0;
     let fixed = flags & mman::MREMAP_FIXED != 0;
@@ -164,7 +166,7 @@ fn advice_known(advice: u64) -> bool {
     matches!(advice, 0..=4 | 8..=25 | mman::MADV_HWPOISON | mman::MADV_SOFT_OFFLINE)
 }
 
-pub fn madvise(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+pub(crate) fn madvise(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (start, len, advice) = (a.0[0], a.0[1], a.0[2]);
     if !advice_known(advice) || start % PAGE_4K != 0 {
         return Err(Errno::EINVAL.into());
