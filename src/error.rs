@@ -52,6 +52,19 @@ impl From<crate::machine::vcpu::RunError> for Error {
     }
 }
 
+impl From<crate::machine::MachineError> for Error {
+    fn from(e: crate::machine::MachineError) -> Self {
+        use crate::machine::MachineError as M;
+        match e {
+            M::Kvm(e) => Error::Kvm(e),
+            M::Memory(e) => Error::Memory(e),
+            M::Paging(e) => Error::Paging(e),
+            M::Core(e) => Error::Core(e),
+            M::Vcpu(e) => Error::Vcpu(e),
+        }
+    }
+}
+
 impl Error {
     /// The process exit code this failure maps to.
     pub fn exit_code(&self) -> i32 {

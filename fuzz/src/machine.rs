@@ -174,8 +174,6 @@ pub const PATHS: [&[u8]; 24] = [
 
 /// A fresh harness VM.
 pub struct Machine {
-    /// Guest RAM.
-    pub mem: GuestMem,
     /// What the monitor keeps for the VM.
     pub state: LinuxGuest,
     /// The core's self-check report, once sent.
@@ -270,7 +268,10 @@ impl Machine {
                 Box::new(Capture(stderr.clone())),
             ),
             process,
-            stop: umon::machine::stop::KillHandle::new(),
+            machine: Arc::new(umon::machine::Machine::without_kvm(
+                mem,
+                umon::machine::stop::KillHandle::new(),
+            )),
             trace,
         };
         let mut sregs = kvm_sregs::default();
@@ -278,7 +279,6 @@ impl Machine {
             sregs.cs.dpl = 3;
         }
         let mut m = Machine {
-            mem,
             state,
             selftest: None,
             regs: kvm_regs::default(),
@@ -305,7 +305,9 @@ impl Machine {
         let a = AREAS[area % AREAS.len()];
         let at = offset % a.len;
         let bytes = &bytes[..bytes.len().min((a.len - at) as usize)];
-        self.mem
+        self.state
+            .machine
+            .mem
             .write_bytes(Gpa(a.pa + at), bytes)
             .expect("region inside RAM");
         if a.pa == TEXT.pa {
@@ -379,7 +381,8 @@ impl Machine {
             sregs: &mut self.sregs,
             dirty: 0,
         };
-        match call(&mut cpu, &self.mem, &mut self.state, &mut self.selftest) {
+        let machine = self.state.machine.clone();
+        match call(&mut cpu, &machine.mem, &mut self.state, &mut self.selftest) {
             Ok(Flow::Continue) => {
                 let ret = self.regs.rax;
                 let echoed = self.echo && nr == SYS_UMON_ECHO;
@@ -481,7 +484,7 @@ impl Machine {
         (0..count.min(1024))
             .map(|i| {
                 space
-                    .read_val::<[u64; 2]>(&self.mem, va.wrapping_add(i * 16))
+                    .read_val::<[u64; 2]>(&self.state.machine.mem, va.wrapping_add(i * 16))
                     .map(|iov| iov[1])
                     .unwrap_or(0)
             })
@@ -490,7 +493,7 @@ impl Machine {
 
     fn short_timespec(&mut self, va: u64) -> bool {
         let space = &self.state.process.space;
-        let Ok(t) = space.read_val::<Timespec>(&self.mem, va) else {
+        let Ok(t) = space.read_val::<Timespec>(&self.state.machine.mem, va) else {
             return true; // EFAULT, at once
         };
         if t.sec < 0 || !(0..1_000_000_000).contains(&t.nsec) {
@@ -500,7 +503,7 @@ impl Machine {
             sec: 0,
             nsec: t.nsec % 1_000_000,
         };
-        space.write_val(&self.mem, va, &short).is_ok()
+        space.write_val(&self.state.machine.mem, va, &short).is_ok()
     }
 
     /// Panic if a syscall wrote memory outside what it was given.
@@ -509,14 +512,20 @@ impl Machine {
         // instrumentation and cost more than the syscalls.
         let mut page = [0u8; PAGE_4K as usize];
         for pa in CANARIES {
-            self.mem.read_bytes(Gpa(pa), &mut page).expect("in RAM");
+            self.state
+                .machine
+                .mem
+                .read_bytes(Gpa(pa), &mut page)
+                .expect("in RAM");
             assert!(
                 page == [CANARY_BYTE; PAGE_4K as usize],
                 "guest page {pa:#x} outside every region was written"
             );
         }
         let mut text = vec![0u8; TEXT.len as usize];
-        self.mem
+        self.state
+            .machine
+            .mem
             .read_bytes(Gpa(TEXT.pa), &mut text)
             .expect("in RAM");
         if text != self.text {
@@ -658,7 +667,7 @@ pub fn run_hypercall(data: &[u8]) -> Machine {
             let at = gpa(&m, &mut input);
             let len = usize::from(input.u8());
             let bytes = input.bytes(len);
-            let _ = m.mem.write_bytes(Gpa(at), bytes);
+            let _ = m.state.machine.mem.write_bytes(Gpa(at), bytes);
             continue;
         }
         let nr = if op >= 0xa0 {

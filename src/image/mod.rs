@@ -5,6 +5,7 @@
 pub mod elf;
 pub mod place;
 pub mod stack;
+pub mod symbols;
 
 /// Why the application's image could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -54,14 +54,11 @@ pub struct LoadedApp {
     pub regions: Vec<Region>,
     /// The heap arena (brk and mmap), one of `regions`.
     pub arena: Region,
-    /// What was added to the ELF's addresses (for reading its symbols later).
-    pub bias: u64,
-    /// Guest-physical start of the heap arena.
-    pub arena_pa: u64,
+
     /// What readlink("/proc/self/exe") returns.
     pub exe: Vec<u8>,
-    /// The executable as opened at load time, for its symbols later.
-    pub image: ExeImage,
+    /// Its function symbols, from the executable as opened at load time.
+    pub symbols: super::symbols::Symbols,
 }
 
 /// Machine facts that go into the auxiliary vector.
@@ -353,10 +350,8 @@ pub fn load(
         rsp: initial.rsp,
         regions,
         arena,
-        bias: plan.bias,
-        arena_pa: lay.pa_arena,
         exe,
-        image: source,
+        symbols: super::symbols::Symbols::new(source, plan.bias),
     })
 }
 

@@ -780,7 +780,7 @@ fn blocking_lock(cx: &Ctx<'_, '_>, mut call: impl FnMut() -> Result<(), Errno>) 
     loop {
         match call() {
             Ok(()) => return Ok(0),
-            Err(Errno::EINTR) if cx.state.stop.requested().is_none() => continue,
+            Err(Errno::EINTR) if cx.state.machine.stop.requested().is_none() => continue,
             Err(e) => return Err(e.into()),
         }
     }

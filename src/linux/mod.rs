@@ -37,14 +37,8 @@ pub use info::PrctlState;
 /// The Linux process the application sees.
 #[derive(Default)]
 pub struct Process {
-    /// The application's executable as opened at load time, for its symbols (never re-opened
-    /// by path: the app may have replaced it).
-    pub exe_image: Option<crate::image::place::ExeImage>,
-    /// What the loader added to the executable's addresses.
-    pub bias: u64,
-    /// Function symbols of the application, sorted by address: (address, size, name); read
-    /// from `exe_image` the first time a fault report needs them.
-    pub symbols: std::cell::OnceCell<Vec<(u64, u64, String)>>,
+    /// The application's function symbols (None in the self-test and the fuzz harness).
+    pub symbols: Option<crate::image::symbols::Symbols>,
     /// Syscalls Linux knows that were already reported as unsupported (reported once each:
     /// at most one note per Linux syscall).
     pub unsupported_seen: HashSet<Sysno>,
@@ -79,27 +73,15 @@ pub struct Process {
     pub clear_child_tid: u64,
     /// set_robust_list head.
     pub robust_list: u64,
-    /// KVM's view of guest RAM, grown as brk/mmap hand memory out; None when all of it is
-    /// registered (self-test, fuzzing).
-    pub slots: Option<crate::machine::memslots::MemSlots>,
 }
 
 impl Process {
     /// " (name+0xoff)" for an address inside a known function, else "".
     pub fn symbolize(&self, addr: u64) -> String {
-        let symbols = self.symbols.get_or_init(|| {
-            self.exe_image
-                .as_ref()
-                .map(|image| image.symbols(self.bias))
-                .unwrap_or_default()
-        });
-        let i = symbols.partition_point(|s| s.0 <= addr);
-        match i.checked_sub(1).map(|i| &symbols[i]) {
-            Some((start, size, name)) if addr < start + (*size).max(1) => {
-                format!(" ({name}+{:#x})", addr - start)
-            }
-            _ => String::new(),
-        }
+        self.symbols
+            .as_ref()
+            .map(|s| s.describe(addr))
+            .unwrap_or_default()
     }
 }
 
@@ -167,8 +149,8 @@ pub struct LinuxGuest {
     pub stdio: Stdio,
     /// The Linux process the application sees.
     pub process: Process,
-    /// Stops the VM from outside (kill handle, timeout, signals to umon).
-    pub stop: crate::machine::stop::KillHandle,
+    /// The machine it runs in: guest RAM, KVM's view of it, the stop handle.
+    pub machine: std::sync::Arc<crate::machine::Machine>,
     /// `--trace`: every syscall of the application, strace-style.
     pub trace: Option<crate::linux::trace::Tracer>,
 }
@@ -214,7 +196,10 @@ impl ExitHandler for LinuxGuest {
     }
 
     fn before_run(&mut self) -> Option<Flow> {
-        self.stop.requested().map(|r| Flow::EndProcess(r.status()))
+        self.machine
+            .stop
+            .requested()
+            .map(|r| Flow::EndProcess(r.status()))
     }
 }
 

@@ -70,6 +70,20 @@ fn bad(what: &str, reason: impl Into<String>) -> CoreError {
     }
 }
 
+/// Load the built-in core, or the one at `path` (`--kernel`).
+pub fn load(mem: &GuestMem, path: Option<&std::path::Path>) -> Result<CoreImage, CoreError> {
+    match path {
+        None => load_core(mem, BUILTIN_CORE, "(built-in)"),
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|source| CoreError::CoreRead {
+                path: path.display().to_string(),
+                source,
+            })?;
+            load_core(mem, &bytes, &path.display().to_string())
+        }
+    }
+}
+
 /// Check `bytes` as a umon core, place it in `mem` and describe it. `what` names it in errors.
 pub fn load_core(mem: &GuestMem, bytes: &[u8], what: &str) -> Result<CoreImage, CoreError> {
     let elf = Elf::parse(bytes).map_err(|e| bad(what, format!("not a valid ELF file ({e})")))?;

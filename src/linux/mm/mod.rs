@@ -14,13 +14,11 @@ use syscalls::Errno;
 /// Make the guest RAM behind `[va, va + len)` known to KVM (see [`crate::machine::memslots`]).
 fn back(cx: &mut Ctx<'_, '_>, va: u64, len: u64) -> Result<(), Errno> {
     let chunks = cx.space().chunks(va, len, Access::Mapped)?;
-    if let Some(slots) = cx.state.process.slots.as_mut() {
-        for (gpa, n) in chunks {
-            slots.ensure(gpa.0, n).map_err(|e| {
-                log::warn!("cannot register guest RAM with KVM: {e}");
-                Errno::ENOMEM
-            })?;
-        }
+    for (gpa, n) in chunks {
+        cx.state.machine.ensure_backed(gpa.0, n).map_err(|e| {
+            log::warn!("cannot register guest RAM with KVM: {e}");
+            Errno::ENOMEM
+        })?;
     }
     Ok(())
 }

@@ -148,8 +148,8 @@ pub fn ending(status: &crate::exit::ExitStatus) -> String {
 /// The syscall's name, or `syscall_N`.
 ///
 /// ```
-/// assert_eq!(umon::trace::name(57), "fork");
-/// assert_eq!(umon::trace::name(100_000), "syscall_0x186a0");
+/// assert_eq!(umon::linux::trace::name(57), "fork");
+/// assert_eq!(umon::linux::trace::name(100_000), "syscall_0x186a0");
 /// ```
 pub fn name(nr: u64) -> String {
     usize::try_from(nr)
