@@ -127,19 +127,19 @@ impl Builder {
 
     /// The application's stdout goes to `w` (default: umon's own stdout).
     pub fn stdout(mut self, w: impl Write + Send + 'static) -> Builder {
-        self.stdout = Some(Sink::Writer(Box::new(w)));
+        self.stdout = Some(Sink::writer(Box::new(w)));
         self
     }
 
     /// The application's stderr goes to `w` (default: umon's own stderr).
     pub fn stderr(mut self, w: impl Write + Send + 'static) -> Builder {
-        self.stderr = Some(Sink::Writer(Box::new(w)));
+        self.stderr = Some(Sink::writer(Box::new(w)));
         self
     }
 
     /// The application reads its stdin from `r` (default: umon's own stdin).
     pub fn stdin(mut self, r: impl Read + Send + 'static) -> Builder {
-        self.stdin = Some(Source::Reader(Box::new(r)));
+        self.stdin = Some(Source::reader(Box::new(r)));
         self
     }
 

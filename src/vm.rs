@@ -6,7 +6,7 @@ use crate::image::place::{self, AuxFacts};
 use crate::linux::fs::volume::FileSystem;
 use crate::linux::mm::space::{AddrSpace, Arena};
 use crate::linux::stdio::Stdio;
-use crate::linux::{LinuxGuest, PrctlState, Process};
+use crate::linux::{LinuxThread, PrctlState, Process, Thread};
 use crate::machine::core;
 use crate::machine::memory::GuestMem;
 use crate::machine::memslots::CHUNK;
@@ -33,7 +33,8 @@ const LOOP_STACK_BYTES: u64 = 64 << 10;
 pub struct Vm {
     // Field order is drop order: the vCPU fd goes before the machine (VM fd, then RAM).
     vcpu: Vcpu,
-    guest: LinuxGuest,
+    thread: Thread,
+    process: Arc<Process>,
     machine: Arc<Machine>,
     timeout: Option<std::time::Duration>,
     seccomp: bool,
@@ -86,7 +87,7 @@ impl Vm {
                 for n in 0..3u8 {
                     if stdio.is_closed(n) {
                         // As after execve with that fd closed: the app's fd n is free.
-                        let _ = process.fds.close(u64::from(n));
+                        let _ = process.fds().close(u64::from(n));
                     }
                 }
                 phase("app loaded");
@@ -97,6 +98,10 @@ impl Vm {
             }
             _ => {}
         }
+        process.stdio = stdio;
+        process.trace = config
+            .trace
+            .map(|mode| crate::linux::trace::Tracer::new(mode).into());
 
         let vcpu = machine.first_vcpu(&core, pt.root(), &mut info)?;
         phase("vCPU configured");
@@ -108,12 +113,8 @@ impl Vm {
         let machine = Arc::new(machine);
         Ok(Vm {
             vcpu,
-            guest: LinuxGuest {
-                stdio,
-                process,
-                machine: machine.clone(),
-                trace: config.trace.map(crate::linux::trace::Tracer::new),
-            },
+            thread: Thread::first(),
+            process: Arc::new(process),
             machine,
             timeout: config.timeout,
             seccomp: config.seccomp,
@@ -126,21 +127,32 @@ impl Vm {
     }
 
     /// Run the guest to its end (or until the time limit or a [`Vm::kill_handle`] stops it).
-    pub fn run(mut self) -> Result<RunReport, Error> {
-        let handle = self.machine.stop.clone();
+    pub fn run(self) -> Result<RunReport, Error> {
+        let Vm {
+            mut vcpu,
+            thread,
+            process,
+            machine,
+            timeout,
+            seccomp,
+        } = self;
+        let handle = machine.stop.clone();
         let _running = handle.enter();
-        let _timer = self
-            .timeout
-            .map(|limit| crate::machine::stop::Timer::start(&handle, limit));
-        if self.seccomp {
+        let _timer = timeout.map(|limit| crate::machine::stop::Timer::start(&handle, limit));
+        if seccomp {
             crate::machine::seccomp::confine()?;
         }
-        let end = self.vcpu.run(&self.machine.mem, &mut self.guest)?;
-        if let Some(tracer) = &self.guest.trace {
-            let text = tracer
+        let mut first = LinuxThread {
+            machine: machine.clone(),
+            process: process.clone(),
+            thread,
+        };
+        let end = vcpu.run(&machine.mem, &mut first)?;
+        if let Some(tracer) = &process.trace {
+            let text = crate::linux::process::locked(tracer)
                 .summary()
                 .unwrap_or_else(|| crate::linux::trace::ending(&end.status));
-            let _ = self.guest.stdio.stderr.write_all(text.as_bytes());
+            let _ = process.stdio.stderr.write_all(text.as_bytes());
         }
         Ok(RunReport {
             status: end.status,
@@ -214,11 +226,12 @@ fn place_app(
         space: AddrSpace::new(
             app.regions,
             Arena::new(app.arena.start, app.arena.end, app.arena.pa),
-        ),
+        )
+        .into(),
         symbols: Some(app.symbols),
-        prctl: PrctlState::new(app_config.path.as_os_str().as_encoded_bytes()),
+        prctl: PrctlState::new(app_config.path.as_os_str().as_encoded_bytes()).into(),
         exe: app.exe,
-        fs,
+        fs: fs.into(),
         ..Default::default()
     })
 }

@@ -122,7 +122,7 @@ pub fn umon_run_with_volumes(
     };
     let null = || std::fs::File::create("/dev/null").unwrap();
     let stdio = umon::linux::stdio::Stdio {
-        stdin: umon::linux::stdio::Source::Reader(Box::new(std::io::empty())),
+        stdin: umon::linux::stdio::Source::reader(Box::new(std::io::empty())),
         stdout: umon::linux::stdio::Sink::Fd(null()),
         stderr: umon::linux::stdio::Sink::Fd(null()),
     };

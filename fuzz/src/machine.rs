@@ -35,7 +35,7 @@ use umon::linux::abi::Timespec;
 use umon::linux::mm::space::{AddrSpace, Arena, Region};
 use umon::linux::stdio::Stdio;
 use umon::linux::trace::{TraceMode, Tracer};
-use umon::linux::LinuxGuest;
+use umon::linux::{LinuxThread, Thread};
 use umon::machine::hypercall::{Cpu, Flow};
 use umon::machine::memory::GuestMem;
 use umon::machine::paging::PAGE_4K;
@@ -175,7 +175,7 @@ pub const PATHS: [&[u8]; 24] = [
 /// A fresh harness VM.
 pub struct Machine {
     /// What the monitor keeps for the VM.
-    pub state: LinuxGuest,
+    pub state: LinuxThread,
     /// The core's self-check report, once sent.
     pub selftest: Option<umon_abi::hypercall::SelftestReport>,
     /// General registers.
@@ -247,32 +247,33 @@ impl Machine {
             })
             .collect();
         let arena = Arena::new(ARENA.va, ARENA.va + ARENA.len, ARENA.pa);
-        let mut process = umon::linux::Process {
-            space: AddrSpace::new(regions, arena),
-            exe: b"/fuzz/app".to_vec(),
-            fs: Fixture::get().file_system(),
-            ..Default::default()
-        };
         let echo = flags & 4 != 0;
-        process.echo_enabled = echo;
         let trace = match flags & 3 {
-            1 => Some(Tracer::new(TraceMode::Calls)),
-            2 => Some(Tracer::new(TraceMode::Summary)),
+            1 => Some(Tracer::new(TraceMode::Calls).into()),
+            2 => Some(Tracer::new(TraceMode::Summary).into()),
             _ => None,
         };
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        let state = LinuxGuest {
+        let process = umon::linux::Process {
+            space: AddrSpace::new(regions, arena).into(),
+            exe: b"/fuzz/app".to_vec(),
+            fs: Fixture::get().file_system().into(),
+            echo_enabled: echo,
             stdio: Stdio::capture(
                 Box::new(Capture(stdout.clone())),
                 Box::new(Capture(stderr.clone())),
             ),
-            process,
+            trace,
+            ..Default::default()
+        };
+        let state = LinuxThread {
             machine: Arc::new(umon::machine::Machine::without_kvm(
                 mem,
                 umon::machine::stop::KillHandle::new(),
             )),
-            trace,
+            process: Arc::new(process),
+            thread: Thread::first(),
         };
         let mut sregs = kvm_sregs::default();
         if flags & 8 != 0 {
@@ -368,7 +369,7 @@ impl Machine {
         call: impl FnOnce(
             &mut Cpu<'_>,
             &GuestMem,
-            &mut LinuxGuest,
+            &mut LinuxThread,
             &mut Option<umon_abi::hypercall::SelftestReport>,
         ) -> Result<Flow, umon::machine::hypercall::HypercallError>,
     ) -> bool {
@@ -480,7 +481,7 @@ impl Machine {
 
     /// What the iovecs at `va` add up to (0 when unreadable or too many: the call fails anyway).
     fn iovecs_total(&self, va: u64, count: u64) -> u64 {
-        let space = &self.state.process.space;
+        let space = self.state.process.space();
         (0..count.min(1024))
             .map(|i| {
                 space
@@ -492,7 +493,7 @@ impl Machine {
     }
 
     fn short_timespec(&mut self, va: u64) -> bool {
-        let space = &self.state.process.space;
+        let space = self.state.process.space();
         let Ok(t) = space.read_val::<Timespec>(&self.state.machine.mem, va) else {
             return true; // EFAULT, at once
         };
@@ -539,8 +540,8 @@ impl Machine {
 
     /// End of the run: the summary table (exercised, not shown), and the checks.
     pub fn finish(&self) {
-        if let Some(t) = &self.state.trace {
-            let _ = t.summary();
+        if let Some(t) = &self.state.process.trace {
+            let _ = umon::linux::process::locked(t).summary();
         }
         self.check();
         Fixture::get().check_outside();
@@ -690,8 +691,8 @@ pub fn run_hypercall(data: &[u8]) -> Machine {
     }
     // Hypercalls take guest-physical addresses and may legitimately write anywhere in RAM (a
     // ConsoleWrite writes its result back), so only the syscall target checks the canaries.
-    if let Some(t) = &m.state.trace {
-        let _ = t.summary();
+    if let Some(t) = &m.state.process.trace {
+        let _ = umon::linux::process::locked(t).summary();
     }
     Fixture::get().check_outside();
     m

@@ -2,7 +2,6 @@
 //! supplementary groups, resource usage, process group and session, `prctl`, `sysinfo`, and
 //! the socket calls a program makes on an fd to ask whether it is a socket.
 use super::abi::{Rusage, Sysinfo, Timeval};
-use super::proc::TID;
 use super::{Args, Ctx, Sys};
 use syscalls::Errno;
 
@@ -58,10 +57,11 @@ pub fn getrusage(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 /// getpgid(pid) and getsid(pid): the app is pid 1, leader of its own group and session.
-pub fn group_of(pid: u64) -> Sys {
+pub fn group_of(cx: &mut Ctx<'_, '_>, pid: u64) -> Sys {
+    let tgid = u64::from(cx.process.tgid);
     match pid as i32 {
-        0 => Ok(TID),
-        p if p as u64 == TID => Ok(TID),
+        0 => Ok(tgid),
+        p if p as u64 == tgid => Ok(tgid),
         // No other process exists (a negative pid names none either, as in find_vpid).
         _ => Err(Errno::ESRCH.into()),
     }
@@ -127,11 +127,11 @@ pub fn prctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
                     break;
                 }
             }
-            cx.proc().prctl.name = name;
+            cx.process.prctl().name = name;
             Ok(0)
         }
         PR_GET_NAME => {
-            let name = cx.state.process.prctl.name;
+            let name = cx.process.prctl().name;
             cx.write_val(arg, &name)?;
             Ok(0)
         }
@@ -139,34 +139,34 @@ pub fn prctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             if arg > 64 {
                 return Err(Errno::EINVAL.into());
             }
-            cx.proc().prctl.pdeathsig = arg;
+            cx.process.prctl().pdeathsig = arg;
             Ok(0)
         }
         PR_GET_PDEATHSIG => {
-            let sig = cx.state.process.prctl.pdeathsig as i32;
+            let sig = cx.process.prctl().pdeathsig as i32;
             cx.write_val(arg, &sig)?;
             Ok(0)
         }
-        PR_GET_DUMPABLE => Ok(cx.state.process.prctl.dumpable),
+        PR_GET_DUMPABLE => Ok(cx.process.prctl().dumpable),
         PR_SET_DUMPABLE => {
             if arg > 1 {
                 return Err(Errno::EINVAL.into());
             }
-            cx.proc().prctl.dumpable = arg;
+            cx.process.prctl().dumpable = arg;
             Ok(0)
         }
         PR_SET_NO_NEW_PRIVS => {
             if arg != 1 || a.0[2..5].iter().any(|&v| v != 0) {
                 return Err(Errno::EINVAL.into());
             }
-            cx.proc().prctl.no_new_privs = true;
+            cx.process.prctl().no_new_privs = true;
             Ok(0)
         }
         PR_GET_NO_NEW_PRIVS => {
             if a.0[1..5].iter().any(|&v| v != 0) {
                 return Err(Errno::EINVAL.into());
             }
-            Ok(u64::from(cx.state.process.prctl.no_new_privs))
+            Ok(u64::from(cx.process.prctl().no_new_privs))
         }
         _ => Err(Errno::EINVAL.into()),
     }
@@ -194,6 +194,6 @@ pub fn sysinfo(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 /// Linux answers for a file or pipe (bash asks `getpeername(0)` to learn whether its input is
 /// a network connection).
 pub fn not_a_socket(cx: &mut Ctx<'_, '_>, fd: u64) -> Sys {
-    cx.state.process.fds.get(fd)?;
+    cx.process.fds().get(fd)?;
     Err(Errno::ENOTSOCK.into())
 }

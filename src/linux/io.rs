@@ -57,8 +57,8 @@ fn regular(file: &OpenFile) -> bool {
 }
 
 pub fn read(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.state.process.fds.get(a.0[0])?.file;
-    read_into(cx, &file, a.0[1], a.0[2].min(MAX_RW))
+    let file = cx.process.fds().get(a.0[0])?.file;
+    read_into(cx, &file, a.0[1], a.0[2].min(MAX_RW), None)
 }
 
 /// Whether the object behind `file` is a regular file on the host (a volume file, or a
@@ -70,7 +70,7 @@ fn partial_copies(cx: &Ctx<'_, '_>, file: &OpenFile) -> bool {
         OpenFile::Host(h) => h.kind == FileKind::Regular,
         stream => stream
             .stream()
-            .and_then(|n| cx.state.stdio.host_fd(n))
+            .and_then(|n| cx.process.stdio.host_fd(n))
             .and_then(|fd| rustix::fs::fstat(fd).ok())
             .is_some_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file()),
     }
@@ -100,20 +100,23 @@ fn access_ok(buf: u64, len: u64) -> Result<(), Errno> {
     }
 }
 
-/// Whether a regular file's position is at or past its end (a read there copies nothing, so a
-/// bad buffer is never noticed).
-fn at_eof(h: &HostFile) -> bool {
-    let pos = rustix::fs::seek(&h.fd, SeekFrom::Current(0));
+/// Whether a regular file's position (`pos`, else its offset) is at or past its end (a read
+/// there copies nothing, so a bad buffer is never noticed).
+fn at_eof(h: &HostFile, pos: Option<u64>) -> bool {
+    let pos = match pos {
+        Some(p) => Ok(p),
+        None => rustix::fs::seek(&h.fd, SeekFrom::Current(0)),
+    };
     let size = rustix::fs::fstat(&h.fd).map(|s| s.st_size.max(0) as u64);
     matches!((pos, size), (Ok(p), Ok(s)) if p >= s)
 }
 
-/// One read(2) at the file's current position.
-fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64) -> Sys {
+/// One read(2) at the file's current position, or one pread(2) at `pos`.
+fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Option<u64>) -> Sys {
     let n = usable(cx, file, buf, len, Access::Write)?;
     if n == 0 && len > 0 {
         if let OpenFile::Host(h) = file {
-            if at_eof(h) {
+            if at_eof(h, pos) {
                 return Ok(0);
             }
         }
@@ -127,7 +130,7 @@ fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64) -> Sys {
                 return Ok(0);
             };
             let got = cx
-                .state
+                .process
                 .stdio
                 .stdin
                 .read_guest(cx.mem, gpa, n)
@@ -138,7 +141,13 @@ fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64) -> Sys {
     };
     let mut done = 0u64;
     for (gpa, n) in chunks {
-        match cx.mem.read_from(gpa, n, &mut &h.fd) {
+        let got = match pos {
+            None => cx.mem.read_from(gpa, n, &mut &h.fd),
+            Some(p) => cx
+                .mem
+                .read_from_at(gpa, n, h.fd.as_fd(), p.saturating_add(done)),
+        };
+        match got {
             Ok(got) => {
                 done += got as u64;
                 if (got as u64) < n || h.kind != FileKind::Regular {
@@ -153,15 +162,16 @@ fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64) -> Sys {
 }
 
 pub fn write(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.state.process.fds.get(a.0[0])?.file;
-    write_from(cx, &file, a.0[1], a.0[2].min(MAX_RW))
+    let file = cx.process.fds().get(a.0[0])?.file;
+    write_from(cx, &file, a.0[1], a.0[2].min(MAX_RW), None)
 }
 
-/// One write(2) at the file's current position (or its end, with O_APPEND).
-fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64) -> Sys {
+/// One write(2) at the file's current position (or its end, with O_APPEND), or one pwrite(2)
+/// at `pos`.
+fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Option<u64>) -> Sys {
     access_ok(buf, len)?;
     let len = if len > 0 && partial_copies(cx, file) {
-        fsize_limit(cx, file, len)?
+        fsize_limit(cx, file, len, pos)?
     } else {
         len
     };
@@ -173,10 +183,16 @@ fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64) -> Sys 
     let mut done = 0u64;
     for (gpa, n) in chunks {
         let wrote = match file {
-            OpenFile::Stdout => cx.state.stdio.stdout.write_guest(cx.mem, gpa, n),
-            OpenFile::Stderr => cx.state.stdio.stderr.write_guest(cx.mem, gpa, n),
+            OpenFile::Stdout => cx.process.stdio.stdout.write_guest(cx.mem, gpa, n),
+            OpenFile::Stderr => cx.process.stdio.stderr.write_guest(cx.mem, gpa, n),
             OpenFile::Stdin => return Err(Errno::EBADF.into()),
-            OpenFile::Host(h) => cx.mem.write_to(gpa, n, &mut &h.fd).map_err(|e| match e {
+            OpenFile::Host(h) => match pos {
+                None => cx.mem.write_to(gpa, n, &mut &h.fd),
+                Some(p) => cx
+                    .mem
+                    .write_to_at(gpa, n, h.fd.as_fd(), p.saturating_add(done)),
+            }
+            .map_err(|e| match e {
                 MemoryError::Io(io) => io,
                 other => std::io::Error::from_raw_os_error(mem_errno(other).into_raw()),
             }),
@@ -204,14 +220,19 @@ fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64) -> Sys 
 /// kills it by default; held while blocked) and the write fails with EFBIG; short of it, the
 /// write is cut at the limit.
 /// The file is a regular one: a volume file, or a standard stream umon was given as a file.
-fn fsize_limit(cx: &mut Ctx<'_, '_>, file: &OpenFile, len: u64) -> Result<u64, Stop> {
+fn fsize_limit(
+    cx: &mut Ctx<'_, '_>,
+    file: &OpenFile,
+    len: u64,
+    at: Option<u64>,
+) -> Result<u64, Stop> {
     let limit = super::proc::file_size_limit(cx);
     if limit == u64::MAX {
         return Ok(len);
     }
     let fd = match file {
         OpenFile::Host(h) => Some(h.fd.as_fd()),
-        stream => stream.stream().and_then(|n| cx.state.stdio.host_fd(n)),
+        stream => stream.stream().and_then(|n| cx.process.stdio.host_fd(n)),
     };
     let Some(fd) = fd else {
         return Ok(len);
@@ -219,10 +240,10 @@ fn fsize_limit(cx: &mut Ctx<'_, '_>, file: &OpenFile, len: u64) -> Result<u64, S
     let append = rustix::fs::fcntl_getfl(fd)
         .map_err(host_errno)?
         .contains(rustix::fs::OFlags::APPEND);
-    let pos = if append {
-        rustix::fs::fstat(fd).map_err(host_errno)?.st_size.max(0) as u64
-    } else {
-        rustix::fs::seek(fd, SeekFrom::Current(0)).map_err(host_errno)?
+    let pos = match at {
+        _ if append => rustix::fs::fstat(fd).map_err(host_errno)?.st_size.max(0) as u64,
+        Some(p) => p,
+        None => rustix::fs::seek(fd, SeekFrom::Current(0)).map_err(host_errno)?,
     };
     if pos >= limit {
         super::signal::raise(cx, libc::SIGXFSZ as u64, "file size limit exceeded")?;
@@ -235,9 +256,9 @@ fn fsize_limit(cx: &mut Ctx<'_, '_>, file: &OpenFile, len: u64) -> Result<u64, S
 /// ignores or handles the signal (then the write fails with EPIPE).
 fn broken_pipe(cx: &Ctx<'_, '_>) -> Stop {
     let handled = cx
-        .state
         .process
-        .sigactions
+        .signals()
+        .actions
         .get(&(libc::SIGPIPE as u64))
         .is_some_and(|s| s.handler != 0);
     if handled {
@@ -269,8 +290,8 @@ fn iovecs(cx: &Ctx<'_, '_>, at: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
 }
 
 pub fn readv(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.state.process.fds.get(a.0[0])?.file;
-    readv_into(cx, &file, a.0[1], a.0[2])
+    let file = cx.process.fds().get(a.0[0])?.file;
+    readv_into(cx, &file, a.0[1], a.0[2], None)
 }
 
 /// For an all-or-nothing object (see [`partial_copies`]), EFAULT before anything moves if any
@@ -296,7 +317,7 @@ fn check_all(
     Ok(())
 }
 
-fn readv_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64) -> Sys {
+fn readv_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64, pos: Option<u64>) -> Sys {
     let whole = regular(file);
     let iovs = iovecs(cx, at, count)?;
     check_all(cx, file, &iovs, Access::Write)?;
@@ -306,7 +327,7 @@ fn readv_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64) -> Sys
             continue;
         }
         let want = iov.len.min(MAX_RW - done);
-        let n = match read_into(cx, file, iov.base, want) {
+        let n = match read_into(cx, file, iov.base, want, pos.map(|p| p + done)) {
             Ok(n) => n,
             Err(e) if done == 0 => return Err(e),
             Err(_) => break,
@@ -321,17 +342,23 @@ fn readv_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64) -> Sys
 }
 
 pub fn writev(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.state.process.fds.get(a.0[0])?.file;
-    writev_from(cx, &file, a.0[1], a.0[2])
+    let file = cx.process.fds().get(a.0[0])?.file;
+    writev_from(cx, &file, a.0[1], a.0[2], None)
 }
 
-fn writev_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64) -> Sys {
+fn writev_from(
+    cx: &mut Ctx<'_, '_>,
+    file: &OpenFile,
+    at: u64,
+    count: u64,
+    pos: Option<u64>,
+) -> Sys {
     let iovs = iovecs(cx, at, count)?;
     check_all(cx, file, &iovs, Access::Read)?;
     let mut done = 0;
     for iov in iovs {
         let want = iov.len.min(MAX_RW - done);
-        let n = match write_from(cx, file, iov.base, want) {
+        let n = match write_from(cx, file, iov.base, want, pos.map(|p| p + done)) {
             Ok(n) => n,
             Err(e) if done == 0 => return Err(e),
             Err(_) => break,
@@ -347,7 +374,7 @@ fn writev_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64) -> Sy
 /// The host file behind a positioned call at `offset`: ESPIPE for the standard streams (they
 /// are not seekable), EINVAL for a negative offset.
 fn seekable(cx: &Ctx<'_, '_>, fd: u64, offset: u64) -> Result<OpenFile, Errno> {
-    let file = cx.state.process.fds.get(fd)?.file;
+    let file = cx.process.fds().get(fd)?.file;
     if (offset as i64) < 0 {
         return Err(Errno::EINVAL);
     }
@@ -355,46 +382,6 @@ fn seekable(cx: &Ctx<'_, '_>, fd: u64, offset: u64) -> Result<OpenFile, Errno> {
         OpenFile::Host(_) => Ok(file),
         _ => Err(Errno::ESPIPE),
     }
-}
-
-/// Which way a positioned call moves bytes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Dir {
-    In,
-    Out,
-}
-
-/// Run `io` with the host file positioned at `offset`, then put its position back: pread and
-/// pwrite leave the file offset alone. The application is single-threaded, so nothing else
-/// sees the interim position. A position the host file system cannot seek to (past its
-/// maximum file size) reads as end of file and is EFBIG for a write, as Linux answers.
-fn at_offset(
-    cx: &mut Ctx<'_, '_>,
-    file: &OpenFile,
-    offset: u64,
-    dir: Dir,
-    io: impl FnOnce(&mut Ctx<'_, '_>, &OpenFile) -> Sys,
-) -> Sys {
-    let Some(h) = file.host() else {
-        return Err(Errno::ESPIPE.into());
-    };
-    let fd = h.fd.as_fd();
-    let saved = rustix::fs::seek(fd, SeekFrom::Current(0)).map_err(host_errno)?;
-    match rustix::fs::seek(fd, SeekFrom::Start(offset)) {
-        Ok(_) => {}
-        Err(rustix::io::Errno::INVAL) if h.kind == FileKind::Regular => {
-            return match dir {
-                Dir::In => Ok(0),
-                Dir::Out => Err(Errno::EFBIG.into()),
-            };
-        }
-        Err(e) => return Err(host_errno(e).into()),
-    }
-    let result = io(cx, file);
-    if let Err(e) = rustix::fs::seek(fd, SeekFrom::Start(saved)) {
-        log::debug!("cannot restore the file offset after a positioned call: {e}");
-    }
-    result
 }
 
 /// Linux's rw_verify_area for a positioned call: the end must not pass 2^63.
@@ -405,45 +392,39 @@ fn verify_area(offset: u64, count: u64) -> Result<(), Errno> {
     Ok(())
 }
 
+/// pread64: a real positional read (pread(2) on the host), so the file offset, shared with
+/// every other thread using the fd, never moves.
 pub fn pread64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = seekable(cx, a.0[0], a.0[3])?;
     let (buf, len) = (a.0[1], a.0[2].min(MAX_RW));
     access_ok(buf, len)?;
     verify_area(a.0[3], a.0[2])?;
-    at_offset(cx, &file, a.0[3], Dir::In, |cx, f| {
-        read_into(cx, f, buf, len)
-    })
+    read_into(cx, &file, buf, len, Some(a.0[3]))
 }
 
+/// pwrite64: a real positional write (see [`pread64`]).
 pub fn pwrite64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = seekable(cx, a.0[0], a.0[3])?;
     let (buf, len) = (a.0[1], a.0[2].min(MAX_RW));
     access_ok(buf, len)?;
     verify_area(a.0[3], a.0[2])?;
-    at_offset(cx, &file, a.0[3], Dir::Out, |cx, f| {
-        write_from(cx, f, buf, len)
-    })
+    write_from(cx, &file, buf, len, Some(a.0[3]))
 }
 
 /// preadv/pwritev: on x86-64 the whole offset is in the low half (argument 3).
 pub fn preadv(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = seekable(cx, a.0[0], a.0[3])?;
-    let (at, count) = (a.0[1], a.0[2]);
-    at_offset(cx, &file, a.0[3], Dir::In, |cx, f| {
-        readv_into(cx, f, at, count)
-    })
+    readv_into(cx, &file, a.0[1], a.0[2], Some(a.0[3]))
 }
 
+/// pwritev: see [`preadv`].
 pub fn pwritev(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = seekable(cx, a.0[0], a.0[3])?;
-    let (at, count) = (a.0[1], a.0[2]);
-    at_offset(cx, &file, a.0[3], Dir::Out, |cx, f| {
-        writev_from(cx, f, at, count)
-    })
+    writev_from(cx, &file, a.0[1], a.0[2], Some(a.0[3]))
 }
 
 pub fn lseek(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.state.process.fds.get(a.0[0])?.file;
+    let file = cx.process.fds().get(a.0[0])?.file;
     let (offset, whence) = (a.0[1], a.0[2]);
     let pos = match whence {
         0 => SeekFrom::Start(offset),
@@ -455,7 +436,7 @@ pub fn lseek(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     };
     let fd = match &file {
         OpenFile::Host(h) => h.fd.as_fd(),
-        stream => match stream.stream().and_then(|n| cx.state.stdio.host_fd(n)) {
+        stream => match stream.stream().and_then(|n| cx.process.stdio.host_fd(n)) {
             Some(fd) => fd,
             None => return Err(Errno::ESPIPE.into()),
         },
@@ -464,7 +445,7 @@ pub fn lseek(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub fn close(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    cx.proc().fds.close(a.0[0])?;
+    cx.process.fds().close(a.0[0])?;
     Ok(0)
 }
 
@@ -509,7 +490,7 @@ pub(super) fn stat_of(cx: &Ctx<'_, '_>, file: &OpenFile) -> Result<Stat, Errno> 
         blksize: 4096,
         ..Default::default()
     };
-    let Some(fd) = file.stream().and_then(|n| cx.state.stdio.host_fd(n)) else {
+    let Some(fd) = file.stream().and_then(|n| cx.process.stdio.host_fd(n)) else {
         return Ok(synthetic);
     };
     Ok(rustix::fs::fstat(fd)
@@ -518,7 +499,7 @@ pub(super) fn stat_of(cx: &Ctx<'_, '_>, file: &OpenFile) -> Result<Stat, Errno> 
 }
 
 pub fn fstat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.state.process.fds.get(a.0[0])?.file;
+    let file = cx.process.fds().get(a.0[0])?.file;
     let st = stat_of(cx, &file)?;
     cx.write_val(a.0[1], &st)?;
     Ok(0)
@@ -526,13 +507,13 @@ pub fn fstat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 fn tty<'s>(cx: &'s Ctx<'_, '_>, file: &OpenFile) -> Option<BorrowedFd<'s>> {
     file.stream()
-        .and_then(|n| cx.state.stdio.host_fd(n))
+        .and_then(|n| cx.process.stdio.host_fd(n))
         .filter(|fd| rustix::termios::isatty(fd))
 }
 
 pub fn ioctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let fd = a.0[0];
-    let file = cx.state.process.fds.get(fd)?.file;
+    let file = cx.process.fds().get(fd)?.file;
     let (req, arg) = (a.0[1] & 0xffff_ffff, a.0[2]);
     match req {
         tio::FIONBIO => {
@@ -547,7 +528,7 @@ pub fn ioctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             return Ok(0);
         }
         FIOCLEX | FIONCLEX => {
-            cx.proc().fds.get_mut(fd)?.cloexec = req == FIOCLEX;
+            cx.process.fds().get_mut(fd)?.cloexec = req == FIOCLEX;
             return Ok(0);
         }
         _ => {}
@@ -597,7 +578,7 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
     use rustix::event::{PollFd as HostPoll, PollFlags};
     // nfds is an unsigned int in the kernel's prototype.
     let nfds = nfds & 0xffff_ffff;
-    if nfds > cx.state.process.fds.limit {
+    if nfds > cx.process.fds().limit {
         return Err(Errno::EINVAL.into());
     }
     let mut fds: Vec<PollFd> = (0..nfds)
@@ -608,7 +589,7 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
         .iter()
         .map(|p| {
             (p.fd >= 0)
-                .then(|| cx.state.process.fds.get(p.fd as u64).ok().map(|f| f.file))
+                .then(|| cx.process.fds().get(p.fd as u64).ok().map(|f| f.file))
                 .flatten()
         })
         .collect();
@@ -623,7 +604,7 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
         match file {
             None => p.revents = libc::POLLNVAL,
             Some(OpenFile::Host(h)) => host.push((i, h.fd.as_fd())),
-            Some(stream) => match stream.stream().and_then(|n| cx.state.stdio.host_fd(n)) {
+            Some(stream) => match stream.stream().and_then(|n| cx.process.stdio.host_fd(n)) {
                 Some(fd) => host.push((i, fd)),
                 None => p.revents = p.events & (libc::POLLIN | libc::POLLOUT),
             },
@@ -667,8 +648,8 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
 }
 
 pub fn dup(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let fd = cx.state.process.fds.get(a.0[0])?;
-    Ok(cx.proc().fds.alloc(
+    let fd = cx.process.fds().get(a.0[0])?;
+    Ok(cx.process.fds().alloc(
         0,
         Fd {
             cloexec: false,
@@ -679,9 +660,9 @@ pub fn dup(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 pub fn dup2(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (old, new) = (a.0[0], a.0[1]);
-    let fd = cx.state.process.fds.get(old)?;
+    let fd = cx.process.fds().get(old)?;
     if old != new {
-        cx.proc().fds.set(
+        cx.process.fds().set(
             new,
             Fd {
                 cloexec: false,
@@ -697,8 +678,8 @@ pub fn dup3(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if old == new || flags & !oflag::CLOEXEC != 0 {
         return Err(Errno::EINVAL.into());
     }
-    let fd = cx.state.process.fds.get(old)?;
-    cx.proc().fds.set(
+    let fd = cx.process.fds().get(old)?;
+    cx.process.fds().set(
         new,
         Fd {
             cloexec: flags != 0,
@@ -710,9 +691,9 @@ pub fn dup3(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (n, cmd, arg) = (a.0[0], a.0[1], a.0[2]);
-    let fd = cx.state.process.fds.get(n)?;
+    let fd = cx.process.fds().get(n)?;
     match cmd {
-        fcntl::F_DUPFD | fcntl::F_DUPFD_CLOEXEC if arg >= cx.state.process.fds.limit => {
+        fcntl::F_DUPFD | fcntl::F_DUPFD_CLOEXEC if arg >= cx.process.fds().limit => {
             Err(Errno::EINVAL.into())
         }
         fcntl::F_GETLK
@@ -721,7 +702,7 @@ pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         | fcntl::F_OFD_GETLK
         | fcntl::F_OFD_SETLK
         | fcntl::F_OFD_SETLKW => record_lock(cx, &fd.file, cmd, arg),
-        fcntl::F_DUPFD | fcntl::F_DUPFD_CLOEXEC => Ok(cx.proc().fds.alloc(
+        fcntl::F_DUPFD | fcntl::F_DUPFD_CLOEXEC => Ok(cx.process.fds().alloc(
             arg,
             Fd {
                 cloexec: cmd == fcntl::F_DUPFD_CLOEXEC,
@@ -730,7 +711,7 @@ pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         )?),
         fcntl::F_GETFD => Ok(if fd.cloexec { fcntl::FD_CLOEXEC } else { 0 }),
         fcntl::F_SETFD => {
-            cx.proc().fds.get_mut(n)?.cloexec = arg & fcntl::FD_CLOEXEC != 0;
+            cx.process.fds().get_mut(n)?.cloexec = arg & fcntl::FD_CLOEXEC != 0;
             Ok(0)
         }
         fcntl::F_GETFL => {
@@ -741,7 +722,7 @@ pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
                 return Ok(u64::from(flags.bits()) & !oflag::CLOEXEC);
             }
             Ok(
-                match fd.file.stream().and_then(|s| cx.state.stdio.host_fd(s)) {
+                match fd.file.stream().and_then(|s| cx.process.stdio.host_fd(s)) {
                     Some(h) => rustix::fs::fcntl_getfl(h)
                         .map(|f| u64::from(f.bits()))
                         .unwrap_or(0),
@@ -770,7 +751,7 @@ fn lock_fd<'s>(cx: &'s Ctx<'_, '_>, file: &'s OpenFile) -> Result<Option<Borrowe
     match file {
         OpenFile::Host(h) if h.path_only => Err(Errno::EBADF),
         OpenFile::Host(h) => Ok(Some(h.fd.as_fd())),
-        stream => Ok(stream.stream().and_then(|n| cx.state.stdio.host_fd(n))),
+        stream => Ok(stream.stream().and_then(|n| cx.process.stdio.host_fd(n))),
     }
 }
 
@@ -780,7 +761,7 @@ fn blocking_lock(cx: &Ctx<'_, '_>, mut call: impl FnMut() -> Result<(), Errno>) 
     loop {
         match call() {
             Ok(()) => return Ok(0),
-            Err(Errno::EINTR) if cx.state.machine.stop.requested().is_none() => continue,
+            Err(Errno::EINTR) if cx.machine.stop.requested().is_none() => continue,
             Err(e) => return Err(e.into()),
         }
     }
@@ -863,7 +844,7 @@ pub fn flock(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         LOCK_UN => Op::Unlock,
         _ => return Err(Errno::EINVAL.into()),
     };
-    let file = cx.state.process.fds.get(n)?.file;
+    let file = cx.process.fds().get(n)?.file;
     let Some(fd) = lock_fd(cx, &file)? else {
         return Ok(0);
     };
@@ -904,9 +885,9 @@ fn put(cx: &mut Ctx<'_, '_>, out: &OpenFile, at: Option<&mut u64>, buf: &[u8]) -
         }
         (OpenFile::Stdout | OpenFile::Stderr, None) => {
             let sink = if matches!(out, OpenFile::Stdout) {
-                &mut cx.state.stdio.stdout
+                &cx.process.stdio.stdout
             } else {
-                &mut cx.state.stdio.stderr
+                &cx.process.stdio.stderr
             };
             match sink.write_all(buf) {
                 Ok(()) => Ok(buf.len() as u64),
@@ -987,7 +968,7 @@ fn appends(h: &HostFile) -> Result<bool, Errno> {
 pub fn sendfile(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (out_fd, in_fd, off_ptr, count) = (a.0[0], a.0[1], a.0[2], a.0[3]);
     let mut off = raw_offset(cx, off_ptr)?;
-    let input = cx.state.process.fds.get(in_fd)?.file;
+    let input = cx.process.fds().get(in_fd)?.file;
     let readable = match &input {
         OpenFile::Host(h) => h.readable && !h.path_only,
         other => matches!(other, OpenFile::Stdin),
@@ -1004,7 +985,7 @@ pub fn sendfile(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if off.is_some_and(|o| (o as i64) < 0) {
         return Err(Errno::EINVAL.into());
     }
-    let out = cx.state.process.fds.get(out_fd)?.file;
+    let out = cx.process.fds().get(out_fd)?.file;
     match &out {
         OpenFile::Stdin => return Err(Errno::EBADF.into()),
         OpenFile::Host(h) if !h.writable || h.path_only => return Err(Errno::EBADF.into()),
@@ -1029,8 +1010,8 @@ fn identity(h: &HostFile) -> Result<(u64, u64, i64), Errno> {
 pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (in_fd, in_ptr, out_fd, out_ptr, len, flags) =
         (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4], a.0[5]);
-    let input = cx.state.process.fds.get(in_fd)?.file;
-    let output = cx.state.process.fds.get(out_fd)?.file;
+    let input = cx.process.fds().get(in_fd)?.file;
+    let output = cx.process.fds().get(out_fd)?.file;
     let in_off = raw_offset(cx, in_ptr)?;
     let out_off = raw_offset(cx, out_ptr)?;
     if flags != 0 {
@@ -1106,7 +1087,7 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     use mman::{MAP_PRIVATE, MAP_SHARED_VALIDATE, MAP_TYPE};
     let prot_write = u64::from(mman::PROT_WRITE);
     let (addr, len, prot, flags, fd, offset) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4], a.0[5]);
-    let file = cx.state.process.fds.get(u64::from(fd as u32))?.file;
+    let file = cx.process.fds().get(u64::from(fd as u32))?.file;
     let OpenFile::Host(h) = file else {
         return Err(Errno::ENODEV.into());
     };
@@ -1143,7 +1124,7 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let filled = fill_from(cx, &h, va, want, offset);
     if let Err(e) = filled {
         let mem = cx.mem;
-        let _ = cx.proc().space.munmap(mem, va, len);
+        let _ = cx.process.space_mut().munmap(mem, va, len);
         return Err(e.into());
     }
     Ok(va)

@@ -12,8 +12,10 @@ mod info;
 mod io;
 pub mod mm;
 mod proc;
+pub mod process;
 pub mod signal;
 pub mod stdio;
+pub mod thread;
 mod time;
 pub mod trace;
 #[allow(unsafe_code)] // terminal ioctls
@@ -21,69 +23,20 @@ mod tty;
 
 use crate::exit::ExitStatus;
 use crate::linux::mm::space::AddrSpace;
-use crate::linux::stdio::Stdio;
 use crate::machine::hypercall::HypercallError;
 use crate::machine::memory::GuestMem;
 use crate::machine::vcpu::cpu::{Cpu, Flow};
 use crate::machine::vcpu::{AppFault, ExitHandler};
+use crate::machine::Machine;
 use abi::at::{AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
 use abi::oflag;
-use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLockReadGuard};
 use syscalls::{Errno, Sysno};
 use umon_abi::hypercall::{ECHO_XOR, SYS_UMON_ECHO};
 
 pub use info::PrctlState;
-
-/// The Linux process the application sees.
-#[derive(Default)]
-pub struct Process {
-    /// The application's function symbols (None in the self-test and the fuzz harness).
-    pub symbols: Option<crate::image::symbols::Symbols>,
-    /// Syscalls Linux knows that were already reported as unsupported (reported once each:
-    /// at most one note per Linux syscall).
-    pub unsupported_seen: HashSet<Sysno>,
-    /// Numbers Linux does not know that were reported: only the first
-    /// [`MAX_UNKNOWN_NOTES`] are (there are 2^32), then one note says the rest are not.
-    pub unknown_seen: Vec<u64>,
-    /// The note that further unknown numbers are not reported was given.
-    pub unknown_silenced: bool,
-    /// Whether [`SYS_UMON_ECHO`] answers (syscall-trap self-test only).
-    pub echo_enabled: bool,
-    /// What `prctl` sets (thread name, parent-death signal, dumpable, no_new_privs).
-    pub prctl: info::PrctlState,
-    /// The application's memory.
-    pub space: AddrSpace,
-    /// Open files.
-    pub fds: fd::FdTable,
-    /// The granted host directories, the working directory and the umask.
-    pub fs: crate::linux::fs::volume::FileSystem,
-    /// readlink("/proc/self/exe").
-    pub exe: Vec<u8>,
-    /// Signal dispositions set with rt_sigaction, by signal number.
-    pub sigactions: HashMap<u64, abi::SigAction>,
-    /// The blocked-signal mask.
-    pub sigmask: u64,
-    /// Signals sent while blocked, waiting to be unblocked (bit `sig - 1`).
-    pub sigpending: u64,
-    /// The alternate signal stack.
-    pub altstack: Option<abi::SigAltStack>,
-    /// Resource limits changed by the application (others have their defaults).
-    pub rlimits: HashMap<u64, abi::Rlimit>,
-    /// set_tid_address pointer.
-    pub clear_child_tid: u64,
-    /// set_robust_list head.
-    pub robust_list: u64,
-}
-
-impl Process {
-    /// " (name+0xoff)" for an address inside a known function, else "".
-    pub fn symbolize(&self, addr: u64) -> String {
-        self.symbols
-            .as_ref()
-            .map(|s| s.describe(addr))
-            .unwrap_or_default()
-    }
-}
+pub use process::Process;
+pub use thread::Thread;
 
 /// The six argument registers: rdi, rsi, rdx, r10, r8, r9.
 #[derive(Clone, Copy, Debug)]
@@ -108,23 +61,25 @@ impl From<Errno> for Stop {
 /// A syscall's outcome.
 pub type Sys = Result<u64, Stop>;
 
-/// What a handler works on.
+/// What a handler works on: the machine and process shared by all threads, this thread's own
+/// state, and the vCPU registers.
 pub struct Ctx<'a, 'c> {
     /// Guest memory.
     pub mem: &'a GuestMem,
-    /// Monitor state: the process and its stdio.
-    pub state: &'a mut LinuxGuest,
+    /// The machine (memory slots, stop handle).
+    pub machine: &'a Machine,
+    /// The process, shared: lock what you touch.
+    pub process: &'a Process,
+    /// The calling thread.
+    pub thread: &'a mut Thread,
     /// The vCPU registers (arch_prctl changes FS).
     pub cpu: &'a mut Cpu<'c>,
 }
 
 impl Ctx<'_, '_> {
-    fn space(&self) -> &AddrSpace {
-        &self.state.process.space
-    }
-
-    fn proc(&mut self) -> &mut Process {
-        &mut self.state.process
+    /// The address space, read-locked for the statement that uses it.
+    fn space(&self) -> RwLockReadGuard<'_, AddrSpace> {
+        self.process.space()
     }
 
     /// Copy a plain value from the application.
@@ -142,35 +97,41 @@ impl Ctx<'_, '_> {
     }
 }
 
-/// The Linux personality of one VM: the process the application sees, its standard streams,
-/// the stop request and the tracer. It serves the run loop's [`ExitHandler`] calls.
-pub struct LinuxGuest {
-    /// The application's standard streams.
-    pub stdio: Stdio,
-    /// The Linux process the application sees.
-    pub process: Process,
+/// The Linux personality on one vCPU: the machine and the process it shares with the other
+/// threads, and the thread it runs. It serves the run loop's [`ExitHandler`] calls.
+pub struct LinuxThread {
     /// The machine it runs in: guest RAM, KVM's view of it, the stop handle.
-    pub machine: std::sync::Arc<crate::machine::Machine>,
-    /// `--trace`: every syscall of the application, strace-style.
-    pub trace: Option<crate::linux::trace::Tracer>,
+    pub machine: Arc<Machine>,
+    /// The process the application sees.
+    pub process: Arc<Process>,
+    /// This thread.
+    pub thread: Thread,
 }
 
-impl ExitHandler for LinuxGuest {
+impl ExitHandler for LinuxThread {
     fn syscall(&mut self, cpu: &mut Cpu<'_>, mem: &GuestMem) -> Result<Flow, HypercallError> {
-        handle(cpu, mem, self)
+        let mut cx = Ctx {
+            mem,
+            machine: &self.machine,
+            process: &self.process,
+            thread: &mut self.thread,
+            cpu,
+        };
+        handle(&mut cx)
     }
 
     fn app_fault(&mut self, _cpu: &mut Cpu<'_>, fault: AppFault) -> Flow {
+        let process = &*self.process;
         let status = match fault {
             AppFault::Exception { vector, rip, cr2 } => {
                 let detail = match vector {
                     14 => format!("fault address {cr2:#x}, "),
                     _ => String::new(),
                 };
-                signal::killed(&self.process, signal::signal_for(vector), &detail, rip)
+                signal::killed(process, signal::signal_for(vector), &detail, rip)
             }
             AppFault::CompatSyscall { rip } => signal::killed(
-                &self.process,
+                process,
                 libc::SIGILL,
                 "syscall from 32-bit code (no IA32 emulation), ",
                 rip,
@@ -182,7 +143,7 @@ impl ExitHandler for LinuxGuest {
                     }
                     None => String::new(),
                 };
-                signal::killed(&self.process, libc::SIGSEGV, &detail, rip)
+                signal::killed(process, libc::SIGSEGV, &detail, rip)
             }
         };
         Flow::EndProcess(status)
@@ -190,8 +151,8 @@ impl ExitHandler for LinuxGuest {
 
     fn console(&mut self, fd: u32, bytes: &[u8]) -> std::io::Result<()> {
         match fd {
-            1 => self.stdio.stdout.write_all(bytes),
-            _ => self.stdio.stderr.write_all(bytes),
+            1 => self.process.stdio.stdout.write_all(bytes),
+            _ => self.process.stdio.stderr.write_all(bytes),
         }
     }
 
@@ -204,20 +165,15 @@ impl ExitHandler for LinuxGuest {
 }
 
 /// Run the system call in the vCPU's registers and set up the return to the application.
-fn handle(
-    cpu: &mut Cpu<'_>,
-    mem: &GuestMem,
-    state: &mut LinuxGuest,
-) -> Result<Flow, HypercallError> {
-    let r = &*cpu.regs;
+fn handle(cx: &mut Ctx<'_, '_>) -> Result<Flow, HypercallError> {
+    let r = &*cx.cpu.regs;
     // Linux takes the number from eax (do_syscall_64's `int nr`); the upper half is ignored.
     let nr = r.rax & 0xffff_ffff;
     let args = Args([r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9]);
-    let started = state.trace.is_some().then(std::time::Instant::now);
-    let mut cx = Ctx { mem, state, cpu };
-    let outcome = dispatch(&mut cx, nr, &args);
+    let started = cx.process.trace.is_some().then(std::time::Instant::now);
+    let outcome = dispatch(cx, nr, &args);
     if let Some(t0) = started {
-        trace_call(&mut cx, nr, &args, &outcome, t0.elapsed());
+        trace_call(cx, nr, &args, &outcome, t0.elapsed());
     }
     let ret = match outcome {
         Ok(v) => v as i64,
@@ -236,20 +192,20 @@ fn trace_call(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args, outcome: &Sys, took: std:
         Err(Stop::Errno(e)) => crate::linux::trace::Outcome::Returned(-i64::from(e.into_raw())),
         Err(_) => crate::linux::trace::Outcome::Ended,
     };
-    let state = &mut *cx.state;
-    if let Some(tracer) = state.trace.as_mut() {
+    if let Some(tracer) = &cx.process.trace {
         let call = crate::linux::trace::Call {
             nr,
             args: a.0,
             result,
             took,
         };
-        tracer.record(&call, cx.mem, &state.process.space, &mut state.stdio.stderr);
+        let space = cx.space();
+        process::locked(tracer).record(&call, cx.mem, &space, &cx.process.stdio.stderr);
     }
 }
 
 fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
-    if nr == SYS_UMON_ECHO && cx.state.process.echo_enabled {
+    if nr == SYS_UMON_ECHO && cx.process.echo_enabled {
         return Ok(a.0[0] ^ ECHO_XOR);
     }
     let Some(sysno) = usize::try_from(nr).ok().and_then(Sysno::new) else {
@@ -341,8 +297,8 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::exit | S::exit_group => Err(Stop::Exit(ExitStatus::Exited((a.0[0] & 0xff) as i32))),
         S::arch_prctl => proc::arch_prctl(cx, a),
         S::set_tid_address => {
-            cx.proc().clear_child_tid = a.0[0];
-            Ok(proc::TID)
+            cx.thread.clear_child_tid = a.0[0];
+            Ok(cx.thread.tid.into())
         }
         S::set_robust_list => proc::set_robust_list(cx, a),
         // glibc registers rseq at start-up and copes with ENOSYS; no note for it.
@@ -353,10 +309,14 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::rt_sigaction => signal::rt_sigaction(cx, a),
         S::rt_sigprocmask => signal::rt_sigprocmask(cx, a),
         S::sigaltstack => signal::sigaltstack(cx, a),
-        S::getpid | S::gettid => Ok(proc::TID),
+        S::getpid => Ok(cx.process.tgid.into()),
+        S::gettid => Ok(cx.thread.tid.into()),
         S::getppid => Ok(0),
         S::kill => signal::kill(cx, a.0[0], a.0[1]),
-        S::tkill => signal::tgkill(cx, proc::TID, a.0[0], a.0[1]),
+        S::tkill => {
+            let tgid = cx.process.tgid.into();
+            signal::tgkill(cx, tgid, a.0[0], a.0[1])
+        }
         S::tgkill => signal::tgkill(cx, a.0[0], a.0[1], a.0[2]),
         S::rt_sigpending => signal::rt_sigpending(cx, a),
         S::getuid | S::geteuid => Ok(crate::machine::host::ids().uid),
@@ -364,8 +324,8 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::uname => proc::uname(cx, a),
         S::getgroups => info::getgroups(cx, a),
         S::getrusage => info::getrusage(cx, a),
-        S::getpgrp => Ok(proc::TID),
-        S::getpgid | S::getsid => info::group_of(a.0[0]),
+        S::getpgrp => Ok(cx.process.tgid.into()),
+        S::getpgid | S::getsid => info::group_of(cx, a.0[0]),
         S::prctl => info::prctl(cx, a),
         S::sysinfo => info::sysinfo(cx, a),
         S::getpeername
@@ -403,9 +363,9 @@ pub const MAX_UNKNOWN_NOTES: usize = 8;
 /// first [`MAX_UNKNOWN_NOTES`] numbers it does not know, then one note for all the others: a
 /// guest cannot grow umon's memory or flood its stderr by trying numbers.
 fn unsupported(cx: &mut Ctx<'_, '_>, nr: u64) -> Sys {
-    let p = &mut cx.state.process;
+    let mut p = process::locked(&cx.process.notes);
     let note = match usize::try_from(nr).ok().and_then(Sysno::new) {
-        Some(s) if p.unsupported_seen.insert(s) => {
+        Some(s) if p.seen.insert(s) => {
             Some(format!("umon: unsupported syscall {nr} ({})\n", s.name()))
         }
         Some(_) => None,
@@ -422,8 +382,9 @@ fn unsupported(cx: &mut Ctx<'_, '_>, nr: u64) -> Sys {
             Some(format!("umon: unsupported syscall {nr}\n"))
         }
     };
+    drop(p);
     if let Some(note) = note {
-        let _ = cx.state.stdio.stderr.write_all(note.as_bytes());
+        let _ = cx.process.stdio.stderr.write_all(note.as_bytes());
     }
     Err(Errno::ENOSYS.into())
 }

@@ -10,9 +10,6 @@ use crate::machine::vcpu::cpu::DIRTY_SREGS;
 use std::time::Duration;
 use syscalls::Errno;
 
-/// The application's pid and tid: it is the first and only process of its machine.
-pub const TID: u64 = 1;
-
 pub fn arch_prctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (code, addr) = (a.0[0], a.0[1]);
     match code {
@@ -49,7 +46,7 @@ pub fn set_robust_list(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if a.0[1] != 24 {
         return Err(Errno::EINVAL.into());
     }
-    cx.proc().robust_list = a.0[0];
+    cx.thread.robust_list = (a.0[0], a.0[1]);
     Ok(0)
 }
 
@@ -61,12 +58,13 @@ const RLIM_NLIMITS: u64 = 16;
 const RLIM_INFINITY: u64 = u64::MAX;
 
 fn rlimit(cx: &Ctx<'_, '_>, res: u64) -> Rlimit {
-    if let Some(r) = cx.state.process.rlimits.get(&res) {
-        return *r;
+    let changed = cx.process.rlimits().get(&res).copied();
+    if let Some(r) = changed {
+        return r;
     }
     if res == RLIMIT_NOFILE {
         return Rlimit {
-            cur: cx.state.process.fds.limit,
+            cur: cx.process.fds().limit,
             max: HARD_MAX_FDS,
         };
     }
@@ -90,15 +88,15 @@ fn set_rlimit(cx: &mut Ctx<'_, '_>, res: u64, new: Rlimit) -> Result<(), Errno> 
     }
     if res == RLIMIT_NOFILE {
         // The fd table enforces the soft limit (EMFILE beyond it), as Linux does.
-        cx.proc().fds.limit = new.cur;
+        cx.process.fds().limit = new.cur;
     }
-    cx.proc().rlimits.insert(res, new);
+    cx.process.rlimits().insert(res, new);
     Ok(())
 }
 
 pub fn prlimit64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (pid, res, new, old) = (a.0[0], a.0[1], a.0[2], a.0[3]);
-    if pid != 0 && pid != TID {
+    if pid != 0 && pid != u64::from(cx.process.tgid) {
         return Err(Errno::ESRCH.into());
     }
     if res >= RLIM_NLIMITS {
@@ -198,7 +196,7 @@ pub fn readlink(cx: &mut Ctx<'_, '_>, path: u64, buf: u64, size: u64) -> Sys {
     if size == 0 || size > i32::MAX as u64 {
         return Err(Errno::EINVAL.into());
     }
-    let exe = cx.state.process.exe.clone();
+    let exe = cx.process.exe.clone();
     let n = exe.len().min(size as usize);
     cx.space().write(cx.mem, buf, &exe[..n])?;
     Ok(n as u64)
@@ -225,7 +223,7 @@ pub fn sched_getaffinity(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if len.wrapping_mul(8) < NR_CPUS || len % 8 != 0 {
         return Err(Errno::EINVAL.into());
     }
-    if pid != 0 && pid as u64 != TID {
+    if pid != 0 && pid as u64 != u64::from(cx.process.tgid) {
         return Err(Errno::ESRCH.into());
     }
     let n = len.min(CPUMASK_BYTES) as usize;

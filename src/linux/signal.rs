@@ -3,7 +3,7 @@
 //! alternate stack, kill/tgkill to itself). Delivery to handlers does not exist yet: a signal
 //! whose disposition is not "ignore" ends the process here.
 use super::abi::{SigAction, SigAltStack};
-use super::proc::TID;
+use super::process::Signals;
 use super::{Args, Ctx, Process, Stop, Sys};
 use crate::exit::ExitStatus;
 use syscalls::Errno;
@@ -82,20 +82,20 @@ pub(super) fn rt_sigaction(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     };
     if oact != 0 {
         let old = cx
-            .state
             .process
-            .sigactions
+            .signals()
+            .actions
             .get(&sig)
             .copied()
             .unwrap_or_default();
         cx.write_val(oact, &old)?;
     }
     if let Some(n) = new {
-        let p = cx.proc();
-        p.sigactions.insert(sig, n);
+        let mut s = cx.process.signals();
+        s.actions.insert(sig, n);
         // A signal that is now ignored is dropped even while pending (Linux's do_sigaction).
-        if disposition(p, sig) == Disposition::Ignore {
-            p.sigpending &= !bit(sig);
+        if disposition(&s, sig) == Disposition::Ignore {
+            s.pending &= !bit(sig);
         }
     }
     Ok(0)
@@ -114,7 +114,7 @@ pub(super) fn rt_sigprocmask(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     } else {
         None
     };
-    let old = cx.state.process.sigmask;
+    let old = cx.thread.sigmask;
     if oset != 0 {
         cx.write_val(oset, &old)?;
     }
@@ -124,7 +124,7 @@ pub(super) fn rt_sigprocmask(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             1 => old & !s,
             _ => s,
         };
-        cx.proc().sigmask = mask & !UNBLOCKABLE;
+        cx.thread.sigmask = mask & !UNBLOCKABLE;
         deliver_unblocked(cx)?;
     }
     Ok(0)
@@ -136,8 +136,7 @@ pub(super) fn rt_sigpending(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if size > 8 {
         return Err(Errno::EINVAL.into());
     }
-    let p = &cx.state.process;
-    let pending = (p.sigpending & p.sigmask).to_le_bytes();
+    let pending = (cx.process.signals().pending & cx.thread.sigmask).to_le_bytes();
     cx.space().write(cx.mem, set, &pending[..size as usize])?;
     Ok(0)
 }
@@ -163,8 +162,8 @@ const DEFAULT_IGNORED: [i32; 4] = [libc::SIGCHLD, libc::SIGCONT, libc::SIGURG, l
 const TERMINAL_STOPS: [i32; 3] = [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
 const SIG_IGN: u64 = 1;
 
-fn disposition(p: &Process, sig: u64) -> Disposition {
-    let handler = p.sigactions.get(&sig).map(|a| a.handler).unwrap_or(0);
+fn disposition(s: &Signals, sig: u64) -> Disposition {
+    let handler = s.actions.get(&sig).map(|a| a.handler).unwrap_or(0);
     match handler {
         _ if sig == SIGKILL => Disposition::Kill,
         _ if sig == SIGSTOP => Disposition::Stop,
@@ -180,7 +179,8 @@ fn disposition(p: &Process, sig: u64) -> Disposition {
 /// A signal arrives (it is not blocked): do what its disposition says. `origin` says where it
 /// came from, for umon's line when it ends the process.
 fn deliver(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str) -> Sys {
-    let how = match disposition(&cx.state.process, sig) {
+    let disposition = disposition(&cx.process.signals(), sig);
+    let how = match disposition {
         Disposition::Ignore => return Ok(0),
         Disposition::Stop => {
             // Stopped: only SIGCONT or SIGKILL from another process could go on, and there is
@@ -203,13 +203,12 @@ fn deliver(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str) -> Sys {
 /// After the mask changed: pending signals no longer blocked arrive, lowest number first.
 fn deliver_unblocked(cx: &mut Ctx<'_, '_>) -> Result<(), Stop> {
     loop {
-        let p = &cx.state.process;
-        let ready = p.sigpending & !p.sigmask;
+        let ready = cx.process.signals().pending & !cx.thread.sigmask;
         if ready == 0 {
             return Ok(());
         }
         let sig = u64::from(ready.trailing_zeros()) + 1;
-        cx.proc().sigpending &= !bit(sig);
+        cx.process.signals().pending &= !bit(sig);
         deliver(cx, sig, "pending, then unblocked")?;
     }
 }
@@ -232,8 +231,8 @@ fn send(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str) -> Sys {
     if sig == 0 {
         return Ok(0);
     }
-    if cx.state.process.sigmask & bit(sig) != 0 {
-        cx.proc().sigpending |= bit(sig);
+    if cx.thread.sigmask & bit(sig) != 0 {
+        cx.process.signals().pending |= bit(sig);
         return Ok(0);
     }
     deliver(cx, sig, origin)?;
@@ -247,7 +246,7 @@ fn send(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str) -> Sys {
 pub(super) fn kill(cx: &mut Ctx<'_, '_>, target: u64, sig: u64) -> Sys {
     match target as i32 {
         0 => send_self(cx, sig),
-        t if t as u64 == TID => send_self(cx, sig),
+        t if t as u64 == u64::from(cx.process.tgid) => send_self(cx, sig),
         _ => Err(Errno::ESRCH.into()),
     }
 }
@@ -258,7 +257,7 @@ pub(super) fn tgkill(cx: &mut Ctx<'_, '_>, tgid: u64, tid: u64, sig: u64) -> Sys
     if tgid <= 0 || tid <= 0 {
         return Err(Errno::EINVAL.into());
     }
-    if tgid as u64 != TID || tid as u64 != TID {
+    if tgid as u64 != u64::from(cx.process.tgid) || tid as u64 != u64::from(cx.thread.tid) {
         return Err(Errno::ESRCH.into());
     }
     send_self(cx, sig)
@@ -283,14 +282,14 @@ pub(super) fn sigaltstack(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         None
     };
     if old != 0 {
-        let cur = cx.state.process.altstack.unwrap_or(SigAltStack {
+        let cur = cx.thread.altstack.unwrap_or(SigAltStack {
             flags: SS_DISABLE,
             ..Default::default()
         });
         cx.write_val(old, &cur)?;
     }
     if let Some(n) = new {
-        cx.proc().altstack = (n.flags & SS_DISABLE == 0).then_some(n);
+        cx.thread.altstack = (n.flags & SS_DISABLE == 0).then_some(n);
     }
     Ok(0)
 }

@@ -10,14 +10,16 @@ use crate::machine::memory::{GuestMem, MemoryError};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::{Mutex, MutexGuard};
 use umon_abi::Gpa;
 
 /// Where the application's output goes.
 pub enum Sink {
     /// A host file descriptor (a dup of umon's own stdout/stderr).
     Fd(File),
-    /// Any writer; flushed after every write so ordering is kept.
-    Writer(Box<dyn Write + Send>),
+    /// Any writer; flushed after every write so ordering is kept. Behind a lock: the streams
+    /// are shared by the process's threads.
+    Writer(Mutex<Box<dyn Write + Send>>),
     /// umon's own fd was closed: the application's is closed too (EBADF).
     Closed,
 }
@@ -26,10 +28,15 @@ pub enum Sink {
 pub enum Source {
     /// A host file descriptor (a dup of umon's own stdin).
     Fd(File),
-    /// Any reader.
-    Reader(Box<dyn Read + Send>),
+    /// Any reader (behind a lock, as [`Sink::Writer`]).
+    Reader(Mutex<Box<dyn Read + Send>>),
     /// umon's own stdin was closed: the application's is closed too (EBADF).
     Closed,
+}
+
+/// The lock's value even if a holder panicked (the stream itself is still usable).
+fn locked<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn ebadf() -> io::Error {
@@ -64,14 +71,20 @@ impl Sink {
         }
     }
 
+    /// A stream to `w`.
+    pub fn writer(w: Box<dyn Write + Send>) -> Sink {
+        Sink::Writer(Mutex::new(w))
+    }
+
     /// Write guest bytes; returns how many were taken (maybe short, like write(2)).
-    pub fn write_guest(&mut self, mem: &GuestMem, gpa: Gpa, len: u64) -> io::Result<usize> {
+    pub fn write_guest(&self, mem: &GuestMem, gpa: Gpa, len: u64) -> io::Result<usize> {
         match self {
-            Sink::Fd(f) => mem.write_to(gpa, len, f).map_err(mem_io),
+            Sink::Fd(f) => mem.write_to(gpa, len, &mut &*f).map_err(mem_io),
             Sink::Writer(w) => {
                 let mut buf = vec![0u8; len.min(1 << 20) as usize];
                 mem.read_bytes(gpa, &mut buf).map_err(mem_io)?;
-                write_all(w, &buf)?;
+                let mut w = locked(w);
+                write_all(&mut *w, &buf)?;
                 w.flush()?;
                 Ok(buf.len())
             }
@@ -82,10 +95,13 @@ impl Sink {
     /// Write host bytes (the core's console, umon's own notes, trace lines). Unlike std's
     /// `write_all`, an interrupted write is not retried: it ends with
     /// [`io::ErrorKind::Interrupted`] (a stop request), never blocks again.
-    pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+    pub fn write_all(&self, buf: &[u8]) -> io::Result<()> {
         match self {
-            Sink::Fd(f) => write_all(f, buf),
-            Sink::Writer(w) => write_all(w, buf).and_then(|_| w.flush()),
+            Sink::Fd(f) => write_all(&mut &*f, buf),
+            Sink::Writer(w) => {
+                let mut w = locked(w);
+                write_all(&mut *w, buf).and_then(|_| w.flush())
+            }
             Sink::Closed => Err(ebadf()),
         }
     }
@@ -113,13 +129,18 @@ impl Source {
         }
     }
 
+    /// A stream from `r`.
+    pub fn reader(r: Box<dyn Read + Send>) -> Source {
+        Source::Reader(Mutex::new(r))
+    }
+
     /// Read into guest bytes; returns the count (0 at end of input).
-    pub fn read_guest(&mut self, mem: &GuestMem, gpa: Gpa, len: u64) -> io::Result<usize> {
+    pub fn read_guest(&self, mem: &GuestMem, gpa: Gpa, len: u64) -> io::Result<usize> {
         match self {
-            Source::Fd(f) => mem.read_from(gpa, len, f).map_err(mem_io),
+            Source::Fd(f) => mem.read_from(gpa, len, &mut &*f).map_err(mem_io),
             Source::Reader(r) => {
                 let mut buf = vec![0u8; len.min(1 << 20) as usize];
-                let n = r.read(&mut buf)?;
+                let n = locked(r).read(&mut buf)?;
                 mem.write_bytes(gpa, &buf[..n]).map_err(mem_io)?;
                 Ok(n)
             }
@@ -151,6 +172,17 @@ pub struct Stdio {
     pub stderr: Sink,
 }
 
+impl Default for Stdio {
+    /// All three closed.
+    fn default() -> Self {
+        Stdio {
+            stdin: Source::Closed,
+            stdout: Sink::Closed,
+            stderr: Sink::Closed,
+        }
+    }
+}
+
 impl Stdio {
     /// umon's own stdin, stdout and stderr.
     pub fn inherit() -> Stdio {
@@ -164,9 +196,9 @@ impl Stdio {
     /// Output to the given writers, no input.
     pub fn capture(stdout: Box<dyn Write + Send>, stderr: Box<dyn Write + Send>) -> Stdio {
         Stdio {
-            stdin: Source::Reader(Box::new(io::empty())),
-            stdout: Sink::Writer(stdout),
-            stderr: Sink::Writer(stderr),
+            stdin: Source::reader(Box::new(io::empty())),
+            stdout: Sink::writer(stdout),
+            stderr: Sink::writer(stderr),
         }
     }
 

@@ -27,7 +27,7 @@ pub fn sleep(cx: &Ctx<'_, '_>, d: Duration) -> Result<(), Errno> {
         match rustix::thread::nanosleep(&left) {
             rustix::thread::NanosleepRelativeResult::Ok => return Ok(()),
             rustix::thread::NanosleepRelativeResult::Interrupted(rest) => {
-                if cx.state.machine.stop.requested().is_some() {
+                if cx.machine.stop.requested().is_some() {
                     return Err(Errno::EINTR);
                 }
                 left = rest;

@@ -2,6 +2,7 @@
 //! nobody holds a reference or raw pointer into guest RAM, because the guest may change it at any
 //! moment (see hyperlight's `HostSharedMemory` for why that would be undefined behaviour).
 use crate::machine::paging::PAGE_4K;
+use std::os::fd::BorrowedFd;
 use umon_abi::Gpa;
 use vm_memory::{
     Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, ReadVolatile, WriteVolatile,
@@ -32,6 +33,9 @@ pub enum MemoryError {
     #[error("I/O on guest memory failed")]
     Io(#[source] std::io::Error),
 }
+
+/// The host buffer of positioned I/O (pread/pwrite), which cannot go straight to guest RAM.
+const BOUNCE_BYTES: u64 = 256 << 10;
 
 /// Guest RAM: one anonymous, lazily backed mapping from guest physical address 0.
 pub struct GuestMem {
@@ -194,6 +198,65 @@ impl GuestMem {
             vm_memory::VolatileMemoryError::IOError(io) => MemoryError::Io(io),
             _ => MemoryError::OutOfRange { gpa: gpa.0, len },
         })
+    }
+
+    /// pread(2) from `fd` at file offset `offset` into guest bytes `[gpa, gpa + len)`, leaving
+    /// the file's own offset alone. Through a bounded host buffer (vm-memory has no positional
+    /// volatile I/O); continues short reads until `len` or end of file, like one regular-file
+    /// read. Returns the count read.
+    pub fn read_from_at(
+        &self,
+        gpa: Gpa,
+        len: u64,
+        fd: BorrowedFd<'_>,
+        offset: u64,
+    ) -> Result<usize, MemoryError> {
+        self.check_range(gpa, len)?;
+        let mut buf = vec![0u8; len.min(BOUNCE_BYTES) as usize];
+        let mut done = 0u64;
+        while done < len {
+            let want = (len - done).min(BOUNCE_BYTES) as usize;
+            let n = match rustix::io::pread(fd, &mut buf[..want], offset.saturating_add(done)) {
+                Ok(n) => n,
+                Err(_) if done > 0 => break,
+                Err(e) => return Err(MemoryError::Io(e.into())),
+            };
+            self.write_bytes(Gpa(gpa.0 + done), &buf[..n])?;
+            done += n as u64;
+            if n < want {
+                break;
+            }
+        }
+        Ok(done as usize)
+    }
+
+    /// pwrite(2) of guest bytes `[gpa, gpa + len)` to `fd` at file offset `offset`, leaving
+    /// the file's own offset alone (see [`GuestMem::read_from_at`]). Returns the count
+    /// written, which may be short.
+    pub fn write_to_at(
+        &self,
+        gpa: Gpa,
+        len: u64,
+        fd: BorrowedFd<'_>,
+        offset: u64,
+    ) -> Result<usize, MemoryError> {
+        self.check_range(gpa, len)?;
+        let mut buf = vec![0u8; len.min(BOUNCE_BYTES) as usize];
+        let mut done = 0u64;
+        while done < len {
+            let want = (len - done).min(BOUNCE_BYTES) as usize;
+            self.read_bytes(Gpa(gpa.0 + done), &mut buf[..want])?;
+            let n = match rustix::io::pwrite(fd, &buf[..want], offset.saturating_add(done)) {
+                Ok(n) => n,
+                Err(_) if done > 0 => break,
+                Err(e) => return Err(MemoryError::Io(e.into())),
+            };
+            done += n as u64;
+            if n < want {
+                break;
+            }
+        }
+        Ok(done as usize)
     }
 
     /// Read from `src` straight into guest bytes `[gpa, gpa + len)`. Returns the count read.

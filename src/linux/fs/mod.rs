@@ -98,20 +98,21 @@ fn locate(cx: &Ctx<'_, '_>, dirfd: u64, name: &[u8]) -> Result<(GuestPath, Locat
     if name.is_empty() {
         return Err(Errno::ENOENT);
     }
-    let fs = &cx.state.process.fs;
+    let fs = &*cx.process.fs();
     let path = if name.starts_with(b"/") {
         GuestPath::new(b"/", name)
     } else if dirfd as i32 == AT_FDCWD as i32 {
         GuestPath::new(&host(fs.cwd())?, name)
     } else {
-        match cx.state.process.fds.get(dirfd)?.file {
+        let file = cx.process.fds().get(dirfd)?.file;
+        match file {
             OpenFile::Host(h) if h.kind == FileKind::Directory => {
                 GuestPath::new(&dir_path(fs, &h)?, name)
             }
             _ => return Err(Errno::ENOTDIR),
         }
     };
-    let at = cx.state.process.fs.locate(&path).ok_or(Errno::ENOENT)?;
+    let at = cx.process.fs().locate(&path).ok_or(Errno::ENOENT)?;
     Ok((path, at))
 }
 
@@ -132,14 +133,14 @@ fn target(cx: &Ctx<'_, '_>, dirfd: u64, ptr: u64, flags: u64) -> Result<Target, 
             let (p, at) = locate(cx, dirfd, b".")?;
             return Ok(Target::Path(p, at));
         }
-        return Ok(Target::Fd(cx.state.process.fds.get(dirfd)?.file));
+        return Ok(Target::Fd(cx.process.fds().get(dirfd)?.file));
     }
     let (p, at) = locate(cx, dirfd, &name)?;
     Ok(Target::Path(p, at))
 }
 
-fn mount<'c>(cx: &'c Ctx<'_, '_>, at: &Located) -> &'c Mount {
-    cx.state.process.fs.mount(at.mount)
+fn mount(cx: &Ctx<'_, '_>, at: &Located) -> Arc<Mount> {
+    cx.process.fs().mount_shared(at.mount)
 }
 
 fn host<T>(r: rustix::io::Result<T>) -> Result<T, Errno> {
@@ -268,9 +269,9 @@ fn object(
 pub(crate) fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode: u64) -> Sys {
     let name = read_path(cx, path)?;
     // EMFILE before anything happens on the host (O_CREAT must not create then fail).
-    let slot = cx.state.process.fds.lowest_free(0)?;
+    let slot = cx.process.fds().lowest_free(0)?;
     let (p, at) = locate(cx, dirfd, &name)?;
-    let (fd, writable_volume) = open_in(&cx.state.process.fs, &at, flags, mode)?;
+    let (fd, writable_volume) = open_in(&cx.process.fs(), &at, flags, mode)?;
     let st = host(rustix::fs::fstat(&fd))?;
     let kind = match rustix::fs::FileType::from_raw_mode(st.st_mode) {
         rustix::fs::FileType::RegularFile => FileKind::Regular,
@@ -289,7 +290,7 @@ pub(crate) fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode
         readable: !path_only && (acc == oflag::RDONLY || acc == oflag::RDWR),
         writable: !path_only && (acc == oflag::WRONLY || acc == oflag::RDWR),
     };
-    cx.proc().fds.set(
+    cx.process.fds().set(
         slot,
         Fd {
             file: OpenFile::Host(Arc::new(file)),
@@ -477,9 +478,10 @@ fn statfs_of(fd: impl AsFd, writable: bool) -> Result<Statfs, Errno> {
 
 /// fstatfs: the host file system's numbers; a read-only volume says ST_RDONLY.
 pub(crate) fn fstatfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let st = match cx.state.process.fds.get(a.0[0])?.file {
+    let file = cx.process.fds().get(a.0[0])?.file;
+    let st = match file {
         OpenFile::Host(h) => statfs_of(&h.fd, h.writable_volume)?,
-        stream => match stream.stream().and_then(|n| cx.state.stdio.host_fd(n)) {
+        stream => match stream.stream().and_then(|n| cx.process.stdio.host_fd(n)) {
             Some(fd) => statfs_of(fd, true)?,
             None => return Err(Errno::EINVAL.into()),
         },
@@ -510,7 +512,7 @@ const DIRENT_HEAD: usize = 19;
 /// so it is shared by dup'ed fds and lseek/rewinddir work as on Linux.
 pub(crate) fn getdents64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (fd, dirp, count) = (a.0[0], a.0[1], (a.0[2] as u32) as usize);
-    let OpenFile::Host(h) = cx.state.process.fds.get(fd)?.file else {
+    let OpenFile::Host(h) = cx.process.fds().get(fd)?.file else {
         return Err(Errno::ENOTDIR.into());
     };
     if h.path_only {
@@ -587,7 +589,7 @@ fn create_entry(
     create: impl FnOnce(BorrowedFd<'_>, &[u8]) -> Result<(), Errno>,
 ) -> Sys {
     let (p, at) = locate(cx, dirfd, name)?;
-    let fs = &cx.state.process.fs;
+    let fs = &*cx.process.fs();
     let m = fs.mount(at.mount);
     if at.rel.is_empty() || p.dot_last {
         return Err(Errno::EEXIST.into());
@@ -602,7 +604,7 @@ fn create_entry(
 
 pub(crate) fn mkdir(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64) -> Sys {
     let name = read_path(cx, path)?;
-    let mode = (mode as u32) & MODE_BITS & !cx.state.process.fs.umask();
+    let mode = (mode as u32) & MODE_BITS & !cx.process.fs().umask();
     create_entry(cx, dirfd, &name, |parent, leaf| {
         host(rustix::fs::mkdirat(
             parent,
@@ -629,7 +631,7 @@ pub(crate) fn mknod(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64) -> S
         T::Directory => return Err(Errno::EPERM.into()),
         _ => return Err(Errno::EINVAL.into()),
     };
-    let perm = mode & MODE_BITS & !cx.state.process.fs.umask();
+    let perm = mode & MODE_BITS & !cx.process.fs().umask();
     create_entry(cx, dirfd, &name, |parent, leaf| {
         if kind == T::Unknown {
             return Err(Errno::EPERM);
@@ -653,7 +655,7 @@ pub(crate) fn unlink(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64) ->
     let rmdir = flags & AT_REMOVEDIR != 0;
     let name = read_path(cx, path)?;
     let (p, at) = locate(cx, dirfd, &name)?;
-    let fs = &cx.state.process.fs;
+    let fs = &*cx.process.fs();
     let m = fs.mount(at.mount);
     // A volume root is a mount point.
     let mount_point = if rmdir { Errno::EBUSY } else { Errno::EISDIR };
@@ -705,7 +707,7 @@ pub(crate) fn rename(cx: &mut Ctx<'_, '_>, a: [u64; 5]) -> Sys {
     if ao.mount != an.mount {
         return Err(Errno::EXDEV.into());
     }
-    let fs = &cx.state.process.fs;
+    let fs = &*cx.process.fs();
     let m = fs.mount(ao.mount);
     let (op_dir, o_leaf) = host(m.parent(&ao.rel))?;
     let (np_dir, n_leaf) = host(m.parent(&an.rel))?;
@@ -740,7 +742,7 @@ pub(crate) fn link(cx: &mut Ctx<'_, '_>, a: [u64; 5]) -> Sys {
     let old = target(cx, od, op, flags)?;
     let new_name = read_path(cx, np)?;
     let (pn, an) = locate(cx, nd, &new_name)?;
-    let fs = &cx.state.process.fs;
+    let fs = &*cx.process.fs();
     if let Target::Path(po, ao) = &old {
         if ao.rel.is_empty() || po.dot_last {
             return Err(Errno::EPERM.into());
@@ -821,7 +823,8 @@ pub(crate) fn readlink(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, buf: u64, si
     }
     let text = if name.is_empty() {
         // The fd itself: an O_PATH | O_NOFOLLOW handle on a symlink.
-        match cx.state.process.fds.get(dirfd)?.file {
+        let file = cx.process.fds().get(dirfd)?.file;
+        match file {
             OpenFile::Host(h) => host(rustix::fs::readlinkat(&h.fd, "", Vec::new()))?,
             _ => return Err(Errno::ENOENT.into()),
         }
@@ -851,7 +854,7 @@ pub(crate) fn access(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, fla
         return Err(Errno::EINVAL.into());
     }
     let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
-    let fs = &cx.state.process.fs;
+    let fs = &*cx.process.fs();
     let (fd, writable_volume) = match target(cx, dirfd, path, flags)? {
         Target::Path(_, at) if mode & W_OK != 0 => {
             let (fd, region) = object(fs, at.mount, &at.rel, !nofollow)?;
@@ -908,10 +911,10 @@ pub(crate) fn chmod(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, flag
     }
     let mode = Mode::from_bits_retain(mode as u32 & MODE_BITS);
     match target(cx, dirfd, path, flags)? {
-        Target::Fd(file) => chmod_file(&cx.state.process.fs, &file, mode),
+        Target::Fd(file) => chmod_file(&cx.process.fs(), &file, mode),
         Target::Path(_, at) => {
             let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
-            let (fd, region) = object(&cx.state.process.fs, at.mount, &at.rel, !nofollow)?;
+            let (fd, region) = object(&cx.process.fs(), at.mount, &at.rel, !nofollow)?;
             if !region.writable {
                 return Err(Errno::EROFS.into());
             }
@@ -956,9 +959,9 @@ fn chmod_file(fs: &FileSystem, file: &OpenFile, mode: Mode) -> Sys {
 }
 
 pub(crate) fn fchmod(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.state.process.fds.get(a.0[0])?.file;
+    let file = cx.process.fds().get(a.0[0])?.file;
     let mode = Mode::from_bits_retain(a.0[1] as u32 & MODE_BITS);
-    chmod_file(&cx.state.process.fs, &file, mode)
+    chmod_file(&cx.process.fs(), &file, mode)
 }
 
 /// chown/lchown/fchownat(dirfd, path, uid, gid, flags): the host does the change on an
@@ -970,10 +973,10 @@ pub(crate) fn chown(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, ids: [u64; 2], 
     }
     let (owner, group) = owner_ids(ids);
     match target(cx, dirfd, path, flags)? {
-        Target::Fd(file) => chown_file(&cx.state.process.fs, &file, owner, group),
+        Target::Fd(file) => chown_file(&cx.process.fs(), &file, owner, group),
         Target::Path(_, at) => {
             let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
-            let (fd, region) = object(&cx.state.process.fs, at.mount, &at.rel, !nofollow)?;
+            let (fd, region) = object(&cx.process.fs(), at.mount, &at.rel, !nofollow)?;
             if !region.writable {
                 return Err(Errno::EROFS.into());
             }
@@ -1022,9 +1025,9 @@ fn chown_file(
 }
 
 pub(crate) fn fchown(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.state.process.fds.get(a.0[0])?.file;
+    let file = cx.process.fds().get(a.0[0])?.file;
     let (owner, group) = owner_ids([a.0[1], a.0[2]]);
-    chown_file(&cx.state.process.fs, &file, owner, group)
+    chown_file(&cx.process.fs(), &file, owner, group)
 }
 
 /// utimensat(dirfd, path, times, flags): a NULL path means `dirfd` itself (futimens).
@@ -1060,8 +1063,9 @@ pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         if dirfd as i32 == AT_FDCWD as i32 {
             return Err(Errno::EFAULT.into());
         }
-        return match cx.state.process.fds.get(dirfd)?.file {
-            OpenFile::Host(h) if !fd_region(&cx.state.process.fs, &h).writable => {
+        let file = cx.process.fds().get(dirfd)?.file;
+        return match file {
+            OpenFile::Host(h) if !fd_region(&cx.process.fs(), &h).writable => {
                 Err(Errno::EROFS.into())
             }
             OpenFile::Host(h) => {
@@ -1071,7 +1075,7 @@ pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             _ => Err(Errno::EPERM.into()),
         };
     }
-    let fs = &cx.state.process.fs;
+    let fs = &*cx.process.fs();
     let (fd, writable) = match target(cx, dirfd, path, flags)? {
         Target::Path(_, at) => {
             let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
@@ -1106,7 +1110,7 @@ pub(crate) fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         return Err(Errno::EINVAL.into());
     }
     let (_, at) = locate(cx, AT_FDCWD, &name)?;
-    let fs = &cx.state.process.fs;
+    let fs = &*cx.process.fs();
     let m = fs.mount(at.mount);
     if at.rel.is_empty() {
         return Err(Errno::EISDIR.into());
@@ -1132,7 +1136,8 @@ pub(crate) fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 /// The volume file behind `fd`; `stream` is the error for a standard stream.
 fn host_file(cx: &Ctx<'_, '_>, fd: u64, stream: Errno) -> Result<Arc<HostFile>, Errno> {
-    match cx.state.process.fds.get(fd)?.file {
+    let file = cx.process.fds().get(fd)?.file;
+    match file {
         OpenFile::Host(h) => Ok(h),
         _ => Err(stream),
     }
@@ -1175,32 +1180,37 @@ pub(crate) fn chdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let name = read_path(cx, a.0[0])?;
     let (p, at) = match locate(cx, AT_FDCWD, &name) {
         Err(Errno::ENOENT) if !name.is_empty() => {
-            let cwd = host(cx.state.process.fs.cwd())?;
+            let cwd = host(cx.process.fs().cwd())?;
             if GuestPath::new(&cwd, &name).abs != b"/" {
                 return Err(Errno::ENOENT.into());
             }
-            cx.proc().fs.set_cwd(None, b"/".to_vec());
+            cx.process.fs_mut().set_cwd(None, b"/".to_vec());
             return Ok(0);
         }
         r => r?,
     };
-    let fs = &cx.state.process.fs;
-    let m = fs.mount(at.mount);
-    let dir = host(m.open(&at.rel, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()))?;
-    // The directory's own path: after a symlink, where it points.
-    let path = host(fs.path_of(at.mount, dir.as_fd(), &p.abs))?;
-    let handle: DirHandle = Arc::new(dir);
-    cx.proc().fs.set_cwd(Some((at.mount, handle)), path);
+    let (handle, path) = {
+        // Released before set_cwd takes the file system for writing.
+        let fs = &*cx.process.fs();
+        let m = fs.mount(at.mount);
+        let dir = host(m.open(&at.rel, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()))?;
+        // The directory's own path: after a symlink, where it points.
+        let path = host(fs.path_of(at.mount, dir.as_fd(), &p.abs))?;
+        let handle: DirHandle = Arc::new(dir);
+        (handle, path)
+    };
+    cx.process.fs_mut().set_cwd(Some((at.mount, handle)), path);
     Ok(0)
 }
 
 pub(crate) fn fchdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    match cx.state.process.fds.get(a.0[0])?.file {
+    let file = cx.process.fds().get(a.0[0])?.file;
+    match file {
         OpenFile::Host(h) if h.kind == FileKind::Directory => {
-            let path = dir_path(&cx.state.process.fs, &h)?;
+            let path = dir_path(&cx.process.fs(), &h)?;
             let mount = h.mount;
             let handle: DirHandle = h;
-            cx.proc().fs.set_cwd(Some((mount, handle)), path);
+            cx.process.fs_mut().set_cwd(Some((mount, handle)), path);
             Ok(0)
         }
         _ => Err(Errno::ENOTDIR.into()),
@@ -1211,7 +1221,7 @@ pub(crate) fn fchdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 /// where it is now; after chdir through a symlink, the directory's own path). ENOENT once it
 /// was removed, as on Linux.
 pub(crate) fn getcwd(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let mut cwd = host(cx.proc().fs.refresh_cwd())?;
+    let mut cwd = host(cx.process.fs_mut().refresh_cwd())?;
     if cwd == b"/" {
         return super::proc::getcwd(cx, a);
     }
@@ -1224,5 +1234,5 @@ pub(crate) fn getcwd(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub(crate) fn umask(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    Ok(u64::from(cx.proc().fs.set_umask(a.0[0] as u32)))
+    Ok(u64::from(cx.process.fs_mut().set_umask(a.0[0] as u32)))
 }

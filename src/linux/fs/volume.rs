@@ -494,7 +494,9 @@ impl std::fmt::Debug for Cwd {
 #[derive(Debug)]
 pub struct FileSystem {
     /// Longest guest path first, so the first match is the longest matching prefix.
-    mounts: Vec<Mount>,
+    /// Shared: the mounts never change after start, so a lookup may keep one while the file
+    /// system's lock is released.
+    mounts: Vec<Arc<Mount>>,
     cwd: Cwd,
     umask: u32,
 }
@@ -552,6 +554,7 @@ impl FileSystem {
             });
         }
         mounts.sort_by_key(|m| std::cmp::Reverse(m.guest.len()));
+        let mounts = mounts.into_iter().map(Arc::new).collect();
         let mut fs = FileSystem {
             mounts,
             ..Default::default()
@@ -697,6 +700,11 @@ impl FileSystem {
     /// Volume `id`.
     pub fn mount(&self, id: MountId) -> &Mount {
         &self.mounts[id]
+    }
+
+    /// Mount `id`, kept beyond the borrow of the file system.
+    pub fn mount_shared(&self, id: MountId) -> Arc<Mount> {
+        self.mounts[id].clone()
     }
 
     /// The volume holding `path` (the longest matching guest prefix), or None: no volume

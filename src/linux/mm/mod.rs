@@ -15,7 +15,7 @@ use syscalls::Errno;
 fn back(cx: &mut Ctx<'_, '_>, va: u64, len: u64) -> Result<(), Errno> {
     let chunks = cx.space().chunks(va, len, Access::Mapped)?;
     for (gpa, n) in chunks {
-        cx.state.machine.ensure_backed(gpa.0, n).map_err(|e| {
+        cx.machine.ensure_backed(gpa.0, n).map_err(|e| {
             log::warn!("cannot register guest RAM with KVM: {e}");
             Errno::ENOMEM
         })?;
@@ -26,9 +26,9 @@ fn back(cx: &mut Ctx<'_, '_>, va: u64, len: u64) -> Result<(), Errno> {
 pub(crate) fn brk(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let mem = cx.mem;
     let old = cx.space().arena.brk;
-    let new = cx.proc().space.brk(mem, a.0[0]);
+    let new = cx.process.space_mut().brk(mem, a.0[0]);
     if new > old && back(cx, old, new - old).is_err() {
-        return Ok(cx.proc().space.brk(mem, old));
+        return Ok(cx.process.space_mut().brk(mem, old));
     }
     Ok(new)
 }
@@ -37,7 +37,7 @@ pub(crate) fn brk(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 fn backed(cx: &mut Ctx<'_, '_>, va: u64, len: u64) -> Sys {
     if let Err(e) = back(cx, va, len) {
         let mem = cx.mem;
-        let _ = cx.proc().space.munmap(mem, va, len);
+        let _ = cx.process.space_mut().munmap(mem, va, len);
         return Err(e.into());
     }
     Ok(va)
@@ -51,7 +51,7 @@ pub(crate) fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     }
     if flags & mman::MAP_ANONYMOUS == 0 {
         // File mappings need a file system (volumes); the only files are streams.
-        return Err(if cx.state.process.fds.get(fd as u64).is_ok() {
+        return Err(if cx.process.fds().get(fd as u64).is_ok() {
             Errno::ENODEV
         } else {
             Errno::EBADF
@@ -71,25 +71,28 @@ pub(crate) fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     }
     let prot = (prot & mman::PROT_BITS) as u32;
     let mem = cx.mem;
-    let space = &mut cx.proc().space;
-    if flags & mman::MAP_FIXED_NOREPLACE != 0 {
-        let end = addr
-            .checked_add(len)
-            .and_then(|e| e.checked_next_multiple_of(PAGE_4K))
-            .ok_or(Errno::ENOMEM)?;
-        if !space.arena_is_free(addr, end) {
-            return Err(Errno::EEXIST.into());
+    let va = {
+        // Released before `backed`, which translates the new range under a read lock.
+        let mut space = cx.process.space_mut();
+        if flags & mman::MAP_FIXED_NOREPLACE != 0 {
+            let end = addr
+                .checked_add(len)
+                .and_then(|e| e.checked_next_multiple_of(PAGE_4K))
+                .ok_or(Errno::ENOMEM)?;
+            if !space.arena_is_free(addr, end) {
+                return Err(Errno::EEXIST.into());
+            }
+            space.mmap(mem, addr, len, prot, true)?
+        } else {
+            space.mmap(mem, addr, len, prot, flags & mman::MAP_FIXED != 0)?
         }
-        let va = space.mmap(mem, addr, len, prot, true)?;
-        return backed(cx, va, len);
-    }
-    let va = space.mmap(mem, addr, len, prot, flags & mman::MAP_FIXED != 0)?;
+    };
     backed(cx, va, len)
 }
 
 pub(crate) fn munmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let mem = cx.mem;
-    cx.proc().space.munmap(mem, a.0[0], a.0[1])?;
+    cx.process.space_mut().munmap(mem, a.0[0], a.0[1])?;
     Ok(0)
 }
 
@@ -127,8 +130,8 @@ pub(crate) fn mprotect(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         }
         reached = e;
     }
-    cx.proc()
-        .space
+    cx.process
+        .space_mut()
         .mprotect(start, reached, (prot & mman::PROT_BITS) as u32)?;
     if reached < end {
         return Err(Errno::ENOMEM.into());
@@ -155,7 +158,10 @@ pub(crate) fn mremap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         keep_old,
     };
     let mem = cx.mem;
-    let va = cx.proc().space.mremap(mem, old, old_len, new_len, how)?;
+    let va = cx
+        .process
+        .space_mut()
+        .mremap(mem, old, old_len, new_len, how)?;
     backed(cx, va, new_len)
 }
 
@@ -189,7 +195,7 @@ pub(crate) fn madvise(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if advice == mman::MADV_DONTNEED {
         let mem = cx.mem;
         for (s, e) in pieces {
-            cx.proc().space.munmap_contents(mem, s, e)?;
+            cx.process.space_mut().munmap_contents(mem, s, e)?;
         }
     }
     if covered < end - start {

@@ -66,7 +66,7 @@ impl Tracer {
     }
 
     /// Account for (and in [`TraceMode::Calls`], print) a finished call.
-    pub fn record(&mut self, call: &Call, mem: &GuestMem, space: &AddrSpace, out: &mut Sink) {
+    pub fn record(&mut self, call: &Call, mem: &GuestMem, space: &AddrSpace, out: &Sink) {
         let known = usize::try_from(call.nr).ok().and_then(Sysno::new).is_some();
         let t = self
             .totals
