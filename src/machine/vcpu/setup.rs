@@ -348,7 +348,8 @@ pub fn configure(
     core: &CoreImage,
     page_table_root: Gpa,
 ) -> Result<(), VcpuError> {
-    vcpu.set_cpuid2(cpuid).map_err(setup_err("KVM_SET_CPUID2"))?;
+    vcpu.set_cpuid2(cpuid)
+        .map_err(setup_err("KVM_SET_CPUID2"))?;
 
     let mut sregs = vcpu.get_sregs().map_err(setup_err("KVM_GET_SREGS"))?;
     sregs.cs = segment(selector::KERNEL_CS, true, 0);
@@ -528,17 +529,372 @@ fn supported_xcr0(cpuid: &CpuId) -> u64 {
 mod tests {
     use super::*;
     use crate::machine::core::{self, BUILTIN_CORE};
+    use crate::machine::memslots::MemSlots;
+    use crate::machine::paging::{self, PageTables, NO_EXECUTE, PAGE_2M, PAGE_4K, USER, WRITABLE};
+    use kvm_ioctls::{VcpuExit, VmFd};
+    use std::sync::Arc;
+    use umon_abi::hypercall::{FaultReport, ECHO_XOR, SYS_UMON_ECHO};
+    use umon_abi::layout::{Area, APP_PHYS_BASE, PERCPU_STACKS, PERCPU_STACK_BYTES, PROGRAM_BASE};
+    use umon_abi::Gva;
 
     #[test]
     fn cstar_is_the_cores_compat_syscall_stub() {
         let mem = GuestMem::new(64 << 20).unwrap();
         let core = core::load_core(&mem, BUILTIN_CORE, "(built-in)").unwrap();
+        assert_eq!(
+            core_symbol("umon_compat_syscall_entry"),
+            compat_syscall_entry(&core)
+        );
+    }
+
+    fn core_symbol(name: &str) -> u64 {
         let elf = goblin::elf::Elf::parse(BUILTIN_CORE).unwrap();
-        let stub = elf
-            .syms
+        elf.syms
             .iter()
-            .find(|s| elf.strtab.get_at(s.st_name) == Some("umon_compat_syscall_entry"))
-            .map(|s| s.st_value);
-        assert_eq!(stub, Some(compat_syscall_entry(&core)));
+            .find(|s| elf.strtab.get_at(s.st_name) == Some(name))
+            .map(|s| s.st_value)
+            .unwrap()
+    }
+
+    #[test]
+    fn percpu_blocks_name_their_own_tss_and_stack() {
+        let mem = GuestMem::new(16 << 20).unwrap();
+        for platform in [Platform::Hardware, Platform::Pvm] {
+            for index in [0, 1, 7, MAX_VCPUS - 1] {
+                write_percpu(&mem, index, platform).unwrap();
+                let gdt: [u64; selector::GDT_ENTRIES] = mem.read(Gpa(percpu_gdt(index))).unwrap();
+                let t = (selector::TSS >> 3) as usize;
+                let tss_base = ((gdt[t] >> 16) & 0xff_ffff)
+                    | (((gdt[t] >> 56) & 0xff) << 24)
+                    | (gdt[t + 1] << 32);
+                assert_eq!(tss_base, PHYS_MEM + percpu_tss(index));
+                let tss: [u8; TSS_BYTES as usize] = mem.read(Gpa(percpu_tss(index))).unwrap();
+                let word = |at: usize| u64::from_le_bytes(tss[at..at + 8].try_into().unwrap());
+                assert_eq!(word(4), PHYS_MEM + percpu_stack_top(index), "RSP0");
+                assert_eq!(word(TSS_IST1), PHYS_MEM + percpu_stack_top(index), "IST1");
+                let port = usize::from(Hypercall::Syscall.port());
+                let open = tss[TSS_IOPB as usize + port / 8] & (1 << (port % 8)) == 0;
+                assert_eq!(open, platform == Platform::Pvm);
+                // Everything else in the bitmap stays closed.
+                let closed = tss[TSS_IOPB as usize..]
+                    .iter()
+                    .map(|b| b.count_ones())
+                    .sum::<u32>();
+                assert_eq!(closed, 33 * 8 - u32::from(open));
+            }
+        }
+        assert!(matches!(
+            write_percpu(&mem, MAX_VCPUS, Platform::Pvm),
+            Err(PerCpuError::Index { index: MAX_VCPUS })
+        ));
+    }
+
+    /// The per-vCPU GDTs and TSSs are read-only through every window, the exception stacks
+    /// writable, neither reachable from CPL3.
+    #[test]
+    fn percpu_tables_are_read_only_and_stacks_writable_in_every_window() {
+        let mem = GuestMem::new(64 << 20).unwrap();
+        let mut pt = PageTables::new(&mem).unwrap();
+        paging::map_windows(&mut pt, &mem, PAGE_2M).unwrap();
+        for area in Area::LINEAR {
+            for index in [0, 1, MAX_VCPUS - 1] {
+                let flags = |pa: u64| {
+                    paging::translate(&mem, pt.root(), Gva(area.base() + pa))
+                        .unwrap()
+                        .unwrap()
+                        .flags
+                };
+                for pa in [percpu_gdt(index), percpu_tss(index) + TSS_BYTES - 1] {
+                    assert_eq!(flags(pa) & (WRITABLE | USER), 0, "{pa:#x}");
+                }
+                for pa in [
+                    percpu_stack_top(index) - 8,
+                    percpu_stack_top(index) - PERCPU_STACK_BYTES,
+                ] {
+                    assert_eq!(flags(pa) & (WRITABLE | USER), WRITABLE, "{pa:#x}");
+                }
+            }
+        }
+    }
+
+    // ---- several vCPUs of one real KVM VM ----------------------------------------------------
+
+    /// Where the test's CPL3 code lives (virtual; physical APP_PHYS_BASE).
+    const CODE: u64 = PROGRAM_BASE;
+    /// Per vCPU `i`, a copy of [`USER_CODE`] at `CODE + i * SLOT`.
+    const SLOT: u64 = 0x40;
+    /// `nop; ud2` (#UD at +1), `mov byte ptr [rdi], 0` (#PF at +3, cr2 = rdi),
+    /// `rdtscp; mov rdi, rcx; mov eax, 1000; syscall; ud2` (from +6).
+    const USER_CODE: [u8; 25] = [
+        0x90, 0x0f, 0x0b, // nop; ud2
+        0xc6, 0x07, 0x00, // mov byte ptr [rdi], 0
+        0x0f, 0x01, 0xf9, // rdtscp
+        0x48, 0x89, 0xcf, // mov rdi, rcx
+        0xb8, 0xe8, 0x03, 0x00, 0x00, // mov eax, 1000
+        0x0f, 0x05, // syscall
+        0x0f, 0x0b, // ud2
+        0x90, 0x90, 0x90, 0x90,
+    ];
+    const UD2_AT: u64 = 1;
+    const PF_AT: u64 = 3;
+    const RDTSCP_AT: u64 = 6;
+    const RDTSCP_NR: u64 = 1000;
+
+    struct TestVm {
+        vm: Arc<VmFd>,
+        mem: GuestMem,
+        template: VcpuTemplate,
+        core: CoreImage,
+        _slots: MemSlots,
+    }
+
+    /// A VM built from the machine-layer pieces as `Vm::build` builds one, with user code at
+    /// [`CODE`]; `None` (skipped) without KVM unless UMON_REQUIRE_KVM=1.
+    fn test_vm() -> Option<TestVm> {
+        let kvm = match crate::machine::kvm::open() {
+            Ok(kvm) => kvm,
+            Err(e) if std::env::var("UMON_REQUIRE_KVM").as_deref() == Ok("1") => {
+                panic!("UMON_REQUIRE_KVM=1 but KVM is unusable: {e}")
+            }
+            Err(e) => {
+                eprintln!("skipping: {e}");
+                return None;
+            }
+        };
+        let platform = Platform::detect();
+        let vm = Arc::new(kvm.create_vm().unwrap());
+        let mem = GuestMem::new(32 << 20).unwrap();
+        let mut slots = MemSlots::new(vm.clone(), &mem, kvm.get_nr_memslots() as u32).unwrap();
+        slots.ensure(0, mem.bytes()).unwrap();
+        let core = core::load_core(&mem, BUILTIN_CORE, "(built-in)").unwrap();
+        let (cpuid, features) = guest_cpuid(&kvm, platform).unwrap();
+        let mut pt = PageTables::new(&mem).unwrap();
+        for seg in &core.segments {
+            for page in (seg.start..seg.end).step_by(PAGE_4K as usize) {
+                let mut flags = if seg.write { WRITABLE } else { 0 };
+                flags |= if seg.exec { 0 } else { NO_EXECUTE };
+                if (core.user_text.0..core.user_text.1).contains(&page) {
+                    flags |= USER;
+                }
+                pt.map(&mem, Gva(page), Gpa(page), PAGE_4K, PAGE_4K, flags)
+                    .unwrap();
+            }
+        }
+        paging::map_windows(&mut pt, &mem, PAGE_2M).unwrap();
+        pt.map(&mem, Gva(CODE), Gpa(APP_PHYS_BASE), PAGE_4K, PAGE_4K, USER)
+            .unwrap();
+        for i in 0..PAGE_4K / SLOT {
+            mem.write(Gpa(APP_PHYS_BASE + i * SLOT), &USER_CODE)
+                .unwrap();
+        }
+        write_tables(&mem, &core, platform).unwrap();
+        let template = VcpuTemplate::new(&cpuid, features, &core, pt.root(), platform);
+        Some(TestVm {
+            vm,
+            mem,
+            template,
+            core,
+            _slots: slots,
+        })
+    }
+
+    /// Create vCPU `index` at CPL3 at `rip`: vCPU 0 as `Vm::build` does (boot tables, then the
+    /// switch `Cpu::enter_user` makes), every other one with [`configure_secondary`].
+    fn vcpu(t: &TestVm, index: u32, rip: u64, rdi: u64) -> VcpuFd {
+        let fd = t.vm.create_vcpu(u64::from(index)).unwrap();
+        let regs = kvm_regs {
+            rip,
+            rdi,
+            rsp: CODE + PAGE_4K,
+            rflags: 0x202,
+            ..Default::default()
+        };
+        if index == 0 {
+            let c = &t.template;
+            configure(&fd, &c.cpuid, c.features, &t.core, c.page_table_root).unwrap();
+            fd.set_regs(&regs).unwrap();
+            to_user(&fd);
+        } else {
+            let start = UserStart {
+                regs,
+                ..Default::default()
+            };
+            configure_secondary(&fd, &t.mem, index, &t.template, &start).unwrap();
+        }
+        fd
+    }
+
+    /// What `Cpu::enter_user` does to the segments.
+    fn to_user(fd: &VcpuFd) {
+        let mut s = fd.get_sregs().unwrap();
+        s.cs = segment(selector::USER_CS, true, 3);
+        let user = segment(selector::USER_DS, false, 3);
+        (s.ss, s.ds, s.es) = (user, user, user);
+        fd.set_sregs(&s).unwrap();
+    }
+
+    fn restart(fd: &VcpuFd, rip: u64, rdi: u64) {
+        let regs = kvm_regs {
+            rip,
+            rdi,
+            rsp: CODE + PAGE_4K,
+            rflags: 0x202,
+            ..Default::default()
+        };
+        fd.set_regs(&regs).unwrap();
+        to_user(fd);
+    }
+
+    #[derive(Debug)]
+    enum Stop {
+        /// The core's Fault hypercall: where its report is.
+        Fault(u64),
+        /// A syscall through the stub: rax, rdi.
+        Syscall(u64, u64),
+    }
+
+    fn run_to_stop(fd: &mut VcpuFd) -> Stop {
+        let port = match fd.run() {
+            Ok(VcpuExit::IoOut(port, _)) => port,
+            other => panic!("unexpected exit {other:?}"),
+        };
+        let regs = fd.get_regs().unwrap();
+        if port == Hypercall::Fault.port() {
+            Stop::Fault(regs.rdi)
+        } else if port == Hypercall::Syscall.port() {
+            Stop::Syscall(regs.rax, regs.rdi)
+        } else {
+            panic!("unexpected port {port:#x} at {:#x}", regs.rip)
+        }
+    }
+
+    /// Return `ret` from the syscall that stopped `fd`: on PVM it stopped at CPL3 in the stub
+    /// and the monitor returns for it (as `Cpu::complete_syscall`); on hardware `sysretq` does.
+    fn complete_syscall(fd: &VcpuFd, ret: u64) {
+        let mut regs = fd.get_regs().unwrap();
+        regs.rax = ret;
+        if fd.get_sregs().unwrap().cs.selector & 3 == 3 {
+            regs.rip = regs.rcx;
+            regs.rflags = (regs.r11 & !0x3000) | 0x2;
+        }
+        fd.set_regs(&regs).unwrap();
+    }
+
+    /// The stack range vCPU `index`'s fault report must lie in.
+    fn own_stack(index: u32) -> std::ops::Range<u64> {
+        if index == 0 {
+            CORE_STACK_TOP..CORE_EXCEPTION_STACK_TOP
+        } else {
+            percpu_stack_top(index) - PERCPU_STACK_BYTES..percpu_stack_top(index)
+        }
+    }
+
+    /// vCPUs fault one after another, each left stopped in the core's fault path with its
+    /// report unread; then every report still says its own vCPU's rip. A shared report slot or a
+    /// shared exception stack would leave every report saying the last vCPU's.
+    #[test]
+    fn fault_reports_of_stopped_vcpus_stay_apart() {
+        let Some(t) = test_vm() else { return };
+        let n = 4u32;
+        let mut fds: Vec<VcpuFd> = (0..n)
+            .map(|i| vcpu(&t, i, CODE + u64::from(i) * SLOT, 0))
+            .collect();
+        let stops: Vec<u64> = fds
+            .iter_mut()
+            .map(|fd| match run_to_stop(fd) {
+                Stop::Fault(gpa) => gpa,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        for (i, gpa) in stops.into_iter().enumerate() {
+            let i = i as u32;
+            let r: FaultReport = t.mem.read(Gpa(gpa)).unwrap();
+            assert_eq!(r.vector, 6, "vCPU {i}: {r:x?}");
+            assert_eq!(r.rip, CODE + u64::from(i) * SLOT + UD2_AT, "vCPU {i}");
+            assert_eq!(r.cs & 3, 3, "vCPU {i}");
+            assert!(own_stack(i).contains(&gpa), "vCPU {i}: report at {gpa:#x}");
+        }
+    }
+
+    /// Several vCPUs on their own host threads fault (#UD and #PF, each at its own rip and
+    /// address) and make syscalls through the stub at the same time, many times over: every
+    /// report is its own vCPU's, every syscall comes back.
+    #[test]
+    fn vcpus_fault_and_syscall_concurrently() {
+        let Some(t) = test_vm() else { return };
+        let n = 4u32;
+        let rounds = 150;
+        let echo = core_symbol("umon_echo_loop");
+        let fds: Vec<VcpuFd> = (0..n)
+            .map(|i| vcpu(&t, i, CODE + u64::from(i) * SLOT, 0))
+            .collect();
+        std::thread::scope(|scope| {
+            for (i, mut fd) in fds.into_iter().enumerate() {
+                let t = &t;
+                scope.spawn(move || {
+                    let i = i as u32;
+                    let base = CODE + u64::from(i) * SLOT;
+                    // Unmapped, distinct per vCPU: below PROGRAM_BASE's first mapping.
+                    let bad = 0x7000_0000 + u64::from(i) * PAGE_4K;
+                    for round in 0..rounds {
+                        let (rip, expect_rip, cr2) = match round % 2 {
+                            0 => (base, base + UD2_AT, None),
+                            _ => (base + PF_AT, base + PF_AT, Some(bad)),
+                        };
+                        restart(&fd, rip, bad);
+                        let Stop::Fault(gpa) = run_to_stop(&mut fd) else {
+                            panic!("vCPU {i}: no fault")
+                        };
+                        assert!(own_stack(i).contains(&gpa), "vCPU {i}: report at {gpa:#x}");
+                        let r: FaultReport = t.mem.read(Gpa(gpa)).unwrap();
+                        assert_eq!(r.rip, expect_rip, "vCPU {i} round {round}: {r:x?}");
+                        if let Some(cr2) = cr2 {
+                            assert_eq!((r.vector, r.cr2), (14, cr2), "vCPU {i}: {r:x?}");
+                        }
+                        // The core's CPL3 echo loop: 20 syscalls through the stub, then exit.
+                        restart(&fd, echo, 20);
+                        loop {
+                            match run_to_stop(&mut fd) {
+                                Stop::Syscall(nr, arg) if nr == SYS_UMON_ECHO => {
+                                    complete_syscall(&fd, arg ^ ECHO_XOR)
+                                }
+                                Stop::Syscall(231, code) => {
+                                    assert_eq!(code, 0, "vCPU {i}: echo loop saw a wrong result");
+                                    break;
+                                }
+                                other => panic!("vCPU {i}: {other:?}"),
+                            }
+                        }
+                    }
+                });
+            }
+        });
+    }
+
+    /// `rdtscp` at CPL3 gives each vCPU its own index in ecx, as Linux gives the CPU number.
+    #[test]
+    fn rdtscp_at_cpl3_reads_the_vcpu_index() {
+        let Some(t) = test_vm() else { return };
+        if !has_tsc_aux(&t.template.cpuid) {
+            eprintln!("skipping: the guest CPUID offers neither RDTSCP nor RDPID");
+            return;
+        }
+        for i in [1u32, 2, 5, 3] {
+            let mut fd = vcpu(&t, i, CODE + RDTSCP_AT, 0);
+            match run_to_stop(&mut fd) {
+                Stop::Syscall(RDTSCP_NR, aux) => assert_eq!(aux, u64::from(i)),
+                other => panic!("vCPU {i}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_core_over_the_percpu_tables_is_refused() {
+        let Some(t) = test_vm() else { return };
+        let mut template = t.template.clone();
+        template.core_end = PERCPU_STACKS;
+        let fd = t.vm.create_vcpu(1).unwrap();
+        let r = configure_secondary(&fd, &t.mem, 1, &template, &UserStart::default());
+        assert!(matches!(r, Err(PerCpuError::CoreOverlap { .. })), "{r:?}");
     }
 }
