@@ -149,10 +149,11 @@ pub const PERCPU_TABLES: u64 = 0x2C_0000;
 pub const PERCPU_TABLE_BYTES: u64 = 0x100;
 /// Offset of the TSS in a vCPU's table block.
 pub const PERCPU_TSS_OFFSET: u64 = 0x40;
-/// vCPU `i`'s exception stack (TSS.RSP0 and IST1) is `[PERCPU_STACKS + i * PERCPU_STACK_BYTES,
-/// + PERCPU_STACK_BYTES)`, reached through the Main window, writable. 1 KiB: the core's deepest
-/// use is one exception frame plus `fault()` with its report (about 200 bytes); every gate uses
-/// IST1, so a nested exception restarts at the top instead of growing the stack.
+/// vCPU `i`'s exception stack (TSS.RSP0 and IST1) is the `PERCPU_STACK_BYTES` from
+/// `PERCPU_STACKS + i * PERCPU_STACK_BYTES`, reached through the Main window, writable. 1 KiB:
+/// the core's deepest use is one exception frame plus `fault()` with its report (about 200
+/// bytes); every gate uses IST1, so a nested exception restarts at the top instead of growing
+/// the stack.
 pub const PERCPU_STACKS: u64 = 0x30_0000;
 /// Bytes of one per-vCPU exception stack.
 pub const PERCPU_STACK_BYTES: u64 = 0x400;

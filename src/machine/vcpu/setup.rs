@@ -276,13 +276,13 @@ fn long_mode(sregs: &mut kvm_sregs, gdt: u64, tss: u64, root: Gpa, features: Cpu
 }
 
 /// The syscall MSRs (STAR with umon's own selectors, never KVM's defaults: see
-/// `selector`), EFER, and MSR_TSC_AUX when `tsc_aux` is given; then the FPU and XCR0.
+/// `selector`; LSTAR and CSTAR the two entries given), EFER, and MSR_TSC_AUX when `tsc_aux` is
+/// given; then the FPU and XCR0.
 fn msrs_and_fpu(
     vcpu: &VcpuFd,
     cpuid: &CpuId,
     features: CpuFeatures,
-    syscall_entry: u64,
-    compat_entry: u64,
+    (syscall_entry, compat_entry): (u64, u64),
     efer: u64,
     tsc_aux: Option<u32>,
     fpu: &kvm_fpu,
@@ -368,8 +368,7 @@ pub fn configure(
         vcpu,
         cpuid,
         features,
-        core.syscall_entry.0,
-        compat_syscall_entry(core),
+        (core.syscall_entry.0, compat_syscall_entry(core)),
         sregs.efer,
         None,
         &initial_fpu(),
@@ -487,8 +486,7 @@ pub fn configure_secondary(
         vcpu,
         &template.cpuid,
         template.features,
-        template.syscall_entry,
-        template.compat_entry,
+        (template.syscall_entry, template.compat_entry),
         sregs.efer,
         tsc_aux,
         &start.fpu.unwrap_or_else(initial_fpu),
