@@ -118,7 +118,7 @@ pub const BOOT_IDT: u64 = 0x2000;
 pub const BOOT_TSS: u64 = 0x3000;
 /// Physical address of [`crate::boot::BootInfo`].
 pub const BOOT_INFO: u64 = 0x4000;
-/// Scratch page the core may use (self-check values, fault reports).
+/// Scratch page the self-test uses (vCPU 0 only; fault reports live on each vCPU's own stack).
 pub const BOOT_SCRATCH: u64 = 0x5000;
 /// Core stack: grows down from here (16 KiB below it).
 pub const CORE_STACK_TOP: u64 = 0xA000;

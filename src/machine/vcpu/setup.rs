@@ -440,8 +440,9 @@ pub struct UserStart {
     pub fpu: Option<kvm_fpu>,
 }
 
-/// Set up a further vCPU fd (`index` >= 1, as passed to KVM_CREATE_VCPU) of a VM whose vCPU 0
-/// was set up with [`configure`]: write its per-vCPU GDT/TSS ([`write_percpu`]), then CPUID,
+/// Set up a further vCPU fd (`index` >= 1, as passed to KVM_CREATE_VCPU, below
+/// `umon_abi::layout::MAX_VCPUS`) of a VM whose tables were written by [`write_tables`] (the IDT
+/// is shared) and whose vCPU 0 was set up with [`configure`]: write its per-vCPU GDT/TSS ([`write_percpu`]), then CPUID,
 /// long mode with the shared CR3 and IDT but its own GDT and TR, the same MSRs as vCPU 0 plus
 /// MSR_TSC_AUX = `index` (so `rdtscp`/`rdpid` at CPL3 give the CPU number as on Linux; only
 /// where the CPUID offers RDTSCP or RDPID), FPU and XCR0, and `start` at CPL3 with the user
