@@ -6,6 +6,7 @@
 use crate::machine::memory::{GuestMem, MemoryError};
 use umon_abi::layout::{
     Area, APP_PHYS_BASE, BOOT_SCRATCH, CORE_EXCEPTION_STACK_TOP, PAGE_TABLES_BASE, PAGE_TABLES_END,
+    PERCPU_END, PERCPU_STACKS,
 };
 use umon_abi::{Gpa, Gva};
 
@@ -223,11 +224,15 @@ pub fn translate(mem: &GuestMem, root: Gpa, va: Gva) -> Result<Option<Translatio
 }
 
 /// Guest-physical ranges the linear windows map read-only: below the scratch page the GDT, IDT,
-/// TSS and boot info; above the core's stacks its page tables and its image. The core writes
-/// only its stacks and the scratch page through the windows (its own data goes through the VA =
-/// PA mapping), so nothing that runs at CPL0 can rewrite its own code or tables through them.
+/// TSS and boot info; above the boot stacks the page tables, the core image and the per-vCPU
+/// GDTs and TSSs. The core writes only its stacks (the boot ones and the per-vCPU exception
+/// stacks from `PERCPU_STACKS`, which end at the application's memory) and the scratch page
+/// through the windows (its own data goes through the VA = PA mapping), so nothing that runs at
+/// CPL0 can rewrite its own code or tables through them.
 pub const WINDOW_READ_ONLY: [(u64, u64); 2] =
-    [(0, BOOT_SCRATCH), (CORE_EXCEPTION_STACK_TOP, APP_PHYS_BASE)];
+    [(0, BOOT_SCRATCH), (CORE_EXCEPTION_STACK_TOP, PERCPU_STACKS)];
+
+const _: () = assert!(PERCPU_END == APP_PHYS_BASE);
 
 /// Map all of guest RAM into each linear window (Main, Page, Mempool): supervisor-only, NX,
 /// read-only over [`WINDOW_READ_ONLY`], with the largest pages up to `page` that fit. The Debug

@@ -22,7 +22,9 @@
 //! 0x0000 .. 0x1000   unused
 //! 0x1000 ..          GDT, IDT, TSS, boot info, core stacks (BOOT_* below)
 //! 0x10_0000 ..       page tables, allocated upwards
-//! 0x20_0000 ..       core image (KERNEL_BASE, VA = PA)
+//! 0x20_0000 ..       core image (KERNEL_BASE, VA = PA), ending below PERCPU_TABLES
+//! 0x2C_0000 ..       per-vCPU GDT + TSS, 256 bytes each, MAX_VCPUS of them (read-only to the CPU)
+//! 0x30_0000 ..       per-vCPU exception stacks, 1 KiB each, MAX_VCPUS of them
 //! 0x40_0000 ..       application memory (segments, stack, heap), allocated by the monitor
 //! ```
 
@@ -116,7 +118,7 @@ pub const BOOT_IDT: u64 = 0x2000;
 pub const BOOT_TSS: u64 = 0x3000;
 /// Physical address of [`crate::boot::BootInfo`].
 pub const BOOT_INFO: u64 = 0x4000;
-/// Scratch page the core may use (self-check values, fault reports).
+/// Scratch page the self-test uses (vCPU 0 only; fault reports live on each vCPU's own stack).
 pub const BOOT_SCRATCH: u64 = 0x5000;
 /// Core stack: grows down from here (16 KiB below it).
 pub const CORE_STACK_TOP: u64 = 0xA000;
@@ -128,6 +130,50 @@ pub const PAGE_TABLES_BASE: u64 = 0x10_0000;
 pub const PAGE_TABLES_END: u64 = KERNEL_BASE;
 /// Application memory starts here (physical).
 pub const APP_PHYS_BASE: u64 = CORE_IMAGE_END;
+
+/// Most vCPUs a VM can have: KVM_CAP_MAX_VCPUS of the hosts umon runs on (1024). The per-vCPU
+/// blocks for all of them are reserved up front (1.25 MiB, below), so adding a vCPU never needs
+/// a page-table edit (PVM does not see host edits after start) nor takes RAM from the app.
+pub const MAX_VCPUS: u32 = 1024;
+
+/// vCPU `i`'s GDT (same selectors as the boot GDT) is at `PERCPU_TABLES + i * PERCPU_TABLE_BYTES`,
+/// its TSS [`PERCPU_TSS_OFFSET`] further on. Where: the unused tail of the core's 2 MiB
+/// reservation, which costs no application RAM (a fixed region below the app would take up to
+/// 16 MiB from `-m 16M` runs, carving from the arena would put the machine layer in the Linux
+/// layer's allocator) and which the linear windows already map, read-only here, before the first
+/// instruction. The monitor writes a block with host stores before that vCPU first runs; the CPU
+/// only reads it (descriptor loads, RSP0/IST1 and the I/O bitmap at exception and `out` time).
+/// vCPU 0 keeps the boot GDT/TSS ([`BOOT_GDT`], [`BOOT_TSS`]); block 0 is spare.
+pub const PERCPU_TABLES: u64 = 0x2C_0000;
+/// Bytes per vCPU in the table array: a 64-byte GDT and a 0x89-byte TSS.
+pub const PERCPU_TABLE_BYTES: u64 = 0x100;
+/// Offset of the TSS in a vCPU's table block.
+pub const PERCPU_TSS_OFFSET: u64 = 0x40;
+/// vCPU `i`'s exception stack (TSS.RSP0 and IST1) is the `PERCPU_STACK_BYTES` from
+/// `PERCPU_STACKS + i * PERCPU_STACK_BYTES`, reached through the Main window, writable. 1 KiB:
+/// the core's deepest use is one exception frame plus `fault()` with its report (about 200
+/// bytes); every gate uses IST1, so a nested exception restarts at the top instead of growing
+/// the stack.
+pub const PERCPU_STACKS: u64 = 0x30_0000;
+/// Bytes of one per-vCPU exception stack.
+pub const PERCPU_STACK_BYTES: u64 = 0x400;
+/// End of the per-vCPU region.
+pub const PERCPU_END: u64 = PERCPU_STACKS + MAX_VCPUS as u64 * PERCPU_STACK_BYTES;
+
+/// Physical address of vCPU `index`'s GDT.
+pub const fn percpu_gdt(index: u32) -> u64 {
+    PERCPU_TABLES + index as u64 * PERCPU_TABLE_BYTES
+}
+
+/// Physical address of vCPU `index`'s TSS.
+pub const fn percpu_tss(index: u32) -> u64 {
+    percpu_gdt(index) + PERCPU_TSS_OFFSET
+}
+
+/// Physical address just past vCPU `index`'s exception stack (its TSS.RSP0 and IST1, in Main).
+pub const fn percpu_stack_top(index: u32) -> u64 {
+    PERCPU_STACKS + (index as u64 + 1) * PERCPU_STACK_BYTES
+}
 
 /// The size of the mapped core region: one 2 MiB page from KERNEL_BASE.
 pub const CORE_MAPPED_BYTES: u64 = CORE_IMAGE_END - KERNEL_BASE;
@@ -173,4 +219,9 @@ const _: () = {
     assert!(selector::USER_DS == (selector::USER32_CS & !3) + 8 + 3);
     assert!(selector::USER_CS == (selector::USER32_CS & !3) + 16 + 3);
     assert!(KERNEL_BASE.is_multiple_of(2 << 20) && CORE_MAPPED_BYTES == (2 << 20));
+    assert!(KERNEL_BASE < PERCPU_TABLES);
+    assert!(PERCPU_TABLES + MAX_VCPUS as u64 * PERCPU_TABLE_BYTES <= PERCPU_STACKS);
+    assert!(PERCPU_END <= CORE_IMAGE_END && PERCPU_END <= APP_PHYS_BASE);
+    assert!(PERCPU_STACKS.is_multiple_of(4096) && PERCPU_TABLES.is_multiple_of(4096));
+    assert!(PERCPU_TSS_OFFSET >= (selector::GDT_ENTRIES * 8) as u64);
 };

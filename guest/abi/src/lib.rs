@@ -26,7 +26,7 @@ pub mod layout;
 pub use hypercall::{Hypercall, HYPERCALL_PORT};
 
 /// Version of this contract; bumped on every change to this crate.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// A guest physical address.
 #[repr(transparent)]

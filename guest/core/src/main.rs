@@ -12,7 +12,6 @@ mod selftest;
 
 use umon_abi::boot::{BootInfo, BootMode, BOOT_MAGIC};
 use umon_abi::hypercall::{Abort, EnterUser, FaultReport, Hypercall};
-use umon_abi::layout::{BOOT_SCRATCH, PHYS_MEM};
 use umon_abi::ABI_VERSION;
 
 /// Called from `_start` with the virtual address of the boot info (in the Main window).
@@ -75,8 +74,10 @@ pub fn abort(reason: &'static str) -> ! {
     arch::halt()
 }
 
-/// An exception nobody expected: copy the frame into the scratch page and report it.
-/// `frame` points at [vector, error, rip, cs, rflags, rsp, ss] on the exception stack.
+/// An exception nobody expected: report it. `frame` points at [vector, error, rip, cs, rflags,
+/// rsp, ss] on this vCPU's own exception stack (TSS.RSP0/IST1 of its own TSS), and the report is
+/// a local on that same stack, passed by address as `enter_user` and `abort` pass theirs: several
+/// vCPUs may fault at once, so nothing here is shared.
 pub extern "C" fn fault(frame: *const u64) -> ! {
     let at = |i: usize| {
         // SAFETY: `exception_common` passes the 7-word frame it just built on the exception stack.
@@ -92,10 +93,10 @@ pub extern "C" fn fault(frame: *const u64) -> ! {
         ss: at(6),
         cr2: arch::cr2(),
     };
-    let dst = PHYS_MEM + BOOT_SCRATCH + 0x800;
-    // SAFETY: the upper half of the scratch page is reserved for this report, mapped in Main.
-    unsafe { (dst as *mut FaultReport).write_volatile(report) };
-    arch::hypercall(Hypercall::Fault, BOOT_SCRATCH + 0x800);
+    arch::hypercall(
+        Hypercall::Fault,
+        mem::gpa_of(core::ptr::addr_of!(report) as u64),
+    );
     arch::halt()
 }
 

@@ -6,9 +6,32 @@ use umon_abi::layout::{
     Area, BOOT_GDT, BOOT_IDT, BOOT_SCRATCH, BOOT_TSS, KERNEL_BASE, PAGE_TABLES_BASE, PHYS_MEM,
 };
 
+/// The probes, counting the faults they absorb (each probe faults at most once). The count lives
+/// here, not in a static the exception path would share between vCPUs.
+struct Probes {
+    faults: u64,
+}
+
+impl Probes {
+    /// Whether reading `addr` faulted.
+    fn read(&mut self, addr: u64) -> bool {
+        let faulted = arch::probe_read(addr);
+        self.faults += u64::from(faulted);
+        faulted
+    }
+
+    /// Whether storing back to `addr` faulted.
+    fn write(&mut self, addr: u64) -> bool {
+        let faulted = arch::probe_write(addr);
+        self.faults += u64::from(faulted);
+        faulted
+    }
+}
+
 pub fn run(ram_bytes: u64) -> ! {
     let mut failed = 0u64;
     let mut checks = 0u64;
+    let mut p = Probes { faults: 0 };
 
     // A value written through each linear window reads back through the other two.
     for (i, w) in Area::LINEAR.iter().enumerate() {
@@ -31,23 +54,23 @@ pub fn run(ram_bytes: u64) -> ! {
 
     // Page 0 and the low boot pages are not mapped at their physical addresses.
     checks += 1;
-    if !arch::probe_read(0) || !arch::probe_read(BOOT_SCRATCH) {
+    if !p.read(0) || !p.read(BOOT_SCRATCH) {
         failed |= bit::PAGE0_MAPPED;
     }
 
     // The Debug area is reserved.
     checks += 1;
-    if !arch::probe_read(Area::Debug.base()) {
+    if !p.read(Area::Debug.base()) {
         failed |= bit::DEBUG_MAPPED;
     }
 
     // The core's descriptor tables, page tables and image cannot be rewritten from CPL0, neither
     // through any window nor (the image) at its own address.
     checks += 1;
-    let mut core_writable = !arch::probe_write(KERNEL_BASE);
+    let mut core_writable = !p.write(KERNEL_BASE);
     for w in Area::LINEAR {
         for pa in [BOOT_GDT, BOOT_IDT, BOOT_TSS, PAGE_TABLES_BASE, KERNEL_BASE] {
-            core_writable |= !arch::probe_write(w.base() + pa);
+            core_writable |= !p.write(w.base() + pa);
         }
     }
     if core_writable {
@@ -58,10 +81,10 @@ pub fn run(ram_bytes: u64) -> ! {
     checks += 2;
     for w in Area::LINEAR {
         let last = w.base() + ram_bytes - 8;
-        if arch::probe_read(last) {
+        if p.read(last) {
             failed |= bit::RAM_END;
         }
-        if !arch::probe_read(w.base() + ram_bytes) {
+        if !p.read(w.base() + ram_bytes) {
             failed |= bit::PAST_RAM_MAPPED;
         }
     }
@@ -69,7 +92,7 @@ pub fn run(ram_bytes: u64) -> ! {
     let report = SelftestReport {
         checks,
         failed,
-        faults_caught: arch::faults_caught(),
+        faults_caught: p.faults,
     };
     let dst = PHYS_MEM + BOOT_SCRATCH + 0x400;
     // SAFETY: this part of the scratch page is reserved for the report, mapped in Main.

@@ -49,27 +49,24 @@ global_asm!(
     compat = const Hypercall::CompatSyscall.port(),
 );
 
-/// Where a page fault during a probe resumes; 0 when no probe is running.
-#[no_mangle]
-static mut UMON_RECOVER_RIP: u64 = 0;
-/// Page faults absorbed by probes.
-#[no_mangle]
-static mut UMON_FAULTS_CAUGHT: u64 = 0;
+/// Marks a running probe: a probe puts it in r10 and its recovery address in r11 before the
+/// access. Registers, not statics: the fault path reads no shared memory, so any number of
+/// vCPUs can take exceptions at once.
+const PROBE_MARK: u32 = 0x756d_7072;
 
 #[unsafe(naked)]
 unsafe extern "C" fn exception_common() -> ! {
     core::arch::naked_asm!(
-        // A probe expects this #PF: resume at the recovery point.
-        "cmp qword ptr [rip + UMON_RECOVER_RIP], 0",
-        "je 2f",
+        // A #PF at CPL0 inside a probe (r10 = PROBE_MARK): resume at r11 with r10 = 0. Only
+        // the core runs at CPL0, so the application cannot fake a probe with its registers.
         "cmp qword ptr [rsp], 14",
         "jne 2f",
-        "push rax",
-        "mov rax, [rip + UMON_RECOVER_RIP]",
-        "mov [rsp + 24], rax",
-        "mov qword ptr [rip + UMON_RECOVER_RIP], 0",
-        "inc qword ptr [rip + UMON_FAULTS_CAUGHT]",
-        "pop rax",
+        "test qword ptr [rsp + 24], 3",
+        "jnz 2f",
+        "cmp r10, {mark}",
+        "jne 2f",
+        "mov [rsp + 16], r11",
+        "xor r10d, r10d",
         "add rsp, 16",
         "iretq",
         "2:",
@@ -77,6 +74,7 @@ unsafe extern "C" fn exception_common() -> ! {
         "and rsp, -16",
         "call {report}",
         "ud2",
+        mark = const PROBE_MARK,
         report = sym crate::fault,
     );
 }
@@ -142,19 +140,23 @@ pub fn hypercall(nr: Hypercall, arg: u64) -> u64 {
 pub fn probe_read(addr: u64) -> bool {
     let faulted: u64;
     // SAFETY: the read either succeeds or takes #PF, which `exception_common` turns into a jump to
-    // the recovery label because UMON_RECOVER_RIP is set; no other state changes.
+    // the recovery label (r11) because r10 holds PROBE_MARK; r10 is 0 afterwards either way.
     unsafe {
         asm!(
-            "lea rax, [rip + 5f]",
-            "mov [rip + UMON_RECOVER_RIP], rax",
+            "lea r11, [rip + 5f]",
+            "mov r10d, {mark}",
             "mov rax, [{addr}]",
+            "xor r10d, r10d",
             "xor {f:e}, {f:e}",
             "jmp 6f",
             "5: mov {f:e}, 1",
-            "6: mov qword ptr [rip + UMON_RECOVER_RIP], 0",
+            "6:",
             addr = in(reg) addr,
             f = out(reg) faulted,
+            mark = const PROBE_MARK,
             out("rax") _,
+            out("r10") _,
+            out("r11") _,
             options(nostack),
         );
     }
@@ -170,27 +172,25 @@ pub fn probe_write(addr: u64) -> bool {
     // writable nothing changes, and if not the #PF resumes at the recovery label.
     unsafe {
         asm!(
-            "lea rax, [rip + 5f]",
-            "mov [rip + UMON_RECOVER_RIP], rax",
+            "lea r11, [rip + 5f]",
+            "mov r10d, {mark}",
             "mov rax, [{addr}]",
             "mov [{addr}], rax",
+            "xor r10d, r10d",
             "xor {f:e}, {f:e}",
             "jmp 6f",
             "5: mov {f:e}, 1",
-            "6: mov qword ptr [rip + UMON_RECOVER_RIP], 0",
+            "6:",
             addr = in(reg) addr,
             f = out(reg) faulted,
+            mark = const PROBE_MARK,
             out("rax") _,
+            out("r10") _,
+            out("r11") _,
             options(nostack),
         );
     }
     faulted != 0
-}
-
-/// Number of page faults absorbed by [`probe_read`] and [`probe_write`].
-pub fn faults_caught() -> u64 {
-    // SAFETY: single vCPU; the handler that writes it does not run concurrently with this read.
-    unsafe { core::ptr::addr_of!(UMON_FAULTS_CAUGHT).read_volatile() }
 }
 
 /// Read CR2 (the faulting address of the last #PF).
@@ -210,7 +210,7 @@ pub fn read_u64(addr: u64) -> u64 {
 
 /// Volatile write of a u64 the caller knows is mapped and writable.
 pub fn write_u64(addr: u64, value: u64) {
-    // SAFETY: as for `read_u64`; the targets are the scratch page, which nothing else uses.
+    // SAFETY: as for `read_u64`; the targets are the scratch page, which only the self-test uses.
     unsafe { (addr as *mut u64).write_volatile(value) }
 }
 
