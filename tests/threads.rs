@@ -21,10 +21,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #[allow(dead_code)]
 mod common;
+#[path = "common/threads.rs"]
+mod threads_common;
 
 use common::apps::rust_app;
 use common::require_kvm;
-use common::threads::{
+use threads_common::{
     assert_no_differences, c_thread_app, compare, go_app, tool_present, variants, Stdin,
 };
 

@@ -5,6 +5,10 @@
 #define UMON_TEST_THR_H
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -144,6 +148,20 @@ __attribute__((unused)) static const char *ename(long r) {
     case EEXIST: return "EEXIST";
     case EOPNOTSUPP: return "EOPNOTSUPP";
     default: return r >= 0 ? "ok" : "E?";
+    }
+}
+
+// pthread_create or, when it fails, a line on stderr and exit 1 (not a hang on a thread that
+// never ran).
+__attribute__((unused)) static void thr_create(pthread_t *t, const pthread_attr_t *a,
+                                               void *(*fn)(void *), void *arg) {
+    int rc = pthread_create(t, a, fn, arg);
+    if (rc != 0) {
+        char line[64];
+        int n = snprintf(line, sizeof line, "FAIL pthread_create: %s\n", ename(-rc));
+        if (write(2, line, (size_t)n) < 0)
+            _exit(1);
+        exit(1);
     }
 }
 

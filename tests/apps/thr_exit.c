@@ -68,7 +68,7 @@ static void *outlives_leader(void *p) {
 
 static void leader_exit(void) {
     pthread_t t;
-    pthread_create(&t, NULL, outlives_leader, NULL);
+    thr_create(&t, NULL, outlives_leader, NULL);
     say("main: exit(5) ends only the main thread");
     sys_exit(5);
 }
@@ -83,7 +83,7 @@ static void *last_one(void *p) {
 
 static void main_pthread_exit(void) {
     pthread_t t;
-    pthread_create(&t, NULL, last_one, NULL);
+    thr_create(&t, NULL, last_one, NULL);
     say("main: pthread_exit");
     pthread_exit(NULL);
 }
@@ -107,9 +107,9 @@ static void *group_exits(void *p) {
 
 static void exit_group(void) {
     pthread_t a, b, c;
-    pthread_create(&a, NULL, waits_forever, NULL);
-    pthread_create(&b, NULL, waits_forever, NULL);
-    pthread_create(&c, NULL, group_exits, NULL);
+    thr_create(&a, NULL, waits_forever, NULL);
+    thr_create(&b, NULL, waits_forever, NULL);
+    thr_create(&c, NULL, group_exits, NULL);
     pthread_join(a, NULL);
     say("FAIL main: pthread_join returned");
 }
@@ -166,11 +166,11 @@ static void *ender(void *p) {
 static void blocked(void) {
     pthread_t t[4], e;
     for (int i = 0; i < 4; i++) {
-        pthread_create(&t[i], NULL, blocker, (void *)(uintptr_t)i);
+        thr_create(&t[i], NULL, blocker, (void *)(uintptr_t)i);
         while (__atomic_load_n(&announced, __ATOMIC_SEQ_CST) != i + 1)
             sched_yield();
     }
-    pthread_create(&e, NULL, ender, NULL);
+    thr_create(&e, NULL, ender, NULL);
     pthread_join(e, NULL);
     say("FAIL main: ender returned");
 }

@@ -38,7 +38,7 @@ static void ping_pong(int priv) {
     struct pp a = {&word, priv};
     word = 0;
     pthread_t t;
-    pthread_create(&t, NULL, pong, &a);
+    thr_create(&t, NULL, pong, &a);
     int rounds = 0;
     for (int i = 0; i < ROUNDS; i++) {
         __atomic_store_n(&word, 1, __ATOMIC_RELEASE);
@@ -157,7 +157,7 @@ static void requeue(void) {
     pthread_t t[N];
     struct waiter a = {&qa, FUTEX_BITSET_MATCH_ANY};
     for (int i = 0; i < N; i++)
-        pthread_create(&t[i], NULL, waiter, &a);
+        thr_create(&t[i], NULL, waiter, &a);
     gather(&qa, &qb, N);
     say("requeue: %d waiters moved from a to b", N);
     say("wake b 1: %ld", futex6(&qb, FUTEX_WAKE | PRIV, 1, NULL, NULL, 0));
@@ -192,7 +192,7 @@ static void requeue(void) {
     qa = 0;
     struct waiter b = {&qa, 1};
     pthread_t bt;
-    pthread_create(&bt, NULL, waiter, &b);
+    thr_create(&bt, NULL, waiter, &b);
     gather(&qa, &qa, 1);
     say("wake_bitset other bit: %ld", futex6(&qa, FUTEX_WAKE_BITSET | PRIV, 1, NULL, NULL, 2));
     say("wake_bitset same bit: %ld", futex6(&qa, FUTEX_WAKE_BITSET | PRIV, 1, NULL, NULL, 1));
@@ -231,7 +231,7 @@ static void pi_mutex(void) {
     pthread_mutex_init(&pim, &a);
     pthread_t t[4];
     for (int i = 0; i < 4; i++)
-        pthread_create(&t[i], NULL, pi_add, NULL);
+        thr_create(&t[i], NULL, pi_add, NULL);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
     say("prio-inherit mutex (setprotocol %s): counter %ld", ename(-rc), pi_counter);

@@ -292,7 +292,7 @@ static void *mapper(void *p) {
 static void mmaps(void) {
     pthread_t t[MAPPERS];
     for (uintptr_t i = 0; i < MAPPERS; i++)
-        pthread_create(&t[i], NULL, mapper, (void *)i);
+        thr_create(&t[i], NULL, mapper, (void *)i);
     long bad = 0;
     for (int i = 0; i < MAPPERS; i++) {
         void *r;

@@ -46,7 +46,7 @@ static void distinct_tids(void) {
     pthread_barrier_init(&all_alive, NULL, N);
     pthread_t t[N];
     for (uintptr_t i = 0; i < N; i++)
-        pthread_create(&t[i], NULL, worker, (void *)i);
+        thr_create(&t[i], NULL, worker, (void *)i);
     for (int i = 0; i < N; i++)
         pthread_join(t[i], NULL);
     int dup = 0, is_pid = 0, positive = 0, same_cpus = 0;
@@ -83,7 +83,7 @@ static void *spinner(void *p) {
 static void signals(void) {
     long pid = rsys(SYS_getpid, 0, 0, 0, 0, 0, 0);
     pthread_t t;
-    pthread_create(&t, NULL, spinner, NULL);
+    thr_create(&t, NULL, spinner, NULL);
     while (!spinner_tid)
         sched_yield();
     int tid = spinner_tid;

@@ -52,7 +52,7 @@ static void *blocked_locker(void *p) {
 static void library(void) {
     init_robust();
     pthread_t t;
-    pthread_create(&t, NULL, die_holding, NULL);
+    thr_create(&t, NULL, die_holding, NULL);
     pthread_join(t, NULL);
     int rc = pthread_mutex_lock(&m);
     say("lock after the owner died: %s", ename(-rc));
@@ -65,17 +65,17 @@ static void library(void) {
     holder_ready = holder_may_die = 0;
     pthread_t h, w;
     int wrc = -1;
-    pthread_create(&h, NULL, hold_then_die, NULL);
+    thr_create(&h, NULL, hold_then_die, NULL);
     while (!holder_ready)
         sched_yield();
-    pthread_create(&w, NULL, blocked_locker, &wrc);
+    thr_create(&w, NULL, blocked_locker, &wrc);
     holder_may_die = 1;
     pthread_join(h, NULL);
     pthread_join(w, NULL);
     say("blocked waiter when the owner died: %s", ename(-wrc));
 
     // Not made consistent: unusable for everyone after.
-    pthread_create(&t, NULL, die_holding, NULL);
+    thr_create(&t, NULL, die_holding, NULL);
     pthread_join(t, NULL);
     say("lock after the owner died again: %s", ename(-pthread_mutex_lock(&m)));
     say("unlock without consistent: %s", ename(-pthread_mutex_unlock(&m)));

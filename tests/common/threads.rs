@@ -1,11 +1,11 @@
-//! Builders and runners for the thread tests (`tests/threads.rs`, `tests/threads_hostile.rs`):
-//! the C apps in every C library variant (glibc static-pie and static through
-//! [`apps::c_app`], musl static through `musl-gcc`), the Go app, and running an app natively and
-//! under `umon run` with stdin either empty or held open (never written, never closed) until the
-//! program ends.
+//! Builders and runners for the thread tests (`tests/threads.rs`, `tests/threads_hostile.rs`,
+//! which include this file with `#[path]`): the C apps in every C library variant (glibc
+//! static-pie and static through [`apps::c_app`], musl static through `musl-gcc`), the Go app, and
+//! running an app natively and under `umon run` with stdin either empty or held open (never
+//! written, never closed) until the program ends.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
-use super::apps::{self, Link};
+use crate::common::apps::{self, Link};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
@@ -182,8 +182,18 @@ fn run_stdin_open(mut cmd: Command) -> Output {
             buf
         })
     };
-    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let deadline = Instant::now() + apps::TIMEOUT;
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait for the child") {
@@ -193,7 +203,10 @@ fn run_stdin_open(mut cmd: Command) -> Output {
             // Only this child, which this test started.
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{cmd:?} did not finish within {:?}; killed it", apps::TIMEOUT);
+            panic!(
+                "{cmd:?} did not finish within {:?}; killed it",
+                apps::TIMEOUT
+            );
         }
         thread::sleep(Duration::from_millis(2));
     };
@@ -236,7 +249,8 @@ pub fn compare(
 pub fn differences(what: &str, linux: &Output, umon: &Output) -> Vec<String> {
     let uerr = String::from_utf8_lossy(&umon.stderr);
     assert!(
-        !uerr.contains("panicked at") || String::from_utf8_lossy(&linux.stderr).contains("panicked at"),
+        !uerr.contains("panicked at")
+            || String::from_utf8_lossy(&linux.stderr).contains("panicked at"),
         "{what}: umon panicked:\n{uerr}"
     );
     let mut diffs = Vec::new();
@@ -266,5 +280,9 @@ pub fn differences(what: &str, linux: &Output, umon: &Output) -> Vec<String> {
 
 /// Fails the test with every difference collected.
 pub fn assert_no_differences(diffs: &[String]) {
-    assert!(diffs.is_empty(), "umon differs from Linux:\n{}", diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "umon differs from Linux:\n{}",
+        diffs.join("\n")
+    );
 }
