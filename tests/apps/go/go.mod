@@ -1,0 +1,3 @@
+module umontest
+
+go 1.19
