@@ -119,6 +119,13 @@ impl Builder {
         self
     }
 
+    /// Tell the application it has `n` CPUs (sched_getaffinity; default: the host CPUs this
+    /// process may use).
+    pub fn cpus(mut self, n: u32) -> Builder {
+        self.config.cpus = Some(n);
+        self
+    }
+
     /// Confine the thread that calls `run` with umon's seccomp filter (for good).
     pub fn seccomp(mut self, on: bool) -> Builder {
         self.config.seccomp = on;

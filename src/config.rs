@@ -59,6 +59,24 @@ pub struct Config {
     /// instruction ([`crate::machine::seccomp`]). It stays confined after `run` returns, so a library
     /// user should run the VM on a thread of its own. The CLI turns this on.
     pub seccomp: bool,
+    /// How many CPUs the application is told it has (sched_getaffinity); None: the host CPUs
+    /// umon itself may use.
+    pub cpus: Option<u32>,
+}
+
+/// Most CPUs `--cpus` may name: KVM's vCPU limit on the hosts umon runs on.
+pub const MAX_CPUS: u32 = umon_abi::layout::MAX_VCPUS;
+
+impl Config {
+    /// The CPUs the application is told it has.
+    pub fn cpus(&self) -> u32 {
+        self.cpus.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1)
+                .min(MAX_CPUS)
+        })
+    }
 }
 
 impl Default for Config {
@@ -71,6 +89,7 @@ impl Default for Config {
             trace: None,
             timeout: None,
             seccomp: false,
+            cpus: None,
         }
     }
 }
@@ -92,6 +111,11 @@ impl Config {
                 "memory size {} is not a multiple of 2M",
                 format_size(m)
             ));
+        }
+        if let Some(n) = self.cpus {
+            if !(1..=MAX_CPUS).contains(&n) {
+                return Err(format!("--cpus {n} is outside 1..={MAX_CPUS}"));
+            }
         }
         Ok(())
     }

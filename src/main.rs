@@ -46,6 +46,9 @@ struct VmArgs {
     /// End the VM after this long and exit 124, like timeout(1) (e.g. 10s, 500ms, 2m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<Duration>,
+    /// Tell the app it has N CPUs (sched_getaffinity); default: the host CPUs umon may use.
+    #[arg(long, value_name = "N")]
+    cpus: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -393,6 +396,7 @@ fn vm_config(args: &VmArgs, mode: Mode) -> Config {
         trace: None,
         timeout: args.timeout,
         seccomp: !args.no_seccomp,
+        cpus: args.cpus,
     }
 }
 

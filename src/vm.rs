@@ -99,6 +99,7 @@ impl Vm {
             _ => {}
         }
         process.stdio = stdio;
+        process.cpus = config.cpus();
         process.trace = config
             .trace
             .map(|mode| crate::linux::trace::Tracer::new(mode).into());
@@ -111,9 +112,11 @@ impl Vm {
             machine.mem.bytes()
         );
         let machine = Arc::new(machine);
+        let thread = Thread::first();
+        process.add_first_thread(&thread);
         Ok(Vm {
             vcpu,
-            thread: Thread::first(),
+            thread,
             process: Arc::new(process),
             machine,
             timeout: config.timeout,
@@ -137,9 +140,11 @@ impl Vm {
             seccomp,
         } = self;
         let handle = machine.stop.clone();
-        let _running = handle.enter();
+        let running = handle.enter(thread.parker.clone());
         let _timer = timeout.map(|limit| crate::machine::stop::Timer::start(&handle, limit));
         if seccomp {
+            // Every further vCPU thread is started by a vCPU thread, so it inherits the filter
+            // from its first instruction.
             crate::machine::seccomp::confine()?;
         }
         let mut first = LinuxThread {
@@ -147,17 +152,21 @@ impl Vm {
             process: process.clone(),
             thread,
         };
-        let end = vcpu.run(&machine.mem, &mut first)?;
+        let end = vcpu.run(&machine.mem, &mut first);
+        drop(running);
+        let selftest = end.as_ref().ok().and_then(|e| e.selftest);
+        first.finish(end);
+        machine.join_threads();
+        // Kicked again if stopped: umon's own last lines must not outlive a stop.
+        let _last = handle.enter(Arc::default());
+        let status = process.exit.take()?;
         if let Some(tracer) = &process.trace {
             let text = crate::linux::process::locked(tracer)
                 .summary()
-                .unwrap_or_else(|| crate::linux::trace::ending(&end.status));
+                .unwrap_or_else(|| crate::linux::trace::ending(&status));
             let _ = process.stdio.stderr.write_all(text.as_bytes());
         }
-        Ok(RunReport {
-            status: end.status,
-            selftest: end.selftest,
-        })
+        Ok(RunReport { status, selftest })
     }
 }
 

@@ -761,7 +761,7 @@ fn blocking_lock(cx: &Ctx<'_, '_>, mut call: impl FnMut() -> Result<(), Errno>) 
     loop {
         match call() {
             Ok(()) => return Ok(0),
-            Err(Errno::EINTR) if cx.machine.stop.requested().is_none() => continue,
+            Err(Errno::EINTR) if !cx.interrupted() => continue,
             Err(e) => return Err(e.into()),
         }
     }

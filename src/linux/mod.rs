@@ -7,6 +7,7 @@
 pub mod abi;
 pub mod fd;
 pub mod fs;
+pub mod futex;
 mod info;
 #[allow(unsafe_code)] // fcntl byte-range locks
 mod io;
@@ -15,6 +16,7 @@ mod proc;
 pub mod process;
 pub mod signal;
 pub mod stdio;
+pub mod task;
 pub mod thread;
 mod time;
 pub mod trace;
@@ -46,8 +48,10 @@ pub struct Args(pub [u64; 6]);
 pub enum Stop {
     /// Return -errno to the application.
     Errno(Errno),
-    /// The process ends (exit, or killed by a signal).
+    /// The process ends (exit_group, or killed by a signal).
     Exit(ExitStatus),
+    /// The calling thread ends (exit); the others go on.
+    ExitThread,
     /// The monitor cannot go on.
     Fatal(HypercallError),
 }
@@ -66,10 +70,10 @@ pub type Sys = Result<u64, Stop>;
 pub struct Ctx<'a, 'c> {
     /// Guest memory.
     pub mem: &'a GuestMem,
-    /// The machine (memory slots, stop handle).
-    pub machine: &'a Machine,
+    /// The machine (memory slots, stop handle, further vCPUs).
+    pub machine: &'a Arc<Machine>,
     /// The process, shared: lock what you touch.
-    pub process: &'a Process,
+    pub process: &'a Arc<Process>,
     /// The calling thread.
     pub thread: &'a mut Thread,
     /// The vCPU registers (arch_prctl changes FS).
@@ -77,6 +81,12 @@ pub struct Ctx<'a, 'c> {
 }
 
 impl Ctx<'_, '_> {
+    /// Whether a blocking call must give up now: the VM is being stopped or the process is
+    /// ending (the run loop then ends this thread).
+    pub fn interrupted(&self) -> bool {
+        self.machine.stop.is_requested() || self.process.exit.exiting()
+    }
+
     /// The address space, read-locked for the statement that uses it.
     fn space(&self) -> RwLockReadGuard<'_, AddrSpace> {
         self.process.space()
@@ -157,10 +167,10 @@ impl ExitHandler for LinuxThread {
     }
 
     fn before_run(&mut self) -> Option<Flow> {
-        self.machine
-            .stop
-            .requested()
-            .map(|r| Flow::EndProcess(r.status()))
+        if let Some(r) = self.machine.stop.requested() {
+            return Some(Flow::EndProcess(r.status()));
+        }
+        self.process.exit.exiting().then_some(Flow::EndThread)
     }
 }
 
@@ -179,6 +189,7 @@ fn handle(cx: &mut Ctx<'_, '_>) -> Result<Flow, HypercallError> {
         Ok(v) => v as i64,
         Err(Stop::Errno(e)) => -i64::from(e.into_raw()),
         Err(Stop::Exit(status)) => return Ok(Flow::EndProcess(status)),
+        Err(Stop::ExitThread) => return Ok(Flow::EndThread),
         Err(Stop::Fatal(e)) => return Err(e),
     };
     cx.cpu.complete_syscall(ret);
@@ -198,6 +209,12 @@ fn trace_call(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args, outcome: &Sys, took: std:
             args: a.0,
             result,
             took,
+            // strace -f names the thread once there is more than one.
+            tid: cx
+                .process
+                .multi_threaded
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .then_some(cx.thread.tid),
         };
         let space = cx.space();
         process::locked(tracer).record(&call, cx.mem, &space, &cx.process.stdio.stderr);
@@ -294,7 +311,11 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         S::mprotect => mm::mprotect(cx, a),
         S::mremap => mm::mremap(cx, a),
         S::madvise => mm::madvise(cx, a),
-        S::exit | S::exit_group => Err(Stop::Exit(ExitStatus::Exited((a.0[0] & 0xff) as i32))),
+        S::exit => task::exit_thread(cx, a.0[0]),
+        S::exit_group => task::exit_group(cx, a.0[0]),
+        S::clone => task::clone(cx, a),
+        S::clone3 => task::clone3(cx, a),
+        S::get_robust_list => task::get_robust_list(cx, a),
         S::arch_prctl => proc::arch_prctl(cx, a),
         S::set_tid_address => {
             cx.thread.clear_child_tid = a.0[0];
@@ -343,9 +364,10 @@ fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
         | S::sendmsg
         | S::recvmsg => info::not_a_socket(cx, a.0[0]),
         S::getrandom => proc::getrandom(cx, a),
-        S::sched_getaffinity => proc::sched_getaffinity(cx, a),
+        S::sched_getaffinity => task::sched_getaffinity(cx, a),
+        S::sched_setaffinity => task::sched_setaffinity(cx, a),
         S::sched_yield => Ok(0),
-        S::futex => proc::futex(cx, a),
+        S::futex => futex::futex(cx, a),
         S::clock_gettime => time::clock_gettime(cx, a),
         S::clock_getres => time::clock_getres(cx, a),
         S::gettimeofday => time::gettimeofday(cx, a),

@@ -13,6 +13,7 @@ use super::thread::FIRST_TID;
 use super::trace::Tracer;
 use crate::image::symbols::Symbols;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use syscalls::Sysno;
 
@@ -71,6 +72,16 @@ pub struct Process {
     pub rlimits: Mutex<HashMap<u64, Rlimit>>,
     /// Unsupported syscalls already reported.
     pub notes: Mutex<Notes>,
+    /// The live threads and the next tid.
+    pub threads: Mutex<super::task::Threads>,
+    /// A second thread was ever created (`--trace` then names threads, as strace -f).
+    pub multi_threaded: AtomicBool,
+    /// Threads waiting on futexes.
+    pub futexes: super::futex::Table,
+    /// How the process ends.
+    pub exit: super::task::ExitState,
+    /// The CPUs the application is told it has (`--cpus`).
+    pub cpus: u32,
 }
 
 impl Default for Process {
@@ -89,6 +100,11 @@ impl Default for Process {
             signals: Mutex::default(),
             rlimits: Mutex::default(),
             notes: Mutex::default(),
+            threads: Mutex::default(),
+            multi_threaded: AtomicBool::new(false),
+            futexes: super::futex::Table::default(),
+            exit: super::task::ExitState::default(),
+            cpus: 1,
         }
     }
 }

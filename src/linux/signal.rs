@@ -257,10 +257,25 @@ pub(super) fn tgkill(cx: &mut Ctx<'_, '_>, tgid: u64, tid: u64, sig: u64) -> Sys
     if tgid <= 0 || tid <= 0 {
         return Err(Errno::EINVAL.into());
     }
-    if tgid as u64 != u64::from(cx.process.tgid) || tid as u64 != u64::from(cx.thread.tid) {
+    if tgid as u64 != u64::from(cx.process.tgid) {
         return Err(Errno::ESRCH.into());
     }
-    send_self(cx, sig)
+    if tid as u64 == u64::from(cx.thread.tid) {
+        return send_self(cx, sig);
+    }
+    if !cx.process.has_thread(tid as u32) {
+        return Err(Errno::ESRCH.into());
+    }
+    // Another thread: its mask is its own (umon does not see it from here), so the signal
+    // takes its disposition's effect at once.
+    if sig > NSIG {
+        return Err(Errno::EINVAL.into());
+    }
+    if sig == 0 {
+        return Ok(0);
+    }
+    deliver(cx, sig, "sent by another thread")?;
+    Ok(0)
 }
 
 const SS_ONSTACK: i32 = 1;

@@ -2,6 +2,8 @@
 //! the host thread that runs its vCPU, so handlers change it through `&mut` with no lock.
 //! A field added here is per thread; say in the clone path how a new thread gets it.
 use super::abi::SigAltStack;
+use crate::machine::stop::Parker;
+use std::sync::Arc;
 
 /// The first thread's tid, which is also the process's pid: the application is the first and
 /// only process of its machine.
@@ -20,6 +22,11 @@ pub struct Thread {
     pub clear_child_tid: u64,
     /// set_robust_list: the list head and its length.
     pub robust_list: (u64, u64),
+    /// Where this thread waits (futex, sleeps); kicks and wakers unpark it. A new thread gets
+    /// its own.
+    pub parker: Arc<Parker>,
+    /// exit(2)'s status: the process's if this thread is the last to end.
+    pub exit_code: i32,
 }
 
 impl Thread {

@@ -16,26 +16,19 @@ pub fn duration(t: Timespec) -> Result<Duration, Errno> {
     Ok(Duration::new(t.sec as u64, t.nsec as u32))
 }
 
-/// Sleep for `d` on the vCPU thread. A stop request (kill, timeout, signal to umon) cuts it
-/// short with EINTR, so a sleeping guest ends as promptly as a running one.
+/// Sleep for `d` on the vCPU thread, parked so that only this thread waits. A stop request
+/// (kill, timeout, signal to umon) or the end of the process (another thread's exit_group)
+/// cuts it short with EINTR, so a sleeping guest ends as promptly as a running one.
 pub fn sleep(cx: &Ctx<'_, '_>, d: Duration) -> Result<(), Errno> {
-    let mut left = rustix::time::Timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
-        tv_nsec: i64::from(d.subsec_nanos()),
-    };
+    let deadline = std::time::Instant::now().checked_add(d);
     loop {
-        match rustix::thread::nanosleep(&left) {
-            rustix::thread::NanosleepRelativeResult::Ok => return Ok(()),
-            rustix::thread::NanosleepRelativeResult::Interrupted(rest) => {
-                if cx.machine.stop.requested().is_some() {
-                    return Err(Errno::EINTR);
-                }
-                left = rest;
-            }
-            rustix::thread::NanosleepRelativeResult::Err(e) => {
-                return Err(Errno::new(e.raw_os_error()))
-            }
+        if cx.interrupted() {
+            return Err(Errno::EINTR);
         }
+        if deadline.is_some_and(|t| std::time::Instant::now() >= t) {
+            return Ok(());
+        }
+        cx.thread.parker.park(deadline);
     }
 }
 

@@ -51,6 +51,30 @@ impl GuestMem {
         Ok(GuestMem { mmap, bytes })
     }
 
+    /// Run `f` on the aligned 32-bit word at `gpa` as an atomic (futex words: the guest's other
+    /// vCPUs change them concurrently, so reads and read-modify-writes must be atomic). The
+    /// reference cannot escape `f`.
+    pub fn with_atomic_u32<R>(
+        &self,
+        gpa: Gpa,
+        f: impl FnOnce(&std::sync::atomic::AtomicU32) -> R,
+    ) -> Result<R, MemoryError> {
+        use vm_memory::VolatileMemory;
+        let out_of_range = || MemoryError::OutOfRange { gpa: gpa.0, len: 4 };
+        if gpa.0 % 4 != 0 {
+            return Err(out_of_range());
+        }
+        self.check_range(gpa, 4)?;
+        let slice = self
+            .mmap
+            .get_slice(GuestAddress(gpa.0), 4)
+            .map_err(|_| out_of_range())?;
+        let word = slice
+            .get_atomic_ref::<std::sync::atomic::AtomicU32>(0)
+            .map_err(|_| out_of_range())?;
+        Ok(f(word))
+    }
+
     /// Size of guest RAM in bytes.
     pub fn bytes(&self) -> u64 {
         self.bytes

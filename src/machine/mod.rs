@@ -22,14 +22,16 @@ use crate::machine::memslots::{MemSlots, CHUNK};
 use crate::machine::paging::{
     PageTables, PagingError, NO_EXECUTE, PAGE_1G, PAGE_2M, PAGE_4K, USER, WRITABLE,
 };
-use crate::machine::stop::KillHandle;
-use crate::machine::vcpu::setup::{self, CpuFeatures};
+use crate::machine::stop::{KillHandle, Parker};
+use crate::machine::vcpu::setup::{self, CpuFeatures, PerCpuError, UserStart, VcpuTemplate};
 use crate::machine::vcpu::{Vcpu, VcpuError};
 use kvm_bindings::CpuId;
 use kvm_ioctls::{Kvm, VmFd};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle;
 use umon_abi::boot::BootInfo;
 use umon_abi::layout::BOOT_INFO;
+use umon_abi::layout::MAX_VCPUS;
 use umon_abi::{Gpa, Gva};
 
 /// Why the machine could not be built.
@@ -52,6 +54,23 @@ pub enum MachineError {
     Vcpu(#[from] VcpuError),
 }
 
+/// Why no further vCPU could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum NewVcpuError {
+    /// Every vCPU KVM allows (or the layout has room for) is in use.
+    #[error("all {0} vCPUs are in use")]
+    Limit(u32),
+    /// No KVM VM behind this machine (fuzzing, unit tests), or vCPU 0 was never set up.
+    #[error("this machine cannot run further vCPUs")]
+    Unavailable,
+    /// KVM refused to create one.
+    #[error(transparent)]
+    Kvm(#[from] KvmError),
+    /// Setting it up failed.
+    #[error(transparent)]
+    Setup(#[from] PerCpuError),
+}
+
 /// The KVM side of a machine.
 struct KvmVm {
     // Field order is drop order: the VM fd goes before /dev/kvm.
@@ -59,12 +78,29 @@ struct KvmVm {
     _kvm: Kvm,
     cpuid: CpuId,
     features: CpuFeatures,
+    /// The most vCPUs this VM may have (KVM's limit and the layout's).
+    max_vcpus: u32,
+}
+
+/// vCPUs beyond the first: KVM cannot destroy a vCPU, so the fd of one whose thread ended
+/// waits here for the next thread.
+#[derive(Default)]
+struct VcpuPool {
+    idle: Vec<Vcpu>,
+    /// vCPUs created so far, vCPU 0 included: the next index.
+    created: u32,
+    /// The host threads running vCPUs beyond the first (joined by [`Machine::join_threads`]).
+    threads: Vec<JoinHandle<()>>,
 }
 
 /// One VM: guest RAM, KVM's view of it, and the stop handle. Shared (`Arc`) by everything that
 /// runs in it; what changes after start (the memory slots) is behind a lock.
 pub struct Machine {
-    // Field order is drop order: the VM fd and the slots holding it go before the RAM they map.
+    // Field order is drop order: the vCPU fds, the VM fd and the slots holding it go before the
+    // RAM they map.
+    vcpus: Mutex<VcpuPool>,
+    /// How vCPUs beyond the first are set up (from [`Machine::first_vcpu`]).
+    template: OnceLock<VcpuTemplate>,
     kvm: Option<KvmVm>,
     /// None when KVM knows all of guest RAM (self-test) or there is no KVM VM.
     slots: Option<Mutex<MemSlots>>,
@@ -98,12 +134,16 @@ impl Machine {
             slots.ensure(0, mem.bytes())?;
         }
         let (cpuid, features) = setup::guest_cpuid(&kvm, platform)?;
+        let max_vcpus = (kvm.get_max_vcpus() as u32).min(MAX_VCPUS);
         Ok(Machine {
+            vcpus: Mutex::default(),
+            template: OnceLock::new(),
             kvm: Some(KvmVm {
                 vm,
                 _kvm: kvm,
                 cpuid,
                 features,
+                max_vcpus,
             }),
             slots: (!register_all).then(|| Mutex::new(slots)),
             platform,
@@ -116,6 +156,8 @@ impl Machine {
     /// KVM (fuzzing, unit tests); every byte counts as known to KVM.
     pub fn without_kvm(mem: GuestMem, stop: KillHandle) -> Machine {
         Machine {
+            vcpus: Mutex::default(),
+            template: OnceLock::new(),
             kvm: None,
             slots: None,
             platform: Platform::Hardware,
@@ -170,9 +212,116 @@ impl Machine {
         info.tsc_khz = fd.get_tsc_khz().map(u64::from).unwrap_or(0);
         self.mem.write(Gpa(BOOT_INFO), info)?;
         setup::configure(&fd, &k.cpuid, k.features, core, pt_root)?;
-        Ok(Vcpu::new(fd))
+        let template = VcpuTemplate::new(&k.cpuid, k.features, core, pt_root, self.platform);
+        let _ = self.template.set(template);
+        let mut pool = self.pool();
+        pool.created = pool.created.max(1);
+        drop(pool);
+        Ok(Vcpu::new(fd, 0))
+    }
+
+    fn pool(&self) -> MutexGuard<'_, VcpuPool> {
+        self.vcpus.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A further vCPU, set up to start at CPL3 with `start` (a new thread): an idle one if
+    /// there is one, else a new one, up to KVM's limit.
+    pub fn new_vcpu(&self, start: &UserStart) -> Result<Vcpu, NewVcpuError> {
+        let (Some(k), Some(template)) = (&self.kvm, self.template.get()) else {
+            return Err(NewVcpuError::Unavailable);
+        };
+        let reused = self.pool().idle.pop();
+        let fresh = reused.is_none();
+        let vcpu = match reused {
+            Some(v) => v,
+            None => {
+                let index = {
+                    let mut pool = self.pool();
+                    if pool.created >= k.max_vcpus {
+                        return Err(NewVcpuError::Limit(k.max_vcpus));
+                    }
+                    pool.created += 1;
+                    pool.created - 1
+                };
+                let fd =
+                    k.vm.create_vcpu(u64::from(index))
+                        .map_err(|source| KvmError::Ioctl {
+                            what: "KVM_CREATE_VCPU",
+                            source,
+                        })?;
+                Vcpu::new(fd, index)
+            }
+        };
+        let configure = if fresh {
+            setup::configure_secondary
+        } else {
+            setup::reconfigure_secondary
+        };
+        match configure(vcpu.fd(), &self.mem, vcpu.index(), template, start) {
+            Ok(()) => Ok(vcpu),
+            Err(e) => {
+                if !fresh {
+                    // A fresh one may have its CPUID unset: let its index go instead.
+                    self.pool().idle.push(vcpu);
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Run `body` with `vcpu` on a new host thread, registered for kicks (which unpark
+    /// `parker`) while it runs; the vCPU goes back to the pool afterwards. The new thread
+    /// inherits the caller's seccomp filter, so call this from a confined thread.
+    pub fn spawn(
+        self: &Arc<Self>,
+        vcpu: Vcpu,
+        parker: Arc<Parker>,
+        body: impl FnOnce(&mut Vcpu) + Send + 'static,
+    ) -> std::io::Result<()> {
+        let machine = self.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("vcpu{}", vcpu.index()))
+            .stack_size(VCPU_THREAD_STACK)
+            .spawn(move || {
+                let mut vcpu = vcpu;
+                {
+                    let _running = machine.stop.enter(parker);
+                    body(&mut vcpu);
+                }
+                machine.pool().idle.push(vcpu);
+            })?;
+        let finished = {
+            let mut pool = self.pool();
+            pool.threads.push(thread);
+            let (done, running) = std::mem::take(&mut pool.threads)
+                .into_iter()
+                .partition(|t| t.is_finished());
+            pool.threads = running;
+            done
+        };
+        for t in finished {
+            let _ = t.join();
+        }
+        Ok(())
+    }
+
+    /// Wait for every vCPU thread started by [`Machine::spawn`] (and those they started).
+    pub fn join_threads(&self) {
+        loop {
+            let threads = std::mem::take(&mut self.pool().threads);
+            if threads.is_empty() {
+                return;
+            }
+            for t in threads {
+                let _ = t.join();
+            }
+        }
     }
 }
+
+/// Host stack of a vCPU thread: the run loop and the syscall handlers (no deep recursion; the
+/// biggest frames are path buffers).
+const VCPU_THREAD_STACK: usize = 512 << 10;
 
 /// Map the core VA = PA with 4 KiB pages and each segment's permissions; only the syscall stub
 /// page is user-visible (PVM enters it at CPL3).

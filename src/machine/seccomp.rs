@@ -95,12 +95,32 @@ const ALLOWED: &[Sysno] = &[
     Sysno::getgid,
     Sysno::exit,
     Sysno::exit_group,
+    // vCPU threads (guest threads) started from a confined vCPU thread: std::thread::spawn
+    // (glibc's pthread_create: clone3, its stack and guard, rseq and the robust list; Rust's
+    // std: the thread name, the stack-overflow alternate stack)
+    Sysno::clone3,
+    Sysno::set_robust_list,
+    Sysno::rseq,
+    Sysno::sched_getaffinity,
 ];
+
+/// clone (glibc's fallback when clone3 is refused) only for threads: CLONE_THREAD set in
+/// argument 0.
+const CLONE_THREAD: u64 = 0x10000;
 
 /// ioctl requests allowed (argument 1).
 const IOCTLS: &[u64] = &[
     0xae80,      // KVM_RUN
     0x4020_ae46, // KVM_SET_USER_MEMORY_REGION: guest RAM registered as brk/mmap hand it out
+    // a vCPU for a new guest thread (Machine::new_vcpu: create, or reuse and set up again)
+    0xae41,      // KVM_CREATE_VCPU
+    0x4008_ae90, // KVM_SET_CPUID2
+    0x8138_ae83, // KVM_GET_SREGS
+    0x4138_ae84, // KVM_SET_SREGS
+    0x4008_ae89, // KVM_SET_MSRS
+    0x41a0_ae8d, // KVM_SET_FPU
+    0x4188_aea7, // KVM_SET_XCRS
+    0x4090_ae82, // KVM_SET_REGS
     0x5401,      // TCGETS
     0x5402,      // TCSETS
     0x5403,      // TCSETSW
@@ -112,6 +132,7 @@ const IOCTLS: &[u64] = &[
 /// the vDSO.
 const PRCTLS: &[u64] = &[
     0x4155_5856, // PR_GET_AUXV
+    15,          // PR_SET_NAME: std names its vCPU threads
 ];
 
 /// The filter as BPF.
@@ -138,6 +159,15 @@ pub fn program() -> Result<BpfProgram, SeccompError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(SeccompError::Build)?;
     rules.insert(i64::from(Sysno::prctl.id()), prctl_rules);
+    let clone_rule = SeccompCondition::new(
+        0,
+        SeccompCmpArgLen::Qword,
+        SeccompCmpOp::MaskedEq(CLONE_THREAD),
+        CLONE_THREAD,
+    )
+    .and_then(|c| SeccompRule::new(vec![c]))
+    .map_err(SeccompError::Build)?;
+    rules.insert(i64::from(Sysno::clone.id()), vec![clone_rule]);
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Trap,

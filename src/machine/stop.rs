@@ -1,10 +1,14 @@
 //! Ending a running VM from outside: a [`KillHandle`] (another thread, a timeout, SIGINT/SIGTERM
-//! to umon) records why and kicks the vCPU thread out of KVM_RUN or a blocking host call with a
-//! real-time signal whose handler does nothing; the run loop sees the reason and ends the VM.
+//! to umon) records why and kicks every vCPU thread out of KVM_RUN or a blocking host call with
+//! a real-time signal whose handler does nothing, and unparks its [`Parker`] (a wait the signal
+//! cannot cut short: a futex wait, a sleep); the run loops see the reason and end the VM. The
+//! layer above uses the same kick ([`KillHandle::kick_all`]) when the process ends itself
+//! (exit_group) while other threads run or wait.
 use crate::exit::ExitStatus;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Once};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
 
 /// Why a VM was stopped from outside.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,14 +38,66 @@ impl StopReason {
     }
 }
 
+/// Where one thread waits when no host call of its own blocks: a futex wait, a sleep. Unparked
+/// by whoever wakes it and by every kick, so the waiter re-checks why it waits.
+#[derive(Default, Debug)]
+pub struct Parker {
+    notified: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Parker {
+    /// Wake the thread parked here (or make its next park return at once).
+    pub fn unpark(&self) {
+        let mut n = self.notified.lock().unwrap_or_else(|e| e.into_inner());
+        *n = true;
+        self.cv.notify_one();
+    }
+
+    /// Wait until unparked or `deadline` (None: no limit) passed. Returns early for any
+    /// unpark, including one from before the call: the caller re-checks its condition.
+    pub fn park(&self, deadline: Option<Instant>) {
+        let mut n = self.notified.lock().unwrap_or_else(|e| e.into_inner());
+        while !*n {
+            match deadline {
+                None => n = self.cv.wait(n).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break;
+                    }
+                    n = self
+                        .cv
+                        .wait_timeout(n, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+        *n = false;
+    }
+}
+
+/// The threads running a vCPU of the VM, while they do: kicks go to them.
+#[derive(Default)]
+struct Runners {
+    threads: HashMap<u64, (libc::pthread_t, Arc<Parker>)>,
+    next: u64,
+    /// A kicker thread runs (it ends when no runner is left).
+    kicking: bool,
+}
+
 #[derive(Default)]
 struct Shared {
     requested: AtomicBool,
     reason: Mutex<Option<StopReason>>,
-    /// The thread inside `Vm::run`, while it is there.
-    runner: Mutex<Option<libc::pthread_t>>,
-    /// A kicker thread was started (one per VM is enough).
-    kicking: AtomicBool,
+    runners: Mutex<Runners>,
+}
+
+impl Shared {
+    fn runners(&self) -> MutexGuard<'_, Runners> {
+        self.runners.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Stops a VM from any thread. Cheap to clone; stopping a VM that already ended does nothing.
@@ -58,35 +114,46 @@ pub fn kick_signal() -> i32 {
 
 static HANDLER: Once = Once::new();
 
-/// Start the thread that kicks the runner until it leaves, once per VM.
+/// Start the thread that kicks every runner until none is left (one at a time per VM).
 fn start_kicker(shared: &Arc<Shared>) {
-    if shared.kicking.swap(true, Ordering::SeqCst) {
-        return;
+    {
+        let mut r = shared.runners();
+        if r.kicking || r.threads.is_empty() {
+            return;
+        }
+        r.kicking = true;
     }
     let for_thread = shared.clone();
     let kicker = std::thread::Builder::new()
         .name("umon-kick".into())
+        .stack_size(64 << 10)
         .spawn(move || kick_until_gone(&for_thread, None));
-    let runner = shared.runner.lock().ok().and_then(|r| *r);
-    if kicker.is_err() && runner != Some(crate::machine::host::current_thread()) {
+    if kicker.is_err() {
         // No thread to spare: kick from here, for a bounded time.
         kick_until_gone(shared, Some(1000));
     }
 }
 
-/// Kick the runner every millisecond until it has left `Vm::run` (or `limit` kicks were sent).
-/// A kick that lands between a check and a blocking call is lost; the next one is not.
+/// Kick every runner every millisecond until all have left their run loops (or `limit` rounds
+/// were sent). A kick that lands between a check and a blocking call is lost; the next one is
+/// not.
 fn kick_until_gone(shared: &Shared, limit: Option<u32>) {
+    let me = crate::machine::host::current_thread();
     let mut sent = 0u32;
-    while limit.is_none_or(|l| sent < l) {
-        let Ok(runner) = shared.runner.lock() else {
-            return;
-        };
-        let Some(thread) = *runner else {
-            return;
-        };
-        let _ = crate::machine::host::signal_thread(thread, kick_signal());
-        drop(runner);
+    loop {
+        {
+            let mut r = shared.runners();
+            if r.threads.is_empty() || limit.is_some_and(|l| sent >= l) {
+                r.kicking = false;
+                return;
+            }
+            for (thread, parker) in r.threads.values() {
+                parker.unpark();
+                if *thread != me {
+                    let _ = crate::machine::host::signal_thread(*thread, kick_signal());
+                }
+            }
+        }
         sent += 1;
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -125,18 +192,30 @@ impl KillHandle {
         self.stop(StopReason::Killed);
     }
 
-    /// End the VM for `reason` (the first reason wins). Returns at once; the vCPU thread is
-    /// kicked until it has left `Vm::run`, so no blocking host call it makes after the request
-    /// (KVM_RUN, a write to a reader that never reads, umon's own last lines) outlives it.
+    /// End the VM for `reason` (the first reason wins). Returns at once; every vCPU thread is
+    /// kicked until it has left its run loop, so no blocking host call it makes after the
+    /// request (KVM_RUN, a write to a reader that never reads, umon's own last lines) outlives
+    /// it.
     pub fn stop(&self, reason: StopReason) {
         if let Ok(mut r) = self.shared.reason.lock() {
             r.get_or_insert(reason);
         }
         self.shared.requested.store(true, Ordering::SeqCst);
-        let runner = self.shared.runner.lock().ok().and_then(|r| *r);
-        if runner.is_none() || runner == Some(crate::machine::host::current_thread()) {
-            // Not running yet (`enter` starts the kicker), or stopped from inside run (an
-            // output callback): the run loop checks the request before every guest entry.
+        self.kick_all();
+    }
+
+    /// Kick every vCPU thread (signal and unpark) every millisecond until all have left their
+    /// run loops: what ends the others when the process ends from inside (exit_group). Those
+    /// not running yet check before their first guest entry.
+    pub fn kick_all(&self) {
+        let only_me = {
+            let r = self.shared.runners();
+            let me = crate::machine::host::current_thread();
+            r.threads.values().all(|(t, _)| *t == me)
+        };
+        if only_me {
+            // Not running yet (`enter` starts the kicker), or stopped from inside the only run
+            // loop (an output callback): the run loop checks the request before every entry.
             return;
         }
         start_kicker(&self.shared);
@@ -150,34 +229,44 @@ impl KillHandle {
         self.shared.reason.lock().ok().and_then(|r| r.clone())
     }
 
-    /// Register the calling thread as the one running the VM (until the guard drops).
-    pub(crate) fn enter(&self) -> RunGuard<'_> {
+    /// Whether a stop was requested (cheap: one atomic load).
+    pub fn is_requested(&self) -> bool {
+        self.shared.requested.load(Ordering::SeqCst)
+    }
+
+    /// Register the calling thread as one running a vCPU of the VM (until the guard drops);
+    /// kicks unpark `parker`.
+    pub fn enter(&self, parker: Arc<Parker>) -> RunGuard<'_> {
         HANDLER.call_once(|| {
             if let Err(e) = vmm_sys_util::signal::register_signal_handler(kick_signal(), on_kick) {
                 log::warn!("cannot install the vCPU kick handler: {e}");
             }
         });
-        if let Ok(mut r) = self.shared.runner.lock() {
-            *r = Some(crate::machine::host::current_thread());
-        }
+        let key = {
+            let mut r = self.shared.runners();
+            let key = r.next;
+            r.next += 1;
+            r.threads
+                .insert(key, (crate::machine::host::current_thread(), parker));
+            key
+        };
         if self.shared.requested.load(Ordering::SeqCst) {
             // Stopped while the VM was being built: kick the run's last writes too.
             start_kicker(&self.shared);
         }
-        RunGuard { handle: self }
+        RunGuard { handle: self, key }
     }
 }
 
-/// Clears the registered runner thread when `Vm::run` returns, under the lock, so a kick never
-/// targets a thread that left.
-pub(crate) struct RunGuard<'a> {
+/// Removes the registered runner thread when its run loop returns, under the lock, so a kick
+/// never targets a thread that left.
+pub struct RunGuard<'a> {
     handle: &'a KillHandle,
+    key: u64,
 }
 
 impl Drop for RunGuard<'_> {
     fn drop(&mut self) {
-        if let Ok(mut r) = self.handle.shared.runner.lock() {
-            *r = None;
-        }
+        self.handle.shared.runners().threads.remove(&self.key);
     }
 }

@@ -35,6 +35,9 @@ pub struct Call {
     pub result: Outcome,
     /// Time spent in the monitor.
     pub took: Duration,
+    /// The calling thread's tid, once the process has more than one thread (strace -f's
+    /// `[pid  N] ` prefix).
+    pub tid: Option<u32>,
 }
 
 /// Per-syscall totals for the summary.
@@ -78,7 +81,10 @@ impl Tracer {
             t.errors += 1;
         }
         if self.mode == TraceMode::Calls {
-            let line = format!("{}\n", render(call, mem, space));
+            let line = match call.tid {
+                Some(tid) => format!("[pid {tid:>5}] {}\n", render(call, mem, space)),
+                None => format!("{}\n", render(call, mem, space)),
+            };
             let _ = out.write_all(line.as_bytes());
         }
     }

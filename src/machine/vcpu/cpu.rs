@@ -28,6 +28,8 @@ pub enum Flow {
     Continue,
     /// The process (and with it the VM) is over.
     EndProcess(ExitStatus),
+    /// This vCPU's thread is over; the others go on.
+    EndThread,
 }
 
 impl Cpu<'_> {

@@ -114,24 +114,35 @@ pub enum RunError {
 /// How a run ended.
 #[derive(Debug)]
 pub struct RunEnd {
-    /// The status the VM ends with.
-    pub status: ExitStatus,
+    /// The status the VM ends with; None when only this vCPU's thread ended.
+    pub status: Option<ExitStatus>,
     /// The core's self-check report, if it sent one.
     pub selftest: Option<SelftestReport>,
 }
 
-/// The one vCPU of a VM.
+/// One vCPU of a VM.
 pub struct Vcpu {
     fd: VcpuFd,
+    index: u32,
 }
 
 impl Vcpu {
-    /// Wrap a configured vCPU; registers travel through the kvm_run page (sync regs), so an exit
-    /// needs no extra ioctl.
-    pub fn new(mut fd: VcpuFd) -> Vcpu {
+    /// Wrap a configured vCPU (`index` as given to KVM_CREATE_VCPU); registers travel through
+    /// the kvm_run page (sync regs), so an exit needs no extra ioctl.
+    pub fn new(mut fd: VcpuFd, index: u32) -> Vcpu {
         fd.set_sync_valid_reg(SyncReg::Register);
         fd.set_sync_valid_reg(SyncReg::SystemRegister);
-        Vcpu { fd }
+        Vcpu { fd, index }
+    }
+
+    /// The index KVM knows it by (the CPU number the guest sees).
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The KVM fd, to set up again for reuse.
+    pub fn fd(&self) -> &VcpuFd {
+        &self.fd
     }
 
     /// Run until the guest ends the VM or something goes wrong.
@@ -142,8 +153,20 @@ impl Vcpu {
     ) -> Result<RunEnd, RunError> {
         let mut selftest = None;
         loop {
-            if let Some(Flow::EndProcess(status)) = handler.before_run() {
-                return Ok(RunEnd { status, selftest });
+            match handler.before_run() {
+                Some(Flow::EndProcess(status)) => {
+                    return Ok(RunEnd {
+                        status: Some(status),
+                        selftest,
+                    })
+                }
+                Some(Flow::EndThread) => {
+                    return Ok(RunEnd {
+                        status: None,
+                        selftest,
+                    })
+                }
+                _ => {}
             }
             let exit = match self.fd.run() {
                 Ok(e) => Exit::from_kvm(e),
@@ -193,7 +216,18 @@ impl Vcpu {
             };
             match flow {
                 Flow::Continue => {}
-                Flow::EndProcess(status) => return Ok(RunEnd { status, selftest }),
+                Flow::EndProcess(status) => {
+                    return Ok(RunEnd {
+                        status: Some(status),
+                        selftest,
+                    })
+                }
+                Flow::EndThread => {
+                    return Ok(RunEnd {
+                        status: None,
+                        selftest,
+                    })
+                }
             }
         }
     }

@@ -1,0 +1,538 @@
+//! Threads: clone/clone3 for the flag sets C libraries and language runtimes use for threads,
+//! each thread on its own vCPU and host thread; exit of one thread (CLONE_CHILD_CLEARTID, the
+//! robust list), exit_group and the end of the process; the CPUs the application is told about.
+use super::abi::TASK_SIZE_MAX;
+use super::process::locked;
+use super::{Args, Ctx, LinuxThread, Process, Stop, Sys, Thread};
+use crate::exit::ExitStatus;
+use crate::machine::stop::Parker;
+use crate::machine::vcpu::setup::UserStart;
+use crate::machine::vcpu::{RunEnd, RunError};
+use crate::machine::{Machine, NewVcpuError};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use syscalls::Errno;
+
+const CSIGNAL: u64 = 0xff;
+const CLONE_VM: u64 = 0x100;
+const CLONE_FS: u64 = 0x200;
+const CLONE_FILES: u64 = 0x400;
+const CLONE_SIGHAND: u64 = 0x800;
+const CLONE_PIDFD: u64 = 0x1000;
+const CLONE_PTRACE: u64 = 0x2000;
+const CLONE_VFORK: u64 = 0x4000;
+const CLONE_PARENT: u64 = 0x8000;
+const CLONE_THREAD: u64 = 0x10000;
+const CLONE_NEWNS: u64 = 0x20000;
+const CLONE_SYSVSEM: u64 = 0x40000;
+const CLONE_SETTLS: u64 = 0x80000;
+const CLONE_PARENT_SETTID: u64 = 0x10_0000;
+const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
+const CLONE_DETACHED: u64 = 0x40_0000;
+const CLONE_UNTRACED: u64 = 0x80_0000;
+const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+const CLONE_NEWUSER: u64 = 0x1000_0000;
+const CLONE_NEWPID: u64 = 0x2000_0000;
+const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+/// CLONE_NEWTIME shares its bit with CSIGNAL's (clone3 only).
+const CLONE_NEWTIME: u64 = 0x80;
+
+/// What a thread must share: the address space, the file-system view, the fd table and the
+/// signal handlers, in one thread group.
+const THREAD_REQUIRED: u64 = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD;
+/// What a thread may add: ignored ones (SYSVSEM: no System V semaphores; DETACHED, PTRACE,
+/// UNTRACED, PARENT: meaningless for a thread) and the tid/TLS requests served.
+const THREAD_OPTIONAL: u64 = CLONE_SYSVSEM
+    | CLONE_SETTLS
+    | CLONE_PARENT_SETTID
+    | CLONE_CHILD_SETTID
+    | CLONE_CHILD_CLEARTID
+    | CLONE_DETACHED
+    | CLONE_PTRACE
+    | CLONE_UNTRACED
+    | CLONE_PARENT;
+
+/// sizeof(struct clone_args) of the first and the latest version.
+const CLONE_ARGS_SIZE_VER0: u64 = 64;
+const CLONE_ARGS_SIZE_VER2: u64 = 88;
+/// _NSIG.
+const NSIG: u64 = 64;
+/// Most tids (Linux's default /proc/sys/kernel/pid_max).
+const PID_MAX: u32 = 4_194_304;
+
+/// The threads of the process.
+pub struct Threads {
+    /// Next tid to try.
+    next_tid: u32,
+    /// Live threads by tid, with the parker that wakes each.
+    live: HashMap<u32, Arc<Parker>>,
+}
+
+impl Default for Threads {
+    fn default() -> Self {
+        Threads {
+            next_tid: super::thread::FIRST_TID + 1,
+            live: HashMap::new(),
+        }
+    }
+}
+
+/// How the process ends: the first exit_group's status (or a fatal signal's, or a stop's),
+/// else the last thread's exit status; or an error of the monitor.
+#[derive(Default)]
+pub struct ExitState {
+    exiting: AtomicBool,
+    status: Mutex<Option<ExitStatus>>,
+    fatal: Mutex<Option<RunError>>,
+}
+
+impl ExitState {
+    /// Whether the process is ending (its threads leave at their next check).
+    pub fn exiting(&self) -> bool {
+        self.exiting.load(Ordering::SeqCst)
+    }
+
+    fn set(&self, status: ExitStatus) {
+        locked(&self.status).get_or_insert(status);
+        self.exiting.store(true, Ordering::SeqCst);
+    }
+
+    /// The process's end, once every thread has left.
+    pub fn take(&self) -> Result<ExitStatus, RunError> {
+        if let Some(e) = locked(&self.fatal).take() {
+            return Err(e);
+        }
+        Ok(locked(&self.status).take().unwrap_or(ExitStatus::Exited(0)))
+    }
+}
+
+impl Process {
+    /// Register the first thread (the one `Vm::run` runs).
+    pub fn add_first_thread(&self, thread: &Thread) {
+        locked(&self.threads)
+            .live
+            .insert(thread.tid, thread.parker.clone());
+    }
+
+    /// Whether `tid` is a live thread of the process.
+    pub fn has_thread(&self, tid: u32) -> bool {
+        locked(&self.threads).live.contains_key(&tid)
+    }
+
+    /// How many threads are alive.
+    pub fn live_threads(&self) -> usize {
+        locked(&self.threads).live.len()
+    }
+
+    /// The whole process ends with `status` (the first one wins): every thread is kicked out of
+    /// its guest code or its wait, and leaves.
+    pub fn exit_group(&self, machine: &Machine, status: ExitStatus) {
+        self.exit.set(status);
+        for parker in locked(&self.threads).live.values() {
+            parker.unpark();
+        }
+        machine.stop.kick_all();
+    }
+}
+
+impl LinuxThread {
+    /// After this thread's run loop returned: a process end becomes the group's, a monitor
+    /// error ends the process, and the last thread to leave decides the status if nobody did.
+    pub fn finish(self, end: Result<RunEnd, RunError>) {
+        match end {
+            Ok(RunEnd {
+                status: Some(status),
+                ..
+            }) => self.process.exit_group(&self.machine, status),
+            Ok(_) => {}
+            Err(e) => {
+                let status = ExitStatus::Signaled {
+                    signal: libc::SIGKILL,
+                    report: String::new(),
+                };
+                locked(&self.process.exit.fatal).get_or_insert(e);
+                self.process.exit_group(&self.machine, status);
+            }
+        }
+        let last = {
+            let mut t = locked(&self.process.threads);
+            t.live.remove(&self.thread.tid);
+            t.live.is_empty()
+        };
+        if last {
+            self.process
+                .exit
+                .set(ExitStatus::Exited(self.thread.exit_code));
+        }
+    }
+}
+
+/// clone(2): `clone(flags, stack, parent_tid, child_tid, tls)` on x86-64.
+pub fn clone(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let flags = a.0[0] & 0xffff_ffff;
+    let req = Request {
+        flags: flags & !CSIGNAL,
+        exit_signal: flags & CSIGNAL,
+        stack: a.0[1],
+        parent_tid: a.0[2],
+        child_tid: a.0[3],
+        tls: a.0[4],
+        pidfd: a.0[2],
+    };
+    // kernel_clone: the pidfd and the parent tid would share the one pointer.
+    if req.flags & CLONE_PIDFD != 0 && req.flags & CLONE_PARENT_SETTID != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    create(cx, req)
+}
+
+/// `struct clone_args` (clone3).
+#[derive(Clone, Copy, Default, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable)]
+#[repr(C)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// clone3(2): the checks of copy_clone_args_from_user and clone3_args_valid, in their order.
+pub fn clone3(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let (uargs, size) = (a.0[0], a.0[1]);
+    if size > crate::machine::paging::PAGE_4K {
+        return Err(Errno::E2BIG.into());
+    }
+    if size < CLONE_ARGS_SIZE_VER0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let mut raw = [0u8; CLONE_ARGS_SIZE_VER2 as usize];
+    let n = size.min(CLONE_ARGS_SIZE_VER2);
+    if size > CLONE_ARGS_SIZE_VER2 {
+        // copy_struct_from_user: a bigger struct must be zero past what the kernel knows.
+        let mut tail = vec![0u8; (size - CLONE_ARGS_SIZE_VER2) as usize];
+        cx.space()
+            .read(cx.mem, uargs.wrapping_add(CLONE_ARGS_SIZE_VER2), &mut tail)?;
+        if tail.iter().any(|&b| b != 0) {
+            return Err(Errno::E2BIG.into());
+        }
+    }
+    cx.space().read(cx.mem, uargs, &mut raw[..n as usize])?;
+    let args: CloneArgs =
+        zerocopy::FromBytes::read_from_bytes(&raw[..]).map_err(|_| Errno::EINVAL)?;
+    // copy_clone_args_from_user.
+    if args.set_tid_size > 32
+        || (args.set_tid == 0 && args.set_tid_size > 0)
+        || (args.set_tid != 0 && args.set_tid_size == 0)
+    {
+        return Err(Errno::EINVAL.into());
+    }
+    if args.exit_signal & !CSIGNAL != 0 || args.exit_signal > NSIG {
+        return Err(Errno::EINVAL.into());
+    }
+    if args.flags & CLONE_INTO_CGROUP != 0
+        && (args.cgroup > i32::MAX as u64 || size < CLONE_ARGS_SIZE_VER2)
+    {
+        return Err(Errno::EINVAL.into());
+    }
+    // clone3_args_valid.
+    let f = args.flags;
+    if f & !(0xffff_ffff | CLONE_CLEAR_SIGHAND | CLONE_INTO_CGROUP) != 0
+        || f & (CLONE_DETACHED | (CSIGNAL & !CLONE_NEWTIME)) != 0
+        || f & (CLONE_SIGHAND | CLONE_CLEAR_SIGHAND) == CLONE_SIGHAND | CLONE_CLEAR_SIGHAND
+        || (f & (CLONE_THREAD | CLONE_PARENT) != 0 && args.exit_signal != 0)
+    {
+        return Err(Errno::EINVAL.into());
+    }
+    let stack = if args.stack == 0 {
+        if args.stack_size > 0 {
+            return Err(Errno::EINVAL.into());
+        }
+        0
+    } else {
+        let end = args.stack.checked_add(args.stack_size);
+        if args.stack_size == 0 || end.is_none_or(|e| e > TASK_SIZE_MAX) {
+            return Err(Errno::EINVAL.into());
+        }
+        args.stack + args.stack_size
+    };
+    create(
+        cx,
+        Request {
+            flags: f,
+            exit_signal: args.exit_signal,
+            stack,
+            parent_tid: args.parent_tid,
+            child_tid: args.child_tid,
+            tls: args.tls,
+            pidfd: args.pidfd,
+        },
+    )
+}
+
+/// One clone request, from either call.
+struct Request {
+    flags: u64,
+    #[allow(dead_code)] // a thread has none; kept for the process case to come
+    exit_signal: u64,
+    stack: u64,
+    parent_tid: u64,
+    child_tid: u64,
+    tls: u64,
+    #[allow(dead_code)] // no pidfds yet
+    pidfd: u64,
+}
+
+/// copy_process's flag checks, then a new thread (other requests: ENOSYS, once noted).
+fn create(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
+    let f = r.flags;
+    let both = |x: u64| f & x == x;
+    if both(CLONE_NEWNS | CLONE_FS)
+        || both(CLONE_NEWUSER | CLONE_FS)
+        || (f & CLONE_THREAD != 0 && f & CLONE_SIGHAND == 0)
+        || (f & CLONE_SIGHAND != 0 && f & CLONE_VM == 0)
+        || (f & CLONE_THREAD != 0 && f & (CLONE_NEWUSER | CLONE_NEWPID) != 0)
+        || (f & CLONE_PIDFD != 0 && f & CLONE_DETACHED != 0)
+    {
+        return Err(Errno::EINVAL.into());
+    }
+    if !both(THREAD_REQUIRED) || f & !(THREAD_REQUIRED | THREAD_OPTIONAL) != 0 {
+        let what = if f & CLONE_VFORK != 0 || f & CLONE_VM == 0 {
+            "processes (fork, vfork, posix_spawn) are not supported"
+        } else {
+            "only threads (CLONE_VM|FS|FILES|SIGHAND|THREAD) are supported"
+        };
+        note_once(cx, what);
+        return Err(Errno::ENOSYS.into());
+    }
+    // copy_thread: the TLS is the new FS base, which must be a user address.
+    if f & CLONE_SETTLS != 0 && r.tls >= TASK_SIZE_MAX {
+        return Err(Errno::EPERM.into());
+    }
+    if cx.process.exit.exiting() {
+        // Linux's copy_process: a group exit under way.
+        return Err(Errno::EINTR.into());
+    }
+
+    // The child: the parent's registers at the return from this syscall, with rax = 0.
+    let parent = &*cx.cpu.regs;
+    let mut regs = *parent;
+    regs.rax = 0;
+    regs.rip = parent.rcx;
+    regs.rflags = parent.r11;
+    if r.stack != 0 {
+        regs.rsp = r.stack;
+    }
+    let start = UserStart {
+        regs,
+        fs_base: if f & CLONE_SETTLS != 0 {
+            r.tls
+        } else {
+            cx.cpu.sregs.fs.base
+        },
+        gs_base: cx.cpu.sregs.gs.base,
+        fpu: None,
+    };
+    let vcpu = match cx.machine.new_vcpu(&start) {
+        Ok(v) => v,
+        Err(NewVcpuError::Limit(_)) | Err(NewVcpuError::Unavailable) => {
+            return Err(Errno::EAGAIN.into())
+        }
+        Err(e) => {
+            log::warn!("clone: {e}");
+            return Err(Errno::EAGAIN.into());
+        }
+    };
+
+    let parker = Arc::new(Parker::default());
+    let tid = {
+        let mut t = locked(&cx.process.threads);
+        let mut tid = t.next_tid;
+        while t.live.contains_key(&tid) {
+            tid = if tid + 1 >= PID_MAX { 2 } else { tid + 1 };
+        }
+        t.next_tid = if tid + 1 >= PID_MAX { 2 } else { tid + 1 };
+        t.live.insert(tid, parker.clone());
+        tid
+    };
+    cx.process.multi_threaded.store(true, Ordering::Relaxed);
+    // Linux ignores a failed write of either tid.
+    if f & CLONE_PARENT_SETTID != 0 {
+        let _ = cx.write_val(r.parent_tid, &tid);
+    }
+    if f & CLONE_CHILD_SETTID != 0 {
+        let _ = cx.write_val(r.child_tid, &tid);
+    }
+    let thread = Thread {
+        tid,
+        sigmask: cx.thread.sigmask,
+        altstack: None,
+        clear_child_tid: if f & CLONE_CHILD_CLEARTID != 0 {
+            r.child_tid
+        } else {
+            0
+        },
+        robust_list: (0, 0),
+        parker: parker.clone(),
+        exit_code: 0,
+    };
+    let child = LinuxThread {
+        machine: cx.machine.clone(),
+        process: cx.process.clone(),
+        thread,
+    };
+    let spawned = cx.machine.spawn(vcpu, parker, move |vcpu| {
+        let mut child = child;
+        let end = vcpu.run(&child.machine.clone().mem, &mut child);
+        child.finish(end);
+    });
+    if let Err(e) = spawned {
+        log::warn!("clone: cannot start a host thread: {e}");
+        locked(&cx.process.threads).live.remove(&tid);
+        return Err(Errno::EAGAIN.into());
+    }
+    Ok(tid.into())
+}
+
+/// One note per kind of unsupported clone.
+fn note_once(cx: &Ctx<'_, '_>, what: &str) {
+    let first = locked(&cx.process.notes)
+        .seen
+        .insert(syscalls::Sysno::clone);
+    if first {
+        let line = format!("umon: clone: {what}; answering ENOSYS\n");
+        let _ = cx.process.stdio.stderr.write_all(line.as_bytes());
+    }
+}
+
+/// The robust list's entries walked at most (ROBUST_LIST_LIMIT).
+const ROBUST_LIST_LIMIT: u32 = 2048;
+
+/// exit(2) of one thread, in Linux's order (do_exit → exit_mm → mm_release): the robust list,
+/// then CLONE_CHILD_CLEARTID (write 0, wake one).
+pub fn exit_thread(cx: &mut Ctx<'_, '_>, code: u64) -> Sys {
+    walk_robust_list(cx);
+    let ctid = cx.thread.clear_child_tid;
+    if ctid != 0 && ctid % 4 == 0 && cx.write_val(ctid, &0u32).is_ok() {
+        cx.process.futexes.wake(ctid, 1);
+    }
+    cx.thread.exit_code = (code & 0xff) as i32;
+    Err(Stop::ExitThread)
+}
+
+/// exit_group(2).
+pub fn exit_group(_cx: &mut Ctx<'_, '_>, code: u64) -> Sys {
+    Err(Stop::Exit(ExitStatus::Exited((code & 0xff) as i32)))
+}
+
+/// kernel/futex/core.c exit_robust_list: `struct robust_list_head { next, futex_offset,
+/// list_op_pending }`; every entry (bit 0: a PI futex) names a word at entry + futex_offset.
+/// A bad pointer ends the walk quietly.
+fn walk_robust_list(cx: &Ctx<'_, '_>) {
+    let (head, len) = cx.thread.robust_list;
+    if head == 0 || len != 24 {
+        return;
+    }
+    let Ok(mut entry) = cx.read_val::<u64>(head) else {
+        return;
+    };
+    let Ok(offset) = cx.read_val::<i64>(head + 8) else {
+        return;
+    };
+    let Ok(pending) = cx.read_val::<u64>(head + 16) else {
+        return;
+    };
+    let word = |e: u64| (e & !1).wrapping_add(offset as u64);
+    let mut limit = ROBUST_LIST_LIMIT;
+    while entry != head {
+        let Ok(next) = cx.read_val::<u64>(entry & !1) else {
+            return;
+        };
+        if entry != pending {
+            super::futex::owner_died(cx, word(entry), entry & 1 != 0);
+        }
+        entry = next;
+        limit -= 1;
+        if limit == 0 {
+            break;
+        }
+    }
+    if pending != 0 {
+        super::futex::owner_died(cx, word(pending), pending & 1 != 0);
+    }
+}
+
+/// get_robust_list(pid, head_ptr, len_ptr): this thread's (pid 0) or another live one's.
+pub fn get_robust_list(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let (pid, head_ptr, len_ptr) = (a.0[0] as i32, a.0[1], a.0[2]);
+    let head = if pid == 0 || pid as u32 == cx.thread.tid {
+        cx.thread.robust_list.0
+    } else if pid > 0 && cx.process.has_thread(pid as u32) {
+        // Another thread's list lives in its own state; its head is what it registered, which
+        // only it knows: answer as for a thread that registered none.
+        0
+    } else {
+        return Err(Errno::ESRCH.into());
+    };
+    cx.write_val(len_ptr, &24u64)?;
+    cx.write_val(head_ptr, &head)?;
+    Ok(0)
+}
+
+/// cpumask_size(): the bytes of the kernel's CPU mask (nr_cpu_ids bits, in longs).
+fn cpumask_bytes(cpus: u32) -> u32 {
+    cpus.div_ceil(64) * 8
+}
+
+/// sched_getaffinity: every one of the `--cpus` CPUs.
+pub fn sched_getaffinity(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    // pid_t and unsigned int in the kernel's prototype; Linux checks the size first, with
+    // 32-bit arithmetic.
+    let (pid, len, mask) = (a.0[0] as i32, a.0[1] as u32, a.0[2]);
+    let cpus = cx.process.cpus.max(1);
+    if len.wrapping_mul(8) < cpus || len % 8 != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    check_pid(cx, pid)?;
+    let n = len.min(cpumask_bytes(cpus)) as usize;
+    let mut bytes = vec![0u8; n];
+    for cpu in 0..cpus as usize {
+        bytes[cpu / 8] |= 1 << (cpu % 8);
+    }
+    cx.space().write(cx.mem, mask, &bytes)?;
+    Ok(n as u64)
+}
+
+/// sched_setaffinity: accepted when the mask names at least one of the CPUs (the host
+/// schedules the vCPU threads anyway).
+pub fn sched_setaffinity(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let (pid, len, mask) = (a.0[0] as i32, a.0[1] as u32, a.0[2]);
+    let cpus = cx.process.cpus.max(1);
+    let n = len.min(cpumask_bytes(cpus)) as usize;
+    let mut bytes = vec![0u8; n];
+    cx.space().read(cx.mem, mask, &mut bytes)?;
+    check_pid(cx, pid)?;
+    let any = (0..cpus as usize).any(|c| bytes.get(c / 8).is_some_and(|b| b & (1 << (c % 8)) != 0));
+    if !any {
+        return Err(Errno::EINVAL.into());
+    }
+    Ok(0)
+}
+
+fn check_pid(cx: &Ctx<'_, '_>, pid: i32) -> Result<(), Errno> {
+    if pid < 0 {
+        return Err(Errno::ESRCH);
+    }
+    if pid == 0 || pid as u32 == cx.thread.tid || cx.process.has_thread(pid as u32) {
+        return Ok(());
+    }
+    Err(Errno::ESRCH)
+}
