@@ -330,11 +330,8 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             } else {
                 val3 as u32
             };
-            // nr_wake is an int; Linux treats a negative one as "all" (it only counts down).
-            let n = val as u32;
-            let n = if (n as i32) < 0 { u32::MAX } else { n };
             let mut q = cx.process.futexes.bucket(uaddr);
-            Ok(Table::wake_locked(&mut q, uaddr, bitset, n).into())
+            Ok(Table::wake_locked(&mut q, uaddr, bitset, at_least_one(val as u32)).into())
         }
         FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
             // nr_wake is val, nr_requeue the low half of the timeout argument: ints.
@@ -410,6 +407,12 @@ fn requeue(
     Ok(u64::from(woken + moved))
 }
 
+/// How many a wake of `nr_wake` (an int) wakes: Linux's loops count a waiter before they
+/// compare (`++ret >= nr_wake`), so 0 and negative counts wake one.
+fn at_least_one(nr_wake: u32) -> u32 {
+    (nr_wake as i32).max(1) as u32
+}
+
 /// FUTEX_WAKE_OP: `*uaddr2 = op(*uaddr2)` atomically, wake `nr_wake` on uaddr, and if the old
 /// value passes the comparison, `nr_wake2` on uaddr2 (futex_atomic_op_inuser).
 fn wake_op(
@@ -458,10 +461,10 @@ fn wake_op(
         5 => old > cmparg,
         _ => return Err(Errno::ENOSYS.into()),
     };
-    let mut woken = Table::wake_locked(&mut q1, uaddr, BITSET_MATCH_ANY, nr_wake);
+    let mut woken = Table::wake_locked(&mut q1, uaddr, BITSET_MATCH_ANY, at_least_one(nr_wake));
     if pass {
         let q = q2.as_mut().unwrap_or(&mut q1);
-        woken += Table::wake_locked(q, uaddr2, BITSET_MATCH_ANY, nr_wake2);
+        woken += Table::wake_locked(q, uaddr2, BITSET_MATCH_ANY, at_least_one(nr_wake2));
     }
     Ok(woken.into())
 }

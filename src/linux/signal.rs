@@ -274,6 +274,12 @@ pub(super) fn tgkill(cx: &mut Ctx<'_, '_>, tgid: u64, tid: u64, sig: u64) -> Sys
     if sig == 0 {
         return Ok(0);
     }
+    if disposition(&cx.process.signals(), sig) == Disposition::Handler {
+        // A handler umon cannot run yet, on a thread that is not the sender: dropped rather
+        // than fatal, as runtimes send these for optional work (Go preempts goroutines with
+        // SIGURG) and go on without it.
+        return Ok(0);
+    }
     deliver(cx, sig, "sent by another thread")?;
     Ok(0)
 }
