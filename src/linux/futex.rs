@@ -199,7 +199,7 @@ impl Deadline {
         }
         let n = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
         let now = Duration::new(n.tv_sec.max(0) as u64, n.tv_nsec as u32);
-        Deadline::Monotonic(Instant::now() + t.saturating_sub(now))
+        Deadline::Monotonic(later(t.saturating_sub(now)))
     }
 
     /// None once passed; else the instant to park until.
@@ -210,10 +210,18 @@ impl Deadline {
             Deadline::Realtime(t) => {
                 let n = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
                 let now = Duration::new(n.tv_sec.max(0) as u64, n.tv_nsec as u32);
-                (now < t).then(|| Some(Instant::now() + (t - now)))
+                (now < t).then(|| Some(later(t - now)))
             }
         }
     }
+}
+
+/// `d` from now; a timeout too far for the host clock is a wait of about a century.
+fn later(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
 }
 
 /// Park the calling thread until `w` is woken (Ok), the deadline passes (ETIMEDOUT) or the
@@ -271,9 +279,12 @@ fn wait(cx: &Ctx<'_, '_>, uaddr: u64, val: u32, bitset: u32, deadline: Deadline)
 }
 
 /// Linux's get_futex_key: the address must be aligned (EINVAL) and in the user half (EFAULT);
-/// a shared futex is looked up in the page tables, so its page must be mapped and allow the
-/// access (EFAULT); a private one is just its address, not touched here.
-fn futex_key(cx: &Ctx<'_, '_>, uaddr: u64, private: bool, access: Access) -> Result<(), Errno> {
+/// a shared futex is looked up in the page tables, so its page must be mapped (EFAULT) and,
+/// being anonymous memory, writable: "a RO anonymous page will never change and thus doesn't
+/// make sense for futex operations" (EFAULT). A private one is just its address, not touched
+/// here. (A read-only *file* mapping would be a valid shared key on Linux; umon treats it as
+/// anonymous.)
+fn futex_key(cx: &Ctx<'_, '_>, uaddr: u64, private: bool) -> Result<(), Errno> {
     if uaddr % 4 != 0 {
         return Err(Errno::EINVAL);
     }
@@ -281,7 +292,7 @@ fn futex_key(cx: &Ctx<'_, '_>, uaddr: u64, private: bool, access: Access) -> Res
         return Err(Errno::EFAULT);
     }
     if !private {
-        cx.space().chunks(uaddr, 4, access)?;
+        cx.space().chunks(uaddr, 4, Access::Write)?;
     }
     Ok(())
 }
@@ -307,10 +318,10 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             if cmd == FUTEX_WAIT_BITSET && val3 as u32 == 0 {
                 return Err(Errno::EINVAL.into());
             }
-            futex_key(cx, uaddr, private, Access::Read)?;
+            futex_key(cx, uaddr, private)?;
             let deadline = match limit {
                 None => Deadline::Never,
-                Some(d) if cmd == FUTEX_WAIT => Deadline::Monotonic(Instant::now() + d),
+                Some(d) if cmd == FUTEX_WAIT => Deadline::Monotonic(later(d)),
                 Some(t) => Deadline::absolute(t, realtime),
             };
             let bitset = if cmd == FUTEX_WAIT {
@@ -324,7 +335,7 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             if cmd == FUTEX_WAKE_BITSET && val3 as u32 == 0 {
                 return Err(Errno::EINVAL.into());
             }
-            futex_key(cx, uaddr, private, Access::Read)?;
+            futex_key(cx, uaddr, private)?;
             let bitset = if cmd == FUTEX_WAKE {
                 BITSET_MATCH_ANY
             } else {
@@ -338,14 +349,14 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             if (val as i32) < 0 || (timeout as u32 as i32) < 0 {
                 return Err(Errno::EINVAL.into());
             }
-            futex_key(cx, uaddr, private, Access::Read)?;
-            futex_key(cx, uaddr2, private, Access::Read)?;
+            futex_key(cx, uaddr, private)?;
+            futex_key(cx, uaddr2, private)?;
             let cmp = (cmd == FUTEX_CMP_REQUEUE).then_some(val3 as u32);
             requeue(cx, uaddr, uaddr2, val as u32, timeout as u32, cmp)
         }
         FUTEX_WAKE_OP => {
-            futex_key(cx, uaddr, private, Access::Read)?;
-            futex_key(cx, uaddr2, private, Access::Write)?;
+            futex_key(cx, uaddr, private)?;
+            futex_key(cx, uaddr2, private)?;
             wake_op(cx, uaddr, uaddr2, val as u32, timeout as u32, val3 as u32)
         }
         FUTEX_LOCK_PI | FUTEX_LOCK_PI2 | FUTEX_TRYLOCK_PI => {
@@ -355,7 +366,7 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             } else {
                 None
             };
-            futex_key(cx, uaddr, private, Access::Write)?;
+            futex_key(cx, uaddr, private)?;
             let deadline = match limit {
                 None => Deadline::Never,
                 // FUTEX_LOCK_PI's timeout is absolute on CLOCK_REALTIME; LOCK_PI2 chooses.
@@ -364,7 +375,13 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             lock_pi(cx, uaddr, deadline, cmd == FUTEX_TRYLOCK_PI)
         }
         FUTEX_UNLOCK_PI => {
-            futex_key(cx, uaddr, private, Access::Write)?;
+            // futex_unlock_pi reads the word (any alignment: get_user) and checks the owner
+            // before it looks up the key.
+            let v: u32 = cx.read_val(uaddr)?;
+            if v & FUTEX_TID_MASK != cx.thread.tid {
+                return Err(Errno::EPERM.into());
+            }
+            futex_key(cx, uaddr, private)?;
             unlock_pi(cx, uaddr)
         }
         // Used by neither glibc's nor musl's condition variables.

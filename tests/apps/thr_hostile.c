@@ -233,7 +233,10 @@ static void futexes(void) {
     say("futex op numbers with a bad address:");
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         int op = ops[i];
-        long r = rsys(SYS_futex, 8, op | PRIV, 0, &zero, 16, 0);
+        // For the requeue ops the 4th argument is nr_requeue, an int from the pointer's low
+        // half: a stack address would make the answer depend on ASLR (bit 31), so give 1.
+        void *arg4 = (op == FUTEX_REQUEUE || op == FUTEX_CMP_REQUEUE) ? (void *)1 : (void *)&zero;
+        long r = rsys(SYS_futex, 8, op | PRIV, 0, arg4, 16, 0);
         say("  op %d: %s", op, ename(r));
     }
     say("futex op with high bits: %s", ename(futex6(&w, FUTEX_WAKE | 0x40000000, 1, NULL, NULL, 0)));
