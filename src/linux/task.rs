@@ -408,7 +408,8 @@ fn note_once(cx: &Ctx<'_, '_>, what: &str) {
         .seen
         .insert(syscalls::Sysno::clone);
     if first {
-        let line = format!("umon: clone: {what}; answering ENOSYS\n");
+        // The form of every unsupported-syscall note.
+        let line = format!("umon: unsupported syscall 56 (clone): {what}\n");
         let _ = cx.process.stdio.stderr.write_all(line.as_bytes());
     }
 }
