@@ -27,6 +27,12 @@
 //! 256 KiB plus `len % 4096` (every 64 KiB is one more host call, nothing new). Writes to volume
 //! files (write, pwrite64, sendfile, copy_file_range; writev/pwritev by their total) are cut to
 //! 1 MiB the same way, so an input cannot fill the host's disk.
+//!
+//! Threads: the machine has no KVM VM behind it, so it has no vCPU to give a new thread, and
+//! clone/clone3 with a thread's flags answer EAGAIN after every argument check has run (the
+//! checks are what is fuzzed); `exit` ends the one thread and with it the run, as the last
+//! thread's exit ends a process. A futex wait with no timeout on the only thread ends the run
+//! (the monitor's deadlock error), and PI locks can only be held by this thread.
 use crate::input::Input;
 use crate::volume::Fixture;
 use kvm_bindings::{kvm_regs, kvm_sregs};
@@ -397,6 +403,11 @@ impl Machine {
             Ok(Flow::EndProcess(status)) => {
                 let _ = status.code();
                 self.ended = Some(Ended::Status(status));
+                false
+            }
+            Ok(Flow::EndThread) => {
+                let code = self.state.thread.exit_code;
+                self.ended = Some(Ended::Status(ExitStatus::Exited(code)));
                 false
             }
             Err(e) => {

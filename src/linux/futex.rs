@@ -63,6 +63,9 @@ struct Waiter {
     parker: Arc<Parker>,
 }
 
+/// One locked bucket.
+type Queue<'a> = MutexGuard<'a, Vec<Arc<Waiter>>>;
+
 /// The waiters of one process.
 pub struct Table {
     buckets: Box<[Mutex<Vec<Arc<Waiter>>>]>,
@@ -82,7 +85,7 @@ impl Table {
         ((key >> 2).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % BUCKETS
     }
 
-    fn bucket(&self, key: u64) -> MutexGuard<'_, Vec<Arc<Waiter>>> {
+    fn bucket(&self, key: u64) -> Queue<'_> {
         locked(&self.buckets[Self::index(key)])
     }
 
@@ -124,14 +127,7 @@ impl Table {
     }
 
     /// Both buckets of a requeue, locked in index order.
-    fn two(
-        &self,
-        a: u64,
-        b: u64,
-    ) -> (
-        MutexGuard<'_, Vec<Arc<Waiter>>>,
-        Option<MutexGuard<'_, Vec<Arc<Waiter>>>>,
-    ) {
+    fn two(&self, a: u64, b: u64) -> (Queue<'_>, Option<Queue<'_>>) {
         let (ia, ib) = (Self::index(a), Self::index(b));
         if ia == ib {
             (locked(&self.buckets[ia]), None)
