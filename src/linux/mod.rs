@@ -32,6 +32,7 @@ use crate::machine::vcpu::{AppFault, ExitHandler};
 use crate::machine::Machine;
 use abi::at::{AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
 use abi::oflag;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLockReadGuard};
 use syscalls::{Errno, Sysno};
 use umon_abi::hypercall::{ECHO_XOR, SYS_UMON_ECHO};
@@ -180,10 +181,15 @@ fn handle(cx: &mut Ctx<'_, '_>) -> Result<Flow, HypercallError> {
     // Linux takes the number from eax (do_syscall_64's `int nr`); the upper half is ignored.
     let nr = r.rax & 0xffff_ffff;
     let args = Args([r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9]);
-    let started = cx.process.trace.is_some().then(std::time::Instant::now);
+    let started = cx.process.trace.is_some().then(|| {
+        // strace -f names the thread once there is more than one, from the call after the
+        // first clone on (the clone's own line is written at its entry).
+        let multi = cx.process.multi_threaded.load(Ordering::Relaxed);
+        (std::time::Instant::now(), multi.then_some(cx.thread.tid))
+    });
     let outcome = dispatch(cx, nr, &args);
-    if let Some(t0) = started {
-        trace_call(cx, nr, &args, &outcome, t0.elapsed());
+    if let Some((t0, tid)) = started {
+        trace_call(cx, nr, &args, &outcome, t0.elapsed(), tid);
     }
     let ret = match outcome {
         Ok(v) => v as i64,
@@ -197,7 +203,14 @@ fn handle(cx: &mut Ctx<'_, '_>) -> Result<Flow, HypercallError> {
 }
 
 /// Hand a finished call to the tracer (`--trace`).
-fn trace_call(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args, outcome: &Sys, took: std::time::Duration) {
+fn trace_call(
+    cx: &mut Ctx<'_, '_>,
+    nr: u64,
+    a: &Args,
+    outcome: &Sys,
+    took: std::time::Duration,
+    tid: Option<u32>,
+) {
     let result = match outcome {
         Ok(v) => crate::linux::trace::Outcome::Returned(*v as i64),
         Err(Stop::Errno(e)) => crate::linux::trace::Outcome::Returned(-i64::from(e.into_raw())),
@@ -209,12 +222,7 @@ fn trace_call(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args, outcome: &Sys, took: std:
             args: a.0,
             result,
             took,
-            // strace -f names the thread once there is more than one.
-            tid: cx
-                .process
-                .multi_threaded
-                .load(std::sync::atomic::Ordering::Relaxed)
-                .then_some(cx.thread.tid),
+            tid,
         };
         let space = cx.space();
         process::locked(tracer).record(&call, cx.mem, &space, &cx.process.stdio.stderr);

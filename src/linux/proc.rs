@@ -45,6 +45,7 @@ pub fn set_robust_list(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         return Err(Errno::EINVAL.into());
     }
     cx.thread.robust_list = (a.0[0], a.0[1]);
+    cx.process.set_robust_head(cx.thread.tid, a.0[0]);
     Ok(0)
 }
 

@@ -10,7 +10,7 @@ use crate::machine::vcpu::setup::UserStart;
 use crate::machine::vcpu::{RunEnd, RunError};
 use crate::machine::{Machine, NewVcpuError};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use syscalls::Errno;
 
@@ -62,12 +62,21 @@ const NSIG: u64 = 64;
 /// Most tids (Linux's default /proc/sys/kernel/pid_max).
 const PID_MAX: u32 = 4_194_304;
 
+/// What other threads may see of a live thread.
+#[derive(Default)]
+pub struct Peer {
+    /// Wakes it.
+    parker: Arc<Parker>,
+    /// Its set_robust_list head (get_robust_list of another thread).
+    robust_head: AtomicU64,
+}
+
 /// The threads of the process.
 pub struct Threads {
     /// Next tid to try.
     next_tid: u32,
-    /// Live threads by tid, with the parker that wakes each.
-    live: HashMap<u32, Arc<Parker>>,
+    /// Live threads by tid.
+    live: HashMap<u32, Peer>,
 }
 
 impl Default for Threads {
@@ -111,9 +120,18 @@ impl ExitState {
 impl Process {
     /// Register the first thread (the one `Vm::run` runs).
     pub fn add_first_thread(&self, thread: &Thread) {
-        locked(&self.threads)
-            .live
-            .insert(thread.tid, thread.parker.clone());
+        let peer = Peer {
+            parker: thread.parker.clone(),
+            robust_head: AtomicU64::new(0),
+        };
+        locked(&self.threads).live.insert(thread.tid, peer);
+    }
+
+    /// Record `tid`'s robust list head for get_robust_list from other threads.
+    pub fn set_robust_head(&self, tid: u32, head: u64) {
+        if let Some(p) = locked(&self.threads).live.get(&tid) {
+            p.robust_head.store(head, Ordering::Relaxed);
+        }
     }
 
     /// Whether `tid` is a live thread of the process.
@@ -130,8 +148,8 @@ impl Process {
     /// its guest code or its wait, and leaves.
     pub fn exit_group(&self, machine: &Machine, status: ExitStatus) {
         self.exit.set(status);
-        for parker in locked(&self.threads).live.values() {
-            parker.unpark();
+        for peer in locked(&self.threads).live.values() {
+            peer.parker.unpark();
         }
         machine.stop.kick_all();
     }
@@ -360,7 +378,11 @@ fn create(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
             tid = if tid + 1 >= PID_MAX { 2 } else { tid + 1 };
         }
         t.next_tid = if tid + 1 >= PID_MAX { 2 } else { tid + 1 };
-        t.live.insert(tid, parker.clone());
+        let peer = Peer {
+            parker: parker.clone(),
+            robust_head: AtomicU64::new(0),
+        };
+        t.live.insert(tid, peer);
         tid
     };
     cx.process.multi_threaded.store(true, Ordering::Relaxed);
@@ -476,12 +498,12 @@ pub fn get_robust_list(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (pid, head_ptr, len_ptr) = (a.0[0] as i32, a.0[1], a.0[2]);
     let head = if pid == 0 || pid as u32 == cx.thread.tid {
         cx.thread.robust_list.0
-    } else if pid > 0 && cx.process.has_thread(pid as u32) {
-        // Another thread's list lives in its own state; its head is what it registered, which
-        // only it knows: answer as for a thread that registered none.
-        0
     } else {
-        return Err(Errno::ESRCH.into());
+        let t = locked(&cx.process.threads);
+        match t.live.get(&(pid as u32)) {
+            Some(p) if pid > 0 => p.robust_head.load(Ordering::Relaxed),
+            _ => return Err(Errno::ESRCH.into()),
+        }
     };
     cx.write_val(len_ptr, &24u64)?;
     cx.write_val(head_ptr, &head)?;
