@@ -7,7 +7,7 @@ use super::{Args, Ctx, LinuxThread, Process, Stop, Sys, Thread};
 use crate::exit::ExitStatus;
 use crate::machine::stop::Parker;
 use crate::machine::vcpu::setup::UserStart;
-use crate::machine::vcpu::{RunEnd, RunError};
+use crate::machine::vcpu::{RunEnd, RunError, Vcpu, VcpuError};
 use crate::machine::{Machine, NewVcpuError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -359,17 +359,6 @@ fn create(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
         gs_base: cx.cpu.sregs.gs.base,
         fpu: None,
     };
-    let vcpu = match cx.machine.new_vcpu(&start) {
-        Ok(v) => v,
-        Err(NewVcpuError::Limit(_)) | Err(NewVcpuError::Unavailable) => {
-            return Err(Errno::EAGAIN.into())
-        }
-        Err(e) => {
-            log::warn!("clone: {e}");
-            return Err(Errno::EAGAIN.into());
-        }
-    };
-
     let parker = Arc::new(Parker::default());
     let tid = {
         let mut t = locked(&cx.process.threads);
@@ -411,13 +400,19 @@ fn create(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
         process: cx.process.clone(),
         thread,
     };
-    let spawned = cx.machine.spawn(vcpu, parker, move |vcpu| {
+    let body = Box::new(move |vcpu: Result<&mut Vcpu, VcpuError>| {
+        let machine = child.machine.clone();
         let mut child = child;
-        let end = vcpu.run(&child.machine.clone().mem, &mut child);
+        let end = match vcpu {
+            Ok(vcpu) => vcpu.run(&machine.mem, &mut child),
+            Err(e) => Err(RunError::Vcpu(e)),
+        };
         child.finish(end);
     });
-    if let Err(e) = spawned {
-        log::warn!("clone: cannot start a host thread: {e}");
+    if let Err(e) = cx.machine.start_thread(start, parker, body) {
+        if !matches!(e, NewVcpuError::Limit(_) | NewVcpuError::Unavailable) {
+            log::warn!("clone: {e}");
+        }
         locked(&cx.process.threads).live.remove(&tid);
         return Err(Errno::EAGAIN.into());
     }

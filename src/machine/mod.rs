@@ -69,6 +69,9 @@ pub enum NewVcpuError {
     /// Setting it up failed.
     #[error(transparent)]
     Setup(#[from] PerCpuError),
+    /// No host thread could be started for it.
+    #[error("cannot start a host thread for a vCPU")]
+    Spawn(#[source] std::io::Error),
 }
 
 /// The KVM side of a machine.
@@ -82,11 +85,17 @@ struct KvmVm {
     max_vcpus: u32,
 }
 
-/// vCPUs beyond the first: KVM cannot destroy a vCPU, so the fd of one whose thread ended
-/// waits here for the next thread.
+/// vCPUs beyond the first: KVM cannot destroy a vCPU, so one whose thread ended waits for the
+/// next thread, with its host thread for a while ([`Machine::start_thread`]), then alone.
 #[derive(Default)]
 struct VcpuPool {
+    /// vCPUs with no host thread.
     idle: Vec<Vcpu>,
+    /// Host threads with a vCPU, waiting for a thread to run.
+    workers: Vec<(u64, std::sync::mpsc::Sender<Job>)>,
+    next_worker: u64,
+    /// The VM is ending: no host thread waits any more.
+    closing: bool,
     /// vCPUs created so far, vCPU 0 included: the next index.
     created: u32,
     /// The host threads running vCPUs beyond the first (joined by [`Machine::join_threads`]).
@@ -224,72 +233,79 @@ impl Machine {
         self.vcpus.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A further vCPU, set up to start at CPL3 with `start` (a new thread): an idle one if
-    /// there is one, else a new one, up to KVM's limit.
-    pub fn new_vcpu(&self, start: &UserStart) -> Result<Vcpu, NewVcpuError> {
+    /// A further vCPU with no host thread, set up to start at CPL3 with `start`: an idle one
+    /// if there is one, else a new one, up to KVM's limit.
+    fn new_vcpu(&self, start: &UserStart) -> Result<Vcpu, NewVcpuError> {
         let (Some(k), Some(template)) = (&self.kvm, self.template.get()) else {
             return Err(NewVcpuError::Unavailable);
         };
         let reused = self.pool().idle.pop();
-        let fresh = reused.is_none();
-        let vcpu = match reused {
-            Some(v) => v,
-            None => {
-                let index = {
-                    let mut pool = self.pool();
-                    if pool.created >= k.max_vcpus {
-                        return Err(NewVcpuError::Limit(k.max_vcpus));
-                    }
-                    pool.created += 1;
-                    pool.created - 1
-                };
-                let fd =
-                    k.vm.create_vcpu(u64::from(index))
-                        .map_err(|source| KvmError::Ioctl {
-                            what: "KVM_CREATE_VCPU",
-                            source,
-                        })?;
-                Vcpu::new(fd, index)
-            }
-        };
-        let configure = if fresh {
-            setup::configure_secondary
-        } else {
-            setup::reconfigure_secondary
-        };
-        match configure(vcpu.fd(), &self.mem, vcpu.index(), template, start) {
-            Ok(()) => Ok(vcpu),
-            Err(e) => {
-                if !fresh {
-                    // A fresh one may have its CPUID unset: let its index go instead.
+        if let Some(mut vcpu) = reused {
+            return match vcpu.restart(start) {
+                Ok(()) => Ok(vcpu),
+                Err(e) => {
                     self.pool().idle.push(vcpu);
+                    Err(PerCpuError::from(e).into())
                 }
-                Err(e.into())
-            }
+            };
         }
+        let index = {
+            let mut pool = self.pool();
+            if pool.created >= k.max_vcpus {
+                return Err(NewVcpuError::Limit(k.max_vcpus));
+            }
+            pool.created += 1;
+            pool.created - 1
+        };
+        let fd =
+            k.vm.create_vcpu(u64::from(index))
+                .map_err(|source| KvmError::Ioctl {
+                    what: "KVM_CREATE_VCPU",
+                    source,
+                })?;
+        // On failure the index is not reused: a vCPU whose CPUID was refused cannot be fixed.
+        setup::configure_secondary(&fd, &self.mem, index, template, start)?;
+        let mut vcpu = Vcpu::new(fd, index);
+        vcpu.keep_user_sregs().map_err(PerCpuError::from)?;
+        Ok(vcpu)
     }
 
-    /// Run `body` with `vcpu` on a new host thread, registered for kicks (which unpark
-    /// `parker`) while it runs; the vCPU goes back to the pool afterwards. The new thread
-    /// inherits the caller's seccomp filter, so call this from a confined thread.
-    pub fn spawn(
+    /// Run `body` on a further vCPU started at CPL3 with `start` (a new thread), on a host
+    /// thread of its own, registered for kicks (which unpark `parker`) while `body` runs. A
+    /// vCPU whose thread ended keeps its host thread for a while ([`WORKER_IDLE`]) and takes
+    /// the next thread with one ioctl and no host thread creation. A new host thread inherits
+    /// the caller's seccomp filter, so call this from a confined thread. `body` gets the vCPU,
+    /// or why a reused one could not restart (after this returned Ok).
+    pub fn start_thread(
         self: &Arc<Self>,
-        vcpu: Vcpu,
+        start: UserStart,
         parker: Arc<Parker>,
-        body: impl FnOnce(&mut Vcpu) + Send + 'static,
-    ) -> std::io::Result<()> {
+        body: ThreadBody,
+    ) -> Result<(), NewVcpuError> {
+        let mut job = Job {
+            start,
+            parker,
+            body,
+            ready: false,
+        };
+        loop {
+            let worker = self.pool().workers.pop();
+            let Some(worker) = worker else {
+                break;
+            };
+            match worker.1.send(job) {
+                Ok(()) => return Ok(()),
+                Err(std::sync::mpsc::SendError(j)) => job = j,
+            }
+        }
+        let vcpu = self.new_vcpu(&job.start)?;
+        job.ready = true;
         let machine = self.clone();
         let thread = std::thread::Builder::new()
             .name(format!("vcpu{}", vcpu.index()))
             .stack_size(VCPU_THREAD_STACK)
-            .spawn(move || {
-                let mut vcpu = vcpu;
-                {
-                    let _running = machine.stop.enter(parker);
-                    body(&mut vcpu);
-                }
-                machine.pool().idle.push(vcpu);
-            })?;
+            .spawn(move || worker(&machine, vcpu, job))
+            .map_err(NewVcpuError::Spawn)?;
         let finished = {
             let mut pool = self.pool();
             pool.threads.push(thread);
@@ -305,15 +321,89 @@ impl Machine {
         Ok(())
     }
 
-    /// Wait for every vCPU thread started by [`Machine::spawn`] (and those they started).
+    /// Wait for every vCPU thread started by [`Machine::start_thread`] (and those they
+    /// started); idle ones end at once.
     pub fn join_threads(&self) {
         loop {
-            let threads = std::mem::take(&mut self.pool().threads);
+            let threads = {
+                let mut pool = self.pool();
+                pool.closing = true;
+                pool.workers.clear();
+                std::mem::take(&mut pool.threads)
+            };
             if threads.is_empty() {
                 return;
             }
             for t in threads {
                 let _ = t.join();
+            }
+        }
+    }
+}
+
+/// What a thread started by [`Machine::start_thread`] runs.
+pub type ThreadBody = Box<dyn FnOnce(Result<&mut Vcpu, VcpuError>) + Send>;
+
+/// A thread to run on a vCPU.
+struct Job {
+    start: UserStart,
+    parker: Arc<Parker>,
+    body: ThreadBody,
+    /// The vCPU is already set up with `start`.
+    ready: bool,
+}
+
+/// How long a vCPU's host thread waits for the next thread before it ends.
+const WORKER_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A vCPU's host thread: run the thread, then offer itself for the next one.
+fn worker(machine: &Arc<Machine>, mut vcpu: Vcpu, first: Job) {
+    let mut job = first;
+    loop {
+        let ready = if job.ready {
+            Ok(())
+        } else {
+            vcpu.restart(&job.start)
+        };
+        {
+            let _running = machine.stop.enter(job.parker);
+            match ready {
+                Ok(()) => (job.body)(Ok(&mut vcpu)),
+                Err(e) => (job.body)(Err(e)),
+            }
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let id = {
+            let mut pool = machine.pool();
+            if pool.closing {
+                pool.idle.push(vcpu);
+                return;
+            }
+            pool.next_worker += 1;
+            let id = pool.next_worker;
+            pool.workers.push((id, tx));
+            id
+        };
+        let next = match rx.recv_timeout(WORKER_IDLE) {
+            Ok(j) => Some(j),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let mut pool = machine.pool();
+                if let Some(i) = pool.workers.iter().position(|w| w.0 == id) {
+                    pool.workers.remove(i);
+                    None
+                } else {
+                    // Taken meanwhile: its job is on the way.
+                    drop(pool);
+                    rx.recv().ok()
+                }
+            }
+        };
+        match next {
+            Some(j) => job = j,
+            None => {
+                machine.pool().idle.push(vcpu);
+                return;
             }
         }
     }

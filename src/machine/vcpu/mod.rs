@@ -124,6 +124,9 @@ pub struct RunEnd {
 pub struct Vcpu {
     fd: VcpuFd,
     index: u32,
+    /// The system registers a further vCPU starts a thread with (from its first set-up), so a
+    /// reused one restarts without asking KVM.
+    user_sregs: Option<kvm_bindings::kvm_sregs>,
 }
 
 impl Vcpu {
@@ -132,7 +135,52 @@ impl Vcpu {
     pub fn new(mut fd: VcpuFd, index: u32) -> Vcpu {
         fd.set_sync_valid_reg(SyncReg::Register);
         fd.set_sync_valid_reg(SyncReg::SystemRegister);
-        Vcpu { fd, index }
+        Vcpu {
+            fd,
+            index,
+            user_sregs: None,
+        }
+    }
+
+    /// Remember the system registers of a further vCPU just set up to start at CPL3
+    /// ([`setup::configure_secondary`]), for [`Vcpu::restart`].
+    pub fn keep_user_sregs(&mut self) -> Result<(), VcpuError> {
+        let s = self.fd.get_sregs().map_err(|source| VcpuError::Setup {
+            what: "KVM_GET_SREGS",
+            source,
+        })?;
+        self.user_sregs = Some(s);
+        Ok(())
+    }
+
+    /// Start a new thread on a further vCPU that ran one before: its system registers as first
+    /// set up (the application cannot change them at CPL3) with `start`'s FS and GS bases,
+    /// `start`'s registers, through the kvm_run page (applied at the next KVM_RUN, no ioctl),
+    /// and the FPU state (one ioctl). The per-vCPU tables and MSRs stay as written.
+    pub fn restart(&mut self, start: &setup::UserStart) -> Result<(), VcpuError> {
+        let Some(mut sregs) = self.user_sregs else {
+            return Err(VcpuError::UnexpectedExit {
+                reason: "restart of a vCPU that was never set up for a thread".into(),
+                rip: 0,
+                dump: String::new(),
+            });
+        };
+        sregs.fs.base = start.fs_base;
+        sregs.gs.base = start.gs_base;
+        let mut regs = start.regs;
+        regs.rflags = (regs.rflags & !0x3000) | 0x2;
+        self.fd
+            .set_fpu(&start.fpu.unwrap_or_else(setup::initial_fpu))
+            .map_err(|source| VcpuError::Setup {
+                what: "KVM_SET_FPU",
+                source,
+            })?;
+        let sync = self.fd.sync_regs_mut();
+        sync.regs = regs;
+        sync.sregs = sregs;
+        self.fd.set_sync_dirty_reg(SyncReg::Register);
+        self.fd.set_sync_dirty_reg(SyncReg::SystemRegister);
+        Ok(())
     }
 
     /// The index KVM knows it by (the CPU number the guest sees).

@@ -448,22 +448,7 @@ pub struct UserStart {
 /// where the CPUID offers RDTSCP or RDPID), FPU and XCR0, and `start` at CPL3 with the user
 /// code and data selectors. The vCPU never runs core code except the exception vectors and the
 /// syscall stub, so it needs no core stack. The caller enables sync regs as `Vcpu::new` does.
-/// Use [`reconfigure_secondary`] for a vCPU that has run before.
 pub fn configure_secondary(
-    vcpu: &VcpuFd,
-    mem: &GuestMem,
-    index: u32,
-    template: &VcpuTemplate,
-    start: &UserStart,
-) -> Result<(), PerCpuError> {
-    vcpu.set_cpuid2(&template.cpuid)
-        .map_err(setup_err("KVM_SET_CPUID2"))?;
-    reconfigure_secondary(vcpu, mem, index, template, start)
-}
-
-/// [`configure_secondary`] for a vCPU that already ran (an exited thread's, reused): all but
-/// the CPUID, which KVM refuses to change once a vCPU has run (it keeps the one it was given).
-pub fn reconfigure_secondary(
     vcpu: &VcpuFd,
     mem: &GuestMem,
     index: u32,
@@ -476,6 +461,8 @@ pub fn reconfigure_secondary(
         });
     }
     write_percpu(mem, index, template.platform)?;
+    vcpu.set_cpuid2(&template.cpuid)
+        .map_err(setup_err("KVM_SET_CPUID2"))?;
 
     let mut sregs = vcpu.get_sregs().map_err(setup_err("KVM_GET_SREGS"))?;
     // As `Cpu::enter_user` leaves vCPU 0: user CS/SS/DS/ES, FS/GS kernel data with their bases.
