@@ -170,6 +170,33 @@ fn a_stalled_stdout_reader_does_not_outlive_the_timeout() {
 }
 
 #[test]
+fn a_stalled_stdout_reader_does_not_outlive_sigterm() {
+    if !common::require_kvm() {
+        return;
+    }
+    // As above, with no --timeout: SIGTERM to umon must end the blocked write too.
+    let dir = probe().parent().unwrap().to_path_buf();
+    let vol = format!("{}:/apps", dir.display());
+    let guest_probe = format!("/apps/{}", probe().file_name().unwrap().to_str().unwrap());
+    let child = umon_cmd()
+        .args(["run", "-v", &vol])
+        .arg(probe())
+        .args(["sendfile", &guest_probe])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped()) // kept open, never read
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Long enough for the pipe to fill and the write to block.
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let (code, err) = finish(child);
+    assert_eq!(code, 143, "{err}");
+}
+
+#[test]
 fn a_stalled_stderr_reader_does_not_keep_trace_lines_alive_past_the_timeout() {
     if !common::require_kvm() {
         return;
