@@ -177,4 +177,4 @@ pub fn render(call: &Call, mem: &GuestMem, space: &AddrSpace) -> String {
     format!("{}({}) = {}", name(call.nr), args.join(", "), result)
 }
 
-mod args;
+pub mod args;
