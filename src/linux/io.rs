@@ -57,8 +57,8 @@ fn regular(file: &OpenFile) -> bool {
 }
 
 pub fn read(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    read_into(cx, &file, a.0[1], a.0[2].min(MAX_RW), None)
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    read_into(cx, &file, a.ptr(1), a.len(2).min(MAX_RW), None)
 }
 
 /// Whether the object behind `file` is a regular file on the host (a volume file, or a
@@ -162,8 +162,8 @@ fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Opt
 }
 
 pub fn write(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    write_from(cx, &file, a.0[1], a.0[2].min(MAX_RW), None)
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    write_from(cx, &file, a.ptr(1), a.len(2).min(MAX_RW), None)
 }
 
 /// One write(2) at the file's current position (or its end, with O_APPEND), or one pwrite(2)
@@ -290,8 +290,8 @@ fn iovecs(cx: &Ctx<'_, '_>, at: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
 }
 
 pub fn readv(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    readv_into(cx, &file, a.0[1], a.0[2], None)
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    readv_into(cx, &file, a.ptr(1), a.len(2), None)
 }
 
 /// For an all-or-nothing object (see [`partial_copies`]), EFAULT before anything moves if any
@@ -342,8 +342,8 @@ fn readv_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64, pos: O
 }
 
 pub fn writev(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    writev_from(cx, &file, a.0[1], a.0[2], None)
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    writev_from(cx, &file, a.ptr(1), a.len(2), None)
 }
 
 fn writev_from(
@@ -395,37 +395,37 @@ fn verify_area(offset: u64, count: u64) -> Result<(), Errno> {
 /// pread64: a real positional read (pread(2) on the host), so the file offset, shared with
 /// every other thread using the fd, never moves.
 pub fn pread64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = seekable(cx, a.0[0], a.0[3])?;
-    let (buf, len) = (a.0[1], a.0[2].min(MAX_RW));
+    let file = seekable(cx, a.fd(0), a.off(3))?;
+    let (buf, len) = (a.ptr(1), a.len(2).min(MAX_RW));
     access_ok(buf, len)?;
-    verify_area(a.0[3], a.0[2])?;
-    read_into(cx, &file, buf, len, Some(a.0[3]))
+    verify_area(a.off(3), a.len(2))?;
+    read_into(cx, &file, buf, len, Some(a.off(3)))
 }
 
 /// pwrite64: a real positional write (see [`pread64`]).
 pub fn pwrite64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = seekable(cx, a.0[0], a.0[3])?;
-    let (buf, len) = (a.0[1], a.0[2].min(MAX_RW));
+    let file = seekable(cx, a.fd(0), a.off(3))?;
+    let (buf, len) = (a.ptr(1), a.len(2).min(MAX_RW));
     access_ok(buf, len)?;
-    verify_area(a.0[3], a.0[2])?;
-    write_from(cx, &file, buf, len, Some(a.0[3]))
+    verify_area(a.off(3), a.len(2))?;
+    write_from(cx, &file, buf, len, Some(a.off(3)))
 }
 
 /// preadv/pwritev: on x86-64 the whole offset is in the low half (argument 3).
 pub fn preadv(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = seekable(cx, a.0[0], a.0[3])?;
-    readv_into(cx, &file, a.0[1], a.0[2], Some(a.0[3]))
+    let file = seekable(cx, a.fd(0), a.off(3))?;
+    readv_into(cx, &file, a.ptr(1), a.len(2), Some(a.off(3)))
 }
 
 /// pwritev: see [`preadv`].
 pub fn pwritev(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = seekable(cx, a.0[0], a.0[3])?;
-    writev_from(cx, &file, a.0[1], a.0[2], Some(a.0[3]))
+    let file = seekable(cx, a.fd(0), a.off(3))?;
+    writev_from(cx, &file, a.ptr(1), a.len(2), Some(a.off(3)))
 }
 
 pub fn lseek(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    let (offset, whence) = (a.0[1], a.0[2]);
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    let (offset, whence) = (a.off(1), a.raw(2));
     let pos = match whence {
         0 => SeekFrom::Start(offset),
         1 => SeekFrom::Current(offset as i64),
@@ -445,7 +445,7 @@ pub fn lseek(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub fn close(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    cx.process.fds().close(a.0[0])?;
+    cx.process.fds().close(a.fd(0))?;
     Ok(0)
 }
 
@@ -499,9 +499,9 @@ pub(super) fn stat_of(cx: &Ctx<'_, '_>, file: &OpenFile) -> Result<Stat, Errno> 
 }
 
 pub fn fstat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
+    let file = cx.process.fds().get(a.fd(0))?.file;
     let st = stat_of(cx, &file)?;
-    cx.write_val(a.0[1], &st)?;
+    cx.write_val(a.ptr(1), &st)?;
     Ok(0)
 }
 
@@ -512,9 +512,9 @@ fn tty<'s>(cx: &'s Ctx<'_, '_>, file: &OpenFile) -> Option<BorrowedFd<'s>> {
 }
 
 pub fn ioctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let fd = a.0[0];
+    let fd = a.fd(0);
     let file = cx.process.fds().get(fd)?.file;
-    let (req, arg) = (a.0[1] & 0xffff_ffff, a.0[2]);
+    let (req, arg) = (u64::from(a.uint(1)), a.raw(2));
     match req {
         tio::FIONBIO => {
             let on: i32 = cx.read_val(arg)?;
@@ -560,18 +560,18 @@ pub fn ioctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub fn poll(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let ms = a.0[2] as i32;
+    let ms = a.int(2);
     let timeout = (ms >= 0).then(|| Duration::from_millis(ms as u64));
-    poll_fds(cx, a.0[0], a.0[1], timeout)
+    poll_fds(cx, a.ptr(0), a.len(1), timeout)
 }
 
 pub fn ppoll(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let timeout = if a.0[2] == 0 {
+    let timeout = if a.ptr(2) == 0 {
         None
     } else {
-        Some(super::time::duration(cx.read_val::<Timespec>(a.0[2])?)?)
+        Some(super::time::duration(cx.read_val::<Timespec>(a.ptr(2))?)?)
     };
-    poll_fds(cx, a.0[0], a.0[1], timeout)
+    poll_fds(cx, a.ptr(0), a.len(1), timeout)
 }
 
 fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>) -> Sys {
@@ -648,7 +648,7 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
 }
 
 pub fn dup(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let fd = cx.process.fds().get(a.0[0])?;
+    let fd = cx.process.fds().get(a.fd(0))?;
     Ok(cx.process.fds().alloc(
         0,
         Fd {
@@ -659,7 +659,7 @@ pub fn dup(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub fn dup2(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (old, new) = (a.0[0], a.0[1]);
+    let (old, new) = (a.fd(0), a.fd(1));
     let fd = cx.process.fds().get(old)?;
     if old != new {
         cx.process.fds().set(
@@ -674,7 +674,7 @@ pub fn dup2(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub fn dup3(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (old, new, flags) = (a.0[0], a.0[1], a.0[2]);
+    let (old, new, flags) = (a.fd(0), a.fd(1), a.flags(2));
     if old == new || flags & !oflag::CLOEXEC != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -690,7 +690,7 @@ pub fn dup3(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (n, cmd, arg) = (a.0[0], a.0[1], a.0[2]);
+    let (n, cmd, arg) = (a.fd(0), a.raw(1), a.raw(2));
     let fd = cx.process.fds().get(n)?;
     match cmd {
         fcntl::F_DUPFD | fcntl::F_DUPFD_CLOEXEC if arg >= cx.process.fds().limit => {
@@ -830,7 +830,7 @@ const LOCK_MAND: u64 = 32;
 /// flock(2) on the host file (see [`record_lock`]).
 pub fn flock(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     use rustix::fs::FlockOperation as Op;
-    let (n, op) = (a.0[0] & 0xffff_ffff, a.0[1] & 0xffff_ffff);
+    let (n, op) = (u64::from(a.uint(0)), u64::from(a.uint(1)));
     // Linux 6.1 warns about the removed LOCK_MAND and does nothing.
     if op & LOCK_MAND != 0 {
         return Ok(0);
@@ -966,7 +966,7 @@ fn appends(h: &HostFile) -> Result<bool, Errno> {
 /// sendfile(out, in, offset, count): from a volume file to a volume file or a standard output
 /// stream (whatever it is: umon's own fd or a caller's writer). Checked in Linux's order.
 pub fn sendfile(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (out_fd, in_fd, off_ptr, count) = (a.0[0], a.0[1], a.0[2], a.0[3]);
+    let (out_fd, in_fd, off_ptr, count) = (a.fd(0), a.fd(1), a.ptr(2), a.len(3));
     let mut off = raw_offset(cx, off_ptr)?;
     let input = cx.process.fds().get(in_fd)?.file;
     let readable = match &input {
@@ -1009,7 +1009,7 @@ fn identity(h: &HostFile) -> Result<(u64, u64, i64), Errno> {
 /// then generic_copy_file_checks: no copy onto an overlapping range of the same file).
 pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (in_fd, in_ptr, out_fd, out_ptr, len, flags) =
-        (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4], a.0[5]);
+        (a.fd(0), a.ptr(1), a.fd(2), a.ptr(3), a.len(4), a.flags(5));
     let input = cx.process.fds().get(in_fd)?.file;
     let output = cx.process.fds().get(out_fd)?.file;
     let in_off = raw_offset(cx, in_ptr)?;
@@ -1086,7 +1086,8 @@ pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     use mman::{MAP_PRIVATE, MAP_SHARED_VALIDATE, MAP_TYPE};
     let prot_write = u64::from(mman::PROT_WRITE);
-    let (addr, len, prot, flags, fd, offset) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4], a.0[5]);
+    let (addr, len, prot, flags, fd, offset) =
+        (a.ptr(0), a.len(1), a.raw(2), a.flags(3), a.fd(4), a.off(5));
     let file = cx.process.fds().get(u64::from(fd as u32))?.file;
     let OpenFile::Host(h) = file else {
         return Err(Errno::ENODEV.into());

@@ -423,25 +423,25 @@ fn stat_target(
 }
 
 pub(crate) fn newfstatat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let flags = a.0[3];
+    let flags = a.flags(3);
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
-    let st = stat_target(cx, a.0[0], a.0[1], flags)?;
-    cx.write_val(a.0[2], &st)?;
+    let st = stat_target(cx, a.dirfd(0), a.ptr(1), flags)?;
+    cx.write_val(a.ptr(2), &st)?;
     Ok(0)
 }
 
 /// stat(path, buf) and lstat (`nofollow`).
 pub(crate) fn stat(cx: &mut Ctx<'_, '_>, a: &Args, nofollow: bool) -> Sys {
     let flags = if nofollow { AT_SYMLINK_NOFOLLOW } else { 0 };
-    let st = stat_target(cx, AT_FDCWD, a.0[0], flags)?;
-    cx.write_val(a.0[1], &st)?;
+    let st = stat_target(cx, AT_FDCWD, a.ptr(0), flags)?;
+    cx.write_val(a.ptr(1), &st)?;
     Ok(0)
 }
 
 pub(crate) fn statx(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (dirfd, path, flags, mask, buf) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4]);
+    let (dirfd, path, flags, mask, buf) = (a.dirfd(0), a.ptr(1), a.flags(2), a.ptr(3), a.ptr(4));
     let known = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE;
     if flags & !known != 0
         || flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE
@@ -478,7 +478,7 @@ fn statfs_of(fd: impl AsFd, writable: bool) -> Result<Statfs, Errno> {
 
 /// fstatfs: the host file system's numbers; a read-only volume says ST_RDONLY.
 pub(crate) fn fstatfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
+    let file = cx.process.fds().get(a.fd(0))?.file;
     let st = match file {
         OpenFile::Host(h) => statfs_of(&h.fd, h.writable_volume)?,
         stream => match stream.stream().and_then(|n| cx.process.stdio.host_fd(n)) {
@@ -486,17 +486,17 @@ pub(crate) fn fstatfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             None => return Err(Errno::EINVAL.into()),
         },
     };
-    cx.write_val(a.0[1], &st)?;
+    cx.write_val(a.ptr(1), &st)?;
     Ok(0)
 }
 
 pub(crate) fn statfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let name = read_path(cx, a.0[0])?;
+    let name = read_path(cx, a.ptr(0))?;
     let (_, at) = locate(cx, AT_FDCWD, &name)?;
     let m = mount(cx, &at);
     let fd = host(m.handle(&at.rel, false))?;
     let st = statfs_of(&fd, m.writable())?;
-    cx.write_val(a.0[1], &st)?;
+    cx.write_val(a.ptr(1), &st)?;
     Ok(0)
 }
 
@@ -511,7 +511,7 @@ const DIRENT_HEAD: usize = 19;
 /// d_reclen aligned to 8, d_type, NUL-terminated name). The position is the host file's own,
 /// so it is shared by dup'ed fds and lseek/rewinddir work as on Linux.
 pub(crate) fn getdents64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (fd, dirp, count) = (a.0[0], a.0[1], (a.0[2] as u32) as usize);
+    let (fd, dirp, count) = (a.fd(0), a.ptr(1), a.uint(2) as usize);
     let OpenFile::Host(h) = cx.process.fds().get(fd)?.file else {
         return Err(Errno::ENOTDIR.into());
     };
@@ -959,8 +959,8 @@ fn chmod_file(fs: &FileSystem, file: &OpenFile, mode: Mode) -> Sys {
 }
 
 pub(crate) fn fchmod(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    let mode = Mode::from_bits_retain(a.0[1] as u32 & MODE_BITS);
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    let mode = Mode::from_bits_retain(a.uint(1) & MODE_BITS);
     chmod_file(&cx.process.fs(), &file, mode)
 }
 
@@ -1025,8 +1025,8 @@ fn chown_file(
 }
 
 pub(crate) fn fchown(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    let (owner, group) = owner_ids([a.0[1], a.0[2]]);
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    let (owner, group) = owner_ids([a.raw(1), a.raw(2)]);
     chown_file(&cx.process.fs(), &file, owner, group)
 }
 
@@ -1034,7 +1034,7 @@ pub(crate) fn fchown(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     const UTIME_NOW: i64 = (1 << 30) - 1;
     const UTIME_OMIT: i64 = (1 << 30) - 2;
-    let (dirfd, path, times_ptr, flags) = (a.0[0], a.0[1], a.0[2], a.0[3]);
+    let (dirfd, path, times_ptr, flags) = (a.dirfd(0), a.ptr(1), a.ptr(2), a.flags(3));
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -1104,8 +1104,8 @@ pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub(crate) fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let name = read_path(cx, a.0[0])?;
-    let len = a.0[1];
+    let name = read_path(cx, a.ptr(0))?;
+    let len = a.len(1);
     if (len as i64) < 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -1144,17 +1144,17 @@ fn host_file(cx: &Ctx<'_, '_>, fd: u64, stream: Errno) -> Result<Arc<HostFile>, 
 }
 
 pub(crate) fn ftruncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let h = host_file(cx, a.0[0], Errno::EINVAL)?;
-    if (a.0[1] as i64) < 0 {
+    let h = host_file(cx, a.fd(0), Errno::EINVAL)?;
+    if (a.off(1) as i64) < 0 {
         return Err(Errno::EINVAL.into());
     }
-    host(rustix::fs::ftruncate(&h.fd, a.0[1]))?;
+    host(rustix::fs::ftruncate(&h.fd, a.len(1)))?;
     Ok(0)
 }
 
 /// fsync, or fdatasync (`data_only`).
 pub(crate) fn fsync(cx: &mut Ctx<'_, '_>, a: &Args, data_only: bool) -> Sys {
-    let h = host_file(cx, a.0[0], Errno::EINVAL)?;
+    let h = host_file(cx, a.fd(0), Errno::EINVAL)?;
     if data_only {
         host(rustix::fs::fdatasync(&h.fd))?;
     } else {
@@ -1165,8 +1165,8 @@ pub(crate) fn fsync(cx: &mut Ctx<'_, '_>, a: &Args, data_only: bool) -> Sys {
 
 /// fadvise64: a hint, checked and accepted (the host's page cache does its own read-ahead).
 pub(crate) fn fadvise64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    host_file(cx, a.0[0], Errno::ESPIPE)?;
-    if a.0[3] > 5 || (a.0[2] as i64) < 0 {
+    host_file(cx, a.fd(0), Errno::ESPIPE)?;
+    if a.raw(3) > 5 || (a.off(2) as i64) < 0 {
         return Err(Errno::EINVAL.into());
     }
     Ok(0)
@@ -1177,7 +1177,7 @@ pub(crate) fn fadvise64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 /// chdir: the working directory becomes the directory's host handle; "/" is always allowed,
 /// even when no volume is mounted there.
 pub(crate) fn chdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let name = read_path(cx, a.0[0])?;
+    let name = read_path(cx, a.ptr(0))?;
     let (p, at) = match locate(cx, AT_FDCWD, &name) {
         Err(Errno::ENOENT) if !name.is_empty() => {
             let cwd = host(cx.process.fs().cwd())?;
@@ -1204,7 +1204,7 @@ pub(crate) fn chdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub(crate) fn fchdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
+    let file = cx.process.fds().get(a.fd(0))?.file;
     match file {
         OpenFile::Host(h) if h.kind == FileKind::Directory => {
             let path = dir_path(&cx.process.fs(), &h)?;
@@ -1226,13 +1226,13 @@ pub(crate) fn getcwd(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         return super::proc::getcwd(cx, a);
     }
     cwd.push(0);
-    if a.0[1] < cwd.len() as u64 {
+    if a.len(1) < cwd.len() as u64 {
         return Err(Errno::ERANGE.into());
     }
-    cx.space().write(cx.mem, a.0[0], &cwd)?;
+    cx.space().write(cx.mem, a.ptr(0), &cwd)?;
     Ok(cwd.len() as u64)
 }
 
 pub(crate) fn umask(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    Ok(u64::from(cx.process.fs_mut().set_umask(a.0[0] as u32)))
+    Ok(u64::from(cx.process.fs_mut().set_umask(a.uint(0))))
 }
