@@ -4,7 +4,7 @@
 //! and guest memory (vm-memory's volatile I/O), never through a bounce buffer; a large transfer
 //! is one host call per physically contiguous piece of the guest buffer. Paths are `fs.rs`'s.
 use super::abi::{
-    fcntl, ioctl as tio, mman, mode, oflag, Flock, Iovec, PollFd, Stat, Timespec, TERMIOS_BYTES,
+    fcntl, ioctl as tio, mman, oflag, Flock, Iovec, PollFd, Stat, Timespec, TERMIOS_BYTES,
 };
 use super::fd::{Fd, FileKind, HostFile, OpenFile};
 use super::{Args, Ctx, Stop, Sys};
@@ -50,33 +50,13 @@ fn mem_errno(e: MemoryError) -> Errno {
     }
 }
 
-/// Only a regular file is read or written across several guest buffer pieces in one call; a
-/// stream stops after the first piece so it never blocks for more once something moved.
-fn regular(file: &OpenFile) -> bool {
-    matches!(file, OpenFile::Host(h) if h.kind == FileKind::Regular)
-}
-
 pub fn read(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.process.fds().get(a.fd(0))?.file;
     read_into(cx, &file, a.ptr(1), a.len(2).min(MAX_RW), None)
 }
 
-/// Whether the object behind `file` is a regular file on the host (a volume file, or a
-/// standard stream umon was given as a file): Linux copies such a transfer page by page, so a
-/// buffer that turns bad part-way moves the bytes before the fault (EFAULT only if there are
-/// none). Pipes, terminals and caller-supplied streams are all or nothing.
-fn partial_copies(cx: &Ctx<'_, '_>, file: &OpenFile) -> bool {
-    match file {
-        OpenFile::Host(h) => h.kind == FileKind::Regular,
-        stream => stream
-            .stream()
-            .and_then(|n| cx.process.stdio.host_fd(n))
-            .and_then(|fd| rustix::fs::fstat(fd).ok())
-            .is_some_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file()),
-    }
-}
-
-/// The part of `[buf, buf + len)` a transfer may use (see [`partial_copies`]).
+/// The part of `[buf, buf + len)` a transfer may use (see
+/// [`crate::linux::fd::FileDescription::partial_copies`]).
 fn usable(
     cx: &Ctx<'_, '_>,
     file: &OpenFile,
@@ -84,7 +64,7 @@ fn usable(
     len: u64,
     access: Access,
 ) -> Result<u64, Errno> {
-    if !partial_copies(cx, file) {
+    if !file.partial_copies() {
         cx.space().chunks(buf, len, access)?;
         return Ok(len);
     }
@@ -115,7 +95,7 @@ fn at_eof(h: &HostFile, pos: Option<u64>) -> bool {
 fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Option<u64>) -> Sys {
     let n = usable(cx, file, buf, len, Access::Write)?;
     if n == 0 && len > 0 {
-        if let OpenFile::Host(h) = file {
+        if let Some(h) = file.as_volume() {
             if at_eof(h, pos) {
                 return Ok(0);
             }
@@ -123,39 +103,18 @@ fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Opt
         return Err(Errno::EFAULT.into());
     }
     let chunks = cx.space().chunks(buf, n, Access::Write)?;
-    let h = match file {
-        OpenFile::Host(h) => h,
-        OpenFile::Stdin => {
-            let Some(&(gpa, n)) = chunks.first() else {
-                return Ok(0);
-            };
-            let got = cx
-                .process
-                .stdio
-                .stdin
-                .read_guest(cx.mem, gpa, n)
-                .map_err(io_errno)?;
-            return Ok(got as u64);
-        }
-        OpenFile::Stdout | OpenFile::Stderr => return Err(Errno::EBADF.into()),
-    };
     let mut done = 0u64;
     for (gpa, n) in chunks {
-        let got = match pos {
-            None => cx.mem.read_from(gpa, n, &mut &h.fd),
-            Some(p) => cx
-                .mem
-                .read_from_at(gpa, n, h.fd.as_fd(), p.saturating_add(done)),
-        };
-        match got {
+        let at = pos.map(|p| p.saturating_add(done));
+        match file.read_piece(cx.mem, gpa, n, at) {
             Ok(got) => {
                 done += got as u64;
-                if (got as u64) < n || h.kind != FileKind::Regular {
+                if (got as u64) < n || !file.regular() {
                     break;
                 }
             }
             Err(_) if done > 0 => break,
-            Err(e) => return Err(mem_errno(e).into()),
+            Err(e) => return Err(io_errno(e).into()),
         }
     }
     Ok(done)
@@ -170,7 +129,7 @@ pub fn write(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 /// at `pos`.
 fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Option<u64>) -> Sys {
     access_ok(buf, len)?;
-    let len = if len > 0 && partial_copies(cx, file) {
+    let len = if len > 0 && file.partial_copies() {
         fsize_limit(cx, file, len, pos)?
     } else {
         len
@@ -182,21 +141,7 @@ fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Op
     let chunks = cx.space().chunks(buf, n, Access::Read)?;
     let mut done = 0u64;
     for (gpa, n) in chunks {
-        let wrote = match file {
-            OpenFile::Stdout => cx.process.stdio.stdout.write_guest(cx.mem, gpa, n),
-            OpenFile::Stderr => cx.process.stdio.stderr.write_guest(cx.mem, gpa, n),
-            OpenFile::Stdin => return Err(Errno::EBADF.into()),
-            OpenFile::Host(h) => match pos {
-                None => cx.mem.write_to(gpa, n, &mut &h.fd),
-                Some(p) => cx
-                    .mem
-                    .write_to_at(gpa, n, h.fd.as_fd(), p.saturating_add(done)),
-            }
-            .map_err(|e| match e {
-                MemoryError::Io(io) => io,
-                other => std::io::Error::from_raw_os_error(mem_errno(other).into_raw()),
-            }),
-        };
+        let wrote = file.write_piece(cx.mem, gpa, n, pos.map(|p| p.saturating_add(done)));
         match wrote {
             Ok(w) => {
                 done += w as u64;
@@ -230,11 +175,7 @@ fn fsize_limit(
     if limit == u64::MAX {
         return Ok(len);
     }
-    let fd = match file {
-        OpenFile::Host(h) => Some(h.fd.as_fd()),
-        stream => stream.stream().and_then(|n| cx.process.stdio.host_fd(n)),
-    };
-    let Some(fd) = fd else {
+    let Some(fd) = file.host_fd() else {
         return Ok(len);
     };
     let append = rustix::fs::fcntl_getfl(fd)
@@ -302,7 +243,7 @@ fn check_all(
     iovs: &[Iovec],
     access: Access,
 ) -> Result<(), Errno> {
-    if partial_copies(cx, file) {
+    if file.partial_copies() {
         return Ok(());
     }
     let mut total = 0u64;
@@ -318,7 +259,7 @@ fn check_all(
 }
 
 fn readv_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64, pos: Option<u64>) -> Sys {
-    let whole = regular(file);
+    let whole = file.regular();
     let iovs = iovecs(cx, at, count)?;
     check_all(cx, file, &iovs, Access::Write)?;
     let mut done = 0;
@@ -378,9 +319,9 @@ fn seekable(cx: &Ctx<'_, '_>, fd: u64, offset: u64) -> Result<OpenFile, Errno> {
     if (offset as i64) < 0 {
         return Err(Errno::EINVAL);
     }
-    match file {
-        OpenFile::Host(_) => Ok(file),
-        _ => Err(Errno::ESPIPE),
+    match file.as_volume() {
+        Some(_) => Ok(file),
+        None => Err(Errno::ESPIPE),
     }
 }
 
@@ -430,16 +371,12 @@ pub fn lseek(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         0 => SeekFrom::Start(offset),
         1 => SeekFrom::Current(offset as i64),
         2 => SeekFrom::End(offset as i64),
-        SEEK_DATA if file.host().is_some() => SeekFrom::Data(offset),
-        SEEK_HOLE if file.host().is_some() => SeekFrom::Hole(offset),
+        SEEK_DATA if file.as_volume().is_some() => SeekFrom::Data(offset),
+        SEEK_HOLE if file.as_volume().is_some() => SeekFrom::Hole(offset),
         _ => return Err(Errno::EINVAL.into()),
     };
-    let fd = match &file {
-        OpenFile::Host(h) => h.fd.as_fd(),
-        stream => match stream.stream().and_then(|n| cx.process.stdio.host_fd(n)) {
-            Some(fd) => fd,
-            None => return Err(Errno::ESPIPE.into()),
-        },
+    let Some(fd) = file.host_fd() else {
+        return Err(Errno::ESPIPE.into());
     };
     rustix::fs::seek(fd, pos).map_err(|e| host_errno(e).into())
 }
@@ -473,42 +410,11 @@ pub(super) fn stat_from(s: &rustix::fs::Stat) -> Stat {
     }
 }
 
-/// The stat of an open file: a volume file's host stat; for a stream, the host's view of
-/// umon's own stream, or a pipe when the stream is a caller-supplied reader/writer.
-pub(super) fn stat_of(cx: &Ctx<'_, '_>, file: &OpenFile) -> Result<Stat, Errno> {
-    if let OpenFile::Host(h) = file {
-        return rustix::fs::fstat(&h.fd)
-            .map(|s| stat_from(&s))
-            .map_err(host_errno);
-    }
-    let ids = crate::machine::host::ids();
-    let synthetic = Stat {
-        mode: mode::S_IFIFO | 0o600,
-        nlink: 1,
-        uid: ids.uid as u32,
-        gid: ids.gid as u32,
-        blksize: 4096,
-        ..Default::default()
-    };
-    let Some(fd) = file.stream().and_then(|n| cx.process.stdio.host_fd(n)) else {
-        return Ok(synthetic);
-    };
-    Ok(rustix::fs::fstat(fd)
-        .map(|s| stat_from(&s))
-        .unwrap_or(synthetic))
-}
-
 pub fn fstat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.process.fds().get(a.fd(0))?.file;
-    let st = stat_of(cx, &file)?;
+    let st = file.stat().map_err(host_errno)?;
     cx.write_val(a.ptr(1), &st)?;
     Ok(0)
-}
-
-fn tty<'s>(cx: &'s Ctx<'_, '_>, file: &OpenFile) -> Option<BorrowedFd<'s>> {
-    file.stream()
-        .and_then(|n| cx.process.stdio.host_fd(n))
-        .filter(|fd| rustix::termios::isatty(fd))
 }
 
 pub fn ioctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -520,11 +426,9 @@ pub fn ioctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             let on: i32 = cx.read_val(arg)?;
             // A volume file gets the flag (it matters for FIFOs); the shared host streams
             // stay as they are.
-            if let OpenFile::Host(h) = &file {
-                let mut flags = rustix::fs::fcntl_getfl(&h.fd).map_err(host_errno)?;
-                flags.set(rustix::fs::OFlags::NONBLOCK, on != 0);
-                rustix::fs::fcntl_setfl(&h.fd, flags).map_err(host_errno)?;
-            }
+            let nonblock = rustix::fs::OFlags::NONBLOCK.bits();
+            file.set_status_flags(nonblock, if on != 0 { nonblock } else { 0 })
+                .map_err(host_errno)?;
             return Ok(0);
         }
         FIOCLEX | FIONCLEX => {
@@ -533,7 +437,7 @@ pub fn ioctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         }
         _ => {}
     }
-    let Some(fd) = tty(cx, &file) else {
+    let Some(fd) = file.tty() else {
         return Err(Errno::ENOTTY.into());
     };
     let os = |e: std::io::Error| Stop::from(io_errno(e));
@@ -603,8 +507,7 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
         }
         match file {
             None => p.revents = libc::POLLNVAL,
-            Some(OpenFile::Host(h)) => host.push((i, h.fd.as_fd())),
-            Some(stream) => match stream.stream().and_then(|n| cx.process.stdio.host_fd(n)) {
+            Some(file) => match file.host_fd() {
                 Some(fd) => host.push((i, fd)),
                 None => p.revents = p.events & (libc::POLLIN | libc::POLLOUT),
             },
@@ -714,32 +617,12 @@ pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             cx.process.fds().get_mut(n)?.cloexec = arg & fcntl::FD_CLOEXEC != 0;
             Ok(0)
         }
-        fcntl::F_GETFL => {
-            if let OpenFile::Host(h) = &fd.file {
-                // The host adds O_CLOEXEC to every fd it opens for the guest; that is an fd
-                // flag, never a status flag the guest sees.
-                let flags = rustix::fs::fcntl_getfl(&h.fd).map_err(host_errno)?;
-                return Ok(u64::from(flags.bits()) & !oflag::CLOEXEC);
-            }
-            Ok(
-                match fd.file.stream().and_then(|s| cx.process.stdio.host_fd(s)) {
-                    Some(h) => rustix::fs::fcntl_getfl(h)
-                        .map(|f| u64::from(f.bits()))
-                        .unwrap_or(0),
-                    None if matches!(fd.file, OpenFile::Stdin) => 0,
-                    None => oflag::WRONLY,
-                },
-            )
-        }
+        fcntl::F_GETFL => Ok(fd.file.status_flags().map_err(host_errno)?),
         fcntl::F_SETFL => {
             // Status flags of the shared host streams stay as they are.
-            if let OpenFile::Host(h) = &fd.file {
-                let keep = rustix::fs::fcntl_getfl(&h.fd).map_err(host_errno)?;
-                let want = rustix::fs::OFlags::from_bits_retain(
-                    (keep.bits() & !SETFL_MASK) | (arg as u32 & SETFL_MASK),
-                );
-                rustix::fs::fcntl_setfl(&h.fd, want).map_err(host_errno)?;
-            }
+            fd.file
+                .set_status_flags(SETFL_MASK, arg as u32)
+                .map_err(host_errno)?;
             Ok(0)
         }
         _ => Err(Errno::EINVAL.into()),
@@ -747,11 +630,10 @@ pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 /// The host fd behind a guest fd's lock calls: a volume file's, or umon's own standard stream.
-fn lock_fd<'s>(cx: &'s Ctx<'_, '_>, file: &'s OpenFile) -> Result<Option<BorrowedFd<'s>>, Errno> {
-    match file {
-        OpenFile::Host(h) if h.path_only => Err(Errno::EBADF),
-        OpenFile::Host(h) => Ok(Some(h.fd.as_fd())),
-        stream => Ok(stream.stream().and_then(|n| cx.process.stdio.host_fd(n))),
+fn lock_fd(file: &OpenFile) -> Result<Option<BorrowedFd<'_>>, Errno> {
+    match file.as_volume() {
+        Some(h) if h.path_only => Err(Errno::EBADF),
+        _ => Ok(file.host_fd()),
     }
 }
 
@@ -772,7 +654,7 @@ fn blocking_lock(cx: &Ctx<'_, '_>, mut call: impl FnMut() -> Result<(), Errno>) 
 /// The monitor is one host process, as the application is one Linux process.
 fn record_lock(cx: &mut Ctx<'_, '_>, file: &OpenFile, cmd: u64, arg: u64) -> Sys {
     let mut lock: Flock = cx.read_val(arg)?;
-    let Some(fd) = lock_fd(cx, file)? else {
+    let Some(fd) = lock_fd(file)? else {
         // A stream that is a caller's reader or writer: nobody else can hold a lock on it.
         if matches!(cmd, fcntl::F_GETLK | fcntl::F_OFD_GETLK) {
             lock.l_type = fcntl::F_UNLCK;
@@ -845,7 +727,7 @@ pub fn flock(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         _ => return Err(Errno::EINVAL.into()),
     };
     let file = cx.process.fds().get(n)?.file;
-    let Some(fd) = lock_fd(cx, &file)? else {
+    let Some(fd) = lock_fd(&file)? else {
         return Ok(0);
     };
     blocking_lock(cx, || rustix::fs::flock(fd, how).map_err(host_errno))
@@ -856,46 +738,10 @@ const PUMP_BYTES: u64 = 1 << 20;
 
 /// Write all of `buf` to `out` (at `*at` when given, advancing it); the count written.
 fn put(cx: &mut Ctx<'_, '_>, out: &OpenFile, at: Option<&mut u64>, buf: &[u8]) -> Sys {
-    let err = |e: rustix::io::Errno| Stop::from(host_errno(e));
-    match (out, at) {
-        (OpenFile::Host(h), Some(pos)) => {
-            let mut done = 0;
-            while done < buf.len() {
-                let n = rustix::io::pwrite(&h.fd, &buf[done..], *pos).map_err(err)?;
-                if n == 0 {
-                    break;
-                }
-                done += n;
-                *pos += n as u64;
-            }
-            Ok(done as u64)
-        }
-        (OpenFile::Host(h), None) => {
-            let mut done = 0;
-            while done < buf.len() {
-                match rustix::io::write(&h.fd, &buf[done..]) {
-                    Ok(0) => break,
-                    Ok(n) => done += n,
-                    Err(_) if done > 0 => break,
-                    Err(rustix::io::Errno::PIPE) => return Err(broken_pipe(cx)),
-                    Err(e) => return Err(err(e)),
-                }
-            }
-            Ok(done as u64)
-        }
-        (OpenFile::Stdout | OpenFile::Stderr, None) => {
-            let sink = if matches!(out, OpenFile::Stdout) {
-                &cx.process.stdio.stdout
-            } else {
-                &cx.process.stdio.stderr
-            };
-            match sink.write_all(buf) {
-                Ok(()) => Ok(buf.len() as u64),
-                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => Err(broken_pipe(cx)),
-                Err(e) => Err(io_errno(e).into()),
-            }
-        }
-        _ => Err(Errno::EBADF.into()),
+    match out.write_bytes(buf, at) {
+        Ok(n) => Ok(n as u64),
+        Err(e) if e.raw_os_error() == Some(libc::EPIPE) => Err(broken_pipe(cx)),
+        Err(e) => Err(io_errno(e).into()),
     }
 }
 
@@ -969,14 +815,10 @@ pub fn sendfile(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (out_fd, in_fd, off_ptr, count) = (a.fd(0), a.fd(1), a.ptr(2), a.len(3));
     let mut off = raw_offset(cx, off_ptr)?;
     let input = cx.process.fds().get(in_fd)?.file;
-    let readable = match &input {
-        OpenFile::Host(h) => h.readable && !h.path_only,
-        other => matches!(other, OpenFile::Stdin),
-    };
-    if !readable {
+    if !input.readable() {
         return Err(Errno::EBADF.into());
     }
-    let OpenFile::Host(input) = input else {
+    let Some(input) = input.as_volume().cloned() else {
         return Err(Errno::EINVAL.into());
     };
     if off.is_some() && input.kind != FileKind::Regular {
@@ -986,11 +828,13 @@ pub fn sendfile(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         return Err(Errno::EINVAL.into());
     }
     let out = cx.process.fds().get(out_fd)?.file;
-    match &out {
-        OpenFile::Stdin => return Err(Errno::EBADF.into()),
-        OpenFile::Host(h) if !h.writable || h.path_only => return Err(Errno::EBADF.into()),
-        OpenFile::Host(h) if appends(h)? => return Err(Errno::EINVAL.into()),
-        _ => {}
+    if !out.writable() {
+        return Err(Errno::EBADF.into());
+    }
+    if let Some(h) = out.as_volume() {
+        if appends(h)? {
+            return Err(Errno::EINVAL.into());
+        }
     }
     let n = pump(cx, &input, off.as_mut(), &out, None, count.min(MAX_RW))?;
     if let Some(pos) = off {
@@ -1017,7 +861,7 @@ pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if flags != 0 {
         return Err(Errno::EINVAL.into());
     }
-    let (OpenFile::Host(input), OpenFile::Host(out)) = (&input, &output) else {
+    let (Some(input), Some(out)) = (input.as_volume(), output.as_volume()) else {
         return Err(Errno::EINVAL.into());
     };
     if input.kind == FileKind::Directory || out.kind == FileKind::Directory {
@@ -1089,7 +933,7 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (addr, len, prot, flags, fd, offset) =
         (a.ptr(0), a.len(1), a.raw(2), a.flags(3), a.fd(4), a.off(5));
     let file = cx.process.fds().get(u64::from(fd as u32))?.file;
-    let OpenFile::Host(h) = file else {
+    let Some(h) = file.as_volume() else {
         return Err(Errno::ENODEV.into());
     };
     let shared = matches!(flags & MAP_TYPE, mman::MAP_SHARED | MAP_SHARED_VALIDATE);
@@ -1122,7 +966,7 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     ]);
     let va = super::mm::mmap(cx, &anon)?;
     let want = size.saturating_sub(offset).min(len);
-    let filled = fill_from(cx, &h, va, want, offset);
+    let filled = fill_from(cx, h, va, want, offset);
     if let Err(e) = filled {
         let mem = cx.mem;
         let _ = cx.process.space_mut().munmap(mem, va, len);

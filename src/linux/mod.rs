@@ -1,5 +1,5 @@
 //! The Linux personality: the system-call ABI as the application sees it, served by the
-//! monitor. [`LinuxGuest`] implements the machine's [`ExitHandler`]: the syscall entry stub
+//! monitor. [`LinuxThread`] implements the machine's [`ExitHandler`]: the syscall entry stub
 //! exits with the application's registers; `handle` decodes the call, runs it against the
 //! [`Process`] and guest memory, and arranges the return. Every pointer the application passes
 //! goes through [`AddrSpace`], so a bad one is EFAULT, exactly as on Linux. It imports the

@@ -16,8 +16,8 @@ pub mod volume;
 
 use super::abi::at::*;
 use super::abi::{oflag, Statx, Timespec};
-use super::fd::{Fd, FileKind, HostFile, OpenFile};
-use super::io::{host_errno, stat_from, stat_of, PATH_MAX};
+use super::fd::{Fd, FileKind, HostFile, OpenFile, VolumeFile};
+use super::io::{host_errno, stat_from, PATH_MAX};
 use super::{Args, Ctx, Sys};
 use crate::linux::fs::volume::{DirHandle, FileSystem, GuestPath, Located, Mount, MountId, Region};
 use crate::machine::paging::PAGE_4K;
@@ -105,10 +105,8 @@ fn locate(cx: &Ctx<'_, '_>, dirfd: u64, name: &[u8]) -> Result<(GuestPath, Locat
         GuestPath::new(&host(fs.cwd())?, name)
     } else {
         let file = cx.process.fds().get(dirfd)?.file;
-        match file {
-            OpenFile::Host(h) if h.kind == FileKind::Directory => {
-                GuestPath::new(&dir_path(fs, &h)?, name)
-            }
+        match file.as_volume() {
+            Some(h) if h.kind == FileKind::Directory => GuestPath::new(&dir_path(fs, h)?, name),
             _ => return Err(Errno::ENOTDIR),
         }
     };
@@ -120,7 +118,9 @@ fn locate(cx: &Ctx<'_, '_>, dirfd: u64, name: &[u8]) -> Result<(GuestPath, Locat
 enum Target {
     /// A path in a volume.
     Path(GuestPath, Located),
-    /// The open file `dirfd` itself (an empty path with AT_EMPTY_PATH).
+    /// The volume file `dirfd` itself (an empty path with AT_EMPTY_PATH).
+    Volume(Arc<HostFile>),
+    /// Any other open file `dirfd` itself (a standard stream).
     Fd(OpenFile),
 }
 
@@ -133,7 +133,11 @@ fn target(cx: &Ctx<'_, '_>, dirfd: u64, ptr: u64, flags: u64) -> Result<Target, 
             let (p, at) = locate(cx, dirfd, b".")?;
             return Ok(Target::Path(p, at));
         }
-        return Ok(Target::Fd(cx.process.fds().get(dirfd)?.file));
+        let file = cx.process.fds().get(dirfd)?.file;
+        return Ok(match file.as_volume() {
+            Some(h) => Target::Volume(h.clone()),
+            None => Target::Fd(file),
+        });
     }
     let (p, at) = locate(cx, dirfd, &name)?;
     Ok(Target::Path(p, at))
@@ -293,7 +297,7 @@ pub(crate) fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode
     cx.process.fds().set(
         slot,
         Fd {
-            file: OpenFile::Host(Arc::new(file)),
+            file: Arc::new(VolumeFile(Arc::new(file))),
             cloexec: flags & oflag::CLOEXEC != 0,
         },
     )?;
@@ -414,7 +418,8 @@ fn stat_target(
     flags: u64,
 ) -> Result<super::abi::Stat, Errno> {
     match target(cx, dirfd, path, flags)? {
-        Target::Fd(file) => stat_of(cx, &file),
+        Target::Volume(h) => Ok(stat_from(&host(rustix::fs::fstat(&h.fd))?)),
+        Target::Fd(file) => file.stat().map_err(host_errno),
         Target::Path(_, at) => {
             let fd = host(mount(cx, &at).handle(&at.rel, flags & AT_SYMLINK_NOFOLLOW != 0))?;
             Ok(stat_from(&host(rustix::fs::fstat(&fd))?))
@@ -479,12 +484,10 @@ fn statfs_of(fd: impl AsFd, writable: bool) -> Result<Statfs, Errno> {
 /// fstatfs: the host file system's numbers; a read-only volume says ST_RDONLY.
 pub(crate) fn fstatfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.process.fds().get(a.fd(0))?.file;
-    let st = match file {
-        OpenFile::Host(h) => statfs_of(&h.fd, h.writable_volume)?,
-        stream => match stream.stream().and_then(|n| cx.process.stdio.host_fd(n)) {
-            Some(fd) => statfs_of(fd, true)?,
-            None => return Err(Errno::EINVAL.into()),
-        },
+    let st = match (file.as_volume(), file.host_fd()) {
+        (Some(h), _) => statfs_of(&h.fd, h.writable_volume)?,
+        (None, Some(fd)) => statfs_of(fd, true)?,
+        (None, None) => return Err(Errno::EINVAL.into()),
     };
     cx.write_val(a.ptr(1), &st)?;
     Ok(0)
@@ -512,7 +515,8 @@ const DIRENT_HEAD: usize = 19;
 /// so it is shared by dup'ed fds and lseek/rewinddir work as on Linux.
 pub(crate) fn getdents64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (fd, dirp, count) = (a.fd(0), a.ptr(1), a.uint(2) as usize);
-    let OpenFile::Host(h) = cx.process.fds().get(fd)?.file else {
+    let file = cx.process.fds().get(fd)?.file;
+    let Some(h) = file.as_volume() else {
         return Err(Errno::ENOTDIR.into());
     };
     if h.path_only {
@@ -781,7 +785,7 @@ pub(crate) fn link(cx: &mut Ctx<'_, '_>, a: [u64; 5]) -> Sys {
                 AtFlags::empty(),
             ))?
         }
-        (Target::Fd(OpenFile::Host(h)), None) => {
+        (Target::Volume(h), None) => {
             if h.mount != an.mount || fd_region(fs, &h).volume != rn.volume {
                 return Err(Errno::EXDEV.into());
             }
@@ -824,8 +828,8 @@ pub(crate) fn readlink(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, buf: u64, si
     let text = if name.is_empty() {
         // The fd itself: an O_PATH | O_NOFOLLOW handle on a symlink.
         let file = cx.process.fds().get(dirfd)?.file;
-        match file {
-            OpenFile::Host(h) => host(rustix::fs::readlinkat(&h.fd, "", Vec::new()))?,
+        match file.as_volume() {
+            Some(h) => host(rustix::fs::readlinkat(&h.fd, "", Vec::new()))?,
             _ => return Err(Errno::ENOENT.into()),
         }
     } else {
@@ -867,7 +871,7 @@ pub(crate) fn access(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, fla
                 m.writable(),
             )
         }
-        Target::Fd(OpenFile::Host(h)) => {
+        Target::Volume(h) => {
             let writable = mode & W_OK != 0 && fd_region(fs, &h).writable;
             (Handle::Open(h), writable)
         }
@@ -911,7 +915,8 @@ pub(crate) fn chmod(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, flag
     }
     let mode = Mode::from_bits_retain(mode as u32 & MODE_BITS);
     match target(cx, dirfd, path, flags)? {
-        Target::Fd(file) => chmod_file(&cx.process.fs(), &file, mode),
+        Target::Volume(h) => chmod_file(&cx.process.fs(), Some(&h), mode),
+        Target::Fd(_) => chmod_file(&cx.process.fs(), None, mode),
         Target::Path(_, at) => {
             let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
             let (fd, region) = object(&cx.process.fs(), at.mount, &at.rel, !nofollow)?;
@@ -937,11 +942,11 @@ pub(crate) fn chmod(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, flag
 
 /// chmod of an open file. The standard streams are umon's own: the application may not change
 /// them (EPERM).
-fn chmod_file(fs: &FileSystem, file: &OpenFile, mode: Mode) -> Sys {
+fn chmod_file(fs: &FileSystem, file: Option<&Arc<HostFile>>, mode: Mode) -> Sys {
     match file {
-        OpenFile::Host(h) if !fd_region(fs, h).writable => Err(Errno::EROFS.into()),
+        Some(h) if !fd_region(fs, h).writable => Err(Errno::EROFS.into()),
         // An O_PATH handle (fchmodat2 with AT_EMPTY_PATH) has no fchmod; its /proc name does.
-        OpenFile::Host(h) if h.path_only => {
+        Some(h) if h.path_only => {
             host(rustix::fs::chmodat(
                 CWD,
                 proc_fd(&h.fd),
@@ -950,7 +955,7 @@ fn chmod_file(fs: &FileSystem, file: &OpenFile, mode: Mode) -> Sys {
             ))?;
             Ok(0)
         }
-        OpenFile::Host(h) => {
+        Some(h) => {
             host(rustix::fs::fchmod(&h.fd, mode))?;
             Ok(0)
         }
@@ -961,7 +966,7 @@ fn chmod_file(fs: &FileSystem, file: &OpenFile, mode: Mode) -> Sys {
 pub(crate) fn fchmod(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.process.fds().get(a.fd(0))?.file;
     let mode = Mode::from_bits_retain(a.uint(1) & MODE_BITS);
-    chmod_file(&cx.process.fs(), &file, mode)
+    chmod_file(&cx.process.fs(), file.as_volume(), mode)
 }
 
 /// chown/lchown/fchownat(dirfd, path, uid, gid, flags): the host does the change on an
@@ -973,7 +978,8 @@ pub(crate) fn chown(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, ids: [u64; 2], 
     }
     let (owner, group) = owner_ids(ids);
     match target(cx, dirfd, path, flags)? {
-        Target::Fd(file) => chown_file(&cx.process.fs(), &file, owner, group),
+        Target::Volume(h) => chown_file(&cx.process.fs(), Some(&h), owner, group),
+        Target::Fd(_) => chown_file(&cx.process.fs(), None, owner, group),
         Target::Path(_, at) => {
             let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
             let (fd, region) = object(&cx.process.fs(), at.mount, &at.rel, !nofollow)?;
@@ -1004,13 +1010,13 @@ fn owner_ids(ids: [u64; 2]) -> (Option<rustix::fs::Uid>, Option<rustix::fs::Gid>
 /// chown of an open file; the standard streams are umon's own (EPERM), as for chmod.
 fn chown_file(
     fs: &FileSystem,
-    file: &OpenFile,
+    file: Option<&Arc<HostFile>>,
     owner: Option<rustix::fs::Uid>,
     group: Option<rustix::fs::Gid>,
 ) -> Sys {
     match file {
-        OpenFile::Host(h) if !fd_region(fs, h).writable => Err(Errno::EROFS.into()),
-        OpenFile::Host(h) => {
+        Some(h) if !fd_region(fs, h).writable => Err(Errno::EROFS.into()),
+        Some(h) => {
             host(rustix::fs::chownat(
                 &h.fd,
                 "",
@@ -1027,7 +1033,7 @@ fn chown_file(
 pub(crate) fn fchown(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.process.fds().get(a.fd(0))?.file;
     let (owner, group) = owner_ids([a.raw(1), a.raw(2)]);
-    chown_file(&cx.process.fs(), &file, owner, group)
+    chown_file(&cx.process.fs(), file.as_volume(), owner, group)
 }
 
 /// utimensat(dirfd, path, times, flags): a NULL path means `dirfd` itself (futimens).
@@ -1064,11 +1070,9 @@ pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             return Err(Errno::EFAULT.into());
         }
         let file = cx.process.fds().get(dirfd)?.file;
-        return match file {
-            OpenFile::Host(h) if !fd_region(&cx.process.fs(), &h).writable => {
-                Err(Errno::EROFS.into())
-            }
-            OpenFile::Host(h) => {
+        return match file.as_volume() {
+            Some(h) if !fd_region(&cx.process.fs(), h).writable => Err(Errno::EROFS.into()),
+            Some(h) => {
                 host(rustix::fs::futimens(&h.fd, &stamps))?;
                 Ok(0)
             }
@@ -1082,7 +1086,7 @@ pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             let (fd, region) = object(fs, at.mount, &at.rel, !nofollow)?;
             (fd, region.writable)
         }
-        Target::Fd(OpenFile::Host(h)) => {
+        Target::Volume(h) => {
             if !fd_region(fs, &h).writable {
                 return Err(Errno::EROFS.into());
             }
@@ -1137,10 +1141,7 @@ pub(crate) fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 /// The volume file behind `fd`; `stream` is the error for a standard stream.
 fn host_file(cx: &Ctx<'_, '_>, fd: u64, stream: Errno) -> Result<Arc<HostFile>, Errno> {
     let file = cx.process.fds().get(fd)?.file;
-    match file {
-        OpenFile::Host(h) => Ok(h),
-        _ => Err(stream),
-    }
+    file.as_volume().cloned().ok_or(stream)
 }
 
 pub(crate) fn ftruncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -1205,11 +1206,11 @@ pub(crate) fn chdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 pub(crate) fn fchdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.process.fds().get(a.fd(0))?.file;
-    match file {
-        OpenFile::Host(h) if h.kind == FileKind::Directory => {
-            let path = dir_path(&cx.process.fs(), &h)?;
+    match file.as_volume() {
+        Some(h) if h.kind == FileKind::Directory => {
+            let path = dir_path(&cx.process.fs(), h)?;
             let mount = h.mount;
-            let handle: DirHandle = h;
+            let handle: DirHandle = h.clone();
             cx.process.fs_mut().set_cwd(Some((mount, handle)), path);
             Ok(0)
         }

@@ -1,9 +1,14 @@
 //! The application's file descriptor table: guest fd numbers are the guest's own, mapped to
-//! what they refer to on the monitor's side: one of the standard streams, or a host fd opened
-//! in a volume. Duplicated guest fds share one host open file (offset, flags), as on Linux;
+//! what they refer to on the monitor's side, an open file description ([`FileDescription`]):
+//! one of the standard streams, or a host fd opened in a volume. Duplicated guest fds share one host open file (offset, flags), as on Linux;
 //! the host fd is closed when the last guest fd referring to it is, and all of them when the
 //! VM (its [`FdTable`]) is dropped.
+pub mod file;
+
+pub use file::{FileDescription, OpenFile, StdioFile, VolumeFile};
+
 use crate::linux::fs::volume::MountId;
+use crate::linux::stdio::Stdio;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use syscalls::Errno;
@@ -48,41 +53,8 @@ impl AsFd for HostFile {
     }
 }
 
-/// What an fd refers to.
-#[derive(Clone, Debug)]
-pub enum OpenFile {
-    /// The application's stdin.
-    Stdin,
-    /// The application's stdout.
-    Stdout,
-    /// The application's stderr.
-    Stderr,
-    /// A file or directory in a volume.
-    Host(Arc<HostFile>),
-}
-
-impl OpenFile {
-    /// Which standard stream (0, 1, 2), if it is one.
-    pub fn stream(&self) -> Option<u8> {
-        match self {
-            OpenFile::Stdin => Some(0),
-            OpenFile::Stdout => Some(1),
-            OpenFile::Stderr => Some(2),
-            OpenFile::Host(_) => None,
-        }
-    }
-
-    /// The volume file, if it is one.
-    pub fn host(&self) -> Option<&Arc<HostFile>> {
-        match self {
-            OpenFile::Host(h) => Some(h),
-            _ => None,
-        }
-    }
-}
-
 /// One slot of the table.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Fd {
     /// The open file.
     pub file: OpenFile,
@@ -96,7 +68,6 @@ pub const DEFAULT_MAX_FDS: u64 = 1024;
 pub const HARD_MAX_FDS: u64 = 4096;
 
 /// fd number -> open file.
-#[derive(Debug)]
 pub struct FdTable {
     slots: Vec<Option<Fd>>,
     /// Current RLIMIT_NOFILE.
@@ -104,25 +75,31 @@ pub struct FdTable {
 }
 
 impl Default for FdTable {
+    /// Three closed standard streams.
     fn default() -> Self {
-        let std = |file| {
+        FdTable::new(&Arc::new(Stdio::default()))
+    }
+}
+
+impl FdTable {
+    /// Fds 0, 1 and 2 on the standard streams `stdio`.
+    pub fn new(stdio: &Arc<Stdio>) -> FdTable {
+        let std = |n| {
+            let file: OpenFile = Arc::new(StdioFile {
+                n,
+                stdio: stdio.clone(),
+            });
             Some(Fd {
                 file,
                 cloexec: false,
             })
         };
         FdTable {
-            slots: vec![
-                std(OpenFile::Stdin),
-                std(OpenFile::Stdout),
-                std(OpenFile::Stderr),
-            ],
+            slots: vec![std(0), std(1), std(2)],
             limit: DEFAULT_MAX_FDS,
         }
     }
-}
 
-impl FdTable {
     /// The open file behind `fd`, or EBADF.
     pub fn get(&self, fd: u64) -> Result<Fd, Errno> {
         usize::try_from(fd)
@@ -220,7 +197,7 @@ mod tests {
             .alloc(
                 0,
                 Fd {
-                    file: OpenFile::Host(file),
+                    file: std::sync::Arc::new(VolumeFile(file)),
                     cloexec: false,
                 },
             )
