@@ -38,8 +38,8 @@ fn data_dir() -> PathBuf {
     dir
 }
 
-fn volume(dir: &Path) -> Vec<umon::volume::VolumeSpec> {
-    vec![umon::volume::VolumeSpec {
+fn volume(dir: &Path) -> Vec<umon::linux::fs::volume::VolumeSpec> {
+    vec![umon::linux::fs::volume::VolumeSpec {
         host: dir.to_owned(),
         guest: "/data".into(),
         writable: false,

@@ -16,12 +16,12 @@
 //! println!("exit {}: {}", report.status.code(), out.text());
 //! # Ok::<(), umon::Error>(())
 //! ```
-use crate::app::AppConfig;
+use crate::config::AppConfig;
 use crate::config::{Config, Mode};
-use crate::stdio::{Sink, Source, Stdio};
-use crate::stop::KillHandle;
-use crate::trace::TraceMode;
-use crate::volume::VolumeSpec;
+use crate::linux::fs::volume::VolumeSpec;
+use crate::linux::stdio::{Sink, Source, Stdio};
+use crate::linux::trace::TraceMode;
+use crate::machine::stop::KillHandle;
 use crate::{Error, RunReport, Vm};
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -107,7 +107,7 @@ impl Builder {
         self
     }
 
-    /// End the VM after `limit` ([`crate::ExitStatus::TimedOut`]).
+    /// End the VM after `limit` ([`crate::exit::ExitStatus::TimedOut`]).
     pub fn timeout(mut self, limit: Duration) -> Builder {
         self.config.timeout = Some(limit);
         self
@@ -127,19 +127,19 @@ impl Builder {
 
     /// The application's stdout goes to `w` (default: umon's own stdout).
     pub fn stdout(mut self, w: impl Write + Send + 'static) -> Builder {
-        self.stdout = Some(Sink::Writer(Box::new(w)));
+        self.stdout = Some(Sink::writer(Box::new(w)));
         self
     }
 
     /// The application's stderr goes to `w` (default: umon's own stderr).
     pub fn stderr(mut self, w: impl Write + Send + 'static) -> Builder {
-        self.stderr = Some(Sink::Writer(Box::new(w)));
+        self.stderr = Some(Sink::writer(Box::new(w)));
         self
     }
 
     /// The application reads its stdin from `r` (default: umon's own stdin).
     pub fn stdin(mut self, r: impl Read + Send + 'static) -> Builder {
-        self.stdin = Some(Source::Reader(Box::new(r)));
+        self.stdin = Some(Source::reader(Box::new(r)));
         self
     }
 

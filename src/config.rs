@@ -1,5 +1,7 @@
 //! Validated plain configuration with sane defaults.
+use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::Arc;
 use umon_abi::boot::BootMode;
 
 /// Default guest RAM: 1 GiB (backed lazily, so only what the guest touches costs host memory).
@@ -48,13 +50,13 @@ pub struct Config {
     /// What the core does.
     pub mode: Mode,
     /// The application ([`Mode::Run`]).
-    pub app: Option<crate::app::AppConfig>,
+    pub app: Option<AppConfig>,
     /// Trace the application's syscalls on its stderr.
-    pub trace: Option<crate::trace::TraceMode>,
+    pub trace: Option<crate::linux::trace::TraceMode>,
     /// End the VM after this long (exit status 124, like timeout(1)).
     pub timeout: Option<std::time::Duration>,
     /// Confine the thread that runs the VM with a seccomp filter before the first guest
-    /// instruction ([`crate::seccomp`]). It stays confined after `run` returns, so a library
+    /// instruction ([`crate::machine::seccomp`]). It stays confined after `run` returns, so a library
     /// user should run the VM on a thread of its own. The CLI turns this on.
     pub seccomp: bool,
 }
@@ -171,6 +173,36 @@ pub fn format_size(bytes: u64) -> String {
         }
     }
     bytes.to_string()
+}
+
+/// The program to run.
+#[derive(Clone, Debug, Default)]
+pub struct AppConfig {
+    /// Host path of the executable.
+    pub path: PathBuf,
+    /// argv, including `argv[0]`.
+    pub args: Vec<OsString>,
+    /// The environment, as "KEY=VALUE".
+    pub env: Vec<OsString>,
+    /// The executable's bytes, when the caller holds them instead of a file at `path` (`path`
+    /// is then only its name, for argv\[0\] and /proc/self/exe).
+    pub bytes: Option<Arc<[u8]>>,
+    /// Host directories the app may see; nothing else of the host file system is visible.
+    pub volumes: Vec<crate::linux::fs::volume::VolumeSpec>,
+    /// The initial working directory, a guest path (default "/").
+    pub workdir: Option<String>,
+}
+
+impl AppConfig {
+    /// The part the image loader needs.
+    pub fn program(&self) -> crate::image::place::Program<'_> {
+        crate::image::place::Program {
+            path: &self.path,
+            args: &self.args,
+            env: &self.env,
+            bytes: self.bytes.as_ref(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,22 +1,15 @@
 //! The top-level error and its exit codes. Each module has its own error type; this one only
 //! gathers them and says which exit code a failure maps to.
-use crate::hypercall::HypercallError;
-use crate::kvm::KvmError;
-use crate::loader::LoaderError;
-use crate::memory::MemoryError;
-use crate::paging::PagingError;
-use crate::vcpu::VcpuError;
+use crate::image::LoaderError;
+use crate::machine::hypercall::HypercallError;
+use crate::machine::kvm::KvmError;
+use crate::machine::memory::MemoryError;
+use crate::machine::paging::PagingError;
+use crate::machine::vcpu::VcpuError;
 
-/// The time limit passed (timeout(1)'s convention).
-pub const EXIT_TIMED_OUT: i32 = 124;
-/// umon failed (the docker/env convention).
-pub const EXIT_UMON_FAILED: i32 = 125;
-/// The application cannot be executed.
-pub const EXIT_CANNOT_EXECUTE: i32 = 126;
-/// The application was not found.
-pub const EXIT_NOT_FOUND: i32 = 127;
-/// Added to a signal number when the application was killed by it.
-pub const EXIT_SIGNAL_BASE: i32 = 128;
+pub use crate::exit::{
+    EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_SIGNAL_BASE, EXIT_TIMED_OUT, EXIT_UMON_FAILED,
+};
 
 /// Everything that can stop umon from running an application to its end.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +23,10 @@ pub enum Error {
     /// The page tables did not fit.
     #[error(transparent)]
     Paging(#[from] PagingError),
-    /// The core or the application could not be loaded.
+    /// The guest core could not be loaded.
+    #[error(transparent)]
+    Core(#[from] crate::machine::core::CoreError),
+    /// The application could not be loaded.
     #[error(transparent)]
     Loader(#[from] LoaderError),
     /// The vCPU stopped in a way umon cannot continue from.
@@ -41,10 +37,32 @@ pub enum Error {
     Hypercall(#[from] HypercallError),
     /// The monitor could not confine itself.
     #[error(transparent)]
-    Seccomp(#[from] crate::seccomp::SeccompError),
+    Seccomp(#[from] crate::machine::seccomp::SeccompError),
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     Config(String),
+}
+
+impl From<crate::machine::vcpu::RunError> for Error {
+    fn from(e: crate::machine::vcpu::RunError) -> Self {
+        match e {
+            crate::machine::vcpu::RunError::Vcpu(e) => Error::Vcpu(e),
+            crate::machine::vcpu::RunError::Hypercall(e) => Error::Hypercall(e),
+        }
+    }
+}
+
+impl From<crate::machine::MachineError> for Error {
+    fn from(e: crate::machine::MachineError) -> Self {
+        use crate::machine::MachineError as M;
+        match e {
+            M::Kvm(e) => Error::Kvm(e),
+            M::Memory(e) => Error::Memory(e),
+            M::Paging(e) => Error::Paging(e),
+            M::Core(e) => Error::Core(e),
+            M::Vcpu(e) => Error::Vcpu(e),
+        }
+    }
 }
 
 impl Error {

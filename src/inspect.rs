@@ -1,7 +1,7 @@
 //! `umon inspect APP`: where an application would go and how it would start, without a VM.
-use crate::app::{Layout, STACK_BYTES, STACK_GUARD_BYTES};
 use crate::config::format_size;
-use crate::loader::app::{AppKind, LoadPlan};
+use crate::image::elf::{AppKind, LoadPlan};
+use crate::image::place::{Layout, STACK_BYTES, STACK_GUARD_BYTES};
 use std::fmt::Write;
 
 /// The report, one fact per line.

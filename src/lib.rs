@@ -19,65 +19,27 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod addrspace;
-pub mod app;
+// The face: what an embedder or the CLI uses to assemble and run a VM.
 pub mod builder;
 pub mod config;
 pub mod error;
-#[allow(unsafe_code)] // terminal ioctls
-mod host;
-pub mod hypercall;
 pub mod inspect;
-pub mod kvm;
 pub mod layout_map;
-pub mod loader;
-pub mod memory;
-pub mod memslots;
-pub mod paging;
-pub mod seccomp;
-pub mod stack;
-pub mod stdio;
-pub mod stop;
-pub mod syscall;
-pub mod trace;
-pub mod vcpu;
-#[allow(unsafe_code)] // KVM_SET_USER_MEMORY_REGION
 pub mod vm;
-pub mod volume;
+
+// The layers below it, each importing only those after it.
+pub mod exit;
+pub mod image;
+pub mod linux;
+pub mod machine;
 
 pub use builder::{Builder, Capture};
 pub use config::{Config, Mode};
 pub use error::Error;
-pub use stop::KillHandle;
+pub use exit::ExitStatus;
+pub use machine::stop::KillHandle;
 pub use umon_abi::hypercall::SelftestReport;
 pub use vm::Vm;
-
-/// How a VM ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ExitStatus {
-    /// The application (or core) exited with this code.
-    Exited(i32),
-    /// The application was killed by a signal; `report` is the one-line explanation.
-    Signaled {
-        /// The signal number (Linux numbering).
-        signal: i32,
-        /// What happened, e.g. "app killed by SIGSEGV: fault address 0x0, rip 0x401234 (main+0x14)".
-        report: String,
-    },
-    /// The time limit passed before the application ended.
-    TimedOut(std::time::Duration),
-}
-
-impl ExitStatus {
-    /// The process exit code umon passes on: the code itself, or 128 + signal.
-    pub fn code(&self) -> i32 {
-        match self {
-            ExitStatus::Exited(c) => *c,
-            ExitStatus::Signaled { signal, .. } => error::EXIT_SIGNAL_BASE + signal,
-            ExitStatus::TimedOut(_) => error::EXIT_TIMED_OUT,
-        }
-    }
-}
 
 /// What a finished VM reports.
 #[derive(Clone, Debug)]

@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
-use umon::app::AppConfig;
+use umon::config::AppConfig;
 use umon::config::{format_duration, format_size, parse_duration, parse_size};
 use umon::error::EXIT_UMON_FAILED;
-use umon::trace::TraceMode;
+use umon::linux::trace::TraceMode;
 use umon::{Config, ExitStatus, Mode, Vm};
 
 const EXIT_CODES: &str = "\
@@ -50,6 +50,9 @@ struct VmArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// List the Linux syscalls umon serves, one per line, with what is partial about each
+    /// (the README's list; any other syscall is ENOSYS with one note).
+    Syscalls,
     /// Run a static Linux x86-64 executable (static-pie or static) in a micro-VM.
     ///
     /// The app gets umon's stdin, stdout and stderr, an empty environment unless -e is given,
@@ -71,8 +74,8 @@ enum Command {
         trace: Option<String>,
         /// Grant a host directory: HOST_DIR:GUEST_PATH[:ro|:rw], read-only unless :rw
         /// (repeatable; the longest matching guest path wins). Without any, the app sees no files.
-        #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro|:rw]", value_parser = umon::volume::parse_spec)]
-        volumes: Vec<umon::volume::VolumeSpec>,
+        #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro|:rw]", value_parser = umon::linux::fs::volume::parse_spec)]
+        volumes: Vec<umon::linux::fs::volume::VolumeSpec>,
         /// The app's initial working directory, a guest path.
         #[arg(long, short = 'w', value_name = "GUEST_PATH", default_value = "/")]
         workdir: String,
@@ -244,13 +247,18 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
                 path: app.clone(),
                 ..Default::default()
             };
-            let (plan, lay) = umon::app::inspect(&cfg, *memory).map_err(umon::Error::from)?;
+            let (plan, lay) =
+                umon::image::place::inspect(cfg.program(), *memory).map_err(umon::Error::from)?;
             out(&umon::inspect::render(
                 &app.display().to_string(),
                 &plan,
                 &lay,
                 *memory,
             ));
+            Ok(0)
+        }
+        Command::Syscalls => {
+            out(&umon::linux::table::render());
             Ok(0)
         }
         Command::Layout { memory } => {
@@ -266,7 +274,7 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
             seccomp_violation: true,
             ..
         } => {
-            umon::seccomp::confine()?;
+            umon::machine::seccomp::confine()?;
             // getppid is not on the list: the filter must end umon before it returns.
             let _ = rustix::process::getppid();
             say("umon: selftest: the seccomp filter let a forbidden syscall through\n");
@@ -328,21 +336,21 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
 /// so a slow start is covered too.
 fn run_vm(config: &Config) -> Result<umon::RunReport, umon::Error> {
     // First, before anything here opens an fd that could be mistaken for a standard one.
-    let mut stdio = umon::stdio::Stdio::inherit();
+    let mut stdio = umon::linux::stdio::Stdio::inherit();
     let closed = CLOSED_AT_START.load(Ordering::Relaxed);
     if closed & 1 != 0 {
-        stdio.stdin = umon::stdio::Source::Closed;
+        stdio.stdin = umon::linux::stdio::Source::Closed;
     }
     if closed & 2 != 0 {
-        stdio.stdout = umon::stdio::Sink::Closed;
+        stdio.stdout = umon::linux::stdio::Sink::Closed;
     }
     if closed & 4 != 0 {
-        stdio.stderr = umon::stdio::Sink::Closed;
+        stdio.stderr = umon::linux::stdio::Sink::Closed;
     }
-    let handle = umon::stop::KillHandle::new();
+    let handle = umon::machine::stop::KillHandle::new();
     let _timer = config
         .timeout
-        .map(|limit| umon::stop::Timer::start(&handle, limit));
+        .map(|limit| umon::machine::stop::Timer::start(&handle, limit));
     let watcher = handle.clone();
     match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
@@ -352,7 +360,7 @@ fn run_vm(config: &Config) -> Result<umon::RunReport, umon::Error> {
         Ok(mut signals) => {
             std::thread::spawn(move || {
                 if let Some(sig) = signals.forever().next() {
-                    watcher.stop(umon::stop::StopReason::Signal(sig));
+                    watcher.stop(umon::machine::stop::StopReason::Signal(sig));
                 }
             });
         }

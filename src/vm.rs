@@ -1,28 +1,28 @@
 //! A VM from start to end: `Vm::new` acquires everything (KVM, memory, page tables, core, vCPU),
-//! `run(self)` consumes it, so no half-built or re-run VM can be observed. Only this module
-//! registers memory with KVM.
-use crate::app::{self, AuxFacts};
-use crate::config::{Config, Mode};
-use crate::hypercall::HostState;
-use crate::kvm::{self, KvmError, Platform};
-use crate::loader::{self, CoreImage, LoaderError};
-use crate::memory::GuestMem;
-use crate::memslots::{MemSlots, CHUNK};
-use crate::paging::{self, PageTables, NO_EXECUTE, PAGE_1G, PAGE_2M, PAGE_4K, USER, WRITABLE};
-use crate::stdio::Stdio;
-use crate::vcpu::{setup, Vcpu};
-use crate::volume::FileSystem;
+//! `run(self)` consumes it, so no half-built or re-run VM can be observed. The face: it
+//! assembles the machine, the application's image and the Linux process, in named steps.
+use crate::config::{AppConfig, Config, Mode};
+use crate::image::place::{self, AuxFacts};
+use crate::linux::fs::volume::FileSystem;
+use crate::linux::mm::space::{AddrSpace, Arena};
+use crate::linux::stdio::Stdio;
+use crate::linux::{LinuxThread, PrctlState, Process, Thread};
+use crate::machine::core;
+use crate::machine::memory::GuestMem;
+use crate::machine::memslots::CHUNK;
+use crate::machine::paging::{PageTables, NO_EXECUTE, PAGE_4K, USER, WRITABLE};
+use crate::machine::stop::KillHandle;
+use crate::machine::vcpu::Vcpu;
+use crate::machine::Machine;
 use crate::{Error, RunReport};
-use kvm_bindings::CpuId;
-use kvm_ioctls::{Kvm, VmFd};
 use std::io::Write;
 use std::sync::Arc;
 use umon_abi::boot::{
     region_kind, BootInfo, MemRegion, BOOT_MAGIC, CMDLINE_BYTES, MAX_MEM_REGIONS,
 };
 use umon_abi::layout::{
-    namespace_base, APP_PHYS_BASE, BOOT_GDT, BOOT_INFO, CORE_IMAGE_END, FIRST_APP_NAMESPACE,
-    KERNEL_BASE, NAMESPACE_BYTES, PAGE_TABLES_END,
+    namespace_base, APP_PHYS_BASE, BOOT_GDT, CORE_IMAGE_END, FIRST_APP_NAMESPACE, KERNEL_BASE,
+    NAMESPACE_BYTES, PAGE_TABLES_END,
 };
 use umon_abi::{Gpa, Gva, ABI_VERSION};
 
@@ -31,14 +31,11 @@ const LOOP_STACK_BYTES: u64 = 64 << 10;
 
 /// A VM ready to run.
 pub struct Vm {
-    // Field order is drop order: the vCPU and VM fds go before the memory they map.
+    // Field order is drop order: the vCPU fd goes before the machine (VM fd, then RAM).
     vcpu: Vcpu,
-    state: HostState,
-    _vm: Arc<VmFd>,
-    _kvm: Kvm,
-    mem: GuestMem,
-    /// The platform the VM runs on.
-    pub platform: Platform,
+    thread: Thread,
+    process: Arc<Process>,
+    machine: Arc<Machine>,
     timeout: Option<std::time::Duration>,
     seccomp: bool,
 }
@@ -60,232 +57,201 @@ impl Vm {
 
     /// Build a VM with the given standard streams.
     pub fn with_stdio(config: &Config, stdio: Stdio) -> Result<Vm, Error> {
-        Self::build(config, stdio, crate::stop::KillHandle::new())
+        Self::build(config, stdio, KillHandle::new())
     }
 
-    /// Build a VM with the given standard streams, stopped by `kill` (see [`crate::Builder`]).
-    pub fn build(
-        config: &Config,
-        stdio: Stdio,
-        kill: crate::stop::KillHandle,
-    ) -> Result<Vm, Error> {
+    /// Build a VM with the given standard streams, stopped by `kill` (see [`crate::Builder`]):
+    /// the machine and its core, the page tables, the boot information, then what the mode
+    /// runs (the application, or the self-test's stack), then vCPU 0.
+    pub fn build(config: &Config, stdio: Stdio, kill: KillHandle) -> Result<Vm, Error> {
         config.validate().map_err(Error::Config)?;
         let t0 = std::time::Instant::now();
         let phase = |what: &str| log::debug!("{what} after {:?}", t0.elapsed());
-        let kvm = kvm::open()?;
-        let platform = Platform::detect();
-        let vm = kvm.create_vm().map_err(|source| KvmError::Ioctl {
-            what: "KVM_CREATE_VM",
-            source,
-        })?;
-        let vm = Arc::new(vm);
-        let mem = GuestMem::new(config.memory_bytes)?;
-        let mut slots = MemSlots::new(vm.clone(), &mem, kvm.get_nr_memslots() as u32)?;
-        // The boot area, core, page tables and (for the self-test loop) its stack.
-        slots.ensure(0, CHUNK)?;
-        if config.mode == Mode::Selftest {
-            // The self-check reads the end of RAM through the windows.
-            slots.ensure(0, mem.bytes())?;
-        }
-
+        // The self-check reads the end of RAM through the windows: KVM must know all of it.
+        let register_all = config.mode == Mode::Selftest;
+        let machine = Machine::new(config.memory_bytes, register_all, kill)?;
         phase("KVM VM and guest RAM");
-        let core = load_core(config, &mem)?;
-        let (cpuid, features) = setup::guest_cpuid(&kvm, platform)?;
-        let window_page = if features.gib_pages { PAGE_1G } else { PAGE_2M };
-
-        let mut pt = PageTables::new(&mem)?;
-        map_core(&mut pt, &mem, &core)?;
-        paging::map_windows(&mut pt, &mem, window_page)?;
+        let core = core::load(&machine.mem, config.kernel.as_deref())?;
+        let mut pt = machine.page_tables(&core)?;
         phase("core loaded, CPUID, page tables");
 
-        let mut info = BootInfo {
-            magic: BOOT_MAGIC,
-            abi_version: ABI_VERSION,
-            mode: config.mode.boot_mode() as u32,
-            ram_bytes: mem.bytes(),
-            tsc_khz: 0,
-            app_entry: 0,
-            app_stack: 0,
-            loop_count: 0,
-            mem_map_len: 0,
-            _pad: 0,
-            mem_map: [MemRegion::default(); MAX_MEM_REGIONS],
-            cmdline: [0; CMDLINE_BYTES],
-        };
-        let map = [
-            (BOOT_GDT, PAGE_TABLES_END, region_kind::BOOT),
-            (KERNEL_BASE, CORE_IMAGE_END, region_kind::CORE),
-            (APP_PHYS_BASE, mem.bytes(), region_kind::RAM),
-        ];
-        for (i, (start, end, kind)) in map.iter().enumerate() {
-            info.mem_map[i] = MemRegion {
-                start: *start,
-                len: end - start,
-                kind: *kind,
-                _pad: 0,
-            };
-        }
-        info.mem_map_len = map.len() as u32;
-
-        let mut state = HostState {
-            stdio,
-            selftest: None,
-            process: Default::default(),
-            stop: kill,
-            trace: config.trace.map(crate::trace::Tracer::new),
-        };
-        if config.mode == Mode::Run {
-            let app_config = config
-                .app
-                .as_ref()
-                .ok_or_else(|| Error::Config("no application to run".into()))?;
-            let facts = AuxFacts {
-                hwcap: hwcap(&cpuid),
-            };
-            let app = app::load(&mem, &mut pt, app_config, &facts)?;
-            // Image, stack and the first heap chunk; brk/mmap register the rest as handed out.
-            slots.ensure(0, app.arena_pa + CHUNK)?;
-            log::debug!(
-                "app {} entry {:#x} stack {:#x}",
-                app_config.path.display(),
-                app.entry,
-                app.rsp
-            );
-            phase("app loaded");
-            info.app_entry = app.entry;
-            info.app_stack = app.rsp;
-            let p = &mut state.process;
-            p.space = app.space;
-            p.bias = app.bias;
-            p.exe_image = Some(app.image);
-            p.slots = Some(slots);
-            p.prctl =
-                crate::syscall::PrctlState::new(app_config.path.as_os_str().as_encoded_bytes());
-            p.exe = app.exe;
-            for n in 0..3u8 {
-                if state.stdio.is_closed(n) {
-                    // As after execve with that fd closed: the app's fd n is free.
-                    let _ = p.fds.close(u64::from(n));
+        let mut info = boot_info(config, &machine.mem);
+        let mut process = Process::with_stdio(stdio);
+        match config.mode {
+            Mode::Run => {
+                let app = config
+                    .app
+                    .as_ref()
+                    .ok_or_else(|| Error::Config("no application to run".into()))?;
+                place_app(&machine, &mut pt, app, &mut info, &mut process)?;
+                for n in 0..3u8 {
+                    if process.stdio.is_closed(n) {
+                        // As after execve with that fd closed: the app's fd n is free.
+                        let _ = process.fds().close(u64::from(n));
+                    }
                 }
+                phase("app loaded");
             }
-            p.fs = FileSystem::new(&app_config.volumes, app_config.workdir.as_deref()).map_err(
-                |e| match std::error::Error::source(&e) {
-                    Some(cause) => Error::Config(format!("{e}: {cause}")),
-                    None => Error::Config(e.to_string()),
-                },
-            )?;
+            Mode::SyscallLoop(count) => {
+                selftest_stack(&machine.mem, &mut pt, &mut info, count)?;
+                process.echo_enabled = true;
+            }
+            _ => {}
         }
-        if let Mode::SyscallLoop(count) = config.mode {
-            // A small CPL3 stack in the first application namespace; the loop itself lives in
-            // the core's user-visible page.
-            let top = namespace_base(FIRST_APP_NAMESPACE) + NAMESPACE_BYTES;
-            pt.map(
-                &mem,
-                Gva(top - LOOP_STACK_BYTES),
-                Gpa(APP_PHYS_BASE),
-                LOOP_STACK_BYTES,
-                PAGE_4K,
-                USER | WRITABLE | NO_EXECUTE,
-            )?;
-            info.app_stack = top;
-            info.loop_count = count.max(1);
-            state.process.echo_enabled = true;
-        }
+        process.trace = config
+            .trace
+            .map(|mode| crate::linux::trace::Tracer::new(mode).into());
 
-        setup::write_tables(&mem, &core, platform)?;
-        let vcpu_fd = vm.create_vcpu(0).map_err(|source| KvmError::Ioctl {
-            what: "KVM_CREATE_VCPU",
-            source,
-        })?;
-        info.tsc_khz = vcpu_fd.get_tsc_khz().map(u64::from).unwrap_or(0);
-        mem.write(Gpa(BOOT_INFO), &info)?;
-        setup::configure(&vcpu_fd, &cpuid, features, &core, pt.root())?;
+        let vcpu = machine.first_vcpu(&core, pt.root(), &mut info)?;
         phase("vCPU configured");
-        log::debug!("platform {platform:?}, {} bytes of guest RAM", mem.bytes());
-
+        log::debug!(
+            "platform {:?}, {} bytes of guest RAM",
+            machine.platform,
+            machine.mem.bytes()
+        );
+        let machine = Arc::new(machine);
         Ok(Vm {
-            vcpu: Vcpu::new(vcpu_fd),
-            _vm: vm,
-            _kvm: kvm,
-            mem,
-            state,
-            platform,
+            vcpu,
+            thread: Thread::first(),
+            process: Arc::new(process),
+            machine,
             timeout: config.timeout,
             seccomp: config.seccomp,
         })
     }
 
     /// A handle that ends this VM from another thread while it runs.
-    pub fn kill_handle(&self) -> crate::stop::KillHandle {
-        self.state.stop.clone()
+    pub fn kill_handle(&self) -> KillHandle {
+        self.machine.stop.clone()
     }
 
     /// Run the guest to its end (or until the time limit or a [`Vm::kill_handle`] stops it).
-    pub fn run(mut self) -> Result<RunReport, Error> {
-        let handle = self.state.stop.clone();
+    pub fn run(self) -> Result<RunReport, Error> {
+        let Vm {
+            mut vcpu,
+            thread,
+            process,
+            machine,
+            timeout,
+            seccomp,
+        } = self;
+        let handle = machine.stop.clone();
         let _running = handle.enter();
-        let _timer = self
-            .timeout
-            .map(|limit| crate::stop::Timer::start(&handle, limit));
-        if self.seccomp {
-            crate::seccomp::confine()?;
+        let _timer = timeout.map(|limit| crate::machine::stop::Timer::start(&handle, limit));
+        if seccomp {
+            crate::machine::seccomp::confine()?;
         }
-        let status = self.vcpu.run(&self.mem, &mut self.state)?;
-        if let Some(tracer) = &self.state.trace {
-            let text = tracer
+        let mut first = LinuxThread {
+            machine: machine.clone(),
+            process: process.clone(),
+            thread,
+        };
+        let end = vcpu.run(&machine.mem, &mut first)?;
+        if let Some(tracer) = &process.trace {
+            let text = crate::linux::process::locked(tracer)
                 .summary()
-                .unwrap_or_else(|| crate::trace::ending(&status));
-            let _ = self.state.stdio.stderr.write_all(text.as_bytes());
+                .unwrap_or_else(|| crate::linux::trace::ending(&end.status));
+            let _ = process.stdio.stderr.write_all(text.as_bytes());
         }
         Ok(RunReport {
-            status,
-            selftest: self.state.selftest,
+            status: end.status,
+            selftest: end.selftest,
         })
     }
 }
 
-fn load_core(config: &Config, mem: &GuestMem) -> Result<CoreImage, LoaderError> {
-    match &config.kernel {
-        None => loader::load_core(mem, loader::core::BUILTIN_CORE, "(built-in)"),
-        Some(path) => {
-            let bytes = std::fs::read(path).map_err(|source| LoaderError::CoreRead {
-                path: path.display().to_string(),
-                source,
-            })?;
-            loader::load_core(mem, &bytes, &path.display().to_string())
-        }
+/// The boot information the core starts from (the TSC rate and the entry follow later).
+fn boot_info(config: &Config, mem: &GuestMem) -> BootInfo {
+    let mut info = BootInfo {
+        magic: BOOT_MAGIC,
+        abi_version: ABI_VERSION,
+        mode: config.mode.boot_mode() as u32,
+        ram_bytes: mem.bytes(),
+        tsc_khz: 0,
+        app_entry: 0,
+        app_stack: 0,
+        loop_count: 0,
+        mem_map_len: 0,
+        _pad: 0,
+        mem_map: [MemRegion::default(); MAX_MEM_REGIONS],
+        cmdline: [0; CMDLINE_BYTES],
+    };
+    let map = [
+        (BOOT_GDT, PAGE_TABLES_END, region_kind::BOOT),
+        (KERNEL_BASE, CORE_IMAGE_END, region_kind::CORE),
+        (APP_PHYS_BASE, mem.bytes(), region_kind::RAM),
+    ];
+    for (i, (start, end, kind)) in map.iter().enumerate() {
+        info.mem_map[i] = MemRegion {
+            start: *start,
+            len: end - start,
+            kind: *kind,
+            _pad: 0,
+        };
     }
+    info.mem_map_len = map.len() as u32;
+    info
 }
 
-/// Map the core VA = PA with 4 KiB pages and each segment's permissions; only the syscall stub
-/// page is user-visible (PVM enters it at CPL3).
-fn map_core(pt: &mut PageTables, mem: &GuestMem, core: &CoreImage) -> Result<(), Error> {
-    for seg in &core.segments {
-        let mut page = seg.start;
-        while page < seg.end {
-            let mut flags = 0;
-            if seg.write {
-                flags |= WRITABLE;
-            }
-            if !seg.exec {
-                flags |= NO_EXECUTE;
-            }
-            if (core.user_text.0..core.user_text.1).contains(&page) {
-                flags |= USER;
-            }
-            pt.map(mem, Gva(page), Gpa(page), PAGE_4K, PAGE_4K, flags)?;
-            page += PAGE_4K;
+/// Place the application (image, stack, the start of the heap; known to KVM from here) and
+/// describe the Linux process it starts as.
+fn place_app(
+    machine: &Machine,
+    pt: &mut PageTables,
+    app_config: &AppConfig,
+    info: &mut BootInfo,
+    process: &mut Process,
+) -> Result<(), Error> {
+    let facts = AuxFacts {
+        hwcap: machine.hwcap(),
+    };
+    let app = place::load(&machine.mem, pt, app_config.program(), &facts)?;
+    // Image, stack and the first heap chunk; brk/mmap register the rest as handed out.
+    machine.ensure_backed(0, app.arena.pa + CHUNK)?;
+    log::debug!(
+        "app {} entry {:#x} stack {:#x}",
+        app_config.path.display(),
+        app.entry,
+        app.rsp
+    );
+    info.app_entry = app.entry;
+    info.app_stack = app.rsp;
+    let fs = FileSystem::new(&app_config.volumes, app_config.workdir.as_deref()).map_err(|e| {
+        match std::error::Error::source(&e) {
+            Some(cause) => Error::Config(format!("{e}: {cause}")),
+            None => Error::Config(e.to_string()),
         }
-    }
+    })?;
+    process.space = AddrSpace::new(
+        app.regions,
+        Arena::new(app.arena.start, app.arena.end, app.arena.pa),
+    )
+    .into();
+    process.symbols = Some(app.symbols);
+    process.prctl = PrctlState::new(app_config.path.as_os_str().as_encoded_bytes()).into();
+    process.exe = app.exe;
+    process.fs = fs.into();
     Ok(())
 }
 
-/// CPUID(1).EDX as the guest sees it: AT_HWCAP.
-fn hwcap(cpuid: &CpuId) -> u64 {
-    cpuid
-        .as_slice()
-        .iter()
-        .find(|e| e.function == 1)
-        .map(|e| u64::from(e.edx))
-        .unwrap_or(0)
+/// The self-test's CPL3 loop: a small stack in the first application namespace (the loop itself
+/// lives in the core's user-visible page).
+fn selftest_stack(
+    mem: &GuestMem,
+    pt: &mut PageTables,
+    info: &mut BootInfo,
+    count: u64,
+) -> Result<(), Error> {
+    let top = namespace_base(FIRST_APP_NAMESPACE) + NAMESPACE_BYTES;
+    pt.map(
+        mem,
+        Gva(top - LOOP_STACK_BYTES),
+        Gpa(APP_PHYS_BASE),
+        LOOP_STACK_BYTES,
+        PAGE_4K,
+        USER | WRITABLE | NO_EXECUTE,
+    )?;
+    info.app_stack = top;
+    info.loop_count = count.max(1);
+    Ok(())
 }

@@ -161,7 +161,7 @@ fn errors_are_typed_with_exit_codes() {
     let e = Builder::new("/nonexistent/app").run().err().unwrap();
     assert!(matches!(
         e,
-        umon::Error::Loader(umon::loader::LoaderError::AppNotFound { .. })
+        umon::Error::Loader(umon::image::LoaderError::AppNotFound { .. })
     ));
     assert_eq!(e.exit_code(), 127);
     let e = Builder::from_bytes("text", b"hello".to_vec())

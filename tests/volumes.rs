@@ -659,7 +659,7 @@ fn ending_the_vm_closes_every_host_fd_it_opened() {
     // fdlimit leaves a file open at exit; the volume root is open all along.
     let report = umon::Builder::new(c_app("files", Link::StaticPie))
         .args(["fdlimit", "/d"])
-        .volume(umon::volume::VolumeSpec {
+        .volume(umon::linux::fs::volume::VolumeSpec {
             host: root.clone(),
             guest: "/d".into(),
             writable: true,

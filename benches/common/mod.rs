@@ -107,12 +107,12 @@ pub fn run_peak_rss_kib(cmd: &mut Command) -> (i32, i64) {
 pub fn umon_run_with_volumes(
     app: &Path,
     args: &[&str],
-    volumes: Vec<umon::volume::VolumeSpec>,
+    volumes: Vec<umon::linux::fs::volume::VolumeSpec>,
 ) -> i32 {
     let mut argv = vec![app.as_os_str().to_owned()];
     argv.extend(args.iter().map(|a| a.into()));
     let config = umon::Config {
-        app: Some(umon::app::AppConfig {
+        app: Some(umon::config::AppConfig {
             path: app.to_owned(),
             args: argv,
             volumes,
@@ -121,10 +121,10 @@ pub fn umon_run_with_volumes(
         ..Default::default()
     };
     let null = || std::fs::File::create("/dev/null").unwrap();
-    let stdio = umon::stdio::Stdio {
-        stdin: umon::stdio::Source::Reader(Box::new(std::io::empty())),
-        stdout: umon::stdio::Sink::Fd(null()),
-        stderr: umon::stdio::Sink::Fd(null()),
+    let stdio = umon::linux::stdio::Stdio {
+        stdin: umon::linux::stdio::Source::reader(Box::new(std::io::empty())),
+        stdout: umon::linux::stdio::Sink::Fd(null()),
+        stderr: umon::linux::stdio::Sink::Fd(null()),
     };
     let report = umon::Vm::with_stdio(&config, stdio).unwrap().run().unwrap();
     report.status.code()

@@ -1,10 +1,10 @@
-//! `elf_plan`: the application ELF path on arbitrary bytes, the way `umon::app::load` drives it:
+//! `elf_plan`: the application ELF path on arbitrary bytes, the way `umon::image::place::load` drives it:
 //! `head_len` on the first 64 bytes, `plan` on that head, and `symbols` on the whole file (fault
 //! reports read them). None may panic; every accepted plan must satisfy the promises
 //! `LoadPlan` documents. Allocation sized by a header field is caught by libFuzzer's
 //! `-malloc_limit_mb` (see fuzz/README.md).
-use umon::loader::app::{head_len, plan, symbols, AppKind, LoadPlan, MAX_HEAD_BYTES};
-use umon::loader::app::{MAX_IMAGE_BYTES, MAX_LOAD_SEGMENTS};
+use umon::image::elf::{head_len, plan, symbols, AppKind, LoadPlan, MAX_HEAD_BYTES};
+use umon::image::elf::{MAX_IMAGE_BYTES, MAX_LOAD_SEGMENTS};
 use umon_abi::layout::{namespace_base, CORE_IMAGE_END, FIRST_APP_NAMESPACE, PROGRAM_BASE};
 
 /// Where `umon run` puts a static-pie image.

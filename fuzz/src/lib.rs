@@ -18,7 +18,7 @@ mod seeds {
     //! file in each corpus directory, seeds and anything the fuzzer added, replays cleanly.
     use crate::machine::{run_hypercall, run_syscall, Ended};
     use std::path::{Path, PathBuf};
-    use umon::loader::app::{plan, symbols, AppError, AppKind};
+    use umon::image::elf::{plan, symbols, AppError, AppKind};
     use umon::ExitStatus;
 
     fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -176,7 +176,7 @@ mod seeds {
             m.ended
         );
         let m = run_hypercall(&seed("hypercall", "selftest-enter"));
-        assert_eq!(m.state.selftest.map(|r| r.checks), Some(8));
+        assert_eq!(m.selftest.map(|r| r.checks), Some(8));
         assert!(
             matches!(&m.ended, Some(Ended::Error(e)) if e.contains("unknown hypercall 0")),
             "{:?}",

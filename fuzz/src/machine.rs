@@ -1,7 +1,7 @@
 //! `syscall` and `hypercall`: a small guest (no KVM) shaped like a real `umon run` — a
 //! read-only text region, a data region, a stack and a heap arena in one program namespace —
 //! driven by a program decoded from the fuzz input: raw writes into guest RAM, then syscalls
-//! (`umon::syscall::handle`) or hypercalls (`umon::hypercall::dispatch`) with decoded registers.
+//! (`ExitHandler::syscall` of `umon::linux::LinuxGuest`) or hypercalls (`umon::machine::hypercall::dispatch`) with decoded registers.
 //!
 //! The application has two volumes (see [`crate::volume`]): a writable one at `/data` (also the
 //! working directory), recreated for every input, and a read-only one at `/ro`, both holding
@@ -31,12 +31,15 @@ use crate::input::Input;
 use crate::volume::Fixture;
 use kvm_bindings::{kvm_regs, kvm_sregs};
 use std::sync::{Arc, Mutex};
-use umon::addrspace::{AddrSpace, Arena, Region};
-use umon::hypercall::{Cpu, Flow, HostState};
-use umon::memory::GuestMem;
-use umon::stdio::Stdio;
-use umon::syscall::linux::Timespec;
-use umon::trace::{TraceMode, Tracer};
+use umon::linux::abi::Timespec;
+use umon::linux::mm::space::{AddrSpace, Arena, Region};
+use umon::linux::stdio::Stdio;
+use umon::linux::trace::{TraceMode, Tracer};
+use umon::linux::{LinuxThread, Thread};
+use umon::machine::hypercall::{Cpu, Flow};
+use umon::machine::memory::GuestMem;
+use umon::machine::paging::PAGE_4K;
+use umon::machine::vcpu::ExitHandler;
 use umon::ExitStatus;
 use umon_abi::hypercall::SYS_UMON_ECHO;
 use umon_abi::layout::{
@@ -48,7 +51,6 @@ use umon_abi::Gpa;
 pub const RAM_BYTES: u64 = 24 << 20;
 /// The namespace the application lives in, as in `umon run`.
 pub const NS: u64 = namespace_base(FIRST_APP_NAMESPACE);
-const PAGE: u64 = 4096;
 
 /// One application region: virtual start, physical start, length, writable.
 #[derive(Clone, Copy)]
@@ -78,7 +80,7 @@ pub const DATA: Area = Area {
     write: true,
 };
 /// SIGSTOP, F_SETLKW, F_OFD_SETLKW (each one less is its non-blocking form), LOCK_NB.
-const SIGSTOP: u64 = 19;
+const SIGSTOP: u64 = umon::linux::signal::SIGSTOP;
 const F_SETLKW: u64 = 7;
 const F_OFD_SETLKW: u64 = 38;
 const LOCK_NB: u64 = 4;
@@ -103,9 +105,9 @@ pub const ARENA: Area = Area {
 pub const AREAS: [Area; 4] = [TEXT, DATA, STACK, ARENA];
 /// Physical pages right next to the regions that no syscall may write.
 pub const CANARIES: [u64; 4] = [
-    TEXT.pa - PAGE,
+    TEXT.pa - PAGE_4K,
     DATA.pa + DATA.len,
-    STACK.pa - PAGE,
+    STACK.pa - PAGE_4K,
     ARENA.pa + ARENA.len,
 ];
 const CANARY_BYTE: u8 = 0xA5;
@@ -122,8 +124,8 @@ pub const EDGES: [u64; 24] = [
     0x0000_7fff_ffff_f000,
     PHYS_MEM,
     0xffff_ffff_ffff_f000,
-    PAGE,
-    PAGE - 1,
+    PAGE_4K,
+    PAGE_4K - 1,
     0x7fff_f000,
     u32::MAX as u64,
     i32::MAX as u64,
@@ -136,7 +138,7 @@ pub const EDGES: [u64; 24] = [
     DATA.va + DATA.len - 8,
     STACK.va - 8,
     ARENA.va + ARENA.len,
-    ARENA.va - PAGE,
+    ARENA.va - PAGE_4K,
 ];
 
 /// Where in the text the harness writes [`PATHS`] (the input may overwrite them).
@@ -172,10 +174,10 @@ pub const PATHS: [&[u8]; 24] = [
 
 /// A fresh harness VM.
 pub struct Machine {
-    /// Guest RAM.
-    pub mem: GuestMem,
     /// What the monitor keeps for the VM.
-    pub state: HostState,
+    pub state: LinuxThread,
+    /// The core's self-check report, once sent.
+    pub selftest: Option<umon_abi::hypercall::SelftestReport>,
     /// General registers.
     pub regs: kvm_regs,
     /// System registers.
@@ -231,7 +233,7 @@ impl Machine {
         Fixture::get().reset();
         let mem = GuestMem::new(RAM_BYTES).expect("map guest RAM");
         for pa in CANARIES {
-            mem.write_bytes(Gpa(pa), &[CANARY_BYTE; PAGE as usize])
+            mem.write_bytes(Gpa(pa), &[CANARY_BYTE; PAGE_4K as usize])
                 .expect("canary inside RAM");
         }
         let regions = AREAS
@@ -245,38 +247,40 @@ impl Machine {
             })
             .collect();
         let arena = Arena::new(ARENA.va, ARENA.va + ARENA.len, ARENA.pa);
-        let mut process = umon::syscall::Process {
-            space: AddrSpace::new(regions, arena),
-            exe: b"/fuzz/app".to_vec(),
-            fs: Fixture::get().file_system(),
-            ..Default::default()
-        };
         let echo = flags & 4 != 0;
-        process.echo_enabled = echo;
         let trace = match flags & 3 {
-            1 => Some(Tracer::new(TraceMode::Calls)),
-            2 => Some(Tracer::new(TraceMode::Summary)),
+            1 => Some(Tracer::new(TraceMode::Calls).into()),
+            2 => Some(Tracer::new(TraceMode::Summary).into()),
             _ => None,
         };
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        let state = HostState {
-            stdio: Stdio::capture(
+        let process = umon::linux::Process {
+            space: AddrSpace::new(regions, arena).into(),
+            exe: b"/fuzz/app".to_vec(),
+            fs: Fixture::get().file_system().into(),
+            echo_enabled: echo,
+            trace,
+            ..umon::linux::Process::with_stdio(Stdio::capture(
                 Box::new(Capture(stdout.clone())),
                 Box::new(Capture(stderr.clone())),
-            ),
-            selftest: None,
-            process,
-            stop: umon::stop::KillHandle::new(),
-            trace,
+            ))
+        };
+        let state = LinuxThread {
+            machine: Arc::new(umon::machine::Machine::without_kvm(
+                mem,
+                umon::machine::stop::KillHandle::new(),
+            )),
+            process: Arc::new(process),
+            thread: Thread::first(),
         };
         let mut sregs = kvm_sregs::default();
         if flags & 8 != 0 {
             sregs.cs.dpl = 3;
         }
         let mut m = Machine {
-            mem,
             state,
+            selftest: None,
             regs: kvm_regs::default(),
             sregs,
             text: vec![0; TEXT.len as usize],
@@ -301,7 +305,9 @@ impl Machine {
         let a = AREAS[area % AREAS.len()];
         let at = offset % a.len;
         let bytes = &bytes[..bytes.len().min((a.len - at) as usize)];
-        self.mem
+        self.state
+            .machine
+            .mem
             .write_bytes(Gpa(a.pa + at), bytes)
             .expect("region inside RAM");
         if a.pa == TEXT.pa {
@@ -344,14 +350,14 @@ impl Machine {
             (nr, args[0], args[1], args[2], args[3], args[4], args[5]);
         r.rcx = TEXT.va + 0x100;
         r.r11 = 0x202;
-        self.trap(true, umon::syscall::handle)
+        self.trap(true, |cpu, mem, state, _| state.syscall(cpu, mem))
     }
 
     /// Hypercall `nr` with the current registers; false when the VM is over.
     pub fn hypercall(&mut self, nr: u16) -> bool {
         let is_syscall = nr == umon_abi::hypercall::Hypercall::Syscall as u16;
-        self.trap(is_syscall, |cpu, mem, state| {
-            umon::hypercall::dispatch(nr, cpu, mem, state)
+        self.trap(is_syscall, |cpu, mem, state, selftest| {
+            umon::machine::hypercall::dispatch(nr, cpu, mem, state, selftest)
         })
     }
 
@@ -362,8 +368,9 @@ impl Machine {
         call: impl FnOnce(
             &mut Cpu<'_>,
             &GuestMem,
-            &mut HostState,
-        ) -> Result<Flow, umon::hypercall::HypercallError>,
+            &mut LinuxThread,
+            &mut Option<umon_abi::hypercall::SelftestReport>,
+        ) -> Result<Flow, umon::machine::hypercall::HypercallError>,
     ) -> bool {
         let nr = self.regs.rax & 0xffff_ffff;
         if is_syscall && !self.tame() {
@@ -374,7 +381,8 @@ impl Machine {
             sregs: &mut self.sregs,
             dirty: 0,
         };
-        match call(&mut cpu, &self.mem, &mut self.state) {
+        let machine = self.state.machine.clone();
+        match call(&mut cpu, &machine.mem, &mut self.state, &mut self.selftest) {
             Ok(Flow::Continue) => {
                 let ret = self.regs.rax;
                 let echoed = self.echo && nr == SYS_UMON_ECHO;
@@ -385,7 +393,7 @@ impl Machine {
                 self.last = ret;
                 true
             }
-            Ok(Flow::Exit(status)) => {
+            Ok(Flow::EndProcess(status)) => {
                 let _ = status.code();
                 self.ended = Some(Ended::Status(status));
                 false
@@ -439,22 +447,22 @@ impl Machine {
             // getrandom(buf, len, flags): every 64 KiB chunk costs a host getrandom; more than
             // a few chunks only repeat the loop.
             318 if a[1] > MAX_RANDOM => {
-                r.rsi = MAX_RANDOM + a[1] % PAGE;
+                r.rsi = MAX_RANDOM + a[1] % PAGE_4K;
                 true
             }
             // write, pwrite64 to a volume file (fd >= 3)
             1 | 18 if a[0] >= 3 && a[2] > MAX_FILE_WRITE => {
-                r.rdx = MAX_FILE_WRITE + a[2] % PAGE;
+                r.rdx = MAX_FILE_WRITE + a[2] % PAGE_4K;
                 true
             }
             // sendfile(out, in, offset, count)
             40 if a[3] > MAX_FILE_WRITE => {
-                r.r10 = MAX_FILE_WRITE + a[3] % PAGE;
+                r.r10 = MAX_FILE_WRITE + a[3] % PAGE_4K;
                 true
             }
             // copy_file_range(in, off_in, out, off_out, len, flags)
             326 if r.r8 > MAX_FILE_WRITE => {
-                r.r8 = MAX_FILE_WRITE + r.r8 % PAGE;
+                r.r8 = MAX_FILE_WRITE + r.r8 % PAGE_4K;
                 true
             }
             // writev, pwritev to a volume file: skipped when the iovecs add up to more
@@ -472,11 +480,11 @@ impl Machine {
 
     /// What the iovecs at `va` add up to (0 when unreadable or too many: the call fails anyway).
     fn iovecs_total(&self, va: u64, count: u64) -> u64 {
-        let space = &self.state.process.space;
+        let space = self.state.process.space();
         (0..count.min(1024))
             .map(|i| {
                 space
-                    .read_val::<[u64; 2]>(&self.mem, va.wrapping_add(i * 16))
+                    .read_val::<[u64; 2]>(&self.state.machine.mem, va.wrapping_add(i * 16))
                     .map(|iov| iov[1])
                     .unwrap_or(0)
             })
@@ -484,8 +492,8 @@ impl Machine {
     }
 
     fn short_timespec(&mut self, va: u64) -> bool {
-        let space = &self.state.process.space;
-        let Ok(t) = space.read_val::<Timespec>(&self.mem, va) else {
+        let space = self.state.process.space();
+        let Ok(t) = space.read_val::<Timespec>(&self.state.machine.mem, va) else {
             return true; // EFAULT, at once
         };
         if t.sec < 0 || !(0..1_000_000_000).contains(&t.nsec) {
@@ -495,23 +503,29 @@ impl Machine {
             sec: 0,
             nsec: t.nsec % 1_000_000,
         };
-        space.write_val(&self.mem, va, &short).is_ok()
+        space.write_val(&self.state.machine.mem, va, &short).is_ok()
     }
 
     /// Panic if a syscall wrote memory outside what it was given.
     pub fn check(&self) {
         // Whole-slice comparisons (memcmp): a byte loop here would be traced by the coverage
         // instrumentation and cost more than the syscalls.
-        let mut page = [0u8; PAGE as usize];
+        let mut page = [0u8; PAGE_4K as usize];
         for pa in CANARIES {
-            self.mem.read_bytes(Gpa(pa), &mut page).expect("in RAM");
+            self.state
+                .machine
+                .mem
+                .read_bytes(Gpa(pa), &mut page)
+                .expect("in RAM");
             assert!(
-                page == [CANARY_BYTE; PAGE as usize],
+                page == [CANARY_BYTE; PAGE_4K as usize],
                 "guest page {pa:#x} outside every region was written"
             );
         }
         let mut text = vec![0u8; TEXT.len as usize];
-        self.mem
+        self.state
+            .machine
+            .mem
             .read_bytes(Gpa(TEXT.pa), &mut text)
             .expect("in RAM");
         if text != self.text {
@@ -525,8 +539,8 @@ impl Machine {
 
     /// End of the run: the summary table (exercised, not shown), and the checks.
     pub fn finish(&self) {
-        if let Some(t) = &self.state.trace {
-            let _ = t.summary();
+        if let Some(t) = &self.state.process.trace {
+            let _ = umon::linux::process::locked(t).summary();
         }
         self.check();
         Fixture::get().check_outside();
@@ -653,7 +667,7 @@ pub fn run_hypercall(data: &[u8]) -> Machine {
             let at = gpa(&m, &mut input);
             let len = usize::from(input.u8());
             let bytes = input.bytes(len);
-            let _ = m.mem.write_bytes(Gpa(at), bytes);
+            let _ = m.state.machine.mem.write_bytes(Gpa(at), bytes);
             continue;
         }
         let nr = if op >= 0xa0 {
@@ -676,8 +690,8 @@ pub fn run_hypercall(data: &[u8]) -> Machine {
     }
     // Hypercalls take guest-physical addresses and may legitimately write anywhere in RAM (a
     // ConsoleWrite writes its result back), so only the syscall target checks the canaries.
-    if let Some(t) = &m.state.trace {
-        let _ = t.summary();
+    if let Some(t) = &m.state.process.trace {
+        let _ = umon::linux::process::locked(t).summary();
     }
     Fixture::get().check_outside();
     m

@@ -19,7 +19,7 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use umon::volume::{FileSystem, VolumeSpec};
+use umon::linux::fs::volume::{FileSystem, VolumeSpec};
 
 const SECRET: &[u8] = b"umon-fuzz: a host file outside every volume\n";
 

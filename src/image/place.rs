@@ -1,0 +1,420 @@
+//! Placing the application in guest memory: its image (from a [`LoadPlan`]), its stack and its
+//! heap arena, all mapped in the page tables before the first instruction.
+//!
+//! Physical memory from `APP_PHYS_BASE` holds, in order: the image, the 8 MiB stack, the arena
+//! (all remaining RAM). Virtually, a static-pie image sits at the base of the first program
+//! namespace and the stack at its top, with an unmapped guard below it; the arena starts at
+//! `MMAP_BASE` (OSv's mmap area), outside the 8 GiB namespace, so every byte of RAM is usable
+//! by brk and mmap whatever `-m` says.
+use crate::image::elf::{self, LoadPlan};
+use crate::image::stack::{self, at, StackSpec};
+use crate::image::LoaderError;
+use crate::machine::memory::GuestMem;
+use crate::machine::paging::{PageTables, Region, NO_EXECUTE, PAGE_2M, PAGE_4K, USER, WRITABLE};
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use umon_abi::layout::{
+    namespace_base, APP_PHYS_BASE, FIRST_APP_NAMESPACE, MMAP_BASE, NAMESPACE_BYTES,
+};
+use umon_abi::{Gpa, Gva};
+
+/// The application's stack size (RLIMIT_STACK as Linux defaults it).
+pub const STACK_BYTES: u64 = 8 << 20;
+/// Unmapped space below the stack: an overflow faults instead of running into the arena.
+pub const STACK_GUARD_BYTES: u64 = 2 << 20;
+/// The smallest arena umon starts an application with.
+pub const MIN_ARENA_BYTES: u64 = 2 << 20;
+
+/// The program to place: its file (or bytes), argv and environment.
+#[derive(Clone, Copy, Debug)]
+pub struct Program<'a> {
+    /// Host path of the executable.
+    pub path: &'a Path,
+    /// argv, including `argv[0]`.
+    pub args: &'a [OsString],
+    /// The environment, as "KEY=VALUE".
+    pub env: &'a [OsString],
+    /// The executable's bytes, when the caller holds them instead of a file at `path` (`path`
+    /// is then only its name, for argv\[0\] and /proc/self/exe).
+    pub bytes: Option<&'a Arc<[u8]>>,
+}
+
+/// An application in guest memory, ready to enter.
+pub struct LoadedApp {
+    /// Entry point.
+    pub entry: u64,
+    /// Initial stack pointer.
+    pub rsp: u64,
+    /// Its mapped regions (image, stack, arena), as the page tables map them.
+    pub regions: Vec<Region>,
+    /// The heap arena (brk and mmap), one of `regions`.
+    pub arena: Region,
+
+    /// What readlink("/proc/self/exe") returns.
+    pub exe: Vec<u8>,
+    /// Its function symbols, from the executable as opened at load time.
+    pub symbols: super::symbols::Symbols,
+}
+
+/// Machine facts that go into the auxiliary vector.
+pub struct AuxFacts {
+    /// CPUID(1).EDX as the guest sees it.
+    pub hwcap: u64,
+}
+
+/// Where an application's pieces go, physically and virtually.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// The program namespace used (its index).
+    pub namespace: u64,
+    /// Physical address of the image.
+    pub pa_image: u64,
+    /// Physical address of the stack.
+    pub pa_stack: u64,
+    /// Physical address of the arena.
+    pub pa_arena: u64,
+    /// Lowest stack address.
+    pub stack_bottom: u64,
+    /// Initial top of the stack (exclusive).
+    pub stack_top: u64,
+    /// First arena address.
+    pub arena_start: u64,
+    /// Arena bytes (brk + mmap).
+    pub arena_len: u64,
+}
+
+/// Lay out `plan` in `ram` bytes of guest RAM; Err(bytes needed) when it does not fit.
+pub fn layout(plan: &LoadPlan, ram: u64) -> Result<Layout, u64> {
+    let ns = namespace_base(FIRST_APP_NAMESPACE);
+    let pa_image = APP_PHYS_BASE;
+    let pa_stack = (pa_image + (plan.end - plan.start)).next_multiple_of(PAGE_2M);
+    let pa_arena = pa_stack + STACK_BYTES;
+    let need = pa_arena + MIN_ARENA_BYTES;
+    if need > ram {
+        return Err(need);
+    }
+    let stack_top = ns + NAMESPACE_BYTES;
+    let stack_bottom = stack_top - STACK_BYTES;
+    let arena_start = MMAP_BASE;
+    Ok(Layout {
+        namespace: FIRST_APP_NAMESPACE,
+        pa_image,
+        pa_stack,
+        pa_arena,
+        stack_bottom,
+        stack_top,
+        arena_start,
+        arena_len: (ram - pa_arena) & !(PAGE_2M - 1),
+    })
+}
+
+/// The executable's bytes: the host file opened at load time (read piecewise, never past the
+/// length it had then) or bytes the caller holds. The app may rewrite, truncate or replace its
+/// file through a writable volume; reading from this handle, bounded by the load-time length,
+/// never opens a host path again and never reads more than the file had.
+pub enum ExeImage {
+    /// A regular file and its length when it was loaded.
+    File {
+        /// The open file.
+        file: File,
+        /// Its length at load time.
+        len: u64,
+    },
+    /// Bytes the caller holds.
+    Bytes(Arc<[u8]>),
+}
+
+impl ExeImage {
+    /// Copy `len` bytes at `offset` into guest RAM at `gpa`.
+    fn copy(&mut self, mem: &GuestMem, gpa: Gpa, offset: u64, len: u64) -> Result<(), PlaceError> {
+        match self {
+            ExeImage::File { file, .. } => {
+                file.seek(SeekFrom::Start(offset)).map_err(PlaceError::Io)?;
+                let mut done = 0;
+                while done < len {
+                    let n = mem.read_from(Gpa(gpa.0 + done), len - done, file)?;
+                    if n == 0 {
+                        return Err(PlaceError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+                    }
+                    done += n as u64;
+                }
+                Ok(())
+            }
+            ExeImage::Bytes(bytes) => {
+                let part = bytes
+                    .get(offset as usize..(offset + len) as usize)
+                    .ok_or_else(|| PlaceError::Io(std::io::ErrorKind::UnexpectedEof.into()))?;
+                mem.write_bytes(gpa, part)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The function symbols, rebased by `bias` (see [`elf::symbols_with`]); empty when the
+    /// file no longer holds what its headers promise.
+    pub fn symbols(&self, bias: u64) -> Vec<(u64, u64, String)> {
+        match self {
+            ExeImage::File { file, len } => elf::symbols_with(
+                |offset, n| {
+                    let end = offset.checked_add(n)?;
+                    if end > *len {
+                        return None;
+                    }
+                    let mut buf = vec![0u8; usize::try_from(n).ok()?];
+                    file.read_exact_at(&mut buf, offset).ok()?;
+                    Some(buf)
+                },
+                bias,
+            ),
+            ExeImage::Bytes(bytes) => elf::symbols(bytes, bias),
+        }
+    }
+}
+
+/// Open `cfg`'s executable and plan its load: the parts of [`load`] that need no VM.
+fn open_and_plan(cfg: Program<'_>) -> Result<(ExeImage, LoadPlan), LoaderError> {
+    let shown = cfg.path.display().to_string();
+    let unreadable = |source: std::io::Error| match source.kind() {
+        std::io::ErrorKind::NotFound => LoaderError::AppNotFound {
+            path: shown.clone(),
+        },
+        _ => LoaderError::AppRead {
+            path: shown.clone(),
+            source,
+        },
+    };
+    let ns = namespace_base(FIRST_APP_NAMESPACE);
+    let planned = |head: &[u8], len: u64| {
+        elf::plan(head, len, ns).map_err(|source| LoaderError::App {
+            path: shown.clone(),
+            source,
+        })
+    };
+    if let Some(bytes) = cfg.bytes {
+        let plan = planned(bytes, bytes.len() as u64)?;
+        return Ok((ExeImage::Bytes(bytes.clone()), plan));
+    }
+    // Only the headers are read up front; segments go straight from the file into guest RAM.
+    // Non-blocking, so a FIFO (or a device) at the path cannot stall the open; only a regular
+    // file is read, as execve insists.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(cfg.path)
+        .map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if meta.is_dir() {
+        return Err(unreadable(std::io::Error::from_raw_os_error(libc::EISDIR)));
+    }
+    if !meta.is_file() {
+        return Err(unreadable(std::io::Error::from_raw_os_error(libc::EACCES)));
+    }
+    // execve's check: execute permission for umon's effective ids (root: any x bit).
+    rustix::fs::accessat(
+        rustix::fs::CWD,
+        cfg.path,
+        rustix::fs::Access::EXEC_OK,
+        rustix::fs::AtFlags::EACCESS,
+    )
+    .map_err(|e| unreadable(e.into()))?;
+    let file_len = meta.len();
+    let mut head = vec![0u8; 64.min(file_len) as usize];
+    file.read_exact_at(&mut head, 0).map_err(unreadable)?;
+    head.resize(elf::head_len(&head, file_len) as usize, 0);
+    file.read_exact_at(&mut head, 0).map_err(unreadable)?;
+    let plan = planned(&head, file_len)?;
+    Ok((
+        ExeImage::File {
+            file,
+            len: file_len,
+        },
+        plan,
+    ))
+}
+
+/// Validate `cfg`'s executable and say where it would go in `ram` bytes of guest RAM, without
+/// a VM (`umon inspect`).
+pub fn inspect(cfg: Program<'_>, ram: u64) -> Result<(LoadPlan, Layout), LoaderError> {
+    let (_, plan) = open_and_plan(cfg)?;
+    let lay = layout(&plan, ram).map_err(|need| LoaderError::NoRoom {
+        path: cfg.path.display().to_string(),
+        need,
+        ram,
+    })?;
+    Ok((plan, lay))
+}
+
+/// Read, validate and place `cfg`'s executable; map everything in `pt`.
+pub fn load(
+    mem: &GuestMem,
+    pt: &mut PageTables,
+    cfg: Program<'_>,
+    facts: &AuxFacts,
+) -> Result<LoadedApp, LoaderError> {
+    let (mut source, plan) = open_and_plan(cfg)?;
+    let lay = layout(&plan, mem.bytes()).map_err(|need| LoaderError::NoRoom {
+        path: cfg.path.display().to_string(),
+        need,
+        ram: mem.bytes(),
+    })?;
+    let mut regions =
+        place_image(mem, pt, &plan, &mut source, lay.pa_image).map_err(|e| match e {
+            PlaceError::Io(source) => LoaderError::AppRead {
+                path: cfg.path.display().to_string(),
+                source,
+            },
+            PlaceError::Other(e) => e,
+        })?;
+    for (start, len, pa) in [
+        (lay.stack_bottom, STACK_BYTES, lay.pa_stack),
+        (lay.arena_start, lay.arena_len, lay.pa_arena),
+    ] {
+        pt.map(
+            mem,
+            Gva(start),
+            Gpa(pa),
+            len,
+            PAGE_2M,
+            USER | WRITABLE | NO_EXECUTE,
+        )?;
+        regions.push(Region {
+            start,
+            end: start + len,
+            pa,
+            write: true,
+            exec: false,
+        });
+    }
+    let arena = Region {
+        start: lay.arena_start,
+        end: lay.arena_start + lay.arena_len,
+        pa: lay.pa_arena,
+        write: true,
+        exec: false,
+    };
+    let (stack_top, stack_bottom, pa_stack) = (lay.stack_top, lay.stack_bottom, lay.pa_stack);
+
+    let args: Vec<Vec<u8>> = cfg.args.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let env: Vec<Vec<u8>> = cfg.env.iter().map(|e| e.as_bytes().to_vec()).collect();
+    let mut random = [0u8; 16];
+    let _ = rustix::rand::getrandom(&mut random, rustix::rand::GetRandomFlags::empty());
+    let ids = crate::machine::host::ids();
+    let auxv = [
+        (at::PHDR, plan.phdr),
+        (at::PHENT, plan.phent),
+        (at::PHNUM, plan.phnum),
+        (at::PAGESZ, PAGE_4K),
+        (at::BASE, 0),
+        (at::FLAGS, 0),
+        (at::ENTRY, plan.entry),
+        (at::UID, ids.uid),
+        (at::EUID, ids.uid),
+        (at::GID, ids.gid),
+        (at::EGID, ids.gid),
+        (at::SECURE, 0),
+        (at::HWCAP, facts.hwcap),
+        (at::HWCAP2, 0),
+        (at::CLKTCK, 100),
+    ];
+    let execfn = cfg.path.as_os_str().as_bytes();
+    let spec = StackSpec {
+        args: &args,
+        env: &env,
+        execfn,
+        random,
+        auxv: &auxv,
+    };
+    let initial =
+        stack::build(&spec, stack_top, STACK_BYTES / 2).ok_or(LoaderError::ArgsTooLong {
+            max: STACK_BYTES / 2,
+        })?;
+    mem.write_bytes(Gpa(pa_stack + (initial.rsp - stack_bottom)), &initial.bytes)?;
+
+    // Always absolute, as Linux gives it (glibc asserts so): the real file, or for an app given
+    // as bytes, its name under "/".
+    let exe = match (cfg.bytes, std::fs::canonicalize(cfg.path)) {
+        (None, Ok(p)) => p.as_os_str().as_bytes().to_vec(),
+        _ => {
+            let mut abs = b"/".to_vec();
+            abs.extend_from_slice(execfn.strip_prefix(b"/").unwrap_or(execfn));
+            abs
+        }
+    };
+    Ok(LoadedApp {
+        entry: plan.entry,
+        rsp: initial.rsp,
+        regions,
+        arena,
+        exe,
+        symbols: super::symbols::Symbols::new(source, plan.bias),
+    })
+}
+
+/// Placing the image failed: reading the file, or guest memory / page tables.
+enum PlaceError {
+    Io(std::io::Error),
+    Other(LoaderError),
+}
+
+impl<E: Into<LoaderError>> From<E> for PlaceError {
+    fn from(e: E) -> Self {
+        PlaceError::Other(e.into())
+    }
+}
+
+/// Copy the segments to `pa` onwards (the image is physically contiguous) and map each page
+/// with the union of the permissions of the segments on it. Bytes past p_filesz stay zero:
+/// this memory has never been written.
+fn place_image(
+    mem: &GuestMem,
+    pt: &mut PageTables,
+    plan: &LoadPlan,
+    source: &mut ExeImage,
+    pa: u64,
+) -> Result<Vec<Region>, PlaceError> {
+    for s in &plan.segments {
+        source.copy(mem, Gpa(pa + (s.vaddr - plan.start)), s.offset, s.filesz)?;
+    }
+    let mut regions: Vec<Region> = Vec::new();
+    let mut page = plan.start;
+    while page < plan.end {
+        let (mut write, mut exec, mut used) = (false, false, false);
+        for s in plan
+            .segments
+            .iter()
+            .filter(|s| s.vaddr < page + PAGE_4K && page < s.vaddr + s.memsz)
+        {
+            used = true;
+            write |= s.write;
+            exec |= s.exec;
+        }
+        if used {
+            let mut flags = USER;
+            if write {
+                flags |= WRITABLE;
+            }
+            if !exec {
+                flags |= NO_EXECUTE;
+            }
+            let page_pa = pa + (page - plan.start);
+            pt.map(mem, Gva(page), Gpa(page_pa), PAGE_4K, PAGE_4K, flags)?;
+            match regions.last_mut() {
+                Some(r) if r.end == page && r.write == write && r.exec == exec => r.end += PAGE_4K,
+                _ => regions.push(Region {
+                    start: page,
+                    end: page + PAGE_4K,
+                    pa: page_pa,
+                    write,
+                    exec,
+                }),
+            }
+        }
+        page += PAGE_4K;
+    }
+    Ok(regions)
+}

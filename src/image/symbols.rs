@@ -1,0 +1,37 @@
+//! The application's function symbols, for the one line a fatal signal reports ("main+0x14").
+//! Read lazily, once, from the executable opened at load time: never re-opened by path (the
+//! application may have replaced the file), never read past the length it had then.
+use super::place::ExeImage;
+use std::sync::OnceLock;
+
+/// The symbols of one loaded executable.
+pub struct Symbols {
+    image: ExeImage,
+    /// What the loader added to the executable's addresses.
+    bias: u64,
+    /// (address, size, name), sorted by address; read the first time they are needed.
+    table: OnceLock<Vec<(u64, u64, String)>>,
+}
+
+impl Symbols {
+    /// The symbols of `image`, loaded `bias` bytes above its link addresses.
+    pub fn new(image: ExeImage, bias: u64) -> Symbols {
+        Symbols {
+            image,
+            bias,
+            table: OnceLock::new(),
+        }
+    }
+
+    /// " (name+0xoff)" for an address inside a known function, else "".
+    pub fn describe(&self, addr: u64) -> String {
+        let table = self.table.get_or_init(|| self.image.symbols(self.bias));
+        let i = table.partition_point(|s| s.0 <= addr);
+        match i.checked_sub(1).map(|i| &table[i]) {
+            Some((start, size, name)) if addr < start + (*size).max(1) => {
+                format!(" ({name}+{:#x})", addr - start)
+            }
+            _ => String::new(),
+        }
+    }
+}

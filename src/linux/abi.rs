@@ -1,0 +1,468 @@
+//! Linux x86-64 user ABI structures and constants, as the application lays them out in its
+//! memory. Plain `zerocopy` types: the monitor copies them in and out of guest memory, never
+//! references them in place.
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+/// struct timespec.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct Timespec {
+    /// Seconds.
+    pub sec: i64,
+    /// Nanoseconds.
+    pub nsec: i64,
+}
+
+/// struct timeval.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct Timeval {
+    /// Seconds.
+    pub sec: i64,
+    /// Microseconds.
+    pub usec: i64,
+}
+
+/// struct iovec.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct Iovec {
+    /// Buffer.
+    pub base: u64,
+    /// Length.
+    pub len: u64,
+}
+
+/// struct pollfd.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct PollFd {
+    /// File descriptor.
+    pub fd: i32,
+    /// Requested events.
+    pub events: i16,
+    /// Returned events.
+    pub revents: i16,
+}
+
+/// struct rlimit64.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, PartialEq, Eq)]
+#[repr(C)]
+pub struct Rlimit {
+    /// Soft limit.
+    pub cur: u64,
+    /// Hard limit.
+    pub max: u64,
+}
+
+/// struct stat (x86-64).
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+#[allow(missing_docs)] // the kernel's field names say it all
+pub struct Stat {
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub pad0: u32,
+    pub rdev: u64,
+    pub size: i64,
+    pub blksize: i64,
+    pub blocks: i64,
+    pub atime: i64,
+    pub atime_nsec: i64,
+    pub mtime: i64,
+    pub mtime_nsec: i64,
+    pub ctime: i64,
+    pub ctime_nsec: i64,
+    pub unused: [i64; 3],
+}
+
+/// struct statx_timestamp.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+#[allow(missing_docs)] // the kernel's field names say it all
+pub struct StatxTimestamp {
+    pub sec: i64,
+    pub nsec: u32,
+    pub reserved: i32,
+}
+
+/// struct statx.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+#[allow(missing_docs)] // the kernel's field names say it all
+pub struct Statx {
+    pub mask: u32,
+    pub blksize: u32,
+    pub attributes: u64,
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u16,
+    pub spare0: u16,
+    pub ino: u64,
+    pub size: u64,
+    pub blocks: u64,
+    pub attributes_mask: u64,
+    pub atime: StatxTimestamp,
+    pub btime: StatxTimestamp,
+    pub ctime: StatxTimestamp,
+    pub mtime: StatxTimestamp,
+    pub rdev_major: u32,
+    pub rdev_minor: u32,
+    pub dev_major: u32,
+    pub dev_minor: u32,
+    pub mnt_id: u64,
+    pub dio_mem_align: u32,
+    pub dio_offset_align: u32,
+    pub spare3: [u64; 12],
+}
+
+impl Statx {
+    /// The statx view of a stat (the fields stat has: STATX_BASIC_STATS).
+    pub fn from_stat(s: &Stat) -> Statx {
+        let ts = |sec: i64, nsec: i64| StatxTimestamp {
+            sec,
+            nsec: nsec as u32,
+            reserved: 0,
+        };
+        Statx {
+            mask: STATX_BASIC_STATS,
+            blksize: s.blksize as u32,
+            nlink: s.nlink as u32,
+            uid: s.uid,
+            gid: s.gid,
+            mode: s.mode as u16,
+            ino: s.ino,
+            size: s.size as u64,
+            blocks: s.blocks as u64,
+            atime: ts(s.atime, s.atime_nsec),
+            ctime: ts(s.ctime, s.ctime_nsec),
+            mtime: ts(s.mtime, s.mtime_nsec),
+            rdev_major: major(s.rdev),
+            rdev_minor: minor(s.rdev),
+            dev_major: major(s.dev),
+            dev_minor: minor(s.dev),
+            ..Default::default()
+        }
+    }
+}
+
+fn major(dev: u64) -> u32 {
+    (((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0xfff)) as u32
+}
+
+fn minor(dev: u64) -> u32 {
+    (((dev >> 12) & 0xffff_ff00) | (dev & 0xff)) as u32
+}
+
+/// STATX_BASIC_STATS.
+pub const STATX_BASIC_STATS: u32 = 0x7ff;
+
+/// struct utsname.
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct Utsname {
+    /// sysname, nodename, release, version, machine, domainname.
+    pub fields: [[u8; 65]; 6],
+}
+
+/// struct sigaltstack (stack_t).
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, PartialEq, Eq)]
+#[repr(C)]
+pub struct SigAltStack {
+    /// Base.
+    pub sp: u64,
+    /// SS_ONSTACK / SS_DISABLE.
+    pub flags: i32,
+    /// Padding.
+    pub pad: i32,
+    /// Size.
+    pub size: u64,
+}
+
+/// struct sigaction as the kernel takes it (rt_sigaction).
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, PartialEq, Eq)]
+#[repr(C)]
+pub struct SigAction {
+    /// Handler or SIG_DFL/SIG_IGN.
+    pub handler: u64,
+    /// SA_* flags.
+    pub flags: u64,
+    /// Restorer.
+    pub restorer: u64,
+    /// Blocked during the handler.
+    pub mask: u64,
+}
+
+/// struct flock (fcntl record locks).
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+#[allow(missing_docs)] // the kernel's field names say it all
+pub struct Flock {
+    pub l_type: i16,
+    pub l_whence: i16,
+    pub pad0: u32,
+    pub l_start: i64,
+    pub l_len: i64,
+    pub l_pid: i32,
+    pub pad1: u32,
+}
+
+/// The `*at` calls' dirfd and flags.
+pub mod at {
+    /// AT_FDCWD, as the 64-bit register value a C `int` -100 arrives as.
+    pub const AT_FDCWD: u64 = -100i64 as u64;
+    /// Do not follow a final symlink.
+    pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+    /// unlinkat's AT_REMOVEDIR and faccessat's AT_EACCESS share a value.
+    pub const AT_REMOVEDIR: u64 = 0x200;
+    /// faccessat: check with the effective ids.
+    pub const AT_EACCESS: u64 = 0x200;
+    /// linkat: follow a final symlink.
+    pub const AT_SYMLINK_FOLLOW: u64 = 0x400;
+    /// Do not trigger an automount.
+    pub const AT_NO_AUTOMOUNT: u64 = 0x800;
+    /// "" means dirfd itself.
+    pub const AT_EMPTY_PATH: u64 = 0x1000;
+    /// statx: the sync-type bits.
+    pub const AT_STATX_SYNC_TYPE: u64 = 0x6000;
+    /// statx: the reserved mask bit.
+    pub const STATX_RESERVED: u64 = 0x8000_0000;
+}
+
+/// open(2) flags (x86-64 values).
+pub mod oflag {
+    /// O_ACCMODE.
+    pub const ACCMODE: u64 = 0o3;
+    /// O_RDONLY.
+    pub const RDONLY: u64 = 0o0;
+    /// O_WRONLY.
+    pub const WRONLY: u64 = 0o1;
+    /// O_RDWR.
+    pub const RDWR: u64 = 0o2;
+    /// O_CREAT.
+    pub const CREAT: u64 = 0o100;
+    /// O_EXCL.
+    pub const EXCL: u64 = 0o200;
+    /// O_NOCTTY.
+    pub const NOCTTY: u64 = 0o400;
+    /// O_TRUNC.
+    pub const TRUNC: u64 = 0o1000;
+    /// O_APPEND.
+    pub const APPEND: u64 = 0o2000;
+    /// O_NONBLOCK.
+    pub const NONBLOCK: u64 = 0o4000;
+    /// O_DSYNC.
+    pub const DSYNC: u64 = 0o10000;
+    /// O_DIRECT.
+    pub const DIRECT: u64 = 0o40000;
+    /// O_LARGEFILE.
+    pub const LARGEFILE: u64 = 0o100000;
+    /// O_DIRECTORY.
+    pub const DIRECTORY: u64 = 0o200000;
+    /// O_NOFOLLOW.
+    pub const NOFOLLOW: u64 = 0o400000;
+    /// O_NOATIME.
+    pub const NOATIME: u64 = 0o1000000;
+    /// O_CLOEXEC.
+    pub const CLOEXEC: u64 = 0o2000000;
+    /// __O_SYNC (O_SYNC is this | O_DSYNC).
+    pub const SYNC: u64 = 0o4000000;
+    /// O_PATH.
+    pub const PATH: u64 = 0o10000000;
+    /// __O_TMPFILE (O_TMPFILE is this | O_DIRECTORY).
+    pub const TMPFILE: u64 = 0o20000000;
+    /// Flags passed on to the host open; others (O_ASYNC: no SIGIO may reach the monitor, and
+    /// bits Linux ignores) are dropped, and O_CLOEXEC is the guest's own fd flag.
+    pub const PASSED: u64 = ACCMODE
+        | CREAT
+        | EXCL
+        | NOCTTY
+        | TRUNC
+        | APPEND
+        | NONBLOCK
+        | DSYNC
+        | DIRECT
+        | LARGEFILE
+        | DIRECTORY
+        | NOFOLLOW
+        | NOATIME
+        | SYNC
+        | TMPFILE;
+    /// The flags that mean anything with O_PATH.
+    pub const PATH_PASSED: u64 = PATH | DIRECTORY | NOFOLLOW;
+}
+
+/// The end of the user half of the address space, Linux's TASK_SIZE_MAX (2^47 - one page):
+/// user pointers, mappings and FS/GS bases stay below it.
+pub const TASK_SIZE_MAX: u64 = 0x0000_7fff_ffff_f000;
+
+/// arch_prctl(2) codes.
+pub mod arch {
+    /// ARCH_SET_GS.
+    pub const ARCH_SET_GS: u64 = 0x1001;
+    /// ARCH_SET_FS.
+    pub const ARCH_SET_FS: u64 = 0x1002;
+    /// ARCH_GET_FS.
+    pub const ARCH_GET_FS: u64 = 0x1003;
+    /// ARCH_GET_GS.
+    pub const ARCH_GET_GS: u64 = 0x1004;
+}
+
+/// Kernel `struct termios` (TCGETS/TCSETS), opaque bytes to umon.
+pub const TERMIOS_BYTES: usize = 36;
+
+/// File type bits of st_mode.
+pub mod mode {
+    /// FIFO.
+    pub const S_IFIFO: u32 = 0o010000;
+    /// Character device.
+    pub const S_IFCHR: u32 = 0o020000;
+}
+
+/// fcntl(2) commands.
+pub mod fcntl {
+    /// F_DUPFD.
+    pub const F_DUPFD: u64 = 0;
+    /// F_GETFD.
+    pub const F_GETFD: u64 = 1;
+    /// F_SETFD.
+    pub const F_SETFD: u64 = 2;
+    /// F_GETFL.
+    pub const F_GETFL: u64 = 3;
+    /// F_SETFL.
+    pub const F_SETFL: u64 = 4;
+    /// F_GETLK.
+    pub const F_GETLK: u64 = 5;
+    /// F_SETLK.
+    pub const F_SETLK: u64 = 6;
+    /// F_SETLKW.
+    pub const F_SETLKW: u64 = 7;
+    /// F_OFD_GETLK.
+    pub const F_OFD_GETLK: u64 = 36;
+    /// F_OFD_SETLK.
+    pub const F_OFD_SETLK: u64 = 37;
+    /// F_OFD_SETLKW.
+    pub const F_OFD_SETLKW: u64 = 38;
+    /// F_UNLCK.
+    pub const F_UNLCK: i16 = 2;
+    /// F_DUPFD_CLOEXEC.
+    pub const F_DUPFD_CLOEXEC: u64 = 1030;
+    /// FD_CLOEXEC.
+    pub const FD_CLOEXEC: u64 = 1;
+}
+
+/// mmap(2) and friends.
+pub mod mman {
+    /// PROT_READ.
+    pub const PROT_READ: u32 = 1;
+    /// PROT_WRITE.
+    pub const PROT_WRITE: u32 = 2;
+    /// PROT_EXEC.
+    pub const PROT_EXEC: u32 = 4;
+    /// PROT_READ | PROT_WRITE | PROT_EXEC.
+    pub const PROT_BITS: u64 = 7;
+    /// PROT_SEM (accepted and ignored, as on x86-64).
+    pub const PROT_SEM: u64 = 0x8;
+    /// PROT_GROWSDOWN.
+    pub const PROT_GROWSDOWN: u64 = 0x0100_0000;
+    /// PROT_GROWSUP.
+    pub const PROT_GROWSUP: u64 = 0x0200_0000;
+    /// MAP_SHARED.
+    pub const MAP_SHARED: u64 = 0x01;
+    /// MAP_PRIVATE.
+    pub const MAP_PRIVATE: u64 = 0x02;
+    /// MAP_SHARED_VALIDATE.
+    pub const MAP_SHARED_VALIDATE: u64 = 0x03;
+    /// MAP_DROPPABLE (anonymous only).
+    pub const MAP_DROPPABLE: u64 = 0x08;
+    /// The mapping-type bits of the flags.
+    pub const MAP_TYPE: u64 = 0x0f;
+    /// MAP_FIXED.
+    pub const MAP_FIXED: u64 = 0x10;
+    /// MAP_ANONYMOUS.
+    pub const MAP_ANONYMOUS: u64 = 0x20;
+    /// MAP_FIXED_NOREPLACE.
+    pub const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+    /// MAP_GROWSDOWN.
+    pub const MAP_GROWSDOWN: u64 = 0x100;
+    /// MAP_NORESERVE.
+    pub const MAP_NORESERVE: u64 = 0x4000;
+    /// MAP_POPULATE.
+    pub const MAP_POPULATE: u64 = 0x8000;
+    /// MAP_STACK.
+    pub const MAP_STACK: u64 = 0x2_0000;
+    /// MREMAP_MAYMOVE.
+    pub const MREMAP_MAYMOVE: u64 = 1;
+    /// MREMAP_FIXED.
+    pub const MREMAP_FIXED: u64 = 2;
+    /// MREMAP_DONTUNMAP.
+    pub const MREMAP_DONTUNMAP: u64 = 4;
+    /// MADV_DONTNEED.
+    pub const MADV_DONTNEED: u64 = 4;
+    /// MADV_REMOVE.
+    pub const MADV_REMOVE: u64 = 9;
+    /// MADV_HWPOISON.
+    pub const MADV_HWPOISON: u64 = 100;
+    /// MADV_SOFT_OFFLINE.
+    pub const MADV_SOFT_OFFLINE: u64 = 101;
+}
+
+/// ioctl requests on terminals.
+pub mod ioctl {
+    /// TCGETS.
+    pub const TCGETS: u64 = 0x5401;
+    /// TCSETS.
+    pub const TCSETS: u64 = 0x5402;
+    /// TCSETSW.
+    pub const TCSETSW: u64 = 0x5403;
+    /// TCSETSF.
+    pub const TCSETSF: u64 = 0x5404;
+    /// TIOCGWINSZ.
+    pub const TIOCGWINSZ: u64 = 0x5413;
+    /// TIOCSWINSZ.
+    pub const TIOCSWINSZ: u64 = 0x5414;
+    /// FIONBIO.
+    pub const FIONBIO: u64 = 0x5421;
+}
+
+/// struct rusage (144 bytes).
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct Rusage {
+    /// User CPU time.
+    pub utime: Timeval,
+    /// System CPU time.
+    pub stime: Timeval,
+    /// ru_maxrss .. ru_nivcsw, in the kernel's order.
+    pub counters: [i64; 14],
+}
+
+/// struct sysinfo (112 bytes; the padding is explicit).
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+#[allow(missing_docs)] // the kernel's field names say it all
+pub struct Sysinfo {
+    pub uptime: i64,
+    pub loads: [u64; 3],
+    pub totalram: u64,
+    pub freeram: u64,
+    pub sharedram: u64,
+    pub bufferram: u64,
+    pub totalswap: u64,
+    pub freeswap: u64,
+    pub procs: u16,
+    pub pad: u16,
+    pub _align: u32,
+    pub totalhigh: u64,
+    pub freehigh: u64,
+    pub mem_unit: u32,
+    pub _tail: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Rusage>() == 144);
+const _: () = assert!(std::mem::size_of::<Sysinfo>() == 112);

@@ -1,0 +1,214 @@
+//! The application's file descriptor table: guest fd numbers are the guest's own, mapped to
+//! what they refer to on the monitor's side, an open file description ([`FileDescription`]):
+//! one of the standard streams, or a host fd opened in a volume. Duplicated guest fds share one host open file (offset, flags), as on Linux;
+//! the host fd is closed when the last guest fd referring to it is, and all of them when the
+//! VM (its [`FdTable`]) is dropped.
+pub mod file;
+
+pub use file::{FileDescription, OpenFile, StdioFile, VolumeFile};
+
+use crate::linux::fs::volume::MountId;
+use crate::linux::stdio::Stdio;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use syscalls::Errno;
+
+/// What kind of object a host file is, from `fstat` at open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// A regular file: reads and writes may span several buffers in one call.
+    Regular,
+    /// A directory: a base for relative lookups, readable with getdents64.
+    Directory,
+    /// Anything else (FIFO, device, socket, a symlink opened with `O_PATH | O_NOFOLLOW`).
+    Other,
+}
+
+/// A file or directory the application opened in a volume.
+#[derive(Debug)]
+pub struct HostFile {
+    /// The host fd.
+    pub fd: OwnedFd,
+    /// The guest path it was opened by, absolute and normalized: the base of lookups relative
+    /// to it, and the working directory after fchdir.
+    pub path: Vec<u8>,
+    /// The volume it lives in.
+    pub mount: MountId,
+    /// Whether that volume is writable (an fd of a read-only volume never writes, and calls that
+    /// change metadata through it fail with EROFS).
+    pub writable_volume: bool,
+    /// What it is.
+    pub kind: FileKind,
+    /// Opened with `O_PATH`: a handle only, no I/O.
+    pub path_only: bool,
+    /// Opened for reading (`O_RDONLY` or `O_RDWR`).
+    pub readable: bool,
+    /// Opened for writing (`O_WRONLY` or `O_RDWR`).
+    pub writable: bool,
+}
+
+impl AsFd for HostFile {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// One slot of the table.
+#[derive(Clone)]
+pub struct Fd {
+    /// The open file.
+    pub file: OpenFile,
+    /// FD_CLOEXEC (recorded; there is no exec).
+    pub cloexec: bool,
+}
+
+/// Default RLIMIT_NOFILE.
+pub const DEFAULT_MAX_FDS: u64 = 1024;
+/// The most fds an application may raise its limit to.
+pub const HARD_MAX_FDS: u64 = 4096;
+
+/// fd number -> open file.
+pub struct FdTable {
+    slots: Vec<Option<Fd>>,
+    /// Current RLIMIT_NOFILE.
+    pub limit: u64,
+}
+
+impl Default for FdTable {
+    /// Three closed standard streams.
+    fn default() -> Self {
+        FdTable::new(&Arc::new(Stdio::default()))
+    }
+}
+
+impl FdTable {
+    /// Fds 0, 1 and 2 on the standard streams `stdio`.
+    pub fn new(stdio: &Arc<Stdio>) -> FdTable {
+        let std = |n| {
+            let file: OpenFile = Arc::new(StdioFile {
+                n,
+                stdio: stdio.clone(),
+            });
+            Some(Fd {
+                file,
+                cloexec: false,
+            })
+        };
+        FdTable {
+            slots: vec![std(0), std(1), std(2)],
+            limit: DEFAULT_MAX_FDS,
+        }
+    }
+
+    /// The open file behind `fd`, or EBADF.
+    pub fn get(&self, fd: u64) -> Result<Fd, Errno> {
+        usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.slots.get(i).cloned().flatten())
+            .ok_or(Errno::EBADF)
+    }
+
+    /// Mutable slot of an open `fd`.
+    pub fn get_mut(&mut self, fd: u64) -> Result<&mut Fd, Errno> {
+        usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.slots.get_mut(i))
+            .and_then(|s| s.as_mut())
+            .ok_or(Errno::EBADF)
+    }
+
+    /// The lowest free number >= `min` below the limit (RLIMIT_NOFILE), or EMFILE. (F_DUPFD
+    /// checks its own minimum against the limit: EINVAL.)
+    pub fn lowest_free(&self, min: u64) -> Result<u64, Errno> {
+        (min..self.limit)
+            .find(|&i| self.slots.get(i as usize).is_none_or(|s| s.is_none()))
+            .ok_or(Errno::EMFILE)
+    }
+
+    /// Install `entry` at the lowest free number >= `min`.
+    pub fn alloc(&mut self, min: u64, entry: Fd) -> Result<u64, Errno> {
+        let i = self.lowest_free(min)?;
+        self.set(i, entry)?;
+        Ok(i)
+    }
+
+    /// Install `entry` at exactly `fd`, closing what was there.
+    pub fn set(&mut self, fd: u64, entry: Fd) -> Result<(), Errno> {
+        if fd >= self.limit {
+            return Err(Errno::EBADF);
+        }
+        let i = fd as usize;
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, None);
+        }
+        self.slots[i] = Some(entry);
+        Ok(())
+    }
+
+    /// Close `fd`.
+    pub fn close(&mut self, fd: u64) -> Result<(), Errno> {
+        self.get(fd)?;
+        self.slots[fd as usize] = None;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowest_free_and_limits() {
+        let mut t = FdTable::default();
+        let e = t.get(1).unwrap();
+        assert_eq!(t.alloc(0, e.clone()), Ok(3));
+        t.close(0).unwrap();
+        assert_eq!(t.alloc(0, e.clone()), Ok(0));
+        assert_eq!(t.close(0), Ok(()));
+        assert_eq!(t.close(0), Err(Errno::EBADF));
+        assert_eq!(t.get(u64::MAX).err(), Some(Errno::EBADF));
+        t.limit = 5;
+        assert_eq!(t.alloc(4, e.clone()), Ok(4));
+        assert_eq!(t.alloc(4, e.clone()), Err(Errno::EMFILE));
+        assert_eq!(t.lowest_free(4), Err(Errno::EMFILE));
+        assert_eq!(t.alloc(9, e.clone()), Err(Errno::EMFILE));
+        t.limit = 0;
+        assert_eq!(t.alloc(0, e.clone()), Err(Errno::EMFILE));
+        assert_eq!(t.set(7, e), Err(Errno::EBADF));
+    }
+
+    #[test]
+    fn host_fds_close_with_their_last_guest_fd() {
+        let fd =
+            rustix::fs::open("/", rustix::fs::OFlags::PATH, rustix::fs::Mode::empty()).unwrap();
+        let file = Arc::new(HostFile {
+            fd,
+            path: b"/".to_vec(),
+            mount: 0,
+            writable_volume: false,
+            kind: FileKind::Directory,
+            path_only: true,
+            readable: false,
+            writable: false,
+        });
+        let weak = Arc::downgrade(&file);
+        let mut t = FdTable::default();
+        let n = t
+            .alloc(
+                0,
+                Fd {
+                    file: std::sync::Arc::new(VolumeFile(file)),
+                    cloexec: false,
+                },
+            )
+            .unwrap();
+        let dup = t.alloc(0, t.get(n).unwrap()).unwrap();
+        t.close(n).unwrap();
+        assert!(weak.upgrade().is_some(), "the dup keeps it open");
+        t.close(dup).unwrap();
+        assert!(weak.upgrade().is_none(), "closed with the last guest fd");
+        let again = t.alloc(0, t.get(1).unwrap()).unwrap();
+        drop(t);
+        assert_eq!(again, 3);
+    }
+}

@@ -1,0 +1,365 @@
+//! Process-level syscalls: identity, limits, signal bookkeeping, TLS, futex on one thread.
+use super::abi::arch::{ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, ARCH_SET_GS};
+use super::abi::TASK_SIZE_MAX;
+use super::abi::{Rlimit, Timespec, Utsname};
+use super::fd::HARD_MAX_FDS;
+use super::{Args, Ctx, Stop, Sys};
+use crate::linux::mm::space::Access;
+use crate::machine::hypercall::HypercallError;
+use crate::machine::vcpu::cpu::DIRTY_SREGS;
+use std::time::Duration;
+use syscalls::Errno;
+
+pub fn arch_prctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let (code, addr) = (a.raw(0), a.ptr(1));
+    match code {
+        ARCH_SET_FS | ARCH_SET_GS => {
+            // Linux's do_arch_prctl_64: a base at or above TASK_SIZE_MAX is EPERM.
+            if addr >= TASK_SIZE_MAX {
+                return Err(Errno::EPERM.into());
+            }
+            let s = &mut *cx.cpu.sregs;
+            if code == ARCH_SET_FS {
+                s.fs.base = addr;
+            } else {
+                s.gs.base = addr;
+            }
+            cx.cpu.dirty |= DIRTY_SREGS;
+            Ok(0)
+        }
+        ARCH_GET_FS | ARCH_GET_GS => {
+            let s = &*cx.cpu.sregs;
+            let base = if code == ARCH_GET_FS {
+                s.fs.base
+            } else {
+                s.gs.base
+            };
+            cx.write_val(addr, &base)?;
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL.into()),
+    }
+}
+
+pub fn set_robust_list(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    // sizeof(struct robust_list_head)
+    if a.len(1) != 24 {
+        return Err(Errno::EINVAL.into());
+    }
+    cx.thread.robust_list = (a.ptr(0), a.len(1));
+    Ok(0)
+}
+
+const RLIMIT_FSIZE: u64 = 1;
+const RLIMIT_CORE: u64 = 4;
+const RLIMIT_STACK: u64 = 3;
+const RLIMIT_NOFILE: u64 = 7;
+const RLIM_NLIMITS: u64 = 16;
+const RLIM_INFINITY: u64 = u64::MAX;
+
+fn rlimit(cx: &Ctx<'_, '_>, res: u64) -> Rlimit {
+    let changed = cx.process.rlimits().get(&res).copied();
+    if let Some(r) = changed {
+        return r;
+    }
+    if res == RLIMIT_NOFILE {
+        return Rlimit {
+            cur: cx.process.fds().limit,
+            max: HARD_MAX_FDS,
+        };
+    }
+    let cur = match res {
+        RLIMIT_STACK => crate::image::place::STACK_BYTES,
+        RLIMIT_CORE => 0,
+        _ => RLIM_INFINITY,
+    };
+    Rlimit {
+        cur,
+        max: RLIM_INFINITY,
+    }
+}
+
+fn set_rlimit(cx: &mut Ctx<'_, '_>, res: u64, new: Rlimit) -> Result<(), Errno> {
+    if new.cur > new.max {
+        return Err(Errno::EINVAL);
+    }
+    if new.max > rlimit(cx, res).max {
+        return Err(Errno::EPERM);
+    }
+    if res == RLIMIT_NOFILE {
+        // The fd table enforces the soft limit (EMFILE beyond it), as Linux does.
+        cx.process.fds().limit = new.cur;
+    }
+    cx.process.rlimits().insert(res, new);
+    Ok(())
+}
+
+pub fn prlimit64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let (pid, res, new, old) = (a.raw(0), a.raw(1), a.ptr(2), a.ptr(3));
+    if pid != 0 && pid != u64::from(cx.process.tgid) {
+        return Err(Errno::ESRCH.into());
+    }
+    if res >= RLIM_NLIMITS {
+        return Err(Errno::EINVAL.into());
+    }
+    let new = if new != 0 {
+        Some(cx.read_val::<Rlimit>(new)?)
+    } else {
+        None
+    };
+    if old != 0 {
+        cx.write_val(old, &rlimit(cx, res))?;
+    }
+    if let Some(n) = new {
+        set_rlimit(cx, res, n)?;
+    }
+    Ok(0)
+}
+
+pub fn getrlimit(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    if a.raw(0) >= RLIM_NLIMITS {
+        return Err(Errno::EINVAL.into());
+    }
+    cx.write_val(a.ptr(1), &rlimit(cx, a.raw(0)))?;
+    Ok(0)
+}
+
+pub fn setrlimit(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    if a.raw(0) >= RLIM_NLIMITS {
+        return Err(Errno::EINVAL.into());
+    }
+    let n: Rlimit = cx.read_val(a.ptr(1))?;
+    set_rlimit(cx, a.raw(0), n)?;
+    Ok(0)
+}
+
+/// The soft RLIMIT_FSIZE (u64::MAX: none).
+pub(super) fn file_size_limit(cx: &Ctx<'_, '_>) -> u64 {
+    rlimit(cx, RLIMIT_FSIZE).cur
+}
+
+pub fn uname(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let mut u = Utsname {
+        fields: [[0; 65]; 6],
+    };
+    let values: [&[u8]; 6] = [
+        b"Linux",
+        b"umon",
+        b"6.1.0-umon",
+        concat!("#1 umon ", env!("CARGO_PKG_VERSION")).as_bytes(),
+        b"x86_64",
+        b"(none)",
+    ];
+    for (field, v) in u.fields.iter_mut().zip(values) {
+        field[..v.len()].copy_from_slice(v);
+    }
+    cx.write_val(a.ptr(0), &u)?;
+    Ok(0)
+}
+
+const GRND_FLAGS: u64 = 0x7;
+/// Most bytes one getrandom call returns (Linux: 32 MiB - 1).
+const GRND_MAX: u64 = (32 << 20) - 1;
+
+pub fn getrandom(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let (buf, len, flags) = (a.ptr(0), a.len(1).min(GRND_MAX), a.flags(2));
+    if flags & !GRND_FLAGS != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    if buf.checked_add(len).is_none_or(|e| e > TASK_SIZE_MAX) {
+        return Err(Errno::EFAULT.into());
+    }
+    // Linux copies block by block and returns what it copied before a bad page.
+    let len = cx.space().accessible(buf, len, Access::Write);
+    if len == 0 && a.len(1) != 0 {
+        return Err(Errno::EFAULT.into());
+    }
+    let mut chunk = vec![0u8; len.min(64 << 10) as usize];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk.len() as u64) as usize;
+        rustix::rand::getrandom(&mut chunk[..n], rustix::rand::GetRandomFlags::empty())
+            .map_err(|e| Stop::from(Errno::new(e.raw_os_error())))?;
+        cx.space().write(cx.mem, buf + done, &chunk[..n])?;
+        done += n as u64;
+    }
+    Ok(done)
+}
+
+pub fn readlink(cx: &mut Ctx<'_, '_>, path: u64, buf: u64, size: u64) -> Sys {
+    let name = cx
+        .space()
+        .read_cstr(cx.mem, path, super::io::PATH_MAX - 1)?;
+    if name != b"/proc/self/exe" {
+        return Err(Errno::ENOENT.into());
+    }
+    if size == 0 || size > i32::MAX as u64 {
+        return Err(Errno::EINVAL.into());
+    }
+    let exe = cx.process.exe.clone();
+    let n = exe.len().min(size as usize);
+    cx.space().write(cx.mem, buf, &exe[..n])?;
+    Ok(n as u64)
+}
+
+pub fn getcwd(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let cwd = b"/\0";
+    if a.len(1) < cwd.len() as u64 {
+        return Err(Errno::ERANGE.into());
+    }
+    cx.space().write(cx.mem, a.ptr(0), cwd)?;
+    Ok(cwd.len() as u64)
+}
+
+/// The CPUs the kernel has (nr_cpu_ids): the one vCPU.
+const NR_CPUS: u32 = 1;
+/// cpumask_size(): the bytes of a mask of [`NR_CPUS`], in longs.
+const CPUMASK_BYTES: u32 = 8;
+
+pub fn sched_getaffinity(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    // pid_t and unsigned int in the kernel's prototype; Linux checks the size first, with
+    // 32-bit arithmetic.
+    let (pid, len, mask) = (a.int(0), a.uint(1), a.ptr(2));
+    if len.wrapping_mul(8) < NR_CPUS || len % 8 != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    if pid != 0 && pid as u64 != u64::from(cx.process.tgid) {
+        return Err(Errno::ESRCH.into());
+    }
+    let n = len.min(CPUMASK_BYTES) as usize;
+    cx.space().write(cx.mem, mask, &1u64.to_le_bytes()[..n])?;
+    Ok(n as u64)
+}
+
+const FUTEX_WAIT: u64 = 0;
+const FUTEX_WAKE: u64 = 1;
+const FUTEX_REQUEUE: u64 = 3;
+const FUTEX_CMP_REQUEUE: u64 = 4;
+const FUTEX_WAKE_OP: u64 = 5;
+const FUTEX_WAIT_BITSET: u64 = 9;
+const FUTEX_WAKE_BITSET: u64 = 10;
+const FUTEX_PRIVATE_FLAG: u64 = 128;
+const FUTEX_CLOCK_REALTIME: u64 = 256;
+const FUTEX_CMD_MASK: u64 = !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+
+/// Linux's get_futex_key: the address must be aligned (EINVAL) and in the user half (EFAULT);
+/// a shared futex is looked up in the page tables, so its page must be mapped and allow the
+/// access (EFAULT); a private one is just its address, never touched.
+fn futex_key(cx: &Ctx<'_, '_>, uaddr: u64, private: bool, access: Access) -> Result<(), Errno> {
+    if uaddr % 4 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if uaddr > TASK_SIZE_MAX - 4 {
+        return Err(Errno::EFAULT);
+    }
+    if !private {
+        cx.space().chunks(uaddr, 4, access)?;
+    }
+    Ok(())
+}
+
+/// futex with one thread: a wake finds no waiter; a wait on a matching value can only end by
+/// its timeout, and without one the application would hang forever, so the VM ends instead.
+/// Arguments and addresses are checked as Linux checks them, in its order.
+pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let (uaddr, op, val, timeout, uaddr2, val3) =
+        (a.ptr(0), a.raw(1), a.raw(2), a.ptr(3), a.ptr(4), a.raw(5));
+    let cmd = op & FUTEX_CMD_MASK;
+    let private = op & FUTEX_PRIVATE_FLAG != 0;
+    // Of the commands served, only FUTEX_WAIT_BITSET takes FUTEX_CLOCK_REALTIME: Linux's
+    // do_futex answers ENOSYS for the others, FUTEX_WAIT included (tests/syscall_findings).
+    if op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET {
+        return Err(Errno::ENOSYS.into());
+    }
+    match cmd {
+        FUTEX_WAIT | FUTEX_WAIT_BITSET => {
+            let limit = if timeout != 0 {
+                Some(super::time::duration(cx.read_val::<Timespec>(timeout)?)?)
+            } else {
+                None
+            };
+            if cmd == FUTEX_WAIT_BITSET && val3 as u32 == 0 {
+                return Err(Errno::EINVAL.into());
+            }
+            futex_key(cx, uaddr, private, Access::Read)?;
+            let cur: u32 = cx.read_val(uaddr)?;
+            if cur != val as u32 {
+                return Err(Errno::EAGAIN.into());
+            }
+            let Some(d) = limit else {
+                return Err(Stop::Fatal(HypercallError::Deadlock { what: "futex wait" }));
+            };
+            let d = if cmd == FUTEX_WAIT_BITSET {
+                // Absolute on CLOCK_MONOTONIC (or REALTIME with FUTEX_CLOCK_REALTIME).
+                let clock = if op & FUTEX_CLOCK_REALTIME != 0 {
+                    rustix::time::ClockId::Realtime
+                } else {
+                    rustix::time::ClockId::Monotonic
+                };
+                let n = rustix::time::clock_gettime(clock);
+                d.saturating_sub(Duration::new(n.tv_sec.max(0) as u64, n.tv_nsec as u32))
+            } else {
+                d
+            };
+            super::time::sleep(cx, d)?;
+            Err(Errno::ETIMEDOUT.into())
+        }
+        FUTEX_WAKE | FUTEX_WAKE_BITSET => {
+            if cmd == FUTEX_WAKE_BITSET && val3 as u32 == 0 {
+                return Err(Errno::EINVAL.into());
+            }
+            futex_key(cx, uaddr, private, Access::Read)?;
+            Ok(0)
+        }
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
+            // nr_wake is val, nr_requeue the low half of the timeout argument: ints.
+            if (val as i32) < 0 || (timeout as u32 as i32) < 0 {
+                return Err(Errno::EINVAL.into());
+            }
+            futex_key(cx, uaddr, private, Access::Read)?;
+            futex_key(cx, uaddr2, private, Access::Read)?;
+            if cmd == FUTEX_CMP_REQUEUE {
+                let cur: u32 = cx.read_val(uaddr)?;
+                if cur != val3 as u32 {
+                    return Err(Errno::EAGAIN.into());
+                }
+            }
+            Ok(0)
+        }
+        FUTEX_WAKE_OP => {
+            futex_key(cx, uaddr, private, Access::Read)?;
+            futex_key(cx, uaddr2, private, Access::Write)?;
+            wake_op(cx, uaddr2, val3 as u32)?;
+            Ok(0)
+        }
+        _ => Err(Errno::ENOSYS.into()),
+    }
+}
+
+/// FUTEX_WAKE_OP's operation on `*uaddr2` (futex_atomic_op_inuser); the comparison only
+/// decides whom to wake, and there is nobody, but an unknown one is still ENOSYS.
+fn wake_op(cx: &Ctx<'_, '_>, uaddr2: u64, encoded: u32) -> Result<(), Errno> {
+    let op = (encoded >> 28) & 7;
+    let cmp = (encoded >> 24) & 15;
+    let mut oparg = (((encoded >> 12) & 0xfff) as i32) << 20 >> 20;
+    if encoded & (8 << 28) != 0 {
+        oparg = 1i32.wrapping_shl((oparg & 31) as u32);
+    }
+    if op > 4 {
+        return Err(Errno::ENOSYS);
+    }
+    let old: u32 = cx.read_val(uaddr2)?;
+    let arg = oparg as u32;
+    let new = match op {
+        0 => arg,
+        1 => old.wrapping_add(arg),
+        2 => old | arg,
+        3 => old & !arg,
+        _ => old ^ arg,
+    };
+    cx.write_val(uaddr2, &new)?;
+    if cmp > 5 {
+        return Err(Errno::ENOSYS);
+    }
+    Ok(())
+}

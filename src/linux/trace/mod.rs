@@ -1,0 +1,180 @@
+//! `umon run --trace`: the application's syscalls on stderr in strace's format, or a count/time
+//! table at exit (`--trace=summary`, like `strace -c`).
+use crate::linux::mm::space::AddrSpace;
+use crate::linux::stdio::Sink;
+use crate::machine::memory::GuestMem;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use syscalls::{Errno, Sysno};
+
+/// What to trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceMode {
+    /// One line per syscall.
+    Calls,
+    /// A table at exit.
+    Summary,
+}
+
+/// How a call ended.
+#[derive(Clone, Copy, Debug)]
+pub enum Outcome {
+    /// It returned this (negative errno on failure).
+    Returned(i64),
+    /// The process ended in it (exit, fatal signal).
+    Ended,
+}
+
+/// One finished syscall.
+pub struct Call {
+    /// Number.
+    pub nr: u64,
+    /// Argument registers.
+    pub args: [u64; 6],
+    /// Result.
+    pub result: Outcome,
+    /// Time spent in the monitor.
+    pub took: Duration,
+}
+
+/// Per-syscall totals for the summary.
+#[derive(Default, Clone, Copy)]
+struct Totals {
+    calls: u64,
+    errors: u64,
+    time: Duration,
+}
+
+/// The summary's key for every number Linux does not know: one row for all of them, so the
+/// table stays bounded whatever numbers the guest tries.
+const UNKNOWN: u64 = u64::MAX;
+
+/// The tracer of one VM.
+pub struct Tracer {
+    mode: TraceMode,
+    /// Keyed by syscall number ([`UNKNOWN`] for the rest): at most one row per Linux syscall.
+    totals: BTreeMap<u64, Totals>,
+}
+
+impl Tracer {
+    /// A tracer in `mode`.
+    pub fn new(mode: TraceMode) -> Tracer {
+        Tracer {
+            mode,
+            totals: BTreeMap::new(),
+        }
+    }
+
+    /// Account for (and in [`TraceMode::Calls`], print) a finished call.
+    pub fn record(&mut self, call: &Call, mem: &GuestMem, space: &AddrSpace, out: &Sink) {
+        let known = usize::try_from(call.nr).ok().and_then(Sysno::new).is_some();
+        let t = self
+            .totals
+            .entry(if known { call.nr } else { UNKNOWN })
+            .or_default();
+        t.calls += 1;
+        t.time += call.took;
+        if matches!(call.result, Outcome::Returned(r) if r < 0) {
+            t.errors += 1;
+        }
+        if self.mode == TraceMode::Calls {
+            let line = format!("{}\n", render(call, mem, space));
+            let _ = out.write_all(line.as_bytes());
+        }
+    }
+
+    /// The `strace -c` table, in [`TraceMode::Summary`]; None otherwise.
+    pub fn summary(&self) -> Option<String> {
+        if self.mode != TraceMode::Summary {
+            return None;
+        }
+        let total: Duration = self.totals.values().map(|t| t.time).sum();
+        let mut rows: Vec<(&u64, &Totals)> = self.totals.iter().collect();
+        rows.sort_by(|a, b| b.1.time.cmp(&a.1.time).then(a.0.cmp(b.0)));
+        let mut s = String::from(
+            "% time     seconds  usecs/call     calls    errors syscall\n\
+             ------ ----------- ----------- --------- --------- ----------------\n",
+        );
+        let (mut calls, mut errors) = (0, 0);
+        for (nr, t) in rows {
+            let pct = if total.is_zero() {
+                0.0
+            } else {
+                100.0 * t.time.as_secs_f64() / total.as_secs_f64()
+            };
+            let per = t.time.as_micros() as u64 / t.calls.max(1);
+            let errs = if t.errors > 0 {
+                t.errors.to_string()
+            } else {
+                String::new()
+            };
+            s.push_str(&format!(
+                "{pct:6.2} {:11.6} {per:11} {:9} {errs:>9} {}\n",
+                t.time.as_secs_f64(),
+                t.calls,
+                if *nr == UNKNOWN {
+                    "(unknown numbers)".to_string()
+                } else {
+                    name(*nr)
+                }
+            ));
+            calls += t.calls;
+            errors += t.errors;
+        }
+        s.push_str(&format!(
+            "------ ----------- ----------- --------- --------- ----------------\n\
+             100.00 {:11.6} {:11} {calls:9} {errors:9} total\n",
+            total.as_secs_f64(),
+            total.as_micros() as u64 / calls.max(1),
+        ));
+        Some(s)
+    }
+}
+
+/// strace's last line: `+++ exited with 3 +++`.
+pub fn ending(status: &crate::exit::ExitStatus) -> String {
+    match status {
+        crate::exit::ExitStatus::Exited(c) => format!("+++ exited with {c} +++\n"),
+        crate::exit::ExitStatus::Signaled { signal, .. } => {
+            format!(
+                "+++ killed by {} +++\n",
+                crate::linux::signal::signal_name(*signal)
+            )
+        }
+        crate::exit::ExitStatus::TimedOut(d) => format!("+++ timed out after {d:?} +++\n"),
+    }
+}
+
+/// The syscall's name, or `syscall_N`.
+///
+/// ```
+/// assert_eq!(umon::linux::trace::name(57), "fork");
+/// assert_eq!(umon::linux::trace::name(100_000), "syscall_0x186a0");
+/// ```
+pub fn name(nr: u64) -> String {
+    usize::try_from(nr)
+        .ok()
+        .and_then(Sysno::new)
+        .map(|s| s.name().to_string())
+        .unwrap_or_else(|| format!("syscall_{nr:#x}"))
+}
+
+/// One strace-style line: `write(1, "hi\n", 3) = 3`.
+pub fn render(call: &Call, mem: &GuestMem, space: &AddrSpace) -> String {
+    let args = crate::linux::trace::args::decode(call, mem, space);
+    let result = match call.result {
+        Outcome::Ended => "?".to_string(),
+        Outcome::Returned(r) if (-4095..0).contains(&r) => {
+            let e = Errno::new(-r as i32);
+            format!(
+                "-1 {} ({})",
+                e.name().unwrap_or("E?"),
+                e.description().unwrap_or("unknown error")
+            )
+        }
+        Outcome::Returned(r) => crate::linux::trace::args::ret(call.nr, r),
+    };
+    format!("{}({}) = {}", name(call.nr), args.join(", "), result)
+}
+
+pub mod args;
