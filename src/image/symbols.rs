@@ -28,7 +28,8 @@ impl Symbols {
         let table = self.table.get_or_init(|| self.image.symbols(self.bias));
         let i = table.partition_point(|s| s.0 <= addr);
         match i.checked_sub(1).map(|i| &table[i]) {
-            Some((start, size, name)) if addr < start + (*size).max(1) => {
+            // Sizes come from the file: a hostile one (~0) must not overflow.
+            Some((start, size, name)) if addr - start < (*size).max(1) => {
                 format!(" ({name}+{:#x})", addr - start)
             }
             _ => String::new(),
