@@ -985,25 +985,18 @@ fn fill_from(
 ) -> Result<(), Errno> {
     // The monitor fills the mapping whatever its protection, as the kernel does.
     let chunks = cx.space().chunks(va, len, Access::Mapped)?;
-    let fd = h.fd.as_fd();
-    let saved = rustix::fs::seek(fd, SeekFrom::Current(0)).map_err(host_errno)?;
-    rustix::fs::seek(fd, SeekFrom::Start(offset)).map_err(host_errno)?;
-    let mut result = Ok(());
-    'pieces: for (mut gpa, mut n) in chunks {
-        while n > 0 {
-            match cx.mem.read_from(gpa, n, &mut &h.fd) {
-                Ok(0) => break 'pieces,
-                Ok(got) => {
-                    gpa.0 += got as u64;
-                    n -= got as u64;
-                }
-                Err(e) => {
-                    result = Err(mem_errno(e));
-                    break 'pieces;
-                }
-            }
+    // Positional reads: the file's offset is shared with every dup of the fd (and other
+    // threads), so it is neither used nor moved.
+    let mut at = offset;
+    for (gpa, n) in chunks {
+        let got = cx
+            .mem
+            .read_from_at(gpa, n, h.fd.as_fd(), at)
+            .map_err(mem_errno)? as u64;
+        at += got;
+        if got < n {
+            break;
         }
     }
-    let _ = rustix::fs::seek(fd, SeekFrom::Start(saved));
-    result
+    Ok(())
 }

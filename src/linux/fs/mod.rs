@@ -18,7 +18,7 @@ use super::abi::at::*;
 use super::abi::{oflag, Statx, Timespec};
 use super::fd::{Fd, FileKind, HostFile, OpenFile, VolumeFile};
 use super::io::{host_errno, stat_from, PATH_MAX};
-use super::{Args, Ctx, Sys};
+use super::{Args, Ctx, Process, Sys};
 use crate::linux::fs::volume::{DirHandle, FileSystem, GuestPath, Located, Mount, MountId, Region};
 use crate::machine::paging::PAGE_4K;
 use rustix::fs::{AtFlags, Mode, OFlags, CWD};
@@ -110,7 +110,7 @@ fn locate(cx: &Ctx<'_, '_>, dirfd: u64, name: &[u8]) -> Result<(GuestPath, Locat
             _ => return Err(Errno::ENOTDIR),
         }
     };
-    let at = cx.process.fs().locate(&path).ok_or(Errno::ENOENT)?;
+    let at = fs.locate(&path).ok_or(Errno::ENOENT)?;
     Ok((path, at))
 }
 
@@ -272,10 +272,33 @@ fn object(
 /// openat(dirfd, path, flags, mode); open and creat come here with AT_FDCWD.
 pub(crate) fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode: u64) -> Sys {
     let name = read_path(cx, path)?;
-    // EMFILE before anything happens on the host (O_CREAT must not create then fail).
-    let slot = cx.process.fds().lowest_free(0)?;
-    let (p, at) = locate(cx, dirfd, &name)?;
-    let (fd, writable_volume) = open_in(&cx.process.fs(), &at, flags, mode)?;
+    // EMFILE before anything happens on the host (O_CREAT must not create then fail); the
+    // number is reserved so no racing open or dup takes it meanwhile.
+    let slot = cx.process.fds().reserve(0)?;
+    let entry = open_file(cx, dirfd, &name, flags, mode);
+    let mut fds = cx.process.fds();
+    match entry {
+        Ok(entry) => {
+            fds.install(slot, entry);
+            Ok(slot)
+        }
+        Err(e) => {
+            fds.unreserve(slot);
+            Err(e.into())
+        }
+    }
+}
+
+/// The open file description `open` installs.
+fn open_file(
+    cx: &Ctx<'_, '_>,
+    dirfd: u64,
+    name: &[u8],
+    flags: u64,
+    mode: u64,
+) -> Result<Fd, Errno> {
+    let (p, at) = locate(cx, dirfd, name)?;
+    let (fd, writable_volume) = open_in(cx.process, &at, flags, mode)?;
     let st = host(rustix::fs::fstat(&fd))?;
     let kind = match rustix::fs::FileType::from_raw_mode(st.st_mode) {
         rustix::fs::FileType::RegularFile => FileKind::Regular,
@@ -284,6 +307,10 @@ pub(crate) fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode
     };
     let path_only = flags & oflag::PATH != 0;
     let acc = flags & oflag::ACCMODE;
+    let writable = !path_only && (acc == oflag::WRONLY || acc == oflag::RDWR);
+    if writable {
+        refuse_running_exe(cx.process, &st)?;
+    }
     let file = HostFile {
         fd,
         path: p.abs,
@@ -292,24 +319,48 @@ pub(crate) fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode
         kind,
         path_only,
         readable: !path_only && (acc == oflag::RDONLY || acc == oflag::RDWR),
-        writable: !path_only && (acc == oflag::WRONLY || acc == oflag::RDWR),
+        writable,
     };
-    cx.process.fds().set(
-        slot,
-        Fd {
-            file: Arc::new(VolumeFile(Arc::new(file))),
-            cloexec: flags & oflag::CLOEXEC != 0,
-        },
-    )?;
-    Ok(slot)
+    Ok(Fd {
+        file: Arc::new(VolumeFile(Arc::new(file))),
+        cloexec: flags & oflag::CLOEXEC != 0,
+    })
+}
+
+/// ETXTBSY if `st` is the running executable: Linux denies writes to it (open for writing,
+/// truncate) while it runs.
+fn refuse_running_exe(process: &Process, st: &rustix::fs::Stat) -> Result<(), Errno> {
+    let running = process.symbols.as_ref().and_then(|s| s.file_id());
+    if running == Some((st.st_dev, st.st_ino)) {
+        return Err(Errno::ETXTBSY);
+    }
+    Ok(())
+}
+
+/// [`refuse_running_exe`] for `leaf` in `dir`, if it exists (a final symlink not followed).
+fn refuse_running_exe_at(process: &Process, dir: BorrowedFd<'_>, leaf: &[u8]) -> Result<(), Errno> {
+    match rustix::fs::statat(dir, leaf, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => refuse_running_exe(process, &st),
+        Err(_) => Ok(()),
+    }
 }
 
 /// Open `at` on the host; also says whether the file may change (its region is writable).
 /// Reads open by path beneath the volume root in one `openat2`; anything that may write,
 /// truncate or create opens the entry in the directory that holds it (a final symlink
-/// followed by [`Mount::entry`]), after checking that directory's region.
-fn open_in(fs: &FileSystem, at: &Located, flags: u64, mode: u64) -> Result<(OwnedFd, bool), Errno> {
-    let m = fs.mount(at.mount);
+/// followed by [`Mount::entry`]), after checking that directory's region. The file-system
+/// lock is taken only for the region checks: never across the host open, which blocks on a
+/// FIFO until a writer comes.
+fn open_in(
+    process: &Process,
+    at: &Located,
+    flags: u64,
+    mode: u64,
+) -> Result<(OwnedFd, bool), Errno> {
+    let (m, umask) = {
+        let fs = process.fs();
+        (fs.mount_shared(at.mount), fs.umask())
+    };
     let rel = &at.rel[..];
     let of = |bits: u64| OFlags::from_bits_retain(bits as u32);
     if flags & oflag::PATH != 0 {
@@ -322,14 +373,14 @@ fn open_in(fs: &FileSystem, at: &Located, flags: u64, mode: u64) -> Result<(Owne
     let excl = creates && flags & oflag::EXCL != 0;
     let nofollow = flags & oflag::NOFOLLOW != 0;
     let mut pass = (flags & oflag::PASSED) | oflag::NOCTTY;
-    let want = (mode as u32) & MODE_BITS & !fs.umask();
+    let want = (mode as u32) & MODE_BITS & !umask;
     if acc == oflag::RDONLY && flags & oflag::TRUNC == 0 && !creates {
         return Ok((host(m.open(rel, of(pass), Mode::empty()))?, m.writable()));
     }
     if tmpfile {
         // O_TMPFILE names the directory the unnamed file goes in.
         let dir = host(m.open(rel, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()))?;
-        if !fs.region(at.mount, dir.as_fd()).writable {
+        if !process.fs().region(at.mount, dir.as_fd()).writable {
             return Err(Errno::EROFS);
         }
         let fd = host(rustix::fs::openat(
@@ -348,7 +399,7 @@ fn open_in(fs: &FileSystem, at: &Located, flags: u64, mode: u64) -> Result<(Owne
         Err(rustix::io::Errno::BUSY) => return Err(Errno::EISDIR),
         r => host(r)?,
     };
-    let region = fs.object_region(at.mount, parent.as_fd(), &leaf);
+    let region = process.fs().object_region(at.mount, parent.as_fd(), &leaf);
     if !region.writable {
         // As on a read-only mount: a missing file is still ENOENT (EROFS when it would be
         // created), O_EXCL still EEXIST, and an existing file opens read-only with O_CREAT.
@@ -362,6 +413,10 @@ fn open_in(fs: &FileSystem, at: &Located, flags: u64, mode: u64) -> Result<(Owne
             Err(rustix::io::Errno::NOENT) if creates => return Err(Errno::EROFS),
             Err(e) => return Err(host_errno(e)),
         }
+    }
+    if flags & oflag::TRUNC != 0 {
+        // Before the open, which would already have truncated it.
+        refuse_running_exe_at(process, parent.as_fd(), &leaf)?;
     }
     // The entry is not a symlink (followed above) unless the guest said O_NOFOLLOW; one that
     // appears now is not followed.
@@ -826,6 +881,10 @@ pub(crate) fn readlink(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, buf: u64, si
         return Err(Errno::EINVAL.into());
     }
     let text = if name.is_empty() {
+        // The working directory: not a symlink.
+        if dirfd as i32 == AT_FDCWD as i32 {
+            return Err(Errno::ENOENT.into());
+        }
         // The fd itself: an O_PATH | O_NOFOLLOW handle on a symlink.
         let file = cx.process.fds().get(dirfd)?.file;
         match file.as_volume() {
@@ -858,14 +917,17 @@ pub(crate) fn access(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, fla
         return Err(Errno::EINVAL.into());
     }
     let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
+    // target() takes the file-system lock itself: taking it here first would read-lock it
+    // twice, which deadlocks once a writer waits in between.
+    let target = target(cx, dirfd, path, flags)?;
     let fs = &*cx.process.fs();
-    let (fd, writable_volume) = match target(cx, dirfd, path, flags)? {
+    let (fd, writable_volume) = match target {
         Target::Path(_, at) if mode & W_OK != 0 => {
             let (fd, region) = object(fs, at.mount, &at.rel, !nofollow)?;
             (Handle::Own(fd), region.writable)
         }
         Target::Path(_, at) => {
-            let m = mount(cx, &at);
+            let m = fs.mount_shared(at.mount);
             (
                 Handle::Own(host(m.handle(&at.rel, nofollow))?),
                 m.writable(),
@@ -1069,6 +1131,10 @@ pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         if dirfd as i32 == AT_FDCWD as i32 {
             return Err(Errno::EFAULT.into());
         }
+        // futimens takes no flags (do_utimes_fd).
+        if flags != 0 {
+            return Err(Errno::EINVAL.into());
+        }
         let file = cx.process.fds().get(dirfd)?.file;
         return match file.as_volume() {
             Some(h) if !fd_region(&cx.process.fs(), h).writable => Err(Errno::EROFS.into()),
@@ -1079,8 +1145,10 @@ pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             _ => Err(Errno::EPERM.into()),
         };
     }
+    // Before the lock: target() takes it itself (see access).
+    let target = target(cx, dirfd, path, flags)?;
     let fs = &*cx.process.fs();
-    let (fd, writable) = match target(cx, dirfd, path, flags)? {
+    let (fd, writable) = match target {
         Target::Path(_, at) => {
             let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
             let (fd, region) = object(fs, at.mount, &at.rel, !nofollow)?;
@@ -1127,6 +1195,7 @@ pub(crate) fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         host(rustix::fs::statat(&parent, &leaf[..], AtFlags::empty()))?;
         return Err(Errno::EROFS.into());
     }
+    refuse_running_exe_at(cx.process, parent.as_fd(), &leaf)?;
     let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW;
     let fd = host(rustix::fs::openat(
         &parent,
