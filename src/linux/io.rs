@@ -193,6 +193,16 @@ fn fsize_limit(
     Ok(len.min(limit - pos))
 }
 
+/// RLIMIT_FSIZE for truncating a file to `size`, as Linux's inode_newsize_ok: past the limit
+/// SIGXFSZ and EFBIG (a truncate is never cut short).
+pub(super) fn fsize_truncate(cx: &mut Ctx<'_, '_>, size: u64) -> Result<(), Stop> {
+    if size > super::proc::file_size_limit(cx) {
+        super::signal::raise(cx, libc::SIGXFSZ as u64, "file size limit exceeded")?;
+        return Err(Errno::EFBIG.into());
+    }
+    Ok(())
+}
+
 /// Writing to a pipe nobody reads: Linux sends SIGPIPE, which kills the process unless it
 /// ignores or handles the signal (then the write fails with EPIPE).
 fn broken_pipe(cx: &Ctx<'_, '_>) -> Stop {
@@ -836,7 +846,11 @@ pub fn sendfile(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             return Err(Errno::EINVAL.into());
         }
     }
-    let n = pump(cx, &input, off.as_mut(), &out, None, count.min(MAX_RW))?;
+    let mut count = count.min(MAX_RW);
+    if count > 0 && out.partial_copies() {
+        count = fsize_limit(cx, &out, count, None)?;
+    }
+    let n = pump(cx, &input, off.as_mut(), &out, None, count)?;
     if let Some(pos) = off {
         cx.write_val(off_ptr, &pos)?;
     }
@@ -903,16 +917,14 @@ pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     {
         return Err(Errno::EINVAL.into());
     }
+    let mut count = count.min(MAX_RW);
+    if count > 0 {
+        // generic_copy_file_checks: the output's RLIMIT_FSIZE, as a write there.
+        count = fsize_limit(cx, &output, count, Some(pos_out))?;
+    }
     let mut in_off = in_off;
     let mut out_off = out_off;
-    let n = pump(
-        cx,
-        input,
-        in_off.as_mut(),
-        &output,
-        out_off.as_mut(),
-        count.min(MAX_RW),
-    )?;
+    let n = pump(cx, input, in_off.as_mut(), &output, out_off.as_mut(), count)?;
     if let Some(pos) = in_off {
         cx.write_val(in_ptr, &pos)?;
     }

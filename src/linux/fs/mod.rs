@@ -17,7 +17,7 @@ pub mod volume;
 use super::abi::at::*;
 use super::abi::{oflag, Statx, Timespec};
 use super::fd::{Fd, FileKind, HostFile, OpenFile, VolumeFile};
-use super::io::{host_errno, stat_from, PATH_MAX};
+use super::io::{fsize_truncate, host_errno, stat_from, PATH_MAX};
 use super::{Args, Ctx, Process, Sys};
 use crate::linux::fs::volume::{DirHandle, FileSystem, GuestPath, Located, Mount, MountId, Region};
 use crate::machine::paging::PAGE_4K;
@@ -1203,6 +1203,9 @@ pub(crate) fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         flags | OFlags::CLOEXEC,
         Mode::empty(),
     ))?;
+    if rustix::fs::FileType::from_raw_mode(host(rustix::fs::fstat(&fd))?.st_mode).is_file() {
+        fsize_truncate(cx, len)?;
+    }
     host(rustix::fs::ftruncate(&fd, len))?;
     Ok(0)
 }
@@ -1217,6 +1220,9 @@ pub(crate) fn ftruncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let h = host_file(cx, a.fd(0), Errno::EINVAL)?;
     if (a.off(1) as i64) < 0 {
         return Err(Errno::EINVAL.into());
+    }
+    if h.kind == FileKind::Regular && h.writable {
+        fsize_truncate(cx, a.len(1))?;
     }
     host(rustix::fs::ftruncate(&h.fd, a.len(1)))?;
     Ok(0)
