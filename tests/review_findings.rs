@@ -203,3 +203,52 @@ fn an_unterminated_string_table_is_not_copied_once_per_symbol() {
     assert_one_sigill_line(code, &err, "bigstr");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A fresh directory holding a copy of `rev_calls` (`link`), for a writable volume.
+fn dir_with_calls(tag: &str, link: Link) -> (PathBuf, PathBuf) {
+    let dir = scratch(tag);
+    let exe = dir.join("rev_calls");
+    std::fs::copy(c_app("rev_calls", link), &exe).unwrap();
+    (dir, exe)
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// ETXTBSY on the running executable, mremap to the same size, RLIMIT_FSIZE for sendfile,
+/// copy_file_range and (f)truncate, futimens' flags, readlinkat(AT_FDCWD, ""), and int
+/// arguments with a dirty upper half: line for line as natively.
+#[test]
+fn review_findings_behave_as_natively() {
+    if !common::require_kvm() {
+        return;
+    }
+    for link in Link::RUNNABLE {
+        let (ndir, nexe) = dir_with_calls(&format!("calls-native-{link:?}"), link);
+        let native = common::apps::native(
+            &nexe,
+            &[common::apps::s(&nexe), common::apps::s(&ndir)],
+            &[],
+            b"",
+        );
+        assert!(native.status.success(), "native: {native:?}");
+        let (udir, uexe) = dir_with_calls(&format!("calls-umon-{link:?}"), link);
+        let vol = format!("{}:/d:rw", common::apps::s(&udir));
+        let under = common::apps::umon_run(&["-v", &vol], &uexe, &["/d/rev_calls", "/d"], b"");
+        assert_eq!(
+            text(&under),
+            text(&native),
+            "{link:?}: stderr {}",
+            String::from_utf8_lossy(&under.stderr)
+        );
+        assert!(under.status.success(), "{link:?}: {under:?}");
+        assert!(
+            text(&native).contains("open O_RDWR: ETXTBSY"),
+            "{}",
+            text(&native)
+        );
+        std::fs::remove_dir_all(&ndir).unwrap();
+        std::fs::remove_dir_all(&udir).unwrap();
+    }
+}

@@ -117,7 +117,7 @@ impl Default for PrctlState {
 /// is EINVAL, Linux's answer for an option it does not know.
 pub fn prctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let arg = a.raw(1);
-    match a.raw(0) {
+    match u64::from(a.uint(0)) {
         PR_SET_NAME => {
             // Linux copies at most 15 bytes and cuts a longer name there.
             let mut name = [0u8; COMM_LEN];

@@ -376,7 +376,7 @@ pub fn pwritev(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 pub fn lseek(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.process.fds().get(a.fd(0))?.file;
-    let (offset, whence) = (a.off(1), a.raw(2));
+    let (offset, whence) = (a.off(1), u64::from(a.uint(2)));
     let pos = match whence {
         0 => SeekFrom::Start(offset),
         1 => SeekFrom::Current(offset as i64),
@@ -603,7 +603,7 @@ pub fn dup3(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (n, cmd, arg) = (a.fd(0), a.raw(1), a.raw(2));
+    let (n, cmd, arg) = (a.fd(0), u64::from(a.uint(1)), a.raw(2));
     let fd = cx.process.fds().get(n)?;
     match cmd {
         fcntl::F_DUPFD | fcntl::F_DUPFD_CLOEXEC if arg >= cx.process.fds().limit => {

@@ -483,7 +483,7 @@ fn stat_target(
 }
 
 pub(crate) fn newfstatat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let flags = a.flags(3);
+    let flags = u64::from(a.uint(3));
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -501,7 +501,13 @@ pub(crate) fn stat(cx: &mut Ctx<'_, '_>, a: &Args, nofollow: bool) -> Sys {
 }
 
 pub(crate) fn statx(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (dirfd, path, flags, mask, buf) = (a.dirfd(0), a.ptr(1), a.flags(2), a.ptr(3), a.ptr(4));
+    let (dirfd, path, flags, mask, buf) = (
+        a.dirfd(0),
+        a.ptr(1),
+        u64::from(a.uint(2)),
+        u64::from(a.uint(3)),
+        a.ptr(4),
+    );
     let known = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE;
     if flags & !known != 0
         || flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE
@@ -1102,7 +1108,7 @@ pub(crate) fn fchown(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     const UTIME_NOW: i64 = (1 << 30) - 1;
     const UTIME_OMIT: i64 = (1 << 30) - 2;
-    let (dirfd, path, times_ptr, flags) = (a.dirfd(0), a.ptr(1), a.ptr(2), a.flags(3));
+    let (dirfd, path, times_ptr, flags) = (a.dirfd(0), a.ptr(1), a.ptr(2), u64::from(a.uint(3)));
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -1242,7 +1248,7 @@ pub(crate) fn fsync(cx: &mut Ctx<'_, '_>, a: &Args, data_only: bool) -> Sys {
 /// fadvise64: a hint, checked and accepted (the host's page cache does its own read-ahead).
 pub(crate) fn fadvise64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     host_file(cx, a.fd(0), Errno::ESPIPE)?;
-    if a.raw(3) > 5 || (a.off(2) as i64) < 0 {
+    if u64::from(a.uint(3)) > 5 || (a.off(2) as i64) < 0 {
         return Err(Errno::EINVAL.into());
     }
     Ok(0)
