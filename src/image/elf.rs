@@ -80,7 +80,7 @@ pub fn symbols(bytes: &[u8], bias: u64) -> Vec<(u64, u64, String)> {
 pub const MAX_SYMBOL_BYTES: u64 = 64 << 20;
 
 /// Longest symbol name kept for the fault line; longer ones are cut.
-pub const MAX_SYMBOL_NAME: usize = 256;
+pub const MAX_SYMBOL_NAME: usize = 1024;
 
 /// Most bytes of symbol names kept in all; symbols past it are not named in the fault line.
 pub const MAX_SYMBOL_NAME_BYTES: usize = 16 << 20;
@@ -600,7 +600,9 @@ mod symbol_tests {
             .iter()
             .filter(|s| s.st_type() == sym::STT_FUNC && s.st_value != 0)
             .map(|s| {
-                let name = elf.strtab.get_at(s.st_name).unwrap().to_string();
+                let name = elf.strtab.get_at(s.st_name).unwrap().as_bytes();
+                let name = &name[..name.len().min(MAX_SYMBOL_NAME)];
+                let name = String::from_utf8_lossy(name).into_owned();
                 (s.st_value.wrapping_add(bias), s.st_size, name)
             })
             .collect();

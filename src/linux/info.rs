@@ -15,7 +15,7 @@ pub fn getgroups(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if size < 0 {
         return Err(Errno::EINVAL.into());
     }
-    let groups = rustix::process::getgroups().map_err(|e| Errno::new(e.raw_os_error()))?;
+    let groups = rustix::process::getgroups().map_err(super::io::host_errno)?;
     let groups: Vec<u32> = groups
         .iter()
         .take(NGROUPS_MAX)

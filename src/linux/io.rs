@@ -3,9 +3,7 @@
 //! standard streams and on host files opened in volumes. Bytes move straight between the host fd
 //! and guest memory (vm-memory's volatile I/O), never through a bounce buffer; a large transfer
 //! is one host call per physically contiguous piece of the guest buffer. Paths are `fs.rs`'s.
-use super::abi::{
-    fcntl, ioctl as tio, mman, oflag, Flock, Iovec, PollFd, Stat, Timespec, TERMIOS_BYTES,
-};
+use super::abi::{fcntl, ioctl as tio, mman, oflag, Flock, Iovec, PollFd, Timespec, TERMIOS_BYTES};
 use super::fd::{Fd, FileKind, HostFile, OpenFile};
 use super::{Args, Ctx, Stop, Sys};
 use crate::exit::ExitStatus;
@@ -19,8 +17,7 @@ use syscalls::Errno;
 
 /// Largest single transfer, as Linux caps it (MAX_RW_COUNT).
 const MAX_RW: u64 = 0x7fff_f000;
-/// Longest path accepted (PATH_MAX including the NUL).
-pub const PATH_MAX: usize = 4096;
+pub use super::abi::PATH_MAX;
 /// Most iovecs in one readv/writev (UIO_MAXIOV).
 const MAX_IOV: u64 = 1024;
 
@@ -32,22 +29,21 @@ const SEEK_DATA: u64 = 3;
 const SEEK_HOLE: u64 = 4;
 /// fcntl(F_SETFL) flags a host file may change (the rest are fixed at open, as on Linux).
 /// O_ASYNC is not among them: no SIGIO may reach the monitor.
-const SETFL_MASK: u32 = 0o2000 | 0o4000 | 0o40000 | 0o1000000; // APPEND NONBLOCK DIRECT NOATIME
+const SETFL_MASK: u32 = (oflag::APPEND | oflag::NONBLOCK | oflag::DIRECT | oflag::NOATIME) as u32;
 
 fn io_errno(e: std::io::Error) -> Errno {
     Errno::from_io_error(e).unwrap_or(Errno::EIO)
 }
 
 /// A host errno, passed through to the application.
-pub(super) fn host_errno(e: rustix::io::Errno) -> Errno {
+pub(crate) fn host_errno(e: rustix::io::Errno) -> Errno {
     Errno::new(e.raw_os_error())
 }
 
-fn mem_errno(e: MemoryError) -> Errno {
-    match e {
-        MemoryError::Io(io) => io_errno(io),
-        _ => Errno::EFAULT,
-    }
+/// A guest-memory failure as the application sees it: the host's errno for host I/O, else
+/// EFAULT.
+pub(crate) fn mem_errno(e: MemoryError) -> Errno {
+    io_errno(crate::linux::fd::file::memory_io(e))
 }
 
 pub fn read(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -396,30 +392,6 @@ pub fn close(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(0)
 }
 
-/// The x86-64 `struct stat` of a host stat.
-pub(super) fn stat_from(s: &rustix::fs::Stat) -> Stat {
-    Stat {
-        dev: s.st_dev,
-        ino: s.st_ino,
-        nlink: s.st_nlink,
-        mode: s.st_mode,
-        uid: s.st_uid,
-        gid: s.st_gid,
-        pad0: 0,
-        rdev: s.st_rdev,
-        size: s.st_size,
-        blksize: s.st_blksize,
-        blocks: s.st_blocks,
-        atime: s.st_atime,
-        atime_nsec: s.st_atime_nsec as i64,
-        mtime: s.st_mtime,
-        mtime_nsec: s.st_mtime_nsec as i64,
-        ctime: s.st_ctime,
-        ctime_nsec: s.st_ctime_nsec as i64,
-        unused: [0; 3],
-    }
-}
-
 pub fn fstat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.process.fds().get(a.fd(0))?.file;
     let st = file.stat().map_err(host_errno)?;
@@ -743,8 +715,7 @@ pub fn flock(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     blocking_lock(cx, || rustix::fs::flock(fd, how).map_err(host_errno))
 }
 
-/// Largest monitor buffer sendfile and copy_file_range move bytes through.
-const PUMP_BYTES: u64 = 1 << 20;
+use super::fd::BOUNCE_BYTES as PUMP_BYTES;
 
 /// Write all of `buf` to `out` (at `*at` when given, advancing it); the count written.
 fn put(cx: &mut Ctx<'_, '_>, out: &OpenFile, at: Option<&mut u64>, buf: &[u8]) -> Sys {

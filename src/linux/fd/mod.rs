@@ -62,6 +62,10 @@ pub struct Fd {
     pub cloexec: bool,
 }
 
+/// Largest monitor buffer bytes move through between a host file or stream and guest memory
+/// (sendfile, copy_file_range, a standard stream that is not a host fd).
+pub const BOUNCE_BYTES: u64 = 1 << 20;
+
 /// Default RLIMIT_NOFILE.
 pub const DEFAULT_MAX_FDS: u64 = 1024;
 /// The most fds an application may raise its limit to.

@@ -16,8 +16,9 @@ pub mod volume;
 
 use super::abi::at::*;
 use super::abi::{oflag, Statx, Timespec};
+use super::abi::{Stat, NAME_MAX, PATH_MAX};
 use super::fd::{Fd, FileKind, HostFile, OpenFile, VolumeFile};
-use super::io::{fsize_truncate, host_errno, stat_from, PATH_MAX};
+use super::io::{fsize_truncate, host_errno};
 use super::{Args, Ctx, Process, Sys};
 use crate::linux::fs::volume::{DirHandle, FileSystem, GuestPath, Located, Mount, MountId, Region};
 use crate::machine::paging::PAGE_4K;
@@ -75,7 +76,6 @@ fn owned(cx: &Ctx<'_, '_>, va: u64, len: u64) -> Result<(), Errno> {
 /// A component longer than NAME_MAX is ENAMETOOLONG, as Linux's path walk says. Every
 /// path-taking call reads its paths here, so a bad pointer is EFAULT for all of them.
 fn read_path(cx: &Ctx<'_, '_>, ptr: u64) -> Result<Vec<u8>, Errno> {
-    const NAME_MAX: usize = 255;
     let path = cx.space().read_cstr(cx.mem, ptr, PATH_MAX - 1)?;
     owned(cx, ptr, path.len() as u64 + 1)?;
     if path.split(|&b| b == b'/').any(|c| c.len() > NAME_MAX) {
@@ -473,11 +473,11 @@ fn stat_target(
     flags: u64,
 ) -> Result<super::abi::Stat, Errno> {
     match target(cx, dirfd, path, flags)? {
-        Target::Volume(h) => Ok(stat_from(&host(rustix::fs::fstat(&h.fd))?)),
+        Target::Volume(h) => Ok(Stat::from_host(&host(rustix::fs::fstat(&h.fd))?)),
         Target::Fd(file) => file.stat().map_err(host_errno),
         Target::Path(_, at) => {
             let fd = host(mount(cx, &at).handle(&at.rel, flags & AT_SYMLINK_NOFOLLOW != 0))?;
-            Ok(stat_from(&host(rustix::fs::fstat(&fd))?))
+            Ok(Stat::from_host(&host(rustix::fs::fstat(&fd))?))
         }
     }
 }

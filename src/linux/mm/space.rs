@@ -7,7 +7,8 @@
 //! arena memory brk or mmap never handed out is unmapped, and each 4 KiB page's recorded
 //! PROT_* decides whether it may be read (any of R/W/X, as on x86-64) or written.
 use crate::linux::abi::{mman, TASK_SIZE_MAX};
-use crate::machine::memory::{GuestMem, MemoryError};
+use crate::linux::io::mem_errno;
+use crate::machine::memory::GuestMem;
 pub use crate::machine::paging::Region;
 use crate::machine::paging::PAGE_4K;
 use std::collections::BTreeMap;
@@ -278,7 +279,7 @@ impl AddrSpace {
         let mut done = 0usize;
         for (gpa, n) in self.chunks(va, buf.len() as u64, Access::Read)? {
             mem.read_bytes(gpa, &mut buf[done..done + n as usize])
-                .map_err(efault)?;
+                .map_err(mem_errno)?;
             done += n as usize;
         }
         Ok(())
@@ -289,7 +290,7 @@ impl AddrSpace {
         let mut done = 0usize;
         for (gpa, n) in self.chunks(va, buf.len() as u64, Access::Write)? {
             mem.write_bytes(gpa, &buf[done..done + n as usize])
-                .map_err(efault)?;
+                .map_err(mem_errno)?;
             done += n as usize;
         }
         Ok(())
@@ -343,7 +344,7 @@ impl AddrSpace {
             return Err(Errno::EFAULT);
         }
         self.clear_prot(va, end);
-        mem.discard(self.arena.pa_of(va), len).map_err(efault)
+        mem.discard(self.arena.pa_of(va), len).map_err(mem_errno)
     }
 
     /// Whether every byte of `[va, va + len)` is mapped (any permission).
@@ -361,7 +362,8 @@ impl AddrSpace {
     pub fn munmap_contents(&mut self, mem: &GuestMem, va: u64, end: u64) -> Result<(), Errno> {
         let (lo, hi) = (va.max(self.arena.start), end.min(self.arena.end));
         if lo < hi {
-            mem.discard(self.arena.pa_of(lo), hi - lo).map_err(efault)?;
+            mem.discard(self.arena.pa_of(lo), hi - lo)
+                .map_err(mem_errno)?;
         }
         Ok(())
     }
@@ -478,7 +480,7 @@ impl AddrSpace {
             .first()
             .map(|r| r.2);
         let (src, dst) = (self.arena.pa_of(old), self.arena.pa_of(new));
-        mem.copy(src, dst, len.min(new_len)).map_err(efault)?;
+        mem.copy(src, dst, len.min(new_len)).map_err(mem_errno)?;
         self.munmap(mem, old, len)?;
         self.clear_prot(new, new + new_len);
         for (s, e, p) in prots {
@@ -767,10 +769,6 @@ impl Arena {
 
 fn page_up(v: u64) -> u64 {
     v.next_multiple_of(PAGE_4K)
-}
-
-fn efault(_: MemoryError) -> Errno {
-    Errno::EFAULT
 }
 
 #[cfg(test)]
