@@ -77,7 +77,8 @@ fn an_executable_replaced_by_the_app_is_never_read_again() {
     if !common::require_kvm() {
         return;
     }
-    for mode in ["zero", "sparse", "grow"] {
+    // ("grow", truncating the running executable in place, is ETXTBSY now, as on Linux.)
+    for mode in ["zero", "sparse"] {
         let (dir, exe) = volume_with_probe(mode);
         let vol = format!("{}:/d:rw", dir.display());
         let child = bounded_umon(&[

@@ -15,7 +15,7 @@ pub fn getgroups(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if size < 0 {
         return Err(Errno::EINVAL.into());
     }
-    let groups = rustix::process::getgroups().map_err(|e| Errno::new(e.raw_os_error()))?;
+    let groups = rustix::process::getgroups().map_err(super::io::host_errno)?;
     let groups: Vec<u32> = groups
         .iter()
         .take(NGROUPS_MAX)
@@ -117,7 +117,7 @@ impl Default for PrctlState {
 /// is EINVAL, Linux's answer for an option it does not know.
 pub fn prctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let arg = a.raw(1);
-    match a.raw(0) {
+    match u64::from(a.uint(0)) {
         PR_SET_NAME => {
             // Linux copies at most 15 bytes and cuts a longer name there.
             let mut name = [0u8; COMM_LEN];

@@ -3,9 +3,7 @@
 //! standard streams and on host files opened in volumes. Bytes move straight between the host fd
 //! and guest memory (vm-memory's volatile I/O), never through a bounce buffer; a large transfer
 //! is one host call per physically contiguous piece of the guest buffer. Paths are `fs.rs`'s.
-use super::abi::{
-    fcntl, ioctl as tio, mman, oflag, Flock, Iovec, PollFd, Stat, Timespec, TERMIOS_BYTES,
-};
+use super::abi::{fcntl, ioctl as tio, mman, oflag, Flock, Iovec, PollFd, Timespec, TERMIOS_BYTES};
 use super::fd::{Fd, FileKind, HostFile, OpenFile};
 use super::{Args, Ctx, Stop, Sys};
 use crate::exit::ExitStatus;
@@ -19,8 +17,7 @@ use syscalls::Errno;
 
 /// Largest single transfer, as Linux caps it (MAX_RW_COUNT).
 const MAX_RW: u64 = 0x7fff_f000;
-/// Longest path accepted (PATH_MAX including the NUL).
-pub const PATH_MAX: usize = 4096;
+pub use super::abi::PATH_MAX;
 /// Most iovecs in one readv/writev (UIO_MAXIOV).
 const MAX_IOV: u64 = 1024;
 
@@ -32,22 +29,21 @@ const SEEK_DATA: u64 = 3;
 const SEEK_HOLE: u64 = 4;
 /// fcntl(F_SETFL) flags a host file may change (the rest are fixed at open, as on Linux).
 /// O_ASYNC is not among them: no SIGIO may reach the monitor.
-const SETFL_MASK: u32 = 0o2000 | 0o4000 | 0o40000 | 0o1000000; // APPEND NONBLOCK DIRECT NOATIME
+const SETFL_MASK: u32 = (oflag::APPEND | oflag::NONBLOCK | oflag::DIRECT | oflag::NOATIME) as u32;
 
 fn io_errno(e: std::io::Error) -> Errno {
     Errno::from_io_error(e).unwrap_or(Errno::EIO)
 }
 
 /// A host errno, passed through to the application.
-pub(super) fn host_errno(e: rustix::io::Errno) -> Errno {
+pub(crate) fn host_errno(e: rustix::io::Errno) -> Errno {
     Errno::new(e.raw_os_error())
 }
 
-fn mem_errno(e: MemoryError) -> Errno {
-    match e {
-        MemoryError::Io(io) => io_errno(io),
-        _ => Errno::EFAULT,
-    }
+/// A guest-memory failure as the application sees it: the host's errno for host I/O, else
+/// EFAULT.
+pub(crate) fn mem_errno(e: MemoryError) -> Errno {
+    io_errno(crate::linux::fd::file::memory_io(e))
 }
 
 pub fn read(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -191,6 +187,16 @@ fn fsize_limit(
         return Err(Errno::EFBIG.into());
     }
     Ok(len.min(limit - pos))
+}
+
+/// RLIMIT_FSIZE for truncating a file to `size`, as Linux's inode_newsize_ok: past the limit
+/// SIGXFSZ and EFBIG (a truncate is never cut short).
+pub(super) fn fsize_truncate(cx: &mut Ctx<'_, '_>, size: u64) -> Result<(), Stop> {
+    if size > super::proc::file_size_limit(cx) {
+        super::signal::raise(cx, libc::SIGXFSZ as u64, "file size limit exceeded")?;
+        return Err(Errno::EFBIG.into());
+    }
+    Ok(())
 }
 
 /// Writing to a pipe nobody reads: Linux sends SIGPIPE, which kills the process unless it
@@ -366,7 +372,7 @@ pub fn pwritev(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 pub fn lseek(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.process.fds().get(a.fd(0))?.file;
-    let (offset, whence) = (a.off(1), a.raw(2));
+    let (offset, whence) = (a.off(1), u64::from(a.uint(2)));
     let pos = match whence {
         0 => SeekFrom::Start(offset),
         1 => SeekFrom::Current(offset as i64),
@@ -384,30 +390,6 @@ pub fn lseek(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 pub fn close(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     cx.process.fds().close(a.fd(0))?;
     Ok(0)
-}
-
-/// The x86-64 `struct stat` of a host stat.
-pub(super) fn stat_from(s: &rustix::fs::Stat) -> Stat {
-    Stat {
-        dev: s.st_dev,
-        ino: s.st_ino,
-        nlink: s.st_nlink,
-        mode: s.st_mode,
-        uid: s.st_uid,
-        gid: s.st_gid,
-        pad0: 0,
-        rdev: s.st_rdev,
-        size: s.st_size,
-        blksize: s.st_blksize,
-        blocks: s.st_blocks,
-        atime: s.st_atime,
-        atime_nsec: s.st_atime_nsec as i64,
-        mtime: s.st_mtime,
-        mtime_nsec: s.st_mtime_nsec as i64,
-        ctime: s.st_ctime,
-        ctime_nsec: s.st_ctime_nsec as i64,
-        unused: [0; 3],
-    }
 }
 
 pub fn fstat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -593,7 +575,7 @@ pub fn dup3(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (n, cmd, arg) = (a.fd(0), a.raw(1), a.raw(2));
+    let (n, cmd, arg) = (a.fd(0), u64::from(a.uint(1)), a.raw(2));
     let fd = cx.process.fds().get(n)?;
     match cmd {
         fcntl::F_DUPFD | fcntl::F_DUPFD_CLOEXEC if arg >= cx.process.fds().limit => {
@@ -733,8 +715,7 @@ pub fn flock(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     blocking_lock(cx, || rustix::fs::flock(fd, how).map_err(host_errno))
 }
 
-/// Largest monitor buffer sendfile and copy_file_range move bytes through.
-const PUMP_BYTES: u64 = 1 << 20;
+use super::fd::BOUNCE_BYTES as PUMP_BYTES;
 
 /// Write all of `buf` to `out` (at `*at` when given, advancing it); the count written.
 fn put(cx: &mut Ctx<'_, '_>, out: &OpenFile, at: Option<&mut u64>, buf: &[u8]) -> Sys {
@@ -836,7 +817,11 @@ pub fn sendfile(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             return Err(Errno::EINVAL.into());
         }
     }
-    let n = pump(cx, &input, off.as_mut(), &out, None, count.min(MAX_RW))?;
+    let mut count = count.min(MAX_RW);
+    if count > 0 && out.partial_copies() {
+        count = fsize_limit(cx, &out, count, None)?;
+    }
+    let n = pump(cx, &input, off.as_mut(), &out, None, count)?;
     if let Some(pos) = off {
         cx.write_val(off_ptr, &pos)?;
     }
@@ -903,16 +888,14 @@ pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     {
         return Err(Errno::EINVAL.into());
     }
+    let mut count = count.min(MAX_RW);
+    if count > 0 {
+        // generic_copy_file_checks: the output's RLIMIT_FSIZE, as a write there.
+        count = fsize_limit(cx, &output, count, Some(pos_out))?;
+    }
     let mut in_off = in_off;
     let mut out_off = out_off;
-    let n = pump(
-        cx,
-        input,
-        in_off.as_mut(),
-        &output,
-        out_off.as_mut(),
-        count.min(MAX_RW),
-    )?;
+    let n = pump(cx, input, in_off.as_mut(), &output, out_off.as_mut(), count)?;
     if let Some(pos) = in_off {
         cx.write_val(in_ptr, &pos)?;
     }
@@ -985,25 +968,18 @@ fn fill_from(
 ) -> Result<(), Errno> {
     // The monitor fills the mapping whatever its protection, as the kernel does.
     let chunks = cx.space().chunks(va, len, Access::Mapped)?;
-    let fd = h.fd.as_fd();
-    let saved = rustix::fs::seek(fd, SeekFrom::Current(0)).map_err(host_errno)?;
-    rustix::fs::seek(fd, SeekFrom::Start(offset)).map_err(host_errno)?;
-    let mut result = Ok(());
-    'pieces: for (mut gpa, mut n) in chunks {
-        while n > 0 {
-            match cx.mem.read_from(gpa, n, &mut &h.fd) {
-                Ok(0) => break 'pieces,
-                Ok(got) => {
-                    gpa.0 += got as u64;
-                    n -= got as u64;
-                }
-                Err(e) => {
-                    result = Err(mem_errno(e));
-                    break 'pieces;
-                }
-            }
+    // Positional reads: the file's offset is shared with every dup of the fd (and other
+    // threads), so it is neither used nor moved.
+    let mut at = offset;
+    for (gpa, n) in chunks {
+        let got = cx
+            .mem
+            .read_from_at(gpa, n, h.fd.as_fd(), at)
+            .map_err(mem_errno)? as u64;
+        at += got;
+        if got < n {
+            break;
         }
     }
-    let _ = rustix::fs::seek(fd, SeekFrom::Start(saved));
-    result
+    Ok(())
 }

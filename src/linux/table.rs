@@ -226,23 +226,29 @@ fn lstat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 fn access(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    fs::access(cx, AT_FDCWD, a.ptr(0), a.raw(1), 0)
+    fs::access(cx, AT_FDCWD, a.ptr(0), u64::from(a.uint(1)), 0)
 }
 
 fn faccessat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    fs::access(cx, a.dirfd(0), a.ptr(1), a.raw(2), 0)
+    fs::access(cx, a.dirfd(0), a.ptr(1), u64::from(a.uint(2)), 0)
 }
 
 fn faccessat2(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    fs::access(cx, a.dirfd(0), a.ptr(1), a.raw(2), a.flags(3))
+    fs::access(
+        cx,
+        a.dirfd(0),
+        a.ptr(1),
+        u64::from(a.uint(2)),
+        u64::from(a.uint(3)),
+    )
 }
 
 fn open(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    fs::open(cx, AT_FDCWD, a.ptr(0), a.flags(1), a.raw(2))
+    fs::open(cx, AT_FDCWD, a.ptr(0), u64::from(a.uint(1)), a.raw(2))
 }
 
 fn openat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    fs::open(cx, a.dirfd(0), a.ptr(1), a.flags(2), a.raw(3))
+    fs::open(cx, a.dirfd(0), a.ptr(1), u64::from(a.uint(2)), a.raw(3))
 }
 
 fn creat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -275,7 +281,7 @@ fn rmdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 fn unlinkat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    fs::unlink(cx, a.dirfd(0), a.ptr(1), a.flags(2))
+    fs::unlink(cx, a.dirfd(0), a.ptr(1), u64::from(a.uint(2)))
 }
 
 fn rename(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -287,7 +293,16 @@ fn renameat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 fn renameat2(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    fs::rename(cx, [a.dirfd(0), a.ptr(1), a.dirfd(2), a.ptr(3), a.flags(4)])
+    fs::rename(
+        cx,
+        [
+            a.dirfd(0),
+            a.ptr(1),
+            a.dirfd(2),
+            a.ptr(3),
+            u64::from(a.uint(4)),
+        ],
+    )
 }
 
 fn link(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -295,7 +310,16 @@ fn link(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 fn linkat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    fs::link(cx, [a.dirfd(0), a.ptr(1), a.dirfd(2), a.ptr(3), a.flags(4)])
+    fs::link(
+        cx,
+        [
+            a.dirfd(0),
+            a.ptr(1),
+            a.dirfd(2),
+            a.ptr(3),
+            u64::from(a.uint(4)),
+        ],
+    )
 }
 
 fn symlink(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -323,7 +347,7 @@ fn fchmodat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 fn fchmodat2(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    fs::chmod(cx, a.dirfd(0), a.ptr(1), a.raw(2), a.flags(3))
+    fs::chmod(cx, a.dirfd(0), a.ptr(1), a.raw(2), u64::from(a.uint(3)))
 }
 
 fn chown(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -336,7 +360,13 @@ fn lchown(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 fn fchownat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    fs::chown(cx, a.dirfd(0), a.ptr(1), [a.raw(2), a.raw(3)], a.flags(4))
+    fs::chown(
+        cx,
+        a.dirfd(0),
+        a.ptr(1),
+        [a.raw(2), a.raw(3)],
+        u64::from(a.uint(4)),
+    )
 }
 
 fn fsync(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {

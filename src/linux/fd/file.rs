@@ -82,14 +82,16 @@ pub trait FileDescription: Send + Sync + std::fmt::Debug {
     }
 }
 
-fn memory_io(e: MemoryError) -> io::Error {
+/// A guest-memory failure as an I/O error: host I/O's own, else EFAULT.
+pub(crate) fn memory_io(e: MemoryError) -> io::Error {
     match e {
         MemoryError::Io(io) => io,
         _ => io::Error::from_raw_os_error(libc::EFAULT),
     }
 }
 
-fn ebadf() -> io::Error {
+/// EBADF as an I/O error.
+pub(crate) fn ebadf() -> io::Error {
     io::Error::from_raw_os_error(libc::EBADF)
 }
 
@@ -165,7 +167,7 @@ impl FileDescription for VolumeFile {
     }
 
     fn stat(&self) -> Result<Stat, rustix::io::Errno> {
-        rustix::fs::fstat(&self.0.fd).map(|s| crate::linux::io::stat_from(&s))
+        rustix::fs::fstat(&self.0.fd).map(|s| Stat::from_host(&s))
     }
 
     fn status_flags(&self) -> Result<u64, rustix::io::Errno> {
@@ -277,7 +279,7 @@ impl FileDescription for StdioFile {
             return Ok(synthetic);
         };
         Ok(rustix::fs::fstat(fd)
-            .map(|s| crate::linux::io::stat_from(&s))
+            .map(|s| Stat::from_host(&s))
             .unwrap_or(synthetic))
     }
 

@@ -62,6 +62,10 @@ pub struct Fd {
     pub cloexec: bool,
 }
 
+/// Largest monitor buffer bytes move through between a host file or stream and guest memory
+/// (sendfile, copy_file_range, a standard stream that is not a host fd).
+pub const BOUNCE_BYTES: u64 = 1 << 20;
+
 /// Default RLIMIT_NOFILE.
 pub const DEFAULT_MAX_FDS: u64 = 1024;
 /// The most fds an application may raise its limit to.
@@ -70,6 +74,9 @@ pub const HARD_MAX_FDS: u64 = 4096;
 /// fd number -> open file.
 pub struct FdTable {
     slots: Vec<Option<Fd>>,
+    /// Numbers handed out by [`FdTable::reserve`] and not yet installed or given back: free to
+    /// nobody else (as Linux's get_unused_fd_flags), yet not open (EBADF).
+    reserved: Vec<u64>,
     /// Current RLIMIT_NOFILE.
     pub limit: u64,
 }
@@ -96,6 +103,7 @@ impl FdTable {
         };
         FdTable {
             slots: vec![std(0), std(1), std(2)],
+            reserved: Vec::new(),
             limit: DEFAULT_MAX_FDS,
         }
     }
@@ -121,8 +129,34 @@ impl FdTable {
     /// checks its own minimum against the limit: EINVAL.)
     pub fn lowest_free(&self, min: u64) -> Result<u64, Errno> {
         (min..self.limit)
-            .find(|&i| self.slots.get(i as usize).is_none_or(|s| s.is_none()))
+            .find(|&i| {
+                self.slots.get(i as usize).is_none_or(|s| s.is_none())
+                    && !self.reserved.contains(&i)
+            })
             .ok_or(Errno::EMFILE)
+    }
+
+    /// Take the lowest free number >= `min` for an open that completes later (without the
+    /// table locked): [`FdTable::install`] fills it, [`FdTable::unreserve`] gives it back.
+    pub fn reserve(&mut self, min: u64) -> Result<u64, Errno> {
+        let i = self.lowest_free(min)?;
+        self.reserved.push(i);
+        Ok(i)
+    }
+
+    /// Install `entry` at the number [`FdTable::reserve`] gave.
+    pub fn install(&mut self, fd: u64, entry: Fd) {
+        self.unreserve(fd);
+        let i = fd as usize;
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, None);
+        }
+        self.slots[i] = Some(entry);
+    }
+
+    /// Give back a number [`FdTable::reserve`] gave, unused.
+    pub fn unreserve(&mut self, fd: u64) {
+        self.reserved.retain(|&r| r != fd);
     }
 
     /// Install `entry` at the lowest free number >= `min`.
@@ -132,10 +166,14 @@ impl FdTable {
         Ok(i)
     }
 
-    /// Install `entry` at exactly `fd`, closing what was there.
+    /// Install `entry` at exactly `fd`, closing what was there. EBUSY for a number an open in
+    /// progress reserved, as Linux's dup2 says.
     pub fn set(&mut self, fd: u64, entry: Fd) -> Result<(), Errno> {
         if fd >= self.limit {
             return Err(Errno::EBADF);
+        }
+        if self.reserved.contains(&fd) {
+            return Err(Errno::EBUSY);
         }
         let i = fd as usize;
         if i >= self.slots.len() {
@@ -175,6 +213,26 @@ mod tests {
         t.limit = 0;
         assert_eq!(t.alloc(0, e.clone()), Err(Errno::EMFILE));
         assert_eq!(t.set(7, e), Err(Errno::EBADF));
+    }
+
+    #[test]
+    fn a_reserved_number_is_nobody_elses_until_installed_or_given_back() {
+        let mut t = FdTable::default();
+        let e = t.get(1).unwrap();
+        let r = t.reserve(0).unwrap();
+        assert_eq!(r, 3);
+        assert_eq!(t.get(r).err(), Some(Errno::EBADF), "not open yet");
+        assert_eq!(
+            t.alloc(0, e.clone()),
+            Ok(4),
+            "a racing dup gets another number"
+        );
+        assert_eq!(t.set(r, e.clone()), Err(Errno::EBUSY), "dup2 onto it");
+        t.install(r, e.clone());
+        assert!(t.get(r).is_ok());
+        let r2 = t.reserve(0).unwrap();
+        t.unreserve(r2);
+        assert_eq!(t.alloc(0, e), Ok(r2), "given back");
     }
 
     #[test]

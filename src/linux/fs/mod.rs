@@ -16,9 +16,10 @@ pub mod volume;
 
 use super::abi::at::*;
 use super::abi::{oflag, Statx, Timespec};
+use super::abi::{Stat, NAME_MAX, PATH_MAX};
 use super::fd::{Fd, FileKind, HostFile, OpenFile, VolumeFile};
-use super::io::{host_errno, stat_from, PATH_MAX};
-use super::{Args, Ctx, Sys};
+use super::io::{fsize_truncate, host_errno};
+use super::{Args, Ctx, Process, Sys};
 use crate::linux::fs::volume::{DirHandle, FileSystem, GuestPath, Located, Mount, MountId, Region};
 use crate::machine::paging::PAGE_4K;
 use rustix::fs::{AtFlags, Mode, OFlags, CWD};
@@ -75,7 +76,6 @@ fn owned(cx: &Ctx<'_, '_>, va: u64, len: u64) -> Result<(), Errno> {
 /// A component longer than NAME_MAX is ENAMETOOLONG, as Linux's path walk says. Every
 /// path-taking call reads its paths here, so a bad pointer is EFAULT for all of them.
 fn read_path(cx: &Ctx<'_, '_>, ptr: u64) -> Result<Vec<u8>, Errno> {
-    const NAME_MAX: usize = 255;
     let path = cx.space().read_cstr(cx.mem, ptr, PATH_MAX - 1)?;
     owned(cx, ptr, path.len() as u64 + 1)?;
     if path.split(|&b| b == b'/').any(|c| c.len() > NAME_MAX) {
@@ -110,7 +110,7 @@ fn locate(cx: &Ctx<'_, '_>, dirfd: u64, name: &[u8]) -> Result<(GuestPath, Locat
             _ => return Err(Errno::ENOTDIR),
         }
     };
-    let at = cx.process.fs().locate(&path).ok_or(Errno::ENOENT)?;
+    let at = fs.locate(&path).ok_or(Errno::ENOENT)?;
     Ok((path, at))
 }
 
@@ -272,10 +272,33 @@ fn object(
 /// openat(dirfd, path, flags, mode); open and creat come here with AT_FDCWD.
 pub(crate) fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode: u64) -> Sys {
     let name = read_path(cx, path)?;
-    // EMFILE before anything happens on the host (O_CREAT must not create then fail).
-    let slot = cx.process.fds().lowest_free(0)?;
-    let (p, at) = locate(cx, dirfd, &name)?;
-    let (fd, writable_volume) = open_in(&cx.process.fs(), &at, flags, mode)?;
+    // EMFILE before anything happens on the host (O_CREAT must not create then fail); the
+    // number is reserved so no racing open or dup takes it meanwhile.
+    let slot = cx.process.fds().reserve(0)?;
+    let entry = open_file(cx, dirfd, &name, flags, mode);
+    let mut fds = cx.process.fds();
+    match entry {
+        Ok(entry) => {
+            fds.install(slot, entry);
+            Ok(slot)
+        }
+        Err(e) => {
+            fds.unreserve(slot);
+            Err(e.into())
+        }
+    }
+}
+
+/// The open file description `open` installs.
+fn open_file(
+    cx: &Ctx<'_, '_>,
+    dirfd: u64,
+    name: &[u8],
+    flags: u64,
+    mode: u64,
+) -> Result<Fd, Errno> {
+    let (p, at) = locate(cx, dirfd, name)?;
+    let (fd, writable_volume) = open_in(cx.process, &at, flags, mode)?;
     let st = host(rustix::fs::fstat(&fd))?;
     let kind = match rustix::fs::FileType::from_raw_mode(st.st_mode) {
         rustix::fs::FileType::RegularFile => FileKind::Regular,
@@ -284,6 +307,10 @@ pub(crate) fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode
     };
     let path_only = flags & oflag::PATH != 0;
     let acc = flags & oflag::ACCMODE;
+    let writable = !path_only && (acc == oflag::WRONLY || acc == oflag::RDWR);
+    if writable {
+        refuse_running_exe(cx.process, &st)?;
+    }
     let file = HostFile {
         fd,
         path: p.abs,
@@ -292,24 +319,48 @@ pub(crate) fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode
         kind,
         path_only,
         readable: !path_only && (acc == oflag::RDONLY || acc == oflag::RDWR),
-        writable: !path_only && (acc == oflag::WRONLY || acc == oflag::RDWR),
+        writable,
     };
-    cx.process.fds().set(
-        slot,
-        Fd {
-            file: Arc::new(VolumeFile(Arc::new(file))),
-            cloexec: flags & oflag::CLOEXEC != 0,
-        },
-    )?;
-    Ok(slot)
+    Ok(Fd {
+        file: Arc::new(VolumeFile(Arc::new(file))),
+        cloexec: flags & oflag::CLOEXEC != 0,
+    })
+}
+
+/// ETXTBSY if `st` is the running executable: Linux denies writes to it (open for writing,
+/// truncate) while it runs.
+fn refuse_running_exe(process: &Process, st: &rustix::fs::Stat) -> Result<(), Errno> {
+    let running = process.symbols.as_ref().and_then(|s| s.file_id());
+    if running == Some((st.st_dev, st.st_ino)) {
+        return Err(Errno::ETXTBSY);
+    }
+    Ok(())
+}
+
+/// [`refuse_running_exe`] for `leaf` in `dir`, if it exists (a final symlink not followed).
+fn refuse_running_exe_at(process: &Process, dir: BorrowedFd<'_>, leaf: &[u8]) -> Result<(), Errno> {
+    match rustix::fs::statat(dir, leaf, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => refuse_running_exe(process, &st),
+        Err(_) => Ok(()),
+    }
 }
 
 /// Open `at` on the host; also says whether the file may change (its region is writable).
 /// Reads open by path beneath the volume root in one `openat2`; anything that may write,
 /// truncate or create opens the entry in the directory that holds it (a final symlink
-/// followed by [`Mount::entry`]), after checking that directory's region.
-fn open_in(fs: &FileSystem, at: &Located, flags: u64, mode: u64) -> Result<(OwnedFd, bool), Errno> {
-    let m = fs.mount(at.mount);
+/// followed by [`Mount::entry`]), after checking that directory's region. The file-system
+/// lock is taken only for the region checks: never across the host open, which blocks on a
+/// FIFO until a writer comes.
+fn open_in(
+    process: &Process,
+    at: &Located,
+    flags: u64,
+    mode: u64,
+) -> Result<(OwnedFd, bool), Errno> {
+    let (m, umask) = {
+        let fs = process.fs();
+        (fs.mount_shared(at.mount), fs.umask())
+    };
     let rel = &at.rel[..];
     let of = |bits: u64| OFlags::from_bits_retain(bits as u32);
     if flags & oflag::PATH != 0 {
@@ -322,14 +373,14 @@ fn open_in(fs: &FileSystem, at: &Located, flags: u64, mode: u64) -> Result<(Owne
     let excl = creates && flags & oflag::EXCL != 0;
     let nofollow = flags & oflag::NOFOLLOW != 0;
     let mut pass = (flags & oflag::PASSED) | oflag::NOCTTY;
-    let want = (mode as u32) & MODE_BITS & !fs.umask();
+    let want = (mode as u32) & MODE_BITS & !umask;
     if acc == oflag::RDONLY && flags & oflag::TRUNC == 0 && !creates {
         return Ok((host(m.open(rel, of(pass), Mode::empty()))?, m.writable()));
     }
     if tmpfile {
         // O_TMPFILE names the directory the unnamed file goes in.
         let dir = host(m.open(rel, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()))?;
-        if !fs.region(at.mount, dir.as_fd()).writable {
+        if !process.fs().region(at.mount, dir.as_fd()).writable {
             return Err(Errno::EROFS);
         }
         let fd = host(rustix::fs::openat(
@@ -348,7 +399,7 @@ fn open_in(fs: &FileSystem, at: &Located, flags: u64, mode: u64) -> Result<(Owne
         Err(rustix::io::Errno::BUSY) => return Err(Errno::EISDIR),
         r => host(r)?,
     };
-    let region = fs.object_region(at.mount, parent.as_fd(), &leaf);
+    let region = process.fs().object_region(at.mount, parent.as_fd(), &leaf);
     if !region.writable {
         // As on a read-only mount: a missing file is still ENOENT (EROFS when it would be
         // created), O_EXCL still EEXIST, and an existing file opens read-only with O_CREAT.
@@ -362,6 +413,10 @@ fn open_in(fs: &FileSystem, at: &Located, flags: u64, mode: u64) -> Result<(Owne
             Err(rustix::io::Errno::NOENT) if creates => return Err(Errno::EROFS),
             Err(e) => return Err(host_errno(e)),
         }
+    }
+    if flags & oflag::TRUNC != 0 {
+        // Before the open, which would already have truncated it.
+        refuse_running_exe_at(process, parent.as_fd(), &leaf)?;
     }
     // The entry is not a symlink (followed above) unless the guest said O_NOFOLLOW; one that
     // appears now is not followed.
@@ -418,17 +473,17 @@ fn stat_target(
     flags: u64,
 ) -> Result<super::abi::Stat, Errno> {
     match target(cx, dirfd, path, flags)? {
-        Target::Volume(h) => Ok(stat_from(&host(rustix::fs::fstat(&h.fd))?)),
+        Target::Volume(h) => Ok(Stat::from_host(&host(rustix::fs::fstat(&h.fd))?)),
         Target::Fd(file) => file.stat().map_err(host_errno),
         Target::Path(_, at) => {
             let fd = host(mount(cx, &at).handle(&at.rel, flags & AT_SYMLINK_NOFOLLOW != 0))?;
-            Ok(stat_from(&host(rustix::fs::fstat(&fd))?))
+            Ok(Stat::from_host(&host(rustix::fs::fstat(&fd))?))
         }
     }
 }
 
 pub(crate) fn newfstatat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let flags = a.flags(3);
+    let flags = u64::from(a.uint(3));
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -446,7 +501,13 @@ pub(crate) fn stat(cx: &mut Ctx<'_, '_>, a: &Args, nofollow: bool) -> Sys {
 }
 
 pub(crate) fn statx(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (dirfd, path, flags, mask, buf) = (a.dirfd(0), a.ptr(1), a.flags(2), a.ptr(3), a.ptr(4));
+    let (dirfd, path, flags, mask, buf) = (
+        a.dirfd(0),
+        a.ptr(1),
+        u64::from(a.uint(2)),
+        u64::from(a.uint(3)),
+        a.ptr(4),
+    );
     let known = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE;
     if flags & !known != 0
         || flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE
@@ -826,6 +887,10 @@ pub(crate) fn readlink(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, buf: u64, si
         return Err(Errno::EINVAL.into());
     }
     let text = if name.is_empty() {
+        // The working directory: not a symlink.
+        if dirfd as i32 == AT_FDCWD as i32 {
+            return Err(Errno::ENOENT.into());
+        }
         // The fd itself: an O_PATH | O_NOFOLLOW handle on a symlink.
         let file = cx.process.fds().get(dirfd)?.file;
         match file.as_volume() {
@@ -858,14 +923,17 @@ pub(crate) fn access(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, fla
         return Err(Errno::EINVAL.into());
     }
     let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
+    // target() takes the file-system lock itself: taking it here first would read-lock it
+    // twice, which deadlocks once a writer waits in between.
+    let target = target(cx, dirfd, path, flags)?;
     let fs = &*cx.process.fs();
-    let (fd, writable_volume) = match target(cx, dirfd, path, flags)? {
+    let (fd, writable_volume) = match target {
         Target::Path(_, at) if mode & W_OK != 0 => {
             let (fd, region) = object(fs, at.mount, &at.rel, !nofollow)?;
             (Handle::Own(fd), region.writable)
         }
         Target::Path(_, at) => {
-            let m = mount(cx, &at);
+            let m = fs.mount_shared(at.mount);
             (
                 Handle::Own(host(m.handle(&at.rel, nofollow))?),
                 m.writable(),
@@ -1040,7 +1108,7 @@ pub(crate) fn fchown(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     const UTIME_NOW: i64 = (1 << 30) - 1;
     const UTIME_OMIT: i64 = (1 << 30) - 2;
-    let (dirfd, path, times_ptr, flags) = (a.dirfd(0), a.ptr(1), a.ptr(2), a.flags(3));
+    let (dirfd, path, times_ptr, flags) = (a.dirfd(0), a.ptr(1), a.ptr(2), u64::from(a.uint(3)));
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -1069,6 +1137,10 @@ pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         if dirfd as i32 == AT_FDCWD as i32 {
             return Err(Errno::EFAULT.into());
         }
+        // futimens takes no flags (do_utimes_fd).
+        if flags != 0 {
+            return Err(Errno::EINVAL.into());
+        }
         let file = cx.process.fds().get(dirfd)?.file;
         return match file.as_volume() {
             Some(h) if !fd_region(&cx.process.fs(), h).writable => Err(Errno::EROFS.into()),
@@ -1079,8 +1151,10 @@ pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             _ => Err(Errno::EPERM.into()),
         };
     }
+    // Before the lock: target() takes it itself (see access).
+    let target = target(cx, dirfd, path, flags)?;
     let fs = &*cx.process.fs();
-    let (fd, writable) = match target(cx, dirfd, path, flags)? {
+    let (fd, writable) = match target {
         Target::Path(_, at) => {
             let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
             let (fd, region) = object(fs, at.mount, &at.rel, !nofollow)?;
@@ -1127,6 +1201,7 @@ pub(crate) fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         host(rustix::fs::statat(&parent, &leaf[..], AtFlags::empty()))?;
         return Err(Errno::EROFS.into());
     }
+    refuse_running_exe_at(cx.process, parent.as_fd(), &leaf)?;
     let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW;
     let fd = host(rustix::fs::openat(
         &parent,
@@ -1134,6 +1209,9 @@ pub(crate) fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         flags | OFlags::CLOEXEC,
         Mode::empty(),
     ))?;
+    if rustix::fs::FileType::from_raw_mode(host(rustix::fs::fstat(&fd))?.st_mode).is_file() {
+        fsize_truncate(cx, len)?;
+    }
     host(rustix::fs::ftruncate(&fd, len))?;
     Ok(0)
 }
@@ -1148,6 +1226,9 @@ pub(crate) fn ftruncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let h = host_file(cx, a.fd(0), Errno::EINVAL)?;
     if (a.off(1) as i64) < 0 {
         return Err(Errno::EINVAL.into());
+    }
+    if h.kind == FileKind::Regular && h.writable {
+        fsize_truncate(cx, a.len(1))?;
     }
     host(rustix::fs::ftruncate(&h.fd, a.len(1)))?;
     Ok(0)
@@ -1167,7 +1248,7 @@ pub(crate) fn fsync(cx: &mut Ctx<'_, '_>, a: &Args, data_only: bool) -> Sys {
 /// fadvise64: a hint, checked and accepted (the host's page cache does its own read-ahead).
 pub(crate) fn fadvise64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     host_file(cx, a.fd(0), Errno::ESPIPE)?;
-    if a.raw(3) > 5 || (a.off(2) as i64) < 0 {
+    if u64::from(a.uint(3)) > 5 || (a.off(2) as i64) < 0 {
         return Err(Errno::EINVAL.into());
     }
     Ok(0)

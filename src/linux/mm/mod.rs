@@ -172,7 +172,7 @@ fn advice_known(advice: u64) -> bool {
 }
 
 pub(crate) fn madvise(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (start, len, advice) = (a.ptr(0), a.len(1), a.raw(2));
+    let (start, len, advice) = (a.ptr(0), a.len(1), u64::from(a.uint(2)));
     if !advice_known(advice) || start % PAGE_4K != 0 {
         return Err(Errno::EINVAL.into());
     }
