@@ -53,6 +53,9 @@ struct VmArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// List the Linux syscalls umon serves, one per line, with what is partial about each
+    /// (the README's list; any other syscall is ENOSYS with one note).
+    Syscalls,
     /// Run a static Linux x86-64 executable (static-pie or static) in a micro-VM.
     ///
     /// The app gets umon's stdin, stdout and stderr, an empty environment unless -e is given,
@@ -255,6 +258,10 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
                 &lay,
                 *memory,
             ));
+            Ok(0)
+        }
+        Command::Syscalls => {
+            out(&umon::linux::table::render());
             Ok(0)
         }
         Command::Layout { memory } => {

@@ -76,16 +76,16 @@ impl Vm {
         phase("core loaded, CPUID, page tables");
 
         let mut info = boot_info(config, &machine.mem);
-        let mut process = Process::default();
+        let mut process = Process::with_stdio(stdio);
         match config.mode {
             Mode::Run => {
                 let app = config
                     .app
                     .as_ref()
                     .ok_or_else(|| Error::Config("no application to run".into()))?;
-                process = place_app(&machine, &mut pt, app, &mut info)?;
+                place_app(&machine, &mut pt, app, &mut info, &mut process)?;
                 for n in 0..3u8 {
-                    if stdio.is_closed(n) {
+                    if process.stdio.is_closed(n) {
                         // As after execve with that fd closed: the app's fd n is free.
                         let _ = process.fds().close(u64::from(n));
                     }
@@ -98,7 +98,6 @@ impl Vm {
             }
             _ => {}
         }
-        process.stdio = stdio;
         process.cpus = config.cpus();
         process.trace = config
             .trace
@@ -210,7 +209,8 @@ fn place_app(
     pt: &mut PageTables,
     app_config: &AppConfig,
     info: &mut BootInfo,
-) -> Result<Process, Error> {
+    process: &mut Process,
+) -> Result<(), Error> {
     let facts = AuxFacts {
         hwcap: machine.hwcap(),
     };
@@ -231,18 +231,16 @@ fn place_app(
             None => Error::Config(e.to_string()),
         }
     })?;
-    Ok(Process {
-        space: AddrSpace::new(
-            app.regions,
-            Arena::new(app.arena.start, app.arena.end, app.arena.pa),
-        )
-        .into(),
-        symbols: Some(app.symbols),
-        prctl: PrctlState::new(app_config.path.as_os_str().as_encoded_bytes()).into(),
-        exe: app.exe,
-        fs: fs.into(),
-        ..Default::default()
-    })
+    process.space = AddrSpace::new(
+        app.regions,
+        Arena::new(app.arena.start, app.arena.end, app.arena.pa),
+    )
+    .into();
+    process.symbols = Some(app.symbols);
+    process.prctl = PrctlState::new(app_config.path.as_os_str().as_encoded_bytes()).into();
+    process.exe = app.exe;
+    process.fs = fs.into();
+    Ok(())
 }
 
 /// The self-test's CPL3 loop: a small stack in the first application namespace (the loop itself

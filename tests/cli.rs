@@ -106,3 +106,16 @@ fn trace_summary_counts_calls() {
     assert_eq!(calls, 1, "{err}");
     assert!(err.lines().last().unwrap().ends_with(" total"), "{err}");
 }
+
+#[test]
+fn syscalls_lists_the_served_calls_from_the_table() {
+    let out = umon(&["syscalls"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text, umon::linux::table::render());
+    let names: Vec<&str> = text.lines().map(|l| l.split(':').next().unwrap()).collect();
+    for name in ["read", "openat", "futex", "exit_group"] {
+        assert!(names.contains(&name), "{name} missing from:\n{text}");
+    }
+    assert!(!names.contains(&"fork"), "fork is not served");
+}

@@ -266,12 +266,11 @@ impl Machine {
             exe: b"/fuzz/app".to_vec(),
             fs: Fixture::get().file_system().into(),
             echo_enabled: echo,
-            stdio: Stdio::capture(
+            trace,
+            ..umon::linux::Process::with_stdio(Stdio::capture(
                 Box::new(Capture(stdout.clone())),
                 Box::new(Capture(stderr.clone())),
-            ),
-            trace,
-            ..Default::default()
+            ))
         };
         let state = LinuxThread {
             machine: Arc::new(umon::machine::Machine::without_kvm(

@@ -79,6 +79,12 @@ pub fn symbols(bytes: &[u8], bias: u64) -> Vec<(u64, u64, String)> {
 /// The most bytes of section headers, symbol table or string table [`symbols_with`] reads.
 pub const MAX_SYMBOL_BYTES: u64 = 64 << 20;
 
+/// Longest symbol name kept for the fault line; longer ones are cut.
+pub const MAX_SYMBOL_NAME: usize = 1024;
+
+/// Most bytes of symbol names kept in all; symbols past it are not named in the fault line.
+pub const MAX_SYMBOL_NAME_BYTES: usize = 16 << 20;
+
 /// [`symbols`] for an ELF read piecewise: `read(offset, n)` gives exactly `n` bytes at `offset`
 /// or None. Only the ELF header, the section headers, `.symtab` and its string table are read,
 /// each at most [`MAX_SYMBOL_BYTES`].
@@ -117,19 +123,26 @@ fn symbols_read(
     let sym_bytes = read_bounded(symtab.sh_offset, count * entry)?;
     let str_bytes = read_bounded(strtab.sh_offset, strtab.sh_size)?;
     let syms = sym::Symtab::parse(&sym_bytes, 0, usize::try_from(count).ok()?, ctx).ok()?;
-    let mut symbols: Vec<(u64, u64, String)> = syms
-        .iter()
-        .filter(|s| s.st_type() == sym::STT_FUNC && s.st_value != 0)
-        .filter_map(|s| {
-            let tail = str_bytes.get(s.st_name..)?;
-            let name = &tail[..tail.iter().position(|&b| b == 0)?];
-            Some((
-                s.st_value.wrapping_add(bias),
-                s.st_size,
-                String::from_utf8_lossy(name).into_owned(),
-            ))
-        })
-        .collect();
+    // Each name is cut at MAX_SYMBOL_NAME, all names together at MAX_SYMBOL_NAME_BYTES: a hostile
+    // string table (one unterminated 60 MiB name shared by every symbol) is not copied per symbol.
+    let mut symbols: Vec<(u64, u64, String)> = Vec::new();
+    let mut name_bytes = 0usize;
+    for s in syms.iter() {
+        if s.st_type() != sym::STT_FUNC || s.st_value == 0 {
+            continue;
+        }
+        let (Some(start), Some(tail)) = (s.st_value.checked_add(bias), str_bytes.get(s.st_name..))
+        else {
+            continue;
+        };
+        let tail = &tail[..tail.len().min(MAX_SYMBOL_NAME)];
+        let name = &tail[..tail.iter().position(|&b| b == 0).unwrap_or(tail.len())];
+        name_bytes += name.len();
+        if name_bytes > MAX_SYMBOL_NAME_BYTES {
+            break;
+        }
+        symbols.push((start, s.st_size, String::from_utf8_lossy(name).into_owned()));
+    }
     symbols.sort();
     Some(symbols)
 }
@@ -587,7 +600,9 @@ mod symbol_tests {
             .iter()
             .filter(|s| s.st_type() == sym::STT_FUNC && s.st_value != 0)
             .map(|s| {
-                let name = elf.strtab.get_at(s.st_name).unwrap().to_string();
+                let name = elf.strtab.get_at(s.st_name).unwrap().as_bytes();
+                let name = &name[..name.len().min(MAX_SYMBOL_NAME)];
+                let name = String::from_utf8_lossy(name).into_owned();
                 (s.st_value.wrapping_add(bias), s.st_size, name)
             })
             .collect();

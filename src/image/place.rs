@@ -155,6 +155,18 @@ impl ExeImage {
         }
     }
 
+    /// (st_dev, st_ino) of the file (None for bytes, or when fstat fails).
+    pub fn file_id(&self) -> Option<(u64, u64)> {
+        match self {
+            ExeImage::File { file, .. } => {
+                use std::os::unix::fs::MetadataExt;
+                let meta = file.metadata().ok()?;
+                Some((meta.dev(), meta.ino()))
+            }
+            ExeImage::Bytes(_) => None,
+        }
+    }
+
     /// The function symbols, rebased by `bias` (see [`elf::symbols_with`]); empty when the
     /// file no longer holds what its headers promise.
     pub fn symbols(&self, bias: u64) -> Vec<(u64, u64, String)> {

@@ -11,16 +11,25 @@ pub struct Symbols {
     bias: u64,
     /// (address, size, name), sorted by address; read the first time they are needed.
     table: OnceLock<Vec<(u64, u64, String)>>,
+    /// (st_dev, st_ino) of the executable file, as opened at load time.
+    file_id: Option<(u64, u64)>,
 }
 
 impl Symbols {
     /// The symbols of `image`, loaded `bias` bytes above its link addresses.
     pub fn new(image: ExeImage, bias: u64) -> Symbols {
         Symbols {
+            file_id: image.file_id(),
             image,
             bias,
             table: OnceLock::new(),
         }
+    }
+
+    /// (st_dev, st_ino) of the running executable (None when it was not loaded from a file):
+    /// the inode Linux refuses to open for writing (ETXTBSY) while it runs.
+    pub fn file_id(&self) -> Option<(u64, u64)> {
+        self.file_id
     }
 
     /// " (name+0xoff)" for an address inside a known function, else "".
@@ -28,7 +37,8 @@ impl Symbols {
         let table = self.table.get_or_init(|| self.image.symbols(self.bias));
         let i = table.partition_point(|s| s.0 <= addr);
         match i.checked_sub(1).map(|i| &table[i]) {
-            Some((start, size, name)) if addr < start + (*size).max(1) => {
+            // Sizes come from the file: a hostile one (~0) must not overflow.
+            Some((start, size, name)) if addr - start < (*size).max(1) => {
                 format!(" ({name}+{:#x})", addr - start)
             }
             _ => String::new(),

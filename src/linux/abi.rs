@@ -466,3 +466,35 @@ pub struct Sysinfo {
 
 const _: () = assert!(std::mem::size_of::<Rusage>() == 144);
 const _: () = assert!(std::mem::size_of::<Sysinfo>() == 112);
+
+impl Stat {
+    /// The x86-64 `struct stat` of a host stat.
+    pub fn from_host(s: &rustix::fs::Stat) -> Stat {
+        Stat {
+            dev: s.st_dev,
+            ino: s.st_ino,
+            nlink: s.st_nlink,
+            mode: s.st_mode,
+            uid: s.st_uid,
+            gid: s.st_gid,
+            pad0: 0,
+            rdev: s.st_rdev,
+            size: s.st_size,
+            blksize: s.st_blksize,
+            blocks: s.st_blocks,
+            atime: s.st_atime,
+            atime_nsec: s.st_atime_nsec as i64,
+            mtime: s.st_mtime,
+            mtime_nsec: s.st_mtime_nsec as i64,
+            ctime: s.st_ctime,
+            ctime_nsec: s.st_ctime_nsec as i64,
+            unused: [0; 3],
+        }
+    }
+}
+
+/// Longest path accepted (PATH_MAX including the NUL).
+pub const PATH_MAX: usize = 4096;
+
+/// Longest path component (NAME_MAX).
+pub const NAME_MAX: usize = 255;

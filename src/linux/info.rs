@@ -11,11 +11,11 @@ const NGROUPS_MAX: usize = 65536;
 /// getgroups(size, list): umon's own supplementary groups, since the app runs with umon's
 /// identity (as its uid and gid already are).
 pub fn getgroups(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (size, list) = (a.0[0] as i32, a.0[1]);
+    let (size, list) = (a.int(0), a.ptr(1));
     if size < 0 {
         return Err(Errno::EINVAL.into());
     }
-    let groups = rustix::process::getgroups().map_err(|e| Errno::new(e.raw_os_error()))?;
+    let groups = rustix::process::getgroups().map_err(super::io::host_errno)?;
     let groups: Vec<u32> = groups
         .iter()
         .take(NGROUPS_MAX)
@@ -41,7 +41,7 @@ const RUSAGE_THREAD: i32 = 1;
 /// without children has used nothing for RUSAGE_CHILDREN.
 pub fn getrusage(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let mut usage = Rusage::default();
-    match a.0[0] as i32 {
+    match a.int(0) {
         RUSAGE_SELF | RUSAGE_THREAD => {
             let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
             usage.utime = Timeval {
@@ -52,7 +52,7 @@ pub fn getrusage(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         RUSAGE_CHILDREN => {}
         _ => return Err(Errno::EINVAL.into()),
     }
-    cx.write_val(a.0[1], &usage)?;
+    cx.write_val(a.ptr(1), &usage)?;
     Ok(0)
 }
 
@@ -116,8 +116,8 @@ impl Default for PrctlState {
 /// prctl(option, ...): the options C libraries, shells and runtimes use at start; any other
 /// is EINVAL, Linux's answer for an option it does not know.
 pub fn prctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let arg = a.0[1];
-    match a.0[0] {
+    let arg = a.raw(1);
+    match u64::from(a.uint(0)) {
         PR_SET_NAME => {
             // Linux copies at most 15 bytes and cuts a longer name there.
             let mut name = [0u8; COMM_LEN];
@@ -156,14 +156,14 @@ pub fn prctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             Ok(0)
         }
         PR_SET_NO_NEW_PRIVS => {
-            if arg != 1 || a.0[2..5].iter().any(|&v| v != 0) {
+            if arg != 1 || (2..5).map(|i| a.raw(i)).any(|v| v != 0) {
                 return Err(Errno::EINVAL.into());
             }
             cx.process.prctl().no_new_privs = true;
             Ok(0)
         }
         PR_GET_NO_NEW_PRIVS => {
-            if a.0[1..5].iter().any(|&v| v != 0) {
+            if (1..5).map(|i| a.raw(i)).any(|v| v != 0) {
                 return Err(Errno::EINVAL.into());
             }
             Ok(u64::from(cx.process.prctl().no_new_privs))
@@ -186,7 +186,7 @@ pub fn sysinfo(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         mem_unit: 1,
         ..Default::default()
     };
-    cx.write_val(a.0[0], &info)?;
+    cx.write_val(a.ptr(0), &info)?;
     Ok(0)
 }
 

@@ -3,9 +3,7 @@
 //! standard streams and on host files opened in volumes. Bytes move straight between the host fd
 //! and guest memory (vm-memory's volatile I/O), never through a bounce buffer; a large transfer
 //! is one host call per physically contiguous piece of the guest buffer. Paths are `fs.rs`'s.
-use super::abi::{
-    fcntl, ioctl as tio, mman, mode, oflag, Flock, Iovec, PollFd, Stat, Timespec, TERMIOS_BYTES,
-};
+use super::abi::{fcntl, ioctl as tio, mman, oflag, Flock, Iovec, PollFd, Timespec, TERMIOS_BYTES};
 use super::fd::{Fd, FileKind, HostFile, OpenFile};
 use super::{Args, Ctx, Stop, Sys};
 use crate::exit::ExitStatus;
@@ -19,8 +17,7 @@ use syscalls::Errno;
 
 /// Largest single transfer, as Linux caps it (MAX_RW_COUNT).
 const MAX_RW: u64 = 0x7fff_f000;
-/// Longest path accepted (PATH_MAX including the NUL).
-pub const PATH_MAX: usize = 4096;
+pub use super::abi::PATH_MAX;
 /// Most iovecs in one readv/writev (UIO_MAXIOV).
 const MAX_IOV: u64 = 1024;
 
@@ -32,51 +29,30 @@ const SEEK_DATA: u64 = 3;
 const SEEK_HOLE: u64 = 4;
 /// fcntl(F_SETFL) flags a host file may change (the rest are fixed at open, as on Linux).
 /// O_ASYNC is not among them: no SIGIO may reach the monitor.
-const SETFL_MASK: u32 = 0o2000 | 0o4000 | 0o40000 | 0o1000000; // APPEND NONBLOCK DIRECT NOATIME
+const SETFL_MASK: u32 = (oflag::APPEND | oflag::NONBLOCK | oflag::DIRECT | oflag::NOATIME) as u32;
 
 fn io_errno(e: std::io::Error) -> Errno {
     Errno::from_io_error(e).unwrap_or(Errno::EIO)
 }
 
 /// A host errno, passed through to the application.
-pub(super) fn host_errno(e: rustix::io::Errno) -> Errno {
+pub(crate) fn host_errno(e: rustix::io::Errno) -> Errno {
     Errno::new(e.raw_os_error())
 }
 
-fn mem_errno(e: MemoryError) -> Errno {
-    match e {
-        MemoryError::Io(io) => io_errno(io),
-        _ => Errno::EFAULT,
-    }
-}
-
-/// Only a regular file is read or written across several guest buffer pieces in one call; a
-/// stream stops after the first piece so it never blocks for more once something moved.
-fn regular(file: &OpenFile) -> bool {
-    matches!(file, OpenFile::Host(h) if h.kind == FileKind::Regular)
+/// A guest-memory failure as the application sees it: the host's errno for host I/O, else
+/// EFAULT.
+pub(crate) fn mem_errno(e: MemoryError) -> Errno {
+    io_errno(crate::linux::fd::file::memory_io(e))
 }
 
 pub fn read(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    read_into(cx, &file, a.0[1], a.0[2].min(MAX_RW), None)
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    read_into(cx, &file, a.ptr(1), a.len(2).min(MAX_RW), None)
 }
 
-/// Whether the object behind `file` is a regular file on the host (a volume file, or a
-/// standard stream umon was given as a file): Linux copies such a transfer page by page, so a
-/// buffer that turns bad part-way moves the bytes before the fault (EFAULT only if there are
-/// none). Pipes, terminals and caller-supplied streams are all or nothing.
-fn partial_copies(cx: &Ctx<'_, '_>, file: &OpenFile) -> bool {
-    match file {
-        OpenFile::Host(h) => h.kind == FileKind::Regular,
-        stream => stream
-            .stream()
-            .and_then(|n| cx.process.stdio.host_fd(n))
-            .and_then(|fd| rustix::fs::fstat(fd).ok())
-            .is_some_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file()),
-    }
-}
-
-/// The part of `[buf, buf + len)` a transfer may use (see [`partial_copies`]).
+/// The part of `[buf, buf + len)` a transfer may use (see
+/// [`crate::linux::fd::FileDescription::partial_copies`]).
 fn usable(
     cx: &Ctx<'_, '_>,
     file: &OpenFile,
@@ -84,7 +60,7 @@ fn usable(
     len: u64,
     access: Access,
 ) -> Result<u64, Errno> {
-    if !partial_copies(cx, file) {
+    if !file.partial_copies() {
         cx.space().chunks(buf, len, access)?;
         return Ok(len);
     }
@@ -115,7 +91,7 @@ fn at_eof(h: &HostFile, pos: Option<u64>) -> bool {
 fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Option<u64>) -> Sys {
     let n = usable(cx, file, buf, len, Access::Write)?;
     if n == 0 && len > 0 {
-        if let OpenFile::Host(h) = file {
+        if let Some(h) = file.as_volume() {
             if at_eof(h, pos) {
                 return Ok(0);
             }
@@ -123,54 +99,33 @@ fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Opt
         return Err(Errno::EFAULT.into());
     }
     let chunks = cx.space().chunks(buf, n, Access::Write)?;
-    let h = match file {
-        OpenFile::Host(h) => h,
-        OpenFile::Stdin => {
-            let Some(&(gpa, n)) = chunks.first() else {
-                return Ok(0);
-            };
-            let got = cx
-                .process
-                .stdio
-                .stdin
-                .read_guest(cx.mem, gpa, n)
-                .map_err(io_errno)?;
-            return Ok(got as u64);
-        }
-        OpenFile::Stdout | OpenFile::Stderr => return Err(Errno::EBADF.into()),
-    };
     let mut done = 0u64;
     for (gpa, n) in chunks {
-        let got = match pos {
-            None => cx.mem.read_from(gpa, n, &mut &h.fd),
-            Some(p) => cx
-                .mem
-                .read_from_at(gpa, n, h.fd.as_fd(), p.saturating_add(done)),
-        };
-        match got {
+        let at = pos.map(|p| p.saturating_add(done));
+        match file.read_piece(cx.mem, gpa, n, at) {
             Ok(got) => {
                 done += got as u64;
-                if (got as u64) < n || h.kind != FileKind::Regular {
+                if (got as u64) < n || !file.regular() {
                     break;
                 }
             }
             Err(_) if done > 0 => break,
-            Err(e) => return Err(mem_errno(e).into()),
+            Err(e) => return Err(io_errno(e).into()),
         }
     }
     Ok(done)
 }
 
 pub fn write(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    write_from(cx, &file, a.0[1], a.0[2].min(MAX_RW), None)
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    write_from(cx, &file, a.ptr(1), a.len(2).min(MAX_RW), None)
 }
 
 /// One write(2) at the file's current position (or its end, with O_APPEND), or one pwrite(2)
 /// at `pos`.
 fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Option<u64>) -> Sys {
     access_ok(buf, len)?;
-    let len = if len > 0 && partial_copies(cx, file) {
+    let len = if len > 0 && file.partial_copies() {
         fsize_limit(cx, file, len, pos)?
     } else {
         len
@@ -182,21 +137,7 @@ fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Op
     let chunks = cx.space().chunks(buf, n, Access::Read)?;
     let mut done = 0u64;
     for (gpa, n) in chunks {
-        let wrote = match file {
-            OpenFile::Stdout => cx.process.stdio.stdout.write_guest(cx.mem, gpa, n),
-            OpenFile::Stderr => cx.process.stdio.stderr.write_guest(cx.mem, gpa, n),
-            OpenFile::Stdin => return Err(Errno::EBADF.into()),
-            OpenFile::Host(h) => match pos {
-                None => cx.mem.write_to(gpa, n, &mut &h.fd),
-                Some(p) => cx
-                    .mem
-                    .write_to_at(gpa, n, h.fd.as_fd(), p.saturating_add(done)),
-            }
-            .map_err(|e| match e {
-                MemoryError::Io(io) => io,
-                other => std::io::Error::from_raw_os_error(mem_errno(other).into_raw()),
-            }),
-        };
+        let wrote = file.write_piece(cx.mem, gpa, n, pos.map(|p| p.saturating_add(done)));
         match wrote {
             Ok(w) => {
                 done += w as u64;
@@ -230,11 +171,7 @@ fn fsize_limit(
     if limit == u64::MAX {
         return Ok(len);
     }
-    let fd = match file {
-        OpenFile::Host(h) => Some(h.fd.as_fd()),
-        stream => stream.stream().and_then(|n| cx.process.stdio.host_fd(n)),
-    };
-    let Some(fd) = fd else {
+    let Some(fd) = file.host_fd() else {
         return Ok(len);
     };
     let append = rustix::fs::fcntl_getfl(fd)
@@ -250,6 +187,16 @@ fn fsize_limit(
         return Err(Errno::EFBIG.into());
     }
     Ok(len.min(limit - pos))
+}
+
+/// RLIMIT_FSIZE for truncating a file to `size`, as Linux's inode_newsize_ok: past the limit
+/// SIGXFSZ and EFBIG (a truncate is never cut short).
+pub(super) fn fsize_truncate(cx: &mut Ctx<'_, '_>, size: u64) -> Result<(), Stop> {
+    if size > super::proc::file_size_limit(cx) {
+        super::signal::raise(cx, libc::SIGXFSZ as u64, "file size limit exceeded")?;
+        return Err(Errno::EFBIG.into());
+    }
+    Ok(())
 }
 
 /// Writing to a pipe nobody reads: Linux sends SIGPIPE, which kills the process unless it
@@ -290,8 +237,8 @@ fn iovecs(cx: &Ctx<'_, '_>, at: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
 }
 
 pub fn readv(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    readv_into(cx, &file, a.0[1], a.0[2], None)
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    readv_into(cx, &file, a.ptr(1), a.len(2), None)
 }
 
 /// For an all-or-nothing object (see [`partial_copies`]), EFAULT before anything moves if any
@@ -302,7 +249,7 @@ fn check_all(
     iovs: &[Iovec],
     access: Access,
 ) -> Result<(), Errno> {
-    if partial_copies(cx, file) {
+    if file.partial_copies() {
         return Ok(());
     }
     let mut total = 0u64;
@@ -318,7 +265,7 @@ fn check_all(
 }
 
 fn readv_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64, pos: Option<u64>) -> Sys {
-    let whole = regular(file);
+    let whole = file.regular();
     let iovs = iovecs(cx, at, count)?;
     check_all(cx, file, &iovs, Access::Write)?;
     let mut done = 0;
@@ -342,8 +289,8 @@ fn readv_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64, pos: O
 }
 
 pub fn writev(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    writev_from(cx, &file, a.0[1], a.0[2], None)
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    writev_from(cx, &file, a.ptr(1), a.len(2), None)
 }
 
 fn writev_from(
@@ -378,9 +325,9 @@ fn seekable(cx: &Ctx<'_, '_>, fd: u64, offset: u64) -> Result<OpenFile, Errno> {
     if (offset as i64) < 0 {
         return Err(Errno::EINVAL);
     }
-    match file {
-        OpenFile::Host(_) => Ok(file),
-        _ => Err(Errno::ESPIPE),
+    match file.as_volume() {
+        Some(_) => Ok(file),
+        None => Err(Errno::ESPIPE),
     }
 }
 
@@ -395,136 +342,75 @@ fn verify_area(offset: u64, count: u64) -> Result<(), Errno> {
 /// pread64: a real positional read (pread(2) on the host), so the file offset, shared with
 /// every other thread using the fd, never moves.
 pub fn pread64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = seekable(cx, a.0[0], a.0[3])?;
-    let (buf, len) = (a.0[1], a.0[2].min(MAX_RW));
+    let file = seekable(cx, a.fd(0), a.off(3))?;
+    let (buf, len) = (a.ptr(1), a.len(2).min(MAX_RW));
     access_ok(buf, len)?;
-    verify_area(a.0[3], a.0[2])?;
-    read_into(cx, &file, buf, len, Some(a.0[3]))
+    verify_area(a.off(3), a.len(2))?;
+    read_into(cx, &file, buf, len, Some(a.off(3)))
 }
 
 /// pwrite64: a real positional write (see [`pread64`]).
 pub fn pwrite64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = seekable(cx, a.0[0], a.0[3])?;
-    let (buf, len) = (a.0[1], a.0[2].min(MAX_RW));
+    let file = seekable(cx, a.fd(0), a.off(3))?;
+    let (buf, len) = (a.ptr(1), a.len(2).min(MAX_RW));
     access_ok(buf, len)?;
-    verify_area(a.0[3], a.0[2])?;
-    write_from(cx, &file, buf, len, Some(a.0[3]))
+    verify_area(a.off(3), a.len(2))?;
+    write_from(cx, &file, buf, len, Some(a.off(3)))
 }
 
 /// preadv/pwritev: on x86-64 the whole offset is in the low half (argument 3).
 pub fn preadv(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = seekable(cx, a.0[0], a.0[3])?;
-    readv_into(cx, &file, a.0[1], a.0[2], Some(a.0[3]))
+    let file = seekable(cx, a.fd(0), a.off(3))?;
+    readv_into(cx, &file, a.ptr(1), a.len(2), Some(a.off(3)))
 }
 
 /// pwritev: see [`preadv`].
 pub fn pwritev(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = seekable(cx, a.0[0], a.0[3])?;
-    writev_from(cx, &file, a.0[1], a.0[2], Some(a.0[3]))
+    let file = seekable(cx, a.fd(0), a.off(3))?;
+    writev_from(cx, &file, a.ptr(1), a.len(2), Some(a.off(3)))
 }
 
 pub fn lseek(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    let (offset, whence) = (a.0[1], a.0[2]);
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    let (offset, whence) = (a.off(1), u64::from(a.uint(2)));
     let pos = match whence {
         0 => SeekFrom::Start(offset),
         1 => SeekFrom::Current(offset as i64),
         2 => SeekFrom::End(offset as i64),
-        SEEK_DATA if file.host().is_some() => SeekFrom::Data(offset),
-        SEEK_HOLE if file.host().is_some() => SeekFrom::Hole(offset),
+        SEEK_DATA if file.as_volume().is_some() => SeekFrom::Data(offset),
+        SEEK_HOLE if file.as_volume().is_some() => SeekFrom::Hole(offset),
         _ => return Err(Errno::EINVAL.into()),
     };
-    let fd = match &file {
-        OpenFile::Host(h) => h.fd.as_fd(),
-        stream => match stream.stream().and_then(|n| cx.process.stdio.host_fd(n)) {
-            Some(fd) => fd,
-            None => return Err(Errno::ESPIPE.into()),
-        },
+    let Some(fd) = file.host_fd() else {
+        return Err(Errno::ESPIPE.into());
     };
     rustix::fs::seek(fd, pos).map_err(|e| host_errno(e).into())
 }
 
 pub fn close(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    cx.process.fds().close(a.0[0])?;
+    cx.process.fds().close(a.fd(0))?;
     Ok(0)
-}
-
-/// The x86-64 `struct stat` of a host stat.
-pub(super) fn stat_from(s: &rustix::fs::Stat) -> Stat {
-    Stat {
-        dev: s.st_dev,
-        ino: s.st_ino,
-        nlink: s.st_nlink,
-        mode: s.st_mode,
-        uid: s.st_uid,
-        gid: s.st_gid,
-        pad0: 0,
-        rdev: s.st_rdev,
-        size: s.st_size,
-        blksize: s.st_blksize,
-        blocks: s.st_blocks,
-        atime: s.st_atime,
-        atime_nsec: s.st_atime_nsec as i64,
-        mtime: s.st_mtime,
-        mtime_nsec: s.st_mtime_nsec as i64,
-        ctime: s.st_ctime,
-        ctime_nsec: s.st_ctime_nsec as i64,
-        unused: [0; 3],
-    }
-}
-
-/// The stat of an open file: a volume file's host stat; for a stream, the host's view of
-/// umon's own stream, or a pipe when the stream is a caller-supplied reader/writer.
-pub(super) fn stat_of(cx: &Ctx<'_, '_>, file: &OpenFile) -> Result<Stat, Errno> {
-    if let OpenFile::Host(h) = file {
-        return rustix::fs::fstat(&h.fd)
-            .map(|s| stat_from(&s))
-            .map_err(host_errno);
-    }
-    let ids = crate::machine::host::ids();
-    let synthetic = Stat {
-        mode: mode::S_IFIFO | 0o600,
-        nlink: 1,
-        uid: ids.uid as u32,
-        gid: ids.gid as u32,
-        blksize: 4096,
-        ..Default::default()
-    };
-    let Some(fd) = file.stream().and_then(|n| cx.process.stdio.host_fd(n)) else {
-        return Ok(synthetic);
-    };
-    Ok(rustix::fs::fstat(fd)
-        .map(|s| stat_from(&s))
-        .unwrap_or(synthetic))
 }
 
 pub fn fstat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    let st = stat_of(cx, &file)?;
-    cx.write_val(a.0[1], &st)?;
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    let st = file.stat().map_err(host_errno)?;
+    cx.write_val(a.ptr(1), &st)?;
     Ok(0)
 }
 
-fn tty<'s>(cx: &'s Ctx<'_, '_>, file: &OpenFile) -> Option<BorrowedFd<'s>> {
-    file.stream()
-        .and_then(|n| cx.process.stdio.host_fd(n))
-        .filter(|fd| rustix::termios::isatty(fd))
-}
-
 pub fn ioctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let fd = a.0[0];
+    let fd = a.fd(0);
     let file = cx.process.fds().get(fd)?.file;
-    let (req, arg) = (a.0[1] & 0xffff_ffff, a.0[2]);
+    let (req, arg) = (u64::from(a.uint(1)), a.raw(2));
     match req {
         tio::FIONBIO => {
             let on: i32 = cx.read_val(arg)?;
             // A volume file gets the flag (it matters for FIFOs); the shared host streams
             // stay as they are.
-            if let OpenFile::Host(h) = &file {
-                let mut flags = rustix::fs::fcntl_getfl(&h.fd).map_err(host_errno)?;
-                flags.set(rustix::fs::OFlags::NONBLOCK, on != 0);
-                rustix::fs::fcntl_setfl(&h.fd, flags).map_err(host_errno)?;
-            }
+            let nonblock = rustix::fs::OFlags::NONBLOCK.bits();
+            file.set_status_flags(nonblock, if on != 0 { nonblock } else { 0 })
+                .map_err(host_errno)?;
             return Ok(0);
         }
         FIOCLEX | FIONCLEX => {
@@ -533,7 +419,7 @@ pub fn ioctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         }
         _ => {}
     }
-    let Some(fd) = tty(cx, &file) else {
+    let Some(fd) = file.tty() else {
         return Err(Errno::ENOTTY.into());
     };
     let os = |e: std::io::Error| Stop::from(io_errno(e));
@@ -560,18 +446,18 @@ pub fn ioctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub fn poll(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let ms = a.0[2] as i32;
+    let ms = a.int(2);
     let timeout = (ms >= 0).then(|| Duration::from_millis(ms as u64));
-    poll_fds(cx, a.0[0], a.0[1], timeout)
+    poll_fds(cx, a.ptr(0), a.len(1), timeout)
 }
 
 pub fn ppoll(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let timeout = if a.0[2] == 0 {
+    let timeout = if a.ptr(2) == 0 {
         None
     } else {
-        Some(super::time::duration(cx.read_val::<Timespec>(a.0[2])?)?)
+        Some(super::time::duration(cx.read_val::<Timespec>(a.ptr(2))?)?)
     };
-    poll_fds(cx, a.0[0], a.0[1], timeout)
+    poll_fds(cx, a.ptr(0), a.len(1), timeout)
 }
 
 fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>) -> Sys {
@@ -603,8 +489,7 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
         }
         match file {
             None => p.revents = libc::POLLNVAL,
-            Some(OpenFile::Host(h)) => host.push((i, h.fd.as_fd())),
-            Some(stream) => match stream.stream().and_then(|n| cx.process.stdio.host_fd(n)) {
+            Some(file) => match file.host_fd() {
                 Some(fd) => host.push((i, fd)),
                 None => p.revents = p.events & (libc::POLLIN | libc::POLLOUT),
             },
@@ -648,7 +533,7 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
 }
 
 pub fn dup(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let fd = cx.process.fds().get(a.0[0])?;
+    let fd = cx.process.fds().get(a.fd(0))?;
     Ok(cx.process.fds().alloc(
         0,
         Fd {
@@ -659,7 +544,7 @@ pub fn dup(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub fn dup2(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (old, new) = (a.0[0], a.0[1]);
+    let (old, new) = (a.fd(0), a.fd(1));
     let fd = cx.process.fds().get(old)?;
     if old != new {
         cx.process.fds().set(
@@ -674,7 +559,7 @@ pub fn dup2(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub fn dup3(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (old, new, flags) = (a.0[0], a.0[1], a.0[2]);
+    let (old, new, flags) = (a.fd(0), a.fd(1), a.flags(2));
     if old == new || flags & !oflag::CLOEXEC != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -690,7 +575,7 @@ pub fn dup3(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (n, cmd, arg) = (a.0[0], a.0[1], a.0[2]);
+    let (n, cmd, arg) = (a.fd(0), u64::from(a.uint(1)), a.raw(2));
     let fd = cx.process.fds().get(n)?;
     match cmd {
         fcntl::F_DUPFD | fcntl::F_DUPFD_CLOEXEC if arg >= cx.process.fds().limit => {
@@ -714,32 +599,12 @@ pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             cx.process.fds().get_mut(n)?.cloexec = arg & fcntl::FD_CLOEXEC != 0;
             Ok(0)
         }
-        fcntl::F_GETFL => {
-            if let OpenFile::Host(h) = &fd.file {
-                // The host adds O_CLOEXEC to every fd it opens for the guest; that is an fd
-                // flag, never a status flag the guest sees.
-                let flags = rustix::fs::fcntl_getfl(&h.fd).map_err(host_errno)?;
-                return Ok(u64::from(flags.bits()) & !oflag::CLOEXEC);
-            }
-            Ok(
-                match fd.file.stream().and_then(|s| cx.process.stdio.host_fd(s)) {
-                    Some(h) => rustix::fs::fcntl_getfl(h)
-                        .map(|f| u64::from(f.bits()))
-                        .unwrap_or(0),
-                    None if matches!(fd.file, OpenFile::Stdin) => 0,
-                    None => oflag::WRONLY,
-                },
-            )
-        }
+        fcntl::F_GETFL => Ok(fd.file.status_flags().map_err(host_errno)?),
         fcntl::F_SETFL => {
             // Status flags of the shared host streams stay as they are.
-            if let OpenFile::Host(h) = &fd.file {
-                let keep = rustix::fs::fcntl_getfl(&h.fd).map_err(host_errno)?;
-                let want = rustix::fs::OFlags::from_bits_retain(
-                    (keep.bits() & !SETFL_MASK) | (arg as u32 & SETFL_MASK),
-                );
-                rustix::fs::fcntl_setfl(&h.fd, want).map_err(host_errno)?;
-            }
+            fd.file
+                .set_status_flags(SETFL_MASK, arg as u32)
+                .map_err(host_errno)?;
             Ok(0)
         }
         _ => Err(Errno::EINVAL.into()),
@@ -747,11 +612,10 @@ pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 /// The host fd behind a guest fd's lock calls: a volume file's, or umon's own standard stream.
-fn lock_fd<'s>(cx: &'s Ctx<'_, '_>, file: &'s OpenFile) -> Result<Option<BorrowedFd<'s>>, Errno> {
-    match file {
-        OpenFile::Host(h) if h.path_only => Err(Errno::EBADF),
-        OpenFile::Host(h) => Ok(Some(h.fd.as_fd())),
-        stream => Ok(stream.stream().and_then(|n| cx.process.stdio.host_fd(n))),
+fn lock_fd(file: &OpenFile) -> Result<Option<BorrowedFd<'_>>, Errno> {
+    match file.as_volume() {
+        Some(h) if h.path_only => Err(Errno::EBADF),
+        _ => Ok(file.host_fd()),
     }
 }
 
@@ -772,7 +636,7 @@ fn blocking_lock(cx: &Ctx<'_, '_>, mut call: impl FnMut() -> Result<(), Errno>) 
 /// The monitor is one host process, as the application is one Linux process.
 fn record_lock(cx: &mut Ctx<'_, '_>, file: &OpenFile, cmd: u64, arg: u64) -> Sys {
     let mut lock: Flock = cx.read_val(arg)?;
-    let Some(fd) = lock_fd(cx, file)? else {
+    let Some(fd) = lock_fd(file)? else {
         // A stream that is a caller's reader or writer: nobody else can hold a lock on it.
         if matches!(cmd, fcntl::F_GETLK | fcntl::F_OFD_GETLK) {
             lock.l_type = fcntl::F_UNLCK;
@@ -830,7 +694,7 @@ const LOCK_MAND: u64 = 32;
 /// flock(2) on the host file (see [`record_lock`]).
 pub fn flock(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     use rustix::fs::FlockOperation as Op;
-    let (n, op) = (a.0[0] & 0xffff_ffff, a.0[1] & 0xffff_ffff);
+    let (n, op) = (u64::from(a.uint(0)), u64::from(a.uint(1)));
     // Linux 6.1 warns about the removed LOCK_MAND and does nothing.
     if op & LOCK_MAND != 0 {
         return Ok(0);
@@ -845,57 +709,20 @@ pub fn flock(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         _ => return Err(Errno::EINVAL.into()),
     };
     let file = cx.process.fds().get(n)?.file;
-    let Some(fd) = lock_fd(cx, &file)? else {
+    let Some(fd) = lock_fd(&file)? else {
         return Ok(0);
     };
     blocking_lock(cx, || rustix::fs::flock(fd, how).map_err(host_errno))
 }
 
-/// Largest monitor buffer sendfile and copy_file_range move bytes through.
-const PUMP_BYTES: u64 = 1 << 20;
+use super::fd::BOUNCE_BYTES as PUMP_BYTES;
 
 /// Write all of `buf` to `out` (at `*at` when given, advancing it); the count written.
 fn put(cx: &mut Ctx<'_, '_>, out: &OpenFile, at: Option<&mut u64>, buf: &[u8]) -> Sys {
-    let err = |e: rustix::io::Errno| Stop::from(host_errno(e));
-    match (out, at) {
-        (OpenFile::Host(h), Some(pos)) => {
-            let mut done = 0;
-            while done < buf.len() {
-                let n = rustix::io::pwrite(&h.fd, &buf[done..], *pos).map_err(err)?;
-                if n == 0 {
-                    break;
-                }
-                done += n;
-                *pos += n as u64;
-            }
-            Ok(done as u64)
-        }
-        (OpenFile::Host(h), None) => {
-            let mut done = 0;
-            while done < buf.len() {
-                match rustix::io::write(&h.fd, &buf[done..]) {
-                    Ok(0) => break,
-                    Ok(n) => done += n,
-                    Err(_) if done > 0 => break,
-                    Err(rustix::io::Errno::PIPE) => return Err(broken_pipe(cx)),
-                    Err(e) => return Err(err(e)),
-                }
-            }
-            Ok(done as u64)
-        }
-        (OpenFile::Stdout | OpenFile::Stderr, None) => {
-            let sink = if matches!(out, OpenFile::Stdout) {
-                &cx.process.stdio.stdout
-            } else {
-                &cx.process.stdio.stderr
-            };
-            match sink.write_all(buf) {
-                Ok(()) => Ok(buf.len() as u64),
-                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => Err(broken_pipe(cx)),
-                Err(e) => Err(io_errno(e).into()),
-            }
-        }
-        _ => Err(Errno::EBADF.into()),
+    match out.write_bytes(buf, at) {
+        Ok(n) => Ok(n as u64),
+        Err(e) if e.raw_os_error() == Some(libc::EPIPE) => Err(broken_pipe(cx)),
+        Err(e) => Err(io_errno(e).into()),
     }
 }
 
@@ -966,17 +793,13 @@ fn appends(h: &HostFile) -> Result<bool, Errno> {
 /// sendfile(out, in, offset, count): from a volume file to a volume file or a standard output
 /// stream (whatever it is: umon's own fd or a caller's writer). Checked in Linux's order.
 pub fn sendfile(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (out_fd, in_fd, off_ptr, count) = (a.0[0], a.0[1], a.0[2], a.0[3]);
+    let (out_fd, in_fd, off_ptr, count) = (a.fd(0), a.fd(1), a.ptr(2), a.len(3));
     let mut off = raw_offset(cx, off_ptr)?;
     let input = cx.process.fds().get(in_fd)?.file;
-    let readable = match &input {
-        OpenFile::Host(h) => h.readable && !h.path_only,
-        other => matches!(other, OpenFile::Stdin),
-    };
-    if !readable {
+    if !input.readable() {
         return Err(Errno::EBADF.into());
     }
-    let OpenFile::Host(input) = input else {
+    let Some(input) = input.as_volume().cloned() else {
         return Err(Errno::EINVAL.into());
     };
     if off.is_some() && input.kind != FileKind::Regular {
@@ -986,13 +809,19 @@ pub fn sendfile(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         return Err(Errno::EINVAL.into());
     }
     let out = cx.process.fds().get(out_fd)?.file;
-    match &out {
-        OpenFile::Stdin => return Err(Errno::EBADF.into()),
-        OpenFile::Host(h) if !h.writable || h.path_only => return Err(Errno::EBADF.into()),
-        OpenFile::Host(h) if appends(h)? => return Err(Errno::EINVAL.into()),
-        _ => {}
+    if !out.writable() {
+        return Err(Errno::EBADF.into());
     }
-    let n = pump(cx, &input, off.as_mut(), &out, None, count.min(MAX_RW))?;
+    if let Some(h) = out.as_volume() {
+        if appends(h)? {
+            return Err(Errno::EINVAL.into());
+        }
+    }
+    let mut count = count.min(MAX_RW);
+    if count > 0 && out.partial_copies() {
+        count = fsize_limit(cx, &out, count, None)?;
+    }
+    let n = pump(cx, &input, off.as_mut(), &out, None, count)?;
     if let Some(pos) = off {
         cx.write_val(off_ptr, &pos)?;
     }
@@ -1009,7 +838,7 @@ fn identity(h: &HostFile) -> Result<(u64, u64, i64), Errno> {
 /// then generic_copy_file_checks: no copy onto an overlapping range of the same file).
 pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (in_fd, in_ptr, out_fd, out_ptr, len, flags) =
-        (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4], a.0[5]);
+        (a.fd(0), a.ptr(1), a.fd(2), a.ptr(3), a.len(4), a.flags(5));
     let input = cx.process.fds().get(in_fd)?.file;
     let output = cx.process.fds().get(out_fd)?.file;
     let in_off = raw_offset(cx, in_ptr)?;
@@ -1017,7 +846,7 @@ pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if flags != 0 {
         return Err(Errno::EINVAL.into());
     }
-    let (OpenFile::Host(input), OpenFile::Host(out)) = (&input, &output) else {
+    let (Some(input), Some(out)) = (input.as_volume(), output.as_volume()) else {
         return Err(Errno::EINVAL.into());
     };
     if input.kind == FileKind::Directory || out.kind == FileKind::Directory {
@@ -1059,16 +888,14 @@ pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     {
         return Err(Errno::EINVAL.into());
     }
+    let mut count = count.min(MAX_RW);
+    if count > 0 {
+        // generic_copy_file_checks: the output's RLIMIT_FSIZE, as a write there.
+        count = fsize_limit(cx, &output, count, Some(pos_out))?;
+    }
     let mut in_off = in_off;
     let mut out_off = out_off;
-    let n = pump(
-        cx,
-        input,
-        in_off.as_mut(),
-        &output,
-        out_off.as_mut(),
-        count.min(MAX_RW),
-    )?;
+    let n = pump(cx, input, in_off.as_mut(), &output, out_off.as_mut(), count)?;
     if let Some(pos) = in_off {
         cx.write_val(in_ptr, &pos)?;
     }
@@ -1086,9 +913,10 @@ pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     use mman::{MAP_PRIVATE, MAP_SHARED_VALIDATE, MAP_TYPE};
     let prot_write = u64::from(mman::PROT_WRITE);
-    let (addr, len, prot, flags, fd, offset) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4], a.0[5]);
+    let (addr, len, prot, flags, fd, offset) =
+        (a.ptr(0), a.len(1), a.raw(2), a.flags(3), a.fd(4), a.off(5));
     let file = cx.process.fds().get(u64::from(fd as u32))?.file;
-    let OpenFile::Host(h) = file else {
+    let Some(h) = file.as_volume() else {
         return Err(Errno::ENODEV.into());
     };
     let shared = matches!(flags & MAP_TYPE, mman::MAP_SHARED | MAP_SHARED_VALIDATE);
@@ -1121,7 +949,7 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     ]);
     let va = super::mm::mmap(cx, &anon)?;
     let want = size.saturating_sub(offset).min(len);
-    let filled = fill_from(cx, &h, va, want, offset);
+    let filled = fill_from(cx, h, va, want, offset);
     if let Err(e) = filled {
         let mem = cx.mem;
         let _ = cx.process.space_mut().munmap(mem, va, len);
@@ -1140,25 +968,18 @@ fn fill_from(
 ) -> Result<(), Errno> {
     // The monitor fills the mapping whatever its protection, as the kernel does.
     let chunks = cx.space().chunks(va, len, Access::Mapped)?;
-    let fd = h.fd.as_fd();
-    let saved = rustix::fs::seek(fd, SeekFrom::Current(0)).map_err(host_errno)?;
-    rustix::fs::seek(fd, SeekFrom::Start(offset)).map_err(host_errno)?;
-    let mut result = Ok(());
-    'pieces: for (mut gpa, mut n) in chunks {
-        while n > 0 {
-            match cx.mem.read_from(gpa, n, &mut &h.fd) {
-                Ok(0) => break 'pieces,
-                Ok(got) => {
-                    gpa.0 += got as u64;
-                    n -= got as u64;
-                }
-                Err(e) => {
-                    result = Err(mem_errno(e));
-                    break 'pieces;
-                }
-            }
+    // Positional reads: the file's offset is shared with every dup of the fd (and other
+    // threads), so it is neither used nor moved.
+    let mut at = offset;
+    for (gpa, n) in chunks {
+        let got = cx
+            .mem
+            .read_from_at(gpa, n, h.fd.as_fd(), at)
+            .map_err(mem_errno)? as u64;
+        at += got;
+        if got < n {
+            break;
         }
     }
-    let _ = rustix::fs::seek(fd, SeekFrom::Start(saved));
-    result
+    Ok(())
 }

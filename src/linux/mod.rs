@@ -1,10 +1,11 @@
 //! The Linux personality: the system-call ABI as the application sees it, served by the
-//! monitor. [`LinuxGuest`] implements the machine's [`ExitHandler`]: the syscall entry stub
+//! monitor. [`LinuxThread`] implements the machine's [`ExitHandler`]: the syscall entry stub
 //! exits with the application's registers; `handle` decodes the call, runs it against the
 //! [`Process`] and guest memory, and arranges the return. Every pointer the application passes
 //! goes through [`AddrSpace`], so a bad one is EFAULT, exactly as on Linux. It imports the
 //! machine (and nothing of the face).
 pub mod abi;
+pub mod args;
 pub mod fd;
 pub mod fs;
 pub mod futex;
@@ -16,6 +17,7 @@ mod proc;
 pub mod process;
 pub mod signal;
 pub mod stdio;
+pub mod table;
 pub mod task;
 pub mod thread;
 mod time;
@@ -30,20 +32,15 @@ use crate::machine::memory::GuestMem;
 use crate::machine::vcpu::cpu::{Cpu, Flow};
 use crate::machine::vcpu::{AppFault, ExitHandler};
 use crate::machine::Machine;
-use abi::at::{AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
-use abi::oflag;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLockReadGuard};
 use syscalls::{Errno, Sysno};
 use umon_abi::hypercall::{ECHO_XOR, SYS_UMON_ECHO};
 
+pub use args::Args;
 pub use info::PrctlState;
 pub use process::Process;
 pub use thread::Thread;
-
-/// The six argument registers: rdi, rsi, rdx, r10, r8, r9.
-#[derive(Clone, Copy, Debug)]
-pub struct Args(pub [u64; 6]);
 
 /// Why a syscall does not simply return a value.
 pub enum Stop {
@@ -231,158 +228,11 @@ fn trace_call(
 
 fn dispatch(cx: &mut Ctx<'_, '_>, nr: u64, a: &Args) -> Sys {
     if nr == SYS_UMON_ECHO && cx.process.echo_enabled {
-        return Ok(a.0[0] ^ ECHO_XOR);
+        return Ok(a.raw(0) ^ ECHO_XOR);
     }
-    let Some(sysno) = usize::try_from(nr).ok().and_then(Sysno::new) else {
-        return unsupported(cx, nr);
-    };
-    use Sysno as S;
-    match sysno {
-        S::read => io::read(cx, a),
-        S::write => io::write(cx, a),
-        S::readv => io::readv(cx, a),
-        S::writev => io::writev(cx, a),
-        S::pread64 => io::pread64(cx, a),
-        S::pwrite64 => io::pwrite64(cx, a),
-        S::preadv => io::preadv(cx, a),
-        S::pwritev => io::pwritev(cx, a),
-        S::lseek => io::lseek(cx, a),
-        S::close => io::close(cx, a),
-        S::fstat => io::fstat(cx, a),
-        S::newfstatat => fs::newfstatat(cx, a),
-        S::statx => fs::statx(cx, a),
-        S::stat => fs::stat(cx, a, false),
-        S::lstat => fs::stat(cx, a, true),
-        S::statfs => fs::statfs(cx, a),
-        S::fstatfs => fs::fstatfs(cx, a),
-        S::access => fs::access(cx, AT_FDCWD, a.0[0], a.0[1], 0),
-        S::faccessat => fs::access(cx, a.0[0], a.0[1], a.0[2], 0),
-        S::faccessat2 => fs::access(cx, a.0[0], a.0[1], a.0[2], a.0[3]),
-        S::open => fs::open(cx, AT_FDCWD, a.0[0], a.0[1], a.0[2]),
-        S::openat => fs::open(cx, a.0[0], a.0[1], a.0[2], a.0[3]),
-        S::creat => {
-            let flags = oflag::CREAT | oflag::WRONLY | oflag::TRUNC;
-            fs::open(cx, AT_FDCWD, a.0[0], flags, a.0[1])
-        }
-        S::getdents64 => fs::getdents64(cx, a),
-        S::mkdir => fs::mkdir(cx, AT_FDCWD, a.0[0], a.0[1]),
-        S::mkdirat => fs::mkdir(cx, a.0[0], a.0[1], a.0[2]),
-        S::mknod => fs::mknod(cx, AT_FDCWD, a.0[0], a.0[1]),
-        S::mknodat => fs::mknod(cx, a.0[0], a.0[1], a.0[2]),
-        S::unlink => fs::unlink(cx, AT_FDCWD, a.0[0], 0),
-        S::rmdir => fs::unlink(cx, AT_FDCWD, a.0[0], AT_REMOVEDIR),
-        S::unlinkat => fs::unlink(cx, a.0[0], a.0[1], a.0[2]),
-        S::rename => fs::rename(cx, [AT_FDCWD, a.0[0], AT_FDCWD, a.0[1], 0]),
-        S::renameat => fs::rename(cx, [a.0[0], a.0[1], a.0[2], a.0[3], 0]),
-        S::renameat2 => fs::rename(cx, [a.0[0], a.0[1], a.0[2], a.0[3], a.0[4]]),
-        S::link => fs::link(cx, [AT_FDCWD, a.0[0], AT_FDCWD, a.0[1], 0]),
-        S::linkat => fs::link(cx, [a.0[0], a.0[1], a.0[2], a.0[3], a.0[4]]),
-        S::symlink => fs::symlink(cx, a.0[0], AT_FDCWD, a.0[1]),
-        S::symlinkat => fs::symlink(cx, a.0[0], a.0[1], a.0[2]),
-        S::readlink => fs::readlink(cx, AT_FDCWD, a.0[0], a.0[1], a.0[2]),
-        S::readlinkat => fs::readlink(cx, a.0[0], a.0[1], a.0[2], a.0[3]),
-        S::chmod => fs::chmod(cx, AT_FDCWD, a.0[0], a.0[1], 0),
-        S::fchmodat => fs::chmod(cx, a.0[0], a.0[1], a.0[2], 0),
-        S::fchmodat2 => fs::chmod(cx, a.0[0], a.0[1], a.0[2], a.0[3]),
-        S::fchmod => fs::fchmod(cx, a),
-        S::utimensat => fs::utimensat(cx, a),
-        S::chown => fs::chown(cx, AT_FDCWD, a.0[0], [a.0[1], a.0[2]], 0),
-        S::lchown => {
-            let nofollow = AT_SYMLINK_NOFOLLOW;
-            fs::chown(cx, AT_FDCWD, a.0[0], [a.0[1], a.0[2]], nofollow)
-        }
-        S::fchownat => fs::chown(cx, a.0[0], a.0[1], [a.0[2], a.0[3]], a.0[4]),
-        S::fchown => fs::fchown(cx, a),
-        S::truncate => fs::truncate(cx, a),
-        S::ftruncate => fs::ftruncate(cx, a),
-        S::fsync => fs::fsync(cx, a, false),
-        S::fdatasync => fs::fsync(cx, a, true),
-        S::fadvise64 => fs::fadvise64(cx, a),
-        S::chdir => fs::chdir(cx, a),
-        S::fchdir => fs::fchdir(cx, a),
-        S::getcwd => fs::getcwd(cx, a),
-        S::umask => fs::umask(cx, a),
-        S::sendfile => io::sendfile(cx, a),
-        S::copy_file_range => io::copy_file_range(cx, a),
-        S::ioctl => io::ioctl(cx, a),
-        S::poll => io::poll(cx, a),
-        S::ppoll => io::ppoll(cx, a),
-        S::dup => io::dup(cx, a),
-        S::dup2 => io::dup2(cx, a),
-        S::dup3 => io::dup3(cx, a),
-        S::fcntl => io::fcntl(cx, a),
-        S::flock => io::flock(cx, a),
-        S::mmap if a.0[3] & abi::mman::MAP_ANONYMOUS == 0 => io::mmap_file(cx, a),
-        S::brk => mm::brk(cx, a),
-        S::mmap => mm::mmap(cx, a),
-        S::munmap => mm::munmap(cx, a),
-        S::mprotect => mm::mprotect(cx, a),
-        S::mremap => mm::mremap(cx, a),
-        S::madvise => mm::madvise(cx, a),
-        S::exit => task::exit_thread(cx, a.0[0]),
-        S::exit_group => task::exit_group(cx, a.0[0]),
-        S::clone => task::clone(cx, a),
-        S::clone3 => task::clone3(cx, a),
-        S::get_robust_list => task::get_robust_list(cx, a),
-        S::arch_prctl => proc::arch_prctl(cx, a),
-        S::set_tid_address => {
-            cx.thread.clear_child_tid = a.0[0];
-            Ok(cx.thread.tid.into())
-        }
-        S::set_robust_list => proc::set_robust_list(cx, a),
-        // glibc registers rseq at start-up and copes with ENOSYS; no note for it.
-        S::rseq => Err(Errno::ENOSYS.into()),
-        S::prlimit64 => proc::prlimit64(cx, a),
-        S::getrlimit => proc::getrlimit(cx, a),
-        S::setrlimit => proc::setrlimit(cx, a),
-        S::rt_sigaction => signal::rt_sigaction(cx, a),
-        S::rt_sigprocmask => signal::rt_sigprocmask(cx, a),
-        S::sigaltstack => signal::sigaltstack(cx, a),
-        S::getpid => Ok(cx.process.tgid.into()),
-        S::gettid => Ok(cx.thread.tid.into()),
-        S::getppid => Ok(0),
-        S::kill => signal::kill(cx, a.0[0], a.0[1]),
-        S::tkill => {
-            let tgid = cx.process.tgid.into();
-            signal::tgkill(cx, tgid, a.0[0], a.0[1])
-        }
-        S::tgkill => signal::tgkill(cx, a.0[0], a.0[1], a.0[2]),
-        S::rt_sigpending => signal::rt_sigpending(cx, a),
-        S::getuid | S::geteuid => Ok(crate::machine::host::ids().uid),
-        S::getgid | S::getegid => Ok(crate::machine::host::ids().gid),
-        S::uname => proc::uname(cx, a),
-        S::getgroups => info::getgroups(cx, a),
-        S::getrusage => info::getrusage(cx, a),
-        S::getpgrp => Ok(cx.process.tgid.into()),
-        S::getpgid | S::getsid => info::group_of(cx, a.0[0]),
-        S::prctl => info::prctl(cx, a),
-        S::sysinfo => info::sysinfo(cx, a),
-        S::getpeername
-        | S::getsockname
-        | S::getsockopt
-        | S::setsockopt
-        | S::shutdown
-        | S::listen
-        | S::accept
-        | S::accept4
-        | S::bind
-        | S::connect
-        | S::sendto
-        | S::recvfrom
-        | S::sendmsg
-        | S::recvmsg => info::not_a_socket(cx, a.0[0]),
-        S::getrandom => proc::getrandom(cx, a),
-        S::sched_getaffinity => task::sched_getaffinity(cx, a),
-        S::sched_setaffinity => task::sched_setaffinity(cx, a),
-        S::sched_yield => Ok(0),
-        S::futex => futex::futex(cx, a),
-        S::clock_gettime => time::clock_gettime(cx, a),
-        S::clock_getres => time::clock_getres(cx, a),
-        S::gettimeofday => time::gettimeofday(cx, a),
-        S::time => time::time(cx, a),
-        S::nanosleep => time::nanosleep(cx, a),
-        S::clock_nanosleep => time::clock_nanosleep(cx, a),
-        _ => unsupported(cx, nr),
+    match table::row(nr) {
+        Some(row) => (row.handler)(cx, a),
+        None => unsupported(cx, nr),
     }
 }
 

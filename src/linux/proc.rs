@@ -9,7 +9,7 @@ use crate::machine::vcpu::cpu::DIRTY_SREGS;
 use syscalls::Errno;
 
 pub fn arch_prctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (code, addr) = (a.0[0], a.0[1]);
+    let (code, addr) = (a.raw(0), a.ptr(1));
     match code {
         ARCH_SET_FS | ARCH_SET_GS => {
             // Linux's do_arch_prctl_64: a base at or above TASK_SIZE_MAX is EPERM.
@@ -41,11 +41,11 @@ pub fn arch_prctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 pub fn set_robust_list(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     // sizeof(struct robust_list_head)
-    if a.0[1] != 24 {
+    if a.len(1) != 24 {
         return Err(Errno::EINVAL.into());
     }
-    cx.thread.robust_list = (a.0[0], a.0[1]);
-    cx.process.set_robust_head(cx.thread.tid, a.0[0]);
+    cx.thread.robust_list = (a.ptr(0), a.len(1));
+    cx.process.set_robust_head(cx.thread.tid, a.ptr(0));
     Ok(0)
 }
 
@@ -94,7 +94,7 @@ fn set_rlimit(cx: &mut Ctx<'_, '_>, res: u64, new: Rlimit) -> Result<(), Errno> 
 }
 
 pub fn prlimit64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (pid, res, new, old) = (a.0[0], a.0[1], a.0[2], a.0[3]);
+    let (pid, res, new, old) = (a.raw(0), a.raw(1), a.ptr(2), a.ptr(3));
     if pid != 0 && pid != u64::from(cx.process.tgid) {
         return Err(Errno::ESRCH.into());
     }
@@ -116,19 +116,19 @@ pub fn prlimit64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub fn getrlimit(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    if a.0[0] >= RLIM_NLIMITS {
+    if a.raw(0) >= RLIM_NLIMITS {
         return Err(Errno::EINVAL.into());
     }
-    cx.write_val(a.0[1], &rlimit(cx, a.0[0]))?;
+    cx.write_val(a.ptr(1), &rlimit(cx, a.raw(0)))?;
     Ok(0)
 }
 
 pub fn setrlimit(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    if a.0[0] >= RLIM_NLIMITS {
+    if a.raw(0) >= RLIM_NLIMITS {
         return Err(Errno::EINVAL.into());
     }
-    let n: Rlimit = cx.read_val(a.0[1])?;
-    set_rlimit(cx, a.0[0], n)?;
+    let n: Rlimit = cx.read_val(a.ptr(1))?;
+    set_rlimit(cx, a.raw(0), n)?;
     Ok(0)
 }
 
@@ -152,7 +152,7 @@ pub fn uname(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     for (field, v) in u.fields.iter_mut().zip(values) {
         field[..v.len()].copy_from_slice(v);
     }
-    cx.write_val(a.0[0], &u)?;
+    cx.write_val(a.ptr(0), &u)?;
     Ok(0)
 }
 
@@ -161,7 +161,7 @@ const GRND_FLAGS: u64 = 0x7;
 const GRND_MAX: u64 = (32 << 20) - 1;
 
 pub fn getrandom(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (buf, len, flags) = (a.0[0], a.0[1].min(GRND_MAX), a.0[2]);
+    let (buf, len, flags) = (a.ptr(0), a.len(1).min(GRND_MAX), a.flags(2));
     if flags & !GRND_FLAGS != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -170,7 +170,7 @@ pub fn getrandom(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     }
     // Linux copies block by block and returns what it copied before a bad page.
     let len = cx.space().accessible(buf, len, Access::Write);
-    if len == 0 && a.0[1] != 0 {
+    if len == 0 && a.len(1) != 0 {
         return Err(Errno::EFAULT.into());
     }
     let mut chunk = vec![0u8; len.min(64 << 10) as usize];
@@ -203,9 +203,9 @@ pub fn readlink(cx: &mut Ctx<'_, '_>, path: u64, buf: u64, size: u64) -> Sys {
 
 pub fn getcwd(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let cwd = b"/\0";
-    if a.0[1] < cwd.len() as u64 {
+    if a.len(1) < cwd.len() as u64 {
         return Err(Errno::ERANGE.into());
     }
-    cx.space().write(cx.mem, a.0[0], cwd)?;
+    cx.space().write(cx.mem, a.ptr(0), cwd)?;
     Ok(cwd.len() as u64)
 }

@@ -14,7 +14,7 @@ use super::trace::Tracer;
 use crate::image::symbols::Symbols;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use syscalls::Sysno;
 
 /// The lock's value even if a holder panicked: the monitor keeps serving the guest (its
@@ -53,8 +53,9 @@ pub struct Process {
     pub echo_enabled: bool,
     /// readlink("/proc/self/exe").
     pub exe: Vec<u8>,
-    /// The application's standard streams (each with its own lock where it needs one).
-    pub stdio: Stdio,
+    /// The application's standard streams (each with its own lock where it needs one), shared
+    /// with the fds that refer to them.
+    pub stdio: Arc<Stdio>,
     /// `--trace`: every syscall of the application, strace-style.
     pub trace: Option<Mutex<Tracer>>,
     /// The application's memory: read-locked to translate pointers, write-locked by
@@ -85,16 +86,25 @@ pub struct Process {
 }
 
 impl Default for Process {
+    /// A process with its standard streams closed.
     fn default() -> Self {
+        Process::with_stdio(Stdio::default())
+    }
+}
+
+impl Process {
+    /// A process whose fds 0, 1 and 2 are `stdio`; nothing else set up yet.
+    pub fn with_stdio(stdio: Stdio) -> Process {
+        let stdio = Arc::new(stdio);
         Process {
             tgid: FIRST_TID,
             symbols: None,
             echo_enabled: false,
             exe: Vec::new(),
-            stdio: Stdio::default(),
+            fds: Mutex::new(FdTable::new(&stdio)),
+            stdio,
             trace: None,
             space: RwLock::default(),
-            fds: Mutex::default(),
             fs: RwLock::default(),
             prctl: Mutex::default(),
             signals: Mutex::default(),
@@ -107,9 +117,7 @@ impl Default for Process {
             cpus: 1,
         }
     }
-}
 
-impl Process {
     /// The address space, for reading (pointer translation, copies).
     pub fn space(&self) -> RwLockReadGuard<'_, AddrSpace> {
         self.space.read().unwrap_or_else(|e| e.into_inner())

@@ -68,7 +68,7 @@ fn bit(sig: u64) -> u64 {
 }
 
 pub(super) fn rt_sigaction(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (sig, act, oact, size) = (a.0[0], a.0[1], a.0[2], a.0[3]);
+    let (sig, act, oact, size) = (a.raw(0), a.ptr(1), a.ptr(2), a.len(3));
     if size != 8 || sig == 0 || sig > NSIG {
         return Err(Errno::EINVAL.into());
     }
@@ -102,7 +102,7 @@ pub(super) fn rt_sigaction(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub(super) fn rt_sigprocmask(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (how, set, oset, size) = (a.0[0], a.0[1], a.0[2], a.0[3]);
+    let (how, set, oset, size) = (a.raw(0), a.ptr(1), a.ptr(2), a.len(3));
     if size != 8 {
         return Err(Errno::EINVAL.into());
     }
@@ -132,7 +132,7 @@ pub(super) fn rt_sigprocmask(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 /// rt_sigpending: the signals sent while blocked and not yet unblocked.
 pub(super) fn rt_sigpending(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (set, size) = (a.0[0], a.0[1]);
+    let (set, size) = (a.ptr(0), a.len(1));
     if size > 8 {
         return Err(Errno::EINVAL.into());
     }
@@ -289,7 +289,7 @@ const SS_DISABLE: i32 = 2;
 const MINSIGSTKSZ: u64 = 2048;
 
 pub(super) fn sigaltstack(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (ss, old) = (a.0[0], a.0[1]);
+    let (ss, old) = (a.ptr(0), a.ptr(1));
     let new = if ss != 0 {
         let n: SigAltStack = cx.read_val(ss)?;
         if n.flags & !(SS_DISABLE | SS_ONSTACK) != 0 {

@@ -6,11 +6,11 @@
 //! No write here retries EINTR: on the thread that runs the VM the only signal that interrupts
 //! a host call is the kick of a stop request ([`crate::machine::stop`]), and a stop must end a write to
 //! a reader that never reads.
-use crate::machine::memory::{GuestMem, MemoryError};
+use crate::machine::memory::GuestMem;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use umon_abi::Gpa;
 
 /// Where the application's output goes.
@@ -34,14 +34,9 @@ pub enum Source {
     Closed,
 }
 
-/// The lock's value even if a holder panicked (the stream itself is still usable).
-fn locked<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn ebadf() -> io::Error {
-    io::Error::from_raw_os_error(libc::EBADF)
-}
+use crate::linux::fd::file::{ebadf, memory_io as mem_io};
+use crate::linux::fd::BOUNCE_BYTES;
+use crate::linux::process::locked;
 
 /// All of `buf`, short writes continued; EINTR ends it (see the module comment).
 fn write_all(w: &mut impl Write, mut buf: &[u8]) -> io::Result<()> {
@@ -53,13 +48,6 @@ fn write_all(w: &mut impl Write, mut buf: &[u8]) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-fn mem_io(e: MemoryError) -> io::Error {
-    match e {
-        MemoryError::Io(io) => io,
-        other => io::Error::new(io::ErrorKind::InvalidInput, other),
-    }
 }
 
 impl Sink {
@@ -81,7 +69,7 @@ impl Sink {
         match self {
             Sink::Fd(f) => mem.write_to(gpa, len, &mut &*f).map_err(mem_io),
             Sink::Writer(w) => {
-                let mut buf = vec![0u8; len.min(1 << 20) as usize];
+                let mut buf = vec![0u8; len.min(BOUNCE_BYTES) as usize];
                 mem.read_bytes(gpa, &mut buf).map_err(mem_io)?;
                 let mut w = locked(w);
                 write_all(&mut *w, &buf)?;
@@ -139,7 +127,7 @@ impl Source {
         match self {
             Source::Fd(f) => mem.read_from(gpa, len, &mut &*f).map_err(mem_io),
             Source::Reader(r) => {
-                let mut buf = vec![0u8; len.min(1 << 20) as usize];
+                let mut buf = vec![0u8; len.min(BOUNCE_BYTES) as usize];
                 let n = locked(r).read(&mut buf)?;
                 mem.write_bytes(gpa, &buf[..n]).map_err(mem_io)?;
                 Ok(n)

@@ -76,51 +76,51 @@ fn now_any(id: u64) -> Result<Timespec, Errno> {
 }
 
 pub fn clock_gettime(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let t = now_any(a.0[0])?;
-    cx.write_val(a.0[1], &t)?;
+    let t = now_any(a.raw(0))?;
+    cx.write_val(a.ptr(1), &t)?;
     Ok(0)
 }
 
 pub fn clock_getres(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let r = if a.0[0] == CLOCK_TAI {
+    let r = if a.raw(0) == CLOCK_TAI {
         // TAI ticks with the realtime clock.
         rustix::time::clock_getres(ClockId::Realtime)
     } else {
-        rustix::time::clock_getres(clock(a.0[0])?)
+        rustix::time::clock_getres(clock(a.raw(0))?)
     };
-    if a.0[1] != 0 {
-        cx.write_val(a.0[1], &guest(r))?;
+    if a.ptr(1) != 0 {
+        cx.write_val(a.ptr(1), &guest(r))?;
     }
     Ok(0)
 }
 
 pub fn gettimeofday(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let t = now(ClockId::Realtime);
-    if a.0[0] != 0 {
+    if a.ptr(0) != 0 {
         cx.write_val(
-            a.0[0],
+            a.ptr(0),
             &Timeval {
                 sec: t.sec,
                 usec: t.nsec / 1000,
             },
         )?;
     }
-    if a.0[1] != 0 {
-        cx.write_val(a.0[1], &[0u32; 2])?;
+    if a.ptr(1) != 0 {
+        cx.write_val(a.ptr(1), &[0u32; 2])?;
     }
     Ok(0)
 }
 
 pub fn time(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let t = now(ClockId::Realtime).sec;
-    if a.0[0] != 0 {
-        cx.write_val(a.0[0], &t)?;
+    if a.ptr(0) != 0 {
+        cx.write_val(a.ptr(0), &t)?;
     }
     Ok(t as u64)
 }
 
 pub fn nanosleep(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let d = duration(cx.read_val(a.0[0])?)?;
+    let d = duration(cx.read_val(a.ptr(0))?)?;
     sleep(cx, d)?;
     Ok(0)
 }
@@ -129,11 +129,11 @@ pub fn nanosleep(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 const ALARM_CLOCKS: [u64; 2] = [8, 9];
 
 pub fn clock_nanosleep(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    if ALARM_CLOCKS.contains(&a.0[0]) {
+    if ALARM_CLOCKS.contains(&a.raw(0)) {
         // What Linux answers without an alarm-capable RTC, as on these hosts.
         return Err(Errno::EOPNOTSUPP.into());
     }
-    let (id, flags, req) = (a.0[0], a.0[1], a.0[2]);
+    let (id, flags, req) = (a.raw(0), a.flags(1), a.raw(2));
     now_any(id)?;
     let t: Timespec = cx.read_val(req)?;
     let d = if flags & TIMER_ABSTIME != 0 {

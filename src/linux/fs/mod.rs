@@ -16,9 +16,10 @@ pub mod volume;
 
 use super::abi::at::*;
 use super::abi::{oflag, Statx, Timespec};
-use super::fd::{Fd, FileKind, HostFile, OpenFile};
-use super::io::{host_errno, stat_from, stat_of, PATH_MAX};
-use super::{Args, Ctx, Sys};
+use super::abi::{Stat, NAME_MAX, PATH_MAX};
+use super::fd::{Fd, FileKind, HostFile, OpenFile, VolumeFile};
+use super::io::{fsize_truncate, host_errno};
+use super::{Args, Ctx, Process, Sys};
 use crate::linux::fs::volume::{DirHandle, FileSystem, GuestPath, Located, Mount, MountId, Region};
 use crate::machine::paging::PAGE_4K;
 use rustix::fs::{AtFlags, Mode, OFlags, CWD};
@@ -75,7 +76,6 @@ fn owned(cx: &Ctx<'_, '_>, va: u64, len: u64) -> Result<(), Errno> {
 /// A component longer than NAME_MAX is ENAMETOOLONG, as Linux's path walk says. Every
 /// path-taking call reads its paths here, so a bad pointer is EFAULT for all of them.
 fn read_path(cx: &Ctx<'_, '_>, ptr: u64) -> Result<Vec<u8>, Errno> {
-    const NAME_MAX: usize = 255;
     let path = cx.space().read_cstr(cx.mem, ptr, PATH_MAX - 1)?;
     owned(cx, ptr, path.len() as u64 + 1)?;
     if path.split(|&b| b == b'/').any(|c| c.len() > NAME_MAX) {
@@ -105,14 +105,12 @@ fn locate(cx: &Ctx<'_, '_>, dirfd: u64, name: &[u8]) -> Result<(GuestPath, Locat
         GuestPath::new(&host(fs.cwd())?, name)
     } else {
         let file = cx.process.fds().get(dirfd)?.file;
-        match file {
-            OpenFile::Host(h) if h.kind == FileKind::Directory => {
-                GuestPath::new(&dir_path(fs, &h)?, name)
-            }
+        match file.as_volume() {
+            Some(h) if h.kind == FileKind::Directory => GuestPath::new(&dir_path(fs, h)?, name),
             _ => return Err(Errno::ENOTDIR),
         }
     };
-    let at = cx.process.fs().locate(&path).ok_or(Errno::ENOENT)?;
+    let at = fs.locate(&path).ok_or(Errno::ENOENT)?;
     Ok((path, at))
 }
 
@@ -120,7 +118,9 @@ fn locate(cx: &Ctx<'_, '_>, dirfd: u64, name: &[u8]) -> Result<(GuestPath, Locat
 enum Target {
     /// A path in a volume.
     Path(GuestPath, Located),
-    /// The open file `dirfd` itself (an empty path with AT_EMPTY_PATH).
+    /// The volume file `dirfd` itself (an empty path with AT_EMPTY_PATH).
+    Volume(Arc<HostFile>),
+    /// Any other open file `dirfd` itself (a standard stream).
     Fd(OpenFile),
 }
 
@@ -133,7 +133,11 @@ fn target(cx: &Ctx<'_, '_>, dirfd: u64, ptr: u64, flags: u64) -> Result<Target, 
             let (p, at) = locate(cx, dirfd, b".")?;
             return Ok(Target::Path(p, at));
         }
-        return Ok(Target::Fd(cx.process.fds().get(dirfd)?.file));
+        let file = cx.process.fds().get(dirfd)?.file;
+        return Ok(match file.as_volume() {
+            Some(h) => Target::Volume(h.clone()),
+            None => Target::Fd(file),
+        });
     }
     let (p, at) = locate(cx, dirfd, &name)?;
     Ok(Target::Path(p, at))
@@ -268,10 +272,33 @@ fn object(
 /// openat(dirfd, path, flags, mode); open and creat come here with AT_FDCWD.
 pub(crate) fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode: u64) -> Sys {
     let name = read_path(cx, path)?;
-    // EMFILE before anything happens on the host (O_CREAT must not create then fail).
-    let slot = cx.process.fds().lowest_free(0)?;
-    let (p, at) = locate(cx, dirfd, &name)?;
-    let (fd, writable_volume) = open_in(&cx.process.fs(), &at, flags, mode)?;
+    // EMFILE before anything happens on the host (O_CREAT must not create then fail); the
+    // number is reserved so no racing open or dup takes it meanwhile.
+    let slot = cx.process.fds().reserve(0)?;
+    let entry = open_file(cx, dirfd, &name, flags, mode);
+    let mut fds = cx.process.fds();
+    match entry {
+        Ok(entry) => {
+            fds.install(slot, entry);
+            Ok(slot)
+        }
+        Err(e) => {
+            fds.unreserve(slot);
+            Err(e.into())
+        }
+    }
+}
+
+/// The open file description `open` installs.
+fn open_file(
+    cx: &Ctx<'_, '_>,
+    dirfd: u64,
+    name: &[u8],
+    flags: u64,
+    mode: u64,
+) -> Result<Fd, Errno> {
+    let (p, at) = locate(cx, dirfd, name)?;
+    let (fd, writable_volume) = open_in(cx.process, &at, flags, mode)?;
     let st = host(rustix::fs::fstat(&fd))?;
     let kind = match rustix::fs::FileType::from_raw_mode(st.st_mode) {
         rustix::fs::FileType::RegularFile => FileKind::Regular,
@@ -280,6 +307,10 @@ pub(crate) fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode
     };
     let path_only = flags & oflag::PATH != 0;
     let acc = flags & oflag::ACCMODE;
+    let writable = !path_only && (acc == oflag::WRONLY || acc == oflag::RDWR);
+    if writable {
+        refuse_running_exe(cx.process, &st)?;
+    }
     let file = HostFile {
         fd,
         path: p.abs,
@@ -288,24 +319,48 @@ pub(crate) fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode
         kind,
         path_only,
         readable: !path_only && (acc == oflag::RDONLY || acc == oflag::RDWR),
-        writable: !path_only && (acc == oflag::WRONLY || acc == oflag::RDWR),
+        writable,
     };
-    cx.process.fds().set(
-        slot,
-        Fd {
-            file: OpenFile::Host(Arc::new(file)),
-            cloexec: flags & oflag::CLOEXEC != 0,
-        },
-    )?;
-    Ok(slot)
+    Ok(Fd {
+        file: Arc::new(VolumeFile(Arc::new(file))),
+        cloexec: flags & oflag::CLOEXEC != 0,
+    })
+}
+
+/// ETXTBSY if `st` is the running executable: Linux denies writes to it (open for writing,
+/// truncate) while it runs.
+fn refuse_running_exe(process: &Process, st: &rustix::fs::Stat) -> Result<(), Errno> {
+    let running = process.symbols.as_ref().and_then(|s| s.file_id());
+    if running == Some((st.st_dev, st.st_ino)) {
+        return Err(Errno::ETXTBSY);
+    }
+    Ok(())
+}
+
+/// [`refuse_running_exe`] for `leaf` in `dir`, if it exists (a final symlink not followed).
+fn refuse_running_exe_at(process: &Process, dir: BorrowedFd<'_>, leaf: &[u8]) -> Result<(), Errno> {
+    match rustix::fs::statat(dir, leaf, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => refuse_running_exe(process, &st),
+        Err(_) => Ok(()),
+    }
 }
 
 /// Open `at` on the host; also says whether the file may change (its region is writable).
 /// Reads open by path beneath the volume root in one `openat2`; anything that may write,
 /// truncate or create opens the entry in the directory that holds it (a final symlink
-/// followed by [`Mount::entry`]), after checking that directory's region.
-fn open_in(fs: &FileSystem, at: &Located, flags: u64, mode: u64) -> Result<(OwnedFd, bool), Errno> {
-    let m = fs.mount(at.mount);
+/// followed by [`Mount::entry`]), after checking that directory's region. The file-system
+/// lock is taken only for the region checks: never across the host open, which blocks on a
+/// FIFO until a writer comes.
+fn open_in(
+    process: &Process,
+    at: &Located,
+    flags: u64,
+    mode: u64,
+) -> Result<(OwnedFd, bool), Errno> {
+    let (m, umask) = {
+        let fs = process.fs();
+        (fs.mount_shared(at.mount), fs.umask())
+    };
     let rel = &at.rel[..];
     let of = |bits: u64| OFlags::from_bits_retain(bits as u32);
     if flags & oflag::PATH != 0 {
@@ -318,14 +373,14 @@ fn open_in(fs: &FileSystem, at: &Located, flags: u64, mode: u64) -> Result<(Owne
     let excl = creates && flags & oflag::EXCL != 0;
     let nofollow = flags & oflag::NOFOLLOW != 0;
     let mut pass = (flags & oflag::PASSED) | oflag::NOCTTY;
-    let want = (mode as u32) & MODE_BITS & !fs.umask();
+    let want = (mode as u32) & MODE_BITS & !umask;
     if acc == oflag::RDONLY && flags & oflag::TRUNC == 0 && !creates {
         return Ok((host(m.open(rel, of(pass), Mode::empty()))?, m.writable()));
     }
     if tmpfile {
         // O_TMPFILE names the directory the unnamed file goes in.
         let dir = host(m.open(rel, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()))?;
-        if !fs.region(at.mount, dir.as_fd()).writable {
+        if !process.fs().region(at.mount, dir.as_fd()).writable {
             return Err(Errno::EROFS);
         }
         let fd = host(rustix::fs::openat(
@@ -344,7 +399,7 @@ fn open_in(fs: &FileSystem, at: &Located, flags: u64, mode: u64) -> Result<(Owne
         Err(rustix::io::Errno::BUSY) => return Err(Errno::EISDIR),
         r => host(r)?,
     };
-    let region = fs.object_region(at.mount, parent.as_fd(), &leaf);
+    let region = process.fs().object_region(at.mount, parent.as_fd(), &leaf);
     if !region.writable {
         // As on a read-only mount: a missing file is still ENOENT (EROFS when it would be
         // created), O_EXCL still EEXIST, and an existing file opens read-only with O_CREAT.
@@ -358,6 +413,10 @@ fn open_in(fs: &FileSystem, at: &Located, flags: u64, mode: u64) -> Result<(Owne
             Err(rustix::io::Errno::NOENT) if creates => return Err(Errno::EROFS),
             Err(e) => return Err(host_errno(e)),
         }
+    }
+    if flags & oflag::TRUNC != 0 {
+        // Before the open, which would already have truncated it.
+        refuse_running_exe_at(process, parent.as_fd(), &leaf)?;
     }
     // The entry is not a symlink (followed above) unless the guest said O_NOFOLLOW; one that
     // appears now is not followed.
@@ -414,34 +473,41 @@ fn stat_target(
     flags: u64,
 ) -> Result<super::abi::Stat, Errno> {
     match target(cx, dirfd, path, flags)? {
-        Target::Fd(file) => stat_of(cx, &file),
+        Target::Volume(h) => Ok(Stat::from_host(&host(rustix::fs::fstat(&h.fd))?)),
+        Target::Fd(file) => file.stat().map_err(host_errno),
         Target::Path(_, at) => {
             let fd = host(mount(cx, &at).handle(&at.rel, flags & AT_SYMLINK_NOFOLLOW != 0))?;
-            Ok(stat_from(&host(rustix::fs::fstat(&fd))?))
+            Ok(Stat::from_host(&host(rustix::fs::fstat(&fd))?))
         }
     }
 }
 
 pub(crate) fn newfstatat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let flags = a.0[3];
+    let flags = u64::from(a.uint(3));
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
-    let st = stat_target(cx, a.0[0], a.0[1], flags)?;
-    cx.write_val(a.0[2], &st)?;
+    let st = stat_target(cx, a.dirfd(0), a.ptr(1), flags)?;
+    cx.write_val(a.ptr(2), &st)?;
     Ok(0)
 }
 
 /// stat(path, buf) and lstat (`nofollow`).
 pub(crate) fn stat(cx: &mut Ctx<'_, '_>, a: &Args, nofollow: bool) -> Sys {
     let flags = if nofollow { AT_SYMLINK_NOFOLLOW } else { 0 };
-    let st = stat_target(cx, AT_FDCWD, a.0[0], flags)?;
-    cx.write_val(a.0[1], &st)?;
+    let st = stat_target(cx, AT_FDCWD, a.ptr(0), flags)?;
+    cx.write_val(a.ptr(1), &st)?;
     Ok(0)
 }
 
 pub(crate) fn statx(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (dirfd, path, flags, mask, buf) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4]);
+    let (dirfd, path, flags, mask, buf) = (
+        a.dirfd(0),
+        a.ptr(1),
+        u64::from(a.uint(2)),
+        u64::from(a.uint(3)),
+        a.ptr(4),
+    );
     let known = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE;
     if flags & !known != 0
         || flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE
@@ -478,25 +544,23 @@ fn statfs_of(fd: impl AsFd, writable: bool) -> Result<Statfs, Errno> {
 
 /// fstatfs: the host file system's numbers; a read-only volume says ST_RDONLY.
 pub(crate) fn fstatfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    let st = match file {
-        OpenFile::Host(h) => statfs_of(&h.fd, h.writable_volume)?,
-        stream => match stream.stream().and_then(|n| cx.process.stdio.host_fd(n)) {
-            Some(fd) => statfs_of(fd, true)?,
-            None => return Err(Errno::EINVAL.into()),
-        },
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    let st = match (file.as_volume(), file.host_fd()) {
+        (Some(h), _) => statfs_of(&h.fd, h.writable_volume)?,
+        (None, Some(fd)) => statfs_of(fd, true)?,
+        (None, None) => return Err(Errno::EINVAL.into()),
     };
-    cx.write_val(a.0[1], &st)?;
+    cx.write_val(a.ptr(1), &st)?;
     Ok(0)
 }
 
 pub(crate) fn statfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let name = read_path(cx, a.0[0])?;
+    let name = read_path(cx, a.ptr(0))?;
     let (_, at) = locate(cx, AT_FDCWD, &name)?;
     let m = mount(cx, &at);
     let fd = host(m.handle(&at.rel, false))?;
     let st = statfs_of(&fd, m.writable())?;
-    cx.write_val(a.0[1], &st)?;
+    cx.write_val(a.ptr(1), &st)?;
     Ok(0)
 }
 
@@ -511,8 +575,9 @@ const DIRENT_HEAD: usize = 19;
 /// d_reclen aligned to 8, d_type, NUL-terminated name). The position is the host file's own,
 /// so it is shared by dup'ed fds and lseek/rewinddir work as on Linux.
 pub(crate) fn getdents64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (fd, dirp, count) = (a.0[0], a.0[1], (a.0[2] as u32) as usize);
-    let OpenFile::Host(h) = cx.process.fds().get(fd)?.file else {
+    let (fd, dirp, count) = (a.fd(0), a.ptr(1), a.uint(2) as usize);
+    let file = cx.process.fds().get(fd)?.file;
+    let Some(h) = file.as_volume() else {
         return Err(Errno::ENOTDIR.into());
     };
     if h.path_only {
@@ -781,7 +846,7 @@ pub(crate) fn link(cx: &mut Ctx<'_, '_>, a: [u64; 5]) -> Sys {
                 AtFlags::empty(),
             ))?
         }
-        (Target::Fd(OpenFile::Host(h)), None) => {
+        (Target::Volume(h), None) => {
             if h.mount != an.mount || fd_region(fs, &h).volume != rn.volume {
                 return Err(Errno::EXDEV.into());
             }
@@ -822,10 +887,14 @@ pub(crate) fn readlink(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, buf: u64, si
         return Err(Errno::EINVAL.into());
     }
     let text = if name.is_empty() {
+        // The working directory: not a symlink.
+        if dirfd as i32 == AT_FDCWD as i32 {
+            return Err(Errno::ENOENT.into());
+        }
         // The fd itself: an O_PATH | O_NOFOLLOW handle on a symlink.
         let file = cx.process.fds().get(dirfd)?.file;
-        match file {
-            OpenFile::Host(h) => host(rustix::fs::readlinkat(&h.fd, "", Vec::new()))?,
+        match file.as_volume() {
+            Some(h) => host(rustix::fs::readlinkat(&h.fd, "", Vec::new()))?,
             _ => return Err(Errno::ENOENT.into()),
         }
     } else {
@@ -854,20 +923,23 @@ pub(crate) fn access(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, fla
         return Err(Errno::EINVAL.into());
     }
     let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
+    // target() takes the file-system lock itself: taking it here first would read-lock it
+    // twice, which deadlocks once a writer waits in between.
+    let target = target(cx, dirfd, path, flags)?;
     let fs = &*cx.process.fs();
-    let (fd, writable_volume) = match target(cx, dirfd, path, flags)? {
+    let (fd, writable_volume) = match target {
         Target::Path(_, at) if mode & W_OK != 0 => {
             let (fd, region) = object(fs, at.mount, &at.rel, !nofollow)?;
             (Handle::Own(fd), region.writable)
         }
         Target::Path(_, at) => {
-            let m = mount(cx, &at);
+            let m = fs.mount_shared(at.mount);
             (
                 Handle::Own(host(m.handle(&at.rel, nofollow))?),
                 m.writable(),
             )
         }
-        Target::Fd(OpenFile::Host(h)) => {
+        Target::Volume(h) => {
             let writable = mode & W_OK != 0 && fd_region(fs, &h).writable;
             (Handle::Open(h), writable)
         }
@@ -911,7 +983,8 @@ pub(crate) fn chmod(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, flag
     }
     let mode = Mode::from_bits_retain(mode as u32 & MODE_BITS);
     match target(cx, dirfd, path, flags)? {
-        Target::Fd(file) => chmod_file(&cx.process.fs(), &file, mode),
+        Target::Volume(h) => chmod_file(&cx.process.fs(), Some(&h), mode),
+        Target::Fd(_) => chmod_file(&cx.process.fs(), None, mode),
         Target::Path(_, at) => {
             let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
             let (fd, region) = object(&cx.process.fs(), at.mount, &at.rel, !nofollow)?;
@@ -937,11 +1010,11 @@ pub(crate) fn chmod(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, flag
 
 /// chmod of an open file. The standard streams are umon's own: the application may not change
 /// them (EPERM).
-fn chmod_file(fs: &FileSystem, file: &OpenFile, mode: Mode) -> Sys {
+fn chmod_file(fs: &FileSystem, file: Option<&Arc<HostFile>>, mode: Mode) -> Sys {
     match file {
-        OpenFile::Host(h) if !fd_region(fs, h).writable => Err(Errno::EROFS.into()),
+        Some(h) if !fd_region(fs, h).writable => Err(Errno::EROFS.into()),
         // An O_PATH handle (fchmodat2 with AT_EMPTY_PATH) has no fchmod; its /proc name does.
-        OpenFile::Host(h) if h.path_only => {
+        Some(h) if h.path_only => {
             host(rustix::fs::chmodat(
                 CWD,
                 proc_fd(&h.fd),
@@ -950,7 +1023,7 @@ fn chmod_file(fs: &FileSystem, file: &OpenFile, mode: Mode) -> Sys {
             ))?;
             Ok(0)
         }
-        OpenFile::Host(h) => {
+        Some(h) => {
             host(rustix::fs::fchmod(&h.fd, mode))?;
             Ok(0)
         }
@@ -959,9 +1032,9 @@ fn chmod_file(fs: &FileSystem, file: &OpenFile, mode: Mode) -> Sys {
 }
 
 pub(crate) fn fchmod(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    let mode = Mode::from_bits_retain(a.0[1] as u32 & MODE_BITS);
-    chmod_file(&cx.process.fs(), &file, mode)
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    let mode = Mode::from_bits_retain(a.uint(1) & MODE_BITS);
+    chmod_file(&cx.process.fs(), file.as_volume(), mode)
 }
 
 /// chown/lchown/fchownat(dirfd, path, uid, gid, flags): the host does the change on an
@@ -973,7 +1046,8 @@ pub(crate) fn chown(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, ids: [u64; 2], 
     }
     let (owner, group) = owner_ids(ids);
     match target(cx, dirfd, path, flags)? {
-        Target::Fd(file) => chown_file(&cx.process.fs(), &file, owner, group),
+        Target::Volume(h) => chown_file(&cx.process.fs(), Some(&h), owner, group),
+        Target::Fd(_) => chown_file(&cx.process.fs(), None, owner, group),
         Target::Path(_, at) => {
             let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
             let (fd, region) = object(&cx.process.fs(), at.mount, &at.rel, !nofollow)?;
@@ -1004,13 +1078,13 @@ fn owner_ids(ids: [u64; 2]) -> (Option<rustix::fs::Uid>, Option<rustix::fs::Gid>
 /// chown of an open file; the standard streams are umon's own (EPERM), as for chmod.
 fn chown_file(
     fs: &FileSystem,
-    file: &OpenFile,
+    file: Option<&Arc<HostFile>>,
     owner: Option<rustix::fs::Uid>,
     group: Option<rustix::fs::Gid>,
 ) -> Sys {
     match file {
-        OpenFile::Host(h) if !fd_region(fs, h).writable => Err(Errno::EROFS.into()),
-        OpenFile::Host(h) => {
+        Some(h) if !fd_region(fs, h).writable => Err(Errno::EROFS.into()),
+        Some(h) => {
             host(rustix::fs::chownat(
                 &h.fd,
                 "",
@@ -1025,16 +1099,16 @@ fn chown_file(
 }
 
 pub(crate) fn fchown(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    let (owner, group) = owner_ids([a.0[1], a.0[2]]);
-    chown_file(&cx.process.fs(), &file, owner, group)
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    let (owner, group) = owner_ids([a.raw(1), a.raw(2)]);
+    chown_file(&cx.process.fs(), file.as_volume(), owner, group)
 }
 
 /// utimensat(dirfd, path, times, flags): a NULL path means `dirfd` itself (futimens).
 pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     const UTIME_NOW: i64 = (1 << 30) - 1;
     const UTIME_OMIT: i64 = (1 << 30) - 2;
-    let (dirfd, path, times_ptr, flags) = (a.0[0], a.0[1], a.0[2], a.0[3]);
+    let (dirfd, path, times_ptr, flags) = (a.dirfd(0), a.ptr(1), a.ptr(2), u64::from(a.uint(3)));
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -1063,26 +1137,30 @@ pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         if dirfd as i32 == AT_FDCWD as i32 {
             return Err(Errno::EFAULT.into());
         }
+        // futimens takes no flags (do_utimes_fd).
+        if flags != 0 {
+            return Err(Errno::EINVAL.into());
+        }
         let file = cx.process.fds().get(dirfd)?.file;
-        return match file {
-            OpenFile::Host(h) if !fd_region(&cx.process.fs(), &h).writable => {
-                Err(Errno::EROFS.into())
-            }
-            OpenFile::Host(h) => {
+        return match file.as_volume() {
+            Some(h) if !fd_region(&cx.process.fs(), h).writable => Err(Errno::EROFS.into()),
+            Some(h) => {
                 host(rustix::fs::futimens(&h.fd, &stamps))?;
                 Ok(0)
             }
             _ => Err(Errno::EPERM.into()),
         };
     }
+    // Before the lock: target() takes it itself (see access).
+    let target = target(cx, dirfd, path, flags)?;
     let fs = &*cx.process.fs();
-    let (fd, writable) = match target(cx, dirfd, path, flags)? {
+    let (fd, writable) = match target {
         Target::Path(_, at) => {
             let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
             let (fd, region) = object(fs, at.mount, &at.rel, !nofollow)?;
             (fd, region.writable)
         }
-        Target::Fd(OpenFile::Host(h)) => {
+        Target::Volume(h) => {
             if !fd_region(fs, &h).writable {
                 return Err(Errno::EROFS.into());
             }
@@ -1104,8 +1182,8 @@ pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub(crate) fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let name = read_path(cx, a.0[0])?;
-    let len = a.0[1];
+    let name = read_path(cx, a.ptr(0))?;
+    let len = a.len(1);
     if (len as i64) < 0 {
         return Err(Errno::EINVAL.into());
     }
@@ -1123,6 +1201,7 @@ pub(crate) fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         host(rustix::fs::statat(&parent, &leaf[..], AtFlags::empty()))?;
         return Err(Errno::EROFS.into());
     }
+    refuse_running_exe_at(cx.process, parent.as_fd(), &leaf)?;
     let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW;
     let fd = host(rustix::fs::openat(
         &parent,
@@ -1130,6 +1209,9 @@ pub(crate) fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         flags | OFlags::CLOEXEC,
         Mode::empty(),
     ))?;
+    if rustix::fs::FileType::from_raw_mode(host(rustix::fs::fstat(&fd))?.st_mode).is_file() {
+        fsize_truncate(cx, len)?;
+    }
     host(rustix::fs::ftruncate(&fd, len))?;
     Ok(0)
 }
@@ -1137,24 +1219,24 @@ pub(crate) fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 /// The volume file behind `fd`; `stream` is the error for a standard stream.
 fn host_file(cx: &Ctx<'_, '_>, fd: u64, stream: Errno) -> Result<Arc<HostFile>, Errno> {
     let file = cx.process.fds().get(fd)?.file;
-    match file {
-        OpenFile::Host(h) => Ok(h),
-        _ => Err(stream),
-    }
+    file.as_volume().cloned().ok_or(stream)
 }
 
 pub(crate) fn ftruncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let h = host_file(cx, a.0[0], Errno::EINVAL)?;
-    if (a.0[1] as i64) < 0 {
+    let h = host_file(cx, a.fd(0), Errno::EINVAL)?;
+    if (a.off(1) as i64) < 0 {
         return Err(Errno::EINVAL.into());
     }
-    host(rustix::fs::ftruncate(&h.fd, a.0[1]))?;
+    if h.kind == FileKind::Regular && h.writable {
+        fsize_truncate(cx, a.len(1))?;
+    }
+    host(rustix::fs::ftruncate(&h.fd, a.len(1)))?;
     Ok(0)
 }
 
 /// fsync, or fdatasync (`data_only`).
 pub(crate) fn fsync(cx: &mut Ctx<'_, '_>, a: &Args, data_only: bool) -> Sys {
-    let h = host_file(cx, a.0[0], Errno::EINVAL)?;
+    let h = host_file(cx, a.fd(0), Errno::EINVAL)?;
     if data_only {
         host(rustix::fs::fdatasync(&h.fd))?;
     } else {
@@ -1165,8 +1247,8 @@ pub(crate) fn fsync(cx: &mut Ctx<'_, '_>, a: &Args, data_only: bool) -> Sys {
 
 /// fadvise64: a hint, checked and accepted (the host's page cache does its own read-ahead).
 pub(crate) fn fadvise64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    host_file(cx, a.0[0], Errno::ESPIPE)?;
-    if a.0[3] > 5 || (a.0[2] as i64) < 0 {
+    host_file(cx, a.fd(0), Errno::ESPIPE)?;
+    if u64::from(a.uint(3)) > 5 || (a.off(2) as i64) < 0 {
         return Err(Errno::EINVAL.into());
     }
     Ok(0)
@@ -1177,7 +1259,7 @@ pub(crate) fn fadvise64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 /// chdir: the working directory becomes the directory's host handle; "/" is always allowed,
 /// even when no volume is mounted there.
 pub(crate) fn chdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let name = read_path(cx, a.0[0])?;
+    let name = read_path(cx, a.ptr(0))?;
     let (p, at) = match locate(cx, AT_FDCWD, &name) {
         Err(Errno::ENOENT) if !name.is_empty() => {
             let cwd = host(cx.process.fs().cwd())?;
@@ -1204,12 +1286,12 @@ pub(crate) fn chdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub(crate) fn fchdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let file = cx.process.fds().get(a.0[0])?.file;
-    match file {
-        OpenFile::Host(h) if h.kind == FileKind::Directory => {
-            let path = dir_path(&cx.process.fs(), &h)?;
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    match file.as_volume() {
+        Some(h) if h.kind == FileKind::Directory => {
+            let path = dir_path(&cx.process.fs(), h)?;
             let mount = h.mount;
-            let handle: DirHandle = h;
+            let handle: DirHandle = h.clone();
             cx.process.fs_mut().set_cwd(Some((mount, handle)), path);
             Ok(0)
         }
@@ -1226,13 +1308,13 @@ pub(crate) fn getcwd(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         return super::proc::getcwd(cx, a);
     }
     cwd.push(0);
-    if a.0[1] < cwd.len() as u64 {
+    if a.len(1) < cwd.len() as u64 {
         return Err(Errno::ERANGE.into());
     }
-    cx.space().write(cx.mem, a.0[0], &cwd)?;
+    cx.space().write(cx.mem, a.ptr(0), &cwd)?;
     Ok(cwd.len() as u64)
 }
 
 pub(crate) fn umask(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    Ok(u64::from(cx.process.fs_mut().set_umask(a.0[0] as u32)))
+    Ok(u64::from(cx.process.fs_mut().set_umask(a.uint(0))))
 }

@@ -26,7 +26,7 @@ fn back(cx: &mut Ctx<'_, '_>, va: u64, len: u64) -> Result<(), Errno> {
 pub(crate) fn brk(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let mem = cx.mem;
     let old = cx.space().arena.brk;
-    let new = cx.process.space_mut().brk(mem, a.0[0]);
+    let new = cx.process.space_mut().brk(mem, a.ptr(0));
     if new > old && back(cx, old, new - old).is_err() {
         return Ok(cx.process.space_mut().brk(mem, old));
     }
@@ -44,9 +44,9 @@ fn backed(cx: &mut Ctx<'_, '_>, va: u64, len: u64) -> Sys {
 }
 
 pub(crate) fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (addr, len, prot, flags, fd) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4] as i32);
+    let (addr, len, prot, flags, fd) = (a.ptr(0), a.len(1), a.raw(2), a.flags(3), a.int(4));
     // x86-64's sys_mmap checks the offset first, whatever the mapping.
-    if a.0[5] % PAGE_4K != 0 {
+    if a.off(5) % PAGE_4K != 0 {
         return Err(Errno::EINVAL.into());
     }
     if flags & mman::MAP_ANONYMOUS == 0 {
@@ -92,7 +92,7 @@ pub(crate) fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 pub(crate) fn munmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let mem = cx.mem;
-    cx.process.space_mut().munmap(mem, a.0[0], a.0[1])?;
+    cx.process.space_mut().munmap(mem, a.ptr(0), a.len(1))?;
     Ok(0)
 }
 
@@ -100,7 +100,7 @@ pub(crate) fn munmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 /// module comment). As on Linux, the mapped stretch before a hole is changed before the hole's
 /// ENOMEM. PROT_GROWSDOWN/PROT_GROWSUP are EINVAL: no mapping here grows.
 pub(crate) fn mprotect(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (start, len, prot) = (a.0[0], a.0[1], a.0[2]);
+    let (start, len, prot) = (a.ptr(0), a.len(1), a.raw(2));
     let grows = prot & (mman::PROT_GROWSDOWN | mman::PROT_GROWSUP);
     if grows == mman::PROT_GROWSDOWN | mman::PROT_GROWSUP || start % PAGE_4K != 0 {
         return Err(Errno::EINVAL.into());
@@ -140,7 +140,8 @@ pub(crate) fn mprotect(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 pub(crate) fn mremap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (old, old_len, new_len, flags, new_addr) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4]);
+    let (old, old_len, new_len, flags, new_addr) =
+        (a.ptr(0), a.len(1), a.len(2), a.flags(3), a.ptr(4));
     let may_move = flags & mman::MREMAP_MAYMOVE != 0;
     let fixed = flags & mman::MREMAP_FIXED != 0;
     let keep_old = flags & mman::MREMAP_DONTUNMAP != 0;
@@ -171,7 +172,7 @@ fn advice_known(advice: u64) -> bool {
 }
 
 pub(crate) fn madvise(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (start, len, advice) = (a.0[0], a.0[1], a.0[2]);
+    let (start, len, advice) = (a.ptr(0), a.len(1), u64::from(a.uint(2)));
     if !advice_known(advice) || start % PAGE_4K != 0 {
         return Err(Errno::EINVAL.into());
     }

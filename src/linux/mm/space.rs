@@ -7,7 +7,8 @@
 //! arena memory brk or mmap never handed out is unmapped, and each 4 KiB page's recorded
 //! PROT_* decides whether it may be read (any of R/W/X, as on x86-64) or written.
 use crate::linux::abi::{mman, TASK_SIZE_MAX};
-use crate::machine::memory::{GuestMem, MemoryError};
+use crate::linux::io::mem_errno;
+use crate::machine::memory::GuestMem;
 pub use crate::machine::paging::Region;
 use crate::machine::paging::PAGE_4K;
 use std::collections::BTreeMap;
@@ -49,10 +50,13 @@ impl Access {
     }
 }
 
-/// Most protection ranges the address space keeps, like Linux's default vm.max_map_count:
-/// beyond it mprotect and mmap fail with ENOMEM, so a hostile application cannot make the
-/// monitor's bookkeeping grow without bound.
-pub const MAX_PROT_RANGES: usize = 65530;
+/// Linux's default vm.max_map_count: the most mappings a process may have (mmap, mprotect,
+/// mremap and a munmap that would split one past it fail with ENOMEM), so a hostile application
+/// cannot make the monitor's bookkeeping grow without bound.
+pub const MAX_MAP_COUNT: usize = 65530;
+
+/// Most protection ranges the address space keeps (see [`MAX_MAP_COUNT`]).
+pub const MAX_PROT_RANGES: usize = MAX_MAP_COUNT;
 
 /// The application's mapped memory and its heap arena.
 #[derive(Debug, Default)]
@@ -275,7 +279,7 @@ impl AddrSpace {
         let mut done = 0usize;
         for (gpa, n) in self.chunks(va, buf.len() as u64, Access::Read)? {
             mem.read_bytes(gpa, &mut buf[done..done + n as usize])
-                .map_err(efault)?;
+                .map_err(mem_errno)?;
             done += n as usize;
         }
         Ok(())
@@ -286,7 +290,7 @@ impl AddrSpace {
         let mut done = 0usize;
         for (gpa, n) in self.chunks(va, buf.len() as u64, Access::Write)? {
             mem.write_bytes(gpa, &buf[done..done + n as usize])
-                .map_err(efault)?;
+                .map_err(mem_errno)?;
             done += n as usize;
         }
         Ok(())
@@ -340,7 +344,7 @@ impl AddrSpace {
             return Err(Errno::EFAULT);
         }
         self.clear_prot(va, end);
-        mem.discard(self.arena.pa_of(va), len).map_err(efault)
+        mem.discard(self.arena.pa_of(va), len).map_err(mem_errno)
     }
 
     /// Whether every byte of `[va, va + len)` is mapped (any permission).
@@ -358,7 +362,8 @@ impl AddrSpace {
     pub fn munmap_contents(&mut self, mem: &GuestMem, va: u64, end: u64) -> Result<(), Errno> {
         let (lo, hi) = (va.max(self.arena.start), end.min(self.arena.end));
         if lo < hi {
-            mem.discard(self.arena.pa_of(lo), hi - lo).map_err(efault)?;
+            mem.discard(self.arena.pa_of(lo), hi - lo)
+                .map_err(mem_errno)?;
         }
         Ok(())
     }
@@ -408,13 +413,20 @@ impl AddrSpace {
             if addr < page_up(self.arena.brk) || end > self.arena.end {
                 return Err(Errno::ENOMEM);
             }
+            if !self.arena.room_for(addr, end) {
+                return Err(Errno::ENOMEM);
+            }
             self.arena.remove(addr, end);
             self.discard(mem, addr, len)?;
             addr
         } else {
-            self.arena.find(addr, len).ok_or(Errno::ENOMEM)?
+            let at = self.arena.find(addr, len).ok_or(Errno::ENOMEM)?;
+            if !self.arena.room_for(at, at + len) {
+                return Err(Errno::ENOMEM);
+            }
+            at
         };
-        self.arena.maps.insert(at, at + len);
+        self.arena.insert(at, at + len);
         self.clear_prot(at, at + len);
         if special {
             self.set_prot(at, at + len, prot)?;
@@ -435,6 +447,9 @@ impl AddrSpace {
         }
         let (lo, hi) = (addr.max(page_up(self.arena.brk)), end.min(self.arena.end));
         if lo < hi {
+            if self.arena.splits(lo, hi) && self.arena.maps.len() >= MAX_MAP_COUNT {
+                return Err(Errno::ENOMEM);
+            }
             self.arena.remove(lo, hi);
             self.discard(mem, lo, hi - lo)?;
         }
@@ -465,7 +480,7 @@ impl AddrSpace {
             .first()
             .map(|r| r.2);
         let (src, dst) = (self.arena.pa_of(old), self.arena.pa_of(new));
-        mem.copy(src, dst, len.min(new_len)).map_err(efault)?;
+        mem.copy(src, dst, len.min(new_len)).map_err(mem_errno)?;
         self.munmap(mem, old, len)?;
         self.clear_prot(new, new + new_len);
         for (s, e, p) in prots {
@@ -512,7 +527,10 @@ impl AddrSpace {
             return Err(Errno::EFAULT);
         }
         if new_len <= old_len {
-            self.munmap(mem, old + new_len, old_len - new_len)?;
+            // The same page-rounded size changes nothing (munmap of 0 bytes would be EINVAL).
+            if new_len < old_len {
+                self.munmap(mem, old + new_len, old_len - new_len)?;
+            }
             return Ok(old);
         }
         let grow_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
@@ -521,7 +539,7 @@ impl AddrSpace {
                 .prot_ranges(old_end - PAGE_4K, old_end)
                 .first()
                 .map(|r| r.2);
-            self.arena.maps.insert(old_end, grow_end);
+            self.arena.insert(old_end, grow_end);
             if let Some(p) = last {
                 self.set_prot(old_end, grow_end, p)?;
             }
@@ -531,7 +549,10 @@ impl AddrSpace {
             return Err(Errno::ENOMEM);
         }
         let new = self.arena.find(0, new_len).ok_or(Errno::ENOMEM)?;
-        self.arena.maps.insert(new, new + new_len);
+        if !self.arena.room_for(new, new + new_len) {
+            return Err(Errno::ENOMEM);
+        }
+        self.arena.insert(new, new + new_len);
         self.move_mapping(mem, old, old_len, new, new_len)?;
         Ok(new)
     }
@@ -572,11 +593,14 @@ impl AddrSpace {
             }
             None => self.arena.find(0, new_len).ok_or(Errno::ENOMEM)?,
         };
+        if !self.arena.room_for(new, new + new_len) {
+            return Err(Errno::ENOMEM);
+        }
         let kept = self.prot_ranges(old, old_end);
-        self.arena.maps.insert(new, new + new_len);
+        self.arena.insert(new, new + new_len);
         self.move_mapping(mem, old, old_len, new, new_len)?;
         if how.keep_old {
-            self.arena.maps.insert(old, old_end);
+            self.arena.insert(old, old_end);
             for (s, e, p) in kept {
                 self.set_prot(s.max(old), e.min(old_end), p)?;
             }
@@ -692,6 +716,36 @@ impl Arena {
         (top >= floor && top - floor >= len).then(|| top - len)
     }
 
+    /// Add `[start, end)` (free) to the mapping set, merged with the mappings it touches: all
+    /// arena mappings are alike (anonymous, private; protections are kept apart), so adjacent
+    /// ones are one, and the set stays as small as the address space's holes allow.
+    fn insert(&mut self, mut start: u64, mut end: u64) {
+        if let Some((&s, &e)) = self.maps.range(..=start).next_back() {
+            if e >= start {
+                self.maps.remove(&s);
+                start = s;
+                end = end.max(e);
+            }
+        }
+        while let Some((&s, &e)) = self.maps.range(start..=end).next() {
+            self.maps.remove(&s);
+            end = end.max(e);
+        }
+        self.maps.insert(start, end);
+    }
+
+    /// Whether mapping `[start, end)` keeps the count within [`MAX_MAP_COUNT`]: it adds an
+    /// entry only when it touches no mapping.
+    fn room_for(&self, start: u64, end: u64) -> bool {
+        let touches = matches!(self.maps.range(..=end).next_back(), Some((_, &e)) if e >= start);
+        touches || self.maps.len() < MAX_MAP_COUNT
+    }
+
+    /// Whether removing `[start, end)` splits one mapping in two.
+    fn splits(&self, start: u64, end: u64) -> bool {
+        matches!(self.maps.range(..start).next_back(), Some((_, &e)) if e > end)
+    }
+
     /// Drop `[start, end)` from the mapping set, splitting ranges that straddle it.
     fn remove(&mut self, start: u64, end: u64) {
         let hit: Vec<(u64, u64)> = self
@@ -715,10 +769,6 @@ impl Arena {
 
 fn page_up(v: u64) -> u64 {
     v.next_multiple_of(PAGE_4K)
-}
-
-fn efault(_: MemoryError) -> Errno {
-    Errno::EFAULT
 }
 
 #[cfg(test)]
@@ -912,5 +962,58 @@ mod tests {
         s.mprotect(n, n + 6 * PAGE_4K, RW).unwrap();
         assert!(s.chunks(n, 6 * PAGE_4K, Access::Write).is_ok());
         assert_eq!(s.mprotect(n, n + 7 * PAGE_4K, RW), Err(Errno::ENOMEM));
+    }
+
+    #[test]
+    fn adjacent_mappings_merge_and_their_count_is_capped() {
+        let mem = GuestMem::new(8 * MB).unwrap();
+        let mut s = space(&mem);
+        for _ in 0..100 {
+            s.mmap(&mem, 0, PAGE_4K, RW, false).unwrap();
+        }
+        assert_eq!(s.arena.maps.len(), 1, "top-down neighbours are one mapping");
+        // The cap, reached with an arena big enough for MAX_MAP_COUNT separate mappings.
+        let big = 2 * MAX_MAP_COUNT as u64 * PAGE_4K + 8 * MB;
+        let mem = GuestMem::new(big).unwrap();
+        let mut s = AddrSpace::new(
+            vec![Region {
+                start: 0x1000_0000,
+                end: 0x1000_0000 + big,
+                pa: 0,
+                write: true,
+                exec: false,
+            }],
+            Arena::new(0x1000_0000, 0x1000_0000 + big, 0),
+        );
+        let top = 0x1000_0000 + big;
+        for i in 0..MAX_MAP_COUNT as u64 {
+            let at = top - (2 * i + 1) * PAGE_4K;
+            assert_eq!(s.mmap(&mem, at, PAGE_4K, RW, true), Ok(at));
+        }
+        assert_eq!(s.arena.maps.len(), MAX_MAP_COUNT);
+        let next = top - (2 * MAX_MAP_COUNT as u64 + 1) * PAGE_4K;
+        assert_eq!(s.mmap(&mem, next, PAGE_4K, RW, true), Err(Errno::ENOMEM));
+        // One that touches mappings merges with them: allowed, and one fewer.
+        let touching = top - 2 * PAGE_4K;
+        assert_eq!(s.mmap(&mem, touching, PAGE_4K, RW, true), Ok(touching));
+        assert_eq!(s.arena.maps.len(), MAX_MAP_COUNT - 1);
+        assert_eq!(s.mmap(&mem, next, PAGE_4K, RW, true), Ok(next));
+        // Splitting one in two is ENOMEM at the cap.
+        assert_eq!(s.munmap(&mem, touching, PAGE_4K), Err(Errno::ENOMEM));
+    }
+
+    #[test]
+    fn mremap_to_the_same_page_rounded_size_keeps_the_address() {
+        let mem = GuestMem::new(8 * MB).unwrap();
+        let mut s = space(&mem);
+        let a = s.mmap(&mem, 0, 2 * PAGE_4K, RW, false).unwrap();
+        assert_eq!(
+            s.mremap(&mem, a, 2 * PAGE_4K, 2 * PAGE_4K, mv(false)),
+            Ok(a)
+        );
+        assert_eq!(
+            s.mremap(&mem, a, 2 * PAGE_4K, 2 * PAGE_4K - 100, mv(false)),
+            Ok(a)
+        );
     }
 }

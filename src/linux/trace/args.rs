@@ -8,9 +8,9 @@ use crate::linux::mm::space::AddrSpace;
 use crate::machine::memory::GuestMem;
 use syscalls::Sysno;
 
-/// How to show one argument.
-#[derive(Clone, Copy)]
-enum Kind {
+/// How `--trace` shows one argument (the syscall table's rows say it for each call).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
     /// Signed decimal (fds, counts, codes).
     Int,
     /// Unsigned decimal (sizes).
@@ -39,95 +39,16 @@ enum Kind {
 
 use Kind::*;
 
+/// The call's argument kinds, from its row in the syscall table; none for a call umon does
+/// not serve (all six registers in hex), except those strace shows without arguments.
 fn signature(nr: u64) -> Option<&'static [Kind]> {
+    if let Some(row) = crate::linux::table::row(nr) {
+        return Some(row.args);
+    }
     let s = Sysno::new(usize::try_from(nr).ok()?)?;
-    Some(match s {
-        Sysno::read => &[Int, Out(2), Size],
-        Sysno::write => &[Int, In(2), Size],
-        Sysno::pread64 => &[Int, Out(2), Size, Int],
-        Sysno::pwrite64 => &[Int, In(2), Size, Int],
-        Sysno::readv | Sysno::writev => &[Int, Hex, Int],
-        Sysno::open => &[Path, OpenFlags, Oct],
-        Sysno::openat => &[DirFd, Path, OpenFlags, Oct],
-        Sysno::close | Sysno::dup | Sysno::fsync | Sysno::fdatasync | Sysno::fchdir => &[Int],
-        Sysno::dup2 => &[Int, Int],
-        Sysno::dup3 => &[Int, Int, OpenFlags],
-        Sysno::fstat => &[Int, Hex],
-        Sysno::stat | Sysno::lstat => &[Path, Hex],
-        Sysno::newfstatat => &[DirFd, Path, Hex, Hex],
-        Sysno::statx => &[DirFd, Path, Hex, Hex, Hex],
-        Sysno::access => &[Path, Oct],
-        Sysno::faccessat | Sysno::faccessat2 => &[DirFd, Path, Oct, Hex],
-        Sysno::readlink => &[Path, Out(2), Size],
-        Sysno::readlinkat => &[DirFd, Path, Out(3), Size],
-        Sysno::mkdir => &[Path, Oct],
-        Sysno::mkdirat => &[DirFd, Path, Oct],
-        Sysno::unlink | Sysno::rmdir | Sysno::chdir => &[Path],
-        Sysno::unlinkat => &[DirFd, Path, Hex],
-        Sysno::rename => &[Path, Path],
-        Sysno::renameat | Sysno::renameat2 => &[DirFd, Path, DirFd, Path, Hex],
-        Sysno::lseek => &[Int, Int, Int],
-        Sysno::ioctl => &[Int, Hex, Hex],
-        Sysno::fcntl => &[Int, Int, Hex],
-        Sysno::poll => &[Hex, Int, Int],
-        Sysno::ppoll => &[Hex, Int, Hex, Hex, Size],
-        Sysno::brk => &[Hex],
-        Sysno::mmap => &[Hex, Size, Prot, MapFlags, Int, Hex],
-        Sysno::munmap => &[Hex, Size],
-        Sysno::mprotect => &[Hex, Size, Prot],
-        Sysno::mremap => &[Hex, Size, Size, Hex, Hex],
-        Sysno::madvise => &[Hex, Size, Int],
-        Sysno::arch_prctl => &[ArchCode, Hex],
-        Sysno::set_tid_address => &[Hex],
-        Sysno::set_robust_list => &[Hex, Size],
-        Sysno::rseq => &[Hex, Size, Hex, Hex],
-        Sysno::prlimit64 => &[Int, Int, Hex, Hex],
-        Sysno::getrlimit | Sysno::setrlimit => &[Int, Hex],
-        Sysno::rt_sigaction => &[Int, Hex, Hex, Size],
-        Sysno::rt_sigprocmask => &[Int, Hex, Hex, Size],
-        Sysno::sigaltstack => &[Hex, Hex],
-        Sysno::exit | Sysno::exit_group => &[Int],
-        Sysno::uname => &[Hex],
-        Sysno::getrandom => &[Hex, Size, Hex],
-        Sysno::getcwd => &[Out(1), Size],
-        Sysno::sched_getaffinity => &[Int, Size, Hex],
-        Sysno::futex => &[Hex, Int, Int, Hex, Hex, Int],
-        Sysno::clock_gettime | Sysno::clock_getres => &[Int, Hex],
-        Sysno::clock_nanosleep => &[Int, Int, Hex, Hex],
-        Sysno::gettimeofday => &[Hex, Hex],
-        Sysno::time => &[Hex],
-        Sysno::nanosleep => &[Hex, Hex],
-        Sysno::getdents64 => &[Int, Hex, Size],
-        Sysno::ftruncate => &[Int, Size],
-        Sysno::truncate => &[Path, Size],
-        Sysno::creat => &[Path, Oct],
-        Sysno::link | Sysno::symlink => &[Path, Path],
-        Sysno::linkat => &[DirFd, Path, DirFd, Path, Hex],
-        Sysno::symlinkat => &[Path, DirFd, Path],
-        Sysno::chmod => &[Path, Oct],
-        Sysno::fchmod => &[Int, Oct],
-        Sysno::fchmodat => &[DirFd, Path, Oct],
-        Sysno::fchmodat2 => &[DirFd, Path, Oct, Hex],
-        Sysno::utimensat => &[DirFd, Path, Hex, Hex],
-        Sysno::statfs => &[Path, Hex],
-        Sysno::fstatfs => &[Int, Hex],
-        Sysno::umask => &[Oct],
-        Sysno::preadv | Sysno::pwritev => &[Int, Hex, Int, Int],
-        Sysno::sendfile => &[Int, Int, Hex, Size],
-        Sysno::copy_file_range => &[Int, Hex, Int, Hex, Size, Hex],
-        Sysno::fadvise64 => &[Int, Int, Size, Int],
-        Sysno::getpid
-        | Sysno::gettid
-        | Sysno::getppid
-        | Sysno::getuid
-        | Sysno::geteuid
-        | Sysno::getgid
-        | Sysno::getegid
-        | Sysno::sched_yield
-        | Sysno::fork
-        | Sysno::vfork => &[],
-        _ => return None,
-    })
+    crate::linux::table::NO_ARGS_UNSERVED
+        .contains(&s)
+        .then_some(&[])
 }
 
 /// Bytes of data shown before "...".

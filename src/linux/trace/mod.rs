@@ -183,4 +183,4 @@ pub fn render(call: &Call, mem: &GuestMem, space: &AddrSpace) -> String {
     format!("{}({}) = {}", name(call.nr), args.join(", "), result)
 }
 
-mod args;
+pub mod args;

@@ -1,9 +1,14 @@
 //! The application's file descriptor table: guest fd numbers are the guest's own, mapped to
-//! what they refer to on the monitor's side: one of the standard streams, or a host fd opened
-//! in a volume. Duplicated guest fds share one host open file (offset, flags), as on Linux;
+//! what they refer to on the monitor's side, an open file description ([`FileDescription`]):
+//! one of the standard streams, or a host fd opened in a volume. Duplicated guest fds share one host open file (offset, flags), as on Linux;
 //! the host fd is closed when the last guest fd referring to it is, and all of them when the
 //! VM (its [`FdTable`]) is dropped.
+pub mod file;
+
+pub use file::{FileDescription, OpenFile, StdioFile, VolumeFile};
+
 use crate::linux::fs::volume::MountId;
+use crate::linux::stdio::Stdio;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use syscalls::Errno;
@@ -48,41 +53,8 @@ impl AsFd for HostFile {
     }
 }
 
-/// What an fd refers to.
-#[derive(Clone, Debug)]
-pub enum OpenFile {
-    /// The application's stdin.
-    Stdin,
-    /// The application's stdout.
-    Stdout,
-    /// The application's stderr.
-    Stderr,
-    /// A file or directory in a volume.
-    Host(Arc<HostFile>),
-}
-
-impl OpenFile {
-    /// Which standard stream (0, 1, 2), if it is one.
-    pub fn stream(&self) -> Option<u8> {
-        match self {
-            OpenFile::Stdin => Some(0),
-            OpenFile::Stdout => Some(1),
-            OpenFile::Stderr => Some(2),
-            OpenFile::Host(_) => None,
-        }
-    }
-
-    /// The volume file, if it is one.
-    pub fn host(&self) -> Option<&Arc<HostFile>> {
-        match self {
-            OpenFile::Host(h) => Some(h),
-            _ => None,
-        }
-    }
-}
-
 /// One slot of the table.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Fd {
     /// The open file.
     pub file: OpenFile,
@@ -90,39 +62,52 @@ pub struct Fd {
     pub cloexec: bool,
 }
 
+/// Largest monitor buffer bytes move through between a host file or stream and guest memory
+/// (sendfile, copy_file_range, a standard stream that is not a host fd).
+pub const BOUNCE_BYTES: u64 = 1 << 20;
+
 /// Default RLIMIT_NOFILE.
 pub const DEFAULT_MAX_FDS: u64 = 1024;
 /// The most fds an application may raise its limit to.
 pub const HARD_MAX_FDS: u64 = 4096;
 
 /// fd number -> open file.
-#[derive(Debug)]
 pub struct FdTable {
     slots: Vec<Option<Fd>>,
+    /// Numbers handed out by [`FdTable::reserve`] and not yet installed or given back: free to
+    /// nobody else (as Linux's get_unused_fd_flags), yet not open (EBADF).
+    reserved: Vec<u64>,
     /// Current RLIMIT_NOFILE.
     pub limit: u64,
 }
 
 impl Default for FdTable {
+    /// Three closed standard streams.
     fn default() -> Self {
-        let std = |file| {
+        FdTable::new(&Arc::new(Stdio::default()))
+    }
+}
+
+impl FdTable {
+    /// Fds 0, 1 and 2 on the standard streams `stdio`.
+    pub fn new(stdio: &Arc<Stdio>) -> FdTable {
+        let std = |n| {
+            let file: OpenFile = Arc::new(StdioFile {
+                n,
+                stdio: stdio.clone(),
+            });
             Some(Fd {
                 file,
                 cloexec: false,
             })
         };
         FdTable {
-            slots: vec![
-                std(OpenFile::Stdin),
-                std(OpenFile::Stdout),
-                std(OpenFile::Stderr),
-            ],
+            slots: vec![std(0), std(1), std(2)],
+            reserved: Vec::new(),
             limit: DEFAULT_MAX_FDS,
         }
     }
-}
 
-impl FdTable {
     /// The open file behind `fd`, or EBADF.
     pub fn get(&self, fd: u64) -> Result<Fd, Errno> {
         usize::try_from(fd)
@@ -144,8 +129,34 @@ impl FdTable {
     /// checks its own minimum against the limit: EINVAL.)
     pub fn lowest_free(&self, min: u64) -> Result<u64, Errno> {
         (min..self.limit)
-            .find(|&i| self.slots.get(i as usize).is_none_or(|s| s.is_none()))
+            .find(|&i| {
+                self.slots.get(i as usize).is_none_or(|s| s.is_none())
+                    && !self.reserved.contains(&i)
+            })
             .ok_or(Errno::EMFILE)
+    }
+
+    /// Take the lowest free number >= `min` for an open that completes later (without the
+    /// table locked): [`FdTable::install`] fills it, [`FdTable::unreserve`] gives it back.
+    pub fn reserve(&mut self, min: u64) -> Result<u64, Errno> {
+        let i = self.lowest_free(min)?;
+        self.reserved.push(i);
+        Ok(i)
+    }
+
+    /// Install `entry` at the number [`FdTable::reserve`] gave.
+    pub fn install(&mut self, fd: u64, entry: Fd) {
+        self.unreserve(fd);
+        let i = fd as usize;
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, None);
+        }
+        self.slots[i] = Some(entry);
+    }
+
+    /// Give back a number [`FdTable::reserve`] gave, unused.
+    pub fn unreserve(&mut self, fd: u64) {
+        self.reserved.retain(|&r| r != fd);
     }
 
     /// Install `entry` at the lowest free number >= `min`.
@@ -155,10 +166,14 @@ impl FdTable {
         Ok(i)
     }
 
-    /// Install `entry` at exactly `fd`, closing what was there.
+    /// Install `entry` at exactly `fd`, closing what was there. EBUSY for a number an open in
+    /// progress reserved, as Linux's dup2 says.
     pub fn set(&mut self, fd: u64, entry: Fd) -> Result<(), Errno> {
         if fd >= self.limit {
             return Err(Errno::EBADF);
+        }
+        if self.reserved.contains(&fd) {
+            return Err(Errno::EBUSY);
         }
         let i = fd as usize;
         if i >= self.slots.len() {
@@ -201,6 +216,26 @@ mod tests {
     }
 
     #[test]
+    fn a_reserved_number_is_nobody_elses_until_installed_or_given_back() {
+        let mut t = FdTable::default();
+        let e = t.get(1).unwrap();
+        let r = t.reserve(0).unwrap();
+        assert_eq!(r, 3);
+        assert_eq!(t.get(r).err(), Some(Errno::EBADF), "not open yet");
+        assert_eq!(
+            t.alloc(0, e.clone()),
+            Ok(4),
+            "a racing dup gets another number"
+        );
+        assert_eq!(t.set(r, e.clone()), Err(Errno::EBUSY), "dup2 onto it");
+        t.install(r, e.clone());
+        assert!(t.get(r).is_ok());
+        let r2 = t.reserve(0).unwrap();
+        t.unreserve(r2);
+        assert_eq!(t.alloc(0, e), Ok(r2), "given back");
+    }
+
+    #[test]
     fn host_fds_close_with_their_last_guest_fd() {
         let fd =
             rustix::fs::open("/", rustix::fs::OFlags::PATH, rustix::fs::Mode::empty()).unwrap();
@@ -220,7 +255,7 @@ mod tests {
             .alloc(
                 0,
                 Fd {
-                    file: OpenFile::Host(file),
+                    file: std::sync::Arc::new(VolumeFile(file)),
                     cloexec: false,
                 },
             )
