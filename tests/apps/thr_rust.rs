@@ -44,7 +44,9 @@ fn channels() {
 }
 
 fn parallel_sum() {
-    let n = thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let n = thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let data: Vec<u64> = (1..=2_000_000u64).collect();
     let chunk = data.len().div_ceil(n);
     let total: u64 = thread::scope(|s| {
@@ -55,7 +57,10 @@ fn parallel_sum() {
         parts.into_iter().map(|h| h.join().unwrap()).sum()
     });
     let serial: u64 = data.iter().map(|x| x * x % 1_000_003).sum();
-    println!("scoped parallel sum: equals the serial sum: {}, {total}", total == serial);
+    println!(
+        "scoped parallel sum: equals the serial sum: {}, {total}",
+        total == serial
+    );
     // Scoped threads borrow mutably, one slice each.
     let mut v = vec![0u32; 1024];
     thread::scope(|s| {
@@ -126,7 +131,10 @@ fn locks() {
         .collect();
     ws.into_iter().for_each(|h| h.join().unwrap());
     let torn: usize = rs.into_iter().map(|h| h.join().unwrap()).sum();
-    println!("rwlock: {:?}, torn reads {torn}", table.read().unwrap()[..2].to_vec());
+    println!(
+        "rwlock: {:?}, torn reads {torn}",
+        table.read().unwrap()[..2].to_vec()
+    );
 
     let barrier = Arc::new(Barrier::new(6));
     let arrived = Arc::new(AtomicUsize::new(0));
@@ -198,7 +206,10 @@ fn thread_locals() {
     let r: Vec<_> = hs.into_iter().map(|h| h.join().unwrap()).collect();
     println!("thread_local: {r:?}, main's {}", LOCAL.with(|l| l.get()));
     // Joined threads ran their thread-local destructors before join returned.
-    println!("thread_local destructors: sum {}", DROPPED.load(Ordering::SeqCst));
+    println!(
+        "thread_local destructors: sum {}",
+        DROPPED.load(Ordering::SeqCst)
+    );
 }
 
 fn park_and_panic() {
@@ -219,7 +230,8 @@ fn park_and_panic() {
     println!(
         "panicking thread: join is Err: {}, message {:?}",
         r.is_err(),
-        r.err().and_then(|e| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        r.err()
+            .and_then(|e| e.downcast_ref::<&str>().map(|s| s.to_string()))
     );
 }
 
