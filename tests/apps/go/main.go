@@ -169,7 +169,7 @@ func lockedThreads() {
 			defer wg.Done()
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			time.Sleep(time.Millisecond)
+			runtime.Gosched()
 			results[i] = i * 3
 		}(i)
 	}
@@ -181,13 +181,23 @@ func lockedThreads() {
 	fmt.Printf("locked OS threads: sum %d\n", sum)
 }
 
+// main runs the thread sections ("threads"), the timer sections ("timers": Go's timers sleep in
+// its netpoller, which needs epoll), or both (no argument).
 func main() {
-	pingPong()
-	parallelSum()
-	manyGoroutines()
-	selectAndTimers()
-	onceAndCond()
-	lockedThreads()
+	which := "all"
+	if len(os.Args) > 1 {
+		which = os.Args[1]
+	}
+	if which == "all" || which == "threads" {
+		pingPong()
+		parallelSum()
+		manyGoroutines()
+		onceAndCond()
+		lockedThreads()
+	}
+	if which == "all" || which == "timers" {
+		selectAndTimers()
+	}
 	runtime.GC()
 	fmt.Println("done")
 	os.Exit(0)
