@@ -1,6 +1,6 @@
 //! futex(2) between the application's threads. The key is the word's virtual address: the
 //! application is one process with one address space, so private and shared futexes coincide
-//! (as gVisor keys private futexes). Waiters queue in one of [`BUCKETS`] buckets by key, like
+//! (as gVisor keys private futexes). Waiters queue in one of `BUCKETS` buckets by key, like
 //! Linux's futex_queues; the word is compared with the expected value under the bucket lock,
 //! so a wake between the compare and the sleep is never lost. A waiter sleeps on its own
 //! thread's [`Parker`], holding no lock: only its own vCPU waits.

@@ -284,7 +284,7 @@ impl Machine {
 
     /// Run `body` on a further vCPU started at CPL3 with `start` (a new thread), on a host
     /// thread of its own, registered for kicks (which unpark `parker`) while `body` runs. A
-    /// vCPU whose thread ended keeps its host thread for a while ([`WORKER_IDLE`]) and takes
+    /// vCPU whose thread ended keeps its host thread for a while (`WORKER_IDLE`) and takes
     /// the next thread with one ioctl and no host thread creation. A new host thread inherits
     /// the caller's seccomp filter, so call this from a confined thread. `body` gets the vCPU,
     /// or why a reused one could not restart (after this returned Ok).
