@@ -82,6 +82,11 @@ fn sigaltstack_onstack_handler_runs_there() {
 }
 
 #[test]
+fn handler_at_a_non_canonical_address_is_sigsegv() {
+    killed("badhandler", "SIGSEGV", 128 + libc::SIGSEGV);
+}
+
+#[test]
 fn sigreturn_garbage_frame_is_sigsegv() {
     killed("badframe", "SIGSEGV", 128 + libc::SIGSEGV);
     // The restored mask (the garbage) blocks SIGSEGV: Linux kills even with a handler.

@@ -92,6 +92,11 @@ fn setup_frame(cx: &mut Ctx<'_, '_>, sig: u64, info: &SigInfo) -> Result<(), &'s
     if act.flags & SA_RESTORER == 0 {
         return Err("signal handler without SA_RESTORER");
     }
+    // Linux's IRET to a non-canonical handler faults in user mode (SIGSEGV); KVM would refuse
+    // to enter the vCPU there.
+    if !canonical(act.handler) {
+        return Err("signal handler at a non-canonical address");
+    }
     let regs = user_regs(cx);
     let alt = cx.thread.altstack;
     let mut sp = regs.rsp.wrapping_sub(RED_ZONE);

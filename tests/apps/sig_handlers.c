@@ -162,6 +162,11 @@ int main(int argc, char **argv) {
         set(SIGUSR1, alt_handler, 0);
         raise(SIGUSR1);
         printf("without SA_ONSTACK: on the alternate stack %d\n", on_alt);
+    } else if (!strcmp(mode, "badhandler")) {
+        set(SIGUSR1, (void (*)(int))0x8000000000001000ull, 0);
+        say("raise with a handler at a non-canonical address\n");
+        raise(SIGUSR1);
+        say("not reached\n");
     } else if (!strcmp(mode, "badframe") || !strcmp(mode, "badframe-handled")) {
         if (!strcmp(mode, "badframe-handled")) set(SIGSEGV, segv_handler, 0);
         say("sigreturn with a garbage frame\n");
