@@ -82,6 +82,11 @@ fn sigaltstack_onstack_handler_runs_there() {
 }
 
 #[test]
+fn altstack_flags_autodisarm_and_uc_stack() {
+    handled("altstack-flags");
+}
+
+#[test]
 fn handler_at_a_non_canonical_address_is_sigsegv() {
     killed("badhandler", "SIGSEGV", 128 + libc::SIGSEGV);
 }

@@ -4,7 +4,7 @@
 use super::abi::{
     FpxSwBytes, RtSigFrame, SigAltStack, SigContext, SigInfo, UContext, FP_XSTATE_MAGIC1,
     FP_XSTATE_MAGIC2, SA_NODEFER, SA_ONSTACK, SA_RESETHAND, SA_RESTORER, SA_SIGINFO, SI_KERNEL,
-    SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UC_FP_XSTATE, UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS,
+    SS_AUTODISARM, SS_DISABLE, UC_FP_XSTATE, UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS,
 };
 use super::signal::{self, bit, UNBLOCKABLE};
 use super::{Args, Ctx, Stop, Sys};
@@ -45,6 +45,7 @@ fn user_regs(cx: &Ctx<'_, '_>) -> kvm_regs {
     r
 }
 
+/// `__on_sig_stack`: `sp` within the alternate stack, whatever its flags.
 fn on_stack(alt: &Option<SigAltStack>, sp: u64) -> bool {
     alt.is_some_and(|a| sp > a.sp && sp - a.sp <= a.size)
 }
@@ -100,7 +101,7 @@ fn setup_frame(cx: &mut Ctx<'_, '_>, sig: u64, info: &SigInfo) -> Result<(), &'s
     let regs = user_regs(cx);
     let alt = cx.thread.altstack;
     let mut sp = regs.rsp.wrapping_sub(RED_ZONE);
-    let entering = act.flags & SA_ONSTACK != 0 && alt.is_some() && !on_stack(&alt, sp);
+    let entering = act.flags & SA_ONSTACK != 0 && signal::altstack_mode(alt, sp) == 0;
     if let (true, Some(a)) = (entering, alt) {
         sp = a.sp.wrapping_add(a.size);
     }
@@ -141,21 +142,8 @@ fn setup_frame(cx: &mut Ctx<'_, '_>, sig: u64, info: &SigInfo) -> Result<(), &'s
         cx.space().write(cx.mem, fp, &img).map_err(|_| bad)?;
     }
     let old_mask = cx.thread.sigmask;
-    let stack = match alt {
-        None => SigAltStack {
-            flags: SS_DISABLE,
-            ..Default::default()
-        },
-        Some(a) => SigAltStack {
-            flags: a.flags
-                | if on_stack(&alt, regs.rsp) {
-                    SS_ONSTACK
-                } else {
-                    0
-                },
-            ..a
-        },
-    };
+    // What sigreturn sets the alternate stack back to: the stored one, flags as given.
+    let stack = alt.unwrap_or_default();
     let f = RtSigFrame {
         pretcode: act.restorer,
         uc: UContext {
@@ -206,7 +194,10 @@ fn setup_frame(cx: &mut Ctx<'_, '_>, sig: u64, info: &SigInfo) -> Result<(), &'s
         .write(cx.mem, frame, &bytes[..len])
         .map_err(|_| bad)?;
     if stack.flags & SS_AUTODISARM != 0 {
-        cx.thread.altstack = None;
+        cx.thread.altstack = Some(SigAltStack {
+            flags: SS_DISABLE,
+            ..Default::default()
+        });
     }
     // The handler starts with the FPU in its initial state (fpu__clear_user_states).
     if let (Some(x), Some(access)) = (&xstate, cx.cpu.xstate) {
@@ -280,6 +271,9 @@ pub(super) fn rt_sigreturn(cx: &mut Ctx<'_, '_>, _a: &Args) -> Sys {
     if restore_fpstate(cx, sc.fpstate).is_err() {
         return badframe(cx, regs);
     }
+    // Only a fault reading it would be fatal, and it was read already; EPERM/EINVAL/ENOMEM
+    // are ignored as Linux's restore_altstack does.
+    let _ = signal::set_altstack(cx, uc.stack, regs.rsp);
     cx.cpu.resume_user(regs);
     signal::deliver_unblocked(cx)?;
     Err(Stop::Resumed)

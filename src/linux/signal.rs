@@ -2,7 +2,9 @@
 //! reports, and the signal-state syscalls (dispositions, the mask, pending signals, the
 //! alternate stack, kill/tgkill to itself). A signal with a handler is queued on the thread
 //! and its handler runs when the syscall returns (`sigframe`).
-use super::abi::{SigAction, SigAltStack, SigInfo, SI_TKILL, SI_USER, SS_DISABLE, SS_ONSTACK};
+use super::abi::{
+    SigAction, SigAltStack, SigInfo, SI_TKILL, SI_USER, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK,
+};
 use super::process::Signals;
 use super::{Args, Ctx, Process, Stop, Sys};
 use crate::exit::ExitStatus;
@@ -341,27 +343,69 @@ const MINSIGSTKSZ: u64 = 2048;
 
 pub(super) fn sigaltstack(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (ss, old) = (a.ptr(0), a.ptr(1));
-    let new = if ss != 0 {
+    // A syscall leaves rsp as the application had it.
+    let sp = cx.cpu.regs.rsp;
+    let cur = altstack_report(cx.thread.altstack, sp);
+    if ss != 0 {
         let n: SigAltStack = cx.read_val(ss)?;
-        if n.flags & !(SS_DISABLE | SS_ONSTACK) != 0 {
-            return Err(Errno::EINVAL.into());
-        }
-        if n.flags & SS_DISABLE == 0 && n.size < MINSIGSTKSZ {
-            return Err(Errno::ENOMEM.into());
-        }
-        Some(n)
-    } else {
-        None
-    };
+        set_altstack(cx, n, sp)?;
+    }
     if old != 0 {
-        let cur = cx.thread.altstack.unwrap_or(SigAltStack {
-            flags: SS_DISABLE,
-            ..Default::default()
-        });
         cx.write_val(old, &cur)?;
     }
-    if let Some(n) = new {
-        cx.thread.altstack = (n.flags & SS_DISABLE == 0).then_some(n);
-    }
     Ok(0)
+}
+
+/// Whether `sp` is on the alternate stack (`on_sig_stack`): never with SS_AUTODISARM, whose
+/// handlers each start at its top. `None` is a thread's initial state: no stack, flags 0.
+pub(super) fn on_altstack(alt: Option<SigAltStack>, sp: u64) -> bool {
+    alt.is_some_and(|a| a.flags & SS_AUTODISARM == 0 && sp > a.sp && sp - a.sp <= a.size)
+}
+
+/// `sas_ss_flags`: SS_DISABLE without a stack, SS_ONSTACK while `sp` is on it, else 0.
+pub(super) fn altstack_mode(alt: Option<SigAltStack>, sp: u64) -> i32 {
+    match alt {
+        Some(a) if a.size != 0 => {
+            if on_altstack(alt, sp) {
+                SS_ONSTACK
+            } else {
+                0
+            }
+        }
+        _ => SS_DISABLE,
+    }
+}
+
+/// The alternate stack as sigaltstack reports it at `sp`.
+fn altstack_report(alt: Option<SigAltStack>, sp: u64) -> SigAltStack {
+    let a = alt.unwrap_or_default();
+    SigAltStack {
+        flags: altstack_mode(alt, sp) | (a.flags & SS_AUTODISARM),
+        ..a
+    }
+}
+
+/// Set the alternate stack from `n` while the application's stack pointer is `sp`
+/// (kernel/signal.c `do_sigaltstack`).
+pub(super) fn set_altstack(cx: &mut Ctx<'_, '_>, n: SigAltStack, sp: u64) -> Result<(), Errno> {
+    if on_altstack(cx.thread.altstack, sp) {
+        return Err(Errno::EPERM);
+    }
+    let mode = n.flags & !SS_AUTODISARM;
+    if mode != SS_DISABLE && mode != SS_ONSTACK && mode != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (base, size) = if mode == SS_DISABLE {
+        (0, 0)
+    } else if n.size < MINSIGSTKSZ {
+        return Err(Errno::ENOMEM);
+    } else {
+        (n.sp, n.size)
+    };
+    cx.thread.altstack = Some(SigAltStack {
+        sp: base,
+        size,
+        ..n
+    });
+    Ok(())
 }

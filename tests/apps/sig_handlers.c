@@ -69,6 +69,21 @@ static void alt_handler(int sig) {
     on_alt = &here >= alt_lo && &here < alt_hi;
 }
 
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31)
+#endif
+
+static void stack_report(int sig, siginfo_t *si, void *ucv) {
+    ucontext_t *uc = ucv;
+    stack_t o;
+    (void)sig;
+    (void)si;
+    sigaltstack(NULL, &o);
+    printf("uc_stack flags %#x size %zu; sigaltstack in the handler: flags %#x size %zu\n",
+           (unsigned)uc->uc_stack.ss_flags, uc->uc_stack.ss_size, (unsigned)o.ss_flags,
+           o.ss_size);
+}
+
 static void segv_handler(int sig) {
     (void)sig;
     say("SIGSEGV handler ran\n");
@@ -162,6 +177,33 @@ int main(int argc, char **argv) {
         set(SIGUSR1, alt_handler, 0);
         raise(SIGUSR1);
         printf("without SA_ONSTACK: on the alternate stack %d\n", on_alt);
+    } else if (!strcmp(mode, "altstack-flags")) {
+        /* What uc_stack and sigaltstack report: none, flags 0, SS_AUTODISARM (disarmed in the
+         * handler, re-armed by sigreturn), SS_ONSTACK as given, then disabled. */
+        static char st[65536];
+        struct sigaction sa;
+        stack_t o;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = stack_report;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigaction(SIGUSR1, &sa, NULL);
+        raise(SIGUSR1);
+        stack_t ss = {.ss_sp = st, .ss_size = sizeof st, .ss_flags = 0};
+        sigaltstack(&ss, NULL);
+        raise(SIGUSR1);
+        ss.ss_flags = SS_AUTODISARM;
+        sigaltstack(&ss, NULL);
+        raise(SIGUSR1);
+        sigaltstack(NULL, &o);
+        printf("after the handler: flags %#x\n", (unsigned)o.ss_flags);
+        ss.ss_flags = SS_ONSTACK;
+        sigaltstack(&ss, NULL);
+        raise(SIGUSR1);
+        ss.ss_flags = SS_DISABLE;
+        ss.ss_size = 5;
+        sigaltstack(&ss, NULL);
+        sigaltstack(NULL, &o);
+        printf("disabled: flags %#x size %zu\n", (unsigned)o.ss_flags, o.ss_size);
     } else if (!strcmp(mode, "badhandler")) {
         set(SIGUSR1, (void (*)(int))0x8000000000001000ull, 0);
         say("raise with a handler at a non-canonical address\n");
