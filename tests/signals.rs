@@ -87,6 +87,11 @@ fn altstack_flags_autodisarm_and_uc_stack() {
 }
 
 #[test]
+fn handler_changes_uc_mcontext_rip() {
+    handled("mcontext-rip");
+}
+
+#[test]
 fn handler_at_a_non_canonical_address_is_sigsegv() {
     killed("badhandler", "SIGSEGV", 128 + libc::SIGSEGV);
 }

@@ -84,6 +84,20 @@ static void stack_report(int sig, siginfo_t *si, void *ucv) {
            o.ss_size);
 }
 
+static void landing(void) {
+    say("landed where the handler pointed uc_mcontext's rip\n");
+    _exit(0);
+}
+
+static void redirect(int sig, siginfo_t *si, void *ucv) {
+    ucontext_t *uc = ucv;
+    (void)sig;
+    (void)si;
+    uc->uc_mcontext.gregs[REG_RIP] = (greg_t)landing;
+    /* A call leaves rsp % 16 == 8 at a function's entry. */
+    uc->uc_mcontext.gregs[REG_RSP] = (uc->uc_mcontext.gregs[REG_RSP] & ~15) - 8;
+}
+
 static void segv_handler(int sig) {
     (void)sig;
     say("SIGSEGV handler ran\n");
@@ -204,6 +218,14 @@ int main(int argc, char **argv) {
         sigaltstack(&ss, NULL);
         sigaltstack(NULL, &o);
         printf("disabled: flags %#x size %zu\n", (unsigned)o.ss_flags, o.ss_size);
+    } else if (!strcmp(mode, "mcontext-rip")) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = redirect;
+        sa.sa_flags = SA_SIGINFO;
+        sigaction(SIGUSR1, &sa, NULL);
+        raise(SIGUSR1);
+        say("not reached\n");
     } else if (!strcmp(mode, "badhandler")) {
         set(SIGUSR1, (void (*)(int))0x8000000000001000ull, 0);
         say("raise with a handler at a non-canonical address\n");
