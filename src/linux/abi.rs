@@ -498,3 +498,229 @@ pub const PATH_MAX: usize = 4096;
 
 /// Longest path component (NAME_MAX).
 pub const NAME_MAX: usize = 255;
+
+/// siginfo_t (128 bytes): the common head, then the union as raw words. The layouts used:
+/// kill/rt {pid@0x10, uid@0x14, value@0x18}, sigfault {addr@0x10}.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, PartialEq, Eq)]
+#[repr(C)]
+pub struct SigInfo {
+    /// si_signo.
+    pub signo: i32,
+    /// si_errno.
+    pub errno: i32,
+    /// si_code (SI_* or a fault code).
+    pub code: i32,
+    /// Padding before the union.
+    pub pad: i32,
+    /// The union, 112 bytes.
+    pub fields: [u64; 14],
+}
+
+/// struct sigcontext (uapi/asm/sigcontext.h), the `uc_mcontext` of a signal frame.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct SigContext {
+    /// r8..r15.
+    pub r8: u64,
+    /// r9.
+    pub r9: u64,
+    /// r10.
+    pub r10: u64,
+    /// r11.
+    pub r11: u64,
+    /// r12.
+    pub r12: u64,
+    /// r13.
+    pub r13: u64,
+    /// r14.
+    pub r14: u64,
+    /// r15.
+    pub r15: u64,
+    /// rdi.
+    pub rdi: u64,
+    /// rsi.
+    pub rsi: u64,
+    /// rbp.
+    pub rbp: u64,
+    /// rbx.
+    pub rbx: u64,
+    /// rdx.
+    pub rdx: u64,
+    /// rax.
+    pub rax: u64,
+    /// rcx.
+    pub rcx: u64,
+    /// rsp.
+    pub rsp: u64,
+    /// rip.
+    pub rip: u64,
+    /// rflags.
+    pub eflags: u64,
+    /// CS selector.
+    pub cs: u16,
+    /// GS selector.
+    pub gs: u16,
+    /// FS selector.
+    pub fs: u16,
+    /// SS selector.
+    pub ss: u16,
+    /// The fault's error code.
+    pub err: u64,
+    /// The fault's vector.
+    pub trapno: u64,
+    /// The first word of the saved mask.
+    pub oldmask: u64,
+    /// The fault address.
+    pub cr2: u64,
+    /// Where the XSAVE image is (0: none).
+    pub fpstate: u64,
+    /// Reserved.
+    pub reserved1: [u64; 8],
+}
+
+/// struct ucontext as the kernel writes it (asm-generic/ucontext.h): a 64-bit sigmask.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct UContext {
+    /// UC_* flags.
+    pub flags: u64,
+    /// uc_link.
+    pub link: u64,
+    /// The alternate stack at delivery.
+    pub stack: SigAltStack,
+    /// The registers.
+    pub mcontext: SigContext,
+    /// The mask to restore.
+    pub sigmask: u64,
+}
+
+/// struct rt_sigframe (arch/x86/include/asm/sigframe.h): at the handler's rsp.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct RtSigFrame {
+    /// The return address: sa_restorer.
+    pub pretcode: u64,
+    /// The saved context.
+    pub uc: UContext,
+    /// The siginfo (written with SA_SIGINFO).
+    pub info: SigInfo,
+}
+
+/// struct _fpx_sw_bytes: at byte 464 of the fxsave area of a signal frame's fpstate.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct FpxSwBytes {
+    /// FP_XSTATE_MAGIC1.
+    pub magic1: u32,
+    /// xstate_size + FP_XSTATE_MAGIC2's 4 bytes.
+    pub extended_size: u32,
+    /// The XSAVE features enabled (XCR0).
+    pub xfeatures: u64,
+    /// The size of the XSAVE image.
+    pub xstate_size: u32,
+    /// Reserved.
+    pub padding: [u32; 7],
+}
+
+const _: () = assert!(std::mem::size_of::<SigInfo>() == 128);
+const _: () = assert!(std::mem::size_of::<SigContext>() == 256);
+const _: () = assert!(std::mem::size_of::<UContext>() == 304);
+const _: () = assert!(std::mem::size_of::<RtSigFrame>() == 440);
+const _: () = assert!(std::mem::size_of::<FpxSwBytes>() == 48);
+const _: () = assert!(std::mem::offset_of!(RtSigFrame, uc) == 8);
+const _: () = assert!(std::mem::offset_of!(RtSigFrame, info) == 312);
+const _: () = assert!(std::mem::offset_of!(UContext, mcontext) == 40);
+const _: () = assert!(std::mem::offset_of!(UContext, sigmask) == 296);
+const _: () = assert!(std::mem::offset_of!(SigContext, rip) == 128);
+const _: () = assert!(std::mem::offset_of!(SigContext, fpstate) == 184);
+
+/// sigaction flags.
+pub const SA_SIGINFO: u64 = 4;
+/// Let the handler run on the alternate stack.
+pub const SA_ONSTACK: u64 = 0x0800_0000;
+/// Restart interrupted syscalls.
+pub const SA_RESTART: u64 = 0x1000_0000;
+/// Do not block the signal in its own handler.
+pub const SA_NODEFER: u64 = 0x4000_0000;
+/// Reset to SIG_DFL on delivery.
+pub const SA_RESETHAND: u64 = 0x8000_0000;
+/// sa_restorer is valid.
+pub const SA_RESTORER: u64 = 0x0400_0000;
+/// sigaltstack: the thread runs on the alternate stack.
+pub const SS_ONSTACK: i32 = 1;
+/// sigaltstack: no alternate stack.
+pub const SS_DISABLE: i32 = 2;
+/// sigaltstack: disarm on handler entry.
+pub const SS_AUTODISARM: i32 = 1 << 31;
+/// si_code: sent by kill.
+pub const SI_USER: i32 = 0;
+/// si_code: sent by the kernel.
+pub const SI_KERNEL: i32 = 0x80;
+/// si_code: sent by sigqueue.
+pub const SI_QUEUE: i32 = -1;
+/// si_code: sent by tkill/tgkill.
+pub const SI_TKILL: i32 = -6;
+/// uc_flags: the fpstate is in XSAVE layout.
+pub const UC_FP_XSTATE: u64 = 1;
+/// uc_flags: the sigcontext's ss is valid.
+pub const UC_SIGCONTEXT_SS: u64 = 2;
+/// uc_flags: sigreturn restores ss strictly.
+pub const UC_STRICT_RESTORE_SS: u64 = 4;
+/// fpx_sw_bytes.magic1.
+pub const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+/// The u32 after the XSAVE image.
+pub const FP_XSTATE_MAGIC2: u32 = 0x4650_5845;
+
+#[cfg(test)]
+mod sigframe_tests {
+    use super::*;
+    use std::mem::offset_of;
+
+    /// The frame's ucontext lines up with libc's ucontext_t, which handlers read.
+    #[test]
+    fn ucontext_matches_libc() {
+        assert_eq!(
+            offset_of!(UContext, mcontext),
+            offset_of!(libc::ucontext_t, uc_mcontext)
+        );
+        assert_eq!(
+            offset_of!(UContext, sigmask),
+            offset_of!(libc::ucontext_t, uc_sigmask)
+        );
+        assert_eq!(
+            offset_of!(UContext, stack),
+            offset_of!(libc::ucontext_t, uc_stack)
+        );
+        let greg = |i: libc::c_int| {
+            offset_of!(libc::ucontext_t, uc_mcontext) + 8 * usize::try_from(i).unwrap()
+        };
+        assert_eq!(
+            offset_of!(UContext, mcontext) + offset_of!(SigContext, rip),
+            greg(libc::REG_RIP)
+        );
+        assert_eq!(
+            offset_of!(UContext, mcontext) + offset_of!(SigContext, rsp),
+            greg(libc::REG_RSP)
+        );
+        assert_eq!(
+            offset_of!(UContext, mcontext) + offset_of!(SigContext, r8),
+            greg(libc::REG_R8)
+        );
+        assert_eq!(
+            offset_of!(UContext, mcontext) + offset_of!(SigContext, eflags),
+            greg(libc::REG_EFL)
+        );
+        assert_eq!(
+            offset_of!(UContext, mcontext) + offset_of!(SigContext, cr2),
+            greg(libc::REG_CR2)
+        );
+        assert_eq!(
+            offset_of!(UContext, mcontext) + offset_of!(SigContext, fpstate),
+            offset_of!(libc::ucontext_t, uc_mcontext) + offset_of!(libc::mcontext_t, fpregs)
+        );
+        assert_eq!(
+            std::mem::size_of::<libc::siginfo_t>(),
+            std::mem::size_of::<SigInfo>()
+        );
+    }
+}

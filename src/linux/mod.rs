@@ -15,6 +15,7 @@ mod io;
 pub mod mm;
 mod proc;
 pub mod process;
+mod sigframe;
 pub mod signal;
 pub mod stdio;
 pub mod table;
@@ -52,6 +53,8 @@ pub enum Stop {
     ExitThread,
     /// The monitor cannot go on.
     Fatal(HypercallError),
+    /// The call set every register itself (rt_sigreturn): no return value to put in rax.
+    Resumed,
 }
 
 impl From<Errno> for Stop {
@@ -189,13 +192,25 @@ fn handle(cx: &mut Ctx<'_, '_>) -> Result<Flow, HypercallError> {
         trace_call(cx, nr, &args, &outcome, t0.elapsed(), tid);
     }
     let ret = match outcome {
-        Ok(v) => v as i64,
-        Err(Stop::Errno(e)) => -i64::from(e.into_raw()),
+        Ok(v) => Some(v as i64),
+        Err(Stop::Errno(e)) => Some(-i64::from(e.into_raw())),
         Err(Stop::Exit(status)) => return Ok(Flow::EndProcess(status)),
         Err(Stop::ExitThread) => return Ok(Flow::EndThread),
         Err(Stop::Fatal(e)) => return Err(e),
+        Err(Stop::Resumed) => None,
     };
-    cx.cpu.complete_syscall(ret);
+    if let Some(ret) = ret {
+        cx.cpu.complete_syscall(ret);
+    }
+    if !cx.thread.due.is_empty() {
+        if let Err(stop) = sigframe::deliver_due(cx) {
+            return match stop {
+                Stop::Exit(status) => Ok(Flow::EndProcess(status)),
+                Stop::Fatal(e) => Err(e),
+                _ => Ok(Flow::Continue),
+            };
+        }
+    }
     Ok(Flow::Continue)
 }
 
@@ -211,6 +226,7 @@ fn trace_call(
     let result = match outcome {
         Ok(v) => crate::linux::trace::Outcome::Returned(*v as i64),
         Err(Stop::Errno(e)) => crate::linux::trace::Outcome::Returned(-i64::from(e.into_raw())),
+        Err(Stop::Resumed) => crate::linux::trace::Outcome::Returned(cx.cpu.regs.rax as i64),
         Err(_) => crate::linux::trace::Outcome::Ended,
     };
     if let Some(tracer) = &cx.process.trace {

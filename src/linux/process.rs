@@ -30,6 +30,8 @@ pub struct Signals {
     pub actions: HashMap<u64, SigAction>,
     /// Signals sent while blocked, waiting to be unblocked (bit `sig - 1`).
     pub pending: u64,
+    /// The siginfo of each pending signal (the first sent: standard signals coalesce).
+    pub pending_info: HashMap<u64, super::abi::SigInfo>,
 }
 
 /// Which unsupported syscalls were already reported (once each; see `linux::unsupported`).

@@ -1,8 +1,10 @@
 //! Signals: numbers and names, the signal an exception maps to, the one line a fatal signal
 //! reports, and the signal-state syscalls (dispositions, the mask, pending signals, the
-//! alternate stack, kill/tgkill to itself). Delivery to handlers does not exist yet: a signal
-//! whose disposition is not "ignore" ends the process here.
-use super::abi::{SigAction, SigAltStack};
+//! alternate stack, kill/tgkill to itself). A signal with a handler is queued on the thread
+//! and its handler runs when the syscall returns (`sigframe`).
+use super::abi::{
+    SigAction, SigAltStack, SigInfo, SI_TKILL, SI_USER, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK,
+};
 use super::process::Signals;
 use super::{Args, Ctx, Process, Stop, Sys};
 use crate::exit::ExitStatus;
@@ -50,6 +52,8 @@ pub fn signal_name(sig: i32) -> String {
         libc::SIGPIPE => "SIGPIPE",
         libc::SIGALRM => "SIGALRM",
         libc::SIGTERM => "SIGTERM",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGUSR2 => "SIGUSR2",
         _ => return format!("signal {sig}"),
     };
     name.to_string()
@@ -61,9 +65,9 @@ pub const NSIG: u64 = 64;
 pub const SIGKILL: u64 = libc::SIGKILL as u64;
 /// SIGSTOP, as the syscalls take it.
 pub const SIGSTOP: u64 = libc::SIGSTOP as u64;
-const UNBLOCKABLE: u64 = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
+pub(super) const UNBLOCKABLE: u64 = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
 
-fn bit(sig: u64) -> u64 {
+pub(super) fn bit(sig: u64) -> u64 {
     1 << (sig - 1)
 }
 
@@ -96,6 +100,7 @@ pub(super) fn rt_sigaction(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         // A signal that is now ignored is dropped even while pending (Linux's do_sigaction).
         if disposition(&s, sig) == Disposition::Ignore {
             s.pending &= !bit(sig);
+            s.pending_info.remove(&sig);
         }
     }
     Ok(0)
@@ -150,7 +155,7 @@ enum Disposition {
     Kill,
     /// Stops the process (SIGSTOP's default action).
     Stop,
-    /// Runs a handler, which umon cannot do yet.
+    /// Runs a handler.
     Handler,
 }
 
@@ -161,6 +166,28 @@ const DEFAULT_IGNORED: [i32; 4] = [libc::SIGCHLD, libc::SIGCONT, libc::SIGURG, l
 /// which is what the application is: its parent is outside its machine.
 const TERMINAL_STOPS: [i32; 3] = [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
 const SIG_IGN: u64 = 1;
+
+/// The disposition of `sig` as set with rt_sigaction.
+pub(super) fn action(cx: &Ctx<'_, '_>, sig: u64) -> SigAction {
+    cx.process
+        .signals()
+        .actions
+        .get(&sig)
+        .copied()
+        .unwrap_or_default()
+}
+
+/// Whether `sig` has a handler.
+pub(super) fn has_handler(cx: &Ctx<'_, '_>, sig: u64) -> bool {
+    disposition(&cx.process.signals(), sig) == Disposition::Handler
+}
+
+/// SA_RESETHAND: back to the default action once delivered.
+pub(super) fn reset_handler(cx: &Ctx<'_, '_>, sig: u64) {
+    if let Some(a) = cx.process.signals().actions.get_mut(&sig) {
+        a.handler = 0;
+    }
+}
 
 fn disposition(s: &Signals, sig: u64) -> Disposition {
     let handler = s.actions.get(&sig).map(|a| a.handler).unwrap_or(0);
@@ -178,7 +205,7 @@ fn disposition(s: &Signals, sig: u64) -> Disposition {
 
 /// A signal arrives (it is not blocked): do what its disposition says. `origin` says where it
 /// came from, for umon's line when it ends the process.
-fn deliver(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str) -> Sys {
+fn deliver(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str, code: i32) -> Sys {
     let disposition = disposition(&cx.process.signals(), sig);
     let how = match disposition {
         Disposition::Ignore => return Ok(0),
@@ -190,7 +217,9 @@ fn deliver(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str) -> Sys {
         }
         Disposition::Kill => origin.to_owned(),
         Disposition::Handler => {
-            format!("{origin}; its handler was not run: umon does not deliver signals yet")
+            let info = info_for(cx, sig, code);
+            cx.thread.due.push_back(info);
+            return Ok(0);
         }
     };
     let name = signal_name(sig as i32);
@@ -200,31 +229,57 @@ fn deliver(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str) -> Sys {
     }))
 }
 
+/// The siginfo of a signal the application sent itself: its pid and uid.
+fn info_for(cx: &Ctx<'_, '_>, sig: u64, code: i32) -> SigInfo {
+    let uid = crate::machine::host::ids().uid;
+    let mut info = SigInfo {
+        signo: sig as i32,
+        code,
+        ..Default::default()
+    };
+    info.fields[0] = u64::from(cx.process.tgid) | (uid << 32);
+    info
+}
+
+/// Hold a blocked signal until it is unblocked; a standard signal already pending is not
+/// queued again.
+pub(super) fn hold(cx: &Ctx<'_, '_>, info: &SigInfo) {
+    let sig = info.signo as u64;
+    let mut s = cx.process.signals();
+    s.pending |= bit(sig);
+    s.pending_info.entry(sig).or_insert(*info);
+}
+
 /// After the mask changed: pending signals no longer blocked arrive, lowest number first.
-fn deliver_unblocked(cx: &mut Ctx<'_, '_>) -> Result<(), Stop> {
+pub(super) fn deliver_unblocked(cx: &mut Ctx<'_, '_>) -> Result<(), Stop> {
     loop {
         let ready = cx.process.signals().pending & !cx.thread.sigmask;
         if ready == 0 {
             return Ok(());
         }
         let sig = u64::from(ready.trailing_zeros()) + 1;
-        cx.process.signals().pending &= !bit(sig);
-        deliver(cx, sig, "pending, then unblocked")?;
+        let info = {
+            let mut s = cx.process.signals();
+            s.pending &= !bit(sig);
+            s.pending_info.remove(&sig)
+        };
+        let code = info.map_or(SI_USER, |i| i.code);
+        deliver(cx, sig, "pending, then unblocked", code)?;
     }
 }
 
 /// A signal the kernel sends the application (SIGXFSZ) for `why`.
 pub(super) fn raise(cx: &mut Ctx<'_, '_>, sig: u64, why: &str) -> Sys {
-    send(cx, sig, why)
+    send(cx, sig, why, SI_USER)
 }
 
 /// A signal to the application itself: held while blocked (SIGKILL and SIGSTOP never are),
 /// else delivered.
-fn send_self(cx: &mut Ctx<'_, '_>, sig: u64) -> Sys {
-    send(cx, sig, "sent by itself")
+fn send_self(cx: &mut Ctx<'_, '_>, sig: u64, code: i32) -> Sys {
+    send(cx, sig, "sent by itself", code)
 }
 
-fn send(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str) -> Sys {
+fn send(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str, code: i32) -> Sys {
     if sig > NSIG {
         return Err(Errno::EINVAL.into());
     }
@@ -232,10 +287,10 @@ fn send(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str) -> Sys {
         return Ok(0);
     }
     if cx.thread.sigmask & bit(sig) != 0 {
-        cx.process.signals().pending |= bit(sig);
+        hold(cx, &info_for(cx, sig, code));
         return Ok(0);
     }
-    deliver(cx, sig, origin)?;
+    deliver(cx, sig, origin, code)?;
     Ok(0)
 }
 
@@ -245,8 +300,8 @@ fn send(cx: &mut Ctx<'_, '_>, sig: u64, origin: &str) -> Sys {
 /// kill(-1) signals every process but the caller and init: there is none (ESRCH).
 pub(super) fn kill(cx: &mut Ctx<'_, '_>, target: u64, sig: u64) -> Sys {
     match target as i32 {
-        0 => send_self(cx, sig),
-        t if t as u64 == u64::from(cx.process.tgid) => send_self(cx, sig),
+        0 => send_self(cx, sig, SI_USER),
+        t if t as u64 == u64::from(cx.process.tgid) => send_self(cx, sig, SI_USER),
         _ => Err(Errno::ESRCH.into()),
     }
 }
@@ -261,7 +316,7 @@ pub(super) fn tgkill(cx: &mut Ctx<'_, '_>, tgid: u64, tid: u64, sig: u64) -> Sys
         return Err(Errno::ESRCH.into());
     }
     if tid as u64 == u64::from(cx.thread.tid) {
-        return send_self(cx, sig);
+        return send_self(cx, sig, SI_TKILL);
     }
     if !cx.process.has_thread(tid as u32) {
         return Err(Errno::ESRCH.into());
@@ -280,37 +335,77 @@ pub(super) fn tgkill(cx: &mut Ctx<'_, '_>, tgid: u64, tid: u64, sig: u64) -> Sys
         // SIGURG) and go on without it.
         return Ok(0);
     }
-    deliver(cx, sig, "sent by another thread")?;
+    deliver(cx, sig, "sent by another thread", SI_TKILL)?;
     Ok(0)
 }
 
-const SS_ONSTACK: i32 = 1;
-const SS_DISABLE: i32 = 2;
 const MINSIGSTKSZ: u64 = 2048;
 
 pub(super) fn sigaltstack(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (ss, old) = (a.ptr(0), a.ptr(1));
-    let new = if ss != 0 {
+    // A syscall leaves rsp as the application had it.
+    let sp = cx.cpu.regs.rsp;
+    let cur = altstack_report(cx.thread.altstack, sp);
+    if ss != 0 {
         let n: SigAltStack = cx.read_val(ss)?;
-        if n.flags & !(SS_DISABLE | SS_ONSTACK) != 0 {
-            return Err(Errno::EINVAL.into());
-        }
-        if n.flags & SS_DISABLE == 0 && n.size < MINSIGSTKSZ {
-            return Err(Errno::ENOMEM.into());
-        }
-        Some(n)
-    } else {
-        None
-    };
+        set_altstack(cx, n, sp)?;
+    }
     if old != 0 {
-        let cur = cx.thread.altstack.unwrap_or(SigAltStack {
-            flags: SS_DISABLE,
-            ..Default::default()
-        });
         cx.write_val(old, &cur)?;
     }
-    if let Some(n) = new {
-        cx.thread.altstack = (n.flags & SS_DISABLE == 0).then_some(n);
-    }
     Ok(0)
+}
+
+/// Whether `sp` is on the alternate stack (`on_sig_stack`): never with SS_AUTODISARM, whose
+/// handlers each start at its top. `None` is a thread's initial state: no stack, flags 0.
+pub(super) fn on_altstack(alt: Option<SigAltStack>, sp: u64) -> bool {
+    alt.is_some_and(|a| a.flags & SS_AUTODISARM == 0 && sp > a.sp && sp - a.sp <= a.size)
+}
+
+/// `sas_ss_flags`: SS_DISABLE without a stack, SS_ONSTACK while `sp` is on it, else 0.
+pub(super) fn altstack_mode(alt: Option<SigAltStack>, sp: u64) -> i32 {
+    match alt {
+        Some(a) if a.size != 0 => {
+            if on_altstack(alt, sp) {
+                SS_ONSTACK
+            } else {
+                0
+            }
+        }
+        _ => SS_DISABLE,
+    }
+}
+
+/// The alternate stack as sigaltstack reports it at `sp`.
+fn altstack_report(alt: Option<SigAltStack>, sp: u64) -> SigAltStack {
+    let a = alt.unwrap_or_default();
+    SigAltStack {
+        flags: altstack_mode(alt, sp) | (a.flags & SS_AUTODISARM),
+        ..a
+    }
+}
+
+/// Set the alternate stack from `n` while the application's stack pointer is `sp`
+/// (kernel/signal.c `do_sigaltstack`).
+pub(super) fn set_altstack(cx: &mut Ctx<'_, '_>, n: SigAltStack, sp: u64) -> Result<(), Errno> {
+    if on_altstack(cx.thread.altstack, sp) {
+        return Err(Errno::EPERM);
+    }
+    let mode = n.flags & !SS_AUTODISARM;
+    if mode != SS_DISABLE && mode != SS_ONSTACK && mode != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (base, size) = if mode == SS_DISABLE {
+        (0, 0)
+    } else if n.size < MINSIGSTKSZ {
+        return Err(Errno::ENOMEM);
+    } else {
+        (n.sp, n.size)
+    };
+    cx.thread.altstack = Some(SigAltStack {
+        sp: base,
+        size,
+        ..n
+    });
+    Ok(())
 }

@@ -9,7 +9,7 @@
 use super::abi::at::{AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
 use super::abi::{mman, oflag};
 use super::trace::args::Kind;
-use super::{fs, futex, info, io, mm, proc, signal, task, time, Args, Ctx, Sys};
+use super::{fs, futex, info, io, mm, proc, sigframe, signal, task, time, Args, Ctx, Sys};
 use std::sync::OnceLock;
 use syscalls::{Errno, Sysno};
 
@@ -133,7 +133,9 @@ rows! {
         "RLIMIT_NOFILE and RLIMIT_FSIZE enforced";
     getrlimit => proc::getrlimit, [Int, Hex], "";
     setrlimit => proc::setrlimit, [Int, Hex], "RLIMIT_NOFILE and RLIMIT_FSIZE enforced";
-    rt_sigaction => signal::rt_sigaction, [Int, Hex, Hex, Size], "handlers are not run yet";
+    rt_sigaction => signal::rt_sigaction, [Int, Hex, Hex, Size],
+        "handlers run for signals sent by the app to itself; faults and timers not yet";
+    rt_sigreturn => sigframe::rt_sigreturn, [], "";
     rt_sigprocmask => signal::rt_sigprocmask, [Int, Hex, Hex, Size], "";
     rt_sigpending => signal::rt_sigpending, [Hex, Size], "";
     sigaltstack => signal::sigaltstack, [Hex, Hex], "";

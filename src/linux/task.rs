@@ -394,6 +394,7 @@ fn create(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
         robust_list: (0, 0),
         parker: parker.clone(),
         exit_code: 0,
+        due: Default::default(),
     };
     let child = LinuxThread {
         machine: cx.machine.clone(),

@@ -1,8 +1,9 @@
 //! One thread of the application: what Linux keeps per task rather than per process. Owned by
 //! the host thread that runs its vCPU, so handlers change it through `&mut` with no lock.
 //! A field added here is per thread; say in the clone path how a new thread gets it.
-use super::abi::SigAltStack;
+use super::abi::{SigAltStack, SigInfo};
 use crate::machine::stop::Parker;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// The first thread's tid, which is also the process's pid: the application is the first and
@@ -25,6 +26,8 @@ pub struct Thread {
     /// Where this thread waits (futex, sleeps); kicks and wakers unpark it. A new thread gets
     /// its own.
     pub parker: Arc<Parker>,
+    /// Signals whose handlers run when the current syscall returns, in order.
+    pub due: VecDeque<SigInfo>,
     /// exit(2)'s status: the process's if this thread is the last to end.
     pub exit_code: i32,
 }

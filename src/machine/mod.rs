@@ -83,6 +83,16 @@ struct KvmVm {
     features: CpuFeatures,
     /// The most vCPUs this VM may have (KVM's limit and the layout's).
     max_vcpus: u32,
+    /// KVM_CAP_XSAVE2 (0 where the legacy size is all there is) is at most `kvm_xsave`'s
+    /// size, asked once before the monitor confines itself.
+    xsave_fits: bool,
+}
+
+impl KvmVm {
+    /// KVM's XSAVE image fits `struct kvm_xsave`, so KVM_SET_XSAVE with one is sound.
+    fn xsave_fits(&self) -> bool {
+        self.xsave_fits
+    }
 }
 
 /// vCPUs beyond the first: KVM cannot destroy a vCPU, so one whose thread ended waits for the
@@ -144,6 +154,9 @@ impl Machine {
         }
         let (cpuid, features) = setup::guest_cpuid(&kvm, platform)?;
         let max_vcpus = (kvm.get_max_vcpus() as u32).min(MAX_VCPUS);
+        let xsave2 = vm.check_extension_int(kvm_ioctls::Cap::Xsave2);
+        let xsave_fits =
+            usize::try_from(xsave2).is_ok_and(|s| s <= crate::machine::vcpu::cpu::XSAVE_IMAGE);
         Ok(Machine {
             vcpus: Mutex::default(),
             template: OnceLock::new(),
@@ -153,6 +166,7 @@ impl Machine {
                 cpuid,
                 features,
                 max_vcpus,
+                xsave_fits,
             }),
             slots: (!register_all).then(|| Mutex::new(slots)),
             platform,
@@ -238,7 +252,7 @@ impl Machine {
         let mut pool = self.pool();
         pool.created = pool.created.max(1);
         drop(pool);
-        Ok(Vcpu::new(fd, 0))
+        Ok(Vcpu::new(fd, 0, k.features.xsave, k.xsave_fits()))
     }
 
     fn pool(&self) -> MutexGuard<'_, VcpuPool> {
@@ -277,7 +291,7 @@ impl Machine {
                 })?;
         // On failure the index is not reused: a vCPU whose CPUID was refused cannot be fixed.
         setup::configure_secondary(&fd, &self.mem, index, template, start)?;
-        let mut vcpu = Vcpu::new(fd, index);
+        let mut vcpu = Vcpu::new(fd, index, k.features.xsave, k.xsave_fits());
         vcpu.keep_user_sregs().map_err(PerCpuError::from)?;
         Ok(vcpu)
     }

@@ -121,6 +121,11 @@ const IOCTLS: &[u64] = &[
     0x41a0_ae8d, // KVM_SET_FPU
     0x4188_aea7, // KVM_SET_XCRS
     0x4090_ae82, // KVM_SET_REGS
+    // the FPU/SSE/AVX state of a signal frame (delivery and rt_sigreturn)
+    0x81a0_ae8c, // KVM_GET_FPU
+    0x9000_aea4, // KVM_GET_XSAVE
+    0x5000_aea5, // KVM_SET_XSAVE
+    0x8188_aea6, // KVM_GET_XCRS
     0x5401,      // TCGETS
     0x5402,      // TCSETS
     0x5403,      // TCSETSW

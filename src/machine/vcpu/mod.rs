@@ -11,7 +11,7 @@ pub use exit::Exit;
 use crate::exit::ExitStatus;
 use crate::machine::hypercall::{self, HypercallError};
 use crate::machine::memory::GuestMem;
-use cpu::{Cpu, Flow, DIRTY_REGS, DIRTY_SREGS};
+use cpu::{Cpu, ExtendedState, Flow, Xstate, DIRTY_REGS, DIRTY_SREGS, XSAVE_IMAGE};
 use kvm_ioctls::{SyncReg, VcpuFd};
 use umon_abi::hypercall::SelftestReport;
 use umon_abi::hypercall::{HYPERCALL_MAX, HYPERCALL_PORT};
@@ -127,18 +127,146 @@ pub struct Vcpu {
     /// The system registers a further vCPU starts a thread with (from its first set-up), so a
     /// reused one restarts without asking KVM.
     user_sregs: Option<kvm_bindings::kvm_sregs>,
+    /// The guest has XSAVE enabled (signal frames carry the extended state).
+    xsave: bool,
+    /// KVM's XSAVE image fits `struct kvm_xsave` (KVM_CAP_XSAVE2 <= 4096), so KVM_SET_XSAVE
+    /// reads no byte past it.
+    xsave_settable: bool,
+}
+
+/// [`ExtendedState`] through a vCPU fd.
+struct FdXstate<'a> {
+    fd: &'a VcpuFd,
+    xsave: bool,
+    settable: bool,
+}
+
+/// The fxsave layout's fields that `kvm_fpu` carries (the legacy area of an XSAVE image).
+const FX_FTW: usize = 4;
+const FX_FOP: usize = 6;
+const FX_FIP: usize = 8;
+const FX_FDP: usize = 16;
+const FX_MXCSR: usize = 24;
+const FX_MXCSR_MASK: usize = 28;
+const FX_ST: usize = 32;
+const FX_XMM: usize = 160;
+/// The legacy area's size.
+const FXSAVE_SIZE: usize = 512;
+
+fn fx_from_fpu(f: &kvm_bindings::kvm_fpu) -> Box<[u8; XSAVE_IMAGE]> {
+    let mut img = Box::new([0u8; XSAVE_IMAGE]);
+    img[0..2].copy_from_slice(&f.fcw.to_le_bytes());
+    img[2..4].copy_from_slice(&f.fsw.to_le_bytes());
+    img[FX_FTW] = f.ftwx;
+    img[FX_FOP..FX_FOP + 2].copy_from_slice(&f.last_opcode.to_le_bytes());
+    img[FX_FIP..FX_FIP + 8].copy_from_slice(&f.last_ip.to_le_bytes());
+    img[FX_FDP..FX_FDP + 8].copy_from_slice(&f.last_dp.to_le_bytes());
+    img[FX_MXCSR..FX_MXCSR + 4].copy_from_slice(&f.mxcsr.to_le_bytes());
+    // KVM_GET_FPU does not carry MXCSR_MASK: every x86-64 CPU with DAZ (all of them since
+    // 2002) reports this one.
+    img[FX_MXCSR_MASK..FX_MXCSR_MASK + 4].copy_from_slice(&0xffffu32.to_le_bytes());
+    for (i, r) in f.fpr.iter().enumerate() {
+        img[FX_ST + 16 * i..FX_ST + 16 * i + 16].copy_from_slice(r);
+    }
+    for (i, r) in f.xmm.iter().enumerate() {
+        img[FX_XMM + 16 * i..FX_XMM + 16 * i + 16].copy_from_slice(r);
+    }
+    img
+}
+
+fn fpu_from_fx(img: &[u8; XSAVE_IMAGE]) -> kvm_bindings::kvm_fpu {
+    let u16_at = |o: usize| u16::from_le_bytes([img[o], img[o + 1]]);
+    let u32_at = |o: usize| u32::from_le_bytes([img[o], img[o + 1], img[o + 2], img[o + 3]]);
+    let u64_at = |o: usize| u64::from(u32_at(o)) | (u64::from(u32_at(o + 4)) << 32);
+    let mut f = kvm_bindings::kvm_fpu {
+        fcw: u16_at(0),
+        fsw: u16_at(2),
+        ftwx: img[FX_FTW],
+        last_opcode: u16_at(FX_FOP),
+        last_ip: u64_at(FX_FIP),
+        last_dp: u64_at(FX_FDP),
+        mxcsr: u32_at(FX_MXCSR),
+        ..Default::default()
+    };
+    for (i, r) in f.fpr.iter_mut().enumerate() {
+        r.copy_from_slice(&img[FX_ST + 16 * i..FX_ST + 16 * i + 16]);
+    }
+    for (i, r) in f.xmm.iter_mut().enumerate() {
+        r.copy_from_slice(&img[FX_XMM + 16 * i..FX_XMM + 16 * i + 16]);
+    }
+    f
+}
+
+/// Where each XSAVE component XCR0 may enable lies in the standard format (offset, size):
+/// AVX, AVX-512 opmask, ZMM_Hi256, Hi16_ZMM; these offsets are architectural.
+const XSAVE_COMPONENTS: [(u32, usize, usize); 4] = [
+    (2, 576, 256),
+    (5, 1088, 64),
+    (6, 1152, 512),
+    (7, 1664, 1024),
+];
+/// The legacy area and the XSAVE header.
+const XSAVE_LEGACY_AND_HEADER: usize = 576;
+
+impl ExtendedState for FdXstate<'_> {
+    fn get(&self) -> Option<Xstate> {
+        if !self.xsave {
+            // No XSAVE in the guest: the legacy (fxsave) state is all there is.
+            let f = self.fd.get_fpu().ok()?;
+            return Some(Xstate {
+                image: fx_from_fpu(&f),
+                xcr0: 0,
+                size: FXSAVE_SIZE,
+            });
+        }
+        let x = self.fd.get_xsave().ok()?;
+        let xcr0 = self.fd.get_xcrs().ok()?.xcrs[0].value;
+        let mut image = Box::new([0u8; XSAVE_IMAGE]);
+        for (chunk, word) in image.chunks_exact_mut(4).zip(x.region.iter()) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        let size = XSAVE_COMPONENTS
+            .iter()
+            .filter(|(bit, ..)| xcr0 & (1 << bit) != 0)
+            .map(|(_, off, len)| off + len)
+            .fold(XSAVE_LEGACY_AND_HEADER, usize::max);
+        Some(Xstate { image, xcr0, size })
+    }
+
+    #[allow(unsafe_code)]
+    fn set(&self, image: &[u8; XSAVE_IMAGE]) -> bool {
+        if !self.xsave {
+            return self.fd.set_fpu(&fpu_from_fx(image)).is_ok();
+        }
+        if !self.settable {
+            return false;
+        }
+        let mut x = kvm_bindings::kvm_xsave::default();
+        for (word, chunk) in x.region.iter_mut().zip(image.chunks_exact(4)) {
+            *word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        }
+        // SAFETY: KVM_SET_XSAVE copies KVM's XSAVE size from the pointer; `settable` says that
+        // size is at most `size_of::<kvm_xsave>()` (checked with KVM_CAP_XSAVE2 when the vCPU
+        // was made), so the kernel reads only `x`. A state KVM does not accept is an error
+        // return, not undefined behaviour.
+        unsafe { self.fd.set_xsave(&x) }.is_ok()
+    }
 }
 
 impl Vcpu {
     /// Wrap a configured vCPU (`index` as given to KVM_CREATE_VCPU); registers travel through
     /// the kvm_run page (sync regs), so an exit needs no extra ioctl.
-    pub fn new(mut fd: VcpuFd, index: u32) -> Vcpu {
+    /// `xsave`: the guest has XSAVE enabled; `xsave_settable`: KVM_CAP_XSAVE2 is at most
+    /// [`XSAVE_IMAGE`].
+    pub fn new(mut fd: VcpuFd, index: u32, xsave: bool, xsave_settable: bool) -> Vcpu {
         fd.set_sync_valid_reg(SyncReg::Register);
         fd.set_sync_valid_reg(SyncReg::SystemRegister);
         Vcpu {
             fd,
             index,
             user_sregs: None,
+            xsave,
+            xsave_settable,
         }
     }
 
@@ -227,15 +355,30 @@ impl Vcpu {
                 Exit::IoOut { port, .. }
                     if (HYPERCALL_PORT..=HYPERCALL_PORT + HYPERCALL_MAX).contains(&port) =>
                 {
-                    let sync = self.fd.sync_regs_mut();
+                    // Copies, so the extended state can be reached through the fd meanwhile.
+                    let sync = self.fd.sync_regs();
+                    let (mut regs, mut sregs) = (sync.regs, sync.sregs);
+                    let xstate = FdXstate {
+                        fd: &self.fd,
+                        xsave: self.xsave,
+                        settable: self.xsave_settable,
+                    };
                     let mut cpu = Cpu {
-                        regs: &mut sync.regs,
-                        sregs: &mut sync.sregs,
+                        regs: &mut regs,
+                        sregs: &mut sregs,
                         dirty: 0,
+                        xstate: Some(&xstate as &dyn ExtendedState),
                     };
                     let nr = port - HYPERCALL_PORT;
                     let flow = hypercall::dispatch(nr, &mut cpu, mem, handler, &mut selftest)?;
                     let dirty = cpu.dirty;
+                    let sync = self.fd.sync_regs_mut();
+                    if dirty & DIRTY_REGS != 0 {
+                        sync.regs = regs;
+                    }
+                    if dirty & DIRTY_SREGS != 0 {
+                        sync.sregs = sregs;
+                    }
                     if dirty & DIRTY_REGS != 0 {
                         self.fd.set_sync_dirty_reg(SyncReg::Register);
                     }
@@ -253,6 +396,7 @@ impl Vcpu {
                         regs: &mut sync.regs,
                         sregs: &mut sync.sregs,
                         dirty: 0,
+                        xstate: None,
                     };
                     let gpa = match exit {
                         Exit::Mmio { addr } => Some(addr),
