@@ -45,6 +45,7 @@ use umon::linux::{LinuxThread, Thread};
 use umon::machine::hypercall::{Cpu, Flow};
 use umon::machine::memory::GuestMem;
 use umon::machine::paging::PAGE_4K;
+use umon::machine::vcpu::cpu::{ExtendedState, Xstate, XSAVE_IMAGE};
 use umon::machine::vcpu::ExitHandler;
 use umon::ExitStatus;
 use umon_abi::hypercall::SYS_UMON_ECHO;
@@ -382,10 +383,12 @@ impl Machine {
         if is_syscall && !self.tame() {
             return true;
         }
+        let fpu = FuzzFpu::default();
         let mut cpu = Cpu {
             regs: &mut self.regs,
             sregs: &mut self.sregs,
             dirty: 0,
+            xstate: Some(&fpu),
         };
         let machine = self.state.machine.clone();
         match call(&mut cpu, &machine.mem, &mut self.state, &mut self.selftest) {
@@ -706,4 +709,42 @@ pub fn run_hypercall(data: &[u8]) -> Machine {
     }
     Fixture::get().check_outside();
     m
+}
+
+/// The FPU state of the fuzz machine's one vCPU, without KVM: a legacy (fxsave) image, as on a
+/// guest without XSAVE, so signal frames and rt_sigreturn run their FPU paths under the fuzzer.
+/// A restore is refused when MXCSR has reserved bits set, as KVM_SET_FPU would fail.
+struct FuzzFpu {
+    image: std::cell::RefCell<Box<[u8; XSAVE_IMAGE]>>,
+}
+
+impl Default for FuzzFpu {
+    fn default() -> Self {
+        let mut image = Box::new([0u8; XSAVE_IMAGE]);
+        // FCW 0x37f and MXCSR 0x1f80: the state after FNINIT/reset.
+        image[0..2].copy_from_slice(&0x37fu16.to_le_bytes());
+        image[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+        FuzzFpu {
+            image: std::cell::RefCell::new(image),
+        }
+    }
+}
+
+impl ExtendedState for FuzzFpu {
+    fn get(&self) -> Option<Xstate> {
+        Some(Xstate {
+            image: self.image.borrow().clone(),
+            xcr0: 0,
+            size: 512,
+        })
+    }
+
+    fn set(&self, image: &[u8; XSAVE_IMAGE]) -> bool {
+        let mxcsr = u32::from_le_bytes([image[24], image[25], image[26], image[27]]);
+        if mxcsr & !0xffff != 0 {
+            return false;
+        }
+        self.image.borrow_mut().copy_from_slice(image);
+        true
+    }
 }
