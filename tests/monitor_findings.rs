@@ -24,33 +24,12 @@ fn umon_cmd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_umon"))
 }
 
-/// umon under `ulimit -v` (1 GiB of address space with -m 64M): a monitor that reads an
-/// unbounded file fails instead of eating the machine's memory.
 fn bounded_umon(args: &[&str]) -> Command {
-    let mut cmd = Command::new("sh");
-    cmd.args(["-c", "ulimit -v 1048576 && exec \"$@\"", "sh"]);
-    cmd.arg(env!("CARGO_BIN_EXE_umon")).args(args);
-    cmd
+    common::bounded_umon(args)
 }
 
-/// Wait for `child` (killing it and failing after [`DEADLINE`]); its exit code and stderr.
-fn finish(mut child: Child) -> (i32, String) {
-    let t0 = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                e.read_to_string(&mut err).unwrap();
-            }
-            return (status.code().unwrap_or(-1), err);
-        }
-        if t0.elapsed() > DEADLINE {
-            child.kill().unwrap();
-            let _ = child.wait();
-            panic!("umon did not end within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn finish(child: Child) -> (i32, String) {
+    common::finish_within(child, DEADLINE)
 }
 
 /// A fresh directory holding a copy of the probe, for a writable volume.

@@ -6,10 +6,9 @@
 mod common;
 
 use common::apps::{c_app, Link};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longest any one run here may take before the test fails instead of hanging.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -22,33 +21,12 @@ fn scratch(tag: &str) -> PathBuf {
     dir
 }
 
-/// umon under `ulimit -v` (1 GiB of address space): a monitor that copies without bound fails
-/// instead of eating the machine's memory.
 fn bounded_umon(args: &[&str]) -> Command {
-    let mut cmd = Command::new("sh");
-    cmd.args(["-c", "ulimit -v 1048576 && exec \"$@\"", "sh"]);
-    cmd.arg(env!("CARGO_BIN_EXE_umon")).args(args);
-    cmd
+    common::bounded_umon(args)
 }
 
-/// Wait for `child` (killing it and failing after [`DEADLINE`]); its exit code and stderr.
-fn finish(mut child: Child) -> (i32, String) {
-    let t0 = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                e.read_to_string(&mut err).unwrap();
-            }
-            return (status.code().unwrap_or(-1), err);
-        }
-        if t0.elapsed() > DEADLINE {
-            child.kill().unwrap();
-            let _ = child.wait();
-            panic!("umon did not end within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn finish(child: Child) -> (i32, String) {
+    common::finish_within(child, DEADLINE)
 }
 
 fn run_bounded(args: &[&str]) -> (i32, String) {

@@ -263,9 +263,15 @@ fn wait(cx: &Ctx<'_, '_>, uaddr: u64, val: u32, bitset: u32, deadline: Deadline)
         if load(cx, uaddr)? != val {
             return Err(Errno::EAGAIN.into());
         }
-        if matches!(deadline, Deadline::Never) && cx.process.live_threads() <= 1 {
+        // Read after the live count: a thread ending the process marks it exiting before it
+        // leaves the count, so a waiter that sees itself alone because the others are ending
+        // the process leaves with them instead of reporting a deadlock.
+        if matches!(deadline, Deadline::Never)
+            && cx.process.live_threads() <= 1
+            && !cx.process.exit.exiting()
+        {
             // The only thread waits for good: no other thread can wake it and umon delivers
-            // no signals, so it would hang until --timeout.
+            // no signals from outside, so it would hang until --timeout.
             return Err(Stop::Fatal(HypercallError::Deadlock { what: "futex wait" }));
         }
         q.push(w.clone());

@@ -93,7 +93,7 @@ pub fn rust_app(name: &str) -> PathBuf {
 }
 
 /// Builds `key` once per process with the command `compile(output_path)` returns.
-fn built(key: &str, compile: impl FnOnce(&Path) -> Command) -> PathBuf {
+pub fn built(key: &str, compile: impl FnOnce(&Path) -> Command) -> PathBuf {
     static CACHE: Mutex<BTreeMap<String, Arc<OnceLock<PathBuf>>>> = Mutex::new(BTreeMap::new());
     let cell = CACHE
         .lock()

@@ -1,7 +1,9 @@
 //! Shared helpers for the integration tests: the KVM gate and running the `umon` binary.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::{Command, Output};
+use std::io::Read;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 /// Whether KVM tests can run. When `/dev/kvm` is unusable this panics if `UMON_REQUIRE_KVM=1`
 /// (CI), and otherwise says why the test is skipped.
@@ -44,3 +46,32 @@ pub fn stderr(o: &Output) -> String {
 
 pub mod apps;
 pub mod real;
+
+/// `umon ARGS` under `ulimit -v` (1 GiB of address space): a monitor that reads or copies
+/// without bound fails instead of eating the machine's memory.
+pub fn bounded_umon(args: &[&str]) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "ulimit -v 1048576 && exec \"$@\"", "sh"]);
+    cmd.arg(env!("CARGO_BIN_EXE_umon")).args(args);
+    cmd
+}
+
+/// Wait for `child`, killing it and failing after `deadline`; its exit code and stderr.
+pub fn finish_within(mut child: Child, deadline: Duration) -> (i32, String) {
+    let t0 = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                e.read_to_string(&mut err).unwrap();
+            }
+            return (status.code().unwrap_or(-1), err);
+        }
+        if t0.elapsed() > deadline {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("umon did not end within {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

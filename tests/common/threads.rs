@@ -5,13 +5,11 @@
 //! written, never closed) until the program ends.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
-use crate::common::apps::{self, Link};
-use std::collections::BTreeMap;
+use crate::common::apps::{self, built, Link};
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -94,38 +92,6 @@ pub fn go_app() -> PathBuf {
 
 fn sources() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps")
-}
-
-/// Builds `key` once per process (what `apps::built` does for the glibc and Rust apps).
-fn built(key: &str, compile: impl FnOnce(&Path) -> Command) -> PathBuf {
-    static CACHE: Mutex<BTreeMap<String, Arc<OnceLock<PathBuf>>>> = Mutex::new(BTreeMap::new());
-    let cell = CACHE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(key.to_owned())
-        .or_default()
-        .clone();
-    cell.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("apps");
-        let scratch = dir.join(format!(".build-{key}-{}", std::process::id()));
-        std::fs::create_dir_all(&scratch).expect("create the app build directory");
-        let tmp = scratch.join(key);
-        let mut cmd = compile(&tmp);
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {cmd:?} to build the test app {key}: {e}"));
-        assert!(
-            out.status.success(),
-            "building test app {key} failed: {cmd:?}\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let dest = dir.join(key);
-        std::fs::rename(&tmp, &dest).expect("move the built app into place");
-        std::fs::remove_dir_all(&scratch).ok();
-        dest
-    })
-    .clone()
 }
 
 /// What the app gets on stdin.
