@@ -666,12 +666,25 @@ impl FileSystem {
         let m = &self.mounts[via];
         if m.writable && self.mixed() {
             let name = leaf.strip_suffix(b"/").unwrap_or(leaf);
-            if let Ok(st) = rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
-                if let Some(v) = self.volume_root((st.st_dev, st.st_ino)) {
+            match rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => {
+                    if let Some(v) = self.volume_root((st.st_dev, st.st_ino)) {
+                        return Region {
+                            volume: v,
+                            writable: self.mounts[v].writable,
+                        };
+                    }
+                }
+                // No such entry: nothing to be a volume root; the directory decides.
+                Err(rustix::io::Errno::NOENT) => {}
+                // Unknown (the guest took search permission away from the directory, which
+                // umon's user does not override): it might be a read-only volume's root, so
+                // it is read-only (found by the fuzzer running as an unprivileged user).
+                Err(_) => {
                     return Region {
-                        volume: v,
-                        writable: self.mounts[v].writable,
-                    };
+                        volume: via,
+                        writable: false,
+                    }
                 }
             }
         }
