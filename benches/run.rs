@@ -1,14 +1,18 @@
 //! `umon run` against the floor and native execution, all in the same run (ratios in the README):
-//! - `start/*`: start to exit of hello (static-pie) in umon, natively (fork+exec), and the bare
-//!   KVM floor VM.
+//! - `start/*`: start to exit of hello (static-pie) in umon (in-process, and as the CLI
+//!   `umon run hello`: fork+exec of umon, seccomp on), natively (fork+exec), and the bare KVM
+//!   floor VM; and of the dynamically linked hello (plain `gcc`) in umon with `--root /`
+//!   (its ld.so and libc.so.6 from the host) and natively.
 //! - `syscall/*`: 10 000 one-byte writes to /dev/null forwarded by umon, the same natively, and
 //!   10 000 raw exits of a bare VM (`out` in a loop): the floor for a forwarded call, and
 //!   10 000 round trips through umon's CPL3 syscall trap that the monitor answers at once.
 //! - `compute/*`: a CPU-bound loop with no syscalls in umon and natively.
+//! - `mm/*`: mmap 512 MiB, touch every page, munmap (`tests/apps/mm_lazy.c cycles 1 512`):
+//!   demand faults of lazily mapped memory in umon and natively.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 
-use common::{c_app, floor, native_run, umon_run};
+use common::{c_app, floor, native_run, umon_run, umon_run_with_volumes};
 use criterion::{criterion_group, criterion_main, Criterion};
 use kvm_ioctls::Kvm;
 use std::time::Duration;
@@ -25,10 +29,44 @@ fn start(c: &mut Criterion) {
     g.bench_function("umon_hello", |b| {
         b.iter(|| assert_eq!(umon_run(&hello, &[]), 0))
     });
+    g.bench_function("umon_cli_hello", |b| {
+        b.iter(|| {
+            let status = std::process::Command::new(env!("CARGO_BIN_EXE_umon"))
+                .arg("run")
+                .arg(&hello)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        })
+    });
     g.bench_function("native_hello", |b| {
         b.iter(|| assert_eq!(native_run(&hello, &[]), 0))
     });
+    let dynamic = dynamic_hello();
+    let root = umon::linux::fs::volume::parse_root("/").expect("--root /");
+    g.bench_function("umon_dynamic_hello", |b| {
+        b.iter(|| assert_eq!(umon_run_with_volumes(&dynamic, &[], vec![root.clone()]), 0))
+    });
+    g.bench_function("native_dynamic_hello", |b| {
+        b.iter(|| assert_eq!(native_run(&dynamic, &[]), 0))
+    });
     g.finish();
+}
+
+/// tests/apps/hello.c linked as gcc links by default: a PIE with PT_INTERP and libc.so.6.
+fn dynamic_hello() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-hello-dynamic");
+    let ok = std::process::Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(&out)
+        .arg(root.join("tests/apps/hello.c"))
+        .status()
+        .expect("run gcc")
+        .success();
+    assert!(ok, "gcc failed for the dynamic hello");
+    out
 }
 
 fn syscall(c: &mut Criterion) {
@@ -71,6 +109,20 @@ fn compute(c: &mut Criterion) {
     g.finish();
 }
 
+fn mm(c: &mut Criterion) {
+    let app = c_app("mm_lazy");
+    let args = ["cycles", "1", "512"];
+    let mut g = c.benchmark_group("mm");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.bench_function("umon_touch_512m", |b| {
+        b.iter(|| assert_eq!(umon_run(&app, &args), 0))
+    });
+    g.bench_function("native_touch_512m", |b| {
+        b.iter(|| assert_eq!(native_run(&app, &args), 0))
+    });
+    g.finish();
+}
+
 /// Peak RSS of the `umon` process running hello with 1 GiB of guest RAM (target: <= 4 MiB).
 /// Criterion measures time only, so this one prints its measurement.
 fn peak_rss(_: &mut Criterion) {
@@ -89,5 +141,5 @@ fn peak_rss(_: &mut Criterion) {
     println!("memory/umon_hello_peak_rss: {worst} KiB (target 4096 KiB)");
 }
 
-criterion_group!(benches, start, syscall, compute, peak_rss);
+criterion_group!(benches, start, syscall, compute, mm, peak_rss);
 criterion_main!(benches);

@@ -5,6 +5,8 @@
 //! - `threads/*spin_*`: a CPU-bound loop on 1 thread and split over every host CPU; the
 //!   `parallel_speedup` line printed at the end is each one's speed-up (1 thread / all CPUs)
 //!   and umon's as a fraction of native's (goal: >= 0.9).
+//! - `threads/*pipe_256mib`: 256 MiB from one thread to another through a pipe in 64 KiB
+//!   writes and reads; the `pipe_throughput` line printed at the end gives MiB/s both ways.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 const THREADS: &str = "1000";
 const ROUND_TRIPS: &str = "10000";
 const SPIN_ROUNDS: &str = "400000000";
+const PIPE_MIB: &str = "256";
 
 fn cpus() -> String {
     std::thread::available_parallelism()
@@ -104,5 +107,47 @@ fn parallel_speedup(_: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, create_join, futex_pingpong, spin, parallel_speedup);
+fn pipe(c: &mut Criterion) {
+    let app = c_app("pipe_stream");
+    let mut g = c.benchmark_group("threads");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.bench_function("umon_pipe_256mib", |b| {
+        b.iter(|| assert_eq!(umon_run(&app, &[PIPE_MIB]), 0))
+    });
+    g.bench_function("native_pipe_256mib", |b| {
+        b.iter(|| assert_eq!(native_run(&app, &[PIPE_MIB]), 0))
+    });
+    g.finish();
+}
+
+/// The throughput the pipe runs imply (best of 5, whole runs: VM start-up included for umon).
+fn pipe_throughput(_: &mut Criterion) {
+    let app = c_app("pipe_stream");
+    let mib: f64 = PIPE_MIB.parse().unwrap();
+    let rate = |run: &dyn Fn(&Path, &[&str]) -> i32| best_of_5(|| run(&app, &[PIPE_MIB]));
+    let native = rate(&native_run).expect("pipe_stream runs natively");
+    match rate(&umon_run) {
+        Ok(umon) => println!(
+            "threads/pipe_throughput of {mib} MiB in 64 KiB writes: native {:.0} MiB/s, umon \
+             {:.0} MiB/s, umon/native {:.2}",
+            mib / native,
+            mib / umon,
+            native / umon
+        ),
+        Err(code) => println!(
+            "threads/pipe_throughput: native {:.0} MiB/s, umon not measured (exit {code})",
+            mib / native
+        ),
+    }
+}
+
+criterion_group!(
+    benches,
+    create_join,
+    futex_pingpong,
+    spin,
+    parallel_speedup,
+    pipe,
+    pipe_throughput
+);
 criterion_main!(benches);

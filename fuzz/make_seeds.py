@@ -428,6 +428,241 @@ out("syscall", "volume-escape", prog(
 ))
 
 
+# ---- signal ops (fuzz/src/signals.rs: an op byte 0xb0 | k, then what call k reads) -----------
+
+SIGUSR1_B, SIGSEGV_B, SIGUSR2_B = 9, 10, 11  # sig() maps byte b < 200 to b % 64 + 1
+HANDLER, RESTORER = 0x1000, 0x1100  # text offsets
+SCRATCH_PTR = 2  # ptr(): any selector 2..7 is the scratch structure
+SA_SIGINFO_BIT, SA_RESTART_BIT, SA_ONSTACK_BIT = 1, 2, 4  # sig_action's flag bits (SA_RESTORER unless 0x20)
+
+
+def sig_action(sig_b, bits=SA_SIGINFO_BIT, mask=0, handler=HANDLER):
+    """rt_sigaction(sig, &act, &old, 8): handler and restorer in the text."""
+    return (bytes([0xB0, 2]) + struct.pack("<H", handler) + bytes([bits, 0]) +
+            struct.pack("<H", RESTORER) + struct.pack("<Q", mask) +
+            bytes([SCRATCH_PTR, SCRATCH_PTR, sig_b]))
+
+
+def sig_procmask(how, mask):
+    return bytes([0xB1]) + struct.pack("<Q", mask) + bytes([how, SCRATCH_PTR, SCRATCH_PTR])
+
+
+def sig_altstack(stack_offset, size_div4):
+    """sigaltstack with ss_sp in the stack region (place() selector 3)."""
+    return bytes([0xB3, 0, 3]) + struct.pack("<H", stack_offset) + struct.pack("<H", size_div4) + \
+        bytes([SCRATCH_PTR, SCRATCH_PTR])
+
+
+def sig_kill(sig_b):
+    return bytes([0xB4, 0, sig_b])
+
+
+def sig_tgkill(sig_b):
+    return bytes([0xB5, 1, sig_b])
+
+
+def sig_queue(sig_b, value, code_choice=0):
+    """rt_sigqueueinfo(1, sig, &info) with si_code -1 (SI_QUEUE) and si_value = value."""
+    return bytes([0xB6, sig_b, code_choice]) + struct.pack("<QQ", 1, value) + bytes([SCRATCH_PTR])
+
+
+def sig_return():
+    """rt_sigreturn as the handler's ret into its restorer makes it."""
+    return bytes([0xB8])
+
+
+def sig_return_at(stack_offset):
+    """rt_sigreturn with rsp in the stack region (a forged frame poked there)."""
+    return bytes([0xB9, 0]) + struct.pack("<H", stack_offset)
+
+
+def sig_signalfd(mask, flags_choice=1):
+    """signalfd4(-1, &mask, 8, SFD_NONBLOCK)."""
+    return bytes([0xBC]) + struct.pack("<Q", mask) + bytes([flags_choice, 0, SCRATCH_PTR])
+
+
+def sig_read(length, fd=3):
+    return bytes([0xBD, fd - 2]) + struct.pack("<H", length) + bytes([SCRATCH_PTR])
+
+
+def sig_poll(fd=3):
+    return bytes([0xBE, fd - 2, SCRATCH_PTR])
+
+
+def bit(sig):
+    return 1 << (sig - 1)
+
+
+PVM = 8
+out("syscall", "sig-handler", prog(PVM, sig_action(SIGUSR1_B), sig_tgkill(SIGUSR1_B)))
+out("syscall", "sig-handler-return", prog(
+    PVM, sig_action(SIGUSR1_B, SA_SIGINFO_BIT | SA_RESTART_BIT, mask=bit(12)),
+    sig_tgkill(SIGUSR1_B), sig_return(), call(39)))
+out("syscall", "sig-handler-hardware", prog(
+    0, sig_action(SIGUSR1_B), sig_kill(SIGUSR1_B), sig_return(), call(39)))
+out("syscall", "sig-altstack-queue", prog(
+    PVM, sig_altstack(0x8000, 0x1000), sig_action(SIGUSR2_B, SA_SIGINFO_BIT | SA_ONSTACK_BIT),
+    sig_procmask(0, bit(12)), sig_queue(SIGUSR2_B, 7), sig_queue(SIGUSR2_B, 8),
+    sig_procmask(1, bit(12)), sig_return(), call(39)))
+def forged(rip, rsp, eflags, csgsfs, fpstate, mask=0):
+    """A ucontext (the frame after pretcode): flags, link, stack, then the sigcontext."""
+    regs = list(range(8, 24))
+    regs[15] = rsp
+    return (u64s(0, 0, 0, 0, 0) + u64s(*regs) +
+            u64s(rip, eflags, csgsfs, 0, 0, 0, 0, fpstate) + u64s(*([0] * 8)) + u64s(mask))
+
+
+SAFE_RSP, TEXT_RIP = DATA_VA + 0x8000, NS + 0x200
+FORGED = [
+    # IOPL 3, VM and AC asked for: only the flags a user may change are taken (CS: umon's own
+    # user selector, 0x2b: umon's rt_sigreturn refuses Linux's 0x33)
+    forged(TEXT_RIP, SAFE_RSP, 0x23202 | 0x40000, 0x2B, 0),
+    # a kernel CS: the return faults (SIGSEGV)
+    forged(TEXT_RIP, SAFE_RSP, 0x202, 0x10, 0),
+    # fpstate in the kernel half: badframe, SIGSEGV to the handler
+    forged(TEXT_RIP, SAFE_RSP, 0x202, 0x33, 0xFFFF_8000_0000_0000),
+    # fpstate in the text, whose bytes are no valid fxsave image (MXCSR reserved bits)
+    forged(TEXT_RIP, SAFE_RSP, 0x202, 0x33, NS + 0x40),
+    # a non-canonical rip, accepted (the return faults in user mode)
+    forged(0x8000_0000_0000_0000, SAFE_RSP, 0x202, 0x33, 0),
+    bytes(255),
+    bytes([0xFF]) * 255,
+]
+steps = [poke(TEXT, 0x40, bytes([0xFF]) * 64), sig_action(SIGSEGV_B)]
+for n, frame in enumerate(FORGED):
+    at = 0x1000 * (n + 1)
+    steps += [poke(STACK, at + i, frame[i:i + 200]) for i in range(0, len(frame), 200)]
+    steps.append(sig_return_at(at))
+out("syscall", "sig-forged-frames", prog(PVM, *steps))
+out("syscall", "sig-signalfd", prog(
+    PVM, sig_procmask(0, bit(10) | bit(12)), sig_signalfd(bit(10) | bit(12)), sig_poll(),
+    sig_kill(SIGUSR1_B), sig_queue(SIGUSR2_B, 5), sig_poll(), sig_read(3 * 128), sig_read(127),
+    sig_read(128)))
+
+
+# ---- long-tail ops (fuzz/src/longtail.rs: an op byte 0x90 | k, then what call k reads) --------
+
+LT_SCRATCH = 4  # longtail ptr(): selectors 4..9 are the op's scratch structure
+SIGWINCH_B = 27  # 27 % 64 + 1: ignored by default, so a timer's signal ends nothing
+
+
+def lt_timer_create(clock_sel=1, notify_sel=0, signo_b=SIGWINCH_B, value=0):
+    """timer_create(clock, &sev, &id): clock_sel 1 is CLOCK_MONOTONIC, notify 0 SIGEV_SIGNAL."""
+    return (bytes([0x90, clock_sel, notify_sel, signo_b, 0]) + struct.pack("<Q", value) +
+            bytes([LT_SCRATCH, LT_SCRATCH]))
+
+
+def lt_time(ns):
+    """time_pair(): selector 1 is {0, ns} (ns < 65536)."""
+    return bytes([1]) + struct.pack("<H", ns)
+
+
+def lt_timer_settime(interval_ns, value_ns, flags_sel=0):
+    """timer_settime(the id timer_create wrote, flags, &new, &old)."""
+    return (bytes([0x91, 0, flags_sel]) + lt_time(interval_ns) + lt_time(value_ns) +
+            bytes([LT_SCRATCH, LT_SCRATCH]))
+
+
+def lt_timer(which):
+    """0: timer_gettime(id, &out), 1: timer_getoverrun(id), 2: timer_delete(id)."""
+    return bytes([0x92, which, 0]) + (bytes([LT_SCRATCH]) if which == 0 else b"")
+
+
+def lt_setitimer(which, interval_ns, value_ns):
+    return (bytes([0x93, 0, which]) + lt_time(interval_ns) + lt_time(value_ns) +
+            bytes([LT_SCRATCH, LT_SCRATCH]))
+
+
+def lt_getitimer(which):
+    return bytes([0x93, 1, which, LT_SCRATCH])
+
+
+def lt_fd(fd):
+    """fd(): a byte b >= 1 (below 254) is fd b % 16 + 2."""
+    return bytes([fd - 2])
+
+
+def lt_path(name):
+    return bytes([P[name]])
+
+
+out("syscall", "lt-timers", prog(
+    PVM,
+    lt_timer_create(), lt_timer_settime(1000, 1000), lt_timer(0), lt_timer(1),
+    lt_timer_create(notify_sel=2), lt_timer_settime(0, 0), lt_timer(0),
+    lt_timer(2), lt_timer_settime(1, 1), lt_timer(2),
+    lt_setitimer(0, 0, 5000), lt_getitimer(0), lt_setitimer(1, 3000, 0), lt_getitimer(1),
+    bytes([0x94, 0]),
+))
+out("syscall", "lt-memfd-inotify", prog(
+    0,
+    # memfd_create("seal-me", MFD_CLOEXEC | MFD_ALLOW_SEALING) = 3, write, seal, write again
+    bytes([0x95, 7]) + b"seal-me" + bytes([1, LT_SCRATCH]),
+    poke(DATA, 0, b"data"), call(1, FD3, "data", ("small", 4)),
+    bytes([0x96]) + lt_fd(3) + bytes([0, 8]),  # F_ADD_SEALS, F_SEAL_WRITE
+    call(1, FD3, "data", ("small", 4)),
+    bytes([0x96]) + lt_fd(3) + bytes([1, 0]),  # F_GET_SEALS
+    # inotify_init1(IN_NONBLOCK) = 4, a watch on /data/dir, an event, reads
+    bytes([0x97, 0]),
+    bytes([0x98]) + lt_fd(4) + lt_path("/data/dir") + bytes([0]),
+    call(2, path("/data/dir/new"), ("u32", O_RDWR | O_CREAT), ("u32", 0o644)),
+    call(0, ("file", 1), "data", ("small", 200)),
+    call(0, ("file", 1), "data", ("small", 200)),
+    bytes([0x98]) + lt_fd(4) + lt_path("/data/dir") + bytes([4]),  # IN_DONT_FOLLOW alone
+    bytes([0x99]) + lt_fd(4) + bytes([0]),
+    bytes([0x99]) + lt_fd(4) + bytes([0]),
+))
+out("syscall", "lt-attrs-info-locks", prog(
+    0,
+    # getxattr("/data/file", "user.a", out, 4), lsetxattr on a symlink out, flistxattr(-1)
+    bytes([0x9A, 3]) + lt_path("/data/file") + bytes([0, LT_SCRATCH, LT_SCRATCH, 1, 0]),
+    bytes([0x9A, 1]) + lt_path("/data/link-out") + bytes([0, LT_SCRATCH, LT_SCRATCH, 1, 1]),
+    bytes([0x9A, 8, 254, 0, LT_SCRATCH, LT_SCRATCH, 2, 0]),  # on fd -1
+    # chown("/data/file", -1, -1), fchownat(AT_FDCWD, "/ro/file", nobody, -1, 0)
+    bytes([0x9B, 0]) + lt_path("/data/file") + bytes([0, 0]),
+    bytes([0x9B, 3, 0]) + lt_path("/ro/file") + bytes([0, 3, 0]),
+    # sched_setscheduler(0, SCHED_BATCH, {0}), getpriority(PRIO_PROCESS, 0)
+    bytes([0x9C, 0, 3, LT_SCRATCH, 2, 0]),
+    bytes([0x9C, 0, 0, LT_SCRATCH, 6, 0, 0]),
+    # prctl(PR_GET_NAME, out), prctl(PR_GET_TID_ADDRESS, out), personality(0xffffffff)
+    bytes([0x9D, 1, 16, 0, LT_SCRATCH]) + arg(0) + arg(0) + arg(0),
+    bytes([0x9D, 1, 40, 0, LT_SCRATCH]) + arg(0) + arg(0) + arg(0),
+    bytes([0x9D, 0, 0]),
+    # getrusage(RUSAGE_THREAD, out), sysinfo(out), membarrier(MEMBARRIER_CMD_QUERY, 0, 0)
+    bytes([0x9E, 0, 1, LT_SCRATCH]), bytes([0x9E, 2, LT_SCRATCH]), bytes([0x9E, 3, 0, 0]) + arg(0),
+    # open /data/file = 3; F_SETLK write lock [0, 10); F_OFD_GETLK; flock(LOCK_EX)
+    call(2, path("/data/file"), ("u32", O_RDWR)),
+    bytes([0x9F]) + lt_fd(3) + bytes([1, 1, 0, 0, 1]) + struct.pack("<H", 10) + bytes([0, 1, LT_SCRATCH]),
+    bytes([0x9F]) + lt_fd(3) + bytes([1, 0, 0, 0, 1]) + struct.pack("<H", 10) + bytes([0, 3, LT_SCRATCH]),
+    bytes([0x9F]) + lt_fd(3) + bytes([0, 2]),
+))
+
+
+# ---- pipe ops (fuzz/src/pipes.rs: an op byte 0xa0 | k, then what call k reads) ---------------
+
+def h16(v):
+    return struct.pack("<H", v)
+
+
+P_READ, P_WRITE = 0, 3  # fd(): selectors for the last pipe2's read and write ends
+out("syscall", "pipe", prog(
+    PVM | 1, poke(DATA, 0, b"pipe!\n"),
+    bytes([0xA0, 1, 0]),                                              # pipe2(scratch, 0)
+    bytes([0xA1, P_WRITE, 1]) + h16(0) + bytes([7]) + h16(6) + bytes([0]),    # write 6
+    bytes([0xA2, P_READ, 1]) + h16(0x100) + bytes([7]) + h16(6) + bytes([0]),  # read 6
+    call(1, ("fd", 1), ("data", 0x100), ("small", 6)),
+    bytes([0xA2, P_READ, 1]) + h16(0x200) + bytes([2, 0]),           # would block: skipped
+    bytes([0xA5, P_WRITE, 1, 1]) + h16(0) + bytes([7]) + h16(3) + bytes([1, 0]),  # vmsplice 3
+    bytes([0xA3, P_READ, 7, 1, 0, 0, 0, 1]),                          # splice to stdout
+    bytes([0xA6, P_WRITE, 1, 2]),                                     # F_SETPIPE_SZ 1 MiB + 1
+    bytes([0xA6, P_READ, 0]),                                         # F_GETPIPE_SZ
+    bytes([0xA2, P_READ, 1]) + h16(0x300) + bytes([7]) + h16(3) + bytes([0]),  # read 3
+    call(1, ("fd", 1), ("data", 0x300), ("small", 3)),
+    bytes([0xA7, P_WRITE, 0]),                                        # close the write end
+    bytes([0xA2, P_READ, 1]) + h16(0x200) + bytes([2, 0]),           # EOF: runs
+))
+
+
 # ---- hypercall programs (fuzz/src/machine.rs: `hypercall`) --------------------------------------
 
 SCRATCH = 0x5000

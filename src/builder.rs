@@ -22,7 +22,7 @@ use crate::linux::fs::volume::VolumeSpec;
 use crate::linux::stdio::{Sink, Source, Stdio};
 use crate::linux::trace::TraceMode;
 use crate::machine::stop::KillHandle;
-use crate::{Error, RunReport, Vm};
+use crate::{Error, RunReport, SignalHandle, Vm};
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -37,6 +37,7 @@ pub struct Builder {
     stdout: Option<Sink>,
     stderr: Option<Sink>,
     kill: Option<KillHandle>,
+    signals: Option<SignalHandle>,
 }
 
 impl Builder {
@@ -54,6 +55,7 @@ impl Builder {
             stdout: None,
             stderr: None,
             kill: None,
+            signals: None,
         }
     }
 
@@ -98,6 +100,22 @@ impl Builder {
     /// Grant a host directory.
     pub fn volume(mut self, volume: VolumeSpec) -> Builder {
         self.app.volumes.push(volume);
+        self
+    }
+
+    /// Whether the guest gets a private writable `/tmp` and `/dev/shm` where no volume provides
+    /// them (default: yes): a host temporary directory umon creates and removes at the end.
+    pub fn private_dirs(mut self, on: bool) -> Builder {
+        self.app.no_private_dirs = !on;
+        self
+    }
+
+    /// What the application may reach of the network (default: [`NetMode::None`] with nothing
+    /// published: AF_UNIX inside volumes only).
+    ///
+    /// [`NetMode::None`]: crate::linux::net::policy::NetMode::None
+    pub fn net(mut self, policy: crate::linux::net::NetPolicy) -> Builder {
+        self.app.net = policy;
         self
     }
 
@@ -156,6 +174,13 @@ impl Builder {
         self
     }
 
+    /// Send signals to this VM's application with `handle` (from any thread, before or while it
+    /// runs; see [`SignalHandle`]).
+    pub fn signal_handle(mut self, handle: &SignalHandle) -> Builder {
+        self.signals = Some(handle.clone());
+        self
+    }
+
     /// Create the VM (KVM, memory, the core, the application), ready to run.
     pub fn build(self) -> Result<Vm, Error> {
         let config = Config {
@@ -175,7 +200,11 @@ impl Builder {
                 }
             }
         };
-        Vm::build(&config, stdio, self.kill.unwrap_or_default())
+        let vm = Vm::build(&config, stdio, self.kill.unwrap_or_default())?;
+        if let Some(signals) = &self.signals {
+            vm.attach(signals)?;
+        }
+        Ok(vm)
     }
 
     /// Build and run to the end.

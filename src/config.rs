@@ -112,6 +112,9 @@ impl Config {
                 format_size(m)
             ));
         }
+        if let Some(app) = &self.app {
+            app.net.validate()?;
+        }
         if let Some(n) = self.cpus {
             if !(1..=MAX_CPUS).contains(&n) {
                 return Err(format!("--cpus {n} is outside 1..={MAX_CPUS}"));
@@ -215,6 +218,12 @@ pub struct AppConfig {
     pub volumes: Vec<crate::linux::fs::volume::VolumeSpec>,
     /// The initial working directory, a guest path (default "/").
     pub workdir: Option<String>,
+    /// Give the guest no private writable `/tmp` and `/dev/shm` (by default umon provides them
+    /// from a host temporary directory it removes at the end, unless a volume provides them).
+    pub no_private_dirs: bool,
+    /// What the application may reach of the network (`--net`, `--publish`; default: nothing
+    /// but AF_UNIX inside its volumes).
+    pub net: crate::linux::net::NetPolicy,
 }
 
 impl AppConfig {

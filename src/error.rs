@@ -41,6 +41,20 @@ pub enum Error {
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A signal could not be sent to the application ([`crate::SignalHandle::send`]).
+    #[error(transparent)]
+    Signal(#[from] SignalError),
+}
+
+/// Why [`crate::SignalHandle::send`] did not send a signal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignalError {
+    /// Not a signal number (1..=64), as kill(2)'s EINVAL.
+    #[error("{0} is not a signal number (1..=64)")]
+    Invalid(i32),
+    /// The application has ended (or its VM was dropped before it ran), as kill(2)'s ESRCH.
+    #[error("the application has ended")]
+    Ended,
 }
 
 impl From<crate::machine::vcpu::RunError> for Error {

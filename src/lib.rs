@@ -2,7 +2,8 @@
 //! laid out like OSv, and runs one static Linux x86-64 program in it.
 //!
 //! Embedding: [`Builder`] configures one VM for one application; [`Vm::run`] runs it on the
-//! calling thread and returns how it ended; a [`KillHandle`] stops it from any thread. Errors are
+//! calling thread and returns how it ended; a [`KillHandle`] stops it from any thread, and a
+//! [`SignalHandle`] sends its application a signal (a graceful SIGTERM) from any thread. Errors are
 //! typed ([`Error`]) and map to the CLI's exit codes with [`Error::exit_code`].
 //!
 //! ```no_run
@@ -35,11 +36,11 @@ pub mod machine;
 
 pub use builder::{Builder, Capture};
 pub use config::{Config, Mode};
-pub use error::Error;
+pub use error::{Error, SignalError};
 pub use exit::ExitStatus;
 pub use machine::stop::KillHandle;
 pub use umon_abi::hypercall::SelftestReport;
-pub use vm::Vm;
+pub use vm::{SignalHandle, Vm};
 
 /// What a finished VM reports.
 #[derive(Clone, Debug)]

@@ -12,15 +12,49 @@ use umon::config::AppConfig;
 use umon::config::{format_duration, format_size, parse_duration, parse_size};
 use umon::error::EXIT_UMON_FAILED;
 use umon::linux::trace::TraceMode;
-use umon::{Config, ExitStatus, Mode, Vm};
+use umon::{Config, ExitStatus, Mode, SignalHandle, Vm};
 
-const EXIT_CODES: &str = "\
+/// The exit-code table of every command's help (a macro: `concat!` takes only literals).
+macro_rules! exit_codes {
+    () => {
+        "\
 Exit codes:
   N      the application's own exit status, passed straight through
   128+N  the application was killed by signal N (a fault: SIGSEGV=139, SIGILL=132, SIGFPE=136)
   125    umon itself failed (no /dev/kvm, guest crash, bad option)
   126    the application cannot be executed (not a usable ELF)
-  127    the application was not found";
+  127    the application was not found"
+    };
+}
+
+const EXIT_CODES: &str = exit_codes!();
+
+/// The signals umon passes on to the app (`umon run`); SIGINT, SIGTERM and SIGHUP first: the
+/// ones that end the other commands.
+const FORWARDED: [i32; 8] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+];
+
+const RUN_HELP: &str = concat!(
+    "\
+Signals:
+  SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH and SIGCONT sent to umon go to
+  the app as kill(2) from outside would send them: its handler runs (a SIGTERM handler can shut
+  down gracefully and exit 0), an ignored one is dropped (SIGWINCH, SIGCONT by default), and one
+  whose default action ends the app makes umon exit 128+N without a line. An app that handles or
+  ignores them keeps running: SIGKILL to umon or --timeout end it regardless. SIGSTOP and SIGTSTP
+  stop umon itself, VM and all; SIGCONT resumes it.
+
+",
+    exit_codes!()
+);
 
 #[derive(Parser)]
 #[command(name = "umon", version, about = "Run one Linux program in a KVM micro-VM", after_help = EXIT_CODES)]
@@ -59,8 +93,9 @@ enum Command {
     /// Run a static Linux x86-64 executable (static-pie or static) in a micro-VM.
     ///
     /// The app gets umon's stdin, stdout and stderr, an empty environment unless -e is given,
-    /// and no file system yet; its exit status becomes umon's.
-    #[command(after_help = EXIT_CODES, override_usage = "umon run [OPTIONS] APP [ARGS]...")]
+    /// and a small generated system (/dev, /proc, /sys, /etc/passwd, a private /tmp) plus the
+    /// host directories granted with -v or --root; its exit status becomes umon's.
+    #[command(after_help = RUN_HELP, override_usage = "umon run [OPTIONS] APP [ARGS]...")]
     Run {
         #[command(flatten)]
         vm: VmArgs,
@@ -79,6 +114,21 @@ enum Command {
         /// (repeatable; the longest matching guest path wins). Without any, the app sees no files.
         #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro|:rw]", value_parser = umon::linux::fs::volume::parse_spec)]
         volumes: Vec<umon::linux::fs::volume::VolumeSpec>,
+        /// A host directory as the app's `/` (read-only unless :rw), confined like a volume:
+        /// `--root /` runs the host's own static programs. The synthetic /dev, /proc and /sys
+        /// and any -v volumes mount over it; a read-only root gets a private writable /tmp.
+        #[arg(long, value_name = "DIR[:rw]", value_parser = umon::linux::fs::volume::parse_root)]
+        root: Option<umon::linux::fs::volume::VolumeSpec>,
+        /// The network: `none` (default: AF_UNIX inside volumes, socketpairs and the app's own
+        /// abstract names; INET sockets reach nothing, as in an empty network namespace) or
+        /// `host` (the host's network, unfiltered).
+        #[arg(long, value_name = "none|host", default_value = "none", value_parser = umon::linux::net::policy::parse_net)]
+        net: umon::linux::net::policy::NetMode,
+        /// Publish a port (with --net none): the app's wildcard bind of GUEST_PORT binds
+        /// HOST_IP:HOST_PORT on the host (all addresses by default); the app still sees
+        /// GUEST_PORT. Repeatable; nothing else is reachable and nothing goes out.
+        #[arg(short = 'p', long = "publish", value_name = "[HOST_IP:]HOST_PORT:GUEST_PORT[/tcp|udp]", value_parser = umon::linux::net::policy::parse_publish)]
+        publish: Vec<umon::linux::net::policy::Publish>,
         /// The app's initial working directory, a guest path.
         #[arg(long, short = 'w', value_name = "GUEST_PATH", default_value = "/")]
         workdir: String,
@@ -220,8 +270,15 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
             command,
             trace,
             volumes,
+            root,
             workdir,
+            net,
+            publish,
         } => {
+            let net = umon::linux::net::NetPolicy {
+                mode: *net,
+                publish: publish.clone(),
+            };
             let config = Config {
                 trace: trace.as_deref().map(|t| match t {
                     "summary" => TraceMode::Summary,
@@ -231,8 +288,9 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
                     path: PathBuf::from(&command[0]),
                     args: command.clone(),
                     env: environment(env),
-                    volumes: volumes.clone(),
+                    volumes: volumes.iter().chain(root).cloned().collect(),
                     workdir: Some(workdir.clone()),
+                    net,
                     ..Default::default()
                 }),
                 ..vm_config(vm, Mode::Run)
@@ -334,9 +392,9 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
     }
 }
 
-/// Build and run one VM. SIGINT/SIGTERM/SIGHUP to umon end the guest cleanly (exit 128+N);
-/// a time limit that passes is one line and exit 124. Both are armed before the VM is built,
-/// so a slow start is covered too.
+/// Build and run one VM. The signals of [`FORWARDED`] to umon go to the app (the other modes
+/// end at SIGINT/SIGTERM/SIGHUP with exit 128+N); a time limit that passes is one line and
+/// exit 124. Both are armed before the VM is built, so a slow start is covered too.
 fn run_vm(config: &Config) -> Result<umon::RunReport, umon::Error> {
     // First, before anything here opens an fd that could be mistaken for a standard one.
     let mut stdio = umon::linux::stdio::Stdio::inherit();
@@ -354,24 +412,33 @@ fn run_vm(config: &Config) -> Result<umon::RunReport, umon::Error> {
     let _timer = config
         .timeout
         .map(|limit| umon::machine::stop::Timer::start(&handle, limit));
-    let watcher = handle.clone();
-    match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ]) {
-        Ok(mut signals) => {
+    let signals = SignalHandle::new();
+    // Only an application can take a signal; the other modes end as before.
+    let (watched, forward) = match config.mode {
+        Mode::Run => (&FORWARDED[..], true),
+        _ => (&FORWARDED[..3], false),
+    };
+    match signal_hook::iterator::Signals::new(watched) {
+        Ok(mut incoming) => {
+            let (stopper, signals) = (handle.clone(), signals.clone());
             std::thread::spawn(move || {
-                if let Some(sig) = signals.forever().next() {
-                    watcher.stop(umon::machine::stop::StopReason::Signal(sig));
+                for sig in incoming.forever() {
+                    if !forward {
+                        stopper.stop(umon::machine::stop::StopReason::Signal(sig));
+                        return;
+                    }
+                    // Ended: the app is gone, and so is umon in a moment.
+                    if let Err(e) = signals.send(sig) {
+                        log::debug!("signal {sig} not forwarded: {e}");
+                    }
                 }
             });
         }
-        Err(e) => log::warn!("cannot watch for SIGINT/SIGTERM: {e}"),
+        Err(e) => log::warn!("cannot watch for signals: {e}"),
     }
-    // From here on these signals go to the watcher thread, never to this (vCPU) thread, which
-    // the seccomp filter keeps from running signal-hook's handler.
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+    // From here on these signals go to the watcher thread, never to this (vCPU) thread or those
+    // it starts, which the seccomp filter keeps from running signal-hook's handler.
+    for &sig in watched {
         if let Err(e) = vmm_sys_util::signal::block_signal(sig) {
             log::warn!("cannot block signal {sig} on the vCPU thread: {e}");
         }
@@ -384,6 +451,8 @@ fn run_vm(config: &Config) -> Result<umon::RunReport, umon::Error> {
         stdio,
         handle,
     )?;
+    // What arrived while the VM was built reaches the app before its first instruction.
+    vm.attach(&signals)?;
     let report = vm.run()?;
     if let ExitStatus::TimedOut(limit) = report.status {
         say(&format!(

@@ -270,16 +270,31 @@ fn dynamically_linked_executable_is_refused_with_the_reason() {
     let b = std::fs::read(&app).unwrap();
     let phnum = u16_at(&b, 56) as usize;
     let phoff = u64_at(&b, 32) as usize;
-    assert!(
-        (0..phnum).any(|i| u32_at(&b, phoff + i * 56) == 3),
-        "plain gcc output has PT_INTERP"
+    let interp = (0..phnum)
+        .map(|i| phoff + i * 56)
+        .find(|&ph| u32_at(&b, ph) == 3)
+        .expect("plain gcc output has PT_INTERP");
+    let (off, len) = (
+        u64_at(&b, interp + 8) as usize,
+        u64_at(&b, interp + 32) as usize,
     );
+    let name = std::str::from_utf8(&b[off..off + len - 1])
+        .unwrap()
+        .to_owned();
+    // No volume, no --root: the interpreter is not in the guest's file view.
     let out = umon_run(&[], &app, &NO_ARGS, b"");
     let line = assert_refused_output("dynamic", &out);
     assert!(
-        line.contains("dynamically linked executables are not supported yet"),
+        line.contains(&format!(
+            "its interpreter {name} is not in the guest's file view"
+        )) && line.ends_with("(grant it with --root / or -v)"),
         "{line}"
     );
+    // A volume that does not hold it changes nothing.
+    let dir = app.parent().unwrap().to_str().unwrap().to_owned();
+    let out = umon_run(&["-v", &format!("{dir}:/apps")], &app, &NO_ARGS, b"");
+    let line = assert_refused_output("dynamic-with-a-volume", &out);
+    assert!(line.contains(&format!("its interpreter {name} ")), "{line}");
 }
 
 #[test]
@@ -553,7 +568,7 @@ fn corrupt_table() -> Vec<Corrupt> {
     t.push(corrupt(
         "interp",
         patched(|b| put_u32(b, PH0, PT_INTERP)),
-        "dynamically linked",
+        "PT_INTERP",
     ));
     t.push(corrupt(
         "entry-outside",
@@ -649,14 +664,13 @@ fn interpreter_name_is_reported() {
     );
     assert!(
         line.ends_with(
-            "(interpreter /lib64/ld-linux-x86-64.so.2); link with -static or -static-pie"
+            "its interpreter /lib64/ld-linux-x86-64.so.2 is not in the guest's file view (grant it with --root / or -v)"
         ),
         "{line}"
     );
 }
 
 #[test]
-
 fn interpreter_name_with_a_newline_or_controls_is_still_one_line() {
     if !common::require_kvm() {
         return;

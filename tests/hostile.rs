@@ -135,11 +135,13 @@ fn mmap_until_enomem_then_free_and_map_again() {
         .and_then(|l| l.strip_suffix(" MiB"))
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or_else(|| panic!("no total: {}", stdout(&umon)));
+    // MAP_NORESERVE mappings cost no memory until touched: like Linux, umon runs out of
+    // address space, far beyond the guest's 64 MiB.
     assert!(
-        (16..64).contains(&mapped),
-        "a 64 MiB guest mapped {mapped} MiB before ENOMEM"
+        mapped > 1 << 20,
+        "a 64 MiB guest mapped only {mapped} MiB before ENOMEM"
     );
-    // Everything else is the same as on Linux (which runs out of address space instead).
+    // Everything else is the same as on Linux.
     let mut u = umon;
     u.stdout = stdout(&u)
         .lines()
@@ -456,7 +458,7 @@ _start:
 .elseif MODE == 3       # hypercall 0 does not exist
     outb %al, $0xe0
 .elseif MODE == 4       # one past the hypercall ports
-    outb %al, $0xe9
+    outb %al, $0xea
 .elseif MODE == 5       # exception 6 with umon's IDT: the vector is a hlt
     ud2
 .elseif MODE == 6       # the same on an unmapped stack: the IST stack takes the frame
@@ -547,7 +549,7 @@ fn triple_fault_and_unexpected_exits_are_exit_125_and_one_line() {
             "umon: unexpected I/O read from port 0x80 at rip 0x200000",
         ),
         (3, "umon: guest issued unknown hypercall 0"),
-        (4, "umon: unexpected I/O write to port 0xe9 at rip 0x200002"),
+        (4, "umon: unexpected I/O write to port 0xea at rip 0x200002"),
         (5, "umon: guest halted at rip 0x"),
         // A CPL0 exception never pushes its frame where rsp points (as hardware `syscall`
         // leaves it: the app's): every gate switches to the IST stack. Without that, rsp 0

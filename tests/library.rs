@@ -7,7 +7,7 @@ mod common;
 
 use common::apps::{c_app, Link};
 use std::time::{Duration, Instant};
-use umon::{Builder, Capture, ExitStatus, KillHandle};
+use umon::{Builder, Capture, Error, ExitStatus, KillHandle, SignalError, SignalHandle};
 
 #[test]
 fn output_is_captured_and_status_returned() {
@@ -173,4 +173,78 @@ fn errors_are_typed_with_exit_codes() {
     let hello = c_app("hello", Link::StaticPie);
     let e = Builder::new(&hello).memory(3 << 20).run().err().unwrap();
     assert_eq!(e.exit_code(), 125);
+}
+
+#[test]
+fn a_signal_handle_reaches_the_handler_of_an_embedded_app() {
+    if !common::require_kvm() {
+        return;
+    }
+    let app = c_app("sig_host", Link::StaticPie);
+    let signals = SignalHandle::new();
+    let out = Capture::new();
+    let sigusr2 = libc::SIGUSR2.to_string();
+    let vm = Builder::new(&app)
+        .args(["count", &sigusr2, "1", "5"])
+        .stdout(out.clone())
+        .timeout(Duration::from_secs(60))
+        .signal_handle(&signals)
+        .build()
+        .unwrap();
+    let sender = {
+        let (signals, out) = (signals.clone(), out.clone());
+        std::thread::spawn(move || {
+            // Once its handler is in place.
+            while out.text() != "ready\n" {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            signals.send(libc::SIGUSR2)
+        })
+    };
+    let report = vm.run().unwrap();
+    sender.join().unwrap().unwrap();
+    assert_eq!(report.status, ExitStatus::Exited(5));
+    assert_eq!(out.text(), "ready\ngot 1\n");
+    assert!(matches!(
+        signals.send(libc::SIGUSR2),
+        Err(Error::Signal(SignalError::Ended))
+    ));
+    assert!(matches!(
+        signals.send(65),
+        Err(Error::Signal(SignalError::Invalid(65)))
+    ));
+}
+
+#[test]
+fn a_signal_sent_before_the_build_arrives_before_the_first_instruction() {
+    if !common::require_kvm() {
+        return;
+    }
+    let app = c_app("sig_host", Link::StaticPie);
+    let signals = SignalHandle::new();
+    signals.send(libc::SIGUSR2).unwrap();
+    let out = Capture::new();
+    let vm = Builder::new(&app)
+        .arg("default")
+        .stdout(out.clone())
+        .timeout(Duration::from_secs(60))
+        .signal_handle(&signals)
+        .build()
+        .unwrap();
+    let own = vm.signal_handle();
+    let report = vm.run().unwrap();
+    // Its default action, before the app could print anything; a signal from outside adds no
+    // report.
+    assert_eq!(
+        report.status,
+        ExitStatus::Signaled {
+            signal: libc::SIGUSR2,
+            report: String::new()
+        }
+    );
+    assert_eq!(out.text(), "");
+    assert!(matches!(
+        own.send(libc::SIGUSR2),
+        Err(Error::Signal(SignalError::Ended))
+    ));
 }

@@ -6,28 +6,13 @@
 mod common;
 #[path = "common/threads.rs"]
 mod threads_common;
+use threads_common::same_in_every_variant;
 
 use common::require_kvm;
-use threads_common::{
-    assert_no_differences, c_thread_app, compare, native, status, under_umon, variants, Stdin,
-};
+use threads_common::{c_thread_app, native, status, under_umon, variants, Stdin};
 
 fn handled(mode: &str) {
-    if !require_kvm() {
-        return;
-    }
-    let mut diffs = Vec::new();
-    for v in variants() {
-        let app = c_thread_app("sig_handlers", v);
-        diffs.extend(compare(
-            &format!("{mode} ({v:?})"),
-            &app,
-            &[mode],
-            Stdin::Empty,
-            0,
-        ));
-    }
-    assert_no_differences(&diffs);
+    same_in_every_variant("sig_handlers", &[mode], Stdin::Empty, 0);
 }
 
 /// The app dies of `sig`: same stdout and status as Linux, and umon's one line.
@@ -77,6 +62,16 @@ fn xmm_registers_survive_a_clobbering_handler() {
 }
 
 #[test]
+fn sigreturn_accepts_linux_user_code_selector() {
+    handled("linux-cs");
+}
+
+#[test]
+fn mxcsr_reset_for_the_handler_and_restored_after() {
+    handled("mxcsr");
+}
+
+#[test]
 fn sigaltstack_onstack_handler_runs_there() {
     handled("altstack");
 }
@@ -101,4 +96,23 @@ fn sigreturn_garbage_frame_is_sigsegv() {
     killed("badframe", "SIGSEGV", 128 + libc::SIGSEGV);
     // The restored mask (the garbage) blocks SIGSEGV: Linux kills even with a handler.
     killed("badframe-handled", "SIGSEGV", 128 + libc::SIGSEGV);
+}
+
+#[test]
+fn rlimit_nice_and_rtprio_are_what_linux_starts_a_process_with() {
+    if !require_kvm() {
+        return;
+    }
+    let app = common::apps::c_app("sig_rlimit", common::apps::Link::StaticPie);
+    let native = std::process::Command::new(&app).output().unwrap();
+    let umon = std::process::Command::new(env!("CARGO_BIN_EXE_umon"))
+        .args(["run", "--timeout", "60s"])
+        .arg(&app)
+        .output()
+        .unwrap();
+    assert!(native.status.success());
+    assert_eq!(
+        (String::from_utf8_lossy(&umon.stdout), umon.status.code()),
+        (String::from_utf8_lossy(&native.stdout), Some(0))
+    );
 }

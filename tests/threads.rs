@@ -23,35 +23,25 @@
 mod common;
 #[path = "common/threads.rs"]
 mod threads_common;
+use threads_common::same_in_every_variant;
 
 use common::apps::rust_app;
 use common::require_kvm;
-use threads_common::{
-    assert_no_differences, c_thread_app, compare, go_app, tool_present, variants, Stdin,
-};
+use threads_common::{assert_no_differences, compare, go_app, tool_present, Stdin};
 
 /// `thr_NAME ARGS` in every C variant; returns every difference from Linux.
 fn c_everywhere(name: &str, args: &[&str], stdin: Stdin, expect_status: i32) {
-    if !require_kvm() {
-        return;
-    }
-    let mut diffs = Vec::new();
-    for v in variants() {
-        let app = c_thread_app(name, v);
-        diffs.extend(compare(
-            &format!("{name} {args:?} ({v:?})"),
-            &app,
-            args,
-            stdin,
-            expect_status,
-        ));
-    }
-    assert_no_differences(&diffs);
+    same_in_every_variant(name, args, stdin, expect_status);
 }
 
 #[test]
 fn pthread_basics() {
     c_everywhere("thr_pthread", &[], Stdin::Empty, 0);
+}
+
+#[test]
+fn new_threads_inherit_the_fpu_control_state() {
+    c_everywhere("thr_fpu", &[], Stdin::Empty, 0);
 }
 
 #[test]
@@ -132,18 +122,19 @@ fn go_goroutines() {
     ));
 }
 
-/// Known gap, asserted so it cannot pass unnoticed: Go's timers sleep in its netpoller, which
-/// needs epoll (the networking issue). When epoll lands this fails: then compare it as above.
+/// Go's timers sleep in its netpoller (epoll_pwait with a timeout, woken through a pipe or
+/// eventfd): the same as natively.
 #[test]
-fn go_timers_wait_for_epoll() {
+fn go_timers_through_the_netpoller() {
     if !require_kvm() || !tool_present("go", "golang-go") {
         return;
     }
     let app = go_app();
-    let diffs = compare("go umontest timers", &app, &["timers"], Stdin::Empty, 0);
-    let all = diffs.join("\n");
-    assert!(
-        !diffs.is_empty() && all.contains("epoll_create1"),
-        "Go's timers now run under umon: make this a comparison like go_goroutines\n{all}"
-    );
+    assert_no_differences(&compare(
+        "go umontest timers",
+        &app,
+        &["timers"],
+        Stdin::Empty,
+        0,
+    ));
 }

@@ -396,8 +396,8 @@ list /: ../d ./d abs/l climb/l dir/d etc/d file.txt/f
 
 const ESCAPE_TEXT: &str = "\
 open DIR/../outside/secret.txt: ENOENT
-open DIR/../../../../../../etc/passwd: ENOENT
-open /etc/passwd: ENOENT
+open DIR/../../../../../../etc/shadow: ENOENT
+open /etc/shadow: ENOENT
 open /proc/self/root/etc/passwd: ENOENT
 open abs -> /etc/passwd: ENOENT
 open abs-secret -> absolute host path: ENOENT
@@ -428,7 +428,7 @@ link -L of rel: ENOENT
 unlink through reldir: ENOENT
 rmdir through updir: ENOENT
 openat(sub, ../../outside/secret.txt): ENOENT
-openat(sub, /etc/passwd): ENOENT
+openat(sub, /etc/shadow): ENOENT
 read hard (a hard link made on the host): HARDLINK
 read through a NUL: keep
 open a 4095-byte path: ENOENT

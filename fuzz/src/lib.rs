@@ -5,8 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod elf;
+pub mod events;
+pub mod family;
 pub mod input;
+pub mod longtail;
 pub mod machine;
+pub mod net;
+pub mod pipes;
+pub mod signals;
 pub mod volume;
 
 pub use elf::elf_plan;
@@ -18,7 +24,7 @@ mod seeds {
     //! file in each corpus directory, seeds and anything the fuzzer added, replays cleanly.
     use crate::machine::{run_hypercall, run_syscall, Ended};
     use std::path::{Path, PathBuf};
-    use umon::image::elf::{plan, symbols, AppError, AppKind};
+    use umon::image::elf::{interp_path, plan, symbols, AppError, AppKind};
     use umon::ExitStatus;
 
     fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -82,7 +88,11 @@ mod seeds {
             let b = seed("elf_plan", n);
             plan(&b, b.len() as u64, base).expect_err(n)
         };
-        assert!(matches!(err("interp"), AppError::Dynamic(i) if i.contains("ld-linux")));
+        // A dynamic executable plans; its PT_INTERP names the loader.
+        let seed_interp = seed("elf_plan", "interp");
+        let (off, len) = ok("interp").interp.expect("interp seed has a PT_INTERP");
+        let path = interp_path(&seed_interp[off as usize..(off + len) as usize]).unwrap();
+        assert!(String::from_utf8_lossy(&path).contains("ld-linux"));
         assert!(matches!(err("overlap"), AppError::Overlap(_)));
         assert!(matches!(
             err("filesz-over-memsz"),
@@ -127,7 +137,34 @@ mod seeds {
         ] {
             assert!(trace.contains(line), "no {line:?} in the trace:\n{trace}");
         }
+        let m = run_syscall(&seed("syscall", "sig-handler"));
+        let handler = crate::machine::TEXT.va + 0x1000;
+        assert_eq!(m.ended, None);
+        assert_eq!((m.regs.rip, m.regs.rdi, m.regs.rsp % 16), (handler, 10, 8));
         for name in [
+            "sig-handler-return",
+            "sig-handler-hardware",
+            "sig-altstack-queue",
+        ] {
+            let m = run_syscall(&seed("syscall", name));
+            assert_eq!(m.ended, None, "{name}");
+            assert_eq!(m.returns_checked, 1, "{name}: a handler entered and left");
+            assert_eq!(m.regs.rip, crate::machine::TEXT.va + 0x100, "{name}");
+        }
+        // Pipe ops: a round trip, vmsplice, a read that would block skipped, EOF after close.
+        let m = run_syscall(&seed("syscall", "pipe"));
+        assert_eq!(
+            stdout(&m),
+            "pipe!\npip",
+            "{}",
+            String::from_utf8_lossy(&m.stderr.lock().unwrap())
+        );
+        assert_eq!(m.ended, None);
+        let m = run_syscall(&seed("syscall", "sig-signalfd"));
+        let trace = String::from_utf8_lossy(&m.stderr.lock().unwrap()).into_owned();
+        assert_eq!(m.ended, None, "{trace}");
+        for name in [
+            "sig-forged-frames",
             "mm",
             "signals",
             "info",
@@ -143,6 +180,60 @@ mod seeds {
                 "{name}: {:?}",
                 m.ended
             );
+        }
+    }
+
+    #[test]
+    fn longtail_seeds_run_as_named() {
+        let trace = |name: &str| {
+            let mut data = seed("syscall", name);
+            data[0] |= 1; // --trace: the lines show what each call answered
+            let m = run_syscall(&data);
+            assert!(
+                !matches!(m.ended, Some(Ended::Error(_))),
+                "{name}: {:?}",
+                m.ended
+            );
+            let text = String::from_utf8_lossy(&m.stderr.lock().unwrap()).into_owned();
+            text
+        };
+        let t = trace("lt-timers");
+        for line in [
+            "timer_create(1, ",
+            "timer_settime(0, 0, ",
+            "timer_getoverrun(0) = ",
+            "timer_delete(1) = 0",
+            "timer_delete(1) = -1 EINVAL",
+            "setitimer(1, ",
+            "alarm(0) = ",
+        ] {
+            assert!(t.contains(line), "no {line:?} in the trace:\n{t}");
+        }
+        // A deleted timer cannot be armed.
+        assert!(
+            t.contains("timer_delete(1) = 0\ntimer_settime(1, 0, 0x10040001c100, 0x10040001c140) = -1 EINVAL"),
+            "{t}"
+        );
+        let t = trace("lt-memfd-inotify");
+        for line in [
+            "memfd_create(\"seal-me\", 0x3) = 3",
+            "inotify_init1(0x800) = 4",
+            "inotify_add_watch(4, \"/data/dir\", 0x102) = 1",
+            "inotify_add_watch(4, \"/data/dir\", 0x2000000) = 1",
+            "inotify_rm_watch(4, 1) = -1 EINVAL",
+        ] {
+            assert!(t.contains(line), "no {line:?} in the trace:\n{t}");
+        }
+        let t = trace("lt-attrs-info-locks");
+        for line in [
+            "getxattr(\"/data/file\", \"user.a\", ",
+            "fchownat(AT_FDCWD, \"/ro/file\", 65534, -1, NULL) = -1 EROFS",
+            "sched_setscheduler(0, 3, ",
+            "fcntl(3, 6, ",
+            "flock(3, 6) = 0", // the harness adds LOCK_NB
+            "personality(",
+        ] {
+            assert!(t.contains(line), "no {line:?} in the trace:\n{t}");
         }
     }
 

@@ -88,11 +88,15 @@ pub const DATA: Area = Area {
 };
 /// SIGSTOP, F_SETLKW, F_OFD_SETLKW (each one less is its non-blocking form), LOCK_NB.
 const SIGSTOP: u64 = umon::linux::signal::SIGSTOP;
+/// SIGKILL and SIGSTOP, which no mask blocks.
+const UNBLOCKABLE: u64 = (1 << (SIGSTOP - 1)) | (1 << (umon::linux::signal::SIGKILL - 1));
 const F_SETLKW: u64 = 7;
 const F_OFD_SETLKW: u64 = 38;
 const LOCK_NB: u64 = 4;
 /// PROT_WRITE.
 const PROT_WRITE: u64 = 2;
+/// rt_sigreturn.
+const NR_RT_SIGRETURN: u64 = 15;
 
 /// The top 1 MiB of the stack, at the top of the namespace.
 pub const STACK: Area = Area {
@@ -149,7 +153,7 @@ pub const EDGES: [u64; 24] = [
 ];
 
 /// Where in the text the harness writes [`PATHS`] (the input may overwrite them).
-const PATHS_OFFSET: u64 = 0xf000;
+pub const PATHS_OFFSET: u64 = 0xf000;
 /// Paths an argument can point to (tag 16): the volumes, symlinks out of them, `..` games,
 /// the file system outside the volumes, names that exist and names that do not.
 pub const PATHS: [&[u8]; 24] = [
@@ -192,6 +196,9 @@ pub struct Machine {
     /// The text as it must stay (only the input's own writes change it).
     text: Vec<u8>,
     /// rax after the last call (arguments may reuse it, e.g. munmap of what mmap returned).
+    /// The last syscall was left out by the taming (it would have waited for ever): nothing
+    /// ran, so there is nothing to check after it.
+    skipped: bool,
     last: u64,
     /// Whether SYS_UMON_ECHO answers (its result is not an errno).
     echo: bool,
@@ -201,6 +208,14 @@ pub struct Machine {
     pub stderr: Arc<Mutex<Vec<u8>>>,
     /// How the run ended, when it did.
     pub ended: Option<Ended>,
+    /// The vCPU's FPU state, kept across calls (signal frames save and restore it).
+    fpu: FuzzFpu,
+    /// The state the handler just entered interrupted, when it was entered with one frame.
+    pub handler: Option<crate::signals::Interrupted>,
+    /// Set by a return from that handler: rt_sigreturn must give this state back.
+    pub expect_return: Option<crate::signals::Interrupted>,
+    /// How many such returns were checked.
+    pub returns_checked: u32,
 }
 
 /// How a harness run ended.
@@ -238,6 +253,7 @@ impl Machine {
     /// bit 2 the echo syscall, bit 3 the PVM return path (CS at CPL3 in the exit).
     pub fn new(flags: u8) -> Machine {
         Fixture::get().reset();
+        crate::longtail::ignore_kicks();
         let mem = GuestMem::new(RAM_BYTES).expect("map guest RAM");
         for pa in CANARIES {
             mem.write_bytes(Gpa(pa), &[CANARY_BYTE; PAGE_4K as usize])
@@ -264,7 +280,7 @@ impl Machine {
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let process = umon::linux::Process {
             space: AddrSpace::new(regions, arena).into(),
-            exe: b"/fuzz/app".to_vec(),
+            exe: b"/fuzz/app".to_vec().into(),
             fs: Fixture::get().file_system().into(),
             echo_enabled: echo,
             trace,
@@ -273,13 +289,16 @@ impl Machine {
                 Box::new(Capture(stderr.clone())),
             ))
         };
+        let thread = Thread::first();
+        // The thread table knows it, as `Vm::run` registers it: signals find it by tid.
+        process.add_first_thread(&thread);
         let state = LinuxThread {
             machine: Arc::new(umon::machine::Machine::without_kvm(
                 mem,
                 umon::machine::stop::KillHandle::new(),
             )),
             process: Arc::new(process),
-            thread: Thread::first(),
+            thread,
         };
         let mut sregs = kvm_sregs::default();
         if flags & 8 != 0 {
@@ -296,7 +315,17 @@ impl Machine {
             stdout,
             stderr,
             ended: None,
+            fpu: FuzzFpu::default(),
+            handler: None,
+            expect_return: None,
+            skipped: false,
+            returns_checked: 0,
         };
+        // A stack to build signal frames on, as the initial stack of a real run.
+        m.regs.rsp = STACK.va + STACK.len - 4096;
+        // This host thread is the application's only thread from now on (signals it sends
+        // itself need no kick).
+        let _ = m.state.before_run(None);
         let mut at = PATHS_OFFSET;
         for p in PATHS {
             m.poke(0, at, p);
@@ -317,6 +346,8 @@ impl Machine {
             .mem
             .write_bytes(Gpa(a.pa + at), bytes)
             .expect("region inside RAM");
+        // The frame may have changed: returning from it proves nothing.
+        self.handler = None;
         if a.pa == TEXT.pa {
             self.text[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
         }
@@ -357,7 +388,68 @@ impl Machine {
             (nr, args[0], args[1], args[2], args[3], args[4], args[5]);
         r.rcx = TEXT.va + 0x100;
         r.r11 = 0x202;
-        self.trap(true, |cpu, mem, state, _| state.syscall(cpu, mem))
+        let expect = self.expect_return.take();
+        let (pre, mask, fpu) = (self.regs, self.state.thread.sigmask, self.fpu_image());
+        if !self.trap(true, |cpu, mem, state, _| state.syscall(cpu, mem)) {
+            return false;
+        }
+        if self.skipped {
+            // Never made: the application did not return from anything (its registers are
+            // the harness's, rflags included, until a call really runs).
+            self.expect_return = expect;
+            return true;
+        }
+        if let Some(h) = expect {
+            self.check_return(&h);
+        }
+        self.deliver(nr & 0xffff_ffff, &pre, mask, fpu)
+    }
+
+    /// rax after the last call.
+    pub fn last(&self) -> u64 {
+        self.last
+    }
+
+    /// The last call's result as an fd when it looks like one, else fd 3.
+    pub fn last_fd(&self) -> u64 {
+        if self.last < 1024 {
+            self.last
+        } else {
+            3
+        }
+    }
+
+    /// The FPU image now.
+    pub fn fpu_image(&self) -> Vec<u8> {
+        self.fpu.image.borrow().to_vec()
+    }
+
+    /// The run loop's call before a guest entry, with the current registers.
+    pub fn before_run(&mut self) -> Option<Flow> {
+        let mut cpu = Cpu {
+            regs: &mut self.regs,
+            sregs: &mut self.sregs,
+            dirty: 0,
+            xstate: Some(&self.fpu),
+        };
+        self.state.before_run(Some(&mut cpu))
+    }
+
+    /// Record how `flow` ended the run; false (over) unless it continues.
+    pub fn ended_by(&mut self, flow: Flow) -> bool {
+        match flow {
+            Flow::Continue => true,
+            Flow::EndProcess(status) => {
+                let _ = status.code();
+                self.ended = Some(Ended::Status(status));
+                false
+            }
+            Flow::EndThread => {
+                let code = self.state.thread.exit_code;
+                self.ended = Some(Ended::Status(ExitStatus::Exited(code)));
+                false
+            }
+        }
     }
 
     /// Hypercall `nr` with the current registers; false when the VM is over.
@@ -380,23 +472,25 @@ impl Machine {
         ) -> Result<Flow, umon::machine::hypercall::HypercallError>,
     ) -> bool {
         let nr = self.regs.rax & 0xffff_ffff;
-        if is_syscall && !self.tame() {
+        self.skipped = is_syscall && !self.tame();
+        if self.skipped {
             return true;
         }
-        let fpu = FuzzFpu::default();
         let mut cpu = Cpu {
             regs: &mut self.regs,
             sregs: &mut self.sregs,
             dirty: 0,
-            xstate: Some(&fpu),
+            xstate: Some(&self.fpu),
         };
         let machine = self.state.machine.clone();
         match call(&mut cpu, &machine.mem, &mut self.state, &mut self.selftest) {
             Ok(Flow::Continue) => {
                 let ret = self.regs.rax;
                 let echoed = self.echo && nr == SYS_UMON_ECHO;
+                // rt_sigreturn gives back the interrupted rax, whatever it was.
+                let resumed = nr == NR_RT_SIGRETURN;
                 assert!(
-                    !is_syscall || echoed || (ret as i64) >= -4095,
+                    !is_syscall || echoed || resumed || (ret as i64) >= -4095,
                     "syscall {nr} returned {ret:#x}, neither a value nor an errno"
                 );
                 self.last = ret;
@@ -421,6 +515,16 @@ impl Machine {
 
     /// Keep the syscall in the registers from sleeping (see the module docs); false to skip it.
     fn tame(&mut self) -> bool {
+        let g = self.regs;
+        let args = [g.rdi, g.rsi, g.rdx, g.r10, g.r8, g.r9];
+        if !crate::pipes::may_run(self, u64::from(g.rax as u32), args)
+            || !crate::events::may_run(self, u64::from(g.rax as u32), args)
+        {
+            return false;
+        }
+        if !crate::net::may_run(self, u64::from(g.rax as u32), args) {
+            return false;
+        }
         let r = &mut self.regs;
         // Like Linux, umon takes the number from eax: rax's high bits do not matter.
         let (nr, a) = (u64::from(r.rax as u32), [r.rdi, r.rsi, r.rdx, r.r10]);
@@ -435,6 +539,29 @@ impl Machine {
             // ppoll(fds, nfds, timeout, sigmask, size): without a timeout it may never end
             271 if a[2] != 0 => self.short_timespec(a[2]),
             271 => false,
+            // select(nfds, r, w, e, timeval) and pselect6(…, timespec, sigmask): the same (a
+            // timeval has a timespec's layout; the shortened one is valid as either)
+            23 | 270 if g.r8 != 0 => self.short_timespec(g.r8),
+            23 | 270 => false,
+            // pause: only when a signal it lets through is pending (else it waits for ever)
+            34 => self.pending() & !self.state.thread.sigmask != 0,
+            // rt_sigsuspend(mask, 8): the same with its mask
+            130 if a[1] == 8 => match self.read_u64(a[0]) {
+                Some(mask) => self.pending() & !mask & !UNBLOCKABLE != 0,
+                None => true, // EFAULT, at once
+            },
+            // rt_sigtimedwait(set, info, timeout, 8): a short timeout, or one of `set` pending
+            128 if a[3] == 8 && a[2] != 0 => self.short_timespec(a[2]),
+            128 if a[3] == 8 => match self.read_u64(a[0]) {
+                Some(set) => {
+                    let pending = self.pending();
+                    pending & set != 0 || pending & !self.state.thread.sigmask != 0
+                }
+                None => true,
+            },
+            // read/readv/preadv of a blocking signalfd: only with a signal of its mask pending;
+            // of a blocking inotify instance: only with an event queued
+            0 | 19 | 295 => !self.blocking_signalfd(a[0]) && !crate::longtail::blocks(self, a[0]),
             // kill(pid, sig), tkill(tid, sig), tgkill(tgid, tid, sig) with SIGSTOP
             62 | 200 if a[1] == SIGSTOP => false,
             234 if a[2] == SIGSTOP => false,
@@ -490,6 +617,28 @@ impl Machine {
             }
             _ => true,
         }
+    }
+
+    /// The signals pending for the thread (its own and the process's).
+    fn pending(&self) -> u64 {
+        umon::linux::signal::deliver::pending_set(&self.state.process, &self.state.thread.sig)
+    }
+
+    fn read_u64(&self, va: u64) -> Option<u64> {
+        let space = self.state.process.space();
+        space.read_val::<u64>(&self.state.machine.mem, va).ok()
+    }
+
+    /// Whether `fd` is a signalfd whose read would wait: blocking, none of its signals pending.
+    fn blocking_signalfd(&self, fd: u64) -> bool {
+        let Ok(f) = self.state.process.fds().get(fd) else {
+            return false;
+        };
+        let Some(sfd) = f.file.as_signalfd() else {
+            return false;
+        };
+        let nonblock = f.file.status_flags().unwrap_or(0) & 0o4000 != 0;
+        !nonblock && self.pending() & sfd.mask() == 0
     }
 
     /// What the iovecs at `va` add up to (0 when unreadable or too many: the call fails anyway).
@@ -624,6 +773,7 @@ pub fn poke(m: &mut Machine, op: u8, input: &mut Input<'_>) {
 /// ([`Machine::arg`]).
 pub fn syscall(data: &[u8]) {
     run_syscall(data);
+    crate::longtail::wait_for_timer_threads();
 }
 
 /// [`syscall`], returning the machine for inspection.
@@ -637,6 +787,51 @@ pub fn run_syscall(data: &[u8]) -> Machine {
             poke(&mut m, op, &mut input);
             continue;
         }
+        if (crate::events::EVENT_OPS..crate::events::EVENT_OPS + 8).contains(&op) {
+            calls += 1;
+            if !crate::events::op(&mut m, op & 7, &mut input) {
+                break;
+            }
+            continue;
+        }
+        if (crate::pipes::PIPE_OPS..crate::pipes::PIPE_OPS + 8).contains(&op) {
+            calls += 1;
+            if !crate::pipes::op(&mut m, op & 7, &mut input) {
+                break;
+            }
+            continue;
+        }
+        if (crate::family::FAMILY_OPS..crate::family::FAMILY_OPS + 8).contains(&op) {
+            calls += 1;
+            if !crate::family::op(&mut m, op & 7, &mut input) {
+                break;
+            }
+            continue;
+        }
+        if (crate::net::NET_OPS..crate::net::NET_OPS + 8).contains(&op) {
+            calls += 1;
+            if !crate::net::op(&mut m, op & 7, &mut input) {
+                break;
+            }
+            continue;
+        }
+        if op >= crate::signals::SIGNAL_OPS {
+            calls += 1;
+            if !crate::signals::op(&mut m, op & 15, &mut input) {
+                break;
+            }
+            continue;
+        }
+        // ---- long-tail ops (fuzz/src/longtail.rs): timers, memfd, inotify, xattr, chown,
+        // sched/prctl/info, locks ----
+        if (crate::longtail::LONGTAIL_OPS..crate::longtail::LONGTAIL_OPS + 16).contains(&op) {
+            calls += 1;
+            if !crate::longtail::op(&mut m, op & 15, &mut input) {
+                break;
+            }
+            continue;
+        }
+        // ---- end of the long-tail ops ----
         let nr = syscall_nr(&mut input);
         let args = std::array::from_fn(|_| m.arg(&mut input));
         calls += 1;
@@ -668,6 +863,7 @@ fn gpa(m: &Machine, input: &mut Input<'_>) -> u64 {
 /// registers, for `Syscall`.
 pub fn hypercall(data: &[u8]) {
     run_hypercall(data);
+    crate::longtail::wait_for_timer_threads();
 }
 
 /// [`hypercall`], returning the machine for inspection.

@@ -14,7 +14,7 @@ pub const MAX_LOAD_SEGMENTS: usize = 64;
 /// How the executable is linked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AppKind {
-    /// ET_DYN without an interpreter: placed in a program namespace.
+    /// ET_DYN (static-pie, or a PIE with an interpreter): placed in a program namespace.
     StaticPie,
     /// ET_EXEC: loaded at its link address.
     Static,
@@ -60,7 +60,29 @@ pub struct LoadPlan {
     pub phent: u64,
     /// Number of program headers (AT_PHNUM).
     pub phnum: u64,
+    /// Where PT_INTERP's path lies in the file (offset, length with its NUL), for a
+    /// dynamically linked executable; read with [`interp_path`].
+    pub interp: Option<(u64, u64)>,
 }
+
+/// The interpreter path from PT_INTERP's bytes: NUL-terminated, not empty, no NUL inside, as
+/// Linux's `load_elf_binary` insists (ENOEXEC otherwise).
+pub fn interp_path(bytes: &[u8]) -> Result<Vec<u8>, AppError> {
+    match bytes.split_last() {
+        Some((0, path)) if !path.is_empty() && !path.contains(&0) => Ok(path.to_vec()),
+        _ => Err(AppError::BadInterp(
+            String::from_utf8_lossy(bytes)
+                .chars()
+                .take(80)
+                .collect::<String>()
+                .escape_debug()
+                .to_string(),
+        )),
+    }
+}
+
+/// The longest PT_INTERP accepted (Linux: PATH_MAX with its NUL).
+pub const MAX_INTERP_BYTES: u64 = 4096;
 
 /// Function symbols of a whole ELF file (address, size, name), sorted by address and moved by
 /// `bias`; empty when the file has none or cannot be parsed. Only fault reports need them, so
@@ -177,9 +199,12 @@ pub enum AppError {
     /// ET_REL, ET_CORE, ...
     #[error("ELF type {0} is not an executable (need ET_EXEC or static-pie ET_DYN)")]
     Type(String),
-    /// PT_INTERP.
-    #[error("dynamically linked executables are not supported yet (interpreter {0}); link with -static or -static-pie")]
-    Dynamic(String),
+    /// PT_INTERP that is no usable path.
+    #[error("malformed PT_INTERP \"{0}\" (need a NUL-terminated path of at most {MAX_INTERP_BYTES} bytes)")]
+    BadInterp(String),
+    /// More than one PT_INTERP.
+    #[error("more than one PT_INTERP")]
+    TwoInterps,
     /// Nothing to load.
     #[error("no PT_LOAD segment")]
     NoSegments,
@@ -230,8 +255,7 @@ pub enum AppError {
     Entry(u64),
 }
 
-/// How much of the file [`plan`] needs: the ELF header and the program headers (and, when it
-/// is there, the PT_INTERP string, for the error message).
+/// How much of the file [`plan`] needs: the ELF header and the program headers.
 pub fn head_len(ehdr: &[u8], file_len: u64) -> u64 {
     let field = |at: usize, n: usize| {
         ehdr.get(at..at + n)
@@ -250,7 +274,7 @@ pub fn head_len(ehdr: &[u8], file_len: u64) -> u64 {
 /// The most header bytes umon reads to plan a load.
 pub const MAX_HEAD_BYTES: u64 = 1 << 20;
 
-/// Validate an x86-64 static executable of `file_len` bytes, of which `head` is the start
+/// Validate an x86-64 executable of `file_len` bytes, of which `head` is the start
 /// (at least [`head_len`] bytes, or the whole file), and plan its placement; a static-pie image
 /// starts at `pie_base`. Section headers and symbols are not needed (see [`symbols`]).
 pub fn plan(head: &[u8], file_len: u64, pie_base: u64) -> Result<LoadPlan, AppError> {
@@ -281,19 +305,27 @@ pub fn plan(head: &[u8], file_len: u64, pie_base: u64) -> Result<LoadPlan, AppEr
     );
     let phdrs = ProgramHeader::parse(bytes, h.e_phoff as usize, usize::from(h.e_phnum), ctx)
         .map_err(|e| AppError::Truncated(format!("program headers: {e}")))?;
-    if let Some(interp) = phdrs.iter().find(|p| p.p_type == program_header::PT_INTERP) {
-        let name = interp
-            .p_offset
-            .checked_add(interp.p_filesz)
-            .and_then(|end| bytes.get(interp.p_offset as usize..end as usize))
-            .map(|b| {
-                // The name comes from the file: escape controls so the error stays one line.
-                let name = String::from_utf8_lossy(b);
-                name.trim_end_matches('\0').escape_debug().to_string()
-            })
-            .unwrap_or_else(|| "unknown".into());
-        return Err(AppError::Dynamic(name));
-    }
+    let mut interps = phdrs
+        .iter()
+        .filter(|p| p.p_type == program_header::PT_INTERP);
+    let interp = match (interps.next(), interps.next()) {
+        (Some(_), Some(_)) => return Err(AppError::TwoInterps),
+        (Some(p), None) => {
+            if p.p_filesz < 2 || p.p_filesz > MAX_INTERP_BYTES {
+                return Err(AppError::BadInterp(format!("{} bytes", p.p_filesz)));
+            }
+            let end = match p.p_offset.checked_add(p.p_filesz) {
+                Some(e) if e <= file_len => e,
+                _ => return Err(AppError::BadInterp("past the end of the file".into())),
+            };
+            // Checked here when the headers read hold it, else when the loader reads it.
+            if let Some(b) = bytes.get(p.p_offset as usize..end as usize) {
+                interp_path(b)?;
+            }
+            Some((p.p_offset, p.p_filesz))
+        }
+        _ => None,
+    };
 
     let len = file_len;
     let mut segments = Vec::new();
@@ -391,6 +423,7 @@ pub fn plan(head: &[u8], file_len: u64, pie_base: u64) -> Result<LoadPlan, AppEr
         phdr,
         phent: u64::from(h.e_phentsize),
         phnum: u64::from(h.e_phnum),
+        interp,
     })
 }
 
@@ -502,6 +535,52 @@ mod tests {
         assert_eq!(p.start, 0x1000_0000_0000);
         assert_eq!(p.end, 0x1000_0000_6000);
         assert_eq!(p.phdr, 0x1000_0000_0040);
+    }
+
+    #[test]
+    fn interpreter_is_planned_and_checked() {
+        const PT_INTERP: u32 = 3;
+        let x = header::EM_X86_64;
+        let with = |name: &[u8], extra: bool| {
+            let n = if extra { 3 } else { 2 };
+            let at = 64 + 56 * n as u64;
+            let mut ph = vec![
+                (1, RX, 0, 0, 0x1000, 0x1000),
+                (PT_INTERP, 4, at, at, name.len() as u64, name.len() as u64),
+            ];
+            if extra {
+                ph.push((PT_INTERP, 4, at, at, name.len() as u64, name.len() as u64));
+            }
+            let mut b = elf(header::ET_DYN, x, &ph);
+            b[24..32].copy_from_slice(&0u64.to_le_bytes());
+            b[at as usize..at as usize + name.len()].copy_from_slice(name);
+            b
+        };
+        let b = with(b"/lib/ld.so\0", false);
+        let p = plan(&b, b.len() as u64, 0x1000_0000_0000).unwrap();
+        assert_eq!(p.kind, AppKind::StaticPie);
+        let (off, len) = p.interp.unwrap();
+        let name = &b[off as usize..(off + len) as usize];
+        assert_eq!(interp_path(name).unwrap(), b"/lib/ld.so");
+        for bad in [&b"/lib/ld.so"[..], b"\0", b"/lib\0ld\0"] {
+            let b = with(bad, false);
+            assert!(
+                matches!(plan(&b, b.len() as u64, 0), Err(AppError::BadInterp(_))),
+                "{bad:?}"
+            );
+            assert!(interp_path(bad).is_err());
+        }
+        let b = with(b"/lib/ld.so\0", true);
+        assert_eq!(
+            plan(&b, b.len() as u64, 0).unwrap_err(),
+            AppError::TwoInterps
+        );
+        // Its bytes past the end of the file.
+        let b = with(b"/lib/ld.so\0", false);
+        assert!(matches!(
+            plan(&b[..180], 180, 0),
+            Err(AppError::BadInterp(_))
+        ));
     }
 
     #[test]

@@ -34,6 +34,36 @@ pub enum LoaderError {
         #[source]
         source: elf::AppError,
     },
+    /// The interpreter PT_INTERP names is not in the guest's file view.
+    #[error("cannot execute '{path}': its interpreter {interp} is not in the guest's file view (grant it with --root / or -v)")]
+    InterpNotFound {
+        /// The application, as given.
+        path: String,
+        /// The interpreter's guest path (escaped: it comes from the file).
+        interp: String,
+    },
+    /// The interpreter exists but cannot be read or executed.
+    #[error("cannot execute '{path}': its interpreter {interp}")]
+    InterpRead {
+        /// The application, as given.
+        path: String,
+        /// The interpreter's guest path.
+        interp: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The interpreter is not a usable ELF executable.
+    #[error("cannot execute '{path}': its interpreter {interp}")]
+    Interp {
+        /// The application, as given.
+        path: String,
+        /// The interpreter's guest path.
+        interp: String,
+        /// What is wrong with it.
+        #[source]
+        source: elf::AppError,
+    },
     /// Guest RAM is too small for the image, its stack and a minimal heap.
     #[error("cannot run '{path}': it needs at least {need} bytes of guest RAM, the VM has {ram} (raise --memory)")]
     NoRoom {
@@ -66,6 +96,9 @@ impl LoaderError {
             LoaderError::AppNotFound { .. } => crate::exit::EXIT_NOT_FOUND,
             LoaderError::AppRead { .. }
             | LoaderError::App { .. }
+            | LoaderError::InterpNotFound { .. }
+            | LoaderError::InterpRead { .. }
+            | LoaderError::Interp { .. }
             | LoaderError::ArgsTooLong { .. } => crate::exit::EXIT_CANNOT_EXECUTE,
             _ => crate::exit::EXIT_UMON_FAILED,
         }

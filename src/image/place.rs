@@ -1,9 +1,12 @@
 //! Placing the application in guest memory: its image (from a [`LoadPlan`]), its stack and its
 //! heap arena, all mapped in the page tables before the first instruction.
 //!
-//! Physical memory from `APP_PHYS_BASE` holds, in order: the image, the 8 MiB stack, the arena
-//! (all remaining RAM). Virtually, a static-pie image sits at the base of the first program
-//! namespace and the stack at its top, with an unmapped guard below it; the arena starts at
+//! Physical memory from `APP_PHYS_BASE` holds, in order: the image, the interpreter's image (a
+//! dynamically linked program's `ld.so`), the 8 MiB stack, the arena (all remaining RAM).
+//! Virtually, a position-independent image sits at the base of the first program namespace and
+//! the stack at its top, with an unmapped guard below it; the interpreter at the base of the
+//! next namespace ([`INTERP_NAMESPACE`]), which loads the libraries itself through
+//! open/mmap/mprotect; the arena starts at
 //! `MMAP_BASE` (OSv's mmap area), outside the 8 GiB namespace, so every byte of RAM is usable
 //! by brk and mmap whatever `-m` says.
 use crate::image::elf::{self, LoadPlan};
@@ -19,7 +22,8 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use umon_abi::layout::{
-    namespace_base, APP_PHYS_BASE, FIRST_APP_NAMESPACE, MMAP_BASE, NAMESPACE_BYTES,
+    namespace_base, APP_PHYS_BASE, FIRST_APP_NAMESPACE, MMAP_BASE, NAMESPACE_BYTES, VDSO_BASE,
+    VDSO_MAX_BYTES, VDSO_PHYS, VSYSCALL_BASE, VSYSCALL_PHYS, VVAR_BASE, VVAR_BYTES, VVAR_PHYS,
 };
 use umon_abi::{Gpa, Gva};
 
@@ -29,6 +33,20 @@ pub const STACK_BYTES: u64 = 8 << 20;
 pub const STACK_GUARD_BYTES: u64 = 2 << 20;
 /// The smallest arena umon starts an application with.
 pub const MIN_ARENA_BYTES: u64 = 2 << 20;
+
+/// The vDSO (built by build.rs from `guest/vdso`): an ELF shared object whose file is its
+/// image (one PT_LOAD from offset 0, no relocations), mapped as is at `VDSO_BASE`.
+pub const VDSO_IMAGE: &[u8] = include_bytes!(env!("UMON_VDSO"));
+const _: () = assert!(VDSO_IMAGE.len() as u64 <= VDSO_MAX_BYTES);
+
+/// The legacy vsyscall page's entries (Linux's `VSYSCALL_ADDR` + 0, 0x400, 0x800):
+/// gettimeofday, time, getcpu, each `mov eax, NR; syscall; ret`, which is what Linux's
+/// `vsyscall=xonly` emulation does for a call there. The rest of the page is int3.
+const VSYSCALL_ENTRIES: [(usize, syscalls::Sysno); 3] = [
+    (0x000, syscalls::Sysno::gettimeofday),
+    (0x400, syscalls::Sysno::time),
+    (0x800, syscalls::Sysno::getcpu),
+];
 
 /// The program to place: its file (or bytes), argv and environment.
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +92,9 @@ pub struct Layout {
     pub namespace: u64,
     /// Physical address of the image.
     pub pa_image: u64,
+    /// Physical address of the interpreter's image (right after the image; nothing there
+    /// without one).
+    pub pa_interp: u64,
     /// Physical address of the stack.
     pub pa_stack: u64,
     /// Physical address of the arena.
@@ -88,11 +109,14 @@ pub struct Layout {
     pub arena_len: u64,
 }
 
-/// Lay out `plan` in `ram` bytes of guest RAM; Err(bytes needed) when it does not fit.
-pub fn layout(plan: &LoadPlan, ram: u64) -> Result<Layout, u64> {
+/// Lay out `plan` (and the interpreter's `interp`, right after it physically) in `ram` bytes
+/// of guest RAM; Err(bytes needed) when it does not fit.
+pub fn layout(plan: &LoadPlan, interp: Option<&LoadPlan>, ram: u64) -> Result<Layout, u64> {
     let ns = namespace_base(FIRST_APP_NAMESPACE);
     let pa_image = APP_PHYS_BASE;
-    let pa_stack = (pa_image + (plan.end - plan.start)).next_multiple_of(PAGE_2M);
+    let pa_interp = pa_image + (plan.end - plan.start);
+    let interp_bytes = interp.map_or(0, |i| i.end - i.start);
+    let pa_stack = (pa_interp + interp_bytes).next_multiple_of(PAGE_2M);
     let pa_arena = pa_stack + STACK_BYTES;
     let need = pa_arena + MIN_ARENA_BYTES;
     if need > ram {
@@ -104,6 +128,7 @@ pub fn layout(plan: &LoadPlan, ram: u64) -> Result<Layout, u64> {
     Ok(Layout {
         namespace: FIRST_APP_NAMESPACE,
         pa_image,
+        pa_interp,
         pa_stack,
         pa_arena,
         stack_bottom,
@@ -155,6 +180,25 @@ impl ExeImage {
         }
     }
 
+    /// `len` bytes at `offset` (a short file is UnexpectedEof).
+    fn read(&self, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+        let eof = || std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        match self {
+            ExeImage::File { file, .. } => {
+                let mut buf = vec![0u8; usize::try_from(len).map_err(|_| eof())?];
+                file.read_exact_at(&mut buf, offset)?;
+                Ok(buf)
+            }
+            ExeImage::Bytes(bytes) => {
+                let start = usize::try_from(offset).map_err(|_| eof())?;
+                let end = start
+                    .checked_add(usize::try_from(len).map_err(|_| eof())?)
+                    .ok_or_else(eof)?;
+                bytes.get(start..end).map(<[u8]>::to_vec).ok_or_else(eof)
+            }
+        }
+    }
+
     /// (st_dev, st_ino) of the file (None for bytes, or when fstat fails).
     pub fn file_id(&self) -> Option<(u64, u64)> {
         match self {
@@ -188,6 +232,55 @@ impl ExeImage {
     }
 }
 
+/// The program namespace the interpreter of a dynamically linked program goes into: the one
+/// after the program's, as OSv gives every ELF object a namespace of its own.
+pub const INTERP_NAMESPACE: u64 = FIRST_APP_NAMESPACE + 1;
+
+/// Opens a path in the guest's file view (volumes, `--root`, as the application would see it)
+/// for reading: how the loader finds a program's interpreter.
+pub type GuestOpen<'a> = &'a dyn Fn(&[u8]) -> std::io::Result<File>;
+
+/// Why a file could not be planned: reading it, or its contents.
+enum PlanError {
+    Io(std::io::Error),
+    Elf(elf::AppError),
+}
+
+/// Check that `file` may be executed as execve would (a regular file with execute permission
+/// for umon's effective ids; `exec_ok` checks that), read its headers and plan its load with a
+/// position-independent image at `base`.
+fn plan_file(
+    file: File,
+    exec_ok: impl FnOnce(&File) -> std::io::Result<()>,
+    base: u64,
+) -> Result<(ExeImage, LoadPlan), PlanError> {
+    let meta = file.metadata().map_err(PlanError::Io)?;
+    if meta.is_dir() {
+        return Err(PlanError::Io(std::io::Error::from_raw_os_error(
+            libc::EISDIR,
+        )));
+    }
+    if !meta.is_file() {
+        return Err(PlanError::Io(std::io::Error::from_raw_os_error(
+            libc::EACCES,
+        )));
+    }
+    exec_ok(&file).map_err(PlanError::Io)?;
+    let file_len = meta.len();
+    let mut head = vec![0u8; 64.min(file_len) as usize];
+    file.read_exact_at(&mut head, 0).map_err(PlanError::Io)?;
+    head.resize(elf::head_len(&head, file_len) as usize, 0);
+    file.read_exact_at(&mut head, 0).map_err(PlanError::Io)?;
+    let plan = elf::plan(&head, file_len, base).map_err(PlanError::Elf)?;
+    Ok((
+        ExeImage::File {
+            file,
+            len: file_len,
+        },
+        plan,
+    ))
+}
+
 /// Open `cfg`'s executable and plan its load: the parts of [`load`] that need no VM.
 fn open_and_plan(cfg: Program<'_>) -> Result<(ExeImage, LoadPlan), LoaderError> {
     let shown = cfg.path.display().to_string();
@@ -201,14 +294,11 @@ fn open_and_plan(cfg: Program<'_>) -> Result<(ExeImage, LoadPlan), LoaderError> 
         },
     };
     let ns = namespace_base(FIRST_APP_NAMESPACE);
-    let planned = |head: &[u8], len: u64| {
-        elf::plan(head, len, ns).map_err(|source| LoaderError::App {
+    if let Some(bytes) = cfg.bytes {
+        let plan = elf::plan(bytes, bytes.len() as u64, ns).map_err(|source| LoaderError::App {
             path: shown.clone(),
             source,
-        })
-    };
-    if let Some(bytes) = cfg.bytes {
-        let plan = planned(bytes, bytes.len() as u64)?;
+        })?;
         return Ok((ExeImage::Bytes(bytes.clone()), plan));
     }
     // Only the headers are read up front; segments go straight from the file into guest RAM.
@@ -219,41 +309,118 @@ fn open_and_plan(cfg: Program<'_>) -> Result<(ExeImage, LoadPlan), LoaderError> 
         .custom_flags(libc::O_NONBLOCK)
         .open(cfg.path)
         .map_err(unreadable)?;
-    let meta = file.metadata().map_err(unreadable)?;
-    if meta.is_dir() {
-        return Err(unreadable(std::io::Error::from_raw_os_error(libc::EISDIR)));
-    }
-    if !meta.is_file() {
-        return Err(unreadable(std::io::Error::from_raw_os_error(libc::EACCES)));
-    }
     // execve's check: execute permission for umon's effective ids (root: any x bit).
-    rustix::fs::accessat(
-        rustix::fs::CWD,
-        cfg.path,
-        rustix::fs::Access::EXEC_OK,
-        rustix::fs::AtFlags::EACCESS,
-    )
-    .map_err(|e| unreadable(e.into()))?;
-    let file_len = meta.len();
-    let mut head = vec![0u8; 64.min(file_len) as usize];
-    file.read_exact_at(&mut head, 0).map_err(unreadable)?;
-    head.resize(elf::head_len(&head, file_len) as usize, 0);
-    file.read_exact_at(&mut head, 0).map_err(unreadable)?;
-    let plan = planned(&head, file_len)?;
-    Ok((
-        ExeImage::File {
-            file,
-            len: file_len,
+    let exec_ok = |_: &File| {
+        rustix::fs::accessat(
+            rustix::fs::CWD,
+            cfg.path,
+            rustix::fs::Access::EXEC_OK,
+            rustix::fs::AtFlags::EACCESS,
+        )
+        .map_err(std::io::Error::from)
+    };
+    plan_file(file, exec_ok, ns).map_err(|e| match e {
+        PlanError::Io(e) => unreadable(e),
+        PlanError::Elf(source) => LoaderError::App {
+            path: shown.clone(),
+            source,
         },
-        plan,
-    ))
+    })
+}
+
+/// A dynamically linked program's interpreter, opened in the guest's file view and planned.
+struct Interp {
+    /// Its guest path, for messages.
+    name: String,
+    image: ExeImage,
+    plan: LoadPlan,
+}
+
+/// Find and plan the interpreter `plan` names (PT_INTERP): opened through `open`, so in the
+/// guest's file view, as Linux opens it in the process's mount namespace; executable as
+/// execve requires (`open_exec`); placed in [`INTERP_NAMESPACE`] when position-independent.
+fn open_interp(
+    cfg: Program<'_>,
+    source: &ExeImage,
+    plan: &LoadPlan,
+    open: GuestOpen<'_>,
+) -> Result<Option<Interp>, LoaderError> {
+    let Some((offset, len)) = plan.interp else {
+        return Ok(None);
+    };
+    let shown = cfg.path.display().to_string();
+    let bytes = source
+        .read(offset, len)
+        .map_err(|source| LoaderError::AppRead {
+            path: shown.clone(),
+            source,
+        })?;
+    let path = elf::interp_path(&bytes).map_err(|source| LoaderError::App {
+        path: shown.clone(),
+        source,
+    })?;
+    // The name comes from the file: escaped so the message stays one line.
+    let name = String::from_utf8_lossy(&path).escape_debug().to_string();
+    let file = open(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => LoaderError::InterpNotFound {
+            path: shown.clone(),
+            interp: name.clone(),
+        },
+        _ => LoaderError::InterpRead {
+            path: shown.clone(),
+            interp: name.clone(),
+            source: e,
+        },
+    })?;
+    let exec_ok = |f: &File| {
+        use std::os::fd::AsRawFd;
+        // The handle's own /proc entry: the object already opened, not the path again.
+        rustix::fs::accessat(
+            rustix::fs::CWD,
+            format!("/proc/self/fd/{}", f.as_raw_fd()),
+            rustix::fs::Access::EXEC_OK,
+            rustix::fs::AtFlags::EACCESS,
+        )
+        .map_err(std::io::Error::from)
+    };
+    let (image, interp_plan) =
+        plan_file(file, exec_ok, namespace_base(INTERP_NAMESPACE)).map_err(|e| match e {
+            PlanError::Io(source) => LoaderError::InterpRead {
+                path: shown.clone(),
+                interp: name.clone(),
+                source,
+            },
+            PlanError::Elf(source) => LoaderError::Interp {
+                path: shown.clone(),
+                interp: name.clone(),
+                source,
+            },
+        })?;
+    // An ET_EXEC interpreter goes to its link address, which may be the program's.
+    if interp_plan.start < plan.end && plan.start < interp_plan.end {
+        return Err(LoaderError::Interp {
+            path: shown,
+            interp: name,
+            source: elf::AppError::Overlap(interp_plan.start.max(plan.start)),
+        });
+    }
+    Ok(Some(Interp {
+        name,
+        image,
+        plan: interp_plan,
+    }))
 }
 
 /// Validate `cfg`'s executable and say where it would go in `ram` bytes of guest RAM, without
-/// a VM (`umon inspect`).
+/// a VM (`umon inspect`); a dynamically linked one is refused (no file view to find its
+/// interpreter in).
 pub fn inspect(cfg: Program<'_>, ram: u64) -> Result<(LoadPlan, Layout), LoaderError> {
-    let (_, plan) = open_and_plan(cfg)?;
-    let lay = layout(&plan, ram).map_err(|need| LoaderError::NoRoom {
+    let (source, plan) = open_and_plan(cfg)?;
+    // Without a VM there is no file view: a dynamically linked program is refused as `run`
+    // refuses it without volumes.
+    let no_files = |_: &[u8]| Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+    open_interp(cfg, &source, &plan, &no_files)?;
+    let lay = layout(&plan, None, ram).map_err(|need| LoaderError::NoRoom {
         path: cfg.path.display().to_string(),
         need,
         ram,
@@ -261,18 +428,23 @@ pub fn inspect(cfg: Program<'_>, ram: u64) -> Result<(LoadPlan, Layout), LoaderE
     Ok((plan, lay))
 }
 
-/// Read, validate and place `cfg`'s executable; map everything in `pt`.
+/// Read, validate and place `cfg`'s executable, and for a dynamically linked one its
+/// interpreter (found through `open`, in the guest's file view); map everything in `pt`.
 pub fn load(
     mem: &GuestMem,
     pt: &mut PageTables,
     cfg: Program<'_>,
     facts: &AuxFacts,
+    open: GuestOpen<'_>,
 ) -> Result<LoadedApp, LoaderError> {
     let (mut source, plan) = open_and_plan(cfg)?;
-    let lay = layout(&plan, mem.bytes()).map_err(|need| LoaderError::NoRoom {
-        path: cfg.path.display().to_string(),
-        need,
-        ram: mem.bytes(),
+    let mut interp = open_interp(cfg, &source, &plan, open)?;
+    let lay = layout(&plan, interp.as_ref().map(|i| &i.plan), mem.bytes()).map_err(|need| {
+        LoaderError::NoRoom {
+            path: cfg.path.display().to_string(),
+            need,
+            ram: mem.bytes(),
+        }
     })?;
     let mut regions =
         place_image(mem, pt, &plan, &mut source, lay.pa_image).map_err(|e| match e {
@@ -282,18 +454,33 @@ pub fn load(
             },
             PlaceError::Other(e) => e,
         })?;
+    if let Some(i) = &mut interp {
+        let placed =
+            place_image(mem, pt, &i.plan, &mut i.image, lay.pa_interp).map_err(|e| match e {
+                PlaceError::Io(source) => LoaderError::InterpRead {
+                    path: cfg.path.display().to_string(),
+                    interp: i.name.clone(),
+                    source,
+                },
+                PlaceError::Other(e) => e,
+            })?;
+        regions.extend(placed);
+    }
     for (start, len, pa) in [
         (lay.stack_bottom, STACK_BYTES, lay.pa_stack),
         (lay.arena_start, lay.arena_len, lay.pa_arena),
     ] {
-        pt.map(
-            mem,
-            Gva(start),
-            Gpa(pa),
-            len,
-            PAGE_2M,
-            USER | WRITABLE | NO_EXECUTE,
-        )?;
+        // The arena is not mapped: the Linux layer maps its pages as they are touched.
+        if start != lay.arena_start {
+            pt.map(
+                mem,
+                Gva(start),
+                Gpa(pa),
+                len,
+                PAGE_2M,
+                USER | WRITABLE | NO_EXECUTE,
+            )?;
+        }
         regions.push(Region {
             start,
             end: start + len,
@@ -302,6 +489,7 @@ pub fn load(
             exec: false,
         });
     }
+    regions.extend(map_vdso(mem, pt)?);
     let arena = Region {
         start: lay.arena_start,
         end: lay.arena_start + lay.arena_len,
@@ -317,11 +505,12 @@ pub fn load(
     let _ = rustix::rand::getrandom(&mut random, rustix::rand::GetRandomFlags::empty());
     let ids = crate::machine::host::ids();
     let auxv = [
+        (at::SYSINFO_EHDR, VDSO_BASE),
         (at::PHDR, plan.phdr),
         (at::PHENT, plan.phent),
         (at::PHNUM, plan.phnum),
         (at::PAGESZ, PAGE_4K),
-        (at::BASE, 0),
+        (at::BASE, interp.as_ref().map_or(0, |i| i.plan.bias)),
         (at::FLAGS, 0),
         (at::ENTRY, plan.entry),
         (at::UID, ids.uid),
@@ -349,22 +538,76 @@ pub fn load(
 
     // Always absolute, as Linux gives it (glibc asserts so): the real file, or for an app given
     // as bytes, its name under "/".
-    let exe = match (cfg.bytes, std::fs::canonicalize(cfg.path)) {
-        (None, Ok(p)) => p.as_os_str().as_bytes().to_vec(),
-        _ => {
+    let real = || std::fs::canonicalize(cfg.path).ok();
+    let exe = match cfg.bytes.is_none().then(real).flatten() {
+        Some(p) => p.as_os_str().as_bytes().to_vec(),
+        None => {
             let mut abs = b"/".to_vec();
             abs.extend_from_slice(execfn.strip_prefix(b"/").unwrap_or(execfn));
             abs
         }
     };
     Ok(LoadedApp {
-        entry: plan.entry,
+        entry: interp.as_ref().map_or(plan.entry, |i| i.plan.entry),
         rsp: initial.rsp,
         regions,
         arena,
         exe,
         symbols: super::symbols::Symbols::new(source, plan.bias),
     })
+}
+
+/// Put the vDSO image and the legacy vsyscall page in their physical homes and map them, with
+/// the time page, for the application: the time page read-only and NX (the monitor fills it;
+/// see `linux::vdso`), the vDSO and the vsyscall page read-only and executable. Returns the
+/// regions the application may see (the vsyscall page is not one: like Linux's `xonly`, the
+/// kernel's own accesses to it fail). All three sit outside the namespace and the arena, so no
+/// brk or mmap can hand them out.
+fn map_vdso(mem: &GuestMem, pt: &mut PageTables) -> Result<Vec<Region>, LoaderError> {
+    let vdso_len = (VDSO_IMAGE.len() as u64).next_multiple_of(PAGE_4K);
+    mem.zero(Gpa(VVAR_PHYS), VVAR_BYTES + vdso_len)?;
+    mem.write_bytes(Gpa(VDSO_PHYS), VDSO_IMAGE)?;
+    let mut vsyscall = vec![0xccu8; PAGE_4K as usize];
+    for (at, nr) in VSYSCALL_ENTRIES {
+        let mut code = vec![0xb8]; // mov eax, imm32
+        code.extend_from_slice(&(nr as u32).to_le_bytes());
+        code.extend_from_slice(&[0x0f, 0x05, 0xc3]); // syscall; ret
+        vsyscall[at..at + code.len()].copy_from_slice(&code);
+    }
+    mem.write_bytes(Gpa(VSYSCALL_PHYS), &vsyscall)?;
+    pt.map(
+        mem,
+        Gva(VVAR_BASE),
+        Gpa(VVAR_PHYS),
+        VVAR_BYTES,
+        PAGE_4K,
+        USER | NO_EXECUTE,
+    )?;
+    pt.map(mem, Gva(VDSO_BASE), Gpa(VDSO_PHYS), vdso_len, PAGE_4K, USER)?;
+    pt.map(
+        mem,
+        Gva(VSYSCALL_BASE),
+        Gpa(VSYSCALL_PHYS),
+        PAGE_4K,
+        PAGE_4K,
+        USER,
+    )?;
+    Ok(vec![
+        Region {
+            start: VVAR_BASE,
+            end: VVAR_BASE + VVAR_BYTES,
+            pa: VVAR_PHYS,
+            write: false,
+            exec: false,
+        },
+        Region {
+            start: VDSO_BASE,
+            end: VDSO_BASE + vdso_len,
+            pa: VDSO_PHYS,
+            write: false,
+            exec: true,
+        },
+    ])
 }
 
 /// Placing the image failed: reading the file, or guest memory / page tables.

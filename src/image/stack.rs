@@ -41,6 +41,8 @@ pub mod at {
     pub const HWCAP2: u64 = 26;
     /// File name of the program.
     pub const EXECFN: u64 = 31;
+    /// The vDSO's ELF header.
+    pub const SYSINFO_EHDR: u64 = 33;
 }
 
 /// What goes on the initial stack.

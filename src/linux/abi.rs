@@ -354,7 +354,15 @@ pub mod fcntl {
     pub const F_DUPFD_CLOEXEC: u64 = 1030;
     /// FD_CLOEXEC.
     pub const FD_CLOEXEC: u64 = 1;
+    /// F_SETPIPE_SZ.
+    pub const F_SETPIPE_SZ: u64 = 1031;
+    /// F_GETPIPE_SZ.
+    pub const F_GETPIPE_SZ: u64 = 1032;
 }
+
+/// /proc/sys/fs/pipe-max-size: the largest pipe an unprivileged process may ask for (Linux's
+/// default).
+pub const PIPE_MAX_SIZE: u64 = 1 << 20;
 
 /// mmap(2) and friends.
 pub mod mman {
@@ -428,6 +436,8 @@ pub mod ioctl {
     pub const TIOCSWINSZ: u64 = 0x5414;
     /// FIONBIO.
     pub const FIONBIO: u64 = 0x5421;
+    /// FIONREAD.
+    pub const FIONREAD: u64 = 0x541b;
 }
 
 /// struct rusage (144 bytes).

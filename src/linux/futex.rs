@@ -237,6 +237,16 @@ fn sleep(cx: &Ctx<'_, '_>, w: &Arc<Waiter>, deadline: Deadline) -> Result<(), Er
         if cx.interrupted() {
             return gone(Errno::EINTR);
         }
+        if super::signal::deliver::signal_pending(cx) {
+            // Linux: ERESTARTSYS untimed, ERESTART_RESTARTBLOCK timed (restart_syscall goes on
+            // to the same end); here a timed wait is ERESTARTNOHAND: EINTR after a handler as
+            // on Linux, but restarted with its whole timeout when no handler runs.
+            let kind = match deadline {
+                Deadline::Never => super::signal::deliver::ERESTARTSYS,
+                _ => super::signal::deliver::ERESTARTNOHAND,
+            };
+            return gone(super::signal::deliver::restart(kind));
+        }
         match deadline.until() {
             None => return gone(Errno::ETIMEDOUT),
             Some(until) => w.parker.park(until),

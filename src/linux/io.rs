@@ -4,7 +4,9 @@
 //! and guest memory (vm-memory's volatile I/O), never through a bounce buffer; a large transfer
 //! is one host call per physically contiguous piece of the guest buffer. Paths are `fs.rs`'s.
 use super::abi::{fcntl, ioctl as tio, mman, oflag, Flock, Iovec, PollFd, Timespec, TERMIOS_BYTES};
-use super::fd::{Fd, FileKind, HostFile, OpenFile};
+use super::fd::{memfd, Fd, FileKind, HostFile, OpenFile};
+use super::fs::synthetic::SynthFile;
+use super::signal::deliver::{pending_set, restart, signal_pending, ERESTARTNOHAND, ERESTARTSYS};
 use super::{Args, Ctx, Stop, Sys};
 use crate::exit::ExitStatus;
 use crate::linux::mm::space::Access;
@@ -16,7 +18,7 @@ use std::time::Duration;
 use syscalls::Errno;
 
 /// Largest single transfer, as Linux caps it (MAX_RW_COUNT).
-const MAX_RW: u64 = 0x7fff_f000;
+pub(crate) const MAX_RW: u64 = 0x7fff_f000;
 pub use super::abi::PATH_MAX;
 /// Most iovecs in one readv/writev (UIO_MAXIOV).
 const MAX_IOV: u64 = 1024;
@@ -46,9 +48,39 @@ pub(crate) fn mem_errno(e: MemoryError) -> Errno {
     io_errno(crate::linux::fd::file::memory_io(e))
 }
 
+/// A blocking host call returned EINTR: the kick of a stop (EINTR; the run loop then ends
+/// the thread) or of a signal (`kind`: ERESTARTSYS for reads and writes, ERESTARTNOHAND for
+/// poll), else spurious (Ok: the caller tries again).
+pub(crate) fn interrupted_wait(cx: &Ctx<'_, '_>, kind: i32) -> Result<(), Errno> {
+    if cx.interrupted() {
+        return Err(Errno::EINTR);
+    }
+    // Acknowledged here, so the kicker stops kicking a call that goes on; a signal to take
+    // still ends it.
+    cx.thread
+        .sig
+        .hint
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    if signal_pending(cx) {
+        return Err(restart(kind));
+    }
+    Ok(())
+}
+
 pub fn read(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.process.fds().get(a.fd(0))?.file;
+    whole_count_ok(file.readable(), a.ptr(1), a.len(2))?;
     read_into(cx, &file, a.ptr(1), a.len(2).min(MAX_RW), None)
+}
+
+/// vfs_read/vfs_write's first checks: EBADF for a file not open for the transfer, then
+/// access_ok on the count the caller passed, before it is cut to MAX_RW (a small buffer with a
+/// count reaching past the user half is EFAULT even if fewer bytes would move).
+fn whole_count_ok(open_for_it: bool, buf: u64, count: u64) -> Result<(), Errno> {
+    if !open_for_it {
+        return Err(Errno::EBADF);
+    }
+    access_ok(buf, count)
 }
 
 /// The part of `[buf, buf + len)` a transfer may use (see
@@ -89,6 +121,28 @@ fn at_eof(h: &HostFile, pos: Option<u64>) -> bool {
 
 /// One read(2) at the file's current position, or one pread(2) at `pos`.
 fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Option<u64>) -> Sys {
+    if let Some(sfd) = file.as_signalfd() {
+        return match pos {
+            None => super::fd::signalfd::read(cx, sfd, buf, len),
+            Some(_) => Err(Errno::ESPIPE.into()),
+        };
+    }
+    if let Some(p) = file.as_pipe() {
+        return super::fd::pipe::read(cx, p, &[Iovec { base: buf, len }]);
+    }
+    if let Some(s) = file.as_socket() {
+        return super::net::socket::read(cx, s, &[Iovec { base: buf, len }]);
+    }
+    if let (Some(ino), 0) = (file.as_inotify(), len) {
+        return loop {
+            match ino.read_nothing() {
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
+                    interrupted_wait(cx, ERESTARTSYS)?;
+                }
+                r => break r.map(|n| n as u64).map_err(|e| io_errno(e).into()),
+            }
+        };
+    }
     let n = usable(cx, file, buf, len, Access::Write)?;
     if n == 0 && len > 0 {
         if let Some(h) = file.as_volume() {
@@ -102,7 +156,15 @@ fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Opt
     let mut done = 0u64;
     for (gpa, n) in chunks {
         let at = pos.map(|p| p.saturating_add(done));
-        match file.read_piece(cx.mem, gpa, n, at) {
+        let got = loop {
+            match file.read_piece(cx.mem, gpa, n, at) {
+                Err(e) if done == 0 && e.raw_os_error() == Some(libc::EINTR) => {
+                    interrupted_wait(cx, ERESTARTSYS)?;
+                }
+                r => break r,
+            }
+        };
+        match got {
             Ok(got) => {
                 done += got as u64;
                 if (got as u64) < n || !file.regular() {
@@ -118,12 +180,19 @@ fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Opt
 
 pub fn write(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.process.fds().get(a.fd(0))?.file;
+    whole_count_ok(file.writable(), a.ptr(1), a.len(2))?;
     write_from(cx, &file, a.ptr(1), a.len(2).min(MAX_RW), None)
 }
 
 /// One write(2) at the file's current position (or its end, with O_APPEND), or one pwrite(2)
 /// at `pos`.
 fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Option<u64>) -> Sys {
+    if let Some(p) = file.as_pipe() {
+        return super::fd::pipe::write(cx, p, &[Iovec { base: buf, len }]);
+    }
+    if let Some(s) = file.as_socket() {
+        return super::net::socket::write(cx, s, &[Iovec { base: buf, len }]);
+    }
     access_ok(buf, len)?;
     let len = if len > 0 && file.partial_copies() {
         fsize_limit(cx, file, len, pos)?
@@ -137,7 +206,14 @@ fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Op
     let chunks = cx.space().chunks(buf, n, Access::Read)?;
     let mut done = 0u64;
     for (gpa, n) in chunks {
-        let wrote = file.write_piece(cx.mem, gpa, n, pos.map(|p| p.saturating_add(done)));
+        let wrote = loop {
+            match file.write_piece(cx.mem, gpa, n, pos.map(|p| p.saturating_add(done))) {
+                Err(e) if done == 0 && e.raw_os_error() == Some(libc::EINTR) => {
+                    interrupted_wait(cx, ERESTARTSYS)?;
+                }
+                r => break r,
+            }
+        };
         match wrote {
             Ok(w) => {
                 done += w as u64;
@@ -161,7 +237,7 @@ fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Op
 /// kills it by default; held while blocked) and the write fails with EFBIG; short of it, the
 /// write is cut at the limit.
 /// The file is a regular one: a volume file, or a standard stream umon was given as a file.
-fn fsize_limit(
+pub(crate) fn fsize_limit(
     cx: &mut Ctx<'_, '_>,
     file: &OpenFile,
     len: u64,
@@ -199,27 +275,22 @@ pub(super) fn fsize_truncate(cx: &mut Ctx<'_, '_>, size: u64) -> Result<(), Stop
     Ok(())
 }
 
-/// Writing to a pipe nobody reads: Linux sends SIGPIPE, which kills the process unless it
-/// ignores or handles the signal (then the write fails with EPIPE).
-fn broken_pipe(cx: &Ctx<'_, '_>) -> Stop {
-    let handled = cx
-        .process
-        .signals()
-        .actions
-        .get(&(libc::SIGPIPE as u64))
-        .is_some_and(|s| s.handler != 0);
-    if handled {
-        Errno::EPIPE.into()
-    } else {
+/// Writing to a pipe nobody reads: Linux sends SIGPIPE to the writing thread, which kills the
+/// process when its action is the default and it is not blocked; otherwise the write fails with
+/// EPIPE (and a handler runs on the way out).
+pub(crate) fn broken_pipe(cx: &mut Ctx<'_, '_>) -> Stop {
+    match super::signal::raise(cx, libc::SIGPIPE as u64, "broken pipe") {
         // Like a shell, say nothing: a reader that went away is normal (`app | head`).
-        Stop::Exit(ExitStatus::Signaled {
-            signal: libc::SIGPIPE,
+        Err(Stop::Exit(ExitStatus::Signaled { signal, .. })) => Stop::Exit(ExitStatus::Signaled {
+            signal,
             report: String::new(),
-        })
+        }),
+        Err(e) => e,
+        Ok(_) => Errno::EPIPE.into(),
     }
 }
 
-fn iovecs(cx: &Ctx<'_, '_>, at: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
+pub(crate) fn iovecs(cx: &Ctx<'_, '_>, at: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
     if count > MAX_IOV {
         return Err(Errno::EINVAL);
     }
@@ -266,7 +337,17 @@ fn check_all(
 
 fn readv_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, at: u64, count: u64, pos: Option<u64>) -> Sys {
     let whole = file.regular();
+    // vfs_readv checks the mode before the iovecs.
+    if file.as_pipe().is_some_and(|p| p.is_write()) {
+        return Err(Errno::EBADF.into());
+    }
     let iovs = iovecs(cx, at, count)?;
+    if let Some(p) = file.as_pipe() {
+        return super::fd::pipe::read(cx, p, &iovs);
+    }
+    if let Some(s) = file.as_socket() {
+        return super::net::socket::read(cx, s, &iovs);
+    }
     check_all(cx, file, &iovs, Access::Write)?;
     let mut done = 0;
     for iov in iovs {
@@ -300,7 +381,16 @@ fn writev_from(
     count: u64,
     pos: Option<u64>,
 ) -> Sys {
+    if file.as_pipe().is_some_and(|p| !p.is_write()) {
+        return Err(Errno::EBADF.into());
+    }
     let iovs = iovecs(cx, at, count)?;
+    if let Some(p) = file.as_pipe() {
+        return super::fd::pipe::write(cx, p, &iovs);
+    }
+    if let Some(s) = file.as_socket() {
+        return super::net::socket::write(cx, s, &iovs);
+    }
     check_all(cx, file, &iovs, Access::Read)?;
     let mut done = 0;
     for iov in iovs {
@@ -318,16 +408,19 @@ fn writev_from(
     Ok(done)
 }
 
-/// The host file behind a positioned call at `offset`: ESPIPE for the standard streams (they
-/// are not seekable), EINVAL for a negative offset.
+/// The file behind a positioned call at `offset`: EINVAL for a negative offset (before the
+/// fd, as ksys_pread64), ESPIPE for what has no file position (the standard streams, pipes,
+/// signalfd and inotify fds). Volume files and the synthetic /dev, /proc and /sys files take
+/// positioned calls, as Linux's (FMODE_PREAD).
 fn seekable(cx: &Ctx<'_, '_>, fd: u64, offset: u64) -> Result<OpenFile, Errno> {
-    let file = cx.process.fds().get(fd)?.file;
     if (offset as i64) < 0 {
         return Err(Errno::EINVAL);
     }
-    match file.as_volume() {
-        Some(_) => Ok(file),
-        None => Err(Errno::ESPIPE),
+    let file = cx.process.fds().get(fd)?.file;
+    if file.as_volume().is_some() || file.as_synthetic().is_some() {
+        Ok(file)
+    } else {
+        Err(Errno::ESPIPE)
     }
 }
 
@@ -343,8 +436,8 @@ fn verify_area(offset: u64, count: u64) -> Result<(), Errno> {
 /// every other thread using the fd, never moves.
 pub fn pread64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = seekable(cx, a.fd(0), a.off(3))?;
+    whole_count_ok(file.readable(), a.ptr(1), a.len(2))?;
     let (buf, len) = (a.ptr(1), a.len(2).min(MAX_RW));
-    access_ok(buf, len)?;
     verify_area(a.off(3), a.len(2))?;
     read_into(cx, &file, buf, len, Some(a.off(3)))
 }
@@ -352,8 +445,11 @@ pub fn pread64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 /// pwrite64: a real positional write (see [`pread64`]).
 pub fn pwrite64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = seekable(cx, a.fd(0), a.off(3))?;
+    if file.as_synthetic().is_some_and(seq_file) {
+        return Err(Errno::ESPIPE.into());
+    }
+    whole_count_ok(file.writable(), a.ptr(1), a.len(2))?;
     let (buf, len) = (a.ptr(1), a.len(2).min(MAX_RW));
-    access_ok(buf, len)?;
     verify_area(a.off(3), a.len(2))?;
     write_from(cx, &file, buf, len, Some(a.off(3)))
 }
@@ -373,6 +469,17 @@ pub fn pwritev(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 pub fn lseek(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.process.fds().get(a.fd(0))?.file;
     let (offset, whence) = (a.off(1), u64::from(a.uint(2)));
+    if file.as_signalfd().is_some() {
+        // Its fops' noop_llseek: the position stays 0, for any whence up to SEEK_HOLE.
+        return if whence <= SEEK_HOLE {
+            Ok(0)
+        } else {
+            Err(Errno::EINVAL.into())
+        };
+    }
+    if let Some(sf) = file.as_synthetic() {
+        return synthetic_lseek(&file, sf, offset, whence);
+    }
     let pos = match whence {
         0 => SeekFrom::Start(offset),
         1 => SeekFrom::Current(offset as i64),
@@ -385,6 +492,60 @@ pub fn lseek(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         return Err(Errno::ESPIPE.into());
     };
     rustix::fs::seek(fd, pos).map_err(|e| host_errno(e).into())
+}
+
+/// lseek on a synthetic file, as Linux's llseek of each: the memory devices (null_lseek,
+/// full_lseek, noop_llseek) always answer 0; /proc's seq files (seq_lseek) take SEEK_SET and
+/// SEEK_CUR only; directories, /proc/<pid>/{cmdline,environ,auxv}, /proc/sys and /sys are
+/// generic_file_llseek with the size fstat reports. An O_PATH handle is EBADF (fdget_pos).
+fn synthetic_lseek(file: &OpenFile, sf: &SynthFile, offset: u64, whence: u64) -> Sys {
+    if !file.readable() && !file.writable() {
+        return Err(Errno::EBADF.into());
+    }
+    // ksys_lseek: a whence past SEEK_MAX never reaches the file's llseek.
+    if whence > SEEK_HOLE {
+        return Err(Errno::EINVAL.into());
+    }
+    let st = file.stat().map_err(host_errno)?;
+    if st.mode & libc::S_IFMT == super::abi::mode::S_IFCHR {
+        return Ok(0);
+    }
+    let pos = sf.pos() as i64;
+    let offset = offset as i64;
+    let seq = seq_file(sf);
+    let eof = st.size;
+    let to = match whence {
+        0 => Some(offset),
+        1 if !seq && offset == 0 => return Ok(pos as u64),
+        1 => pos.checked_add(offset),
+        2 if !seq => eof.checked_add(offset),
+        SEEK_DATA | SEEK_HOLE if !seq => {
+            if offset < 0 || offset >= eof {
+                return Err(Errno::ENXIO.into());
+            }
+            Some(if whence == SEEK_DATA { offset } else { eof })
+        }
+        _ => return Err(Errno::EINVAL.into()),
+    };
+    match to {
+        Some(to) if to >= 0 => {
+            sf.set_pos(to as u64);
+            Ok(to as u64)
+        }
+        _ => Err(Errno::EINVAL.into()),
+    }
+}
+
+/// Whether a synthetic file is one of /proc's seq files (seq_lseek, and seq_open takes away
+/// FMODE_PWRITE): every generated /proc file but cmdline, environ, auxv and /proc/sys.
+fn seq_file(sf: &SynthFile) -> bool {
+    let path = &sf.path;
+    path.starts_with(b"/proc/")
+        && !path.starts_with(b"/proc/sys/")
+        && !sf.is_dir()
+        && ![&b"/cmdline"[..], b"/environ", b"/auxv"]
+            .iter()
+            .any(|n| path.ends_with(n))
 }
 
 pub fn close(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -411,6 +572,18 @@ pub fn ioctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             let nonblock = rustix::fs::OFlags::NONBLOCK.bits();
             file.set_status_flags(nonblock, if on != 0 { nonblock } else { 0 })
                 .map_err(host_errno)?;
+            return Ok(0);
+        }
+        // The bytes of the queued events, for an inotify instance as for a pipe; a socket's
+        // unread bytes (SIOCINQ).
+        tio::FIONREAD
+            if file.as_pipe().is_some()
+                || file.as_inotify().is_some()
+                || file.as_socket().is_some() =>
+        {
+            let fd = file.host_fd().ok_or(Errno::EBADF)?;
+            let n = super::fd::pipe::unread(fd)?;
+            cx.write_val(arg, &n)?;
             return Ok(0);
         }
         FIOCLEX | FIONCLEX => {
@@ -440,6 +613,22 @@ pub fn ioctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         tio::TIOCSWINSZ => {
             cx.read_val::<[u16; 4]>(arg)?;
         }
+        // The terminal is the process's controlling one and the process (pid 1, see info.rs)
+        // leads its session and the terminal's foreground group: both ids are its pid.
+        libc::TIOCGPGRP | libc::TIOCGSID => {
+            cx.write_val(arg, &(cx.process.tgid as i32))?;
+        }
+        // tiocspgrp: EINVAL for a negative group; the one group of the pid namespace is the
+        // process's own, any other names nothing (ESRCH).
+        libc::TIOCSPGRP => {
+            let pgrp: i32 = cx.read_val(arg)?;
+            if pgrp < 0 {
+                return Err(Errno::EINVAL.into());
+            }
+            if pgrp as u32 != cx.process.tgid {
+                return Err(Errno::ESRCH.into());
+            }
+        }
         _ => return Err(Errno::ENOTTY.into()),
     }
     Ok(0)
@@ -451,17 +640,39 @@ pub fn poll(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     poll_fds(cx, a.ptr(0), a.len(1), timeout)
 }
 
+/// ppoll(fds, nfds, timeout, sigmask, sigsetsize): poll with `sigmask` in place meanwhile.
+/// Cut short by a signal, the handler's frame restores the mask from before (as
+/// rt_sigsuspend); otherwise it is restored at once.
 pub fn ppoll(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let timeout = if a.ptr(2) == 0 {
         None
     } else {
         Some(super::time::duration(cx.read_val::<Timespec>(a.ptr(2))?)?)
     };
-    poll_fds(cx, a.ptr(0), a.len(1), timeout)
+    if a.ptr(3) == 0 {
+        return poll_fds(cx, a.ptr(0), a.len(1), timeout);
+    }
+    if a.len(4) != 8 {
+        return Err(Errno::EINVAL.into());
+    }
+    let mask: u64 = cx.read_val(a.ptr(3))?;
+    let old = cx.thread.sigmask;
+    cx.thread.sigmask = mask & !super::signal::UNBLOCKABLE;
+    super::signal::deliver::mask_changed(cx);
+    let r = poll_fds(cx, a.ptr(0), a.len(1), timeout);
+    match &r {
+        Err(Stop::Errno(e)) if super::signal::deliver::is_restart(*e) => {
+            cx.thread.saved_mask = Some(old);
+        }
+        _ => {
+            cx.thread.sigmask = old;
+            super::signal::deliver::mask_changed(cx);
+        }
+    }
+    r
 }
 
 fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>) -> Sys {
-    use rustix::event::{PollFd as HostPoll, PollFlags};
     // nfds is an unsigned int in the kernel's prototype.
     let nfds = nfds & 0xffff_ffff;
     if nfds > cx.process.fds().limit {
@@ -470,6 +681,17 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
     let mut fds: Vec<PollFd> = (0..nfds)
         .map(|i| cx.read_val(at + i * 8))
         .collect::<Result<_, _>>()?;
+    let count = poll_list(cx, &mut fds, timeout)?;
+    for (i, p) in fds.iter().enumerate() {
+        cx.write_val(at + i as u64 * 8, p)?;
+    }
+    Ok(count)
+}
+
+/// Poll `fds` (revents filled in) until one is ready, `timeout` passes, a signal is to be
+/// taken (ERESTARTNOHAND) or a stop; the count of fds with events.
+fn poll_list(cx: &mut Ctx<'_, '_>, fds: &mut [PollFd], timeout: Option<Duration>) -> Sys {
+    use rustix::event::{PollFd as HostPoll, PollFlags};
     // Looked up first, so the host fds borrowed below outlive the poll.
     let files: Vec<Option<OpenFile>> = fds
         .iter()
@@ -482,6 +704,8 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
     // Streams that are not host fds (captured output, supplied input) are always ready.
     let mut host: Vec<(usize, BorrowedFd<'_>)> = Vec::new();
     let mut ready_now = false;
+    // The signals the signalfds among them take: waiting, a sender of one wakes the poll.
+    let mut sigfds = 0u64;
     for (i, (p, file)) in fds.iter_mut().zip(&files).enumerate() {
         p.revents = 0;
         if p.fd < 0 {
@@ -489,9 +713,15 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
         }
         match file {
             None => p.revents = libc::POLLNVAL,
-            Some(file) => match file.host_fd() {
-                Some(fd) => host.push((i, fd)),
-                None => p.revents = p.events & (libc::POLLIN | libc::POLLOUT),
+            Some(file) => match (file.as_signalfd(), file.host_fd()) {
+                (Some(sfd), _) => {
+                    sigfds |= sfd.mask();
+                    if super::fd::signalfd::ready(cx, sfd) {
+                        p.revents = p.events & libc::POLLIN;
+                    }
+                }
+                (None, Some(fd)) => host.push((i, fd)),
+                (None, None) => p.revents = p.events & (libc::POLLIN | libc::POLLOUT),
             },
         }
         ready_now |= p.revents != 0;
@@ -501,12 +731,13 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
     } else {
         timeout
     };
-    if host.is_empty() {
+    if host.is_empty() && sigfds != 0 && wait != Some(Duration::ZERO) {
+        super::fd::signalfd::wait_ready(cx, sigfds, wait)?;
+    } else if host.is_empty() {
         match wait {
             Some(d) => super::time::sleep(cx, d)?,
-            // Nothing to wait for and no timeout: Linux sleeps until a signal, which only a
-            // stop request (--timeout, a signal to umon) can be here.
-            None => super::time::sleep_until_stopped(cx)?,
+            // Nothing to wait for and no timeout: Linux sleeps until a signal.
+            None => super::time::sleep_until_signal(cx)?,
         }
     } else {
         let mut polls: Vec<HostPoll<'_>> = host
@@ -515,19 +746,229 @@ fn poll_fds(cx: &mut Ctx<'_, '_>, at: u64, nfds: u64, timeout: Option<Duration>)
                 HostPoll::from_borrowed_fd(fd, PollFlags::from_bits_truncate(fds[i].events as u16))
             })
             .collect();
-        let ts = wait.map(|d| rustix::time::Timespec {
-            tv_sec: d.as_secs() as i64,
-            tv_nsec: i64::from(d.subsec_nanos()),
-        });
-        rustix::event::poll(&mut polls, ts.as_ref()).map_err(|e| Stop::from(host_errno(e)))?;
+        let end = wait.and_then(|d| std::time::Instant::now().checked_add(d));
+        if wait != Some(Duration::ZERO) && signal_pending(cx) {
+            // A signal the ppoll mask lets through is already pending: do_poll's first check.
+            return Err(restart(ERESTARTNOHAND).into());
+        }
+        // Senders of the signalfds' signals kick this thread meanwhile (see wait_ready).
+        cx.thread.sig.blocked.store(
+            cx.thread.sigmask & !sigfds,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        let polled = loop {
+            let left = end.map(|e| e.saturating_duration_since(std::time::Instant::now()));
+            let ts = left.or(wait).map(|d| rustix::time::Timespec {
+                tv_sec: d.as_secs() as i64,
+                tv_nsec: i64::from(d.subsec_nanos()),
+            });
+            match rustix::event::poll(&mut polls, ts.as_ref()) {
+                Ok(_) => break Ok(()),
+                // A kick: a stop, a signal (EINTR after a handler, else the call again), a
+                // signal for a signalfd polled (ready), or spurious (poll on with the time left).
+                Err(rustix::io::Errno::INTR) => {
+                    if let Err(e) = interrupted_wait(cx, ERESTARTNOHAND) {
+                        break Err(e);
+                    }
+                    if pending_set(cx.process, &cx.thread.sig) & sigfds != 0 {
+                        break Ok(());
+                    }
+                }
+                Err(e) => break Err(host_errno(e)),
+            }
+        };
+        cx.thread
+            .sig
+            .blocked
+            .store(cx.thread.sigmask, std::sync::atomic::Ordering::SeqCst);
+        polled?;
         for (p, &(i, _)) in polls.iter().zip(&host) {
             fds[i].revents = p.revents().bits() as i16;
         }
     }
+    for (p, file) in fds.iter_mut().zip(&files) {
+        if let Some(sfd) = file.as_ref().and_then(|f| f.as_signalfd()) {
+            if p.fd >= 0 && super::fd::signalfd::ready(cx, sfd) {
+                p.revents = p.events & libc::POLLIN;
+            }
+        }
+    }
+    Ok(fds.iter().map(|p| u64::from(p.revents != 0)).sum())
+}
+
+/// Linux's POLLIN_SET, POLLOUT_SET and POLLEX_SET: the poll events that make an fd ready in
+/// select's read, write and exception sets.
+const SELECT_SETS: [(i16, i16); 3] = [
+    (
+        libc::POLLIN,
+        libc::POLLIN | libc::POLLRDNORM | libc::POLLRDBAND | libc::POLLHUP | libc::POLLERR,
+    ),
+    (
+        libc::POLLOUT,
+        libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND | libc::POLLERR,
+    ),
+    (libc::POLLPRI, libc::POLLPRI),
+];
+
+/// select(nfds, readfds, writefds, exceptfds, timeval).
+pub fn select(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let tv = a.ptr(4);
+    let timeout = if tv == 0 {
+        None
+    } else {
+        let t: super::abi::Timeval = cx.read_val(tv)?;
+        // Linux carries whole seconds out of tv_usec; a negative part is EINVAL.
+        let ts = Timespec {
+            sec: t.sec.saturating_add(t.usec / 1_000_000),
+            nsec: (t.usec % 1_000_000).saturating_mul(1000),
+        };
+        Some(super::time::duration(ts)?)
+    };
+    let start = std::time::Instant::now();
+    let r = select_sets(cx, a, timeout);
+    let left = |d: Duration| d.saturating_sub(start.elapsed());
+    match timeout {
+        Some(d) if !d.is_zero() => {
+            let l = left(d);
+            let t = super::abi::Timeval {
+                sec: l.as_secs() as i64,
+                usec: i64::from(l.subsec_micros()),
+            };
+            remaining_written(cx, tv, &t, r)
+        }
+        _ => r,
+    }
+}
+
+/// pselect6(nfds, readfds, writefds, exceptfds, timespec, {sigmask, size}): select with the
+/// mask in place meanwhile (see [`ppoll`]).
+pub fn pselect6(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let ts = a.ptr(4);
+    let timeout = if ts == 0 {
+        None
+    } else {
+        Some(super::time::duration(cx.read_val::<Timespec>(ts)?)?)
+    };
+    let mut mask = None;
+    if a.ptr(5) != 0 {
+        let [set, size]: [u64; 2] = cx.read_val(a.ptr(5))?;
+        if set != 0 {
+            if size != 8 {
+                return Err(Errno::EINVAL.into());
+            }
+            mask = Some(cx.read_val::<u64>(set)?);
+        }
+    }
+    let old = cx.thread.sigmask;
+    if let Some(m) = mask {
+        cx.thread.sigmask = m & !super::signal::UNBLOCKABLE;
+        super::signal::deliver::mask_changed(cx);
+    }
+    let start = std::time::Instant::now();
+    let r = select_sets(cx, a, timeout);
+    if mask.is_some() {
+        match &r {
+            Err(Stop::Errno(e)) if super::signal::deliver::is_restart(*e) => {
+                cx.thread.saved_mask = Some(old);
+            }
+            _ => {
+                cx.thread.sigmask = old;
+                super::signal::deliver::mask_changed(cx);
+            }
+        }
+    }
+    match timeout {
+        Some(d) if !d.is_zero() => {
+            let l = d.saturating_sub(start.elapsed());
+            let t = Timespec {
+                sec: l.as_secs() as i64,
+                nsec: i64::from(l.subsec_nanos()),
+            };
+            remaining_written(cx, ts, &t, r)
+        }
+        _ => r,
+    }
+}
+
+/// Linux writes the time left back; when it cannot, the call is not restarted (EINTR).
+fn remaining_written<T: zerocopy::IntoBytes + zerocopy::Immutable>(
+    cx: &mut Ctx<'_, '_>,
+    at: u64,
+    left: &T,
+    r: Sys,
+) -> Sys {
+    if cx.write_val(at, left).is_err() {
+        if let Err(Stop::Errno(e)) = &r {
+            if e.into_raw() == ERESTARTNOHAND {
+                return Err(Errno::EINTR.into());
+            }
+        }
+    }
+    r
+}
+
+/// The fd sets of select/pselect6 (arguments 0..=3) polled: Linux's core_sys_select. nfds is
+/// capped at the size of the fd table (bits past it are ignored), every set bit must name an
+/// open fd (EBADF), and the sets come back with only the ready bits.
+fn select_sets(cx: &mut Ctx<'_, '_>, a: &Args, timeout: Option<Duration>) -> Sys {
+    let n = a.int(0);
+    if n < 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let n = (n as u64).min(cx.process.fds().capacity());
+    let words = n.div_ceil(64);
+    let mut sets = [Vec::new(), Vec::new(), Vec::new()];
+    for (k, set) in sets.iter_mut().enumerate() {
+        let at = a.ptr(1 + k);
+        if at != 0 {
+            *set = (0..words)
+                .map(|w| cx.read_val::<u64>(at + w * 8))
+                .collect::<Result<_, _>>()?;
+        }
+    }
+    let bit = |set: &Vec<u64>, fd: u64| {
+        set.get((fd / 64) as usize)
+            .is_some_and(|w| w >> (fd % 64) & 1 != 0)
+    };
+    let mut fds = Vec::new();
+    for fd in 0..n {
+        let events = SELECT_SETS
+            .iter()
+            .zip(&sets)
+            .filter(|(_, set)| bit(set, fd))
+            .fold(0, |e, ((ask, _), _)| e | ask);
+        if events != 0 {
+            cx.process.fds().get(fd)?;
+            fds.push(PollFd {
+                fd: fd as i32,
+                events,
+                revents: 0,
+            });
+        }
+    }
+    poll_list(cx, &mut fds, timeout)?;
     let mut count = 0;
-    for (i, p) in fds.iter().enumerate() {
-        cx.write_val(at + i as u64 * 8, p)?;
-        count += u64::from(p.revents != 0);
+    let mut out = [
+        vec![0u64; words as usize],
+        vec![0u64; words as usize],
+        vec![0u64; words as usize],
+    ];
+    for p in &fds {
+        let fd = p.fd as u64;
+        for (k, (_, ready)) in SELECT_SETS.iter().enumerate() {
+            if bit(&sets[k], fd) && p.revents & ready != 0 {
+                out[k][(fd / 64) as usize] |= 1 << (fd % 64);
+                count += 1;
+            }
+        }
+    }
+    for (k, set) in out.iter().enumerate() {
+        let at = a.ptr(1 + k);
+        if at != 0 {
+            for (w, v) in set.iter().enumerate() {
+                cx.write_val(at + w as u64 * 8, v)?;
+            }
+        }
     }
     Ok(count)
 }
@@ -587,6 +1028,20 @@ pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         | fcntl::F_OFD_GETLK
         | fcntl::F_OFD_SETLK
         | fcntl::F_OFD_SETLKW => record_lock(cx, &fd.file, cmd, arg),
+        memfd::F_ADD_SEALS => {
+            let host = lock_fd(&fd.file)?.ok_or(Errno::EINVAL)?;
+            let seals = rustix::fs::SealFlags::from_bits_retain(arg as u32);
+            rustix::fs::fcntl_add_seals(host, seals).map_err(host_errno)?;
+            Ok(0)
+        }
+        memfd::F_GET_SEALS => {
+            let host = lock_fd(&fd.file)?.ok_or(Errno::EINVAL)?;
+            Ok(u64::from(
+                rustix::fs::fcntl_get_seals(host)
+                    .map_err(host_errno)?
+                    .bits(),
+            ))
+        }
         fcntl::F_DUPFD | fcntl::F_DUPFD_CLOEXEC => Ok(cx.process.fds().alloc(
             arg,
             Fd {
@@ -600,6 +1055,8 @@ pub fn fcntl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             Ok(0)
         }
         fcntl::F_GETFL => Ok(fd.file.status_flags().map_err(host_errno)?),
+        fcntl::F_GETPIPE_SZ => super::fd::pipe::pipe_size(&fd.file, None),
+        fcntl::F_SETPIPE_SZ => super::fd::pipe::pipe_size(&fd.file, Some(arg)),
         fcntl::F_SETFL => {
             // Status flags of the shared host streams stay as they are.
             fd.file
@@ -619,13 +1076,14 @@ fn lock_fd(file: &OpenFile) -> Result<Option<BorrowedFd<'_>>, Errno> {
     }
 }
 
-/// Run a lock call that may block until it is done or a stop request arrives (the kick
-/// signal interrupts it; a bare EINTR is retried).
+/// Run a lock call that may block until it is done, a stop request arrives or a signal is to
+/// be taken (ERESTARTSYS, as Linux's interruptible lock waits); the kick interrupts it, a kick
+/// with nothing to take retries.
 fn blocking_lock(cx: &Ctx<'_, '_>, mut call: impl FnMut() -> Result<(), Errno>) -> Sys {
     loop {
         match call() {
             Ok(()) => return Ok(0),
-            Err(Errno::EINTR) if !cx.interrupted() => continue,
+            Err(Errno::EINTR) => interrupted_wait(cx, ERESTARTSYS)?,
             Err(e) => return Err(e.into()),
         }
     }
@@ -636,6 +1094,7 @@ fn blocking_lock(cx: &Ctx<'_, '_>, mut call: impl FnMut() -> Result<(), Errno>) 
 /// The monitor is one host process, as the application is one Linux process.
 fn record_lock(cx: &mut Ctx<'_, '_>, file: &OpenFile, cmd: u64, arg: u64) -> Sys {
     let mut lock: Flock = cx.read_val(arg)?;
+    let tgid = cx.process.tgid;
     let Some(fd) = lock_fd(file)? else {
         // A stream that is a caller's reader or writer: nobody else can hold a lock on it.
         if matches!(cmd, fcntl::F_GETLK | fcntl::F_OFD_GETLK) {
@@ -657,9 +1116,14 @@ fn record_lock(cx: &mut Ctx<'_, '_>, file: &OpenFile, cmd: u64, arg: u64) -> Sys
         lock.l_whence = host.l_whence;
         lock.l_start = host.l_start;
         lock.l_len = host.l_len;
-        // A POSIX holder is another host process, outside the application's pid namespace:
-        // Linux reports such a pid as 0. OFD locks report -1 either way.
-        lock.l_pid = if host.l_pid > 0 { 0 } else { host.l_pid };
+        // A POSIX holder is the monitor (the application itself: its pid) or another host
+        // process, outside the application's pid namespace, which Linux reports as 0. OFD
+        // locks report -1 either way.
+        lock.l_pid = match host.l_pid {
+            p if p > 0 && p as u32 == std::process::id() => tgid as i32,
+            p if p > 0 => 0,
+            p => p,
+        };
         Ok(())
     };
     if matches!(cmd, fcntl::F_SETLKW | fcntl::F_OFD_SETLKW) {

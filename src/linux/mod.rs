@@ -6,6 +6,9 @@
 //! machine (and nothing of the face).
 pub mod abi;
 pub mod args;
+#[allow(unsafe_code)] // the shared pid table's mapping, fork(2), _exit(2)
+pub mod family;
+mod fault;
 pub mod fd;
 pub mod fs;
 pub mod futex;
@@ -13,6 +16,8 @@ mod info;
 #[allow(unsafe_code)] // fcntl byte-range locks
 mod io;
 pub mod mm;
+#[allow(unsafe_code)] // host socket calls with raw sockaddr buffers (no rustix net feature here)
+pub mod net;
 mod proc;
 pub mod process;
 mod sigframe;
@@ -22,9 +27,12 @@ pub mod table;
 pub mod task;
 pub mod thread;
 mod time;
+#[allow(unsafe_code)] // reading the host's encoded CPU-time clocks
+mod timer;
 pub mod trace;
 #[allow(unsafe_code)] // terminal ioctls
 mod tty;
+pub mod vdso;
 
 use crate::exit::ExitStatus;
 use crate::linux::mm::space::AddrSpace;
@@ -131,33 +139,28 @@ impl ExitHandler for LinuxThread {
         handle(&mut cx)
     }
 
-    fn app_fault(&mut self, _cpu: &mut Cpu<'_>, fault: AppFault) -> Flow {
-        let process = &*self.process;
-        let status = match fault {
-            AppFault::Exception { vector, rip, cr2 } => {
-                let detail = match vector {
-                    14 => format!("fault address {cr2:#x}, "),
-                    _ => String::new(),
-                };
-                signal::killed(process, signal::signal_for(vector), &detail, rip)
-            }
-            AppFault::CompatSyscall { rip } => signal::killed(
-                process,
-                libc::SIGILL,
-                "syscall from 32-bit code (no IA32 emulation), ",
-                rip,
-            ),
-            AppFault::StrayAccess { rip, gpa } => {
-                let detail = match gpa {
-                    Some(addr) => {
-                        format!("access to memory it never allocated (guest-physical {addr:#x}), ")
-                    }
-                    None => String::new(),
-                };
-                signal::killed(process, libc::SIGSEGV, &detail, rip)
-            }
+    fn app_fault(&mut self, cpu: &mut Cpu<'_>, fault: AppFault) -> Flow {
+        let machine = Arc::clone(&self.machine);
+        let mut cx = Ctx {
+            mem: &machine.mem,
+            machine: &machine,
+            process: &self.process,
+            thread: &mut self.thread,
+            cpu,
         };
-        Flow::EndProcess(status)
+        match fault::take(&mut cx, fault) {
+            Ok(()) => Flow::Continue,
+            Err(Stop::Exit(status)) => Flow::EndProcess(status),
+            Err(Stop::ExitThread) => Flow::EndThread,
+            // Delivery ends in a status or resumes the application; nothing else is possible
+            // here, and a fault must never resume at the faulting instruction unhandled.
+            Err(_) => Flow::EndProcess(signal::killed(
+                &self.process,
+                libc::SIGSEGV,
+                "",
+                cx.cpu.regs.rip,
+            )),
+        }
     }
 
     fn console(&mut self, fd: u32, bytes: &[u8]) -> std::io::Result<()> {
@@ -167,11 +170,49 @@ impl ExitHandler for LinuxThread {
         }
     }
 
-    fn before_run(&mut self) -> Option<Flow> {
+    fn signal_waiting(&self) -> bool {
+        self.thread.sig.hint.load(Ordering::SeqCst) || !self.thread.due.is_empty()
+    }
+
+    fn before_run(&mut self, cpu: Option<&mut Cpu<'_>>) -> Option<Flow> {
         if let Some(r) = self.machine.stop.requested() {
             return Some(Flow::EndProcess(r.status()));
         }
-        self.process.exit.exiting().then_some(Flow::EndThread)
+        if self.process.exit.exiting() {
+            return Some(Flow::EndThread);
+        }
+        let Some(cpu) = cpu else {
+            // Before the first entry: from now on kicks reach this host thread.
+            self.thread.sig.started();
+            return None;
+        };
+        let quiet = !self.thread.sig.hint.load(Ordering::SeqCst) && self.thread.due.is_empty();
+        // A signal lands where the application runs: at CPL3 (on hardware KVM a vCPU stopped
+        // in the core is left to reach user mode; the kicker kicks again).
+        if quiet || cpu.sregs.cs.dpl != 3 {
+            return None;
+        }
+        let machine = self.machine.clone();
+        let mut cx = Ctx {
+            mem: &machine.mem,
+            machine: &self.machine,
+            process: &self.process,
+            thread: &mut self.thread,
+            cpu,
+        };
+        match signal::deliver::deliver(&mut cx) {
+            Ok(()) => None,
+            Err(Stop::Exit(status)) => Some(Flow::EndProcess(status)),
+            Err(Stop::ExitThread) => Some(Flow::EndThread),
+            Err(Stop::Fatal(e)) => {
+                log::warn!("signal delivery: {e}");
+                Some(Flow::EndProcess(ExitStatus::Signaled {
+                    signal: libc::SIGKILL,
+                    report: format!("umon: {e}"),
+                }))
+            }
+            Err(_) => None,
+        }
     }
 }
 
@@ -187,12 +228,19 @@ fn handle(cx: &mut Ctx<'_, '_>) -> Result<Flow, HypercallError> {
         let multi = cx.process.multi_threaded.load(Ordering::Relaxed);
         (std::time::Instant::now(), multi.then_some(cx.thread.tid))
     });
+    let mask_before = cx.thread.sigmask;
     let outcome = dispatch(cx, nr, &args);
+    refresh_clocks(cx);
     if let Some((t0, tid)) = started {
         trace_call(cx, nr, &args, &outcome, t0.elapsed(), tid);
     }
     let ret = match outcome {
         Ok(v) => Some(v as i64),
+        Err(Stop::Errno(e)) if signal::deliver::is_restart(e) => {
+            // Cut short by a signal: EINTR unless the delivery below restarts it.
+            cx.thread.restart = Some((e.into_raw(), nr));
+            Some(-i64::from(Errno::EINTR.into_raw()))
+        }
         Err(Stop::Errno(e)) => Some(-i64::from(e.into_raw())),
         Err(Stop::Exit(status)) => return Ok(Flow::EndProcess(status)),
         Err(Stop::ExitThread) => return Ok(Flow::EndThread),
@@ -202,16 +250,41 @@ fn handle(cx: &mut Ctx<'_, '_>) -> Result<Flow, HypercallError> {
     if let Some(ret) = ret {
         cx.cpu.complete_syscall(ret);
     }
-    if !cx.thread.due.is_empty() {
-        if let Err(stop) = sigframe::deliver_due(cx) {
+    if signal::deliver::wanted(cx, mask_before) {
+        if let Err(stop) = signal::deliver::deliver(cx) {
             return match stop {
                 Stop::Exit(status) => Ok(Flow::EndProcess(status)),
+                Stop::ExitThread => Ok(Flow::EndThread),
                 Stop::Fatal(e) => Err(e),
-                _ => Ok(Flow::Continue),
+                _ => {
+                    mm::follow_page_tables(cx);
+                    Ok(Flow::Continue)
+                }
             };
         }
     }
+    // Last: the batch returns to the registers as they are now.
+    mm::follow_page_tables(cx);
     Ok(Flow::Continue)
+}
+
+/// Follow steps of the host's wall clock in the vDSO's time page, at most once a second, from
+/// an exit the application makes anyway (a program that never makes a syscall keeps the
+/// wall-clock offset it started with).
+fn refresh_clocks(cx: &Ctx<'_, '_>) {
+    let now = vdso::monotonic_secs();
+    let last = cx.process.vdso_refreshed.load(Ordering::Relaxed);
+    if now > last
+        && cx
+            .process
+            .vdso_refreshed
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        if let Err(e) = vdso::refresh(cx.mem) {
+            log::debug!("vdso: time page not refreshed: {e}");
+        }
+    }
 }
 
 /// Hand a finished call to the tracer (`--trace`).
@@ -230,9 +303,14 @@ fn trace_call(
         Err(_) => crate::linux::trace::Outcome::Ended,
     };
     if let Some(tracer) = &cx.process.trace {
+        let mut args = a.0;
+        if nr == Sysno::rt_sigreturn as u64 {
+            // strace shows the mask it restores.
+            args[0] = cx.thread.sigmask;
+        }
         let call = crate::linux::trace::Call {
             nr,
-            args: a.0,
+            args,
             result,
             took,
             tid,
@@ -261,21 +339,26 @@ pub const MAX_UNKNOWN_NOTES: usize = 8;
 fn unsupported(cx: &mut Ctx<'_, '_>, nr: u64) -> Sys {
     let mut p = process::locked(&cx.process.notes);
     let note = match usize::try_from(nr).ok().and_then(Sysno::new) {
-        Some(s) if p.seen.insert(s) => {
-            Some(format!("umon: unsupported syscall {nr} ({})\n", s.name()))
-        }
+        Some(s) if p.seen.insert(s) => Some(format!(
+            "{}unsupported syscall {nr} ({})\n",
+            cx.process.note_prefix(),
+            s.name()
+        )),
         Some(_) => None,
         None if p.unknown_seen.contains(&nr) || p.unknown_silenced => None,
         None if p.unknown_seen.len() == MAX_UNKNOWN_NOTES => {
             p.unknown_silenced = true;
-            Some(
-                "umon: unsupported syscall numbers: further unknown ones are not reported\n"
-                    .to_string(),
-            )
+            Some(format!(
+                "{}unsupported syscall numbers: further unknown ones are not reported\n",
+                cx.process.note_prefix()
+            ))
         }
         None => {
             p.unknown_seen.push(nr);
-            Some(format!("umon: unsupported syscall {nr}\n"))
+            Some(format!(
+                "{}unsupported syscall {nr}\n",
+                cx.process.note_prefix()
+            ))
         }
     };
     drop(p);

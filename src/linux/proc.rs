@@ -50,13 +50,22 @@ pub fn set_robust_list(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 const RLIMIT_FSIZE: u64 = 1;
+/// RLIMIT_RSS (/proc/<pid>/stat's rsslim).
+pub(crate) const RLIMIT_RSS: u64 = 5;
 const RLIMIT_CORE: u64 = 4;
 const RLIMIT_STACK: u64 = 3;
 const RLIMIT_NOFILE: u64 = 7;
+/// RLIMIT_NPROC: the processes fork may make (`family::fork`).
+pub(crate) const RLIMIT_NPROC: u64 = 6;
+/// Linux starts these at 0 for every process (INIT_RLIMITS): no raising of priority, no
+/// real-time scheduling, which the setpriority checks assume.
+const RLIMIT_NICE: u64 = 13;
+const RLIMIT_RTPRIO: u64 = 14;
 const RLIM_NLIMITS: u64 = 16;
 const RLIM_INFINITY: u64 = u64::MAX;
 
-fn rlimit(cx: &Ctx<'_, '_>, res: u64) -> Rlimit {
+/// The process's limit `res` (0..RLIM_NLIMITS): set by the app, else its start value.
+pub(crate) fn rlimit(cx: &Ctx<'_, '_>, res: u64) -> Rlimit {
     let changed = cx.process.rlimits().get(&res).copied();
     if let Some(r) = changed {
         return r;
@@ -66,6 +75,17 @@ fn rlimit(cx: &Ctx<'_, '_>, res: u64) -> Rlimit {
             cur: cx.process.fds().limit,
             max: HARD_MAX_FDS,
         };
+    }
+    if res == super::signal::RLIMIT_SIGPENDING {
+        return cx.process.sigpending_default;
+    }
+    if res == RLIMIT_NICE || res == RLIMIT_RTPRIO {
+        return Rlimit { cur: 0, max: 0 };
+    }
+    if res == RLIMIT_NPROC {
+        // umon's own bound on the application's processes (each is a monitor and a VM).
+        let n = u64::from(super::family::DEFAULT_MAX_PROCESSES);
+        return Rlimit { cur: n, max: n };
     }
     let cur = match res {
         RLIMIT_STACK => crate::image::place::STACK_BYTES,
@@ -137,14 +157,63 @@ pub(super) fn file_size_limit(cx: &Ctx<'_, '_>) -> u64 {
     rlimit(cx, RLIMIT_FSIZE).cur
 }
 
+/// `/proc/<pid>/limits`: Linux's table (fs/proc/base.c proc_pid_limits), names and units by
+/// resource number, values the process's own.
+pub(crate) fn limits_text(cx: &Ctx<'_, '_>) -> String {
+    const NAMES: [(&str, &str); RLIM_NLIMITS as usize] = [
+        ("Max cpu time", "seconds"),
+        ("Max file size", "bytes"),
+        ("Max data size", "bytes"),
+        ("Max stack size", "bytes"),
+        ("Max core file size", "bytes"),
+        ("Max resident set", "bytes"),
+        ("Max processes", "processes"),
+        ("Max open files", "files"),
+        ("Max locked memory", "bytes"),
+        ("Max address space", "bytes"),
+        ("Max file locks", "locks"),
+        ("Max pending signals", "signals"),
+        ("Max msgqueue size", "bytes"),
+        ("Max nice priority", ""),
+        ("Max realtime priority", ""),
+        ("Max realtime timeout", "us"),
+    ];
+    let value = |v: u64| {
+        if v == RLIM_INFINITY {
+            "unlimited".to_owned()
+        } else {
+            v.to_string()
+        }
+    };
+    let mut out = format!(
+        "{:<25} {:<20} {:<20} {:<10}\n",
+        "Limit", "Soft Limit", "Hard Limit", "Units"
+    );
+    for (res, (name, unit)) in NAMES.iter().enumerate() {
+        let r = rlimit(cx, res as u64);
+        out += &format!("{name:<25} {:<20} {:<20} ", value(r.cur), value(r.max));
+        if unit.is_empty() {
+            out.push('\n');
+        } else {
+            out += &format!("{unit:<10}\n");
+        }
+    }
+    out
+}
+
+/// The host name the guest sees (uname's nodename, /proc/sys/kernel/hostname).
+pub const HOSTNAME: &[u8] = b"umon";
+/// The kernel release the guest sees (uname's release, /proc/sys/kernel/osrelease).
+pub const OSRELEASE: &[u8] = b"6.1.0-umon";
+
 pub fn uname(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let mut u = Utsname {
         fields: [[0; 65]; 6],
     };
     let values: [&[u8]; 6] = [
         b"Linux",
-        b"umon",
-        b"6.1.0-umon",
+        HOSTNAME,
+        OSRELEASE,
         concat!("#1 umon ", env!("CARGO_PKG_VERSION")).as_bytes(),
         b"x86_64",
         b"(none)",
@@ -195,7 +264,7 @@ pub fn readlink(cx: &mut Ctx<'_, '_>, path: u64, buf: u64, size: u64) -> Sys {
     if size == 0 || size > i32::MAX as u64 {
         return Err(Errno::EINVAL.into());
     }
-    let exe = cx.process.exe.clone();
+    let exe = cx.process.exe().clone();
     let n = exe.len().min(size as usize);
     cx.space().write(cx.mem, buf, &exe[..n])?;
     Ok(n as u64)

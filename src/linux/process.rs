@@ -13,7 +13,7 @@ use super::thread::FIRST_TID;
 use super::trace::Tracer;
 use crate::image::symbols::Symbols;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use syscalls::Sysno;
 
@@ -28,10 +28,10 @@ pub fn locked<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Signals {
     /// Dispositions set with rt_sigaction, by signal number.
     pub actions: HashMap<u64, SigAction>,
-    /// Signals sent while blocked, waiting to be unblocked (bit `sig - 1`).
-    pub pending: u64,
-    /// The siginfo of each pending signal (the first sent: standard signals coalesce).
-    pub pending_info: HashMap<u64, super::abi::SigInfo>,
+    /// Signals sent to the process (kill), taken by whichever thread does not block them.
+    pub shared: super::signal::queue::SigQueue,
+    /// Stopped by a stop signal until a SIGCONT (or SIGKILL).
+    pub stopped: bool,
 }
 
 /// Which unsupported syscalls were already reported (once each; see `linux::unsupported`).
@@ -49,12 +49,13 @@ pub struct Notes {
 pub struct Process {
     /// Its pid (and the first thread's tid).
     pub tgid: u32,
-    /// The application's function symbols (None in the self-test and the fuzz harness).
-    pub symbols: Option<Symbols>,
+    /// The application's function symbols (None in the self-test and the fuzz harness);
+    /// exec replaces them.
+    pub symbols: RwLock<Option<Arc<Symbols>>>,
     /// Whether `SYS_UMON_ECHO` answers (syscall-trap self-test only).
     pub echo_enabled: bool,
-    /// readlink("/proc/self/exe").
-    pub exe: Vec<u8>,
+    /// readlink("/proc/self/exe"); exec replaces it.
+    pub exe: RwLock<Vec<u8>>,
     /// The application's standard streams (each with its own lock where it needs one), shared
     /// with the fds that refer to them.
     pub stdio: Arc<Stdio>,
@@ -71,6 +72,12 @@ pub struct Process {
     pub prctl: Mutex<PrctlState>,
     /// Dispositions and pending signals.
     pub signals: Mutex<Signals>,
+    /// The task memory policy set_mempolicy set (kept for the process, not per thread).
+    pub mempolicy: Mutex<super::info::MemPolicy>,
+    /// Real-time siginfos queued in all the queues (RLIMIT_SIGPENDING counts them).
+    pub sig_queued: AtomicUsize,
+    /// RLIMIT_SIGPENDING until the application changes it: the host's, read at start.
+    pub sigpending_default: Rlimit,
     /// Resource limits changed by the application (others have their defaults).
     pub rlimits: Mutex<HashMap<u64, Rlimit>>,
     /// Unsupported syscalls already reported.
@@ -79,18 +86,74 @@ pub struct Process {
     pub threads: Mutex<super::task::Threads>,
     /// A second thread was ever created (`--trace` then names threads, as strace -f).
     pub multi_threaded: AtomicBool,
+    /// When the vDSO's time page was last re-based on the host's clocks (seconds of the
+    /// monotonic clock umon reads), so that happens at most once a second.
+    pub vdso_refreshed: std::sync::atomic::AtomicU64,
     /// Threads waiting on futexes.
     pub futexes: super::futex::Table,
     /// How the process ends.
     pub exit: super::task::ExitState,
     /// The CPUs the application is told it has (`--cpus`).
     pub cpus: u32,
+    /// alarm, the itimers and the POSIX timers, and the thread that fires them.
+    pub timers: super::timer::Timers,
+    /// Its place among the application's processes (pid table, children, mailbox).
+    pub family: super::family::Family,
+    /// An exec under way: what the run loop builds the new image from.
+    pub exec: Mutex<Option<super::family::exec::ExecRequest>>,
+    /// What a new VM for this process (exec) is made with.
+    pub boot: BootEnv,
+    /// The running program's file, for an exec of /proc/self/exe.
+    pub image: RwLock<Image>,
 }
+
+/// Where the running program's bytes are.
+#[derive(Clone, Debug, Default)]
+pub enum Image {
+    /// None (the self-test).
+    #[default]
+    None,
+    /// The host file umon was given.
+    Host(std::path::PathBuf),
+    /// Bytes: given by a library caller, or read by exec.
+    Bytes(Arc<[u8]>),
+}
+
+/// What exec builds a new VM with (what the first one was built with), and how a forked
+/// child's process runs: the face's run loop, which this layer cannot name.
+#[derive(Clone, Debug, Default)]
+pub struct BootEnv {
+    /// Guest RAM.
+    pub memory_bytes: u64,
+    /// The core given with --kernel (None: the built-in one).
+    pub kernel: Option<std::path::PathBuf>,
+    /// Runs a forked child's process to its end (`vm::run_forked`); None: nothing forks.
+    pub run_forked: Option<RunForked>,
+    /// The network policy (`--net`, `--publish`), the same for every process of the app.
+    pub net: crate::linux::net::NetEnv,
+}
+
+/// See [`BootEnv::run_forked`].
+pub type RunForked = fn(
+    Arc<crate::machine::Machine>,
+    &Arc<Process>,
+    super::Thread,
+    &crate::machine::vcpu::setup::UserStart,
+) -> crate::ExitStatus;
 
 impl Default for Process {
     /// A process with its standard streams closed.
     fn default() -> Self {
         Process::with_stdio(Stdio::default())
+    }
+}
+
+/// The host's RLIMIT_SIGPENDING (the application is one of the user's processes there).
+fn host_sigpending() -> Rlimit {
+    let r = rustix::process::getrlimit(rustix::process::Resource::Sigpending);
+    Rlimit {
+        cur: r.current.unwrap_or(u64::MAX),
+        max: r.maximum.unwrap_or(u64::MAX),
     }
 }
 
@@ -100,9 +163,9 @@ impl Process {
         let stdio = Arc::new(stdio);
         Process {
             tgid: FIRST_TID,
-            symbols: None,
+            symbols: RwLock::default(),
             echo_enabled: false,
-            exe: Vec::new(),
+            exe: RwLock::default(),
             fds: Mutex::new(FdTable::new(&stdio)),
             stdio,
             trace: None,
@@ -110,13 +173,22 @@ impl Process {
             fs: RwLock::default(),
             prctl: Mutex::default(),
             signals: Mutex::default(),
+            mempolicy: Mutex::default(),
+            sig_queued: AtomicUsize::new(0),
+            sigpending_default: host_sigpending(),
             rlimits: Mutex::default(),
             notes: Mutex::default(),
             threads: Mutex::default(),
             multi_threaded: AtomicBool::new(false),
+            vdso_refreshed: Default::default(),
             futexes: super::futex::Table::default(),
             exit: super::task::ExitState::default(),
             cpus: 1,
+            timers: super::timer::Timers::default(),
+            family: super::family::Family::default(),
+            exec: Mutex::default(),
+            boot: BootEnv::default(),
+            image: RwLock::default(),
         }
     }
 
@@ -161,9 +233,26 @@ impl Process {
         locked(&self.rlimits)
     }
 
+    /// How umon's notes about this process begin: "umon: ", and for a process other than pid 1
+    /// "umon: pid N: ", so a child's note names it.
+    pub fn note_prefix(&self) -> String {
+        if self.tgid == super::thread::FIRST_TID {
+            "umon: ".to_string()
+        } else {
+            format!("umon: pid {}: ", self.tgid)
+        }
+    }
+
+    /// readlink("/proc/self/exe").
+    pub fn exe(&self) -> RwLockReadGuard<'_, Vec<u8>> {
+        self.exe.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// " (name+0xoff)" for an address inside a known function, else "".
     pub fn symbolize(&self, addr: u64) -> String {
         self.symbols
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .map(|s| s.describe(addr))
             .unwrap_or_default()

@@ -50,21 +50,23 @@ fn on_stack(alt: &Option<SigAltStack>, sp: u64) -> bool {
     alt.is_some_and(|a| sp > a.sp && sp - a.sp <= a.size)
 }
 
-/// Run the handlers of the signals made deliverable by the syscall just completed, each frame
-/// on top of the last, as Linux's exit to user mode does.
-pub(super) fn deliver_due(cx: &mut Ctx<'_, '_>) -> Result<(), Stop> {
-    while let Some(info) = cx.thread.due.pop_front() {
-        let sig = info.signo as u64;
-        if cx.thread.sigmask & bit(sig) != 0 {
-            // Blocked by an earlier handler's mask: pending until unblocked.
-            signal::hold(cx, &info);
-            continue;
-        }
-        if let Err(why) = setup_frame(cx, sig, &info) {
-            force_sigsegv(cx, sig, why)?;
-        }
+/// Run `sig`'s handler: a frame on top of the user stack (or the alternate stack) and the
+/// registers to enter it, as Linux's exit to user mode does (`signal::deliver` calls this
+/// for each signal it takes, so several make nested frames, the last on top).
+pub(super) fn run_handler(cx: &mut Ctx<'_, '_>, sig: u64, info: &SigInfo) -> Result<(), Stop> {
+    if let Err(why) = setup_frame(cx, sig, info) {
+        force_sigsegv(cx, sig, why)?;
     }
     Ok(())
+}
+
+/// Make the frame just built restore `mask` (rt_sigsuspend's saved mask: `sigmask_to_save`).
+pub(super) fn set_frame_mask(cx: &mut Ctx<'_, '_>, mask: u64) {
+    let frame = cx.cpu.regs.rsp;
+    let uc = frame + offset_of!(RtSigFrame, uc) as u64;
+    let _ = cx.write_val(uc + offset_of!(UContext, sigmask) as u64, &mask);
+    let old = uc + (offset_of!(UContext, mcontext) + offset_of!(SigContext, oldmask)) as u64;
+    let _ = cx.write_val(old, &mask);
 }
 
 /// The frame could not be written: Linux's `force_sigsegv`.
@@ -72,11 +74,14 @@ fn force_sigsegv(cx: &mut Ctx<'_, '_>, sig: u64, why: &str) -> Result<(), Stop> 
     let segv = libc::SIGSEGV as u64;
     let handled = signal::has_handler(cx, segv) && cx.thread.sigmask & bit(segv) == 0;
     if sig != segv && handled {
-        cx.thread.due.push_back(SigInfo {
-            signo: segv as i32,
-            code: SI_KERNEL,
-            ..Default::default()
-        });
+        signal::deliver::force(
+            cx,
+            SigInfo {
+                signo: segv as i32,
+                code: SI_KERNEL,
+                ..Default::default()
+            },
+        );
         return Ok(());
     }
     let rip = user_regs(cx).rip;
@@ -171,6 +176,9 @@ fn setup_frame(cx: &mut Ctx<'_, '_>, sig: u64, info: &SigInfo) -> Result<(), &'s
                 eflags: regs.rflags,
                 cs: selector::USER_CS,
                 ss: selector::USER_DS,
+                err: cx.thread.last_fault.err,
+                trapno: cx.thread.last_fault.trapno,
+                cr2: cx.thread.last_fault.cr2,
                 oldmask: old_mask,
                 fpstate: if xstate.is_some() { fp } else { 0 },
                 ..Default::default()
@@ -229,6 +237,9 @@ fn setup_frame(cx: &mut Ctx<'_, '_>, sig: u64, info: &SigInfo) -> Result<(), &'s
     Ok(())
 }
 
+/// Linux's 64-bit user code selector (`__USER_CS`, GDT entry 6, RPL 3).
+const LINUX_USER_CS: u16 = 0x33;
+
 fn canonical(va: u64) -> bool {
     ((va as i64) << 16 >> 16) as u64 == va
 }
@@ -265,7 +276,10 @@ pub(super) fn rt_sigreturn(cx: &mut Ctx<'_, '_>, _a: &Args) -> Sys {
         // Only the flags a program may change: IF stays set, IOPL stays 0.
         rflags: (((cur.rflags & !FIX_EFLAGS) | (sc.eflags & FIX_EFLAGS)) & !0x3000) | 0x202,
     };
-    if sc.cs | 3 != selector::USER_CS || !canonical(sc.rip) || !canonical(sc.rsp) {
+    // Linux's own user code selector (__USER_CS, 0x33) names the same 64-bit user segment to a
+    // program that writes it into a context: accepted as umon's.
+    let cs_ok = sc.cs | 3 == selector::USER_CS || sc.cs | 3 == LINUX_USER_CS;
+    if !cs_ok || !canonical(sc.rip) || !canonical(sc.rsp) {
         return badframe(cx, regs);
     }
     if restore_fpstate(cx, sc.fpstate).is_err() {

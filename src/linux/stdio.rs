@@ -3,9 +3,11 @@
 //! and poll see the real file), a caller-supplied reader/writer (the library case), or closed
 //! (umon's own fd was closed: the application's is too, as it would be after execve).
 //!
-//! No write here retries EINTR: on the thread that runs the VM the only signal that interrupts
-//! a host call is the kick of a stop request ([`crate::machine::stop`]), and a stop must end a write to
-//! a reader that never reads.
+//! No read or write here retries EINTR: on the thread that runs the VM the only signal that
+//! interrupts a host call is a kick ([`crate::machine::stop`]), of a stop request (which must
+//! end a write to a reader that never reads) or of a signal sent to the application's thread.
+//! The syscall decides (`io::interrupted_wait`): a stop ends the call, a signal to take makes it
+//! ERESTARTSYS (EINTR, or restarted with SA_RESTART), a kick with nothing to take retries.
 use crate::machine::memory::GuestMem;
 use std::fs::File;
 use std::io::{self, Read, Write};

@@ -3,6 +3,7 @@
 //! robust list), exit_group and the end of the process; the CPUs the application is told about.
 use super::abi::TASK_SIZE_MAX;
 use super::process::locked;
+use super::thread::ThreadSig;
 use super::{Args, Ctx, LinuxThread, Process, Stop, Sys, Thread};
 use crate::exit::ExitStatus;
 use crate::machine::stop::Parker;
@@ -67,6 +68,8 @@ const PID_MAX: u32 = 4_194_304;
 pub struct Peer {
     /// Wakes it.
     parker: Arc<Parker>,
+    /// Its signal queue, mask mirror and kick.
+    sig: Arc<ThreadSig>,
     /// Its set_robust_list head (get_robust_list of another thread).
     robust_head: AtomicU64,
 }
@@ -108,6 +111,12 @@ impl ExitState {
         self.exiting.store(true, Ordering::SeqCst);
     }
 
+    /// Clear an end that was an exec's (every thread left for the new image).
+    pub fn reset(&self) {
+        *locked(&self.status) = None;
+        self.exiting.store(false, Ordering::SeqCst);
+    }
+
     /// The process's end, once every thread has left.
     pub fn take(&self) -> Result<ExitStatus, RunError> {
         if let Some(e) = locked(&self.fatal).take() {
@@ -122,9 +131,34 @@ impl Process {
     pub fn add_first_thread(&self, thread: &Thread) {
         let peer = Peer {
             parker: thread.parker.clone(),
+            sig: thread.sig.clone(),
             robust_head: AtomicU64::new(0),
         };
         locked(&self.threads).live.insert(thread.tid, peer);
+    }
+
+    /// A thread's tid back to the pid table (the main thread's is the pid, freed by the wait
+    /// that reaps the process).
+    pub fn free_tid(&self, tid: u32) {
+        if tid != self.tgid {
+            if let Some(t) = &self.family.table {
+                t.free(tid);
+            }
+        }
+    }
+
+    /// The signal half of live thread `tid`.
+    pub fn thread_sig(&self, tid: u32) -> Option<Arc<ThreadSig>> {
+        locked(&self.threads).live.get(&tid).map(|p| p.sig.clone())
+    }
+
+    /// The signal halves of the live threads.
+    pub fn thread_sigs(&self) -> Vec<Arc<ThreadSig>> {
+        locked(&self.threads)
+            .live
+            .values()
+            .map(|p| p.sig.clone())
+            .collect()
     }
 
     /// Record `tid`'s robust list head for get_robust_list from other threads.
@@ -179,6 +213,8 @@ impl LinuxThread {
             t.live.remove(&self.thread.tid);
             t.live.is_empty()
         };
+        super::signal::deliver::thread_gone(&self.process, &self.thread.sig);
+        self.process.free_tid(self.thread.tid);
         if last {
             self.process
                 .exit
@@ -296,10 +332,46 @@ pub fn clone3(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     )
 }
 
+/// What a new process may ask for: fork's and vfork's own flags and the tid reports
+/// (CLONE_PTRACE, CLONE_UNTRACED, CLONE_DETACHED and CLONE_SYSVSEM have nothing to act on).
+const PROCESS_FLAGS: u64 = CLONE_VM
+    | CLONE_VFORK
+    | CLONE_SETTLS
+    | CLONE_PARENT_SETTID
+    | CLONE_CHILD_SETTID
+    | CLONE_CHILD_CLEARTID
+    | CLONE_PTRACE
+    | CLONE_UNTRACED
+    | CLONE_DETACHED
+    | CLONE_SYSVSEM;
+
+/// fork(2).
+pub fn fork(cx: &mut Ctx<'_, '_>, _a: &Args) -> Sys {
+    create(cx, Request::process(0))
+}
+
+/// vfork(2).
+pub fn vfork(cx: &mut Ctx<'_, '_>, _a: &Args) -> Sys {
+    create(cx, Request::process(CLONE_VM | CLONE_VFORK))
+}
+
+impl Request {
+    fn process(flags: u64) -> Request {
+        Request {
+            flags,
+            exit_signal: u64::from(super::family::SIGCHLD),
+            stack: 0,
+            parent_tid: 0,
+            child_tid: 0,
+            tls: 0,
+            pidfd: 0,
+        }
+    }
+}
+
 /// One clone request, from either call.
 struct Request {
     flags: u64,
-    #[allow(dead_code)] // a thread has none; kept for the process case to come
     exit_signal: u64,
     stack: u64,
     parent_tid: u64,
@@ -322,9 +394,31 @@ fn create(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
     {
         return Err(Errno::EINVAL.into());
     }
+    if f & CLONE_THREAD == 0
+        && f & !PROCESS_FLAGS == 0
+        && (f & CLONE_VM == 0 || f & CLONE_VFORK != 0)
+    {
+        // A process: fork (its own copy of memory) or vfork (the parent waits for its exec
+        // or end; the child runs on a copy too, which well-behaved vfork children cannot tell).
+        if f & CLONE_SETTLS != 0 && r.tls >= TASK_SIZE_MAX {
+            return Err(Errno::EPERM.into());
+        }
+        return super::family::fork::fork(
+            cx,
+            super::family::fork::Request {
+                flags: f,
+                exit_signal: r.exit_signal,
+                stack: r.stack,
+                parent_tid: r.parent_tid,
+                child_tid: r.child_tid,
+                tls: r.tls,
+            },
+        );
+    }
     if !both(THREAD_REQUIRED) || f & !(THREAD_REQUIRED | THREAD_OPTIONAL) != 0 {
-        let what = if f & CLONE_VFORK != 0 || f & CLONE_VM == 0 {
-            "processes (fork, vfork, posix_spawn) are not supported"
+        let what = if f & CLONE_THREAD == 0 {
+            "processes that share files, directories or handlers with their parent \
+             (CLONE_FILES, CLONE_FS, CLONE_SIGHAND, CLONE_VM without CLONE_VFORK) are not supported"
         } else {
             "only threads (CLONE_VM|FS|FILES|SIGHAND|THREAD) are supported"
         };
@@ -357,18 +451,39 @@ fn create(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
             cx.cpu.sregs.fs.base
         },
         gs_base: cx.cpu.sregs.gs.base,
-        fpu: None,
+        xstate: cx.cpu.xstate.and_then(|x| x.get()).map(|x| x.image),
     };
     let parker = Arc::new(Parker::default());
+    let new_sig;
+    // Tids come from the pid table, where processes take their pids: one number space.
+    let shared = match &cx.process.family.table {
+        Some(table) => Some(
+            table
+                .alloc(super::family::table::state::THREAD)
+                .ok_or(Errno::EAGAIN)?,
+        ),
+        None => None,
+    };
     let tid = {
         let mut t = locked(&cx.process.threads);
-        let mut tid = t.next_tid;
-        while t.live.contains_key(&tid) {
-            tid = if tid + 1 >= PID_MAX { 2 } else { tid + 1 };
-        }
-        t.next_tid = if tid + 1 >= PID_MAX { 2 } else { tid + 1 };
+        let tid = match shared {
+            Some(tid) => tid,
+            None => {
+                let mut tid = t.next_tid;
+                while t.live.contains_key(&tid) {
+                    tid = if tid + 1 >= PID_MAX { 2 } else { tid + 1 };
+                }
+                t.next_tid = if tid + 1 >= PID_MAX { 2 } else { tid + 1 };
+                tid
+            }
+        };
+        // Its private queue starts empty; senders see the mask it inherits.
+        let sig = Arc::new(ThreadSig::new(tid, parker.clone()));
+        sig.blocked.store(cx.thread.sigmask, Ordering::SeqCst);
+        new_sig = sig.clone();
         let peer = Peer {
             parker: parker.clone(),
+            sig,
             robust_head: AtomicU64::new(0),
         };
         t.live.insert(tid, peer);
@@ -382,6 +497,7 @@ fn create(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
     if f & CLONE_CHILD_SETTID != 0 {
         let _ = cx.write_val(r.child_tid, &tid);
     }
+    // Linux's copy_process: CLONE_VM without CLONE_VFORK starts with no alternate stack.
     let thread = Thread {
         tid,
         sigmask: cx.thread.sigmask,
@@ -395,6 +511,11 @@ fn create(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
         parker: parker.clone(),
         exit_code: 0,
         due: Default::default(),
+        last_fault: Default::default(),
+        sig: new_sig,
+        restart: None,
+        saved_mask: None,
+        restart_block: None,
     };
     let child = LinuxThread {
         machine: cx.machine.clone(),
@@ -414,7 +535,10 @@ fn create(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
         if !matches!(e, NewVcpuError::Limit(_) | NewVcpuError::Unavailable) {
             log::warn!("clone: {e}");
         }
-        locked(&cx.process.threads).live.remove(&tid);
+        if let Some(t) = locked(&cx.process.threads).live.remove(&tid) {
+            super::signal::deliver::thread_gone(cx.process, &t.sig);
+        }
+        cx.process.free_tid(tid);
         return Err(Errno::EAGAIN.into());
     }
     Ok(tid.into())
@@ -427,7 +551,10 @@ fn note_once(cx: &Ctx<'_, '_>, what: &str) {
         .insert(syscalls::Sysno::clone);
     if first {
         // The form of every unsupported-syscall note.
-        let line = format!("umon: unsupported syscall 56 (clone): {what}\n");
+        let line = format!(
+            "{}unsupported syscall 56 (clone): {what}\n",
+            cx.process.note_prefix()
+        );
         let _ = cx.process.stdio.stderr.write_all(line.as_bytes());
     }
 }

@@ -1,8 +1,11 @@
 //! Clocks and sleeping, from the host's clocks.
 use super::abi::{Timespec, Timeval};
+use super::signal::{deliver, SIGKILL};
+use super::thread::RestartBlock;
 use super::{Args, Ctx, Sys};
 use rustix::time::ClockId;
 use std::time::Duration;
+use std::time::Instant;
 use syscalls::Errno;
 
 /// TIMER_ABSTIME for clock_nanosleep.
@@ -16,27 +19,94 @@ pub fn duration(t: Timespec) -> Result<Duration, Errno> {
     Ok(Duration::new(t.sec as u64, t.nsec as u32))
 }
 
+/// Why a sleep ended early.
+enum Cut {
+    /// A stop request or the end of the process (EINTR; the run loop then ends the thread).
+    Stopped,
+    /// A signal not blocked is pending.
+    Signal,
+}
+
+/// Park until `until` (None: no end), a stop or, if `signals`, a signal to take.
+fn park_until(cx: &Ctx<'_, '_>, until: Option<Instant>, signals: bool) -> Result<(), Cut> {
+    loop {
+        if cx.interrupted() {
+            return Err(Cut::Stopped);
+        }
+        if signals && deliver::signal_pending(cx) {
+            return Err(Cut::Signal);
+        }
+        if until.is_some_and(|t| Instant::now() >= t) {
+            return Ok(());
+        }
+        cx.thread.parker.park(until);
+    }
+}
+
 /// Sleep for `d` on the vCPU thread, parked so that only this thread waits. A stop request
 /// (kill, timeout, signal to umon) or the end of the process (another thread's exit_group)
-/// cuts it short with EINTR, so a sleeping guest ends as promptly as a running one.
+/// cuts it short with EINTR, so a sleeping guest ends as promptly as a running one; a signal
+/// with ERESTARTNOHAND (EINTR after a handler, else the call again: poll's way).
 pub fn sleep(cx: &Ctx<'_, '_>, d: Duration) -> Result<(), Errno> {
-    let deadline = std::time::Instant::now().checked_add(d);
+    match park_until(cx, Instant::now().checked_add(d), true) {
+        Ok(()) => Ok(()),
+        Err(Cut::Stopped) => Err(Errno::EINTR),
+        Err(Cut::Signal) => Err(deliver::restart(deliver::ERESTARTNOHAND)),
+    }
+}
+
+/// nanosleep's sleep to `until`: cut short by a signal, the remaining time goes to `rem` (if
+/// not 0) and the call ends with ERESTART_RESTARTBLOCK: EINTR after a handler, else
+/// restart_syscall sleeps on to the same end.
+pub fn sleep_to(cx: &mut Ctx<'_, '_>, until: Instant, rem: u64) -> Result<(), Errno> {
+    match park_until(cx, Some(until), true) {
+        Ok(()) => Ok(()),
+        Err(Cut::Stopped) => Err(Errno::EINTR),
+        Err(Cut::Signal) => {
+            if rem != 0 {
+                let left = until.saturating_duration_since(Instant::now());
+                let t = Timespec {
+                    sec: left.as_secs() as i64,
+                    nsec: i64::from(left.subsec_nanos()),
+                };
+                cx.write_val(rem, &t)?;
+            }
+            cx.thread.restart_block = Some(RestartBlock::Sleep { until, rem });
+            Err(deliver::restart(deliver::ERESTART_RESTARTBLOCK))
+        }
+    }
+}
+
+/// `d` from now; a time too far for the host clock is about a century.
+fn later(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}
+
+/// A stopped process's thread: parked until a SIGCONT resumes the process, a SIGKILL is
+/// pending, or a stop request (kill, timeout, signal to umon) ends it with EINTR. Other
+/// signals stay pending meanwhile.
+pub fn sleep_while_stopped(cx: &Ctx<'_, '_>) -> Result<(), Errno> {
     loop {
         if cx.interrupted() {
             return Err(Errno::EINTR);
         }
-        if deadline.is_some_and(|t| std::time::Instant::now() >= t) {
+        let killed = deliver::pending_set(cx.process, &cx.thread.sig) & (1 << (SIGKILL - 1)) != 0;
+        if killed || !cx.process.signals().stopped {
             return Ok(());
         }
-        cx.thread.parker.park(deadline);
+        cx.thread.parker.park(None);
     }
 }
 
-/// Sleep until a stop request (kill, timeout, signal to umon) ends it with EINTR: what a
-/// Linux process waiting for a signal nobody can send does.
-pub fn sleep_until_stopped(cx: &Ctx<'_, '_>) -> Result<(), Errno> {
-    loop {
-        sleep(cx, Duration::from_secs(3600))?;
+/// Wait for a signal (poll with nothing to poll and no timeout): ERESTARTNOHAND.
+pub fn sleep_until_signal(cx: &Ctx<'_, '_>) -> Result<(), Errno> {
+    match park_until(cx, None, true) {
+        Ok(()) => Ok(()),
+        Err(Cut::Stopped) => Err(Errno::EINTR),
+        Err(Cut::Signal) => Err(deliver::restart(deliver::ERESTARTNOHAND)),
     }
 }
 
@@ -75,13 +145,31 @@ fn now_any(id: u64) -> Result<Timespec, Errno> {
     Ok(now(clock(id)?))
 }
 
+/// A CPU-time clock id: CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID, or an encoded one
+/// (negative as an int: pthread_getcpuclockid, clock_getcpuclockid).
+fn cpu_clock_id(id: u64) -> Option<i32> {
+    let id = id as i32;
+    (id < 0 || id == libc::CLOCK_PROCESS_CPUTIME_ID || id == libc::CLOCK_THREAD_CPUTIME_ID)
+        .then_some(id)
+}
+
 pub fn clock_gettime(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let t = now_any(a.raw(0))?;
+    let t = match cpu_clock_id(a.raw(0)) {
+        Some(id) => super::timer::cpu_clock_read(cx, id, false)?,
+        None => now_any(a.raw(0))?,
+    };
     cx.write_val(a.ptr(1), &t)?;
     Ok(0)
 }
 
 pub fn clock_getres(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    if let Some(id) = cpu_clock_id(a.raw(0)) {
+        let r = super::timer::cpu_clock_read(cx, id, true)?;
+        if a.ptr(1) != 0 {
+            cx.write_val(a.ptr(1), &r)?;
+        }
+        return Ok(0);
+    }
     let r = if a.raw(0) == CLOCK_TAI {
         // TAI ticks with the realtime clock.
         rustix::time::clock_getres(ClockId::Realtime)
@@ -121,7 +209,7 @@ pub fn time(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 pub fn nanosleep(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let d = duration(cx.read_val(a.ptr(0))?)?;
-    sleep(cx, d)?;
+    sleep_to(cx, later(d), a.ptr(1))?;
     Ok(0)
 }
 
@@ -136,14 +224,15 @@ pub fn clock_nanosleep(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (id, flags, req) = (a.raw(0), a.flags(1), a.raw(2));
     now_any(id)?;
     let t: Timespec = cx.read_val(req)?;
-    let d = if flags & TIMER_ABSTIME != 0 {
+    if flags & TIMER_ABSTIME != 0 {
         let target = duration(t)?;
         let n = now_any(id)?;
         let now = Duration::new(n.sec.max(0) as u64, n.nsec as u32);
-        target.saturating_sub(now)
+        // Cut short: the same call again after no handler (ERESTARTNOHAND), exact as the end
+        // is absolute.
+        sleep(cx, target.saturating_sub(now))?;
     } else {
-        duration(t)?
-    };
-    sleep(cx, d)?;
+        sleep_to(cx, later(duration(t)?), a.ptr(3))?;
+    }
     Ok(0)
 }

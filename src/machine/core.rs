@@ -39,6 +39,10 @@ pub struct CoreImage {
     pub segments: Vec<CoreSegment>,
     /// End of the image (page-aligned).
     pub end: u64,
+    /// The built-in core, whose boot only checks the boot info and asks to enter the
+    /// application: the monitor enters an application directly instead. A core given with
+    /// `--kernel` always boots.
+    pub builtin: bool,
 }
 
 /// Why the guest core could not be loaded.
@@ -73,7 +77,10 @@ fn bad(what: &str, reason: impl Into<String>) -> CoreError {
 /// Load the built-in core, or the one at `path` (`--kernel`).
 pub fn load(mem: &GuestMem, path: Option<&std::path::Path>) -> Result<CoreImage, CoreError> {
     match path {
-        None => load_core(mem, BUILTIN_CORE, "(built-in)"),
+        None => Ok(CoreImage {
+            builtin: true,
+            ..load_core(mem, BUILTIN_CORE, "(built-in)")?
+        }),
         Some(path) => {
             let bytes = std::fs::read(path).map_err(|source| CoreError::CoreRead {
                 path: path.display().to_string(),
@@ -166,6 +173,7 @@ pub fn load_core(mem: &GuestMem, bytes: &[u8], what: &str) -> Result<CoreImage, 
         user_text,
         segments,
         end,
+        builtin: false,
     })
 }
 

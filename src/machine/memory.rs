@@ -37,7 +37,9 @@ pub enum MemoryError {
 /// The host buffer of positioned I/O (pread/pwrite), which cannot go straight to guest RAM.
 const BOUNCE_BYTES: u64 = 256 << 10;
 
-/// Guest RAM: one anonymous, lazily backed mapping from guest physical address 0.
+/// Guest RAM: one anonymous, lazily backed mapping from guest physical address 0. A clone
+/// shares the mapping (a forked monitor's rebuilt machine uses its copy of it).
+#[derive(Clone)]
 pub struct GuestMem {
     mmap: GuestMemoryMmap,
     bytes: u64,

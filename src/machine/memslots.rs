@@ -16,6 +16,7 @@ use std::sync::Arc;
 pub const CHUNK: u64 = 16 << 20;
 
 /// Which chunks of guest RAM KVM knows.
+#[derive(Clone)]
 pub struct MemSlots {
     vm: Arc<VmFd>,
     host_base: u64,
@@ -62,6 +63,32 @@ impl MemSlots {
             i = run_end;
         }
         Ok(())
+    }
+
+    /// The same registrations in another VM over the same RAM (a forked monitor's: the host
+    /// fork left this process a copy-on-write copy of guest RAM at the same address).
+    pub(crate) fn rebuilt(&self, vm: Arc<VmFd>) -> Result<MemSlots, KvmError> {
+        let mut slots = MemSlots {
+            vm,
+            host_base: self.host_base,
+            ram: self.ram,
+            registered: vec![false; self.registered.len()],
+            next_slot: 0,
+            max_slots: self.max_slots,
+        };
+        let mut i = 0;
+        while i < self.registered.len() {
+            if !self.registered[i] {
+                i += 1;
+                continue;
+            }
+            let end = (i..self.registered.len())
+                .find(|&j| !self.registered[j])
+                .unwrap_or(self.registered.len());
+            slots.ensure(i as u64 * CHUNK, (end - i) as u64 * CHUNK)?;
+            i = end;
+        }
+        Ok(slots)
     }
 
     /// Whether KVM knows guest-physical `gpa`.

@@ -4,6 +4,7 @@
 //! loop hands everything that concerns the application to a [`vcpu::ExitHandler`] the layer
 //! above implements. It imports only [`crate::exit`].
 pub mod core;
+pub mod frames;
 #[allow(unsafe_code)] // pthread_self/pthread_kill, the SIGSYS reporter
 pub(crate) mod host;
 pub mod hypercall;
@@ -16,20 +17,23 @@ pub mod stop;
 pub mod vcpu;
 
 use crate::machine::core::{CoreError, CoreImage};
+use crate::machine::frames::{Frames, FramesError};
 use crate::machine::kvm::{KvmError, Platform};
 use crate::machine::memory::{GuestMem, MemoryError};
 use crate::machine::memslots::{MemSlots, CHUNK};
 use crate::machine::paging::{
-    PageTables, PagingError, NO_EXECUTE, PAGE_1G, PAGE_2M, PAGE_4K, USER, WRITABLE,
+    Mapper, PageTables, PagingError, Perm, PtBatch, Target, NO_EXECUTE, PAGE_1G, PAGE_2M, PAGE_4K,
+    USER, WRITABLE,
 };
 use crate::machine::stop::{KillHandle, Parker};
+use crate::machine::vcpu::cpu::{Cpu, PtApplyError, PtArea, PT_STACK_BATCH_OPS};
 use crate::machine::vcpu::setup::{self, CpuFeatures, PerCpuError, UserStart, VcpuTemplate};
 use crate::machine::vcpu::{Vcpu, VcpuError};
-use kvm_bindings::CpuId;
+use kvm_bindings::{kvm_regs, CpuId};
 use kvm_ioctls::{Kvm, VmFd};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
-use umon_abi::boot::BootInfo;
+use umon_abi::boot::{BootInfo, BootMode};
 use umon_abi::layout::BOOT_INFO;
 use umon_abi::layout::MAX_VCPUS;
 use umon_abi::{Gpa, Gva};
@@ -52,6 +56,41 @@ pub enum MachineError {
     /// The vCPU could not be set up.
     #[error(transparent)]
     Vcpu(#[from] VcpuError),
+}
+
+/// Why a page-table change after start failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TablesError {
+    /// The change is not possible (range, overlap, no frame for a table).
+    #[error(transparent)]
+    Paging(#[from] PagingError),
+    /// Frames could not be reserved or freed.
+    #[error(transparent)]
+    Frames(#[from] FramesError),
+    /// Reading the tables failed.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    /// The batch could not be handed to the core.
+    #[error(transparent)]
+    Apply(#[from] PtApplyError),
+    /// The page tables were not adopted ([`Machine::adopt_tables`]).
+    #[error("the application's page tables are not adopted yet")]
+    NotAdopted,
+}
+
+/// The application half's page tables once the VM runs: the [`Mapper`] (the mirror of the
+/// tables and the edits being planned) and the [`Frames`] it takes table pages from, which
+/// the layer above allocates application memory from too.
+pub struct AppTables {
+    /// The tables.
+    pub mapper: Mapper,
+    /// Application RAM.
+    pub frames: Frames,
+    /// The core's `umon_pt_apply`.
+    routine: u64,
+    /// Table frames the last batch of each vCPU (by its TSS) unlinks: free once that vCPU
+    /// exits again, when the routine has run.
+    retired: std::collections::HashMap<u64, Vec<Gpa>>,
 }
 
 /// Why no further vCPU could be had.
@@ -129,11 +168,24 @@ pub struct Machine {
     pub stop: KillHandle,
     /// Guest RAM.
     pub mem: GuestMem,
+    /// The application's page tables after start ([`Machine::adopt_tables`]).
+    tables: OnceLock<Mutex<AppTables>>,
+    /// What [`Machine::tables`] builds them from at the first use.
+    adopt: Mutex<Option<Adoption>>,
+}
+
+/// The page tables to adopt at the first use.
+#[derive(Clone)]
+struct Adoption {
+    root: Gpa,
+    routine: u64,
+    placed: Vec<(Gpa, u64)>,
 }
 
 impl Machine {
-    /// A KVM VM with `memory_bytes` of guest RAM, of which KVM knows the first chunk (boot area,
-    /// core, page tables) or, with `register_all`, everything.
+    /// A KVM VM with `memory_bytes` of guest RAM, of which KVM knows nothing yet (the first
+    /// chunk, with the boot area, core and page tables, from [`Machine::first_vcpu`] on) or,
+    /// with `register_all`, everything.
     pub fn new(
         memory_bytes: u64,
         register_all: bool,
@@ -148,7 +200,8 @@ impl Machine {
         let vm = Arc::new(vm);
         let mem = GuestMem::new(memory_bytes)?;
         let mut slots = MemSlots::new(vm.clone(), &mem, kvm.get_nr_memslots() as u32)?;
-        slots.ensure(0, CHUNK)?;
+        // Without `register_all`, the first chunk is registered with the first vCPU, together
+        // with what the placement asked for by then: one slot, not two.
         if register_all {
             slots.ensure(0, mem.bytes())?;
         }
@@ -172,6 +225,8 @@ impl Machine {
             platform,
             stop,
             mem,
+            tables: OnceLock::new(),
+            adopt: Mutex::new(None),
         })
     }
 
@@ -186,7 +241,121 @@ impl Machine {
             platform: Platform::Hardware,
             stop,
             mem,
+            tables: OnceLock::new(),
+            adopt: Mutex::new(None),
         }
+    }
+
+    /// Take over the page tables built before start (rooted at `root`, with the core `core`)
+    /// for edits after start: a [`Mapper`] over their application half, and [`Frames`] over
+    /// application RAM with `placed` (what the image, stack and arena occupy) reserved. Call
+    /// once, after placement and before the first vCPU runs; from then on every change goes
+    /// through [`Machine::map`]/[`Machine::protect`]/[`Machine::unmap`] and
+    /// [`Machine::apply_pt`], never through host writes (PVM would not see them). The
+    /// mirror is read at the first use, not here: an application that never changes its
+    /// tables pays nothing at start (about 60 us at 1 GiB, measured).
+    pub fn adopt_tables(&self, root: Gpa, core: &CoreImage, placed: &[(Gpa, u64)]) {
+        let mut pending = self.adopt.lock().unwrap_or_else(|e| e.into_inner());
+        *pending = Some(Adoption {
+            root,
+            routine: setup::pt_apply_entry(core),
+            placed: placed.to_vec(),
+        });
+    }
+
+    /// The application's page tables and frames, once adopted.
+    pub fn tables(&self) -> Result<MutexGuard<'_, AppTables>, TablesError> {
+        if self.tables.get().is_none() {
+            // Held while building: a racing caller waits here, then finds the tables set.
+            let mut pending = self.adopt.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(a) = pending.take() {
+                let mut mapper = Mapper::adopt(&self.mem, a.root)?;
+                mapper.set_live();
+                let ram = self.mem.bytes();
+                let mut frames = Frames::new(ram, ram);
+                for &(gpa, len) in &a.placed {
+                    frames.reserve(gpa, len)?;
+                }
+                let tables = AppTables {
+                    mapper,
+                    frames,
+                    routine: a.routine,
+                    retired: Default::default(),
+                };
+                let _ = self.tables.set(Mutex::new(tables));
+            }
+        }
+        let t = self.tables.get().ok_or(TablesError::NotAdopted)?;
+        Ok(t.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Plan several changes as one batch (`f` gets the tables and the frames; e.g. MAP_FIXED
+    /// over a mapping is an unmap and a map): what `f` returned and the batch, to apply even
+    /// when `f` failed, since its earlier changes are in the mirror already. A vCPU applies
+    /// one batch per exit.
+    pub fn plan<R>(
+        &self,
+        f: impl FnOnce(&mut Mapper, &mut Frames) -> Result<R, PagingError>,
+    ) -> Result<(Result<R, PagingError>, PtBatch), TablesError> {
+        let mut t = self.tables()?;
+        let AppTables { mapper, frames, .. } = &mut *t;
+        let r = f(mapper, frames);
+        Ok((r, mapper.commit_within(frames, PT_STACK_BATCH_OPS)))
+    }
+
+    /// Map `[va, va + len)` (unmapped so far) to `target` with `perm`: the batch that does it,
+    /// for [`Machine::apply_pt`].
+    pub fn map(
+        &self,
+        va: Gva,
+        len: u64,
+        target: Target<'_>,
+        perm: Perm,
+    ) -> Result<PtBatch, TablesError> {
+        let mut t = self.tables()?;
+        let AppTables { mapper, frames, .. } = &mut *t;
+        mapper.map(va, len, target, perm, frames)?;
+        Ok(mapper.commit_within(frames, PT_STACK_BATCH_OPS))
+    }
+
+    /// Give the mapped pages of `[va, va + len)` the rights `perm`: the batch.
+    pub fn protect(&self, va: Gva, len: u64, perm: Perm) -> Result<PtBatch, TablesError> {
+        let mut t = self.tables()?;
+        let AppTables { mapper, frames, .. } = &mut *t;
+        mapper.protect(va, len, perm, frames)?;
+        Ok(mapper.commit_within(frames, PT_STACK_BATCH_OPS))
+    }
+
+    /// Unmap `[va, va + len)`: the batch, and the frames that were mapped there ((address,
+    /// bytes), for the caller to free those it owns once the batch is applied).
+    pub fn unmap(&self, va: Gva, len: u64) -> Result<(PtBatch, Vec<(Gpa, u64)>), TablesError> {
+        let mut t = self.tables()?;
+        let AppTables { mapper, frames, .. } = &mut *t;
+        let gone = mapper.unmap(va, len, frames)?;
+        Ok((mapper.commit_within(frames, PT_STACK_BATCH_OPS), gone))
+    }
+
+    /// Have the vCPU whose exit `cpu` serves apply `batch` before the application goes on
+    /// (see [`Cpu::apply_pt`]: call it last, after the syscall's result is set). The batch
+    /// goes on the vCPU's exception stack ([`PtArea::on_exception_stack`]). Table frames it
+    /// unlinks are freed at this vCPU's next batch: by then the routine has run. Other vCPUs
+    /// need nothing on PVM (KVM flushes them inside the trapped store, measured); hardware
+    /// KVM needs a shootdown that is not built yet (issue 13's plan, step 14).
+    pub fn apply_pt(&self, cpu: &mut Cpu<'_>, batch: PtBatch) -> Result<(), TablesError> {
+        let top = cpu.exception_stack(&self.mem)?;
+        let mut t = self.tables()?;
+        let area = PtArea::on_exception_stack(t.routine, top);
+        let AppTables {
+            frames, retired, ..
+        } = &mut *t;
+        for gpa in retired.remove(&top).unwrap_or_default() {
+            frames.free(&self.mem, gpa, PAGE_4K)?;
+        }
+        cpu.apply_pt(&self.mem, &area, &batch)?;
+        if !batch.retired.is_empty() {
+            retired.insert(top, batch.retired);
+        }
+        Ok(())
     }
 
     /// Make `[gpa, gpa + len)` of guest RAM known to KVM (brk, mmap and the image hand it out).
@@ -219,14 +388,16 @@ impl Machine {
             .unwrap_or(0)
     }
 
-    /// The page tables with the core and the physical windows mapped (the application and the
-    /// self-test stack are added by the caller before the first vCPU starts).
+    /// The page tables with the core and the physical windows mapped, already in guest memory.
+    /// A caller that adds mappings (the application, the self-test stack) writes them again
+    /// ([`PageTables::write`]) before [`Machine::adopt_tables`].
     pub fn page_tables(&self, core: &CoreImage) -> Result<PageTables, MachineError> {
         let gib_pages = self.kvm.as_ref().is_some_and(|k| k.features.gib_pages);
         let window_page = if gib_pages { PAGE_1G } else { PAGE_2M };
         let mut pt = PageTables::new(&self.mem)?;
         map_core(&mut pt, &self.mem, core)?;
         paging::map_windows(&mut pt, &self.mem, window_page)?;
+        pt.write(&self.mem)?;
         Ok(pt)
     }
 
@@ -239,6 +410,7 @@ impl Machine {
         info: &mut BootInfo,
     ) -> Result<Vcpu, MachineError> {
         let k = self.kvm.as_ref().ok_or(KvmError::Missing)?;
+        self.ensure_backed(0, CHUNK)?;
         setup::write_tables(&self.mem, core, self.platform)?;
         let fd = k.vm.create_vcpu(0).map_err(|source| KvmError::Ioctl {
             what: "KVM_CREATE_VCPU",
@@ -246,13 +418,27 @@ impl Machine {
         })?;
         info.tsc_khz = fd.get_tsc_khz().map(u64::from).unwrap_or(0);
         self.mem.write(Gpa(BOOT_INFO), info)?;
-        setup::configure(&fd, &k.cpuid, k.features, core, pt_root)?;
+        // An application is entered at CPL3 directly, where the built-in core's boot would
+        // leave it (it only checks the boot info and asks to enter); the self-tests and a
+        // core given with --kernel boot the core.
+        let direct = core.builtin && info.mode == BootMode::RunApp as u32;
+        let user = direct.then(|| kvm_regs {
+            rip: info.app_entry,
+            rsp: info.app_stack,
+            rflags: 0x202,
+            ..Default::default()
+        });
+        let (regs, sregs) = setup::configure(&fd, &k.cpuid, k.features, core, pt_root, user)?;
         let template = VcpuTemplate::new(&k.cpuid, k.features, core, pt_root, self.platform);
         let _ = self.template.set(template);
         let mut pool = self.pool();
         pool.created = pool.created.max(1);
         drop(pool);
-        Ok(Vcpu::new(fd, 0, k.features.xsave, k.xsave_fits()))
+        let mut vcpu = Vcpu::new(fd, 0, k.features.xsave, k.xsave_fits());
+        if user.is_some() {
+            vcpu.prime(regs, sregs);
+        }
+        Ok(vcpu)
     }
 
     fn pool(&self) -> MutexGuard<'_, VcpuPool> {
@@ -293,6 +479,9 @@ impl Machine {
         setup::configure_secondary(&fd, &self.mem, index, template, start)?;
         let mut vcpu = Vcpu::new(fd, index, k.features.xsave, k.xsave_fits());
         vcpu.keep_user_sregs().map_err(PerCpuError::from)?;
+        if let Some(image) = &start.xstate {
+            vcpu.set_xstate(image).map_err(PerCpuError::from)?;
+        }
         Ok(vcpu)
     }
 
@@ -364,6 +553,123 @@ impl Machine {
                 let _ = t.join();
             }
         }
+    }
+}
+
+/// What a forked monitor rebuilds its machine from, taken by the parent just before the host
+/// fork (under the locks, so no other thread is half-way through a change).
+pub struct ForkSnapshot {
+    tables: Option<(Mapper, Frames, u64)>,
+    adopt: Option<Adoption>,
+    slots: Option<MemSlots>,
+}
+
+impl Machine {
+    /// The parts of this machine a forked child keeps: the page-table mirror and frames, the
+    /// memory registrations. None without KVM.
+    pub fn fork_snapshot(&self) -> Option<ForkSnapshot> {
+        self.kvm.as_ref()?;
+        let tables = self.tables.get().map(|t| {
+            let t = t.lock().unwrap_or_else(|e| e.into_inner());
+            (t.mapper.clone(), t.frames.clone(), t.routine)
+        });
+        let adopt = self.adopt.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let slots = self
+            .slots
+            .as_ref()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone());
+        Some(ForkSnapshot {
+            tables,
+            adopt,
+            slots,
+        })
+    }
+
+    /// In a forked monitor (the host fork's child): a new KVM VM over this process's copy of
+    /// guest RAM, as `snap` describes it, with no vCPU yet ([`Machine::fork_vcpu`]). KVM refuses
+    /// the parent's VM and vCPU fds in a child process, so everything KVM holds is made again;
+    /// the guest's own state (page tables, core data) is in the copied RAM.
+    pub fn forked(&self, snap: ForkSnapshot, stop: KillHandle) -> Result<Machine, MachineError> {
+        let k = self.kvm.as_ref().ok_or(KvmError::Missing)?;
+        let vm = k._kvm.create_vm().map_err(|source| KvmError::Ioctl {
+            what: "KVM_CREATE_VM",
+            source,
+        })?;
+        let vm = Arc::new(vm);
+        let slots = match &snap.slots {
+            Some(s) => Some(Mutex::new(s.rebuilt(vm.clone())?)),
+            None => None,
+        };
+        if slots.is_none() {
+            // Registered whole (self-test machines).
+            MemSlots::new(vm.clone(), &self.mem, u32::MAX)?.ensure(0, self.mem.bytes())?;
+        }
+        let tables = OnceLock::new();
+        if let Some((mapper, frames, routine)) = snap.tables {
+            let _ = tables.set(Mutex::new(AppTables {
+                mapper,
+                frames,
+                routine,
+                retired: Default::default(),
+            }));
+        }
+        let template = OnceLock::new();
+        if let Some(t) = self.template.get() {
+            let _ = template.set(t.clone());
+        }
+        let kvm = KvmVm {
+            vm,
+            _kvm: kvm::open()?,
+            cpuid: k.cpuid.clone(),
+            features: k.features,
+            max_vcpus: k.max_vcpus,
+            xsave_fits: k.xsave_fits,
+        };
+        Ok(Machine {
+            vcpus: Mutex::default(),
+            template,
+            kvm: Some(kvm),
+            slots,
+            platform: self.platform,
+            stop,
+            mem: self.mem.clone(),
+            tables,
+            adopt: Mutex::new(snap.adopt),
+        })
+    }
+
+    /// A forked machine's first vCPU, starting at CPL3 with `start` (the forking thread's
+    /// registers with the child's return value).
+    pub fn fork_vcpu(&self, start: &UserStart) -> Result<Vcpu, NewVcpuError> {
+        let (Some(k), Some(template)) = (&self.kvm, self.template.get()) else {
+            return Err(NewVcpuError::Unavailable);
+        };
+        self.pool().created = 1;
+        let fd = k.vm.create_vcpu(0).map_err(|source| KvmError::Ioctl {
+            what: "KVM_CREATE_VCPU",
+            source,
+        })?;
+        setup::configure_secondary(&fd, &self.mem, 0, template, start)?;
+        let sregs = fd.get_sregs().map_err(|source| KvmError::Ioctl {
+            what: "KVM_GET_SREGS",
+            source,
+        })?;
+        let mut vcpu = Vcpu::new(fd, 0, k.features.xsave, k.xsave_fits());
+        vcpu.keep_user_sregs().map_err(PerCpuError::from)?;
+        if let Some(image) = &start.xstate {
+            vcpu.set_xstate(image).map_err(PerCpuError::from)?;
+        }
+        // The run loop sees the registers before the first entry, so a signal sent to the
+        // child before it ran is delivered before its first instruction.
+        let mut regs = start.regs;
+        regs.rflags = (regs.rflags & !0x3000) | 0x2;
+        vcpu.prime(regs, sregs);
+        Ok(vcpu)
+    }
+
+    /// The guest TSC rate KVM gives a vCPU (0 if unknown).
+    pub fn tsc_khz(vcpu: &Vcpu) -> u64 {
+        vcpu.fd().get_tsc_khz().map(u64::from).unwrap_or(0)
     }
 }
 

@@ -78,13 +78,25 @@ impl Parker {
     }
 }
 
+/// One thread kicked until it acknowledges: a guest thread a signal was sent to (the layer
+/// above implements it).
+pub trait KickTarget: Send + Sync {
+    /// Kick it once (signal its host thread, unpark it). False once it has acknowledged or is
+    /// gone: the kicker then forgets it.
+    fn kick(&self) -> bool;
+}
+
 /// The threads running a vCPU of the VM, while they do: kicks go to them.
 #[derive(Default)]
 struct Runners {
     threads: HashMap<u64, (libc::pthread_t, Arc<Parker>)>,
     next: u64,
-    /// A kicker thread runs (it ends when no runner is left).
+    /// A kicker thread runs (it ends when nothing is left to kick).
     kicking: bool,
+    /// Every runner is kicked (a stop, or the process ending).
+    all: bool,
+    /// Single threads kicked until they acknowledge ([`KillHandle::kick_until_acked`]).
+    targets: Vec<Arc<dyn KickTarget>>,
 }
 
 #[derive(Default)]
@@ -118,7 +130,7 @@ static HANDLER: Once = Once::new();
 fn start_kicker(shared: &Arc<Shared>) {
     {
         let mut r = shared.runners();
-        if r.kicking || r.threads.is_empty() {
+        if r.kicking || ((!r.all || r.threads.is_empty()) && r.targets.is_empty()) {
             return;
         }
         r.kicking = true;
@@ -134,25 +146,30 @@ fn start_kicker(shared: &Arc<Shared>) {
     }
 }
 
-/// Kick every runner every millisecond until all have left their run loops (or `limit` rounds
-/// were sent). A kick that lands between a check and a blocking call is lost; the next one is
-/// not.
+/// Kick every runner (when all are to be) and every target every millisecond until all have
+/// left their run loops and every target acknowledged (or `limit` rounds were sent). A kick
+/// that lands between a check and a blocking host call is lost; the next one is not.
 fn kick_until_gone(shared: &Shared, limit: Option<u32>) {
     let me = crate::machine::host::current_thread();
     let mut sent = 0u32;
     loop {
         {
             let mut r = shared.runners();
-            if r.threads.is_empty() || limit.is_some_and(|l| sent >= l) {
+            let all = r.all && !r.threads.is_empty();
+            if (!all && r.targets.is_empty()) || limit.is_some_and(|l| sent >= l) {
                 r.kicking = false;
+                r.targets.clear();
                 return;
             }
-            for (thread, parker) in r.threads.values() {
-                parker.unpark();
-                if *thread != me {
-                    let _ = crate::machine::host::signal_thread(*thread, kick_signal());
+            if all {
+                for (thread, parker) in r.threads.values() {
+                    parker.unpark();
+                    if *thread != me {
+                        let _ = crate::machine::host::signal_thread(*thread, kick_signal());
+                    }
                 }
             }
+            r.targets.retain(|t| t.kick());
         }
         sent += 1;
         std::thread::sleep(Duration::from_millis(1));
@@ -179,7 +196,44 @@ impl Timer {
     }
 }
 
-extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
+thread_local! {
+    /// This host thread's vCPU `kvm_run.immediate_exit` while it runs one, else null.
+    static IMMEDIATE_EXIT: std::cell::Cell<*mut u8> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// While alive, a kick of this host thread sets its vCPU's `immediate_exit`, so a kick that
+/// arrives just before KVM_RUN still makes it return at once (EINTR) instead of being lost
+/// while the guest spins.
+pub struct ImmediateExit(());
+
+impl ImmediateExit {
+    /// Arm kicks of the calling thread to write 1 at `flag` (the `immediate_exit` byte of the
+    /// vCPU's kvm_run page, which must outlive the returned guard).
+    pub fn arm(flag: *mut u8) -> ImmediateExit {
+        IMMEDIATE_EXIT.with(|c| c.set(flag));
+        ImmediateExit(())
+    }
+}
+
+impl Drop for ImmediateExit {
+    fn drop(&mut self) {
+        IMMEDIATE_EXIT.with(|c| c.set(std::ptr::null_mut()));
+    }
+}
+
+#[allow(unsafe_code)]
+extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // A const-initialised thread local without a destructor: no lazy set-up or teardown, safe
+    // in a signal handler.
+    let _ = IMMEDIATE_EXIT.try_with(|c| {
+        let p = c.get();
+        if !p.is_null() {
+            // SAFETY: `ImmediateExit::arm`'s caller keeps the kvm_run page mapped while the
+            // guard lives, and the guard lives on this very thread; a byte store is atomic.
+            unsafe { p.write_volatile(1) };
+        }
+    });
+}
 
 impl KillHandle {
     /// A handle for a VM that has not started.
@@ -204,6 +258,17 @@ impl KillHandle {
         self.kick_all();
     }
 
+    /// Kick one thread now, then every millisecond until `target.kick()` says it has
+    /// acknowledged: a signal sent to a thread running guest code, blocked in a host call or
+    /// parked.
+    pub fn kick_until_acked(&self, target: Arc<dyn KickTarget>) {
+        if !target.kick() {
+            return;
+        }
+        self.shared.runners().targets.push(target);
+        start_kicker(&self.shared);
+    }
+
     /// Kick every vCPU thread (signal and unpark) every millisecond until all have left their
     /// run loops: what ends the others when the process ends from inside (exit_group). Those
     /// not running yet check before their first guest entry.
@@ -218,7 +283,14 @@ impl KillHandle {
             // loop (an output callback): the run loop checks the request before every entry.
             return;
         }
+        self.shared.runners().all = true;
         start_kicker(&self.shared);
+    }
+
+    /// Every runner left after an exit from inside (exec): the next run loop on this handle
+    /// (the new image's) is not kicked for it.
+    pub fn settle(&self) {
+        self.shared.runners().all = false;
     }
 
     /// Whether a stop was requested, and why.
@@ -252,6 +324,7 @@ impl KillHandle {
         };
         if self.shared.requested.load(Ordering::SeqCst) {
             // Stopped while the VM was being built: kick the run's last writes too.
+            self.shared.runners().all = true;
             start_kicker(&self.shared);
         }
         RunGuard { handle: self, key }

@@ -446,8 +446,8 @@ static void escape(void) {
     char buf[8200];
     struct stat st;
     must_fail("open DIR/../outside/secret.txt", open(at("../outside/secret.txt"), O_RDONLY));
-    must_fail("open DIR/../../../../../../etc/passwd", open(at("../../../../../../etc/passwd"), O_RDONLY));
-    must_fail("open /etc/passwd", open("/etc/passwd", O_RDONLY));
+    must_fail("open DIR/../../../../../../etc/shadow", open(at("../../../../../../etc/shadow"), O_RDONLY));
+    must_fail("open /etc/shadow", open("/etc/shadow", O_RDONLY));
     must_fail("open /proc/self/root/etc/passwd", open("/proc/self/root/etc/passwd", O_RDONLY));
     must_fail("open abs -> /etc/passwd", open(at("abs"), O_RDONLY));
     must_fail("open abs-secret -> absolute host path", open(at("abs-secret"), O_RDONLY));
@@ -479,7 +479,7 @@ static void escape(void) {
     must_fail("rmdir through updir", rmdir(at("updir/outside")));
     int dfd = open(at("sub"), O_RDONLY | O_DIRECTORY);
     must_fail("openat(sub, ../../outside/secret.txt)", openat(dfd, "../../outside/secret.txt", O_RDONLY));
-    must_fail("openat(sub, /etc/passwd)", openat(dfd, "/etc/passwd", O_RDONLY));
+    must_fail("openat(sub, /etc/shadow)", openat(dfd, "/etc/shadow", O_RDONLY));
     close(dfd);
     show_file("read hard (a hard link made on the host)", at("hard"));
     show_file("read through a NUL", at("keep.txt\0/../../outside/secret.txt"));

@@ -19,8 +19,9 @@
 //                             natively it would run them on the host). Skips what would end the
 //                             process, block or sleep, or pull the rug from under the program
 //                             itself (exit, futex, sleeps, polls, brk, arch_prctl SET_FS,
-//                             madvise DONTNEED, reads of stdin, signals to itself and timers
-//                             that would send one, rt_sigreturn).
+//                             madvise DONTNEED, munmap/mremap/MAP_FIXED over its own image,
+//                             stack or heap, reads of stdin, signals to itself and timers that
+//                             would send one, rt_sigreturn).
 //                             Every result must be a value or -4095..-1; memory the calls were
 //                             not given must be unchanged. Prints "random: N calls, all results
 //                             valid" to a duplicate of stdout kept at fd 900 (0, 1, 2 are closed
@@ -572,6 +573,19 @@ static uint64_t random_arg(void) {
     }
 }
 
+// The program's own image and (roughly) stack and heap (its TLS and malloc state): unmapping
+// or replacing them kills it on Linux, so the random run leaves such calls out.
+extern char __executable_start[], _end[];
+static uintptr_t stack_near, heap_top;
+
+static int hits_own(uint64_t at, uint64_t len) {
+    uint64_t end = at + len < at ? -1UL : at + len;
+    uintptr_t lo = (uintptr_t)__executable_start, hi = (uintptr_t)_end;
+    return (at < hi && end > lo) ||
+           (at < stack_near + (1UL << 20) && end > stack_near - (8UL << 20)) ||
+           (at < heap_top + (1UL << 20) && end > heap_top - (16UL << 20));
+}
+
 // Calls the random run leaves out (see the header).
 static int skipped(uint64_t nr, const uint64_t *a) {
     switch (nr) {
@@ -582,13 +596,32 @@ static int skipped(uint64_t nr, const uint64_t *a) {
     case 129: /* rt_sigqueueinfo */ case 297: /* rt_tgsigqueueinfo */ case 424: /* pidfd_send_signal */
     case 128: /* rt_sigtimedwait */ case 37: /* alarm */ case 38: /* setitimer */
     case 222: /* timer_create */ case 223: /* timer_settime */
+    /* fds whose reads wait for events that never come, on Linux too */
+    case 253: /* inotify_init */ case 294: /* inotify_init1 */
+    case 282: /* signalfd */ case 289: /* signalfd4 */
+    case 22: /* pipe */ case 293: /* pipe2 */
+    case 284: /* eventfd */ case 290: /* eventfd2 */ case 283: /* timerfd_create */
+    /* epoll waits sleep until their timeout, which may be never */
+    case 213: /* epoll_create */ case 291: /* epoll_create1 */
+    /* would close the program's own output fd, which no random fd number reaches otherwise */
+    case 436: /* close_range */
+    /* new processes: a random run in each child too, exec of random files, waits for them
+       (tests/processes_hostile.rs has their bad-argument cases) */
+    case 56: /* clone */ case 57: /* fork */ case 58: /* vfork */ case 435: /* clone3 */
+    case 59: /* execve */ case 322: /* execveat */ case 61: /* wait4 */ case 247: /* waitid */
         return 1;
     case NR_arch_prctl:
         return a[0] == 0x1002; // ARCH_SET_FS: the program's own TLS
     case NR_madvise:
-        // MADV_DONTNEED over the heap would zero the program's own TLS and malloc arena, as
-        // on Linux.
-        return (uint32_t)a[2] == 4;
+        // MADV_DONTNEED (and _LOCKED) over the heap or stack would zero the program's own
+        // TLS, malloc arena and frames, as on Linux.
+        return (uint32_t)a[2] == 4 || (uint32_t)a[2] == 24;
+    case NR_munmap:
+        return hits_own(a[0], a[1]);
+    case NR_mremap:
+        return hits_own(a[0], a[1]) || ((a[3] & 2) && hits_own(a[4], a[2]));
+    case NR_mmap:
+        return (a[3] & 0x10) && hits_own(a[0], a[1]);
     case NR_read: case NR_readv: case NR_pread64: case 295: /* preadv */
         return a[0] == 0;
     }
@@ -597,6 +630,8 @@ static int skipped(uint64_t nr, const uint64_t *a) {
 
 static int run_random(long n, uint64_t seed) {
     rng = seed ? seed : 1;
+    stack_near = (uintptr_t)&seed;
+    heap_top = (uintptr_t)SC1(NR_brk, 0);
     long m = SC6(NR_mmap, 0, SCRATCH_BYTES, 3, 0x22, -1, 0);
     if (m < 0)
         return 3;

@@ -112,6 +112,29 @@ static void set(int sig, void (*h)(int), int flags) {
     if (sigaction(sig, &sa, NULL) != 0) { perror("sigaction"); exit(1); }
 }
 
+static unsigned mxcsr_at_entry;
+static unsigned get_mxcsr(void) {
+    unsigned m;
+    __asm__ volatile("stmxcsr %0" : "=m"(m));
+    return m;
+}
+static void mxcsr_handler(int sig) {
+    (void)sig;
+    mxcsr_at_entry = get_mxcsr();
+    unsigned m = 0x7f80;
+    __asm__ volatile("ldmxcsr %0" ::"m"(m));
+}
+
+/* A handler that writes Linux's user code selector (0x33) into the context, as code that
+ * builds a context from Linux's constants does; sigreturn must accept it. */
+static void set_linux_cs(int sig, siginfo_t *si, void *ucv) {
+    (void)sig;
+    (void)si;
+    ucontext_t *uc = ucv;
+    /* gregs[REG_CSGSFS] packs cs, gs, fs and ss, 16 bits each. */
+    uc->uc_mcontext.gregs[REG_CSGSFS] = (uc->uc_mcontext.gregs[REG_CSGSFS] & ~0xffffLL) | 0x33;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "";
     if (!strcmp(mode, "info")) {
@@ -179,6 +202,14 @@ int main(int argc, char **argv) {
             : "rax", "rdi", "rsi", "rdx", "rcx", "r11", "xmm0", "xmm1", "xmm7", "memory");
         printf("handler calls %d; xmm0 %s xmm1 %s xmm7 %s\n", calls, ra == a ? "kept" : "LOST",
                rb == b ? "kept" : "LOST", rc == c ? "kept" : "LOST");
+    } else if (!strcmp(mode, "mxcsr")) {
+        /* A handler starts with MXCSR at its reset value whatever the app set, and the app's
+         * MXCSR comes back after sigreturn even if the handler changed it. */
+        set(SIGUSR1, mxcsr_handler, 0);
+        unsigned m = 0x5f80;
+        __asm__ volatile("ldmxcsr %0" ::"m"(m));
+        raise(SIGUSR1);
+        printf("handler entry %#x, after return %#x\n", mxcsr_at_entry, get_mxcsr());
     } else if (!strcmp(mode, "altstack")) {
         static char stack[65536];
         stack_t ss = {.ss_sp = stack, .ss_size = sizeof stack, .ss_flags = 0};
@@ -226,6 +257,14 @@ int main(int argc, char **argv) {
         sigaction(SIGUSR1, &sa, NULL);
         raise(SIGUSR1);
         say("not reached\n");
+    } else if (!strcmp(mode, "linux-cs")) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = set_linux_cs;
+        sa.sa_flags = SA_SIGINFO;
+        sigaction(SIGUSR1, &sa, NULL);
+        raise(SIGUSR1);
+        printf("returned from a frame with cs 0x33\n");
     } else if (!strcmp(mode, "badhandler")) {
         set(SIGUSR1, (void (*)(int))0x8000000000001000ull, 0);
         say("raise with a handler at a non-canonical address\n");

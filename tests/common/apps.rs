@@ -137,7 +137,7 @@ pub fn run_with_stdout(cmd: &mut Command, stdin: &[u8], stdout: Stdio) -> Output
     cmd.stdin(Stdio::piped())
         .stdout(stdout)
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let mut child = spawn_retrying_busy_text(cmd);
     let input = child.stdin.take().expect("stdin is piped");
     let data = stdin.to_vec();
     let writer = thread::spawn(move || {
@@ -153,6 +153,22 @@ pub fn run_with_stdout(cmd: &mut Command, stdin: &[u8], stdout: Stdio) -> Output
         status,
         stdout: out.join().expect("stdout reader thread"),
         stderr: err.join().expect("stderr reader thread"),
+    }
+}
+
+/// Spawns `cmd`, retrying while exec says ETXTBSY: a test that has just written the
+/// executable can race another test thread's fork, whose child holds the write descriptor
+/// until its own exec closes it (O_CLOEXEC closes at exec, not at fork).
+pub fn spawn_retrying_busy_text(cmd: &mut Command) -> std::process::Child {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 200 => {
+                tries += 1;
+                thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result.unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}")),
+        }
     }
 }
 

@@ -44,6 +44,17 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs the shell command `cmd` on a fresh pseudo-terminal (`script`: its stdin, stdout and
+/// controlling terminal) and returns what came back on the terminal, carriage returns dropped.
+pub fn on_pty(cmd: &str) -> String {
+    let out = Command::new("script")
+        .args(["-qec", cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("spawn script");
+    stdout(&out).replace('\r', "")
+}
+
 pub mod apps;
 pub mod real;
 

@@ -225,18 +225,17 @@ fn finish(out: Output, stderr: Option<Vec<u8>>, dir: &Path) -> Outcome {
 }
 
 /// umon writes a note into the app's stderr the first time the app makes a syscall umon does
-/// not serve (`umon: unsupported syscall 57 (fork)` and a newline, possibly in the middle of
+/// not serve (`umon: unsupported syscall 246 (kexec_load)` and a newline, possibly in the middle of
 /// a line the app is writing); those bytes are umon's, not the program's. Returns the stderr
 /// without them, and the syscall names (or numbers, when umon knows no name) they name.
 pub fn split_notes(stderr: &[u8]) -> (Vec<u8>, Vec<String>) {
-    const PREFIX: &[u8] = b"umon: unsupported syscall ";
     let mut rest = Vec::with_capacity(stderr.len());
     let mut notes = Vec::new();
     let mut i = 0;
     while i < stderr.len() {
-        if stderr[i..].starts_with(PREFIX) {
+        if let Some(body_at) = note_body(&stderr[i..]) {
             if let Some(nl) = stderr[i..].iter().position(|&b| b == b'\n') {
-                let body = String::from_utf8_lossy(&stderr[i + PREFIX.len()..i + nl]);
+                let body = String::from_utf8_lossy(&stderr[i + body_at..i + nl]);
                 let name = body
                     .split_once(" (")
                     .map(|(_, n)| n.trim_end_matches(')').to_owned())
@@ -250,4 +249,19 @@ pub fn split_notes(stderr: &[u8]) -> (Vec<u8>, Vec<String>) {
         i += 1;
     }
     (rest, notes)
+}
+
+/// Where the body (`246 (kexec_load)`) of a note at the start of `s` begins: after
+/// `umon: unsupported syscall `, or a child process's `umon: pid N: unsupported syscall `.
+fn note_body(s: &[u8]) -> Option<usize> {
+    const UMON: &[u8] = b"umon: ";
+    const NOTE: &[u8] = b"unsupported syscall ";
+    let after = s.strip_prefix(UMON)?;
+    if after.starts_with(NOTE) {
+        return Some(UMON.len() + NOTE.len());
+    }
+    let pid = after.strip_prefix(b"pid ")?;
+    let digits = pid.iter().take_while(|b| b.is_ascii_digit()).count();
+    let tail = pid[digits..].strip_prefix(b": ")?;
+    (digits > 0 && tail.starts_with(NOTE)).then(|| s.len() - tail.len() + NOTE.len())
 }

@@ -71,14 +71,20 @@ pub fn c_thread_app(name: &str, variant: Variant) -> PathBuf {
 /// `tests/apps/go` built with `go build` (CGO_ENABLED=0, so static), offline: the module has no
 /// dependencies; GOCACHE and GOPATH live under the target directory.
 pub fn go_app() -> PathBuf {
-    let dir = sources().join("go");
+    go_build("go", ".", "umontest-go")
+}
+
+/// The Go package `pkg` of the module in `tests/apps/MODULE`, built as [`go_app`] is into the
+/// binary `name`.
+pub fn go_build(module: &str, pkg: &str, name: &str) -> PathBuf {
+    let dir = sources().join(module);
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go");
-    built("umontest-go", |out| {
+    built(name, |out| {
         let mut cmd = Command::new("go");
         cmd.arg("build")
             .arg("-o")
             .arg(out)
-            .arg(".")
+            .arg(pkg)
             .current_dir(&dir)
             .env("CGO_ENABLED", "0")
             .env("GOFLAGS", "-mod=mod")
@@ -137,7 +143,7 @@ fn run_stdin_open(mut cmd: Command) -> Output {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let mut child = apps::spawn_retrying_busy_text(&mut cmd);
     let input = child.stdin.take();
     let drain = |p: Option<Box<dyn Read + Send>>| {
         thread::spawn(move || {
@@ -242,6 +248,27 @@ pub fn differences(what: &str, linux: &Output, umon: &Output) -> Vec<String> {
         ));
     }
     diffs
+}
+
+/// `tests/apps/NAME.c` with `args` in every C variant, natively and under umon: stdout, stderr
+/// and the exit status (`status`) must agree; fails with every difference. Skipped without KVM
+/// unless it is required.
+pub fn same_in_every_variant(name: &str, args: &[&str], stdin: Stdin, status: i32) {
+    if !crate::common::require_kvm() {
+        return;
+    }
+    let mut diffs = Vec::new();
+    for v in variants() {
+        let app = c_thread_app(name, v);
+        diffs.extend(compare(
+            &format!("{name} {args:?} ({v:?})"),
+            &app,
+            args,
+            stdin,
+            status,
+        ));
+    }
+    assert_no_differences(&diffs);
 }
 
 /// Fails the test with every difference collected.

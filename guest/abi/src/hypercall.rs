@@ -24,7 +24,8 @@ pub enum Hypercall {
     Abort = 3,
     /// Result of the layout self-check. `rdi` = [`SelftestReport`] args.
     SelftestReport = 4,
-    /// The application took an exception the core cannot handle. `rdi` = [`FaultReport`] args.
+    /// The core took an exception it cannot handle (at CPL0; the application's go through
+    /// [`Hypercall::UserFault`]). `rdi` = [`FaultReport`] args.
     Fault = 5,
     /// A Linux system call from the application, issued by the syscall entry stub with the
     /// application's registers (rax = number, rdi, rsi, rdx, r10, r8, r9 = arguments,
@@ -38,7 +39,17 @@ pub enum Hypercall {
     /// SIGILL (what `syscall` outside 64-bit mode is on Intel). No argument: rcx is the return
     /// address the CPU saved.
     CompatSyscall = 8,
+    /// The application took an exception at CPL3. Issued by the core's exception entry before
+    /// it touches any register, so every general register is the application's; rsp points at
+    /// the exception frame on this vCPU's exception stack, `[vector, error code, rip, cs,
+    /// rflags, rsp, ss]` ([`USER_FAULT_FRAME_WORDS`] words), and CR2 holds a page fault's
+    /// address. The monitor enters a signal handler at CPL3 or ends the application; it never
+    /// returns to the core.
+    UserFault = 9,
 }
+
+/// The words of the exception frame a [`Hypercall::UserFault`] leaves on the exception stack.
+pub const USER_FAULT_FRAME_WORDS: usize = 7;
 
 impl Hypercall {
     /// The I/O port this hypercall is issued on.
@@ -59,13 +70,14 @@ impl TryFrom<u16> for Hypercall {
             6 => Hypercall::Syscall,
             7 => Hypercall::EnterUser,
             8 => Hypercall::CompatSyscall,
+            9 => Hypercall::UserFault,
             other => return Err(other),
         })
     }
 }
 
 /// Highest hypercall number, for the port range check.
-pub const HYPERCALL_MAX: u16 = 8;
+pub const HYPERCALL_MAX: u16 = 9;
 
 const _: () = assert!(HYPERCALL_PORT + HYPERCALL_MAX < 0x100);
 

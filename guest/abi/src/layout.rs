@@ -8,12 +8,14 @@
 //!                                                 load here at their link addresses
 //! 0x0000_1000_0000_0000 PROGRAM_BASE              s_program (8 GiB), then ELF namespaces, 8 GiB each,
 //!                                                 at most 32 (256 GiB); slot 1 is unused as in OSv
+//! 0x0000_1002_0000_0000 VVAR_BASE, VDSO_BASE      in that unused slot: the time page, the vDSO
 //! 0x0000_2000_0000_0000 MMAP_BASE                 OSv's mmap area: the application's heap arena
 //!                                                 (brk + mmap, all RAM left, up to 64 GiB)
 //! 0xffff_8000_0000_0000 PHYS_MEM (Main area)      all guest RAM, linear, supervisor-only, NX
 //! 0xffff_9000_0000_0000 Page area                 the same RAM again
 //! 0xffff_a000_0000_0000 Mempool area              the same RAM again
-//! 0xffff_b000_0000_0000 .. top  Debug area        reserved, unmapped
+//! 0xffff_b000_0000_0000 .. top  Debug area        reserved, unmapped, except:
+//! 0xffff_ffff_ff60_0000 VSYSCALL_BASE             Linux's legacy vsyscall page (if the platform allows)
 //! ```
 //!
 //! Physical memory (what the monitor places where, before the first instruction):
@@ -21,6 +23,7 @@
 //! ```text
 //! 0x0000 .. 0x1000   unused
 //! 0x1000 ..          GDT, IDT, TSS, boot info, core stacks (BOOT_* below)
+//! 0xF_0000 ..        vDSO time page, vDSO image, vsyscall page (VVAR_PHYS ..)
 //! 0x10_0000 ..       page tables, allocated upwards
 //! 0x20_0000 ..       core image (KERNEL_BASE, VA = PA), ending below PERCPU_TABLES
 //! 0x2C_0000 ..       per-vCPU GDT + TSS, 256 bytes each, MAX_VCPUS of them (read-only to the CPU)
@@ -109,6 +112,29 @@ pub const PROGRAM_END: u64 = PROGRAM_BASE + (MAX_NAMESPACES + 1) * NAMESPACE_BYT
 /// OSv's mmap area (`core/mmu.cc`): umon puts the application's heap arena here, outside the
 /// 8 GiB namespace, so it can hold all the RAM the VM was given.
 pub const MMAP_BASE: u64 = 0x2000_0000_0000;
+
+/// The vDSO's time page ("vvar", Linux's name), read-only and NX for the application, at the
+/// base of the namespace slot OSv leaves unused (`PROGRAM_BASE + NAMESPACE_BYTES`): outside the
+/// application's namespace (its image and stack) and the arena, so no brk/mmap can ever hand it
+/// out, yet a low-half user address any page-table layout may map.
+pub const VVAR_BASE: u64 = PROGRAM_BASE + NAMESPACE_BYTES;
+/// The vDSO image (AT_SYSINFO_EHDR), one page above the time page (the vDSO finds the page at
+/// this fixed distance below its own ELF header, position-independently).
+pub const VDSO_BASE: u64 = VVAR_BASE + VVAR_BYTES;
+/// Bytes of the time page.
+pub const VVAR_BYTES: u64 = 0x1000;
+/// Most bytes the vDSO image may have (build.rs fails above it).
+pub const VDSO_MAX_BYTES: u64 = 0x4000;
+/// Physical home of the time page: the free gap between the boot stacks and the page tables,
+/// which costs no application RAM and which the linear windows map read-only (the core cannot
+/// write it; the monitor writes it with host stores).
+pub const VVAR_PHYS: u64 = 0xF_0000;
+/// Physical home of the vDSO image, right after the time page.
+pub const VDSO_PHYS: u64 = VVAR_PHYS + VVAR_BYTES;
+/// Linux's legacy vsyscall page (`VSYSCALL_ADDR`): fixed, at the top of the address space.
+pub const VSYSCALL_BASE: u64 = 0xffff_ffff_ff60_0000;
+/// Physical home of the vsyscall page's code, after the vDSO's room.
+pub const VSYSCALL_PHYS: u64 = VDSO_PHYS + VDSO_MAX_BYTES;
 
 /// Physical address of the GDT the monitor writes.
 pub const BOOT_GDT: u64 = 0x1000;
@@ -224,4 +250,7 @@ const _: () = {
     assert!(PERCPU_END <= CORE_IMAGE_END && PERCPU_END <= APP_PHYS_BASE);
     assert!(PERCPU_STACKS.is_multiple_of(4096) && PERCPU_TABLES.is_multiple_of(4096));
     assert!(PERCPU_TSS_OFFSET >= (selector::GDT_ENTRIES * 8) as u64);
+    assert!(CORE_EXCEPTION_STACK_TOP <= VVAR_PHYS && VSYSCALL_PHYS + 0x1000 <= PAGE_TABLES_BASE);
+    assert!(VVAR_BASE + NAMESPACE_BYTES == namespace_base(FIRST_APP_NAMESPACE));
+    assert!(VDSO_BASE + VDSO_MAX_BYTES <= VVAR_BASE + NAMESPACE_BYTES);
 };

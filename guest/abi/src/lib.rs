@@ -22,11 +22,12 @@
 pub mod boot;
 pub mod hypercall;
 pub mod layout;
+pub mod pt;
 
 pub use hypercall::{Hypercall, HYPERCALL_PORT};
 
 /// Version of this contract; bumped on every change to this crate.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 4;
 
 /// A guest physical address.
 #[repr(transparent)]

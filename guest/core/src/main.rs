@@ -1,8 +1,10 @@
 //! umon-core: the guest side of umon. The monitor does the byte work (page tables, GDT/IDT/TSS,
 //! MSRs, loading the application, building its stack) before the first instruction, because every
 //! CPL0 instruction is emulated on PVM. The core checks the boot info, optionally verifies the
-//! memory layout from inside, and enters the application at CPL3. Exceptions the application
-//! takes come back here and are reported to the monitor.
+//! memory layout from inside, and enters the application at CPL3 (the monitor skips this boot
+//! and enters an application itself when the core is the built-in one). Exceptions the application
+//! takes come back here and go to the monitor at once, registers untouched
+//! (`Hypercall::UserFault`); the core's own are reported by [`fault`].
 #![no_std]
 #![no_main]
 
@@ -74,7 +76,7 @@ pub fn abort(reason: &'static str) -> ! {
     arch::halt()
 }
 
-/// An exception nobody expected: report it. `frame` points at [vector, error, rip, cs, rflags,
+/// An exception the core itself took (at CPL0; the application's never get here): report it. `frame` points at [vector, error, rip, cs, rflags,
 /// rsp, ss] on this vCPU's own exception stack (TSS.RSP0/IST1 of its own TSS), and the report is
 /// a local on that same stack, passed by address as `enter_user` and `abort` pass theirs: several
 /// vCPUs may fault at once, so nothing here is shared.

@@ -65,11 +65,18 @@ pub fn run(ram_bytes: u64) -> ! {
     }
 
     // The core's descriptor tables, page tables and image cannot be rewritten from CPL0, neither
-    // through any window nor (the image) at its own address.
+    // through any window nor (the image) at its own address. The PML4 (the first table page) is
+    // the exception, writable for `umon_pt_apply`: probe the table after it.
     checks += 1;
     let mut core_writable = !p.write(KERNEL_BASE);
     for w in Area::LINEAR {
-        for pa in [BOOT_GDT, BOOT_IDT, BOOT_TSS, PAGE_TABLES_BASE, KERNEL_BASE] {
+        for pa in [
+            BOOT_GDT,
+            BOOT_IDT,
+            BOOT_TSS,
+            PAGE_TABLES_BASE + 0x1000,
+            KERNEL_BASE,
+        ] {
             core_writable |= !p.write(w.base() + pa);
         }
     }

@@ -80,6 +80,48 @@ pub trait FileDescription: Send + Sync + std::fmt::Debug {
     fn as_volume(&self) -> Option<&Arc<HostFile>> {
         None
     }
+
+    /// The signalfd, whose read and poll depend on the calling thread.
+    fn as_signalfd(&self) -> Option<&super::signalfd::SignalFd> {
+        None
+    }
+
+    /// The pipe end, for the calls only a pipe serves (F_GETPIPE_SZ, FIONREAD, vmsplice) and
+    /// its own read and write paths.
+    fn as_pipe(&self) -> Option<&super::pipe::PipeEnd> {
+        None
+    }
+
+    /// The socket, for the socket calls.
+    fn as_socket(&self) -> Option<&crate::linux::net::socket::Socket> {
+        None
+    }
+
+    /// The inotify instance, for its zero-length read and FIONREAD.
+    fn as_inotify(&self) -> Option<&super::inotify::InotifyFile> {
+        None
+    }
+
+    /// The synthetic file (`/dev`, `/proc`, `/sys`), for getdents and lookups relative to it.
+    fn as_synthetic(&self) -> Option<&crate::linux::fs::synthetic::SynthFile> {
+        None
+    }
+
+    /// The epoll instance, for epoll_ctl and epoll_wait.
+    fn as_epoll(&self) -> Option<&super::epoll::EpollFile> {
+        None
+    }
+
+    /// The timerfd, for timerfd_settime and timerfd_gettime.
+    fn as_timerfd(&self) -> Option<&super::timerfd::TimerFd> {
+        None
+    }
+
+    /// The lines the kind adds to `/proc/<pid>/fdinfo/N` (`guest_fd_of` names a host fd by
+    /// the guest's number, for lines that list other fds).
+    fn fdinfo(&self, _guest_fd_of: &dyn Fn(i32) -> Option<u64>) -> String {
+        String::new()
+    }
 }
 
 /// A guest-memory failure as an I/O error: host I/O's own, else EFAULT.
@@ -93,6 +135,46 @@ pub(crate) fn memory_io(e: MemoryError) -> io::Error {
 /// EBADF as an I/O error.
 pub(crate) fn ebadf() -> io::Error {
     io::Error::from_raw_os_error(libc::EBADF)
+}
+
+/// ESPIPE as an I/O error: a position given for a file that has none (pipe, terminal, event
+/// queue).
+pub(crate) fn espipe() -> io::Error {
+    io::Error::from_raw_os_error(libc::ESPIPE)
+}
+
+/// `write_bytes` without a position: as much of `buf` as the host fd takes at its own offset
+/// (short writes continued); an error after some bytes ends it with the count, as Linux's
+/// write returns what it moved.
+pub(crate) fn write_at_offset(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match rustix::io::write(fd, &buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(done)
+}
+
+/// The status flags of a host fd as the guest sees them. The host adds O_CLOEXEC to every fd it
+/// opens for the guest; that is an fd flag, never a status flag the guest sees.
+pub(crate) fn host_status_flags(fd: BorrowedFd<'_>) -> Result<u64, rustix::io::Errno> {
+    let flags = rustix::fs::fcntl_getfl(fd)?;
+    Ok(u64::from(flags.bits()) & !oflag::CLOEXEC)
+}
+
+/// F_SETFL on a host fd: the bits in `mask` become `bits`, the others stay.
+pub(crate) fn set_host_status_flags(
+    fd: BorrowedFd<'_>,
+    mask: u32,
+    bits: u32,
+) -> Result<(), rustix::io::Errno> {
+    let keep = rustix::fs::fcntl_getfl(fd)?;
+    let want = rustix::fs::OFlags::from_bits_retain((keep.bits() & !mask) | (bits & mask));
+    rustix::fs::fcntl_setfl(fd, want)
 }
 
 /// A file or directory opened in a volume.
@@ -144,16 +226,7 @@ impl FileDescription for VolumeFile {
                     *pos += n as u64;
                 }
             }
-            None => {
-                while done < buf.len() {
-                    match rustix::io::write(fd, &buf[done..]) {
-                        Ok(0) => break,
-                        Ok(n) => done += n,
-                        Err(_) if done > 0 => break,
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
+            None => done = write_at_offset(fd.as_fd(), buf)?,
         }
         Ok(done)
     }
@@ -171,16 +244,11 @@ impl FileDescription for VolumeFile {
     }
 
     fn status_flags(&self) -> Result<u64, rustix::io::Errno> {
-        // The host adds O_CLOEXEC to every fd it opens for the guest; that is an fd flag,
-        // never a status flag the guest sees.
-        let flags = rustix::fs::fcntl_getfl(&self.0.fd)?;
-        Ok(u64::from(flags.bits()) & !oflag::CLOEXEC)
+        host_status_flags(self.0.fd.as_fd())
     }
 
     fn set_status_flags(&self, mask: u32, bits: u32) -> Result<(), rustix::io::Errno> {
-        let keep = rustix::fs::fcntl_getfl(&self.0.fd)?;
-        let want = rustix::fs::OFlags::from_bits_retain((keep.bits() & !mask) | (bits & mask));
-        rustix::fs::fcntl_setfl(&self.0.fd, want)
+        set_host_status_flags(self.0.fd.as_fd(), mask, bits)
     }
 
     fn readable(&self) -> bool {

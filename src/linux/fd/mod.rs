@@ -3,7 +3,47 @@
 //! one of the standard streams, or a host fd opened in a volume. Duplicated guest fds share one host open file (offset, flags), as on Linux;
 //! the host fd is closed when the last guest fd referring to it is, and all of them when the
 //! VM (its [`FdTable`]) is dropped.
+/// The `FileDescription` methods every anon-inode kind backed by one host fd (its `fd` field)
+/// shares: the host fd (poll, epoll), an anon-inode stat, the host's status flags, open for
+/// reading and writing. Used inside each kind's `impl FileDescription`.
+macro_rules! anon_host_fd_methods {
+    () => {
+        fn host_fd(&self) -> Option<BorrowedFd<'_>> {
+            Some(self.fd.as_fd())
+        }
+
+        fn stat(&self) -> Result<Stat, rustix::io::Errno> {
+            Ok(anon_stat())
+        }
+
+        fn status_flags(&self) -> Result<u64, rustix::io::Errno> {
+            host_status_flags(self.fd.as_fd())
+        }
+
+        fn set_status_flags(&self, mask: u32, bits: u32) -> Result<(), rustix::io::Errno> {
+            set_host_status_flags(self.fd.as_fd(), mask, bits)
+        }
+
+        fn readable(&self) -> bool {
+            true
+        }
+
+        fn writable(&self) -> bool {
+            true
+        }
+    };
+}
+
+pub mod epoll;
+pub mod eventfd;
 pub mod file;
+pub mod inotify;
+pub mod memfd;
+#[allow(unsafe_code)]
+// host pipe2, splice, tee, FIONREAD and the pipe-size fcntls (no rustix feature here)
+pub mod pipe;
+pub mod signalfd;
+pub mod timerfd;
 
 pub use file::{FileDescription, OpenFile, StdioFile, VolumeFile};
 
@@ -58,7 +98,7 @@ impl AsFd for HostFile {
 pub struct Fd {
     /// The open file.
     pub file: OpenFile,
-    /// FD_CLOEXEC (recorded; there is no exec).
+    /// FD_CLOEXEC: closed by exec.
     pub cloexec: bool,
 }
 
@@ -183,11 +223,43 @@ impl FdTable {
         Ok(())
     }
 
+    /// How many fd numbers the table has room for, as Linux's max_fds: at least 64 (its first
+    /// table), else the numbers in use rounded up to a power of two. select ignores bits past it.
+    pub fn capacity(&self) -> u64 {
+        let used = self
+            .slots
+            .iter()
+            .rposition(|s| s.is_some())
+            .map_or(0, |i| i as u64 + 1);
+        used.next_power_of_two().max(64)
+    }
+
     /// Close `fd`.
     pub fn close(&mut self, fd: u64) -> Result<(), Errno> {
         self.get(fd)?;
         self.slots[fd as usize] = None;
         Ok(())
+    }
+
+    /// Two fd numbers for a pair (pipe, socketpair), the lowest free: both or neither (EMFILE).
+    pub fn reserve_pair(&mut self) -> Result<(u64, u64), Errno> {
+        let first = self.reserve(0)?;
+        match self.reserve(0) {
+            Ok(second) => Ok((first, second)),
+            Err(e) => {
+                self.unreserve(first);
+                Err(e)
+            }
+        }
+    }
+
+    /// exec: close every fd with FD_CLOEXEC.
+    pub fn close_on_exec(&mut self) {
+        for slot in &mut self.slots {
+            if slot.as_ref().is_some_and(|f| f.cloexec) {
+                *slot = None;
+            }
+        }
     }
 }
 

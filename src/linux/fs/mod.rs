@@ -12,6 +12,9 @@
 //! mount, and act relative to that same fd without following the name. Where the host call has
 //! no form taking an `O_PATH` fd (access, chmod), it goes through the monitor's own
 //! `/proc/self/fd/N` for that handle, as glibc does: the object is already the confined one.
+pub mod attrs;
+pub mod private;
+pub mod synthetic;
 pub mod volume;
 
 use super::abi::at::*;
@@ -95,23 +98,117 @@ fn dir_path(fs: &FileSystem, h: &HostFile) -> Result<Vec<u8>, Errno> {
 /// covers; EBADF / ENOTDIR for a bad `dirfd` with a relative name. A relative name starts at
 /// the directory's current path, found from its host handle.
 fn locate(cx: &Ctx<'_, '_>, dirfd: u64, name: &[u8]) -> Result<(GuestPath, Located), Errno> {
+    let path = guest_path(cx, dirfd, name)?;
+    let fs = &*cx.process.fs();
+    if synthetic::covers(fs, &path.abs) {
+        // /dev, /proc, /sys and the synthetic root change for nobody but root.
+        return Err(Errno::EACCES);
+    }
+    let at = fs.locate(&path).ok_or(Errno::ENOENT)?;
+    Ok((path, at))
+}
+
+/// Open `path` for reading as the application would see it (volumes, `--root`; a relative
+/// path from the working directory), for the loader: a dynamically linked program's
+/// interpreter is found here, as Linux finds it in the process's mount namespace. The
+/// synthetic trees hold no executables (ENOENT there); the lookup is the volumes' confined one.
+pub fn open_for_exec(fs: &FileSystem, path: &[u8]) -> std::io::Result<std::fs::File> {
+    let errno = |e: Errno| std::io::Error::from_raw_os_error(e.into_raw());
+    let host_err = |e: rustix::io::Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
+    if path.is_empty() {
+        return Err(errno(Errno::ENOENT));
+    }
+    let cwd = fs.cwd().map_err(host_err)?;
+    let at = GuestPath::new(&cwd, path);
+    if synthetic::covers(fs, &at.abs) {
+        return Err(errno(Errno::ENOENT));
+    }
+    let located = fs.locate(&at).ok_or_else(|| errno(Errno::ENOENT))?;
+    let fd = fs
+        .mount(located.mount)
+        .open(
+            &located.rel,
+            OFlags::RDONLY | OFlags::NONBLOCK,
+            Mode::empty(),
+        )
+        .map_err(host_err)?;
+    Ok(std::fs::File::from(fd))
+}
+
+/// execve/execveat's path argument: the name as given (for a script's argv) and the absolute
+/// guest path it names from `dirfd`. With `empty_path` and an empty name, the file open as
+/// `dirfd` itself (fexecve), by the path it was opened at.
+pub(crate) fn exec_path(
+    cx: &Ctx<'_, '_>,
+    dirfd: u64,
+    ptr: u64,
+    empty_path: bool,
+) -> Result<(Vec<u8>, Vec<u8>), Errno> {
+    let name = read_path(cx, ptr)?;
+    if name.is_empty() && empty_path {
+        let file = cx.process.fds().get(dirfd)?.file;
+        let h = file.as_volume().ok_or(Errno::EACCES)?;
+        let abs = dir_path(&cx.process.fs(), h)?;
+        // Linux names the program /dev/fd/N (a script's argv shows it).
+        return Ok((format!("/dev/fd/{}", dirfd as i32).into_bytes(), abs));
+    }
+    let path = guest_path(cx, dirfd, &name)?;
+    let mut abs = path.abs;
+    if path.dir_only {
+        // A trailing slash: the walk wants a directory (ENOTDIR for a file, as Linux).
+        abs.push(b'/');
+    }
+    let given = if name.starts_with(b"/") || dirfd as i32 == AT_FDCWD as i32 {
+        name
+    } else {
+        let mut g = format!("/dev/fd/{}/", dirfd as i32).into_bytes();
+        g.extend_from_slice(&name);
+        g
+    };
+    Ok((given, abs))
+}
+
+/// A `#!` interpreter's absolute guest path (relative ones from the working directory).
+pub(crate) fn exec_abs(cx: &Ctx<'_, '_>, name: &[u8]) -> Result<Vec<u8>, Errno> {
+    Ok(guest_path(cx, AT_FDCWD, name)?.abs)
+}
+
+/// `name` looked up from `dirfd` as [`locate`] does, made absolute and normalized only.
+fn guest_path(cx: &Ctx<'_, '_>, dirfd: u64, name: &[u8]) -> Result<GuestPath, Errno> {
     if name.is_empty() {
         return Err(Errno::ENOENT);
     }
-    let fs = &*cx.process.fs();
-    let path = if name.starts_with(b"/") {
+    Ok(if name.starts_with(b"/") {
         GuestPath::new(b"/", name)
     } else if dirfd as i32 == AT_FDCWD as i32 {
-        GuestPath::new(&host(fs.cwd())?, name)
+        let cwd = host(cx.process.fs().cwd())?;
+        GuestPath::new(&cwd, name)
     } else {
         let file = cx.process.fds().get(dirfd)?.file;
-        match file.as_volume() {
-            Some(h) if h.kind == FileKind::Directory => GuestPath::new(&dir_path(fs, h)?, name),
+        match (file.as_volume(), file.as_synthetic()) {
+            (Some(h), _) if h.kind == FileKind::Directory => {
+                GuestPath::new(&dir_path(&cx.process.fs(), h)?, name)
+            }
+            (_, Some(s)) if s.is_dir() => GuestPath::new(&s.path, name),
             _ => return Err(Errno::ENOTDIR),
         }
-    };
-    let at = fs.locate(&path).ok_or(Errno::ENOENT)?;
-    Ok((path, at))
+    })
+}
+
+/// The synthetic object (`/dev`, `/proc`, `/sys`, the root) the path argument at `ptr` names
+/// from `dirfd`, if a synthetic tree serves it; a final symlink followed when `follow`.
+fn synth_at(
+    cx: &Ctx<'_, '_>,
+    dirfd: u64,
+    ptr: u64,
+    follow: bool,
+) -> Result<Option<(Vec<u8>, synthetic::Node)>, Errno> {
+    let name = read_path(cx, ptr)?;
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let path = guest_path(cx, dirfd, &name)?;
+    synthetic::lookup(cx, &path, follow).transpose()
 }
 
 /// What an `*at` call names.
@@ -297,6 +394,19 @@ fn open_file(
     flags: u64,
     mode: u64,
 ) -> Result<Fd, Errno> {
+    let guest = guest_path(cx, dirfd, name)?;
+    match synthetic::lookup(cx, &guest, flags & oflag::NOFOLLOW == 0) {
+        Some(Ok((abs, node))) => {
+            return Ok(Fd {
+                file: synthetic::open(abs, node, flags)?,
+                cloexec: flags & oflag::CLOEXEC != 0,
+            })
+        }
+        // Nobody but root creates entries there.
+        Some(Err(Errno::ENOENT)) if flags & oflag::CREAT != 0 => return Err(Errno::EACCES),
+        Some(Err(e)) => return Err(e),
+        None => {}
+    }
     let (p, at) = locate(cx, dirfd, name)?;
     let (fd, writable_volume) = open_in(cx.process, &at, flags, mode)?;
     let st = host(rustix::fs::fstat(&fd))?;
@@ -330,7 +440,12 @@ fn open_file(
 /// ETXTBSY if `st` is the running executable: Linux denies writes to it (open for writing,
 /// truncate) while it runs.
 fn refuse_running_exe(process: &Process, st: &rustix::fs::Stat) -> Result<(), Errno> {
-    let running = process.symbols.as_ref().and_then(|s| s.file_id());
+    let running = process
+        .symbols
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|s| s.file_id());
     if running == Some((st.st_dev, st.st_ino)) {
         return Err(Errno::ETXTBSY);
     }
@@ -472,6 +587,14 @@ fn stat_target(
     path: u64,
     flags: u64,
 ) -> Result<super::abi::Stat, Errno> {
+    let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
+    if let Some((abs, node)) = synth_at(cx, dirfd, path, follow)? {
+        return match node {
+            // A followed fd link: the open file's own stat.
+            synthetic::Node::Fd(file, _) if follow => file.stat().map_err(host_errno),
+            node => synthetic::stat_of(&abs, &node),
+        };
+    }
     match target(cx, dirfd, path, flags)? {
         Target::Volume(h) => Ok(Stat::from_host(&host(rustix::fs::fstat(&h.fd))?)),
         Target::Fd(file) => file.stat().map_err(host_errno),
@@ -542,19 +665,47 @@ fn statfs_of(fd: impl AsFd, writable: bool) -> Result<Statfs, Errno> {
     })
 }
 
+/// statfs of a synthetic tree: proc's and sysfs's magic numbers, else an empty tmpfs.
+fn synthetic_statfs(abs: &[u8]) -> Statfs {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    const SYSFS_MAGIC: i64 = 0x6265_6572;
+    let f_type = if abs.starts_with(b"/proc") {
+        PROC_SUPER_MAGIC
+    } else if abs.starts_with(b"/sys") {
+        SYSFS_MAGIC
+    } else {
+        TMPFS_MAGIC
+    };
+    Statfs {
+        f_type,
+        f_bsize: PAGE_4K as i64,
+        f_namelen: NAME_MAX as i64,
+        f_frsize: PAGE_4K as i64,
+        ..Default::default()
+    }
+}
+
 /// fstatfs: the host file system's numbers; a read-only volume says ST_RDONLY.
 pub(crate) fn fstatfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.process.fds().get(a.fd(0))?.file;
     let st = match (file.as_volume(), file.host_fd()) {
         (Some(h), _) => statfs_of(&h.fd, h.writable_volume)?,
         (None, Some(fd)) => statfs_of(fd, true)?,
-        (None, None) => return Err(Errno::EINVAL.into()),
+        (None, None) => match file.as_synthetic() {
+            Some(s) => synthetic_statfs(&s.path),
+            None => return Err(Errno::EINVAL.into()),
+        },
     };
     cx.write_val(a.ptr(1), &st)?;
     Ok(0)
 }
 
 pub(crate) fn statfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    if let Some((abs, _)) = synth_at(cx, AT_FDCWD, a.ptr(0), true)? {
+        cx.write_val(a.ptr(1), &synthetic_statfs(&abs))?;
+        return Ok(0);
+    }
     let name = read_path(cx, a.ptr(0))?;
     let (_, at) = locate(cx, AT_FDCWD, &name)?;
     let m = mount(cx, &at);
@@ -577,6 +728,16 @@ const DIRENT_HEAD: usize = 19;
 pub(crate) fn getdents64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (fd, dirp, count) = (a.fd(0), a.ptr(1), a.uint(2) as usize);
     let file = cx.process.fds().get(fd)?.file;
+    if let Some(s) = file.as_synthetic() {
+        if !file.readable() {
+            return Err(Errno::EBADF.into());
+        }
+        let (out, next) = s.dirents(count.min(MAX_DIRENTS_BYTES))?;
+        owned(cx, dirp, out.len() as u64)?;
+        cx.space().write(cx.mem, dirp, &out)?;
+        s.set_pos(next);
+        return Ok(out.len() as u64);
+    }
     let Some(h) = file.as_volume() else {
         return Err(Errno::ENOTDIR.into());
     };
@@ -886,6 +1047,15 @@ pub(crate) fn readlink(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, buf: u64, si
     if size == 0 || size > i32::MAX as u64 {
         return Err(Errno::EINVAL.into());
     }
+    if let Some((_, node)) = synth_at(cx, dirfd, path, false)? {
+        let text = match node {
+            synthetic::Node::Link(t) | synthetic::Node::Fd(_, t) => t,
+            _ => return Err(Errno::EINVAL.into()),
+        };
+        let n = text.len().min(size as usize);
+        cx.space().write(cx.mem, buf, &text[..n])?;
+        return Ok(n as u64);
+    }
     let text = if name.is_empty() {
         // The working directory: not a symlink.
         if dirfd as i32 == AT_FDCWD as i32 {
@@ -923,6 +1093,20 @@ pub(crate) fn access(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, mode: u64, fla
         return Err(Errno::EINVAL.into());
     }
     let nofollow = flags & AT_SYMLINK_NOFOLLOW != 0;
+    if let Some((_, node)) = synth_at(cx, dirfd, path, !nofollow)? {
+        // The device nodes are 0666 (/dev/tty too, with or without a terminal behind it).
+        let writable = matches!(
+            node,
+            synthetic::Node::Dev(_) | synthetic::Node::Tty(_) | synthetic::Node::Link(_)
+        );
+        return if mode & W_OK != 0 && !writable
+            || mode & 1 != 0 && !matches!(node, synthetic::Node::Dir(_))
+        {
+            Err(Errno::EACCES.into())
+        } else {
+            Ok(0)
+        };
+    }
     // target() takes the file-system lock itself: taking it here first would read-lock it
     // twice, which deadlocks once a writer waits in between.
     let target = target(cx, dirfd, path, flags)?;
@@ -1234,6 +1418,71 @@ pub(crate) fn ftruncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(0)
 }
 
+/// fallocate(fd, mode, offset, len) in vfs_fallocate's order: EINVAL for a negative offset or
+/// a length not above 0, EOPNOTSUPP for a mode outside the known ones (PUNCH_HOLE without
+/// KEEP_SIZE, COLLAPSE/INSERT/WRITE_ZEROES with it), EBADF unless open for writing, ESPIPE for
+/// a pipe, EISDIR for a directory, ENODEV for anything but a regular file (the /dev nodes,
+/// a terminal), EFBIG past 2^63; then the host file does it (its file system may still say
+/// EOPNOTSUPP). A file of a read-only volume never changes (EROFS).
+pub(crate) fn fallocate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    const KEEP_SIZE: u32 = 0x01;
+    const PUNCH_HOLE: u32 = 0x02;
+    const COLLAPSE_RANGE: u32 = 0x08;
+    const ZERO_RANGE: u32 = 0x10;
+    const INSERT_RANGE: u32 = 0x20;
+    const UNSHARE_RANGE: u32 = 0x40;
+    const WRITE_ZEROES: u32 = 0x80;
+    const MODE_MASK: u32 =
+        PUNCH_HOLE | COLLAPSE_RANGE | ZERO_RANGE | INSERT_RANGE | UNSHARE_RANGE | WRITE_ZEROES;
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    let (mode, offset, len) = (a.uint(1), a.off(2) as i64, a.off(3) as i64);
+    if offset < 0 || len <= 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    if mode & !(MODE_MASK | KEEP_SIZE) != 0 {
+        return Err(Errno::EOPNOTSUPP.into());
+    }
+    let keep = mode & KEEP_SIZE != 0;
+    let known = match mode & MODE_MASK {
+        0 | UNSHARE_RANGE | ZERO_RANGE => true,
+        PUNCH_HOLE => keep,
+        COLLAPSE_RANGE | INSERT_RANGE | WRITE_ZEROES => !keep,
+        _ => false,
+    };
+    if !known {
+        return Err(Errno::EOPNOTSUPP.into());
+    }
+    if !file.writable() {
+        return Err(Errno::EBADF.into());
+    }
+    let kind = file.stat().map_err(host_errno)?.mode & libc::S_IFMT;
+    match kind {
+        libc::S_IFIFO => return Err(Errno::ESPIPE.into()),
+        libc::S_IFDIR => return Err(Errno::EISDIR.into()),
+        libc::S_IFREG => {}
+        _ => return Err(Errno::ENODEV.into()),
+    }
+    if offset.checked_add(len).is_none() {
+        return Err(Errno::EFBIG.into());
+    }
+    let Some(h) = file.as_volume() else {
+        // A regular file that is no volume's (umon's own stream redirected to a file): it is
+        // not the guest's to change.
+        return Err(Errno::EOPNOTSUPP.into());
+    };
+    if !h.writable_volume {
+        return Err(Errno::EROFS.into());
+    }
+    let flags = rustix::fs::FallocateFlags::from_bits_retain(mode);
+    host(rustix::fs::fallocate(
+        &h.fd,
+        flags,
+        offset as u64,
+        len as u64,
+    ))?;
+    Ok(0)
+}
+
 /// fsync, or fdatasync (`data_only`).
 pub(crate) fn fsync(cx: &mut Ctx<'_, '_>, a: &Args, data_only: bool) -> Sys {
     let h = host_file(cx, a.fd(0), Errno::EINVAL)?;
@@ -1259,6 +1508,13 @@ pub(crate) fn fadvise64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 /// chdir: the working directory becomes the directory's host handle; "/" is always allowed,
 /// even when no volume is mounted there.
 pub(crate) fn chdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    if let Some((abs, node)) = synth_at(cx, AT_FDCWD, a.ptr(0), true)? {
+        if !matches!(node, synthetic::Node::Dir(_)) {
+            return Err(Errno::ENOTDIR.into());
+        }
+        cx.process.fs_mut().set_cwd(None, abs);
+        return Ok(0);
+    }
     let name = read_path(cx, a.ptr(0))?;
     let (p, at) = match locate(cx, AT_FDCWD, &name) {
         Err(Errno::ENOENT) if !name.is_empty() => {
@@ -1295,7 +1551,13 @@ pub(crate) fn fchdir(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             cx.process.fs_mut().set_cwd(Some((mount, handle)), path);
             Ok(0)
         }
-        _ => Err(Errno::ENOTDIR.into()),
+        _ => match file.as_synthetic() {
+            Some(s) if s.is_dir() => {
+                cx.process.fs_mut().set_cwd(None, s.path.clone());
+                Ok(0)
+            }
+            _ => Err(Errno::ENOTDIR.into()),
+        },
     }
 }
 

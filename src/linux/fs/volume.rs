@@ -70,6 +70,15 @@ pub fn parse_spec(text: &str) -> Result<VolumeSpec, String> {
     })
 }
 
+/// Parse `--root DIR[:ro|:rw]`: DIR as the guest's `/`, read-only unless `:rw`.
+pub fn parse_root(text: &str) -> Result<VolumeSpec, String> {
+    let (host, mode) = match text.rsplit_once(':') {
+        Some((host, m @ ("ro" | "rw"))) => (host, m),
+        _ => (text, "ro"),
+    };
+    parse_spec(&format!("{host}:/:{mode}"))
+}
+
 /// `/a//b/./c/` -> `/a/b/c`; None for relative paths or `..` components.
 pub fn normalize_guest(path: &str) -> Option<String> {
     if !path.starts_with('/') {
@@ -499,6 +508,10 @@ pub struct FileSystem {
     mounts: Vec<Arc<Mount>>,
     cwd: Cwd,
     umask: u32,
+    /// What `/proc` says of the program's start.
+    pub view: super::synthetic::SysView,
+    /// The private host directory behind `/tmp` and `/dev/shm`, removed when this is dropped.
+    pub private: Option<super::private::PrivateDir>,
 }
 
 impl Default for FileSystem {
@@ -511,6 +524,8 @@ impl Default for FileSystem {
                 path: b"/".to_vec(),
             },
             umask: 0o022,
+            view: Default::default(),
+            private: None,
         }
     }
 }
@@ -718,6 +733,21 @@ impl FileSystem {
     /// Mount `id`, kept beyond the borrow of the file system.
     pub fn mount_shared(&self, id: MountId) -> Arc<Mount> {
         self.mounts[id].clone()
+    }
+
+    /// The guest path volume `id` is mounted at.
+    pub fn mount_guest(&self, id: MountId) -> &[u8] {
+        &self.mounts[id].guest
+    }
+
+    /// The guest paths of every volume.
+    pub fn mount_points(&self) -> impl Iterator<Item = &[u8]> {
+        self.mounts.iter().map(|m| &m.guest[..])
+    }
+
+    /// Whether each volume is writable, in [`FileSystem::mount_points`]'s order.
+    pub fn mount_writable(&self) -> impl Iterator<Item = bool> + '_ {
+        self.mounts.iter().map(|m| m.writable)
     }
 
     /// The volume holding `path` (the longest matching guest prefix), or None: no volume

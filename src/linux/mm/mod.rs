@@ -1,46 +1,107 @@
-//! Memory syscalls over the arena of [`space`]. The arena is mapped read-write in
-//! full before the application starts and the page tables never change, so protections are
-//! bookkeeping: every buffer the monitor touches for the application obeys them (EFAULT as on
-//! Linux), but the application's own loads and stores do not (see the README's limitations).
+//! Memory syscalls over the mappings of [`space`]. The arena's pages get frames at first
+//! touch ([`fault`]); every buffer the monitor touches for the application obeys the
+//! mappings' protections (EFAULT as on Linux), and the page tables follow
+//! mprotect/munmap/mmap and faults through one batch per exit (`follow_page_tables`) while
+//! the process has one thread; from its first clone on they are frozen permissive (see
+//! [`space::AddrSpace::plan_frozen`]) and only gain the pages faulted in.
+pub mod fault;
 pub mod space;
+pub mod vma;
 
 use super::abi::mman;
 use super::abi::TASK_SIZE_MAX;
 use super::{Args, Ctx, Sys};
-use crate::linux::mm::space::{Access, Remap};
+use crate::linux::mm::space::{NewMap, Place, Remap};
 use crate::machine::paging::PAGE_4K;
+use std::sync::atomic::Ordering;
 use syscalls::Errno;
 
-/// Make the guest RAM behind `[va, va + len)` known to KVM (see [`crate::machine::memslots`]).
-fn back(cx: &mut Ctx<'_, '_>, va: u64, len: u64) -> Result<(), Errno> {
-    let chunks = cx.space().chunks(va, len, Access::Mapped)?;
-    for (gpa, n) in chunks {
-        cx.machine.ensure_backed(gpa.0, n).map_err(|e| {
-            log::warn!("cannot register guest RAM with KVM: {e}");
-            Errno::ENOMEM
-        })?;
+/// MAP_LOCKED.
+pub const MAP_LOCKED: u64 = 0x2000;
+/// MADV_FREE.
+pub const MADV_FREE: u64 = 8;
+/// MADV_WIPEONFORK.
+pub const MADV_WIPEONFORK: u64 = 18;
+/// MADV_DONTNEED_LOCKED.
+pub const MADV_DONTNEED_LOCKED: u64 = 24;
+/// MS_ASYNC.
+pub const MS_ASYNC: u64 = 1;
+/// MS_INVALIDATE.
+pub const MS_INVALIDATE: u64 = 2;
+/// MS_SYNC.
+pub const MS_SYNC: u64 = 4;
+/// MCL_CURRENT.
+const MCL_CURRENT: u64 = 1;
+/// MCL_FUTURE.
+const MCL_FUTURE: u64 = 2;
+/// MCL_ONFAULT.
+const MCL_ONFAULT: u64 = 4;
+/// MLOCK_ONFAULT (mlock2).
+const MLOCK_ONFAULT: u64 = 1;
+
+/// Make the page tables follow the mappings the exit being served changed: one batch,
+/// applied by this vCPU before the application runs on. Call it last, once the application's
+/// registers are final (after the syscall's result and any signal delivery). Other vCPUs
+/// need nothing on PVM (KVM flushes them inside the trapped stores, measured); hardware KVM
+/// needs a shootdown (issue 13 plan, step 14). A change the tables cannot follow (no frame
+/// left for a table) is logged: the mappings stay right for the monitor's own accesses.
+pub(crate) fn follow_page_tables(cx: &mut Ctx<'_, '_>) {
+    if let Err(e) = follow(cx) {
+        log::warn!("page tables do not follow a mapping change: {e}");
     }
-    Ok(())
+}
+
+/// [`follow_page_tables`], with what kept the tables from following.
+pub(crate) fn follow(cx: &mut Ctx<'_, '_>) -> Result<(), crate::machine::TablesError> {
+    let mut space = cx.process.space_mut();
+    // Set by clone before its exit gets here: the clone's own exit freezes the tables,
+    // before the new thread's vCPU makes changes of its own.
+    let planned = if space.pt_frozen {
+        let changes = space.take_pt_changes();
+        let refaulted = space.take_refaulted();
+        if changes.is_empty() && refaulted.is_empty() {
+            return Ok(());
+        }
+        cx.machine.plan(|mapper, frames| {
+            space.plan_populated(&changes, mapper, frames)?;
+            for &page in &refaulted {
+                mapper.reassert(umon_abi::Gva(page));
+            }
+            Ok(())
+        })
+    } else if cx.process.multi_threaded.load(Ordering::Relaxed) {
+        cx.machine
+            .plan(|mapper, frames| space.plan_frozen(mapper, frames))
+    } else {
+        let changes = space.take_pt_changes();
+        if changes.is_empty() {
+            return Ok(());
+        }
+        cx.machine
+            .plan(|mapper, frames| space.plan_pt(&changes, mapper, frames))
+    };
+    let high_water = space.backing_high_water();
+    // Planned under the address space's lock: the tables follow the mappings as they are.
+    drop(space);
+    // KVM learns of RAM as frames are handed out (a registration costs about 0.5 ms per GiB
+    // at start; with other vCPUs running each costs milliseconds, so it grows in steps).
+    if let Err(e) = cx.machine.ensure_backed(0, high_water) {
+        log::warn!("cannot register guest RAM with KVM: {e}");
+    }
+    let (planned, batch) = match planned {
+        Ok(p) => p,
+        // No tables to follow (a machine without KVM: fuzzing, unit tests).
+        Err(crate::machine::TablesError::NotAdopted) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    // Even a plan that failed half-way is applied: its earlier changes are in the mirror.
+    cx.machine.apply_pt(cx.cpu, batch)?;
+    Ok(planned?)
 }
 
 pub(crate) fn brk(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let mem = cx.mem;
-    let old = cx.space().arena.brk;
-    let new = cx.process.space_mut().brk(mem, a.ptr(0));
-    if new > old && back(cx, old, new - old).is_err() {
-        return Ok(cx.process.space_mut().brk(mem, old));
-    }
-    Ok(new)
-}
-
-/// Register a fresh mapping with KVM, or undo it.
-fn backed(cx: &mut Ctx<'_, '_>, va: u64, len: u64) -> Sys {
-    if let Err(e) = back(cx, va, len) {
-        let mem = cx.mem;
-        let _ = cx.process.space_mut().munmap(mem, va, len);
-        return Err(e.into());
-    }
-    Ok(va)
+    Ok(cx.process.space_mut().brk(mem, a.ptr(0)))
 }
 
 pub(crate) fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -71,23 +132,22 @@ pub(crate) fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     }
     let prot = (prot & mman::PROT_BITS) as u32;
     let mem = cx.mem;
-    let va = {
-        // Released before `backed`, which translates the new range under a read lock.
-        let mut space = cx.process.space_mut();
-        if flags & mman::MAP_FIXED_NOREPLACE != 0 {
-            let end = addr
-                .checked_add(len)
-                .and_then(|e| e.checked_next_multiple_of(PAGE_4K))
-                .ok_or(Errno::ENOMEM)?;
-            if !space.arena_is_free(addr, end) {
-                return Err(Errno::EEXIST.into());
-            }
-            space.mmap(mem, addr, len, prot, true)?
-        } else {
-            space.mmap(mem, addr, len, prot, flags & mman::MAP_FIXED != 0)?
-        }
+    // NOREPLACE wins over MAP_FIXED given with it, as Linux's do_mmap.
+    let place = if flags & mman::MAP_FIXED_NOREPLACE != 0 {
+        Place::NoReplace(addr)
+    } else if flags & mman::MAP_FIXED != 0 {
+        Place::Fixed(addr)
+    } else {
+        Place::Hint(addr)
     };
-    backed(cx, va, len)
+    let how = NewMap {
+        prot,
+        shared: flags & mman::MAP_TYPE == mman::MAP_SHARED,
+        growsdown: flags & mman::MAP_GROWSDOWN != 0,
+        locked: flags & MAP_LOCKED != 0,
+        noreserve: flags & mman::MAP_NORESERVE != 0,
+    };
+    Ok(cx.process.space_mut().mmap(mem, place, len, how)?)
 }
 
 pub(crate) fn munmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -96,9 +156,9 @@ pub(crate) fn munmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(0)
 }
 
-/// mprotect(2), checked in Linux's order. The protection is recorded page by page (see the
+/// mprotect(2), checked in Linux's order. The protection is recorded per mapping (see the
 /// module comment). As on Linux, the mapped stretch before a hole is changed before the hole's
-/// ENOMEM. PROT_GROWSDOWN/PROT_GROWSUP are EINVAL: no mapping here grows.
+/// ENOMEM.
 pub(crate) fn mprotect(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (start, len, prot) = (a.ptr(0), a.len(1), a.raw(2));
     let grows = prot & (mman::PROT_GROWSDOWN | mman::PROT_GROWSUP);
@@ -116,26 +176,20 @@ pub(crate) fn mprotect(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if prot & !(mman::PROT_BITS | mman::PROT_SEM | grows) != 0 {
         return Err(Errno::EINVAL.into());
     }
-    let pieces = cx.space().mapped_pieces(start, end.min(TASK_SIZE_MAX));
-    let Some(&(first, _)) = pieces.first().filter(|p| p.0 == start) else {
-        return Err(Errno::ENOMEM.into());
-    };
-    if grows != 0 {
-        return Err(Errno::EINVAL.into());
-    }
-    let mut reached = first;
-    for (s, e) in pieces {
-        if s != reached {
-            break;
+    // No mapping grows up on x86-64.
+    if grows == mman::PROT_GROWSUP {
+        return Err(match cx.space().is_mapped(start, 1) {
+            true => Errno::EINVAL,
+            false => Errno::ENOMEM,
         }
-        reached = e;
+        .into());
     }
-    cx.process
-        .space_mut()
-        .mprotect(start, reached, (prot & mman::PROT_BITS) as u32)?;
-    if reached < end {
-        return Err(Errno::ENOMEM.into());
-    }
+    cx.process.space_mut().mprotect(
+        start,
+        end,
+        (prot & mman::PROT_BITS) as u32,
+        grows == mman::PROT_GROWSDOWN,
+    )?;
     Ok(0)
 }
 
@@ -159,11 +213,10 @@ pub(crate) fn mremap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         keep_old,
     };
     let mem = cx.mem;
-    let va = cx
+    Ok(cx
         .process
         .space_mut()
-        .mremap(mem, old, old_len, new_len, how)?;
-    backed(cx, va, new_len)
+        .mremap(mem, old, old_len, new_len, how)?)
 }
 
 /// The advice values Linux 6.1 (the kernel umon reports) knows.
@@ -187,20 +240,117 @@ pub(crate) fn madvise(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if matches!(advice, mman::MADV_HWPOISON | mman::MADV_SOFT_OFFLINE) {
         return Err(Errno::EPERM.into());
     }
-    let pieces = cx.space().mapped_pieces(start, end.min(TASK_SIZE_MAX));
-    // MADV_REMOVE needs a shared file mapping; every mapping here is private.
-    if advice == mman::MADV_REMOVE && !pieces.is_empty() {
+    let mem = cx.mem;
+    cx.process.space_mut().madvise(mem, start, end, advice)?;
+    Ok(0)
+}
+
+/// The page-aligned end of `[start, start + len)`; `err` on overflow or past the user half.
+fn range_end(start: u64, len: u64, err: Errno) -> Result<u64, Errno> {
+    len.checked_next_multiple_of(PAGE_4K)
+        .and_then(|l| start.checked_add(l))
+        .filter(|&e| e <= TASK_SIZE_MAX)
+        .ok_or(err)
+}
+
+/// mincore(2): a mapped page is resident once it has its frame (touched, or mapped eagerly).
+pub(crate) fn mincore(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let (start, len, vec) = (a.ptr(0), a.len(1), a.ptr(2));
+    if start % PAGE_4K != 0 {
         return Err(Errno::EINVAL.into());
     }
-    let covered: u64 = pieces.iter().map(|(s, e)| e - s).sum();
-    if advice == mman::MADV_DONTNEED {
-        let mem = cx.mem;
-        for (s, e) in pieces {
-            cx.process.space_mut().munmap_contents(mem, s, e)?;
-        }
+    let end = range_end(start, len, Errno::ENOMEM)?;
+    let pages = (end - start) / PAGE_4K;
+    if vec.checked_add(pages).is_none_or(|e| e > TASK_SIZE_MAX) {
+        return Err(Errno::EFAULT.into());
     }
-    if covered < end - start {
+    if pages == 0 {
+        return Ok(0);
+    }
+    let run = cx.space().mapped_run(start, end - start) / PAGE_4K;
+    if run == 0 {
         return Err(Errno::ENOMEM.into());
     }
+    let mut done = 0;
+    while done < run {
+        let n = (run - done).min(PAGE_4K);
+        let flags = cx.space().resident(start + done * PAGE_4K, n);
+        cx.space().write(cx.mem, vec + done, &flags)?;
+        done += n;
+    }
+    if run < pages {
+        return Err(Errno::ENOMEM.into());
+    }
+    Ok(0)
+}
+
+/// msync(2): anonymous memory has nothing to write back; the checks are Linux's.
+pub(crate) fn msync(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let (start, len, flags) = (a.ptr(0), a.len(1), a.flags(2));
+    if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
+        || start % PAGE_4K != 0
+        || (flags & MS_ASYNC != 0 && flags & MS_SYNC != 0)
+    {
+        return Err(Errno::EINVAL.into());
+    }
+    // Linux rounds the length with wrapping arithmetic: a length that wraps to 0 is a no-op.
+    let end = start.wrapping_add(len.wrapping_add(PAGE_4K - 1) & !(PAGE_4K - 1));
+    if end < start {
+        return Err(Errno::ENOMEM.into());
+    }
+    if end == start {
+        return Ok(0);
+    }
+    cx.process.space_mut().msync(start, end, flags)?;
+    Ok(0)
+}
+
+/// mlock(2), mlock2(2) and munlock(2) of `[start, start + len)`: the start rounded down,
+/// the length up, as Linux. Locking changes nothing else here (guest RAM is never paged
+/// out); RLIMIT_MEMLOCK is reported unlimited, so it is never exceeded.
+fn lock_range(cx: &mut Ctx<'_, '_>, start: u64, len: u64, lock: bool) -> Sys {
+    let base = start - start % PAGE_4K;
+    // Linux's PAGE_ALIGN(len + offset) wraps: to 0 (a no-op) or below the start (EINVAL).
+    let len = len.wrapping_add(start % PAGE_4K).wrapping_add(PAGE_4K - 1) & !(PAGE_4K - 1);
+    let end = base.wrapping_add(len);
+    if end < base {
+        return Err(Errno::EINVAL.into());
+    }
+    if end == base {
+        return Ok(0);
+    }
+    cx.process.space_mut().mlock(base, end, lock)?;
+    Ok(0)
+}
+
+pub(crate) fn mlock(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    lock_range(cx, a.ptr(0), a.len(1), true)
+}
+
+pub(crate) fn mlock2(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    if a.flags(2) & !MLOCK_ONFAULT != 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    lock_range(cx, a.ptr(0), a.len(1), true)
+}
+
+pub(crate) fn munlock(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    lock_range(cx, a.ptr(0), a.len(1), false)
+}
+
+pub(crate) fn mlockall(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let flags = a.flags(0);
+    if flags == 0 || flags & !(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0 || flags == MCL_ONFAULT
+    {
+        return Err(Errno::EINVAL.into());
+    }
+    cx.process
+        .space_mut()
+        .mlockall(flags & MCL_CURRENT != 0, flags & MCL_FUTURE != 0);
+    Ok(0)
+}
+
+pub(crate) fn munlockall(cx: &mut Ctx<'_, '_>, _a: &Args) -> Sys {
+    cx.process.space_mut().mlockall(false, false);
     Ok(0)
 }

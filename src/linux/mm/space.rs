@@ -1,19 +1,39 @@
-//! The application's address space as the monitor sees it: which guest virtual ranges are
-//! mapped to which physical memory with which permissions, and the arena that serves brk and
-//! mmap. The page tables are written once, before the first instruction, from the same regions
-//! (PVM's shadow paging does not see later host edits), so the arena is mapped in full up front
-//! and brk/mmap/munmap/mprotect are bookkeeping plus zeroing here. Every access the monitor
-//! makes for the application obeys that bookkeeping as Linux's uaccess obeys the page tables:
-//! arena memory brk or mmap never handed out is unmapped, and each 4 KiB page's recorded
-//! PROT_* decides whether it may be read (any of R/W/X, as on x86-64) or written.
+//! The application's address space as the monitor sees it: its mappings (a tree of Linux's
+//! VMAs, [`super::vma`]) over the guest RAM that backs them. The page tables are written
+//! before the first instruction from the regions (image, stack, vDSO: linear); the arena, the
+//! virtual range of brk and mmap, is far larger than RAM and mapped lazily: its pages get
+//! frames at first touch ([`super::fault`]). What brk/mmap/munmap/mprotect/mremap change goes
+//! through [`AddrSpace::apply`], and the exit that changed it brings the page tables in line
+//! with the mappings and their bound frames ([`AddrSpace::plan_pt`]). Every access the monitor
+//! makes for the application obeys the mappings as Linux's uaccess obeys the page tables:
+//! memory no mapping holds is unmapped, and each mapping's PROT_* decides whether it may be
+//! read (any of R/W/X, as on x86-64) or written.
+use super::fault::Backing;
+pub use super::vma::MAX_MAP_COUNT;
+use super::vma::{page_up, Kind, Vma, Vmas};
+use super::{MADV_DONTNEED_LOCKED, MADV_FREE, MADV_WIPEONFORK, MS_ASYNC, MS_INVALIDATE};
+use crate::linux::abi::mman::MADV_DONTNEED;
 use crate::linux::abi::{mman, TASK_SIZE_MAX};
 use crate::linux::io::mem_errno;
+use crate::machine::frames::{Frames, FramesError};
 use crate::machine::memory::GuestMem;
 pub use crate::machine::paging::Region;
-use crate::machine::paging::PAGE_4K;
-use std::collections::BTreeMap;
+use crate::machine::paging::{Mapper, PagingError, Perm, Target, PAGE_2M, PAGE_4K};
+use std::sync::{Mutex, MutexGuard};
 use syscalls::Errno;
-use umon_abi::Gpa;
+use umon_abi::layout::{
+    namespace_base, FIRST_APP_NAMESPACE, NAMESPACE_BYTES, VDSO_BASE, VVAR_BASE,
+};
+use umon_abi::{Gpa, Gva};
+
+/// The page rights of PROT_* bits.
+fn perm(prot: u32) -> Perm {
+    Perm {
+        read: prot & mman::PROT_READ != 0,
+        write: prot & mman::PROT_WRITE != 0,
+        exec: prot & mman::PROT_EXEC != 0,
+    }
+}
 
 /// The protection `r` is mapped with (PROT_* bits).
 fn region_prot(r: &Region) -> u32 {
@@ -50,44 +70,442 @@ impl Access {
     }
 }
 
-/// Linux's default vm.max_map_count: the most mappings a process may have (mmap, mprotect,
-/// mremap and a munmap that would split one past it fail with ENOMEM), so a hostile application
-/// cannot make the monitor's bookkeeping grow without bound.
-pub const MAX_MAP_COUNT: usize = 65530;
-
-/// Most protection ranges the address space keeps (see [`MAX_MAP_COUNT`]).
-pub const MAX_PROT_RANGES: usize = MAX_MAP_COUNT;
-
-/// The application's mapped memory and its heap arena.
-#[derive(Debug, Default)]
-pub struct AddrSpace {
-    /// Sorted, non-overlapping.
-    regions: Vec<Region>,
-    /// brk and anonymous mmap.
-    pub arena: Arena,
-    /// Protections set by mmap and mprotect that differ from their region's, page-aligned:
-    /// start -> (end, PROT_* bits). Sorted, non-overlapping, adjacent equal ranges merged. The
-    /// page tables keep the region's permissions (PVM's shadow MMU does not see later edits);
-    /// this is what every checked access of the monitor obeys.
-    prot: BTreeMap<u64, (u64, u32)>,
+/// Where mmap puts a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// Anywhere; the address (rounded down to its page) if it is free.
+    Hint(u64),
+    /// MAP_FIXED: exactly there, replacing what is there.
+    Fixed(u64),
+    /// MAP_FIXED_NOREPLACE: exactly there, EEXIST if anything is.
+    NoReplace(u64),
 }
 
+/// The attributes of a new mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewMap {
+    /// PROT_* bits.
+    pub prot: u32,
+    /// MAP_SHARED.
+    pub shared: bool,
+    /// MAP_GROWSDOWN.
+    pub growsdown: bool,
+    /// MAP_LOCKED.
+    pub locked: bool,
+    /// MAP_NORESERVE: not charged against the commit limit.
+    pub noreserve: bool,
+}
+
+impl NewMap {
+    /// A private anonymous mapping with `prot`.
+    pub fn private(prot: u32) -> NewMap {
+        NewMap {
+            prot,
+            shared: false,
+            growsdown: false,
+            locked: false,
+            noreserve: false,
+        }
+    }
+}
+
+/// The end of the arena's virtual range (2 MiB aligned, so top-down mappings of whole 2 MiB
+/// get 2 MiB leaves): the top of the user half, as Linux's mmap_base lies near it.
+pub const ARENA_TOP: u64 = TASK_SIZE_MAX & !(PAGE_2M - 1);
+
+/// Writable private anonymous mappings smaller than this get their frames at mmap (one batch
+/// then instead of a fault per 64 KiB later, plan §3); larger ones at first touch.
+pub const EAGER_MAX_BYTES: u64 = PAGE_2M;
+
+/// One change the page tables must follow, recorded by [`AddrSpace::apply`] (accounted, and
+/// its range queued for the exit that made it: [`AddrSpace::take_pt_changes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PtChange {
+    /// `[start, end)` becomes mapped with `prot`: (start, end, prot).
+    Map(u64, u64, u32),
+    /// `[start, end)`, mapped, changes to `prot`: (start, end, prot).
+    Protect(u64, u64, u32),
+    /// `[start, end)` becomes unmapped: (start, end).
+    Unmap(u64, u64),
+}
+
+/// What [`AddrSpace::apply`] has the page tables do at most: pages to (re)write, of which
+/// present. Lazy mapping (step 7) makes `Map` of a PROT_NONE or untouched range free.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PtChanges {
+    /// 4 KiB entries written.
+    pub pages: u64,
+    /// Of which present afterwards.
+    pub present: u64,
+}
+
+/// The application's mappings over its pre-mapped memory.
+#[derive(Debug, Default)]
+pub struct AddrSpace {
+    /// Where guest RAM backs virtual memory (page tables written before start), sorted.
+    regions: Vec<Region>,
+    /// brk and the top-down mmap area.
+    pub arena: Arena,
+    vmas: Vmas,
+    /// No gap in the arena at or above this: the top-down search starts here, so packing
+    /// mappings one below another costs O(1) each instead of a walk over all of them.
+    search_top: u64,
+    /// mlockall(MCL_FUTURE): new mappings are locked.
+    lock_future: bool,
+    /// Page-table work the changes so far have cost (see [`PtChange`]).
+    pub pt_work: PtChanges,
+    /// Ranges the page tables have not followed yet, by the host thread (vCPU) that changed
+    /// them: its exit plans and applies them ([`AddrSpace::take_pt_changes`]).
+    pending: Vec<(std::thread::ThreadId, u64, u64)>,
+    /// The page tables no longer follow the mappings ([`AddrSpace::plan_frozen`]).
+    pub pt_frozen: bool,
+    /// Pages that faulted, once frozen, although frames are bound to them (per host thread):
+    /// their entries are stored again ([`Mapper::reassert`]).
+    refaulted: Vec<(std::thread::ThreadId, u64)>,
+    /// The frames bound to the arena's pages. A lock of its own: the monitor's accesses for
+    /// the application bind frames under the address space's read lock.
+    backing: Mutex<Backing>,
+    /// The last fault on a page that had its frame already, and how often in a row: a fault
+    /// the tables' batch does not cure must not loop for ever.
+    refault: (u64, u32),
+}
+
+/// Faults in a row on one page that has its frame before it counts as the application's
+/// fault (SIGSEGV). Another vCPU's batch mapping the page lands within a few retries.
+const REFAULT_LIMIT: u32 = 10_000;
+
 impl AddrSpace {
-    /// An address space of `regions` (any order) with `arena`, which must be one of them.
-    pub fn new(mut regions: Vec<Region>, arena: Arena) -> AddrSpace {
+    /// An address space of `regions` (any order) with `arena` (if one of the regions, it is
+    /// taken out of them), whose frames are the `arena.end - arena.start` bytes of guest RAM
+    /// from `arena.pa`: every other region is a mapping from the start (image, stack, vvar,
+    /// vdso).
+    pub fn new(regions: Vec<Region>, arena: Arena) -> AddrSpace {
+        let bytes = arena.end - arena.start;
+        AddrSpace::lazy(regions, arena, bytes)
+    }
+
+    /// An address space of `regions` with `arena`, whose virtual range may be far larger than
+    /// the `ram` bytes of guest RAM from `arena.pa` that back its pages once touched.
+    pub fn lazy(mut regions: Vec<Region>, arena: Arena, ram: u64) -> AddrSpace {
+        regions.retain(|r| r.start != arena.start || arena.end == arena.start);
         regions.sort_by_key(|r| r.start);
+        let frames = Frames::range(arena.pa, ram, ram);
+        let stack_top = namespace_base(FIRST_APP_NAMESPACE) + NAMESPACE_BYTES;
+        let mut vmas = Vmas::default();
+        for r in &regions {
+            let kind = match r.start {
+                VVAR_BASE => Kind::Vvar,
+                VDSO_BASE => Kind::Vdso,
+                _ if r.end == stack_top => Kind::Stack,
+                _ => Kind::Image,
+            };
+            vmas.insert(
+                r.start,
+                Vma {
+                    end: r.end,
+                    prot: region_prot(r),
+                    kind,
+                    shared: false,
+                    growsdown: kind == Kind::Stack,
+                    locked: false,
+                },
+            );
+        }
+        let search_top = arena.end;
         AddrSpace {
             regions,
             arena,
-            prot: BTreeMap::new(),
+            vmas,
+            search_top,
+            lock_future: false,
+            pt_work: PtChanges::default(),
+            pending: Vec::new(),
+            pt_frozen: false,
+            backing: Mutex::new(Backing::new(frames)),
+            refault: (0, 0),
+            refaulted: Vec::new(),
         }
     }
 
-    /// Arena bytes neither the break nor a mapping holds: the guest's free memory (sysinfo).
+    fn backing(&self) -> MutexGuard<'_, Backing> {
+        self.backing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The bytes of guest RAM the application's anonymous memory may occupy at once.
+    pub fn backing_limit_bytes(&self) -> u64 {
+        self.backing().limit_bytes()
+    }
+
+    /// One past the highest frame ever bound (see [`Backing::high_water`]).
+    pub fn backing_high_water(&self) -> u64 {
+        self.backing().high_water()
+    }
+
+    /// Bytes of anonymous memory with frames (touched, or mapped eagerly).
+    pub fn backed_bytes(&self) -> u64 {
+        self.backing().in_use_bytes()
+    }
+
+    fn in_arena(&self, va: u64) -> bool {
+        va >= self.arena.start && va < self.arena.end
+    }
+
+    /// A page fault at `va` (`access`, an instruction fetch if `fetch`): Ok(true) when the
+    /// mapping there allows it and frames are bound (now, or already: the tables just have not
+    /// followed yet), queued for this exit's batch; Ok(false) for a fault that is the
+    /// application's (a signal); Err when no frame is left.
+    pub fn fault(&mut self, va: u64, access: Access, fetch: bool) -> Result<bool, FramesError> {
+        let Some((start, v)) = self.vmas.get(va).map(|(s, v)| (s, *v)) else {
+            return Ok(false);
+        };
+        if !self.in_arena(va)
+            || !access.allowed_by(v.prot)
+            || (fetch && v.prot & mman::PROT_EXEC == 0)
+        {
+            return Ok(false);
+        }
+        let page = va & !(PAGE_4K - 1);
+        let bound = self.backing().lookup(va);
+        let (a, e) = match bound {
+            Some((s, _, len)) => {
+                self.refault = match self.refault {
+                    (p, n) if p == page => (p, n + 1),
+                    _ => (page, 1),
+                };
+                if self.refault.1 > REFAULT_LIMIT {
+                    log::warn!("page {page:#x} faults again and again: a signal");
+                    self.refault = (0, 0);
+                    return Ok(false);
+                }
+                if self.pt_frozen {
+                    self.refaulted.push((std::thread::current().id(), page));
+                }
+                (s, s + len)
+            }
+            None => self.backing().populate(va, start, v.end)?,
+        };
+        self.pending.push((std::thread::current().id(), a, e));
+        Ok(true)
+    }
+
+    /// The pages this host thread found faulting although bound, since frozen (see
+    /// [`AddrSpace::fault`]).
+    pub fn take_refaulted(&mut self) -> Vec<u64> {
+        let me = std::thread::current().id();
+        let (mine, others) = std::mem::take(&mut self.refaulted)
+            .into_iter()
+            .partition(|&(t, _)| t == me);
+        self.refaulted = others;
+        mine.into_iter().map(|(_, p)| p).collect()
+    }
+
+    /// The ranges whose mappings this host thread (one vCPU) changed and the page tables
+    /// have yet to follow; the caller plans them with [`AddrSpace::plan_pt`] and applies the
+    /// batch before its application thread runs on. Per thread, so that a syscall never
+    /// returns with its own changes left to another vCPU's next run.
+    pub fn take_pt_changes(&mut self) -> Vec<(u64, u64)> {
+        let me = std::thread::current().id();
+        let (mine, others) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|&(t, _, _)| t == me);
+        self.pending = others;
+        mine.into_iter().map(|(_, s, e)| (s, e)).collect()
+    }
+
+    /// Plan page-table edits that make `ranges` what the mappings say now (not a replay of
+    /// the changes: another thread may have changed them since, and whichever thread plans
+    /// last leaves the tables right): no mapping → not present (SEGV_MAPERR), a mapping →
+    /// its rights, PROT_NONE → not present but kept. A region's pages map its linear backing,
+    /// the arena's their bound frames (pages without one stay not present: the first touch
+    /// faults them in); no frame is allocated here except table pages (splitting 2 MiB
+    /// leaves, replacing tables); a range already right costs no store.
+    pub fn plan_pt(
+        &self,
+        ranges: &[(u64, u64)],
+        mapper: &mut Mapper,
+        frames: &mut Frames,
+    ) -> Result<(), PagingError> {
+        for &(start, end) in ranges {
+            let mut at = start;
+            while at < end {
+                let (to, prot) = match self.vmas.find(at) {
+                    Some((s, v)) if s <= at => (v.end.min(end), Some(v.prot)),
+                    Some((s, _)) => (s.min(end), None),
+                    None => (end, None),
+                };
+                match prot {
+                    None => {
+                        mapper.unmap(Gva(at), to - at, frames)?;
+                    }
+                    Some(prot) => self.plan_mapped(at, to, prot, mapper, frames)?,
+                }
+                at = to;
+            }
+        }
+        Ok(())
+    }
+
+    /// Plan the page tables' last change, for when more than one vCPU runs the process:
+    /// every region back to the rights it was mapped with before start (text read-execute,
+    /// the rest read-write), the arena read-write-execute, present throughout. Batches
+    /// applied by different vCPUs can land in another order than they were planned (a vCPU
+    /// applies its batch at its next KVM_RUN and nothing tells when that has happened), so
+    /// a later one could be undone by an earlier one; after this one, nothing changes
+    /// again: PROT_NONE, read-only and munmap are the mappings' business only (the
+    /// monitor's accesses obey them), as before page tables followed them, and JIT code
+    /// runs. Ordering batches across vCPUs (a completion word the core writes) lifts this.
+    pub fn plan_frozen(
+        &mut self,
+        mapper: &mut Mapper,
+        frames: &mut Frames,
+    ) -> Result<(), PagingError> {
+        self.pt_frozen = true;
+        self.pending.clear();
+        for r in &self.regions {
+            let prot = mman::PROT_READ
+                | if r.write { mman::PROT_WRITE } else { 0 }
+                | if r.exec { mman::PROT_EXEC } else { 0 };
+            self.plan_mapped(r.start, r.end, prot, mapper, frames)?;
+        }
+        let rwx = mman::PROT_READ | mman::PROT_WRITE | mman::PROT_EXEC;
+        let bound = self.backing().bound_in(self.arena.start, self.arena.end);
+        for (va, gpa, len) in bound {
+            self.plan_extent(va, gpa, len, rwx, mapper, frames)?;
+        }
+        Ok(())
+    }
+
+    /// After [`AddrSpace::plan_frozen`]: map the frames bound in `ranges` since (faults, eager
+    /// mappings) read-write-execute. Entries only ever go from not present to present with
+    /// their page's one frame (frames stay bound for good once frozen, see `release`), so
+    /// batches landing in any order leave the same tables.
+    pub fn plan_populated(
+        &self,
+        ranges: &[(u64, u64)],
+        mapper: &mut Mapper,
+        frames: &mut Frames,
+    ) -> Result<(), PagingError> {
+        let rwx = mman::PROT_READ | mman::PROT_WRITE | mman::PROT_EXEC;
+        for &(start, end) in ranges {
+            let bound = self.backing().bound_in(start, end);
+            for (va, gpa, len) in bound {
+                for (hole, n) in mapper.holes(Gva(va), len) {
+                    let pa = Gpa(gpa + (hole.0 - va));
+                    mapper.map(hole, n, Target::Contiguous(pa), perm(rwx), frames)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Map the bound extent `[va, va + len)` at `gpa` with `prot`: entries that map another
+    /// frame (left from before the extent was bound) go first.
+    fn plan_extent(
+        &self,
+        va: u64,
+        gpa: u64,
+        len: u64,
+        prot: u32,
+        mapper: &mut Mapper,
+        frames: &mut Frames,
+    ) -> Result<(), PagingError> {
+        let mut p = va;
+        while p < va + len {
+            if mapper.frame(Gva(p)).is_some_and(|f| f.0 != gpa + (p - va)) {
+                mapper.unmap(Gva(va), len, frames)?;
+                break;
+            }
+            // A 2 MiB leaf right at its start is right throughout.
+            p += match mapper.translate(Gva(p)) {
+                Some(t) if t.page_left == PAGE_2M && p % PAGE_2M == 0 => PAGE_2M,
+                _ => PAGE_4K,
+            };
+        }
+        mapper.protect(Gva(va), len, perm(prot), frames)?;
+        for (hole, n) in mapper.holes(Gva(va), len) {
+            let pa = Gpa(gpa + (hole.0 - va));
+            mapper.map(hole, n, Target::Contiguous(pa), perm(prot), frames)?;
+        }
+        Ok(())
+    }
+
+    /// Give `[start, end)`, one mapping, the rights `prot`: its region's frames where it has
+    /// none (a region's pages map nothing but its linear backing, so a present entry is
+    /// right), in the arena its bound frames and nothing elsewhere.
+    fn plan_mapped(
+        &self,
+        start: u64,
+        end: u64,
+        prot: u32,
+        mapper: &mut Mapper,
+        frames: &mut Frames,
+    ) -> Result<(), PagingError> {
+        if self.in_arena(start) {
+            let end = end.min(self.arena.end);
+            let bound = self.backing().bound_in(start, end);
+            let mut at = start;
+            for (va, gpa, len) in bound {
+                if at < va {
+                    mapper.unmap(Gva(at), va - at, frames)?;
+                }
+                self.plan_extent(va, gpa, len, prot, mapper, frames)?;
+                at = va + len;
+            }
+            if at < end {
+                mapper.unmap(Gva(at), end - at, frames)?;
+            }
+            return Ok(());
+        }
+        let mut at = start;
+        while at < end {
+            let Some(r) = self.region_at(at) else {
+                // No RAM behind it (placeable refuses such ranges): leave it.
+                at = self
+                    .regions
+                    .iter()
+                    .map(|r| r.start)
+                    .find(|&s| s > at)
+                    .unwrap_or(end)
+                    .min(end);
+                continue;
+            };
+            let e = r.end.min(end);
+            mapper.protect(Gva(at), e - at, perm(prot), frames)?;
+            for (va, n) in mapper.holes(Gva(at), e - at) {
+                let pa = Gpa(r.pa + (va.0 - r.start));
+                mapper.map(va, n, Target::Contiguous(pa), perm(prot), frames)?;
+            }
+            at = e;
+        }
+        Ok(())
+    }
+
+    /// The one place page-table changes go (see [`PtChange`]): accounted, and queued for
+    /// the exit that made them to apply.
+    pub fn apply(&mut self, change: PtChange) -> PtChanges {
+        let (start, end, present) = match change {
+            PtChange::Map(start, end, prot) | PtChange::Protect(start, end, prot) => {
+                (start, end, prot != 0)
+            }
+            PtChange::Unmap(start, end) => (start, end, false),
+        };
+        let pages = end.saturating_sub(start) / PAGE_4K;
+        let done = PtChanges {
+            pages,
+            present: if present { pages } else { 0 },
+        };
+        self.pt_work.pages += done.pages;
+        self.pt_work.present += done.present;
+        if pages > 0 {
+            self.pending.push((std::thread::current().id(), start, end));
+        }
+        done
+    }
+
+    /// Guest RAM the application's memory may still take: the guest's free memory
+    /// (sysinfo). Untouched mappings, PROT_NONE reservations above all, cost none.
     pub fn free_bytes(&self) -> u64 {
-        let a = &self.arena;
-        let mapped: u64 = a.maps.iter().map(|(s, e)| e - s).sum();
-        (a.end - a.start).saturating_sub(a.brk - a.start + mapped)
+        self.backing().available_bytes()
     }
 
     /// The regions, sorted.
@@ -95,14 +513,41 @@ impl AddrSpace {
         &self.regions
     }
 
+    /// The mappings, ascending (start, mapping).
+    pub fn vmas(&self) -> impl Iterator<Item = (u64, &Vma)> {
+        self.vmas.iter()
+    }
+
+    /// How many mappings there are.
+    pub fn map_count(&self) -> usize {
+        self.vmas.len()
+    }
+
     fn region_at(&self, va: u64) -> Option<&Region> {
         let i = self.regions.partition_point(|r| r.end <= va);
         self.regions.get(i).filter(|r| r.start <= va)
     }
 
-    /// The physical pieces of `[va, va + len)`; EFAULT if any byte is unmapped or its page's
-    /// protection does not allow `access`. Arena memory counts as mapped only where brk or a
-    /// mapping handed it out.
+    /// Whether `[start, end)` lies in memory a mapping may be placed on: the arena, or a
+    /// writable region (image data, stack), whose page tables allow what an anonymous
+    /// mapping needs. Elsewhere needs page-table edits after start (issue 13 step 6).
+    fn placeable(&self, start: u64, end: u64) -> bool {
+        let mut at = start;
+        while at < end {
+            if self.in_arena(at) {
+                at = self.arena.end;
+                continue;
+            }
+            match self.region_at(at) {
+                Some(r) if r.write => at = r.end,
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// The physical pieces of `[va, va + len)`; EFAULT if any byte is unmapped or its
+    /// mapping's protection does not allow `access`.
     pub fn chunks(&self, va: u64, len: u64, access: Access) -> Result<Vec<(Gpa, u64)>, Errno> {
         let end = va.checked_add(len).ok_or(Errno::EFAULT)?;
         // Linux's access_ok: even an empty range must lie in the user half.
@@ -112,12 +557,7 @@ impl AddrSpace {
         let mut out: Vec<(Gpa, u64)> = Vec::new();
         let mut at = va;
         while at < end {
-            let (r, piece_end) = self.mapped_at(at).ok_or(Errno::EFAULT)?;
-            let piece_end = piece_end.min(end);
-            if !self.prot_allows(r, at, piece_end, access) {
-                return Err(Errno::EFAULT);
-            }
-            let gpa = r.pa + (at - r.start);
+            let (gpa, piece_end) = self.piece(at, end, access, true).ok_or(Errno::EFAULT)?;
             let n = piece_end - at;
             match out.last_mut() {
                 Some(last) if last.0 .0 + last.1 == gpa => last.1 += n,
@@ -128,150 +568,716 @@ impl AddrSpace {
         Ok(out)
     }
 
+    /// The physical address of `at` and the end (at most `end`) of the stretch from it that
+    /// is one mapping allowing `access` over one region or one bound extent. An arena page
+    /// without a frame gets one first if `populate` (as Linux's uaccess faults it in).
+    fn piece(&self, at: u64, end: u64, access: Access, populate: bool) -> Option<(u64, u64)> {
+        let (start, v) = self.vmas.get(at)?;
+        if !access.allowed_by(v.prot) {
+            return None;
+        }
+        if !self.in_arena(at) {
+            let r = self.region_at(at)?;
+            return Some((r.pa + (at - r.start), v.end.min(r.end).min(end)));
+        }
+        let mut b = self.backing();
+        let (s, gpa, len) = match b.lookup(at) {
+            Some(x) => x,
+            None if populate => {
+                b.populate(at, start, v.end).ok()?;
+                b.lookup(at)?
+            }
+            None => return None,
+        };
+        Some((gpa + (at - s), (s + len).min(v.end).min(end)))
+    }
+
+    /// The end (at most `end`) of the stretch from `at` that is one mapping allowing `access`
+    /// with RAM behind it (bound or not).
+    fn reach(&self, at: u64, end: u64, access: Access) -> Option<u64> {
+        let (_, v) = self.vmas.get(at)?;
+        if !access.allowed_by(v.prot) {
+            return None;
+        }
+        if self.in_arena(at) {
+            return Some(v.end.min(end));
+        }
+        let r = self.region_at(at)?;
+        Some(v.end.min(r.end).min(end))
+    }
+
     /// How many bytes from `va` (at most `len`) allow `access`: where a copy of the whole range
     /// would stop at the first fault.
     pub fn accessible(&self, va: u64, len: u64, access: Access) -> u64 {
         let end = va.saturating_add(len).min(TASK_SIZE_MAX);
         let mut at = va;
         while at < end {
-            let Some((r, piece_end)) = self.mapped_at(at) else {
-                break;
-            };
-            let piece_end = piece_end.min(end);
-            if self.prot_allows(r, at, piece_end, access) {
-                at = piece_end;
+            match self.reach(at, end, access) {
+                Some(e) => at = e,
+                None => break,
+            }
+        }
+        at.max(va) - va
+    }
+
+    /// Whether every byte of `[va, va + len)` is mapped (any permission).
+    pub fn is_mapped(&self, va: u64, len: u64) -> bool {
+        va.checked_add(len).is_some_and(|e| e <= TASK_SIZE_MAX)
+            && self.accessible(va, len, Access::Mapped) == len
+    }
+
+    /// mincore's answer for the pages of `[start, start + n pages)` (all mapped): 1 where the
+    /// page has its frame (regions always), 0 where a lazy mapping's page was never touched.
+    pub fn resident(&self, start: u64, pages: u64) -> Vec<u8> {
+        let b = self.backing();
+        (0..pages)
+            .map(|i| {
+                let va = start + i * PAGE_4K;
+                u8::from(!self.in_arena(va) || b.lookup(va).is_some())
+            })
+            .collect()
+    }
+
+    /// Whether `[start, end)` is inside the arena and no mapping (brk's included) holds any of it.
+    pub fn arena_is_free(&self, start: u64, end: u64) -> bool {
+        start >= self.arena.start && end <= self.arena.end && !self.vmas.intersects(start, end)
+    }
+
+    /// Bytes mapped without a hole from `start` (at most `len`): mincore's answer.
+    pub fn mapped_run(&self, start: u64, len: u64) -> u64 {
+        let end = start.saturating_add(len);
+        let mut at = start;
+        while at < end {
+            match self.vmas.get(at) {
+                Some((_, v)) => at = v.end.min(end),
+                None => break,
+            }
+        }
+        at - start
+    }
+
+    /// Zero `[start, end)` (mapped memory given back or handed out afresh): the host pages
+    /// are dropped, so it costs no host memory until touched again. Arena pages give their
+    /// frames back (the page tables follow at this exit) and read zeros from a fresh frame
+    /// at their next touch; once the tables are frozen the frames stay bound, zeroed.
+    fn zero(&mut self, mem: &GuestMem, start: u64, end: u64) -> Result<(), Errno> {
+        let mut at = start;
+        while at < end {
+            if self.in_arena(at) {
+                let e = self.arena.end.min(end);
+                let free = !self.pt_frozen;
+                self.backing().release(mem, at, e, free);
+                if free {
+                    self.pending.push((std::thread::current().id(), at, e));
+                }
+                at = e;
                 continue;
             }
-            // Page by page: protections change at page boundaries.
-            let mut page = at;
-            while page < piece_end {
-                let next = (page / PAGE_4K + 1).saturating_mul(PAGE_4K).min(piece_end);
-                if !self.prot_allows(r, page, next, access) {
-                    return page - va;
-                }
-                page = next;
-            }
-            at = piece_end;
+            let r = self.region_at(at).ok_or(Errno::EFAULT)?;
+            let e = r.end.min(end);
+            mem.discard(Gpa(r.pa + (at - r.start)), e - at)
+                .map_err(mem_errno)?;
+            at = e;
         }
-        at - va
-    }
-
-    /// The region holding `va` and the end of the mapped stretch from `va` within it.
-    fn mapped_at(&self, va: u64) -> Option<(&Region, u64)> {
-        let r = self.region_at(va)?;
-        let a = &self.arena;
-        if va >= a.start && va < a.end {
-            let e = a.handed_out_until(va)?;
-            return Some((r, e.min(r.end)));
-        }
-        Some((r, r.end))
-    }
-
-    /// Whether every page of `[start, end)` (inside `r`) allows `access`.
-    fn prot_allows(&self, r: &Region, start: u64, end: u64, access: Access) -> bool {
-        if access == Access::Mapped {
-            return true;
-        }
-        let default = access.allowed_by(region_prot(r));
-        let mut at = start;
-        for (s, e, p) in self.prot_ranges(start, end) {
-            if (at < s && !default) || !access.allowed_by(p) {
-                return false;
-            }
-            at = e.min(end);
-        }
-        at >= end || default
-    }
-
-    /// The recorded protection ranges meeting `[start, end)`, ascending.
-    fn prot_ranges(&self, start: u64, end: u64) -> Vec<(u64, u64, u32)> {
-        let mut v: Vec<(u64, u64, u32)> = self
-            .prot
-            .range(..end)
-            .rev()
-            .take_while(|(_, &(e, _))| e > start)
-            .map(|(&s, &(e, p))| (s, e, p))
-            .collect();
-        v.reverse();
-        v
-    }
-
-    /// Forget recorded protections in `[start, end)`: the pages get their region's again.
-    fn clear_prot(&mut self, start: u64, end: u64) {
-        for (s, e, p) in self.prot_ranges(start, end) {
-            self.prot.remove(&s);
-            if s < start {
-                self.prot.insert(s, (start, p));
-            }
-            if e > end {
-                self.prot.insert(end, (e, p));
-            }
-        }
-    }
-
-    /// Record `prot` for the page-aligned `[start, end)`, which must be mapped. ENOMEM when the
-    /// bookkeeping would pass [`MAX_PROT_RANGES`].
-    fn set_prot(&mut self, start: u64, end: u64, prot: u32) -> Result<(), Errno> {
-        if start >= end {
-            return Ok(());
-        }
-        if self.prot.len() + 2 > MAX_PROT_RANGES {
-            return Err(Errno::ENOMEM);
-        }
-        self.clear_prot(start, end);
-        let (mut s, mut e) = (start, end);
-        if let Some((&ps, &(pe, pp))) = self.prot.range(..s).next_back() {
-            if pe == s && pp == prot {
-                self.prot.remove(&ps);
-                s = ps;
-            }
-        }
-        if let Some(&(ne, np)) = self.prot.get(&e) {
-            if np == prot {
-                self.prot.remove(&e);
-                e = ne;
-            }
-        }
-        self.prot.insert(s, (e, prot));
         Ok(())
     }
 
-    /// mprotect(2) after its argument checks: ENOMEM unless all of `[start, end)` is mapped.
-    pub fn mprotect(&mut self, start: u64, end: u64, prot: u32) -> Result<(), Errno> {
-        if end > TASK_SIZE_MAX || !self.is_mapped(start, end - start) {
-            return Err(Errno::ENOMEM);
+    /// Unmap `[start, end)` (page-aligned). Arena memory gives its frames back (see `zero`).
+    /// Memory placed before start (image, stack) keeps its contents:
+    /// the page tables still map it, so the application can still reach it, and a program
+    /// that unmapped its own data (which on Linux faults) goes on as before instead of
+    /// reading zeros; a new mapping there is zeroed when it is made.
+    fn unmap(&mut self, mem: &GuestMem, start: u64, end: u64) -> Result<(), Errno> {
+        let gone = self.vmas.remove(start, end)?;
+        for (s, v) in gone {
+            let (lo, hi) = (s.max(self.arena.start), v.end.min(self.arena.end));
+            if lo < hi {
+                self.zero(mem, lo, hi)?;
+            }
+            self.apply(PtChange::Unmap(s, v.end));
+            self.search_top = self.search_top.max(v.end.min(self.arena.end));
         }
-        self.set_prot(start, end, prot)
+        Ok(())
     }
 
-    /// The mapped stretches of `[start, end)` (madvise works on those and reports the rest).
-    pub fn mapped_pieces(&self, start: u64, end: u64) -> Vec<(u64, u64)> {
-        let mut out = Vec::new();
-        let mut at = start;
-        while at < end {
-            match self.mapped_at(at) {
-                Some((_, e)) => {
-                    out.push((at, e.min(end)));
-                    at = e.min(end);
-                }
-                None => {
-                    // Skip to the next region or arena piece.
-                    let next_region = self
-                        .regions
-                        .iter()
-                        .map(|r| r.start)
-                        .find(|&s| s > at)
-                        .unwrap_or(end);
-                    let next = if at >= self.arena.start && at < self.arena.end {
-                        self.arena.next_handed_out(at).unwrap_or(self.arena.end)
-                    } else {
-                        next_region
-                    };
-                    at = next.max(at + 1).min(end);
+    /// Give the arena pages of `[start, end)` their frames now (brk, small writable
+    /// mappings: plan §3); ENOMEM (nothing bound) when guest memory is out.
+    fn populate_now(&mut self, mem: &GuestMem, start: u64, end: u64) -> Result<(), Errno> {
+        let (start, end) = (start.max(self.arena.start), end.min(self.arena.end));
+        if start >= end {
+            return Ok(());
+        }
+        self.backing()
+            .populate_all(start, end, mem)
+            .map_err(|_| Errno::ENOMEM)
+    }
+
+    /// Linux's heuristic overcommit for a new private writable mapping of `len` bytes: one
+    /// larger than all the memory there is cannot be had (ENOMEM); anything else may be, as
+    /// frames are taken only when touched.
+    fn commit(&self, len: u64, how: &NewMap) -> Result<(), Errno> {
+        let charged = how.prot & mman::PROT_WRITE != 0 && !how.shared && !how.noreserve;
+        if charged && len > self.backing_limit_bytes() {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// Add a mapping at the free, placeable `[start, end)`; its pages get frames at first
+    /// touch, or now for a small writable one.
+    fn map(&mut self, start: u64, end: u64, kind: Kind, how: NewMap) {
+        self.vmas.insert(
+            start,
+            Vma {
+                end,
+                prot: how.prot,
+                kind,
+                shared: how.shared,
+                growsdown: how.growsdown,
+                locked: how.locked || self.lock_future,
+            },
+        );
+        self.apply(PtChange::Map(start, end, how.prot));
+    }
+
+    /// Free arena space for `len` bytes: the hint (rounded down to its page, as x86-64 does) if it is free and
+    /// placeable, else the highest gap above the break, as Linux's top-down allocator.
+    fn find(&mut self, hint: u64, len: u64) -> Result<u64, Errno> {
+        if hint != 0 {
+            if let Some((h, e)) =
+                Some(hint - hint % PAGE_4K).and_then(|h| Some((h, h.checked_add(len)?)))
+            {
+                if e <= TASK_SIZE_MAX && self.placeable(h, e) && !self.vmas.intersects(h, e) {
+                    return Ok(h);
                 }
             }
         }
-        out
+        let floor = page_up(self.arena.brk)
+            .unwrap_or(self.arena.end)
+            .max(self.arena.start);
+        let mut top = self.search_top.min(self.arena.end);
+        let mut first_gap = None;
+        let mut found = None;
+        for (s, v) in self.vmas.below(top) {
+            let low = v.end.max(floor);
+            if low < top {
+                first_gap.get_or_insert(top);
+                if top - low >= len {
+                    found = Some(top - len);
+                    break;
+                }
+            }
+            top = top.min(s);
+            if top <= floor {
+                break;
+            }
+        }
+        if found.is_none() && top > floor {
+            first_gap.get_or_insert(top);
+            if top - floor >= len {
+                found = Some(top - len);
+            }
+        }
+        self.search_top = first_gap.unwrap_or(floor);
+        found.ok_or(Errno::ENOMEM)
+    }
+
+    /// brk(2): returns the new break, or the old one when the request cannot be met.
+    pub fn brk(&mut self, mem: &GuestMem, want: u64) -> u64 {
+        let old = self.arena.brk;
+        if want < self.arena.brk_start {
+            return old;
+        }
+        let (Some(old_top), Some(new_top)) = (page_up(old), page_up(want)) else {
+            return old;
+        };
+        if new_top < old_top {
+            if self.unmap(mem, new_top, old_top).is_err() {
+                return old;
+            }
+        } else if new_top > old_top {
+            // Linux keeps a page between the break and the next mapping.
+            let clear = new_top.checked_add(PAGE_4K);
+            if new_top > self.arena.end
+                || clear.is_none_or(|c| self.vmas.intersects(old_top, c))
+                || self.vmas.len() > MAX_MAP_COUNT
+            {
+                return old;
+            }
+            if self.populate_now(mem, old_top, new_top).is_err() {
+                return old;
+            }
+            let rw = mman::PROT_READ | mman::PROT_WRITE;
+            self.map(old_top, new_top, Kind::Heap, NewMap::private(rw));
+        }
+        self.arena.brk = want;
+        want
+    }
+
+    /// Anonymous mmap(2) of `len` bytes (not 0) placed as `place` says.
+    pub fn mmap(
+        &mut self,
+        mem: &GuestMem,
+        place: Place,
+        len: u64,
+        how: NewMap,
+    ) -> Result<u64, Errno> {
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let len = page_up(len).ok_or(Errno::ENOMEM)?;
+        if self.vmas.len() > MAX_MAP_COUNT {
+            return Err(Errno::ENOMEM);
+        }
+        self.commit(len, &how)?;
+        let at = match place {
+            Place::Hint(hint) => {
+                let at = self.find(hint, len)?;
+                if at < self.arena.start || at + len > self.arena.end {
+                    // A hint honoured outside the arena: see `unmap`.
+                    self.zero(mem, at, at + len)?;
+                }
+                at
+            }
+            Place::Fixed(addr) | Place::NoReplace(addr) => {
+                if addr % PAGE_4K != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                let end = addr
+                    .checked_add(len)
+                    .filter(|&e| e <= TASK_SIZE_MAX)
+                    .ok_or(Errno::ENOMEM)?;
+                if matches!(place, Place::NoReplace(_)) && self.vmas.intersects(addr, end) {
+                    return Err(Errno::EEXIST);
+                }
+                if !self.placeable(addr, end) {
+                    return Err(Errno::ENOMEM);
+                }
+                self.unmap(mem, addr, end)?;
+                // Memory no mapping holds may still hold what the image placed there.
+                self.zero(mem, addr, end)?;
+                addr
+            }
+        };
+        if len < EAGER_MAX_BYTES && how.prot & mman::PROT_WRITE != 0 && !how.noreserve {
+            self.populate_now(mem, at, at + len)?;
+        }
+        self.map(at, at + len, Kind::Anon, how);
+        Ok(at)
+    }
+
+    /// munmap(2).
+    pub fn munmap(&mut self, mem: &GuestMem, addr: u64, len: u64) -> Result<(), Errno> {
+        if addr % PAGE_4K != 0 || len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = page_up(len)
+            .and_then(|l| addr.checked_add(l))
+            .filter(|&e| e <= TASK_SIZE_MAX)
+            .ok_or(Errno::EINVAL)?;
+        self.unmap(mem, addr, end)
+    }
+
+    /// mprotect(2) after its argument checks, walking as Linux does: ENOMEM if nothing is
+    /// mapped at `start`; the mapped stretch before a hole is changed before the hole's ENOMEM.
+    /// With `growsdown` (PROT_GROWSDOWN) the change reaches down to the start of a MAP_GROWSDOWN
+    /// mapping (EINVAL on another).
+    pub fn mprotect(
+        &mut self,
+        start: u64,
+        end: u64,
+        prot: u32,
+        growsdown: bool,
+    ) -> Result<(), Errno> {
+        let (first, v) = self.vmas.find(start).ok_or(Errno::ENOMEM)?;
+        let start = if growsdown {
+            if first >= end {
+                return Err(Errno::ENOMEM);
+            }
+            if !v.growsdown {
+                return Err(Errno::EINVAL);
+            }
+            first
+        } else {
+            if first > start {
+                return Err(Errno::ENOMEM);
+            }
+            start
+        };
+        let done = self.vmas.update(start, end, |v| v.prot = prot);
+        self.apply(PtChange::Protect(start, end, prot));
+        done
+    }
+
+    /// mlock/munlock of `[start, end)`: the same walk as mprotect's. Special mappings
+    /// (vvar, vdso) are never locked, as on Linux.
+    pub fn mlock(&mut self, start: u64, end: u64, lock: bool) -> Result<(), Errno> {
+        match self.vmas.find(start) {
+            Some((s, _)) if s <= start => {}
+            _ => return Err(Errno::ENOMEM),
+        }
+        self.vmas.update(start, end, |v| {
+            if !v.kind.is_special() {
+                v.locked = lock;
+            }
+        })
+    }
+
+    /// mlockall(2) (`current`: MCL_CURRENT; `future`: MCL_FUTURE) and munlockall(2) (both
+    /// false).
+    pub fn mlockall(&mut self, current: bool, future: bool) {
+        self.lock_future = future;
+        if current || !future {
+            self.vmas
+                .update_all(|v| v.locked = current && !v.kind.is_special());
+        }
+    }
+
+    /// Call `visit` on each mapped piece of `[start, end)` with its mapping, as Linux's
+    /// madvise and msync walk: an error from `visit` ends the walk; a hole is ENOMEM at the
+    /// end (the pieces around it still visited).
+    fn walk(
+        &mut self,
+        start: u64,
+        end: u64,
+        mut visit: impl FnMut(&mut Self, u64, u64, Vma) -> Result<(), Errno>,
+    ) -> Result<(), Errno> {
+        let mut at = start;
+        let mut hole = false;
+        while at < end {
+            let Some((s, v)) = self.vmas.find(at).map(|(s, v)| (s, *v)) else {
+                return Err(Errno::ENOMEM);
+            };
+            if s > at {
+                hole = true;
+                at = s;
+                if at >= end {
+                    break;
+                }
+            }
+            let piece_end = v.end.min(end);
+            visit(self, at, piece_end, v)?;
+            at = piece_end;
+        }
+        if hole {
+            Err(Errno::ENOMEM)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// madvise(2) of the page-aligned, non-empty `[start, end)` with a known advice.
+    pub fn madvise(
+        &mut self,
+        mem: &GuestMem,
+        start: u64,
+        end: u64,
+        advice: u64,
+    ) -> Result<(), Errno> {
+        self.walk(start, end, |space, s, e, v| match advice {
+            MADV_DONTNEED | MADV_DONTNEED_LOCKED | MADV_FREE => {
+                let locked = v.locked && advice != MADV_DONTNEED_LOCKED;
+                if locked || v.kind == Kind::Vvar || (advice == MADV_FREE && !v.kind.is_anon()) {
+                    return Err(Errno::EINVAL);
+                }
+                // FREE lets Linux drop the pages only under memory pressure: keeping them is
+                // one of its answers. Image pages would come back from the file on Linux; they
+                // keep what they hold (until images are mapped from their files, step 12).
+                if advice != MADV_FREE && v.kind.is_anon() {
+                    space.zero(mem, s, e)?;
+                }
+                Ok(())
+            }
+            mman::MADV_REMOVE => {
+                if v.locked || !(v.shared && v.kind.is_anon()) {
+                    return Err(Errno::EINVAL);
+                }
+                if v.prot & mman::PROT_WRITE == 0 {
+                    return Err(Errno::EACCES);
+                }
+                space.zero(mem, s, e)
+            }
+            MADV_WIPEONFORK if v.shared || !v.kind.is_anon() => Err(Errno::EINVAL),
+            _ => Ok(()),
+        })
+    }
+
+    /// msync(2) of the page-aligned `[start, end)` after its flag checks: nothing to write
+    /// back (no shared file mappings yet); ENOMEM for holes, EBUSY for MS_INVALIDATE on
+    /// locked memory, in Linux's order (MS_ASYNC alone stops at the first hole).
+    pub fn msync(&mut self, start: u64, end: u64, flags: u64) -> Result<(), Errno> {
+        let mut at = start;
+        let mut hole = false;
+        while at < end {
+            let (s, v) = self.vmas.find(at).ok_or(Errno::ENOMEM)?;
+            if s > at {
+                if flags == MS_ASYNC {
+                    return Err(Errno::ENOMEM);
+                }
+                hole = true;
+                at = s;
+                if at >= end {
+                    break;
+                }
+            }
+            if flags & MS_INVALIDATE != 0 && v.locked {
+                return Err(Errno::EBUSY);
+            }
+            at = v.end;
+        }
+        if hole {
+            Err(Errno::ENOMEM)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Copy `len` bytes from `from` to `to` (both mapped, `to` reading zeros): only what has
+    /// frames, since an untouched page reads zeros at either place.
+    fn copy(&self, mem: &GuestMem, from: u64, to: u64, len: u64) -> Result<(), Errno> {
+        let end = from.checked_add(len).ok_or(Errno::EFAULT)?;
+        let mut src = Vec::new();
+        let mut at = from;
+        while at < end {
+            if self.in_arena(at) {
+                let e = self.arena.end.min(end);
+                src.extend(self.backing().bound_in(at, e));
+                at = e;
+                continue;
+            }
+            let r = self.region_at(at).ok_or(Errno::EFAULT)?;
+            let e = r.end.min(end);
+            src.push((at, r.pa + (at - r.start), e - at));
+            at = e;
+        }
+        for (va, gpa, n) in src {
+            let mut done = 0;
+            for (dst, m) in self.chunks(to + (va - from), n, Access::Mapped)? {
+                mem.copy(Gpa(gpa + done), dst, m).map_err(mem_errno)?;
+                done += m;
+            }
+        }
+        Ok(())
+    }
+
+    /// Move `[old, old + len)` (inside one mapping) to the free, placeable
+    /// `[new, new + new_len)`: contents and attributes; the old range unmapped unless
+    /// `keep_old` (MREMAP_DONTUNMAP), which leaves it mapped and empty (zeros).
+    fn move_mapping(
+        &mut self,
+        mem: &GuestMem,
+        old: u64,
+        len: u64,
+        new: u64,
+        new_len: u64,
+        keep_old: bool,
+    ) -> Result<(), Errno> {
+        // Linux's move_vma: room for the splits a move can make.
+        if self.vmas.len() + 3 >= MAX_MAP_COUNT {
+            return Err(Errno::ENOMEM);
+        }
+        let (_, v) = self
+            .vmas
+            .get(old)
+            .map(|(s, v)| (s, *v))
+            .ok_or(Errno::EFAULT)?;
+        let kind = if v.kind.is_special() || v.kind == Kind::Image {
+            Kind::Anon
+        } else {
+            v.kind
+        };
+        self.vmas.insert(
+            new,
+            Vma {
+                end: new + new_len,
+                kind,
+                growsdown: v.growsdown && kind == Kind::Stack,
+                ..v
+            },
+        );
+        self.zero(mem, new, new + len.min(new_len))?;
+        self.copy(mem, old, new, len.min(new_len))?;
+        if new_len > len {
+            self.zero(mem, new + len, new + new_len)?;
+        }
+        self.apply(PtChange::Map(new, new + new_len, v.prot));
+        if keep_old && v.kind.is_anon() {
+            self.zero(mem, old, old + len)
+        } else if keep_old {
+            // File-backed on Linux: the old range reads the file again, which is what the
+            // image's pages still hold unless written.
+            Ok(())
+        } else {
+            self.unmap(mem, old, old + len)
+        }
+    }
+
+    /// Move every mapping in `[old, old + len)` to the same offsets from `new` (free after
+    /// MREMAP_FIXED's unmap); EFAULT (nothing moved) if one is special or `new` is not
+    /// placeable.
+    fn move_many(&mut self, mem: &GuestMem, old: u64, len: u64, new: u64) -> Result<u64, Errno> {
+        let old_end = old + len;
+        let pieces: Vec<(u64, Vma)> = self
+            .vmas
+            .iter_from(old, old_end)
+            .map(|(s, v)| {
+                let start = s.max(old);
+                (
+                    start,
+                    Vma {
+                        end: v.end.min(old_end),
+                        ..*v
+                    },
+                )
+            })
+            .collect();
+        if pieces.iter().any(|(_, v)| v.kind.is_special()) {
+            return Err(Errno::EFAULT);
+        }
+        if !self.placeable(new, new + len) {
+            return Err(Errno::ENOMEM);
+        }
+        if self.vmas.len() + 2 * pieces.len() + 3 >= MAX_MAP_COUNT {
+            return Err(Errno::ENOMEM);
+        }
+        self.zero(mem, new, new + len)?;
+        for &(s, v) in &pieces {
+            let at = new + (s - old);
+            let kind = if v.kind == Kind::Image {
+                Kind::Anon
+            } else {
+                v.kind
+            };
+            self.vmas.insert(
+                at,
+                Vma {
+                    end: at + (v.end - s),
+                    kind,
+                    ..v
+                },
+            );
+            self.copy(mem, s, at, v.end - s)?;
+            self.apply(PtChange::Map(at, at + (v.end - s), v.prot));
+        }
+        for (s, v) in pieces {
+            self.unmap(mem, s, v.end)?;
+        }
+        Ok(new)
+    }
+
+    /// The mapping `[old, old + old_len)` must lie in (Linux's vma_to_resize).
+    fn resizable(&self, old: u64, old_len: u64, new_len: u64) -> Result<Vma, Errno> {
+        let (_, v) = self.vmas.get(old).ok_or(Errno::EFAULT)?;
+        if old_len > v.end - old {
+            return Err(Errno::EFAULT);
+        }
+        // old_len 0 duplicates a shared mapping on Linux (a second view of the same pages),
+        // which needs page-table edits; private ones are EINVAL there too.
+        if old_len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if new_len != old_len && v.kind.is_special() {
+            return Err(Errno::EFAULT);
+        }
+        Ok(*v)
+    }
+
+    /// mremap(2) (the flags' combinations checked by the caller).
+    pub fn mremap(
+        &mut self,
+        mem: &GuestMem,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        how: Remap,
+    ) -> Result<u64, Errno> {
+        if old % PAGE_4K != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
+        let new_len = page_up(new_len).ok_or(Errno::EINVAL)?;
+        if new_len == 0 || new_len > TASK_SIZE_MAX {
+            return Err(Errno::EINVAL);
+        }
+        if how.fixed.is_some() || how.keep_old {
+            return self.mremap_to(mem, old, old_len, new_len, how);
+        }
+        if old_len >= new_len {
+            // Linux 6.18 (the native runs compared with) wants a mapping at `old` first; the
+            // tail may span mappings and holes.
+            if self.vmas.get(old).is_none() {
+                return Err(Errno::EFAULT);
+            }
+            if old_len > new_len {
+                self.munmap(mem, old + new_len, old_len - new_len)?;
+            }
+            return Ok(old);
+        }
+        let v = self.resizable(old, old_len, new_len)?;
+        let (old_end, grow_end) = (old + old_len, old.checked_add(new_len));
+        if let Some(grow_end) = grow_end.filter(|&e| e <= TASK_SIZE_MAX) {
+            if old_end == v.end
+                && self.placeable(old_end, grow_end)
+                && !self.vmas.intersects(old_end, grow_end)
+            {
+                let (start, _) = self.vmas.get(old).ok_or(Errno::EFAULT)?;
+                self.zero(mem, old_end, grow_end)?;
+                self.vmas.extend(start, grow_end);
+                self.apply(PtChange::Map(old_end, grow_end, v.prot));
+                return Ok(old);
+            }
+        }
+        if !how.may_move {
+            return Err(Errno::ENOMEM);
+        }
+        let new = self.find(0, new_len)?;
+        self.move_mapping(mem, old, old_len, new, new_len, false)?;
+        Ok(new)
+    }
+
+    /// A move to MREMAP_FIXED's address (whatever is there is unmapped first) or, for
+    /// MREMAP_DONTUNMAP alone, to a free one, in Linux's mremap_to order.
+    fn mremap_to(
+        &mut self,
+        mem: &GuestMem,
+        old: u64,
+        mut old_len: u64,
+        new_len: u64,
+        how: Remap,
+    ) -> Result<u64, Errno> {
+        if let Some(new) = how.fixed {
+            if new % PAGE_4K != 0 || new_len > TASK_SIZE_MAX || new > TASK_SIZE_MAX - new_len {
+                return Err(Errno::EINVAL);
+            }
+            if old.saturating_add(old_len) > new && new + new_len > old {
+                return Err(Errno::EINVAL);
+            }
+            self.munmap(mem, new, new_len)?;
+        }
+        if old_len > new_len {
+            let tail = old.checked_add(new_len).ok_or(Errno::EFAULT)?;
+            self.munmap(mem, tail, old_len - new_len)?;
+            old_len = new_len;
+        }
+        if let Some(new) = how.fixed {
+            // A same-size move to a fixed address may take several mappings along (Linux
+            // 6.17 on), gaps and all.
+            let first_end = self.vmas.get(old).map(|(_, v)| v.end);
+            if !how.keep_old
+                && old_len == new_len
+                && first_end.is_some_and(|e| e < old.saturating_add(old_len))
+            {
+                return self.move_many(mem, old, old_len, new);
+            }
+        }
+        self.resizable(old, old_len, new_len)?;
+        let new = match how.fixed {
+            Some(new) if self.placeable(new, new + new_len) => new,
+            Some(_) => return Err(Errno::ENOMEM),
+            None => self.find(0, new_len)?,
+        };
+        self.move_mapping(mem, old, old_len, new, new_len, how.keep_old)?;
+        Ok(new)
     }
 
     /// Copy application memory into `buf`.
@@ -335,278 +1341,6 @@ impl AddrSpace {
         }
         Err(Errno::ENAMETOOLONG)
     }
-
-    /// Zero the arena's `[va, va + len)` (pages given back or handed out afresh) and forget
-    /// its recorded protections.
-    fn discard(&mut self, mem: &GuestMem, va: u64, len: u64) -> Result<(), Errno> {
-        let end = va.checked_add(len).ok_or(Errno::EFAULT)?;
-        if va < self.arena.start || end > self.arena.end {
-            return Err(Errno::EFAULT);
-        }
-        self.clear_prot(va, end);
-        mem.discard(self.arena.pa_of(va), len).map_err(mem_errno)
-    }
-
-    /// Whether every byte of `[va, va + len)` is mapped (any permission).
-    pub fn is_mapped(&self, va: u64, len: u64) -> bool {
-        self.chunks(va, len, Access::Mapped).is_ok()
-    }
-
-    /// Whether `[start, end)` is inside the arena and not in use by brk or a mapping.
-    pub fn arena_is_free(&self, start: u64, end: u64) -> bool {
-        self.arena.is_free(start, end)
-    }
-
-    /// MADV_DONTNEED on the mapped `[va, end)`: the arena part reads as zeros afterwards,
-    /// still mapped with its protection.
-    pub fn munmap_contents(&mut self, mem: &GuestMem, va: u64, end: u64) -> Result<(), Errno> {
-        let (lo, hi) = (va.max(self.arena.start), end.min(self.arena.end));
-        if lo < hi {
-            mem.discard(self.arena.pa_of(lo), hi - lo)
-                .map_err(mem_errno)?;
-        }
-        Ok(())
-    }
-
-    /// brk(2): returns the new break, or the old one when the request cannot be met.
-    pub fn brk(&mut self, mem: &GuestMem, want: u64) -> u64 {
-        let a = &self.arena;
-        let old = a.brk;
-        if want < a.brk_start || want > a.brk_limit() {
-            return old;
-        }
-        let (old_top, new_top) = (page_up(old), page_up(want));
-        if new_top < old_top && self.discard(mem, new_top, old_top - new_top).is_err() {
-            return old;
-        }
-        if new_top > old_top {
-            self.clear_prot(old_top, new_top);
-        }
-        self.arena.brk = want;
-        want
-    }
-
-    /// Anonymous mmap(2) of `len` bytes with protection `prot`; `addr` is a hint unless
-    /// `fixed`.
-    pub fn mmap(
-        &mut self,
-        mem: &GuestMem,
-        addr: u64,
-        len: u64,
-        prot: u32,
-        fixed: bool,
-    ) -> Result<u64, Errno> {
-        if len == 0 {
-            return Err(Errno::EINVAL);
-        }
-        let len = len.checked_next_multiple_of(PAGE_4K).ok_or(Errno::ENOMEM)?;
-        // The arena region's own protection is read-write.
-        let special = prot != mman::PROT_READ | mman::PROT_WRITE;
-        if special && self.prot.len() + 2 > MAX_PROT_RANGES {
-            return Err(Errno::ENOMEM);
-        }
-        let at = if fixed {
-            if addr % PAGE_4K != 0 {
-                return Err(Errno::EINVAL);
-            }
-            let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
-            if addr < page_up(self.arena.brk) || end > self.arena.end {
-                return Err(Errno::ENOMEM);
-            }
-            if !self.arena.room_for(addr, end) {
-                return Err(Errno::ENOMEM);
-            }
-            self.arena.remove(addr, end);
-            self.discard(mem, addr, len)?;
-            addr
-        } else {
-            let at = self.arena.find(addr, len).ok_or(Errno::ENOMEM)?;
-            if !self.arena.room_for(at, at + len) {
-                return Err(Errno::ENOMEM);
-            }
-            at
-        };
-        self.arena.insert(at, at + len);
-        self.clear_prot(at, at + len);
-        if special {
-            self.set_prot(at, at + len, prot)?;
-        }
-        Ok(at)
-    }
-
-    /// munmap(2).
-    pub fn munmap(&mut self, mem: &GuestMem, addr: u64, len: u64) -> Result<(), Errno> {
-        if addr % PAGE_4K != 0 || len == 0 {
-            return Err(Errno::EINVAL);
-        }
-        let end = addr
-            .checked_add(len.checked_next_multiple_of(PAGE_4K).ok_or(Errno::EINVAL)?)
-            .ok_or(Errno::EINVAL)?;
-        if end > TASK_SIZE_MAX {
-            return Err(Errno::EINVAL);
-        }
-        let (lo, hi) = (addr.max(page_up(self.arena.brk)), end.min(self.arena.end));
-        if lo < hi {
-            if self.arena.splits(lo, hi) && self.arena.maps.len() >= MAX_MAP_COUNT {
-                return Err(Errno::ENOMEM);
-            }
-            self.arena.remove(lo, hi);
-            self.discard(mem, lo, hi - lo)?;
-        }
-        Ok(())
-    }
-
-    /// The protection ranges of `[start, end)` relative to `start` (what a move carries).
-    fn prot_of(&self, start: u64, end: u64) -> Vec<(u64, u64, u32)> {
-        self.prot_ranges(start, end)
-            .into_iter()
-            .map(|(s, e, p)| (s.max(start) - start, e.min(end) - start, p))
-            .collect()
-    }
-
-    /// Move the arena mapping `[old, old + len)` to the free `[new, new + new_len)`: contents,
-    /// protections (the grown tail gets the last page's), and the old range unmapped.
-    fn move_mapping(
-        &mut self,
-        mem: &GuestMem,
-        old: u64,
-        len: u64,
-        new: u64,
-        new_len: u64,
-    ) -> Result<(), Errno> {
-        let prots = self.prot_of(old, old + len);
-        let last = self
-            .prot_ranges(old + len - PAGE_4K, old + len)
-            .first()
-            .map(|r| r.2);
-        let (src, dst) = (self.arena.pa_of(old), self.arena.pa_of(new));
-        mem.copy(src, dst, len.min(new_len)).map_err(mem_errno)?;
-        self.munmap(mem, old, len)?;
-        self.clear_prot(new, new + new_len);
-        for (s, e, p) in prots {
-            if s < new_len {
-                self.set_prot(new + s, new + e.min(new_len), p)?;
-            }
-        }
-        if let Some(p) = last.filter(|_| new_len > len) {
-            self.set_prot(new + len, new + new_len, p)?;
-        }
-        Ok(())
-    }
-
-    /// mremap(2) of an arena mapping (the flags' combinations checked by the caller).
-    pub fn mremap(
-        &mut self,
-        mem: &GuestMem,
-        old: u64,
-        old_len: u64,
-        new_len: u64,
-        how: Remap,
-    ) -> Result<u64, Errno> {
-        if old % PAGE_4K != 0 {
-            return Err(Errno::EINVAL);
-        }
-        let old_len = old_len
-            .checked_next_multiple_of(PAGE_4K)
-            .ok_or(Errno::EINVAL)?;
-        let new_len = new_len
-            .checked_next_multiple_of(PAGE_4K)
-            .ok_or(Errno::EINVAL)?;
-        if new_len == 0 {
-            return Err(Errno::EINVAL);
-        }
-        if how.fixed.is_some() || how.keep_old {
-            return self.mremap_to(mem, old, old_len, new_len, how);
-        }
-        // old_len 0 duplicates a shared mapping on Linux; every arena mapping is private.
-        if old_len == 0 {
-            return Err(Errno::EINVAL);
-        }
-        let old_end = old.checked_add(old_len).ok_or(Errno::EFAULT)?;
-        if !self.arena.covered(old, old_end) {
-            return Err(Errno::EFAULT);
-        }
-        if new_len <= old_len {
-            // The same page-rounded size changes nothing (munmap of 0 bytes would be EINVAL).
-            if new_len < old_len {
-                self.munmap(mem, old + new_len, old_len - new_len)?;
-            }
-            return Ok(old);
-        }
-        let grow_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
-        if grow_end <= self.arena.end && self.arena.is_free(old_end, grow_end) {
-            let last = self
-                .prot_ranges(old_end - PAGE_4K, old_end)
-                .first()
-                .map(|r| r.2);
-            self.arena.insert(old_end, grow_end);
-            if let Some(p) = last {
-                self.set_prot(old_end, grow_end, p)?;
-            }
-            return Ok(old);
-        }
-        if !how.may_move {
-            return Err(Errno::ENOMEM);
-        }
-        let new = self.arena.find(0, new_len).ok_or(Errno::ENOMEM)?;
-        if !self.arena.room_for(new, new + new_len) {
-            return Err(Errno::ENOMEM);
-        }
-        self.arena.insert(new, new + new_len);
-        self.move_mapping(mem, old, old_len, new, new_len)?;
-        Ok(new)
-    }
-
-    /// A move to MREMAP_FIXED's address (whatever is there is unmapped first) or, for
-    /// MREMAP_DONTUNMAP alone, to a free one; with MREMAP_DONTUNMAP the old range stays mapped
-    /// with its protections, empty (zeros), as Linux leaves an anonymous one.
-    fn mremap_to(
-        &mut self,
-        mem: &GuestMem,
-        old: u64,
-        old_len: u64,
-        new_len: u64,
-        how: Remap,
-    ) -> Result<u64, Errno> {
-        let old_end = old.checked_add(old_len).ok_or(Errno::EINVAL)?;
-        if let Some(new) = how.fixed {
-            if new % PAGE_4K != 0 || new_len > TASK_SIZE_MAX || new > TASK_SIZE_MAX - new_len {
-                return Err(Errno::EINVAL);
-            }
-            if new < old_end && old < new + new_len {
-                return Err(Errno::EINVAL);
-            }
-        }
-        if old_len == 0 {
-            return Err(Errno::EINVAL);
-        }
-        if !self.arena.covered(old, old_end) {
-            return Err(Errno::EFAULT);
-        }
-        let new = match how.fixed {
-            Some(new) => {
-                if new < page_up(self.arena.brk) || new + new_len > self.arena.end {
-                    return Err(Errno::ENOMEM);
-                }
-                self.munmap(mem, new, new_len)?;
-                new
-            }
-            None => self.arena.find(0, new_len).ok_or(Errno::ENOMEM)?,
-        };
-        if !self.arena.room_for(new, new + new_len) {
-            return Err(Errno::ENOMEM);
-        }
-        let kept = self.prot_ranges(old, old_end);
-        self.arena.insert(new, new + new_len);
-        self.move_mapping(mem, old, old_len, new, new_len)?;
-        if how.keep_old {
-            self.arena.insert(old, old_end);
-            for (s, e, p) in kept {
-                self.set_prot(s.max(old), e.min(old_end), p)?;
-            }
-        }
-        Ok(new)
-    }
 }
 
 /// How mremap may move a mapping.
@@ -620,7 +1354,7 @@ pub struct Remap {
     pub keep_old: bool,
 }
 
-/// The linear heap area: brk grows up from its start, mmap allocates top-down from its end.
+/// The heap area: brk grows up from its start, mmap allocates top-down from its end.
 #[derive(Debug, Default)]
 pub struct Arena {
     /// First byte (2 MiB aligned).
@@ -633,8 +1367,6 @@ pub struct Arena {
     pub brk_start: u64,
     /// Current break.
     pub brk: u64,
-    /// Live mmap ranges, start -> end, page-aligned, above the break.
-    maps: BTreeMap<u64, u64>,
 }
 
 impl Arena {
@@ -646,129 +1378,8 @@ impl Arena {
             pa,
             brk_start: start,
             brk: start,
-            maps: BTreeMap::new(),
         }
     }
-
-    fn pa_of(&self, va: u64) -> Gpa {
-        Gpa(self.pa + (va - self.start))
-    }
-
-    /// The break may grow up to the lowest mapping.
-    fn brk_limit(&self) -> u64 {
-        self.maps.keys().next().copied().unwrap_or(self.end)
-    }
-
-    /// Where the handed-out stretch holding `va` (brk or a mapping) ends, if `va` is in one.
-    fn handed_out_until(&self, va: u64) -> Option<u64> {
-        if va >= self.brk_start && va < page_up(self.brk) {
-            return Some(page_up(self.brk));
-        }
-        match self.maps.range(..=va).next_back() {
-            Some((_, &e)) if e > va => Some(e),
-            _ => None,
-        }
-    }
-
-    /// The start of the first mapping above `va`.
-    fn next_handed_out(&self, va: u64) -> Option<u64> {
-        self.maps.range(va + 1..).next().map(|(&s, _)| s)
-    }
-
-    fn is_free(&self, start: u64, end: u64) -> bool {
-        if start < page_up(self.brk) || end > self.end {
-            return false;
-        }
-        match self.maps.range(..end).next_back() {
-            Some((_, &e)) => e <= start,
-            None => true,
-        }
-    }
-
-    fn covered(&self, start: u64, end: u64) -> bool {
-        let mut at = start;
-        while at < end {
-            match self.maps.range(..=at).next_back() {
-                Some((_, &e)) if e > at => at = e,
-                _ => return false,
-            }
-        }
-        true
-    }
-
-    /// Free space for `len` bytes: the hint if it is free, else the highest gap.
-    fn find(&self, hint: u64, len: u64) -> Option<u64> {
-        if hint != 0 && hint % PAGE_4K == 0 {
-            if let Some(end) = hint.checked_add(len) {
-                if self.is_free(hint, end) {
-                    return Some(hint);
-                }
-            }
-        }
-        let floor = page_up(self.brk);
-        let mut top = self.end;
-        for (&s, &e) in self.maps.iter().rev() {
-            if top >= e && top - e >= len {
-                return Some(top - len);
-            }
-            top = s;
-        }
-        (top >= floor && top - floor >= len).then(|| top - len)
-    }
-
-    /// Add `[start, end)` (free) to the mapping set, merged with the mappings it touches: all
-    /// arena mappings are alike (anonymous, private; protections are kept apart), so adjacent
-    /// ones are one, and the set stays as small as the address space's holes allow.
-    fn insert(&mut self, mut start: u64, mut end: u64) {
-        if let Some((&s, &e)) = self.maps.range(..=start).next_back() {
-            if e >= start {
-                self.maps.remove(&s);
-                start = s;
-                end = end.max(e);
-            }
-        }
-        while let Some((&s, &e)) = self.maps.range(start..=end).next() {
-            self.maps.remove(&s);
-            end = end.max(e);
-        }
-        self.maps.insert(start, end);
-    }
-
-    /// Whether mapping `[start, end)` keeps the count within [`MAX_MAP_COUNT`]: it adds an
-    /// entry only when it touches no mapping.
-    fn room_for(&self, start: u64, end: u64) -> bool {
-        let touches = matches!(self.maps.range(..=end).next_back(), Some((_, &e)) if e >= start);
-        touches || self.maps.len() < MAX_MAP_COUNT
-    }
-
-    /// Whether removing `[start, end)` splits one mapping in two.
-    fn splits(&self, start: u64, end: u64) -> bool {
-        matches!(self.maps.range(..start).next_back(), Some((_, &e)) if e > end)
-    }
-
-    /// Drop `[start, end)` from the mapping set, splitting ranges that straddle it.
-    fn remove(&mut self, start: u64, end: u64) {
-        let hit: Vec<(u64, u64)> = self
-            .maps
-            .range(..end)
-            .rev()
-            .take_while(|(_, &e)| e > start)
-            .map(|(&s, &e)| (s, e))
-            .collect();
-        for (s, e) in hit {
-            self.maps.remove(&s);
-            if s < start {
-                self.maps.insert(s, start);
-            }
-            if e > end {
-                self.maps.insert(end, e);
-            }
-        }
-    }
-}
-
-fn page_up(v: u64) -> u64 {
-    v.next_multiple_of(PAGE_4K)
 }
 
 #[cfg(test)]
@@ -777,6 +1388,7 @@ mod tests {
 
     const MB: u64 = 1 << 20;
     const RW: u32 = mman::PROT_READ | mman::PROT_WRITE;
+    const BASE: u64 = 0x1000_0000;
 
     fn mv(may_move: bool) -> Remap {
         Remap {
@@ -785,77 +1397,157 @@ mod tests {
         }
     }
 
-    fn space(mem: &GuestMem) -> AddrSpace {
-        let _ = mem;
-        let arena = Arena::new(0x1000_0000, 0x1000_0000 + 8 * MB, 0);
-        AddrSpace::new(
+    fn rw() -> NewMap {
+        NewMap::private(RW)
+    }
+
+    /// An arena of `size` bytes at BASE over guest RAM from 0.
+    fn space(size: u64) -> (GuestMem, AddrSpace) {
+        let mem = GuestMem::new(size).unwrap();
+        let arena = Arena::new(BASE, BASE + size, 0);
+        let s = AddrSpace::new(
             vec![Region {
-                start: 0x1000_0000,
-                end: 0x1000_0000 + 8 * MB,
+                start: BASE,
+                end: BASE + size,
                 pa: 0,
                 write: true,
                 exec: false,
             }],
             arena,
-        )
+        );
+        (mem, s)
     }
 
     #[test]
     fn mmap_is_top_down_and_reuses_holes() {
-        let mem = GuestMem::new(8 * MB).unwrap();
-        let mut s = space(&mem);
-        let a = s.mmap(&mem, 0, 3 * PAGE_4K, RW, false).unwrap();
-        assert_eq!(a, 0x1000_0000 + 8 * MB - 3 * PAGE_4K);
-        let b = s.mmap(&mem, 0, PAGE_4K, RW, false).unwrap();
+        let (mem, mut s) = space(8 * MB);
+        let a = s.mmap(&mem, Place::Hint(0), 3 * PAGE_4K, rw()).unwrap();
+        assert_eq!(a, BASE + 8 * MB - 3 * PAGE_4K);
+        let b = s.mmap(&mem, Place::Hint(0), PAGE_4K, rw()).unwrap();
         assert_eq!(b, a - PAGE_4K);
+        assert_eq!(s.map_count(), 1, "top-down neighbours are one mapping");
         s.munmap(&mem, a, 3 * PAGE_4K).unwrap();
+        let c = s.mmap(&mem, Place::Hint(0), 2 * PAGE_4K, rw()).unwrap();
+        assert_eq!(c, a + PAGE_4K);
         assert_eq!(
-            s.mmap(&mem, 0, 2 * PAGE_4K, RW, false).unwrap(),
-            a + PAGE_4K
+            s.mmap(&mem, Place::Hint(0), 16 * MB, rw()),
+            Err(Errno::ENOMEM)
         );
-        assert_eq!(s.mmap(&mem, 0, 16 * MB, RW, false), Err(Errno::ENOMEM));
+        // A free hint is honoured, rounded down to its page; a taken one is not.
+        let h = BASE + 2 * MB;
+        assert_eq!(s.mmap(&mem, Place::Hint(h + 5), PAGE_4K, rw()), Ok(h));
+        assert_ne!(s.mmap(&mem, Place::Hint(h), PAGE_4K, rw()), Ok(h));
     }
 
     #[test]
-    fn munmap_zeroes_and_brk_stops_at_mappings() {
-        let mem = GuestMem::new(8 * MB).unwrap();
-        let mut s = space(&mem);
-        let a = s.mmap(&mem, 0, 4 * PAGE_4K, RW, false).unwrap();
+    fn the_search_finds_every_hole_after_any_unmap() {
+        let (mem, mut s) = space(4 * MB);
+        let mut maps = Vec::new();
+        while let Ok(a) = s.mmap(
+            &mem,
+            Place::Hint(0),
+            PAGE_4K,
+            NewMap::private(maps.len() as u32 % 2),
+        ) {
+            maps.push(a);
+        }
+        assert_eq!(maps.len() as u64, 4 * MB / PAGE_4K);
+        for &a in maps.iter().step_by(7) {
+            s.munmap(&mem, a, PAGE_4K).unwrap();
+        }
+        let mut again = 0;
+        while s.mmap(&mem, Place::Hint(0), PAGE_4K, rw()).is_ok() {
+            again += 1;
+        }
+        assert_eq!(again, maps.iter().step_by(7).count());
+    }
+
+    #[test]
+    fn munmap_zeroes_and_brk_keeps_a_page_from_mappings() {
+        let (mem, mut s) = space(8 * MB);
+        let a = s.mmap(&mem, Place::Hint(0), 4 * PAGE_4K, rw()).unwrap();
         s.write(&mem, a + 10, b"hello").unwrap();
         s.munmap(&mem, a, 4 * PAGE_4K).unwrap();
         let mut buf = [1u8; 5];
         assert_eq!(s.read(&mem, a + 10, &mut buf), Err(Errno::EFAULT));
-        assert_eq!(s.mmap(&mem, a, 4 * PAGE_4K, RW, true), Ok(a));
+        assert_eq!(s.mmap(&mem, Place::Fixed(a), 4 * PAGE_4K, rw()), Ok(a));
         s.read(&mem, a + 10, &mut buf).unwrap();
         assert_eq!(buf, [0; 5]);
         let start = s.arena.brk;
         assert_eq!(s.brk(&mem, start + 100), start + 100);
-        let m = s.mmap(&mem, 0, PAGE_4K, RW, false).unwrap();
+        let m = s
+            .mmap(&mem, Place::Fixed(start + 3 * PAGE_4K), PAGE_4K, rw())
+            .unwrap();
         assert_eq!(
-            s.brk(&mem, m + 1),
+            s.brk(&mem, m - 1),
             start + 100,
-            "brk may not pass a mapping"
+            "a page stays free below a mapping"
         );
-        assert_eq!(s.brk(&mem, start - 1), start + 100);
+        assert_eq!(s.brk(&mem, m - PAGE_4K), m - PAGE_4K);
+        assert_eq!(s.brk(&mem, start - 1), m - PAGE_4K);
     }
 
     #[test]
-    fn fixed_and_mremap() {
-        let mem = GuestMem::new(8 * MB).unwrap();
-        let mut s = space(&mem);
-        let base = 0x1000_0000 + 4 * MB;
-        assert_eq!(s.mmap(&mem, base, 2 * PAGE_4K, RW, true), Ok(base));
+    fn fixed_over_brk_and_brk_shrinking_over_it() {
+        let (mem, mut s) = space(8 * MB);
+        let b = s.arena.brk;
+        assert_eq!(s.brk(&mem, b + 4 * PAGE_4K), b + 4 * PAGE_4K);
+        s.write(&mem, b, b"heap").unwrap();
+        let g = b + PAGE_4K;
         assert_eq!(
-            s.mmap(&mem, base + 1, PAGE_4K, RW, true),
+            s.mmap(&mem, Place::Fixed(g), PAGE_4K, NewMap::private(0)),
+            Ok(g)
+        );
+        assert_eq!(s.chunks(g, 1, Access::Read), Err(Errno::EFAULT));
+        assert_eq!(
+            s.mmap(&mem, Place::NoReplace(b), PAGE_4K, rw()),
+            Err(Errno::EEXIST)
+        );
+        assert_eq!(
+            s.mmap(&mem, Place::NoReplace(b + 1), PAGE_4K, rw()),
             Err(Errno::EINVAL)
         );
-        assert_eq!(s.mmap(&mem, 0x1000, PAGE_4K, RW, true), Err(Errno::ENOMEM));
-        s.write(&mem, base, b"abc").unwrap();
+        assert_eq!(s.brk(&mem, b + PAGE_4K), b + PAGE_4K);
+        assert!(!s.is_mapped(g, 1));
+        assert_eq!(s.brk(&mem, b + 4 * PAGE_4K), b + 4 * PAGE_4K);
+        assert!(s.chunks(g, PAGE_4K, Access::Write).is_ok());
+        let mut buf = [0u8; 4];
+        s.read(&mem, b, &mut buf).unwrap();
+        assert_eq!(&buf, b"heap");
+        // Outside the memory mapped before start: page tables would have to change.
         assert_eq!(
-            s.mremap(&mem, base, 2 * PAGE_4K, 4 * PAGE_4K, mv(false)),
+            s.mmap(&mem, Place::Fixed(0x1000), PAGE_4K, rw()),
+            Err(Errno::ENOMEM)
+        );
+    }
+
+    #[test]
+    fn mremap_stays_within_one_mapping() {
+        let (mem, mut s) = space(8 * MB);
+        let base = BASE + 4 * MB;
+        assert_eq!(
+            s.mmap(&mem, Place::Fixed(base), 4 * PAGE_4K, rw()),
             Ok(base)
         );
-        let blocker = s.mmap(&mem, base + 4 * PAGE_4K, PAGE_4K, RW, true).unwrap();
+        s.write(&mem, base, b"abc").unwrap();
+        s.mprotect(base + PAGE_4K, base + 2 * PAGE_4K, mman::PROT_READ, false)
+            .unwrap();
+        assert_eq!(s.map_count(), 3);
+        assert_eq!(
+            s.mremap(&mem, base, 4 * PAGE_4K, 8 * PAGE_4K, mv(true)),
+            Err(Errno::EFAULT)
+        );
+        s.mprotect(base + PAGE_4K, base + 2 * PAGE_4K, RW, false)
+            .unwrap();
+        assert_eq!(s.map_count(), 1);
+        let blocker = s
+            .mmap(
+                &mem,
+                Place::Fixed(base + 4 * PAGE_4K),
+                PAGE_4K,
+                NewMap::private(0),
+            )
+            .unwrap();
         assert_eq!(
             s.mremap(&mem, base, 4 * PAGE_4K, 8 * PAGE_4K, mv(false)),
             Err(Errno::ENOMEM)
@@ -867,11 +1559,157 @@ mod tests {
         let mut buf = [0u8; 3];
         s.read(&mem, moved, &mut buf).unwrap();
         assert_eq!(&buf, b"abc");
-        assert!(s.arena.covered(blocker, blocker + PAGE_4K));
+        assert!(s.is_mapped(blocker, PAGE_4K));
+        assert!(!s.is_mapped(base, 1));
         assert_eq!(
-            s.mremap(&mem, 0x2000_0000, PAGE_4K, PAGE_4K, mv(true)),
+            s.mremap(&mem, 0x2000_0000, PAGE_4K, 2 * PAGE_4K, mv(true)),
             Err(Errno::EFAULT)
         );
+        assert_eq!(
+            s.mremap(&mem, moved, 2 * PAGE_4K, 2 * PAGE_4K - 100, mv(false)),
+            Ok(moved)
+        );
+    }
+
+    #[test]
+    fn protections_follow_the_mapping() {
+        let (mem, mut s) = space(8 * MB);
+        let a = s.mmap(&mem, Place::Hint(0), 4 * PAGE_4K, rw()).unwrap();
+        s.mprotect(a + PAGE_4K, a + 3 * PAGE_4K, mman::PROT_READ, false)
+            .unwrap();
+        s.mprotect(a + 2 * PAGE_4K, a + 3 * PAGE_4K, 0, false)
+            .unwrap();
+        assert!(s.chunks(a, PAGE_4K, Access::Write).is_ok());
+        assert_eq!(
+            s.chunks(a + PAGE_4K - 1, 2, Access::Write),
+            Err(Errno::EFAULT)
+        );
+        assert!(s.chunks(a + PAGE_4K, PAGE_4K, Access::Read).is_ok());
+        assert_eq!(
+            s.chunks(a + 3 * PAGE_4K - 1, 1, Access::Read),
+            Err(Errno::EFAULT)
+        );
+        assert_eq!(s.accessible(a, 4 * PAGE_4K, Access::Read), 2 * PAGE_4K);
+        assert!(s.chunks(a, 4 * PAGE_4K, Access::Mapped).is_ok());
+        assert_eq!(s.chunks(a - PAGE_4K, 1, Access::Read), Err(Errno::EFAULT));
+        // A hole: the part before it changes, then ENOMEM.
+        s.munmap(&mem, a + 3 * PAGE_4K, PAGE_4K).unwrap();
+        assert_eq!(
+            s.mprotect(a, a + 5 * PAGE_4K, RW, false),
+            Err(Errno::ENOMEM)
+        );
+        assert!(s.chunks(a, 3 * PAGE_4K, Access::Write).is_ok());
+        assert_eq!(s.mprotect(a - PAGE_4K, a, RW, false), Err(Errno::ENOMEM));
+        assert_eq!(s.mprotect(a, a + PAGE_4K, RW, true), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn splits_stop_at_the_map_count() {
+        let size = 2 * MAX_MAP_COUNT as u64 * PAGE_4K + 8 * MB;
+        let (mem, mut s) = space(size);
+        let a = s.mmap(&mem, Place::Hint(0), size - 4 * MB, rw()).unwrap();
+        let mut page = 1;
+        let err = loop {
+            let at = a + page * PAGE_4K;
+            if let Err(e) = s.mprotect(at, at + PAGE_4K, mman::PROT_READ, false) {
+                break e;
+            }
+            page += 2;
+        };
+        assert_eq!(err, Errno::ENOMEM);
+        assert_eq!(s.map_count(), MAX_MAP_COUNT);
+        let mid = a + (page + 3) * PAGE_4K;
+        assert_eq!(s.munmap(&mem, mid, PAGE_4K), Err(Errno::ENOMEM));
+        s.munmap(&mem, a, size - 4 * MB).unwrap();
+        assert_eq!(s.map_count(), 0);
+    }
+
+    #[test]
+    fn madvise_msync_mlock() {
+        let (mem, mut s) = space(8 * MB);
+        let a = s.mmap(&mem, Place::Hint(0), 4 * PAGE_4K, rw()).unwrap();
+        s.write(&mem, a, b"x").unwrap();
+        s.mlock(a, a + PAGE_4K, true).unwrap();
+        assert_eq!(
+            s.madvise(&mem, a, a + PAGE_4K, MADV_DONTNEED),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(s.msync(a, a + PAGE_4K, MS_INVALIDATE), Err(Errno::EBUSY));
+        s.mlockall(false, false);
+        s.madvise(&mem, a, a + PAGE_4K, MADV_DONTNEED).unwrap();
+        assert_eq!(s.read_val::<u8>(&mem, a), Ok(0));
+        s.munmap(&mem, a + PAGE_4K, PAGE_4K).unwrap();
+        assert_eq!(
+            s.madvise(&mem, a, a + 4 * PAGE_4K, MADV_DONTNEED),
+            Err(Errno::ENOMEM)
+        );
+        assert_eq!(s.msync(a, a + 4 * PAGE_4K, 0), Err(Errno::ENOMEM));
+        assert_eq!(s.mapped_run(a, 4 * PAGE_4K), PAGE_4K);
+        assert_eq!(s.mlock(a, a + 4 * PAGE_4K, true), Err(Errno::ENOMEM));
+        s.mlockall(false, true);
+        let b = s.mmap(&mem, Place::Hint(0), PAGE_4K, rw()).unwrap();
+        assert_eq!(
+            s.madvise(&mem, b, b + PAGE_4K, MADV_DONTNEED),
+            Err(Errno::EINVAL)
+        );
+    }
+
+    #[test]
+    fn mremap_near_the_top_never_overflows() {
+        let (mem, mut s) = space(8 * MB);
+        let top = u64::MAX - PAGE_4K + 1;
+        assert_eq!(
+            s.mremap(&mem, top, 2 * PAGE_4K, PAGE_4K, mv(false)),
+            Err(Errno::EFAULT)
+        );
+        let fixed = Remap {
+            may_move: true,
+            fixed: Some(BASE),
+            keep_old: false,
+        };
+        assert!(s.mremap(&mem, top, 2 * PAGE_4K, PAGE_4K, fixed).is_err());
+        assert!(s
+            .mremap(&mem, top, u64::MAX - 2 * PAGE_4K, PAGE_4K, fixed)
+            .is_err());
+    }
+
+    #[test]
+    fn faults_bind_frames_only_where_the_mapping_allows() {
+        let (mem, mut s) = space(16 * MB);
+        let none = s
+            .mmap(&mem, Place::Hint(0), 4 * MB, NewMap::private(0))
+            .unwrap();
+        let a = s.mmap(&mem, Place::Hint(0), 4 * MB, rw()).unwrap();
+        let ro = s
+            .mmap(
+                &mem,
+                Place::Hint(0),
+                4 * MB,
+                NewMap::private(mman::PROT_READ),
+            )
+            .unwrap();
+        assert_eq!(s.backed_bytes(), 0, "nothing bound before a touch");
+        assert!(!s.fault(none, Access::Read, false).unwrap());
+        assert!(!s.fault(ro, Access::Write, false).unwrap());
+        assert!(!s.fault(a, Access::Read, true).unwrap(), "no PROT_EXEC");
+        assert!(!s.fault(BASE - PAGE_4K, Access::Read, false).unwrap());
+        assert!(s.fault(a + 5, Access::Write, false).unwrap());
+        assert_eq!(s.backed_bytes(), 2 * MB);
+        assert_eq!(s.resident(a, 2), vec![1, 1]);
+        assert_eq!(s.resident(none, 1), vec![0]);
+        // A page whose fault the tables never cure ends as the application's fault.
+        let mut n = 0;
+        while s.fault(a, Access::Write, false).unwrap() {
+            n += 1;
+        }
+        assert_eq!(n, REFAULT_LIMIT);
+        // More than all the memory there is: ENOMEM; reserving it is free.
+        assert_eq!(
+            s.mmap(&mem, Place::Hint(0), 32 * MB, rw()),
+            Err(Errno::ENOMEM)
+        );
+        s.munmap(&mem, a, 4 * MB).unwrap();
+        assert_eq!(s.backed_bytes(), 0, "munmap gives the frames back");
     }
 
     #[test]
@@ -903,117 +1741,5 @@ mod tests {
         assert_eq!(s.chunks(0x3ff0, 0x20, Access::Read), Err(Errno::EFAULT));
         assert_eq!(s.chunks(u64::MAX, 2, Access::Read), Err(Errno::EFAULT));
         assert_eq!(s.chunks(0, 0, Access::Read), Ok(vec![]));
-    }
-
-    #[test]
-    fn protections_are_per_page_and_follow_the_mapping() {
-        let mem = GuestMem::new(8 * MB).unwrap();
-        let mut s = space(&mem);
-        let a = s.mmap(&mem, 0, 4 * PAGE_4K, RW, false).unwrap();
-        s.mprotect(a + PAGE_4K, a + 3 * PAGE_4K, mman::PROT_READ)
-            .unwrap();
-        s.mprotect(a + 2 * PAGE_4K, a + 3 * PAGE_4K, 0).unwrap();
-        assert!(s.chunks(a, PAGE_4K, Access::Write).is_ok());
-        assert_eq!(
-            s.chunks(a + PAGE_4K - 1, 2, Access::Write),
-            Err(Errno::EFAULT)
-        );
-        assert!(s.chunks(a + PAGE_4K, PAGE_4K, Access::Read).is_ok());
-        assert_eq!(
-            s.chunks(a + 3 * PAGE_4K - 1, 1, Access::Read),
-            Err(Errno::EFAULT)
-        );
-        assert!(s.chunks(a + 3 * PAGE_4K, PAGE_4K, Access::Write).is_ok());
-        assert!(s.chunks(a, 4 * PAGE_4K, Access::Mapped).is_ok());
-        // Memory the arena never handed out is not mapped.
-        assert_eq!(s.chunks(a - PAGE_4K, 1, Access::Read), Err(Errno::EFAULT));
-        // A move carries the protections; the grown tail gets the last page's.
-        let moved = s
-            .mremap(
-                &mem,
-                a,
-                4 * PAGE_4K,
-                6 * PAGE_4K,
-                Remap {
-                    may_move: true,
-                    fixed: Some(0x1000_0000 + 2 * MB),
-                    keep_old: false,
-                },
-            )
-            .unwrap();
-        assert_eq!(moved, 0x1000_0000 + 2 * MB);
-        assert_eq!(s.chunks(a, 1, Access::Read), Err(Errno::EFAULT));
-        assert_eq!(
-            s.chunks(moved + 2 * PAGE_4K, 1, Access::Read),
-            Err(Errno::EFAULT)
-        );
-        assert_eq!(
-            s.chunks(moved + PAGE_4K, 1, Access::Write),
-            Err(Errno::EFAULT)
-        );
-        assert!(s.chunks(moved + 5 * PAGE_4K, 1, Access::Write).is_ok());
-        // Unmapping forgets them: a new mapping there is read-write again.
-        s.munmap(&mem, moved, 6 * PAGE_4K).unwrap();
-        assert!(s.prot.is_empty());
-        let n = s
-            .mmap(&mem, moved, 6 * PAGE_4K, mman::PROT_READ, true)
-            .unwrap();
-        assert_eq!(s.chunks(n, 1, Access::Write), Err(Errno::EFAULT));
-        s.mprotect(n, n + 6 * PAGE_4K, RW).unwrap();
-        assert!(s.chunks(n, 6 * PAGE_4K, Access::Write).is_ok());
-        assert_eq!(s.mprotect(n, n + 7 * PAGE_4K, RW), Err(Errno::ENOMEM));
-    }
-
-    #[test]
-    fn adjacent_mappings_merge_and_their_count_is_capped() {
-        let mem = GuestMem::new(8 * MB).unwrap();
-        let mut s = space(&mem);
-        for _ in 0..100 {
-            s.mmap(&mem, 0, PAGE_4K, RW, false).unwrap();
-        }
-        assert_eq!(s.arena.maps.len(), 1, "top-down neighbours are one mapping");
-        // The cap, reached with an arena big enough for MAX_MAP_COUNT separate mappings.
-        let big = 2 * MAX_MAP_COUNT as u64 * PAGE_4K + 8 * MB;
-        let mem = GuestMem::new(big).unwrap();
-        let mut s = AddrSpace::new(
-            vec![Region {
-                start: 0x1000_0000,
-                end: 0x1000_0000 + big,
-                pa: 0,
-                write: true,
-                exec: false,
-            }],
-            Arena::new(0x1000_0000, 0x1000_0000 + big, 0),
-        );
-        let top = 0x1000_0000 + big;
-        for i in 0..MAX_MAP_COUNT as u64 {
-            let at = top - (2 * i + 1) * PAGE_4K;
-            assert_eq!(s.mmap(&mem, at, PAGE_4K, RW, true), Ok(at));
-        }
-        assert_eq!(s.arena.maps.len(), MAX_MAP_COUNT);
-        let next = top - (2 * MAX_MAP_COUNT as u64 + 1) * PAGE_4K;
-        assert_eq!(s.mmap(&mem, next, PAGE_4K, RW, true), Err(Errno::ENOMEM));
-        // One that touches mappings merges with them: allowed, and one fewer.
-        let touching = top - 2 * PAGE_4K;
-        assert_eq!(s.mmap(&mem, touching, PAGE_4K, RW, true), Ok(touching));
-        assert_eq!(s.arena.maps.len(), MAX_MAP_COUNT - 1);
-        assert_eq!(s.mmap(&mem, next, PAGE_4K, RW, true), Ok(next));
-        // Splitting one in two is ENOMEM at the cap.
-        assert_eq!(s.munmap(&mem, touching, PAGE_4K), Err(Errno::ENOMEM));
-    }
-
-    #[test]
-    fn mremap_to_the_same_page_rounded_size_keeps_the_address() {
-        let mem = GuestMem::new(8 * MB).unwrap();
-        let mut s = space(&mem);
-        let a = s.mmap(&mem, 0, 2 * PAGE_4K, RW, false).unwrap();
-        assert_eq!(
-            s.mremap(&mem, a, 2 * PAGE_4K, 2 * PAGE_4K, mv(false)),
-            Ok(a)
-        );
-        assert_eq!(
-            s.mremap(&mem, a, 2 * PAGE_4K, 2 * PAGE_4K - 100, mv(false)),
-            Ok(a)
-        );
     }
 }

@@ -35,6 +35,19 @@ pub enum Kind {
     MapFlags,
     /// arch_prctl code.
     ArchCode,
+    /// pipe/pipe2's `int[2]`, shown as `[3, 4]` once the call filled it.
+    FdPair,
+    /// pipe2's flags (`O_NONBLOCK|O_CLOEXEC`, 0 for none).
+    PipeFlags,
+    /// A socket address the app passes, its length in argument N (strace's
+    /// `{sa_family=AF_INET, sin_port=htons(80), …}`).
+    SockAddr(usize),
+    /// A socket address the call fills, its length in the socklen_t argument N points at;
+    /// shown once the call succeeded.
+    SockAddrOut(usize),
+    /// rt_sigreturn's restored mask (`{mask=[USR1]}`; the caller puts the mask in the
+    /// argument).
+    SigMask,
 }
 
 use Kind::*;
@@ -49,6 +62,16 @@ fn signature(nr: u64) -> Option<&'static [Kind]> {
     crate::linux::table::NO_ARGS_UNSERVED
         .contains(&s)
         .then_some(&[])
+}
+
+/// A socket address in the app's memory, as strace shows it.
+fn sockaddr(v: u64, len: u64, mem: &GuestMem, space: &AddrSpace) -> String {
+    let len = len.min(crate::linux::net::addr::SOCKADDR_MAX as u64) as usize;
+    let mut buf = vec![0u8; len];
+    match space.read(mem, v, &mut buf) {
+        Ok(()) => crate::linux::net::addr::strace(&buf),
+        Err(_) => format!("{v:#x}"),
+    }
 }
 
 /// Bytes of data shown before "...".
@@ -75,6 +98,7 @@ fn one(kind: Kind, i: usize, call: &Call, mem: &GuestMem, space: &AddrSpace) -> 
     match kind {
         Int => (v as i32 as i64).to_string(),
         Size => v.to_string(),
+        SigMask => format!("{{mask={}}}", sigset(v)),
         Hex if v == 0 => "NULL".into(),
         Hex => format!("{v:#x}"),
         Oct => format!("{v:#o}"),
@@ -92,6 +116,26 @@ fn one(kind: Kind, i: usize, call: &Call, mem: &GuestMem, space: &AddrSpace) -> 
             _ => format!("{v:#x}"),
         },
         OpenFlags => open_flags(v),
+        SockAddr(_) | SockAddrOut(_) if v == 0 => "NULL".into(),
+        SockAddr(len_arg) => sockaddr(v, call.args[len_arg], mem, space),
+        SockAddrOut(len_arg) => match (call.result, space.read_val::<u32>(mem, call.args[len_arg]))
+        {
+            (Outcome::Returned(n), Ok(len)) if n >= 0 => sockaddr(v, u64::from(len), mem, space),
+            _ => format!("{v:#x}"),
+        },
+        FdPair => match (call.result, space.read_val::<[i32; 2]>(mem, v)) {
+            (Outcome::Returned(0), Ok([r, w])) => format!("[{r}, {w}]"),
+            _ => format!("{v:#x}"),
+        },
+        PipeFlags => flags(
+            v,
+            &[
+                (oflag::NONBLOCK, "O_NONBLOCK"),
+                (oflag::DIRECT, "O_DIRECT"),
+                (oflag::CLOEXEC, "O_CLOEXEC"),
+            ],
+            "0",
+        ),
         Prot => flags(
             v,
             &[
@@ -219,6 +263,18 @@ pub fn ret(nr: u64, r: i64) -> String {
     } else {
         r.to_string()
     }
+}
+
+/// A signal set as strace prints it: `[USR1 RT_2]`.
+pub fn sigset(mask: u64) -> String {
+    let names: Vec<String> = (1..=64)
+        .filter(|s| mask & (1u64 << (s - 1)) != 0)
+        .map(|s| {
+            let n = crate::linux::signal::signal_name(s);
+            n.strip_prefix("SIG").map(str::to_string).unwrap_or(n)
+        })
+        .collect();
+    format!("[{}]", names.join(" "))
 }
 
 #[cfg(test)]

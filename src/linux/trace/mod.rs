@@ -68,6 +68,11 @@ impl Tracer {
         }
     }
 
+    /// A tracer in the same mode with nothing counted (a forked child's).
+    pub fn fresh(&self) -> Tracer {
+        Tracer::new(self.mode)
+    }
+
     /// Account for (and in [`TraceMode::Calls`], print) a finished call.
     pub fn record(&mut self, call: &Call, mem: &GuestMem, space: &AddrSpace, out: &Sink) {
         let known = usize::try_from(call.nr).ok().and_then(Sysno::new).is_some();
@@ -87,6 +92,18 @@ impl Tracer {
             };
             let _ = out.write_all(line.as_bytes());
         }
+    }
+
+    /// A line that is not a call (a signal's delivery), in [`TraceMode::Calls`] only.
+    pub fn note(&mut self, line: &str, tid: Option<u32>, out: &Sink) {
+        if self.mode != TraceMode::Calls {
+            return;
+        }
+        let line = match tid {
+            Some(tid) => format!("[pid {tid:>5}] {line}\n"),
+            None => format!("{line}\n"),
+        };
+        let _ = out.write_all(line.as_bytes());
     }
 
     /// The `strace -c` table, in [`TraceMode::Summary`]; None otherwise.
@@ -165,11 +182,48 @@ pub fn name(nr: u64) -> String {
         .unwrap_or_else(|| format!("syscall_{nr:#x}"))
 }
 
+/// strace's text for the kernel-internal restart errnos a call cut short by a signal returns.
+fn restart_name(r: i64) -> Option<&'static str> {
+    use crate::linux::signal::deliver::{
+        ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK,
+    };
+    Some(match i32::try_from(-r).ok()? {
+        ERESTARTSYS => "ERESTARTSYS (To be restarted if SA_RESTART is set)",
+        ERESTARTNOINTR => "ERESTARTNOINTR (To be restarted)",
+        ERESTARTNOHAND => "ERESTARTNOHAND (To be restarted if no handler)",
+        ERESTART_RESTARTBLOCK => "ERESTART_RESTARTBLOCK (Interrupted by signal)",
+        _ => return None,
+    })
+}
+
+/// strace's line for a signal delivered to a handler:
+/// `--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_USER, si_pid=1, si_uid=0} ---`.
+pub fn signal_line(info: &crate::linux::abi::SigInfo) -> String {
+    use crate::linux::abi::{SI_KERNEL, SI_QUEUE, SI_TKILL, SI_USER};
+    use crate::linux::signal::signal_name;
+    let name = signal_name(info.signo);
+    let (pid, uid) = (info.fields[0] as u32 as i32, info.fields[0] >> 32);
+    let body = match info.code {
+        SI_USER => format!("si_code=SI_USER, si_pid={pid}, si_uid={uid}"),
+        SI_TKILL => format!("si_code=SI_TKILL, si_pid={pid}, si_uid={uid}"),
+        SI_QUEUE => format!(
+            "si_code=SI_QUEUE, si_pid={pid}, si_uid={uid}, si_int={}, si_ptr={:#x}",
+            info.fields[1] as u32 as i32, info.fields[1]
+        ),
+        SI_KERNEL => "si_code=SI_KERNEL, si_addr=NULL".to_string(),
+        c => format!("si_code={c}"),
+    };
+    format!("--- {name} {{si_signo={name}, {body}}} ---")
+}
+
 /// One strace-style line: `write(1, "hi\n", 3) = 3`.
 pub fn render(call: &Call, mem: &GuestMem, space: &AddrSpace) -> String {
     let args = crate::linux::trace::args::decode(call, mem, space);
     let result = match call.result {
         Outcome::Ended => "?".to_string(),
+        Outcome::Returned(r) if restart_name(r).is_some() => {
+            format!("? {}", restart_name(r).unwrap_or_default())
+        }
         Outcome::Returned(r) if (-4095..0).contains(&r) => {
             let e = Errno::new(-r as i32);
             format!(
@@ -184,3 +238,21 @@ pub fn render(call: &Call, mem: &GuestMem, space: &AddrSpace) -> String {
 }
 
 pub mod args;
+
+/// `--trace`: a signal goes to its handler on thread `tid` (strace's `--- SIG... ---` line).
+pub fn signal_delivered(
+    process: &crate::linux::Process,
+    tid: u32,
+    info: &crate::linux::abi::SigInfo,
+) {
+    if let Some(tracer) = &process.trace {
+        let multi = process
+            .multi_threaded
+            .load(std::sync::atomic::Ordering::Relaxed);
+        crate::linux::process::locked(tracer).note(
+            &signal_line(info),
+            multi.then_some(tid),
+            &process.stdio.stderr,
+        );
+    }
+}

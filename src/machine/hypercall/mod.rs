@@ -9,8 +9,12 @@ mod console;
 use crate::exit::ExitStatus;
 use crate::machine::memory::{GuestMem, MemoryError};
 pub use crate::machine::vcpu::cpu::{Cpu, Flow};
+use crate::machine::vcpu::setup::user_segments;
 use crate::machine::vcpu::{AppFault, ExitHandler};
-use umon_abi::hypercall::{Abort, EnterUser, FaultReport, Hypercall, SelftestReport};
+use umon_abi::hypercall::{
+    Abort, EnterUser, FaultReport, Hypercall, SelftestReport, USER_FAULT_FRAME_WORDS,
+};
+use umon_abi::layout::PHYS_MEM;
 use umon_abi::Gpa;
 
 /// The guest broke the hypercall protocol.
@@ -44,6 +48,14 @@ pub enum HypercallError {
     Deadlock {
         /// Which call.
         what: &'static str,
+    },
+    /// A user-fault exit without the exception frame of a CPL3 exception at rsp.
+    #[error(
+        "guest core reported an application fault with no user exception frame (rsp {rsp:#x})"
+    )]
+    UserFaultFrame {
+        /// The core's rsp at the exit.
+        rsp: u64,
     },
     /// The core itself faulted.
     #[error("guest core crashed: exception {vector} at rip {rip:#x} (cr2 {cr2:#x})")]
@@ -105,16 +117,61 @@ pub fn dispatch(
             }
             let fault = AppFault::Exception {
                 vector: f.vector,
+                error_code: f.error_code,
                 rip: f.rip,
                 cr2: f.cr2,
             };
             Ok(handler.app_fault(cpu, fault))
         }
+        Hypercall::UserFault => {
+            let fault = user_fault(cpu, mem)?;
+            Ok(handler.app_fault(cpu, fault))
+        }
         // rcx is where the CPU would return to, just after the 2-byte `syscall`.
+        // The stub ran no instruction before the exit, so the rest is the application's state
+        // (rflags in r11, as `syscall` saved them).
         Hypercall::CompatSyscall => {
             let rip = cpu.regs.rcx.wrapping_sub(2);
+            let mut regs = *cpu.regs;
+            regs.rip = rip;
+            regs.rflags = (regs.r11 & !0x3000) | 0x2;
+            user_segments(cpu.sregs);
+            cpu.resume_user(regs);
             Ok(handler.app_fault(cpu, AppFault::CompatSyscall { rip }))
         }
         _ => Err(HypercallError::Unknown { nr }),
     }
+}
+
+/// The application's exception, from the frame the core's entry left at rsp: the registers in
+/// `cpu` become the application's state at the fault (the general registers are still its
+/// own; rip, rsp and rflags come from the frame; user segments), so a signal frame saves, and
+/// `rt_sigreturn` resumes, exactly what was interrupted.
+fn user_fault(cpu: &mut Cpu<'_>, mem: &GuestMem) -> Result<AppFault, HypercallError> {
+    let rsp = cpu.regs.rsp;
+    let bad = HypercallError::UserFaultFrame { rsp };
+    // Only the core's entry, at CPL0 on its exception stack (in the Main window), issues it.
+    if cpu.sregs.cs.dpl != 0 || rsp < PHYS_MEM {
+        return Err(bad);
+    }
+    let frame: [u64; USER_FAULT_FRAME_WORDS] = mem
+        .read(Gpa(rsp - PHYS_MEM))
+        .map_err(|_| HypercallError::UserFaultFrame { rsp })?;
+    let [vector, error_code, rip, cs, rflags, user_rsp, _ss] = frame;
+    if cs & 3 != 3 {
+        return Err(bad);
+    }
+    let mut regs = *cpu.regs;
+    regs.rip = rip;
+    regs.rsp = user_rsp;
+    // As the CPU pushed them; IOPL 0 and the reserved bit whatever the stack says.
+    regs.rflags = (rflags & !0x3000) | 0x2;
+    user_segments(cpu.sregs);
+    cpu.resume_user(regs);
+    Ok(AppFault::Exception {
+        vector,
+        error_code,
+        rip,
+        cr2: cpu.sregs.cr2,
+    })
 }

@@ -2,9 +2,14 @@
 //! the run loop's own types: handlers above the machine (the hypercall layer, the Linux
 //! personality) import them from here, never the other way round.
 use crate::exit::ExitStatus;
+use crate::machine::memory::{GuestMem, MemoryError};
+use crate::machine::paging::{Flush, PtBatch};
+use crate::machine::vcpu::setup::{kernel_segments, user_segments};
 use kvm_bindings::{kvm_regs, kvm_sregs};
 use umon_abi::hypercall::EnterUser;
-use umon_abi::layout::selector;
+use umon_abi::layout::{selector, PERCPU_STACK_BYTES, PHYS_MEM};
+use umon_abi::pt::{PtBatchHeader, PtOp, PtReturn, FLUSH_ALL, FLUSH_NONE};
+use umon_abi::Gpa;
 
 /// Registers were changed and must go back to KVM.
 pub const DIRTY_REGS: u32 = 1;
@@ -47,6 +52,72 @@ pub trait ExtendedState {
     fn set(&self, image: &[u8; XSAVE_IMAGE]) -> bool;
 }
 
+/// Where a vCPU's page-table batches go: `bytes` of guest RAM from `batch`, reachable by the
+/// core through the Main window and by nothing at CPL3, and the core's routine
+/// (`setup::pt_apply_entry`).
+#[derive(Clone, Copy, Debug)]
+pub struct PtArea {
+    /// `umon_pt_apply`.
+    pub routine: u64,
+    /// The batch area's first byte.
+    pub batch: Gpa,
+    /// Its length.
+    pub bytes: u64,
+}
+
+/// What the routine needs at the top of the exception stack: the return frame and its four
+/// saved registers, with a spare line.
+const PT_STACK_USE: u64 = std::mem::size_of::<PtReturn>() as u64 + 4 * 8 + 16;
+
+impl PtArea {
+    /// The most ops one batch in this area holds.
+    pub fn capacity(&self) -> usize {
+        let header = std::mem::size_of::<PtBatchHeader>() as u64;
+        (self.bytes.saturating_sub(header) / std::mem::size_of::<PtOp>() as u64) as usize
+    }
+
+    /// The bottom of the vCPU's own exception stack, whose top is `stack_top` (a Main window
+    /// address): the smallest stack (`PERCPU_STACK_BYTES`) less what the routine uses at its
+    /// top. Every vCPU has one, the application cannot reach it, and nothing else uses it
+    /// between the exit that prepares a batch and the routine's `iretq` (an exception there
+    /// would be the core's own crash). Holds [`PT_STACK_BATCH_OPS`] ops.
+    pub fn on_exception_stack(routine: u64, stack_top: u64) -> PtArea {
+        PtArea {
+            routine,
+            batch: Gpa(stack_top - PHYS_MEM - PERCPU_STACK_BYTES),
+            bytes: PERCPU_STACK_BYTES - PT_STACK_USE,
+        }
+    }
+}
+
+/// Ops a batch on the exception stack holds ([`PtArea::on_exception_stack`]).
+pub const PT_STACK_BATCH_OPS: usize = ((PERCPU_STACK_BYTES - PT_STACK_USE) / 16 - 1) as usize;
+
+/// Why a page-table batch could not be handed to the core.
+#[derive(Debug, thiserror::Error)]
+pub enum PtApplyError {
+    /// More guest stores and invalidations than the batch area holds.
+    #[error("a page-table batch of {ops} ops does not fit its area ({capacity})")]
+    TooLarge {
+        /// Ops in the batch.
+        ops: usize,
+        /// What the area holds.
+        capacity: usize,
+    },
+    /// The vCPU's TSS names no exception stack in the Main window.
+    #[error("the vCPU's TSS at {tss:#x} names no exception stack")]
+    NoStack {
+        /// TR's base.
+        tss: u64,
+    },
+    /// This exit already has a batch to apply (one per exit: plan several changes as one).
+    #[error("a page-table batch is already pending on this vCPU")]
+    Pending,
+    /// Writing the batch, the fresh tables or the return frame failed.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+}
+
 /// What the run loop does after an exit was handled.
 #[derive(Debug)]
 pub enum Flow {
@@ -86,6 +157,97 @@ impl Cpu<'_> {
         self.dirty |= DIRTY_REGS | DIRTY_SREGS;
     }
 
+    /// Apply `batch` before the application runs on: the host fills its fresh tables, and the
+    /// next KVM_RUN enters the core's `umon_pt_apply` at CPL0, which makes the guest stores
+    /// and flushes (PVM's shadow MMU sees only those, not host writes) and `iretq`s to the
+    /// application state this `Cpu` holds now. Call it last while serving an exit, after
+    /// [`Cpu::complete_syscall`] (a syscall's result is in rax and stays there) or at a user
+    /// fault (the registers are the application's), nowhere else. On hardware KVM a syscall
+    /// exit is at CPL0 in the stub, before its `sysretq`: the routine's `iretq` replaces it,
+    /// returning to rcx with r11's flags (the same routine works there; not testable on the
+    /// PVM hosts umon is developed on). A batch with no guest ops enters nothing.
+    pub fn apply_pt(
+        &mut self,
+        mem: &GuestMem,
+        area: &PtArea,
+        batch: &PtBatch,
+    ) -> Result<(), PtApplyError> {
+        if self.sregs.cs.dpl == 0 && self.regs.rip == area.routine {
+            return Err(PtApplyError::Pending);
+        }
+        let ops = batch.guest_ops();
+        if ops.len() > area.capacity() {
+            return Err(PtApplyError::TooLarge {
+                ops: ops.len(),
+                capacity: area.capacity(),
+            });
+        }
+        let flush = if batch.flush == Flush::All {
+            FLUSH_ALL
+        } else {
+            FLUSH_NONE
+        };
+        let frame_at = self.exception_stack(mem)? - std::mem::size_of::<PtReturn>() as u64;
+        for (gpa, entries) in &batch.fills {
+            mem.write(*gpa, &**entries)?;
+        }
+        if ops.is_empty() && flush == FLUSH_NONE {
+            return Ok(());
+        }
+        let mut bytes = Vec::with_capacity(16 * (ops.len() + 1));
+        let header = PtBatchHeader {
+            len: ops.len() as u64,
+            flush: u64::from(flush),
+        };
+        bytes.extend_from_slice(zerocopy::IntoBytes::as_bytes(&header));
+        for (entry, value) in ops {
+            bytes.extend_from_slice(zerocopy::IntoBytes::as_bytes(&PtOp { entry, value }));
+        }
+        mem.write_bytes(area.batch, &bytes)?;
+        // Where the application goes on: a syscall at CPL0 (hardware) has not returned yet.
+        let (rip, rflags) = if self.sregs.cs.dpl == 3 {
+            (self.regs.rip, self.regs.rflags)
+        } else {
+            (self.regs.rcx, self.regs.r11)
+        };
+        let ret = PtReturn {
+            rdi: self.regs.rdi,
+            rip,
+            cs: u64::from(selector::USER_CS),
+            rflags: (rflags & !0x3000) | 0x2,
+            rsp: self.regs.rsp,
+            ss: u64::from(selector::USER_DS),
+        };
+        mem.write(Gpa(frame_at - PHYS_MEM), &ret)?;
+        // iretq loads CS and SS only: DS and ES stay the application's, as user_segments
+        // makes them (usable again after an exception left them null).
+        user_segments(self.sregs);
+        kernel_segments(self.sregs);
+        self.regs.rip = area.routine;
+        self.regs.rsp = frame_at;
+        self.regs.rdi = PHYS_MEM + area.batch.0;
+        // IF off: nothing may interrupt the routine (there is no interrupt source, but the
+        // routine is not reentrant); IOPL 0.
+        self.regs.rflags = 0x2;
+        self.dirty |= DIRTY_REGS | DIRTY_SREGS;
+        Ok(())
+    }
+
+    /// The top of this vCPU's exception stack (a Main window address), as its TSS says
+    /// (RSP0 at offset 4): the TSS is the monitor's, read-only to the guest in every window.
+    pub fn exception_stack(&self, mem: &GuestMem) -> Result<u64, PtApplyError> {
+        let tss = self.sregs.tr.base;
+        let no_stack = PtApplyError::NoStack { tss };
+        let rsp0_at = tss
+            .checked_sub(PHYS_MEM)
+            .and_then(|t| t.checked_add(4))
+            .ok_or(PtApplyError::NoStack { tss })?;
+        let rsp0: u64 = mem.read(Gpa(rsp0_at))?;
+        rsp0.checked_sub(PHYS_MEM + PERCPU_STACK_BYTES)
+            .map(|_| rsp0)
+            .ok_or(no_stack)
+    }
+
     /// Install the CPL3 state: user code and data selectors, the entry registers, IF set, IOPL 0.
     pub fn enter_user(&mut self, args: &EnterUser) {
         *self.regs = kvm_regs {
@@ -97,5 +259,117 @@ impl Cpu<'_> {
         };
         let regs = *self.regs;
         self.resume_user(regs);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::machine::paging::Flush;
+    use umon_abi::layout::{percpu_stack_top, percpu_tss};
+
+    /// A vCPU (index 3) stopped at CPL3 (`dpl`) or in the syscall stub at CPL0, its TSS and
+    /// stack in guest RAM.
+    fn stopped(mem: &GuestMem, dpl: u8) -> (kvm_regs, kvm_sregs) {
+        let top = PHYS_MEM + percpu_stack_top(3);
+        mem.write(Gpa(percpu_tss(3) + 4), &top).unwrap();
+        let regs = kvm_regs {
+            rip: 0x1000_0000_0040,
+            rsp: 0x1000_7fff_f000,
+            rdi: 0x1234,
+            rcx: 0x1000_0000_0777,
+            r11: 0x246,
+            rflags: 0x3202,
+            ..Default::default()
+        };
+        let mut sregs = kvm_sregs::default();
+        sregs.tr.base = PHYS_MEM + percpu_tss(3);
+        sregs.cs.dpl = dpl;
+        (regs, sregs)
+    }
+
+    fn one_store() -> PtBatch {
+        PtBatch {
+            fills: Vec::new(),
+            stores: vec![(Gpa(0x50_0000), 0x60_0067)],
+            flush: Flush::Pages(vec![umon_abi::Gva(0x1000_0000_0000)]),
+            retired: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn apply_pt_enters_the_routine_with_the_return_frame_and_the_batch() {
+        let mem = GuestMem::new(16 << 20).unwrap();
+        for (dpl, rip, rflags) in [(3, 0x1000_0000_0040, 0x202), (0, 0x1000_0000_0777, 0x246)] {
+            let (mut regs, mut sregs) = stopped(&mem, dpl);
+            let before = regs;
+            let mut cpu = Cpu {
+                regs: &mut regs,
+                sregs: &mut sregs,
+                dirty: 0,
+                xstate: None,
+            };
+            let top = cpu.exception_stack(&mem).unwrap();
+            let area = PtArea::on_exception_stack(0x20_1230, top);
+            cpu.apply_pt(&mem, &area, &one_store()).unwrap();
+            assert_eq!(cpu.regs.rip, 0x20_1230);
+            assert_eq!(cpu.regs.rdi, PHYS_MEM + area.batch.0);
+            assert_eq!((cpu.sregs.cs.dpl, cpu.sregs.ss.dpl), (0, 0));
+            assert_eq!(cpu.dirty, DIRTY_REGS | DIRTY_SREGS);
+            let ret: PtReturn = mem.read(Gpa(cpu.regs.rsp - PHYS_MEM)).unwrap();
+            assert_eq!(
+                (ret.rdi, ret.rip, ret.rflags, ret.rsp),
+                (before.rdi, rip, rflags, before.rsp)
+            );
+            assert_eq!(ret.cs, u64::from(selector::USER_CS));
+            assert_eq!(ret.ss, u64::from(selector::USER_DS));
+            assert!(cpu.regs.rsp + 48 <= top && cpu.regs.rsp >= PHYS_MEM + area.batch.0);
+            let head: PtBatchHeader = mem.read(area.batch).unwrap();
+            assert_eq!((head.len, head.flush), (2, u64::from(FLUSH_NONE)));
+            let ops: [PtOp; 2] = mem.read(Gpa(area.batch.0 + 16)).unwrap();
+            assert_eq!(
+                (ops[0].entry, ops[0].value),
+                (PHYS_MEM + 0x50_0000, 0x60_0067)
+            );
+            assert_eq!((ops[1].entry, ops[1].value), (0, 0x1000_0000_0000));
+            // One batch per exit: a second one would return into the routine.
+            assert!(matches!(
+                cpu.apply_pt(&mem, &area, &one_store()),
+                Err(PtApplyError::Pending)
+            ));
+        }
+    }
+
+    #[test]
+    fn a_batch_larger_than_its_area_is_refused_untouched() {
+        let mem = GuestMem::new(16 << 20).unwrap();
+        let (mut regs, mut sregs) = stopped(&mem, 3);
+        let before = regs;
+        let mut cpu = Cpu {
+            regs: &mut regs,
+            sregs: &mut sregs,
+            dirty: 0,
+            xstate: None,
+        };
+        let top = cpu.exception_stack(&mem).unwrap();
+        let area = PtArea::on_exception_stack(0x20_1230, top);
+        let mut big = one_store();
+        big.stores = vec![(Gpa(0x50_0000), 0); PT_STACK_BATCH_OPS];
+        assert!(matches!(
+            cpu.apply_pt(&mem, &area, &big),
+            Err(PtApplyError::TooLarge { .. })
+        ));
+        assert_eq!((cpu.regs.rip, cpu.dirty), (before.rip, 0));
+    }
+
+    #[test]
+    fn the_exception_stack_area_holds_what_the_machine_plans_for() {
+        let top = PHYS_MEM + 0x30_0400;
+        let area = PtArea::on_exception_stack(0, top);
+        assert_eq!(area.capacity(), PT_STACK_BATCH_OPS);
+        // Below the return frame and the routine's four pushes.
+        assert!(PHYS_MEM + area.batch.0 + area.bytes + PT_STACK_USE <= top);
+        assert_eq!(PHYS_MEM + area.batch.0, top - PERCPU_STACK_BYTES);
     }
 }

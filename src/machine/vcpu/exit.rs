@@ -25,6 +25,8 @@ pub enum Exit {
     Mmio {
         /// The address.
         addr: u64,
+        /// A store (else a load).
+        write: bool,
     },
     /// KVM's instruction emulator gave up (PVM: an instruction it cannot run at CPL0).
     InternalError,
@@ -50,7 +52,8 @@ impl Exit {
             VcpuExit::IoIn(port, _) => Exit::IoIn { port },
             VcpuExit::Hlt => Exit::Hlt,
             VcpuExit::Shutdown => Exit::Shutdown,
-            VcpuExit::MmioRead(addr, _) | VcpuExit::MmioWrite(addr, _) => Exit::Mmio { addr },
+            VcpuExit::MmioRead(addr, _) => Exit::Mmio { addr, write: false },
+            VcpuExit::MmioWrite(addr, _) => Exit::Mmio { addr, write: true },
             VcpuExit::InternalError => Exit::InternalError,
             VcpuExit::FailEntry(reason, _) => Exit::FailEntry { reason },
             VcpuExit::Intr => Exit::Interrupted,
@@ -65,7 +68,9 @@ impl Exit {
             Exit::IoIn { port } => format!("unexpected I/O read from port {port:#x}"),
             Exit::Hlt => "guest halted".into(),
             Exit::Shutdown => "guest triple fault".into(),
-            Exit::Mmio { addr } => format!("access to unbacked guest-physical address {addr:#x}"),
+            Exit::Mmio { addr, .. } => {
+                format!("access to unbacked guest-physical address {addr:#x}")
+            }
             Exit::InternalError => {
                 "KVM internal error (instruction the hypervisor cannot emulate)".into()
             }

@@ -11,6 +11,7 @@ pub use exit::Exit;
 use crate::exit::ExitStatus;
 use crate::machine::hypercall::{self, HypercallError};
 use crate::machine::memory::GuestMem;
+use crate::machine::stop::ImmediateExit;
 use cpu::{Cpu, ExtendedState, Flow, Xstate, DIRTY_REGS, DIRTY_SREGS, XSAVE_IMAGE};
 use kvm_ioctls::{SyncReg, VcpuFd};
 use umon_abi::hypercall::SelftestReport;
@@ -63,10 +64,13 @@ impl VcpuError {
 /// it into the signal its OS would send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AppFault {
-    /// An exception at CPL3, as the core reported it.
+    /// An exception at CPL3. The `Cpu` handed along holds the application's registers at the
+    /// fault (rip, rsp, rflags from the exception frame), ready for a signal frame.
     Exception {
         /// The vector.
         vector: u64,
+        /// The CPU's error code (0 for vectors without one).
+        error_code: u64,
         /// Where.
         rip: u64,
         /// CR2 (the address, for a page fault).
@@ -85,6 +89,8 @@ pub enum AppFault {
         rip: u64,
         /// The guest-physical address, for a memory access.
         gpa: Option<u64>,
+        /// The memory access was a store.
+        write: bool,
     },
 }
 
@@ -96,8 +102,15 @@ pub trait ExitHandler {
     fn app_fault(&mut self, cpu: &mut Cpu<'_>, fault: AppFault) -> Flow;
     /// The core writes diagnostics to the application's stdout (1) or stderr (2).
     fn console(&mut self, fd: u32, bytes: &[u8]) -> std::io::Result<()>;
-    /// Checked before every guest entry: Some ends the run (a stop was requested).
-    fn before_run(&mut self) -> Option<Flow>;
+    /// Called before every guest entry: Some ends the run (a stop was requested). `cpu` holds
+    /// the registers the guest resumes with, changeable (a signal frame); None before the
+    /// first entry, when they are not in the kvm_run page yet.
+    fn before_run(&mut self, cpu: Option<&mut Cpu<'_>>) -> Option<Flow>;
+    /// A signal may be waiting for this thread: the next [`ExitHandler::before_run`] with
+    /// registers may build a frame.
+    fn signal_waiting(&self) -> bool {
+        true
+    }
 }
 
 /// Why a run ended early.
@@ -132,6 +145,8 @@ pub struct Vcpu {
     /// KVM's XSAVE image fits `struct kvm_xsave` (KVM_CAP_XSAVE2 <= 4096), so KVM_SET_XSAVE
     /// reads no byte past it.
     xsave_settable: bool,
+    /// The kvm_run page holds the registers of the first entry ([`Vcpu::prime`]).
+    primed: bool,
 }
 
 /// [`ExtendedState`] through a vCPU fd.
@@ -139,6 +154,59 @@ struct FdXstate<'a> {
     fd: &'a VcpuFd,
     xsave: bool,
     settable: bool,
+}
+
+/// XSTATE_BV's offset in an XSAVE image.
+const XSTATE_BV: usize = 512;
+/// XSTATE_BV's x87 and SSE bits.
+const XSTATE_FP_SSE: u64 = 0b11;
+
+/// The XCR0 the application really runs with when the guest has no XSAVE of its own, and the
+/// XSAVE size for it (CPUID 0xd.0 EBX), when that state fits an image. PVM's supported CPUID
+/// leaves XSAVE out, so umon sets no guest XCR0; KVM then loads none and the host's stays in
+/// force at CPL3, where CPUID and `xgetbv` are not intercepted: the application sees and
+/// uses AVX (glibc's and Go's memmove do). Its state must ride in signal frames as on Linux:
+/// a frame with only the legacy area lost the upper halves of the YMM registers at every
+/// handler (Go's asynchronous preemption by SIGURG corrupted copies in flight).
+#[allow(unsafe_code)]
+fn native_xstate() -> Option<(u64, usize)> {
+    use std::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
+    static NATIVE: std::sync::OnceLock<Option<(u64, usize)>> = std::sync::OnceLock::new();
+    *NATIVE.get_or_init(|| {
+        // CPUID.1:ECX.OSXSAVE[bit 27]: the host kernel enabled XSAVE, so `xgetbv` works.
+        #[allow(unused_unsafe)]
+        // SAFETY: CPUID exists on every x86-64 CPU and only reads.
+        let leaf1 = unsafe { __cpuid(1) };
+        if leaf1.ecx & (1 << 27) == 0 {
+            return None;
+        }
+        // SAFETY: OSXSAVE is set (checked above), so XGETBV with ECX 0 does not fault.
+        let xcr0 = unsafe { _xgetbv(0) };
+        #[allow(unused_unsafe)]
+        // SAFETY: as above; leaf 0xd exists where OSXSAVE is set.
+        let size = unsafe { __cpuid_count(0xd, 0) }.ebx as usize;
+        (xcr0 & !XSTATE_FP_SSE != 0 && (FXSAVE_SIZE + 64..=XSAVE_IMAGE).contains(&size))
+            .then_some((xcr0, size))
+    })
+}
+
+/// Make `image` mean what XRSTOR makes of it with every component of XSTATE_BV requested: a
+/// component whose bit is clear is in its initial state. KVM_SET_XSAVE instead keeps the
+/// vCPU's previous MXCSR when neither SSE nor AVX is in XSTATE_BV, and a handler's initial
+/// image has none of them; so x87 and SSE always go in as present, with their initial values
+/// where absent.
+fn x87_sse_present(image: &mut [u8; XSAVE_IMAGE]) {
+    let bv = u64::from_le_bytes(image[XSTATE_BV..XSTATE_BV + 8].try_into().unwrap_or([0; 8]));
+    if bv & 1 == 0 {
+        // FCW 0x37f, every other x87 field and register zero (MXCSR, at 24..32, is SSE's).
+        image[..24].fill(0);
+        image[..2].copy_from_slice(&0x37fu16.to_le_bytes());
+        image[32..160].fill(0);
+    }
+    if bv & 2 == 0 {
+        image[160..416].fill(0);
+    }
+    image[XSTATE_BV..XSTATE_BV + 8].copy_from_slice(&(bv | XSTATE_FP_SSE).to_le_bytes());
 }
 
 /// The fxsave layout's fields that `kvm_fpu` carries (the legacy area of an XSAVE image).
@@ -152,6 +220,14 @@ const FX_ST: usize = 32;
 const FX_XMM: usize = 160;
 /// The legacy area's size.
 const FXSAVE_SIZE: usize = 512;
+
+/// The initial state as an XSAVE image: FCW 0x37f, MXCSR 0x1f80, every register zero, no
+/// component in use (XSTATE_BV 0).
+fn initial_xstate() -> [u8; XSAVE_IMAGE] {
+    let mut img = [0u8; XSAVE_IMAGE];
+    img[..FXSAVE_SIZE].copy_from_slice(&fx_from_fpu(&setup::initial_fpu())[..FXSAVE_SIZE]);
+    img
+}
 
 fn fx_from_fpu(f: &kvm_bindings::kvm_fpu) -> Box<[u8; XSAVE_IMAGE]> {
     let mut img = Box::new([0u8; XSAVE_IMAGE]);
@@ -210,11 +286,34 @@ const XSAVE_LEGACY_AND_HEADER: usize = 576;
 
 impl ExtendedState for FdXstate<'_> {
     fn get(&self) -> Option<Xstate> {
+        if let (false, true, Some((xcr0, size))) = (self.xsave, self.settable, native_xstate()) {
+            let x = self.fd.get_xsave().ok()?;
+            let mut image = Box::new([0u8; XSAVE_IMAGE]);
+            for (chunk, word) in image.chunks_exact_mut(4).zip(x.region.iter()) {
+                chunk.copy_from_slice(&word.to_le_bytes());
+            }
+            return Some(Xstate { image, xcr0, size });
+        }
         if !self.xsave {
-            // No XSAVE in the guest: the legacy (fxsave) state is all there is.
-            let f = self.fd.get_fpu().ok()?;
+            // No XSAVE in the guest: the legacy (fxsave) state is all there is. KVM_GET_XSAVE's
+            // legacy area is the truth, XSAVE in the guest or not: KVM_GET_FPU leaves MXCSR out
+            // (zero), and it copies the saved x87/SSE area as it lies, which is stale for a
+            // component the host's XSAVE found in its initial state and did not write (after
+            // `fldcw` of 0x37f it reported the control word from before).
+            let mut image = Box::new([0u8; XSAVE_IMAGE]);
+            match self.fd.get_xsave() {
+                Ok(x) => {
+                    for (chunk, word) in image[..FXSAVE_SIZE]
+                        .chunks_exact_mut(4)
+                        .zip(x.region.iter())
+                    {
+                        chunk.copy_from_slice(&word.to_le_bytes());
+                    }
+                }
+                Err(_) => image = fx_from_fpu(&self.fd.get_fpu().ok()?),
+            }
             return Some(Xstate {
-                image: fx_from_fpu(&f),
+                image,
                 xcr0: 0,
                 size: FXSAVE_SIZE,
             });
@@ -235,15 +334,33 @@ impl ExtendedState for FdXstate<'_> {
 
     #[allow(unsafe_code)]
     fn set(&self, image: &[u8; XSAVE_IMAGE]) -> bool {
-        if !self.xsave {
+        if !self.xsave && !self.settable {
             return self.fd.set_fpu(&fpu_from_fx(image)).is_ok();
         }
         if !self.settable {
             return false;
         }
         let mut x = kvm_bindings::kvm_xsave::default();
-        for (word, chunk) in x.region.iter_mut().zip(image.chunks_exact(4)) {
-            *word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        if self.xsave || native_xstate().is_some() {
+            let mut image = Box::new(*image);
+            x87_sse_present(&mut image);
+            for (word, chunk) in x.region.iter_mut().zip(image.chunks_exact(4)) {
+                *word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+            }
+        } else {
+            // No XSAVE in the guest: only the legacy area is state. It goes through
+            // KVM_SET_XSAVE all the same, because KVM_SET_FPU does not load MXCSR (KVM's
+            // kvm_arch_vcpu_ioctl_set_fpu copies every field but it), and a handler must start
+            // with MXCSR 0x1f80 and rt_sigreturn must restore the app's.
+            for (word, chunk) in x
+                .region
+                .iter_mut()
+                .zip(image[..FXSAVE_SIZE].chunks_exact(4))
+            {
+                *word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+            }
+            // The XSAVE header's xstate_bv: x87 and SSE state present.
+            x.region[FXSAVE_SIZE / 4] = 0b11;
         }
         // SAFETY: KVM_SET_XSAVE copies KVM's XSAVE size from the pointer; `settable` says that
         // size is at most `size_of::<kvm_xsave>()` (checked with KVM_CAP_XSAVE2 when the vCPU
@@ -267,7 +384,19 @@ impl Vcpu {
             user_sregs: None,
             xsave,
             xsave_settable,
+            primed: false,
         }
+    }
+
+    /// The registers KVM holds for the first entry (set with ioctls, [`setup::configure`]),
+    /// copied into the kvm_run page: the handler's first look before that entry sees them, as
+    /// at any later entry, so a signal sent before the start is delivered before the first
+    /// instruction of an application entered directly at CPL3.
+    pub fn prime(&mut self, regs: kvm_bindings::kvm_regs, sregs: kvm_bindings::kvm_sregs) {
+        let sync = self.fd.sync_regs_mut();
+        sync.regs = regs;
+        sync.sregs = sregs;
+        self.primed = true;
     }
 
     /// Remember the system registers of a further vCPU just set up to start at CPL3
@@ -298,17 +427,38 @@ impl Vcpu {
         let mut regs = start.regs;
         regs.rflags = (regs.rflags & !0x3000) | 0x2;
         self.fd
-            .set_fpu(&start.fpu.unwrap_or_else(setup::initial_fpu))
+            .set_fpu(&setup::initial_fpu())
             .map_err(|source| VcpuError::Setup {
                 what: "KVM_SET_FPU",
                 source,
             })?;
+        // KVM_SET_FPU leaves MXCSR as the last thread had it: load the whole state.
+        let init = initial_xstate();
+        self.set_xstate(start.xstate.as_deref().unwrap_or(&init))?;
         let sync = self.fd.sync_regs_mut();
         sync.regs = regs;
         sync.sregs = sregs;
         self.fd.set_sync_dirty_reg(SyncReg::Register);
         self.fd.set_sync_dirty_reg(SyncReg::SystemRegister);
         Ok(())
+    }
+
+    /// Load an extended-state image (a new thread's: its creator's, or the initial state).
+    pub fn set_xstate(&self, image: &[u8; XSAVE_IMAGE]) -> Result<(), VcpuError> {
+        let xstate = FdXstate {
+            fd: &self.fd,
+            xsave: self.xsave,
+            settable: self.xsave_settable,
+        };
+        if xstate.set(image) {
+            Ok(())
+        } else {
+            Err(VcpuError::UnexpectedExit {
+                reason: "KVM refused the new thread's FPU state".into(),
+                rip: 0,
+                dump: String::new(),
+            })
+        }
     }
 
     /// The index KVM knows it by (the CPU number the guest sees).
@@ -322,14 +472,29 @@ impl Vcpu {
     }
 
     /// Run until the guest ends the VM or something goes wrong.
+    #[allow(unsafe_code)]
     pub fn run(
         &mut self,
         mem: &GuestMem,
         handler: &mut dyn ExitHandler,
     ) -> Result<RunEnd, RunError> {
         let mut selftest = None;
+        let flag = &mut self.fd.get_kvm_run().immediate_exit as *mut u8;
+        // The kvm_run page is mapped as long as the fd, which outlives this call.
+        let _armed = ImmediateExit::arm(flag);
+        // The sync registers are valid once KVM_RUN returned, or primed. The handler's first
+        // look is without registers all the same (it learns there that it runs).
+        let mut synced = false;
+        let mut primed = std::mem::take(&mut self.primed);
+        // The last exit left an exception half-delivered (see below): no look at the registers.
+        let mut mid_event = false;
         loop {
-            match handler.before_run() {
+            let before = if synced && !mid_event {
+                self.with_cpu(|cpu| handler.before_run(Some(cpu)))
+            } else {
+                handler.before_run(None)
+            };
+            match before {
                 Some(Flow::EndProcess(status)) => {
                     return Ok(RunEnd {
                         status: Some(status),
@@ -344,6 +509,11 @@ impl Vcpu {
                 }
                 _ => {}
             }
+            if primed {
+                // Look again, now with the registers.
+                (primed, synced) = (false, true);
+                continue;
+            }
             let exit = match self.fd.run() {
                 Ok(e) => Exit::from_kvm(e),
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
@@ -351,58 +521,57 @@ impl Vcpu {
                 }
                 Err(e) => return Err(VcpuError::Run(e).into()),
             };
+            synced = true;
+            if matches!(exit, Exit::Interrupted) {
+                // Cleared before the checks of the next `before_run`: a kick after them sets
+                // it again and the entry returns at once.
+                // SAFETY: `flag` points into this vCPU's kvm_run page (see above); the kick
+                // handler writes the same byte on this thread only.
+                unsafe { flag.write_volatile(0) };
+                // A kick can stop KVM between an exception and its delivery (measured on PVM: a
+                // #PF of the application at CPL3 marked injected, not yet in the core's vector).
+                // The registers still look like the application's at the faulting instruction,
+                // but the next entry delivers that exception whatever they hold: a signal frame
+                // built now would take the fault in its place (Go's nil dereference recovery
+                // killed at `runtime.sigtramp+0` with fault address 0, SIGSEGV blocked by the
+                // SIGURG handler's mask). So no handler's look this time; the exception exits
+                // to the monitor soon, and signals are taken there, as Linux takes them on the
+                // way back to user mode. An unreadable state is taken as none pending.
+                // Asked only when a frame may be built: the question is not free of effects
+                // on PVM (asked at every kick, some page then faulted again and again).
+                mid_event = handler.signal_waiting()
+                    && self.fd.sync_regs().sregs.cs.dpl == 3
+                    && self.fd.get_vcpu_events().is_ok_and(|e| {
+                        e.exception.injected != 0 || e.exception.pending != 0 || e.nmi.injected != 0
+                    });
+            } else {
+                mid_event = false;
+            }
             let flow = match exit {
                 Exit::IoOut { port, .. }
                     if (HYPERCALL_PORT..=HYPERCALL_PORT + HYPERCALL_MAX).contains(&port) =>
                 {
-                    // Copies, so the extended state can be reached through the fd meanwhile.
-                    let sync = self.fd.sync_regs();
-                    let (mut regs, mut sregs) = (sync.regs, sync.sregs);
-                    let xstate = FdXstate {
-                        fd: &self.fd,
-                        xsave: self.xsave,
-                        settable: self.xsave_settable,
-                    };
-                    let mut cpu = Cpu {
-                        regs: &mut regs,
-                        sregs: &mut sregs,
-                        dirty: 0,
-                        xstate: Some(&xstate as &dyn ExtendedState),
-                    };
                     let nr = port - HYPERCALL_PORT;
-                    let flow = hypercall::dispatch(nr, &mut cpu, mem, handler, &mut selftest)?;
-                    let dirty = cpu.dirty;
-                    let sync = self.fd.sync_regs_mut();
-                    if dirty & DIRTY_REGS != 0 {
-                        sync.regs = regs;
-                    }
-                    if dirty & DIRTY_SREGS != 0 {
-                        sync.sregs = sregs;
-                    }
-                    if dirty & DIRTY_REGS != 0 {
-                        self.fd.set_sync_dirty_reg(SyncReg::Register);
-                    }
-                    if dirty & DIRTY_SREGS != 0 {
-                        self.fd.set_sync_dirty_reg(SyncReg::SystemRegister);
-                    }
-                    flow
+                    self.with_cpu(|cpu| hypercall::dispatch(nr, cpu, mem, handler, &mut selftest))?
                 }
                 Exit::Interrupted => Flow::Continue,
-                // At CPL3 these are the application's faults.
+                // At CPL3 these are the application's faults; the registers are its own, at
+                // the instruction, so a handler can run as for an exception.
                 Exit::IoIn { .. } | Exit::Mmio { .. } if self.fd.sync_regs().sregs.cs.dpl == 3 => {
-                    let sync = self.fd.sync_regs_mut();
-                    let rip = sync.regs.rip;
-                    let mut cpu = Cpu {
-                        regs: &mut sync.regs,
-                        sregs: &mut sync.sregs,
-                        dirty: 0,
-                        xstate: None,
+                    let (gpa, write) = match exit {
+                        Exit::Mmio { addr, write } => (Some(addr), write),
+                        _ => (None, false),
                     };
-                    let gpa = match exit {
-                        Exit::Mmio { addr } => Some(addr),
-                        _ => None,
-                    };
-                    handler.app_fault(&mut cpu, AppFault::StrayAccess { rip, gpa })
+                    let at_fault = self.fd.sync_regs().regs;
+                    if !self.finish_pending_access() {
+                        return Err(self.unexpected(exit).into());
+                    }
+                    self.fd.sync_regs_mut().regs = at_fault;
+                    self.fd.set_sync_dirty_reg(SyncReg::Register);
+                    self.with_cpu(|cpu| {
+                        let rip = cpu.regs.rip;
+                        handler.app_fault(cpu, AppFault::StrayAccess { rip, gpa, write })
+                    })
                 }
                 other => return Err(self.unexpected(other).into()),
             };
@@ -422,6 +591,61 @@ impl Vcpu {
                 }
             }
         }
+    }
+
+    /// Let KVM finish the I/O or MMIO access it is waiting on without running a guest
+    /// instruction (KVM_RUN with immediate_exit; an access split in fragments exits once per
+    /// fragment). Until then KVM would complete it at the next entry and overwrite the rip and
+    /// destination register a signal frame had set. False if KVM did not get there.
+    fn finish_pending_access(&mut self) -> bool {
+        self.fd.set_kvm_immediate_exit(1);
+        let mut done = false;
+        for _ in 0..4 {
+            match self.fd.run() {
+                Err(e) if e.errno() == libc::EINTR => {
+                    done = true;
+                    break;
+                }
+                Ok(kvm_ioctls::VcpuExit::MmioRead(..) | kvm_ioctls::VcpuExit::MmioWrite(..)) => {}
+                _ => break,
+            }
+        }
+        self.fd.set_kvm_immediate_exit(0);
+        done
+    }
+
+    /// Run `f` on the registers of the exit just taken and hand back to KVM what it changed.
+    fn with_cpu<R>(&mut self, f: impl FnOnce(&mut Cpu<'_>) -> R) -> R {
+        // Copies, so the extended state can be reached through the fd meanwhile.
+        let sync = self.fd.sync_regs();
+        let (mut regs, mut sregs) = (sync.regs, sync.sregs);
+        let xstate = FdXstate {
+            fd: &self.fd,
+            xsave: self.xsave,
+            settable: self.xsave_settable,
+        };
+        let mut cpu = Cpu {
+            regs: &mut regs,
+            sregs: &mut sregs,
+            dirty: 0,
+            xstate: Some(&xstate as &dyn ExtendedState),
+        };
+        let out = f(&mut cpu);
+        let dirty = cpu.dirty;
+        let sync = self.fd.sync_regs_mut();
+        if dirty & DIRTY_REGS != 0 {
+            sync.regs = regs;
+        }
+        if dirty & DIRTY_SREGS != 0 {
+            sync.sregs = sregs;
+        }
+        if dirty & DIRTY_REGS != 0 {
+            self.fd.set_sync_dirty_reg(SyncReg::Register);
+        }
+        if dirty & DIRTY_SREGS != 0 {
+            self.fd.set_sync_dirty_reg(SyncReg::SystemRegister);
+        }
+        out
     }
 
     fn unexpected(&self, exit: Exit) -> VcpuError {

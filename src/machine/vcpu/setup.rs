@@ -80,6 +80,12 @@ pub fn compat_syscall_entry(core: &CoreImage) -> u64 {
     core.vectors.0 + 16 * EXCEPTION_VECTORS
 }
 
+/// `umon_pt_apply`, the core's page-table edit routine (`umon_abi::pt`): in the slot after
+/// the compatibility-mode stub, as that one follows the vectors.
+pub fn pt_apply_entry(core: &CoreImage) -> u64 {
+    core.vectors.0 + 16 * (EXCEPTION_VECTORS + 1)
+}
+
 /// The GDT every vCPU has (the boot one and each per-vCPU copy): the same segments and
 /// selectors, with the TSS descriptor naming `tss_base` (a virtual address in the Main window).
 fn gdt(tss_base: u64) -> [u64; selector::GDT_ENTRIES] {
@@ -205,6 +211,21 @@ fn segment(sel: u16, code: bool, dpl: u8) -> kvm_segment {
         unusable: 0,
         padding: 0,
     }
+}
+
+/// Load the user code and data segments (CS; SS, DS, ES) whole, descriptor attributes
+/// included: after an exception from CPL3 the CPU left SS a null selector, which a bare
+/// selector change would not make usable again.
+pub fn user_segments(sregs: &mut kvm_sregs) {
+    sregs.cs = segment(selector::USER_CS, true, 3);
+    let user = segment(selector::USER_DS, false, 3);
+    (sregs.ds, sregs.es, sregs.ss) = (user, user, user);
+}
+
+/// CPL0 code and stack selectors (the core's), for entering a core routine from CPL3.
+pub fn kernel_segments(sregs: &mut kvm_sregs) {
+    sregs.cs = segment(selector::KERNEL_CS, true, 0);
+    sregs.ss = segment(selector::KERNEL_DS, false, 0);
 }
 
 /// What the monitor found out about the CPU while setting it up.
@@ -340,14 +361,20 @@ pub fn initial_fpu() -> kvm_fpu {
     }
 }
 
-/// Put the vCPU in 64-bit mode at the core's entry, CPL0, with the core stack and boot info.
+/// Put the vCPU in 64-bit mode at the core's entry, CPL0, with the core stack and boot info;
+/// or, with `user`, straight in the application at CPL3 with these registers (IOPL cleared,
+/// bit 1 set), where the core's boot would have left it (`Cpu::enter_user`): the user code
+/// and data segments on the boot GDT and TSS. That saves the boot's emulated instructions
+/// and its exit; a further vCPU starts at CPL3 the same way ([`configure_secondary`]), on
+/// hardware KVM too. Returns the registers set.
 pub fn configure(
     vcpu: &VcpuFd,
     cpuid: &CpuId,
     features: CpuFeatures,
     core: &CoreImage,
     page_table_root: Gpa,
-) -> Result<(), VcpuError> {
+    user: Option<kvm_regs>,
+) -> Result<(kvm_regs, kvm_sregs), VcpuError> {
     vcpu.set_cpuid2(cpuid)
         .map_err(setup_err("KVM_SET_CPUID2"))?;
 
@@ -362,6 +389,9 @@ pub fn configure(
         page_table_root,
         features,
     );
+    if user.is_some() {
+        user_segments(&mut sregs);
+    }
     vcpu.set_sregs(&sregs).map_err(setup_err("KVM_SET_SREGS"))?;
 
     msrs_and_fpu(
@@ -374,15 +404,21 @@ pub fn configure(
         &initial_fpu(),
     )?;
 
-    let regs = kvm_regs {
-        rip: core.entry.0,
-        rsp: PHYS_MEM + CORE_STACK_TOP,
-        rdi: PHYS_MEM + BOOT_INFO,
-        rflags: 2,
-        ..Default::default()
+    let regs = match user {
+        Some(mut regs) => {
+            regs.rflags = (regs.rflags & !0x3000) | 0x2;
+            regs
+        }
+        None => kvm_regs {
+            rip: core.entry.0,
+            rsp: PHYS_MEM + CORE_STACK_TOP,
+            rdi: PHYS_MEM + BOOT_INFO,
+            rflags: 2,
+            ..Default::default()
+        },
     };
     vcpu.set_regs(&regs).map_err(setup_err("KVM_SET_REGS"))?;
-    Ok(())
+    Ok((regs, sregs))
 }
 
 /// What every vCPU of one VM shares, kept from VM creation so that a vCPU added later (a thread)
@@ -436,8 +472,9 @@ pub struct UserStart {
     pub fs_base: u64,
     /// GS base.
     pub gs_base: u64,
-    /// FPU/SSE state; `None` for [`initial_fpu`]. (Linux copies the parent's on clone.)
-    pub fpu: Option<kvm_fpu>,
+    /// The FPU/SSE/AVX state as an XSAVE image (Linux's clone copies the creator's:
+    /// `fpu_clone`); `None` for the initial state ([`initial_fpu`]).
+    pub xstate: Option<Box<[u8; super::cpu::XSAVE_IMAGE]>>,
 }
 
 /// Set up a further vCPU fd (`index` >= 1, as passed to KVM_CREATE_VCPU, below
@@ -466,9 +503,7 @@ pub fn configure_secondary(
 
     let mut sregs = vcpu.get_sregs().map_err(setup_err("KVM_GET_SREGS"))?;
     // As `Cpu::enter_user` leaves vCPU 0: user CS/SS/DS/ES, FS/GS kernel data with their bases.
-    sregs.cs = segment(selector::USER_CS, true, 3);
-    let user = segment(selector::USER_DS, false, 3);
-    (sregs.ds, sregs.es, sregs.ss) = (user, user, user);
+    user_segments(&mut sregs);
     let data = segment(selector::KERNEL_DS, false, 0);
     (sregs.fs, sregs.gs) = (data, data);
     sregs.fs.base = start.fs_base;
@@ -490,7 +525,7 @@ pub fn configure_secondary(
         (template.syscall_entry, template.compat_entry),
         sregs.efer,
         tsc_aux,
-        &start.fpu.unwrap_or_else(initial_fpu),
+        &initial_fpu(),
     )?;
 
     let mut regs = start.regs;
@@ -535,6 +570,21 @@ mod tests {
     use umon_abi::hypercall::{FaultReport, ECHO_XOR, SYS_UMON_ECHO};
     use umon_abi::layout::{Area, APP_PHYS_BASE, PERCPU_STACKS, PERCPU_STACK_BYTES, PROGRAM_BASE};
     use umon_abi::Gva;
+
+    #[test]
+    fn pt_apply_routine_is_where_the_monitor_enters_it() {
+        let elf = goblin::elf::Elf::parse(BUILTIN_CORE).unwrap();
+        let sym = |name: &str| {
+            elf.syms
+                .iter()
+                .find(|s| elf.strtab.get_at(s.st_name) == Some(name))
+                .map(|s| s.st_value)
+                .unwrap()
+        };
+        let mem = GuestMem::new(64 << 20).unwrap();
+        let core = core::load(&mem, None).unwrap();
+        assert_eq!(pt_apply_entry(&core), sym("umon_pt_apply"));
+    }
 
     #[test]
     fn cstar_is_the_cores_compat_syscall_stub() {
@@ -595,6 +645,7 @@ mod tests {
         let mem = GuestMem::new(64 << 20).unwrap();
         let mut pt = PageTables::new(&mem).unwrap();
         paging::map_windows(&mut pt, &mem, PAGE_2M).unwrap();
+        pt.write(&mem).unwrap();
         for area in Area::LINEAR {
             for index in [0, 1, MAX_VCPUS - 1] {
                 let flags = |pa: u64| {
@@ -682,6 +733,7 @@ mod tests {
         paging::map_windows(&mut pt, &mem, PAGE_2M).unwrap();
         pt.map(&mem, Gva(CODE), Gpa(APP_PHYS_BASE), PAGE_4K, PAGE_4K, USER)
             .unwrap();
+        pt.write(&mem).unwrap();
         for i in 0..PAGE_4K / SLOT {
             mem.write(Gpa(APP_PHYS_BASE + i * SLOT), &USER_CODE)
                 .unwrap();
@@ -697,8 +749,8 @@ mod tests {
         })
     }
 
-    /// Create vCPU `index` at CPL3 at `rip`: vCPU 0 as `Vm::build` does (boot tables, then the
-    /// switch `Cpu::enter_user` makes), every other one with [`configure_secondary`].
+    /// Create vCPU `index` at CPL3 at `rip`: vCPU 0 as `Vm::build` does for an application
+    /// (boot tables, entered at CPL3 directly), every other one with [`configure_secondary`].
     fn vcpu(t: &TestVm, index: u32, rip: u64, rdi: u64) -> VcpuFd {
         let fd = t.vm.create_vcpu(u64::from(index)).unwrap();
         let regs = kvm_regs {
@@ -710,9 +762,15 @@ mod tests {
         };
         if index == 0 {
             let c = &t.template;
-            configure(&fd, &c.cpuid, c.features, &t.core, c.page_table_root).unwrap();
-            fd.set_regs(&regs).unwrap();
-            to_user(&fd);
+            configure(
+                &fd,
+                &c.cpuid,
+                c.features,
+                &t.core,
+                c.page_table_root,
+                Some(regs),
+            )
+            .unwrap();
         } else {
             let start = UserStart {
                 regs,
@@ -746,20 +804,33 @@ mod tests {
 
     #[derive(Debug)]
     enum Stop {
-        /// The core's Fault hypercall: where its report is.
-        Fault(u64),
+        /// The core's UserFault hypercall: the exception frame it left (guest-physical), as a
+        /// report with CR2.
+        Fault(u64, FaultReport),
         /// A syscall through the stub: rax, rdi.
         Syscall(u64, u64),
     }
 
-    fn run_to_stop(fd: &mut VcpuFd) -> Stop {
+    fn run_to_stop(fd: &mut VcpuFd, mem: &GuestMem) -> Stop {
         let port = match fd.run() {
             Ok(VcpuExit::IoOut(port, _)) => port,
             other => panic!("unexpected exit {other:?}"),
         };
         let regs = fd.get_regs().unwrap();
-        if port == Hypercall::Fault.port() {
-            Stop::Fault(regs.rdi)
+        if port == Hypercall::UserFault.port() {
+            let gpa = regs.rsp - PHYS_MEM;
+            let w: [u64; 7] = mem.read(Gpa(gpa)).unwrap();
+            let r = FaultReport {
+                vector: w[0],
+                error_code: w[1],
+                rip: w[2],
+                cs: w[3],
+                rflags: w[4],
+                rsp: w[5],
+                ss: w[6],
+                cr2: fd.get_sregs().unwrap().cr2,
+            };
+            Stop::Fault(gpa, r)
         } else if port == Hypercall::Syscall.port() {
             Stop::Syscall(regs.rax, regs.rdi)
         } else {
@@ -798,16 +869,15 @@ mod tests {
         let mut fds: Vec<VcpuFd> = (0..n)
             .map(|i| vcpu(&t, i, CODE + u64::from(i) * SLOT, 0))
             .collect();
-        let stops: Vec<u64> = fds
+        let stops: Vec<(u64, FaultReport)> = fds
             .iter_mut()
-            .map(|fd| match run_to_stop(fd) {
-                Stop::Fault(gpa) => gpa,
+            .map(|fd| match run_to_stop(fd, &t.mem) {
+                Stop::Fault(gpa, r) => (gpa, r),
                 other => panic!("{other:?}"),
             })
             .collect();
-        for (i, gpa) in stops.into_iter().enumerate() {
+        for (i, (gpa, r)) in stops.into_iter().enumerate() {
             let i = i as u32;
-            let r: FaultReport = t.mem.read(Gpa(gpa)).unwrap();
             assert_eq!(r.vector, 6, "vCPU {i}: {r:x?}");
             assert_eq!(r.rip, CODE + u64::from(i) * SLOT + UD2_AT, "vCPU {i}");
             assert_eq!(r.cs & 3, 3, "vCPU {i}");
@@ -818,6 +888,79 @@ mod tests {
     /// Several vCPUs on their own host threads fault (#UD and #PF, each at its own rip and
     /// address) and make syscalls through the stub at the same time, many times over: every
     /// report is its own vCPU's, every syscall comes back.
+    /// Records what the run loop shows it before the first entry, then ends the run there.
+    #[derive(Default)]
+    struct FirstLook {
+        looks: Vec<Option<(u64, u8)>>,
+        exits: usize,
+    }
+
+    impl crate::machine::vcpu::ExitHandler for FirstLook {
+        fn syscall(
+            &mut self,
+            _: &mut crate::machine::vcpu::cpu::Cpu<'_>,
+            _: &GuestMem,
+        ) -> Result<crate::machine::vcpu::cpu::Flow, crate::machine::hypercall::HypercallError>
+        {
+            self.exits += 1;
+            Ok(crate::machine::vcpu::cpu::Flow::EndProcess(
+                crate::exit::ExitStatus::Exited(1),
+            ))
+        }
+        fn app_fault(
+            &mut self,
+            _: &mut crate::machine::vcpu::cpu::Cpu<'_>,
+            _: crate::machine::vcpu::AppFault,
+        ) -> crate::machine::vcpu::cpu::Flow {
+            self.exits += 1;
+            crate::machine::vcpu::cpu::Flow::EndProcess(crate::exit::ExitStatus::Exited(1))
+        }
+        fn console(&mut self, _: u32, _: &[u8]) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn before_run(
+            &mut self,
+            cpu: Option<&mut crate::machine::vcpu::cpu::Cpu<'_>>,
+        ) -> Option<crate::machine::vcpu::cpu::Flow> {
+            self.looks.push(cpu.map(|c| (c.regs.rip, c.sregs.cs.dpl)));
+            let end =
+                crate::machine::vcpu::cpu::Flow::EndProcess(crate::exit::ExitStatus::Exited(0));
+            self.looks.last().copied().flatten().map(|_| end)
+        }
+    }
+
+    /// vCPU 0 entered at CPL3 directly: before its first entry the handler sees the
+    /// application's registers (where a signal sent before start is delivered), not only a
+    /// look without registers that lets the application run first.
+    #[test]
+    fn a_directly_entered_vcpu_shows_its_registers_before_the_first_entry() {
+        let Some(t) = test_vm() else { return };
+        let fd = t.vm.create_vcpu(0).unwrap();
+        let regs = kvm_regs {
+            rip: CODE,
+            rsp: CODE + PAGE_4K,
+            rflags: 0x202,
+            ..Default::default()
+        };
+        let c = &t.template;
+        let (regs, sregs) = configure(
+            &fd,
+            &c.cpuid,
+            c.features,
+            &t.core,
+            c.page_table_root,
+            Some(regs),
+        )
+        .unwrap();
+        assert_eq!((regs.rip, sregs.cs.dpl), (CODE, 3));
+        let mut vcpu = crate::machine::vcpu::Vcpu::new(fd, 0, c.features.xsave, false);
+        vcpu.prime(regs, sregs);
+        let mut look = FirstLook::default();
+        vcpu.run(&t.mem, &mut look).unwrap();
+        assert_eq!(look.looks, [None, Some((CODE, 3))]);
+        assert_eq!(look.exits, 0, "the application ran before the look");
+    }
+
     #[test]
     fn vcpus_fault_and_syscall_concurrently() {
         let Some(t) = test_vm() else { return };
@@ -841,11 +984,10 @@ mod tests {
                             _ => (base + PF_AT, base + PF_AT, Some(bad)),
                         };
                         restart(&fd, rip, bad);
-                        let Stop::Fault(gpa) = run_to_stop(&mut fd) else {
+                        let Stop::Fault(gpa, r) = run_to_stop(&mut fd, &t.mem) else {
                             panic!("vCPU {i}: no fault")
                         };
                         assert!(own_stack(i).contains(&gpa), "vCPU {i}: report at {gpa:#x}");
-                        let r: FaultReport = t.mem.read(Gpa(gpa)).unwrap();
                         assert_eq!(r.rip, expect_rip, "vCPU {i} round {round}: {r:x?}");
                         if let Some(cr2) = cr2 {
                             assert_eq!((r.vector, r.cr2), (14, cr2), "vCPU {i}: {r:x?}");
@@ -853,7 +995,7 @@ mod tests {
                         // The core's CPL3 echo loop: 20 syscalls through the stub, then exit.
                         restart(&fd, echo, 20);
                         loop {
-                            match run_to_stop(&mut fd) {
+                            match run_to_stop(&mut fd, &t.mem) {
                                 Stop::Syscall(nr, arg) if nr == SYS_UMON_ECHO => {
                                     complete_syscall(&fd, arg ^ ECHO_XOR)
                                 }
@@ -880,7 +1022,7 @@ mod tests {
         }
         for i in [1u32, 2, 5, 3] {
             let mut fd = vcpu(&t, i, CODE + RDTSCP_AT, 0);
-            match run_to_stop(&mut fd) {
+            match run_to_stop(&mut fd, &t.mem) {
                 Stop::Syscall(RDTSCP_NR, aux) => assert_eq!(aux, u64::from(i)),
                 other => panic!("vCPU {i}: {other:?}"),
             }

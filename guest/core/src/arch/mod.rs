@@ -45,6 +45,46 @@ global_asm!(
     "umon_compat_syscall_entry:",
     "    out {compat}, al",
     "    ud2",
+    // The slot after it (vectors + 16 * 33): `umon_pt_apply`, the page-table edit routine
+    // (umon_abi::pt). The monitor enters it at CPL0 with rdi = the batch (Main window) and
+    // rsp = a `PtReturn` on this vCPU's exception stack. Every instruction here is emulated
+    // on PVM (about 1 us each, a store into a shadowed table about 7 us), so the loop is as
+    // short as the encoding allows; rax (a syscall's result) and every other application
+    // register survive. Stores happen in the batch's order, then the flush, then `iretq`
+    // straight back to the application: no exit of its own.
+    "    .balign 16",
+    ".global umon_pt_apply",
+    "umon_pt_apply:",
+    "    push rsi",
+    "    push rdx",
+    "    push rcx",
+    "    push r8",
+    "    mov rsi, [rdi]",
+    "    lea rdx, [rdi + 16]",
+    "    test rsi, rsi",
+    "    jz 3f",
+    "1:  mov rcx, [rdx]",
+    "    mov r8, [rdx + 8]",
+    "    add rdx, 16",
+    "    test rcx, rcx",
+    "    jz 2f",
+    "    mov [rcx], r8",
+    "    dec rsi",
+    "    jnz 1b",
+    "    jmp 3f",
+    "2:  invlpg [r8]",
+    "    dec rsi",
+    "    jnz 1b",
+    "3:  cmp qword ptr [rdi + 8], 0",
+    "    je 4f",
+    "    mov rcx, cr3",
+    "    mov cr3, rcx",
+    "4:  pop r8",
+    "    pop rcx",
+    "    pop rdx",
+    "    pop rsi",
+    "    pop rdi",
+    "    iretq",
     common = sym exception_common,
     compat = const Hypercall::CompatSyscall.port(),
 );
@@ -57,12 +97,16 @@ const PROBE_MARK: u32 = 0x756d_7072;
 #[unsafe(naked)]
 unsafe extern "C" fn exception_common() -> ! {
     core::arch::naked_asm!(
+        // From CPL3 (the frame's cs): exit at once with every application register as it
+        // was; the monitor reads this frame off the exception stack and runs the handler or
+        // ends the application. Nothing before the `out` writes a register (`test` and the
+        // branch change only the core's flags; the application's rflags are in the frame).
+        "test qword ptr [rsp + 24], 3",
+        "jnz 3f",
         // A #PF at CPL0 inside a probe (r10 = PROBE_MARK): resume at r11 with r10 = 0. Only
         // the core runs at CPL0, so the application cannot fake a probe with its registers.
         "cmp qword ptr [rsp], 14",
         "jne 2f",
-        "test qword ptr [rsp + 24], 3",
-        "jnz 2f",
         "cmp r10, {mark}",
         "jne 2f",
         "mov [rsp + 16], r11",
@@ -74,8 +118,14 @@ unsafe extern "C" fn exception_common() -> ! {
         "and rsp, -16",
         "call {report}",
         "ud2",
+        // The monitor never resumes here: it enters the application's handler at CPL3 or
+        // ends it. Should it ever, the `ud2` is a core fault, not a loop.
+        "3:",
+        "out {user_fault}, al",
+        "ud2",
         mark = const PROBE_MARK,
         report = sym crate::fault,
+        user_fault = const Hypercall::UserFault.port(),
     );
 }
 

@@ -1,0 +1,3 @@
+module umonevents
+
+go 1.19

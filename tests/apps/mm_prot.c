@@ -1,0 +1,195 @@
+/* Page protections as the application's own loads, stores and calls meet them: `mm_prot MODE`.
+ * Each mode prints deterministic lines (addresses only relative to the mapping) for comparison
+ * with the native run. Faults are caught with a SIGSEGV handler and left with siglongjmp. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "say.h"
+
+static sigjmp_buf env;
+static volatile int last_code;
+static char *volatile last_addr;
+static volatile long faults;
+
+static void handler(int sig, siginfo_t *si, void *uc) {
+    (void)sig;
+    (void)uc;
+    last_code = si->si_code;
+    last_addr = si->si_addr;
+    faults++;
+    siglongjmp(env, 1);
+}
+
+static void catch_segv(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = handler;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, NULL) != 0) {
+        say("FAIL sigaction");
+        _exit(2);
+    }
+}
+
+static const char *code_name(int c) {
+    return c == SEGV_MAPERR ? "SEGV_MAPERR" : c == SEGV_ACCERR ? "SEGV_ACCERR" : "other";
+}
+
+/* Read (or write) `p`; 1 if it faulted. The fault's code and address are in last_*. */
+static int try_access(char *p, int write) {
+    if (sigsetjmp(env, 1) == 0) {
+        if (write)
+            *(volatile char *)p = 7;
+        else
+            (void)*(volatile char *)p;
+        return 0;
+    }
+    return 1;
+}
+
+static void report(const char *what, char *base, char *p, int write) {
+    if (try_access(p, write))
+        say("%s: %s %s at base+%ld", what, write ? "write" : "read", code_name(last_code),
+            (long)(last_addr - base));
+    else
+        say("%s: %s ok", what, write ? "write" : "read");
+}
+
+static char *map(size_t len, int prot) {
+    char *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        say("FAIL mmap");
+        _exit(2);
+    }
+    return p;
+}
+
+static void must(int ok, const char *what) {
+    if (!ok) {
+        say("FAIL %s", what);
+        _exit(2);
+    }
+}
+
+/* none: PROT_NONE faults (ACCERR, si_addr the byte), RW works again, the data survived. */
+static void mode_none(void) {
+    char *p = map(3 * 4096, PROT_READ | PROT_WRITE);
+    p[4096 + 5] = 42;
+    must(mprotect(p + 4096, 4096, PROT_NONE) == 0, "mprotect none");
+    report("none", p, p + 4096 + 100, 0);
+    report("none", p, p + 4096 + 200, 1);
+    report("neighbour below", p, p + 10, 1);
+    report("neighbour above", p, p + 2 * 4096, 1);
+    must(mprotect(p + 4096, 4096, PROT_READ | PROT_WRITE) == 0, "mprotect rw");
+    report("rw again", p, p + 4096 + 100, 1);
+    say("kept: %d", p[4096 + 5]);
+}
+
+/* jit: write code into RW memory, make it RX, call it; a store then faults; RW again. */
+static void mode_jit(void) {
+    static const unsigned char code[] = {0xb8, 42, 0, 0, 0, 0xc3}; /* mov eax, 42; ret */
+    unsigned char *p = (unsigned char *)map(4096, PROT_READ | PROT_WRITE);
+    memcpy(p, code, sizeof code);
+    must(mprotect(p, 4096, PROT_READ | PROT_EXEC) == 0, "mprotect rx");
+    int (*fn)(void) = (int (*)(void))p;
+    say("jit returned %d", fn());
+    report("rx", (char *)p, (char *)p + 1, 1);
+    must(mprotect(p, 4096, PROT_READ | PROT_WRITE) == 0, "mprotect rw");
+    p[1] = 43;
+    must(mprotect(p, 4096, PROT_READ | PROT_EXEC) == 0, "mprotect rx 2");
+    say("jit returned %d", fn());
+    /* Executable from the start: mmap with PROT_EXEC. */
+    unsigned char *q = (unsigned char *)map(4096, PROT_READ | PROT_WRITE | PROT_EXEC);
+    memcpy(q, code, sizeof code);
+    q[1] = 44;
+    say("rwx returned %d", ((int (*)(void))q)());
+}
+
+/* unmap: an access to an unmapped page is MAPERR; the pages around it stay. */
+static void mode_unmap(void) {
+    char *p = map(3 * 4096, PROT_READ | PROT_WRITE);
+    must(munmap(p + 4096, 4096) == 0, "munmap");
+    report("unmapped", p, p + 4096 + 8, 0);
+    report("unmapped", p, p + 4096 + 16, 1);
+    report("below", p, p, 1);
+    report("above", p, p + 2 * 4096, 1);
+    /* Mapped again with MAP_FIXED: present again, zeroed. */
+    char *q = mmap(p + 4096, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    must(q == p + 4096, "mmap fixed");
+    report("mapped read-only", p, q + 8, 0);
+    report("mapped read-only", p, q + 8, 1);
+    say("zero: %d", q[8]);
+}
+
+/* ro: PROT_READ on touched memory: reads work, a write is ACCERR. */
+static void mode_ro(void) {
+    char *p = map(4096, PROT_READ | PROT_WRITE);
+    p[0] = 9;
+    must(mprotect(p, 4096, PROT_READ) == 0, "mprotect ro");
+    report("ro", p, p + 64, 0);
+    report("ro", p, p + 64, 1);
+    say("value: %d", p[0]);
+}
+
+/* stress N: N cycles of mprotect over a few pages with an access after each, counting faults
+ * by kind; also mmap/munmap cycles. */
+static void mode_stress(long n) {
+    char *p = map(4 * 4096, PROT_READ | PROT_WRITE);
+    static const int prots[] = {PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE, PROT_EXEC,
+                                PROT_WRITE};
+    long accerr = 0, maperr = 0, ok = 0;
+    for (long i = 0; i < n; i++) {
+        int page = (int)(i % 4);
+        int prot = prots[(i / 4) % 5];
+        must(mprotect(p + page * 4096, 4096, prot) == 0, "mprotect");
+        int write = (int)(i / 20) % 2;
+        if (try_access(p + page * 4096 + (i % 4000), write)) {
+            must(last_addr == p + page * 4096 + (i % 4000), "si_addr");
+            if (last_code == SEGV_ACCERR)
+                accerr++;
+            else
+                maperr++;
+        } else {
+            ok++;
+        }
+        if (i % 10 == 9) {
+            /* Unmap and map back one page: MAPERR while it is gone. */
+            char *u = p + ((i / 10) % 4) * 4096;
+            must(munmap(u, 4096) == 0, "munmap");
+            if (try_access(u, 0))
+                maperr += last_code == SEGV_MAPERR;
+            char *m = mmap(u, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                           -1, 0);
+            must(m == u, "mmap fixed");
+        }
+    }
+    say("stress %ld: ok %ld accerr %ld maperr %ld faults %ld", n, ok, accerr, maperr, faults);
+}
+
+int main(int argc, char **argv) {
+    catch_segv();
+    const char *m = argc > 1 ? argv[1] : "";
+    if (!strcmp(m, "none"))
+        mode_none();
+    else if (!strcmp(m, "jit"))
+        mode_jit();
+    else if (!strcmp(m, "unmap"))
+        mode_unmap();
+    else if (!strcmp(m, "ro"))
+        mode_ro();
+    else if (!strcmp(m, "stress"))
+        mode_stress(argc > 2 ? atol(argv[2]) : 1000);
+    else {
+        say("usage: mm_prot none|jit|unmap|ro|stress [N]");
+        return 2;
+    }
+    say("done");
+    return 0;
+}

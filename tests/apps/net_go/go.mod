@@ -1,0 +1,3 @@
+module umonnet
+
+go 1.19

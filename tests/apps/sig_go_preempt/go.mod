@@ -1,0 +1,3 @@
+module sigpreempt
+
+go 1.19

@@ -1,0 +1,3 @@
+module vdsotest
+
+go 1.19

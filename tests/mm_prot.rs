@@ -1,0 +1,42 @@
+//! Page protections enforced in the page tables (issue 13 step 6): `tests/apps/mm_prot.c`
+//! (glibc static-pie, glibc static, musl static) run natively and under umon; its own loads,
+//! stores and calls must fault, or not, exactly as on Linux, with the same si_code and si_addr.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(dead_code)]
+mod common;
+#[path = "common/threads.rs"]
+mod threads_common;
+use threads_common::same_in_every_variant;
+
+use threads_common::Stdin;
+
+/// `mm_prot ARGS` in every variant: same output and status as Linux.
+fn same_as_linux(args: &[&str]) {
+    same_in_every_variant("mm_prot", args, Stdin::Empty, 0);
+}
+
+#[test]
+fn mprotect_none_faults() {
+    same_as_linux(&["none"]);
+}
+
+#[test]
+fn jit_rwx() {
+    same_as_linux(&["jit"]);
+}
+
+#[test]
+fn munmap_faults() {
+    same_as_linux(&["unmap"]);
+}
+
+#[test]
+fn read_only_page_write_is_segv_accerr() {
+    same_as_linux(&["ro"]);
+}
+
+/// 10k mprotect/access cycles and 1k munmap/mmap cycles, the faults counted by kind.
+#[test]
+fn mprotect_stress() {
+    same_as_linux(&["stress", "10000"]);
+}
