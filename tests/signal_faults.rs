@@ -133,13 +133,14 @@ fn a_fault_with_a_non_canonical_handler_kills() {
 }
 
 #[test]
-fn a_storm_of_100k_handled_faults() {
+fn a_storm_of_30k_handled_faults() {
     if !require_kvm() {
         return;
     }
-    // One variant: the path is the same in each, and 100k faults take seconds.
+    // One variant: the path is the same in each. 30k faults take ~4 s on a quiet PVM host
+    // (~130 µs each); 100k passed alone but took over the 60 s limit on a loaded CI machine.
     let app = c_thread_app("sig_fault", Variant::Musl);
-    let diffs = compare("storm", &app, &["storm", "100000"], Stdin::Empty, 0);
+    let diffs = compare("storm", &app, &["storm", "30000"], Stdin::Empty, 0);
     assert_no_differences(&diffs);
 }
 
