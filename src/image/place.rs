@@ -12,7 +12,7 @@
 use crate::image::elf::{self, LoadPlan};
 use crate::image::stack::{self, at, StackSpec};
 use crate::image::LoaderError;
-use crate::machine::memory::GuestMem;
+use crate::machine::memory::{GuestMem, OverlayKind};
 use crate::machine::paging::{PageTables, Region, NO_EXECUTE, PAGE_2M, PAGE_4K, USER, WRITABLE};
 use std::ffi::OsString;
 use std::fs::File;
@@ -155,8 +155,43 @@ pub enum ExeImage {
 }
 
 impl ExeImage {
-    /// Copy `len` bytes at `offset` into guest RAM at `gpa`.
+    /// Put `len` bytes at `offset` into guest RAM at `gpa`. From a file, the whole pages are
+    /// a private mapping of the file laid over the frames (no copy: pages are read from the
+    /// page cache at first touch, so start-up does not grow with the image), and only the
+    /// partial pages at either end are read.
     fn copy(&mut self, mem: &GuestMem, gpa: Gpa, offset: u64, len: u64) -> Result<(), PlaceError> {
+        if let ExeImage::File { file, .. } = self {
+            let end = gpa.0 + len;
+            let first = gpa.0.next_multiple_of(PAGE_4K).min(end);
+            let last = (end & !(PAGE_4K - 1)).max(first);
+            // ELF puts p_offset and p_vaddr at the same place in a page, so the file's pages
+            // line up with the frames'.
+            let file_at = offset + (first - gpa.0);
+            if last > first && file_at % PAGE_4K == 0 {
+                let fd = std::os::fd::AsFd::as_fd(file);
+                if mem
+                    .overlay(Gpa(first), last - first, fd, file_at, OverlayKind::Private)
+                    .is_ok()
+                {
+                    self.read_into(mem, gpa, offset, first - gpa.0)?;
+                    return self.read_into(mem, Gpa(last), offset + (last - gpa.0), end - last);
+                }
+            }
+        }
+        self.read_into(mem, gpa, offset, len)
+    }
+
+    /// Copy `len` bytes at `offset` into guest RAM at `gpa`.
+    fn read_into(
+        &mut self,
+        mem: &GuestMem,
+        gpa: Gpa,
+        offset: u64,
+        len: u64,
+    ) -> Result<(), PlaceError> {
+        if len == 0 {
+            return Ok(());
+        }
         match self {
             ExeImage::File { file, .. } => {
                 file.seek(SeekFrom::Start(offset)).map_err(PlaceError::Io)?;

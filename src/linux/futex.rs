@@ -14,6 +14,7 @@ use super::mm::space::Access;
 use super::process::locked;
 use super::{Args, Ctx, Stop, Sys};
 use crate::machine::hypercall::HypercallError;
+use crate::machine::memory::HostWait;
 use crate::machine::stop::Parker;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -341,6 +342,9 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             } else {
                 val3 as u32
             };
+            if let Some(gpa) = shared_word(cx, uaddr, private) {
+                return shared_wait(cx, gpa, val as u32, deadline);
+            }
             wait(cx, uaddr, val as u32, bitset, deadline)
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
@@ -353,6 +357,10 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             } else {
                 val3 as u32
             };
+            if let Some(gpa) = shared_word(cx, uaddr, private) {
+                let n = at_least_one(val as u32);
+                return host_wake(cx, libc::FUTEX_WAKE_BITSET, gpa, n, 0, None, bitset);
+            }
             let mut q = cx.process.futexes.bucket(uaddr);
             Ok(Table::wake_locked(&mut q, uaddr, bitset, at_least_one(val as u32)).into())
         }
@@ -364,11 +372,37 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             futex_key(cx, uaddr, private)?;
             futex_key(cx, uaddr2, private)?;
             let cmp = (cmd == FUTEX_CMP_REQUEUE).then_some(val3 as u32);
+            if let (Some(g1), Some(g2)) = (
+                shared_word(cx, uaddr, private),
+                shared_word(cx, uaddr2, private),
+            ) {
+                let op = if cmp.is_some() {
+                    libc::FUTEX_CMP_REQUEUE
+                } else {
+                    libc::FUTEX_REQUEUE
+                };
+                return host_wake(
+                    cx,
+                    op,
+                    g1,
+                    val as u32,
+                    timeout as u32,
+                    Some(g2),
+                    val3 as u32,
+                );
+            }
             requeue(cx, uaddr, uaddr2, val as u32, timeout as u32, cmp)
         }
         FUTEX_WAKE_OP => {
             futex_key(cx, uaddr, private)?;
             futex_key(cx, uaddr2, private)?;
+            if let (Some(g1), Some(g2)) = (
+                shared_word(cx, uaddr, private),
+                shared_word(cx, uaddr2, private),
+            ) {
+                let (n1, n2) = (val as u32, timeout as u32);
+                return host_wake(cx, libc::FUTEX_WAKE_OP, g1, n1, n2, Some(g2), val3 as u32);
+            }
             wake_op(cx, uaddr, uaddr2, val as u32, timeout as u32, val3 as u32)
         }
         FUTEX_LOCK_PI | FUTEX_LOCK_PI2 | FUTEX_TRYLOCK_PI => {
@@ -400,6 +434,77 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         FUTEX_WAIT_REQUEUE_PI | FUTEX_CMP_REQUEUE_PI => Err(Errno::ENOSYS.into()),
         _ => Err(Errno::ENOSYS.into()),
     }
+}
+
+/// The word at `uaddr` if a shared (not FUTEX_PRIVATE_FLAG) futex there is the host's: its
+/// page is a file's page shared with other processes of the application (MAP_SHARED). Such
+/// futexes are the host kernel's, keyed by the file page, so that waiters and wakers in
+/// different monitors (forked processes) meet; the application's threads meet there too.
+fn shared_word(cx: &Ctx<'_, '_>, uaddr: u64, private: bool) -> Option<Gpa> {
+    if private {
+        return None;
+    }
+    cx.space().shared_futex_word(uaddr)
+}
+
+/// How long one host futex wait of a shared word lasts at most before the waiter looks at
+/// its stop conditions again (signals and kills also interrupt it at once through the kick).
+const SHARED_WAIT_SLICE: Duration = Duration::from_millis(20);
+
+/// FUTEX_WAIT on a shared word ([`shared_word`]): the host's futex, in slices, with the same
+/// stop conditions and restart rules as [`sleep`]. No deadlock check: another process may
+/// wake it.
+fn shared_wait(cx: &Ctx<'_, '_>, gpa: Gpa, val: u32, deadline: Deadline) -> Sys {
+    let mut first = true;
+    loop {
+        if cx.interrupted() {
+            return Err(Errno::EINTR.into());
+        }
+        if !first && super::signal::deliver::signal_pending(cx) {
+            let kind = match deadline {
+                Deadline::Never => super::signal::deliver::ERESTARTSYS,
+                _ => super::signal::deliver::ERESTARTNOHAND,
+            };
+            return Err(super::signal::deliver::restart(kind).into());
+        }
+        let slice = match deadline.until() {
+            None => return Err(Errno::ETIMEDOUT.into()),
+            Some(None) => SHARED_WAIT_SLICE,
+            Some(Some(t)) => t
+                .saturating_duration_since(Instant::now())
+                .min(SHARED_WAIT_SLICE),
+        };
+        match cx.mem.host_futex_wait(gpa, val, slice) {
+            Ok(HostWait::Woken) => return Ok(0),
+            // The word differs: at the call, Linux's EAGAIN; later, it changed between two
+            // slices, which is what a wake follows.
+            Ok(HostWait::Differs) if first => return Err(Errno::EAGAIN.into()),
+            Ok(HostWait::Differs) => return Ok(0),
+            Ok(HostWait::Again) => {}
+            Err(_) => return Err(Errno::EFAULT.into()),
+        }
+        first = false;
+    }
+}
+
+/// A waking host futex operation on shared words (see [`shared_word`]).
+fn host_wake(
+    cx: &Ctx<'_, '_>,
+    op: i32,
+    gpa: Gpa,
+    val: u32,
+    val2: u32,
+    gpa2: Option<Gpa>,
+    val3: u32,
+) -> Sys {
+    cx.mem
+        .host_futex_wake(op, gpa, val, val2, gpa2, val3)
+        .map_err(|e| match e {
+            crate::machine::memory::MemoryError::Io(io) => {
+                Errno::new(io.raw_os_error().unwrap_or(libc::EFAULT)).into()
+            }
+            _ => Errno::EFAULT.into(),
+        })
 }
 
 fn requeue(

@@ -1371,9 +1371,10 @@ pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 /// mmap of a file (called for any mapping without MAP_ANONYMOUS). A private mapping is fresh
 /// arena memory with the file's bytes read into it: later writes to the file do not show
-/// through, and neither do the application's writes to the file. A writable MAP_SHARED mapping
-/// cannot be kept in sync with the file that way, so it is refused with ENODEV ("this file does
-/// not support the mapping"); a read-only MAP_SHARED mapping is served like a private one.
+/// through, and neither do the application's writes to the file. A MAP_SHARED mapping is the
+/// file's own pages ([`crate::linux::mm::space::AddrSpace::mmap_file`]): coherent with
+/// read/write, other mappings and other processes; of a descriptor opened read-only it is a
+/// private view of the file that can never be made writable (EACCES), as Linux's.
 pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     use mman::{MAP_PRIVATE, MAP_SHARED_VALIDATE, MAP_TYPE};
     let prot_write = u64::from(mman::PROT_WRITE);
@@ -1399,8 +1400,25 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if !h.readable || (shared && prot & prot_write != 0 && !h.writable) {
         return Err(Errno::EACCES.into());
     }
-    if shared && prot & prot_write != 0 {
-        return Err(Errno::ENODEV.into());
+    if shared {
+        let fd = h.fd.try_clone().map_err(io_errno)?;
+        let file = std::sync::Arc::new(crate::linux::mm::space::MappedFile {
+            fd,
+            kind: if h.writable {
+                crate::machine::memory::OverlayKind::Shared
+            } else {
+                crate::machine::memory::OverlayKind::Private
+            },
+            may_write: h.writable,
+            anonymous: false,
+            name: h.path.clone(),
+        });
+        let (place, how) = super::mm::placement(addr, prot, flags);
+        let mem = cx.mem;
+        return Ok(cx
+            .process
+            .space_mut()
+            .mmap_file(mem, place, len, how, file, offset)?);
     }
     let size = rustix::fs::fstat(&h.fd).map_err(host_errno)?.st_size.max(0) as u64;
     let anon = Args([

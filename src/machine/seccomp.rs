@@ -111,6 +111,8 @@ const ALLOWED: &[Sysno] = &[
     Sysno::munmap,
     Sysno::mremap,
     Sysno::madvise,
+    // MAP_SHARED memory: its file's dirty pages written back
+    Sysno::msync,
     Sysno::mprotect,
     Sysno::brk,
     // time, randomness, waiting

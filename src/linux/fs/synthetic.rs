@@ -665,7 +665,30 @@ fn maps(cx: &Ctx<'_, '_>) -> String {
     let exe = String::from_utf8_lossy(&cx.process.exe()).into_owned();
     let mut out = String::new();
     for (start, v) in space.vmas() {
+        // A file mapping: its file's name, offset, device and inode, as Linux shows them.
+        let file = v
+            .file
+            .and_then(|f| Some((f.offset, space.mapped_file(f.id)?)));
+        let file_name;
+        let (offset, dev, ino) = match file {
+            Some((offset, f)) => {
+                file_name = String::from_utf8_lossy(&f.name).into_owned();
+                let st = rustix::fs::fstat(&f.fd).ok();
+                let dev = st.map_or(0, |st| st.st_dev);
+                let (major, minor) = ((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & !0xff));
+                (
+                    offset,
+                    format!("{major:02x}:{minor:02x}"),
+                    st.map_or(0, |st| st.st_ino),
+                )
+            }
+            None => {
+                file_name = String::new();
+                (0, "00:00".to_string(), 0)
+            }
+        };
         let name = match v.kind {
+            _ if file.is_some() => file_name.as_str(),
             Kind::Image => exe.as_str(),
             Kind::Heap => "[heap]",
             Kind::Stack => "[stack]",
@@ -675,7 +698,7 @@ fn maps(cx: &Ctx<'_, '_>) -> String {
         };
         let bit = |b: u32, c: char| if v.prot & b != 0 { c } else { '-' };
         let line = format!(
-            "{start:08x}-{:08x} {}{}{}{} 00000000 00:00 0",
+            "{start:08x}-{:08x} {}{}{}{} {offset:08x} {dev} {ino}",
             v.end,
             bit(crate::linux::abi::mman::PROT_READ, 'r'),
             bit(crate::linux::abi::mman::PROT_WRITE, 'w'),

@@ -11,9 +11,11 @@ pub mod vma;
 use super::abi::mman;
 use super::abi::TASK_SIZE_MAX;
 use super::{Args, Ctx, Sys};
-use crate::linux::mm::space::{NewMap, Place, Remap};
+use crate::linux::mm::space::{MappedFile, NewMap, Place, Remap};
+use crate::machine::memory::OverlayKind;
 use crate::machine::paging::PAGE_4K;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use syscalls::Errno;
 
 /// MAP_LOCKED.
@@ -130,8 +132,32 @@ pub(crate) fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     ) {
         return Err(Errno::EINVAL.into());
     }
-    let prot = (prot & mman::PROT_BITS) as u32;
+    let (place, how) = placement(addr, prot, flags);
     let mem = cx.mem;
+    if how.shared {
+        // Shared anonymous memory is a memfd's pages, so that a forked child's monitor (a
+        // host fork: private memory copied on write) shares them.
+        let bytes = len.checked_next_multiple_of(PAGE_4K).ok_or(Errno::ENOMEM)?;
+        let fd = rustix::fs::memfd_create("umon-shared", rustix::fs::MemfdFlags::CLOEXEC)
+            .map_err(crate::linux::io::host_errno)?;
+        rustix::fs::ftruncate(&fd, bytes).map_err(|_| Errno::ENOMEM)?;
+        let file = Arc::new(MappedFile {
+            fd,
+            kind: OverlayKind::Shared,
+            may_write: true,
+            anonymous: true,
+            name: b"/dev/zero (deleted)".to_vec(),
+        });
+        return Ok(cx
+            .process
+            .space_mut()
+            .mmap_file(mem, place, len, how, file, 0)?);
+    }
+    Ok(cx.process.space_mut().mmap(mem, place, len, how)?)
+}
+
+/// Where mmap(2)'s `addr`, `prot` and `flags` place a mapping, and its attributes.
+pub(crate) fn placement(addr: u64, prot: u64, flags: u64) -> (Place, NewMap) {
     // NOREPLACE wins over MAP_FIXED given with it, as Linux's do_mmap.
     let place = if flags & mman::MAP_FIXED_NOREPLACE != 0 {
         Place::NoReplace(addr)
@@ -141,13 +167,16 @@ pub(crate) fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         Place::Hint(addr)
     };
     let how = NewMap {
-        prot,
-        shared: flags & mman::MAP_TYPE == mman::MAP_SHARED,
+        prot: (prot & mman::PROT_BITS) as u32,
+        shared: matches!(
+            flags & mman::MAP_TYPE,
+            mman::MAP_SHARED | mman::MAP_SHARED_VALIDATE
+        ),
         growsdown: flags & mman::MAP_GROWSDOWN != 0,
         locked: flags & MAP_LOCKED != 0,
         noreserve: flags & mman::MAP_NORESERVE != 0,
     };
-    Ok(cx.process.space_mut().mmap(mem, place, len, how)?)
+    (place, how)
 }
 
 pub(crate) fn munmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
@@ -284,7 +313,8 @@ pub(crate) fn mincore(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(0)
 }
 
-/// msync(2): anonymous memory has nothing to write back; the checks are Linux's.
+/// msync(2): a shared file mapping's dirty pages go back to the file; anonymous memory has
+/// nothing to write back; the checks are Linux's.
 pub(crate) fn msync(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (start, len, flags) = (a.ptr(0), a.len(1), a.flags(2));
     if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
@@ -301,7 +331,8 @@ pub(crate) fn msync(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if end == start {
         return Ok(0);
     }
-    cx.process.space_mut().msync(start, end, flags)?;
+    let mem = cx.mem;
+    cx.process.space_mut().msync(mem, start, end, flags)?;
     Ok(0)
 }
 

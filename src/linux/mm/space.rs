@@ -9,6 +9,7 @@
 //! memory no mapping holds is unmapped, and each mapping's PROT_* decides whether it may be
 //! read (any of R/W/X, as on x86-64) or written.
 use super::fault::Backing;
+pub use super::vma::FileRef;
 pub use super::vma::MAX_MAP_COUNT;
 use super::vma::{page_up, Kind, Vma, Vmas};
 use super::{MADV_DONTNEED_LOCKED, MADV_FREE, MADV_WIPEONFORK, MS_ASYNC, MS_INVALIDATE};
@@ -16,9 +17,12 @@ use crate::linux::abi::mman::MADV_DONTNEED;
 use crate::linux::abi::{mman, TASK_SIZE_MAX};
 use crate::linux::io::mem_errno;
 use crate::machine::frames::{Frames, FramesError};
-use crate::machine::memory::GuestMem;
+use crate::machine::memory::{GuestMem, OverlayKind};
 pub use crate::machine::paging::Region;
 use crate::machine::paging::{Mapper, PagingError, Perm, Target, PAGE_2M, PAGE_4K};
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard};
 use syscalls::Errno;
 use umon_abi::layout::{
@@ -96,6 +100,25 @@ pub struct NewMap {
     pub noreserve: bool,
 }
 
+/// A host file that mappings are made of ([`AddrSpace::mmap_file`]): a file of a volume, or
+/// the memfd behind MAP_SHARED|MAP_ANONYMOUS memory. Its pages are overlaid on the frames
+/// bound to the mapping ([`GuestMem::overlay`]), so the mapping *is* the file.
+#[derive(Debug)]
+pub struct MappedFile {
+    /// The host file (a descriptor of its own: the application may close its fd).
+    pub fd: OwnedFd,
+    /// Shared with the file, or a private view (a read-only descriptor's MAP_SHARED).
+    pub kind: OverlayKind,
+    /// Whether mprotect may add PROT_WRITE (Linux's VM_MAYWRITE: the descriptor was opened
+    /// for writing, or the mapping is private).
+    pub may_write: bool,
+    /// MAP_SHARED|MAP_ANONYMOUS memory (a memfd made for it): it grows with mremap.
+    pub anonymous: bool,
+    /// What /proc/self/maps names it: the guest path it was opened by, or Linux's
+    /// `/dev/zero (deleted)` for shared anonymous memory.
+    pub name: Vec<u8>,
+}
+
 impl NewMap {
     /// A private anonymous mapping with `prot`.
     pub fn private(prot: u32) -> NewMap {
@@ -168,6 +191,10 @@ pub struct AddrSpace {
     /// The last fault on a page that had its frame already, and how often in a row: a fault
     /// the tables' batch does not cure must not loop for ever.
     refault: (u64, u32),
+    /// The host files mappings are made of, by [`FileRef::id`]; dropped with their last
+    /// mapping.
+    files: BTreeMap<u32, Arc<MappedFile>>,
+    next_file: u32,
 }
 
 /// Faults in a row on one page that has its frame before it counts as the application's
@@ -208,6 +235,7 @@ impl AddrSpace {
                     shared: false,
                     growsdown: kind == Kind::Stack,
                     locked: false,
+                    file: None,
                 },
             );
         }
@@ -224,6 +252,8 @@ impl AddrSpace {
             backing: Mutex::new(Backing::new(frames)),
             refault: (0, 0),
             refaulted: Vec::new(),
+            files: BTreeMap::new(),
+            next_file: 0,
         }
     }
 
@@ -282,6 +312,8 @@ impl AddrSpace {
                 }
                 (s, s + len)
             }
+            // A file mapping's pages are bound while it exists (`attach`).
+            None if v.file.is_some() => return Ok(false),
             None => self.backing().populate(va, start, v.end)?,
         };
         self.pending.push((std::thread::current().id(), a, e));
@@ -583,7 +615,7 @@ impl AddrSpace {
         let mut b = self.backing();
         let (s, gpa, len) = match b.lookup(at) {
             Some(x) => x,
-            None if populate => {
+            None if populate && v.file.is_none() => {
                 b.populate(at, start, v.end).ok()?;
                 b.lookup(at)?
             }
@@ -689,6 +721,10 @@ impl AddrSpace {
     /// reading zeros; a new mapping there is zeroed when it is made.
     fn unmap(&mut self, mem: &GuestMem, start: u64, end: u64) -> Result<(), Errno> {
         let gone = self.vmas.remove(start, end)?;
+        let files: Vec<u32> = gone
+            .iter()
+            .filter_map(|(_, v)| v.file.map(|f| f.id))
+            .collect();
         for (s, v) in gone {
             let (lo, hi) = (s.max(self.arena.start), v.end.min(self.arena.end));
             if lo < hi {
@@ -697,6 +733,7 @@ impl AddrSpace {
             self.apply(PtChange::Unmap(s, v.end));
             self.search_top = self.search_top.max(v.end.min(self.arena.end));
         }
+        self.forget_files(&files);
         Ok(())
     }
 
@@ -725,7 +762,7 @@ impl AddrSpace {
 
     /// Add a mapping at the free, placeable `[start, end)`; its pages get frames at first
     /// touch, or now for a small writable one.
-    fn map(&mut self, start: u64, end: u64, kind: Kind, how: NewMap) {
+    fn map(&mut self, start: u64, end: u64, kind: Kind, how: NewMap, file: Option<FileRef>) {
         self.vmas.insert(
             start,
             Vma {
@@ -735,6 +772,7 @@ impl AddrSpace {
                 shared: how.shared,
                 growsdown: how.growsdown,
                 locked: how.locked || self.lock_future,
+                file,
             },
         );
         self.apply(PtChange::Map(start, end, how.prot));
@@ -808,7 +846,7 @@ impl AddrSpace {
                 return old;
             }
             let rw = mman::PROT_READ | mman::PROT_WRITE;
-            self.map(old_top, new_top, Kind::Heap, NewMap::private(rw));
+            self.map(old_top, new_top, Kind::Heap, NewMap::private(rw), None);
         }
         self.arena.brk = want;
         want
@@ -822,6 +860,33 @@ impl AddrSpace {
         len: u64,
         how: NewMap,
     ) -> Result<u64, Errno> {
+        self.mmap_with(mem, place, len, how, None)
+    }
+
+    /// mmap(2) of `len` bytes of `file` from `offset`, placed as `place` says: the mapping's
+    /// frames are bound now and the file's pages overlaid on them, so the application, the
+    /// monitor's accesses and every other mapping of the file (in this process or, across
+    /// fork, another) see one set of pages. Only inside the arena (ENOMEM elsewhere).
+    pub fn mmap_file(
+        &mut self,
+        mem: &GuestMem,
+        place: Place,
+        len: u64,
+        how: NewMap,
+        file: Arc<MappedFile>,
+        offset: u64,
+    ) -> Result<u64, Errno> {
+        self.mmap_with(mem, place, len, how, Some((file, offset)))
+    }
+
+    fn mmap_with(
+        &mut self,
+        mem: &GuestMem,
+        place: Place,
+        len: u64,
+        how: NewMap,
+        file: Option<(Arc<MappedFile>, u64)>,
+    ) -> Result<u64, Errno> {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
@@ -832,7 +897,10 @@ impl AddrSpace {
         self.commit(len, &how)?;
         let at = match place {
             Place::Hint(hint) => {
-                let at = self.find(hint, len)?;
+                let mut at = self.find(hint, len)?;
+                if file.is_some() && !(self.in_arena(at) && at + len <= self.arena.end) {
+                    at = self.find(0, len)?;
+                }
                 if at < self.arena.start || at + len > self.arena.end {
                     // A hint honoured outside the arena: see `unmap`.
                     self.zero(mem, at, at + len)?;
@@ -850,7 +918,9 @@ impl AddrSpace {
                 if matches!(place, Place::NoReplace(_)) && self.vmas.intersects(addr, end) {
                     return Err(Errno::EEXIST);
                 }
-                if !self.placeable(addr, end) {
+                if !self.placeable(addr, end)
+                    || (file.is_some() && !(self.in_arena(addr) && end <= self.arena.end))
+                {
                     return Err(Errno::ENOMEM);
                 }
                 self.unmap(mem, addr, end)?;
@@ -859,11 +929,98 @@ impl AddrSpace {
                 addr
             }
         };
+        if let Some((f, offset)) = file {
+            let id = self.next_file;
+            self.next_file = self.next_file.wrapping_add(1);
+            self.files.insert(id, f);
+            let fref = FileRef { id, offset };
+            self.map(at, at + len, Kind::Anon, how, Some(fref));
+            if let Err(e) = self.attach(mem, at, at + len, fref) {
+                let _ = self.unmap(mem, at, at + len);
+                self.files.remove(&id);
+                return Err(e);
+            }
+            return Ok(at);
+        }
         if len < EAGER_MAX_BYTES && how.prot & mman::PROT_WRITE != 0 && !how.noreserve {
             self.populate_now(mem, at, at + len)?;
         }
-        self.map(at, at + len, Kind::Anon, how);
+        self.map(at, at + len, Kind::Anon, how, None);
         Ok(at)
+    }
+
+    /// Bind frames to `[start, end)` (arena pages of a file mapping) and overlay the file's
+    /// pages from `fref.offset` on them.
+    fn attach(&mut self, mem: &GuestMem, start: u64, end: u64, fref: FileRef) -> Result<(), Errno> {
+        let f = self.files.get(&fref.id).cloned().ok_or(Errno::EINVAL)?;
+        if f.anonymous {
+            // MAP_SHARED|MAP_ANONYMOUS grown by mremap: the memfd grows with it.
+            let want = fref.offset + (end - start);
+            let size = rustix::fs::fstat(&f.fd)
+                .map_err(crate::linux::io::host_errno)?
+                .st_size;
+            if (size as u64) < want {
+                rustix::fs::ftruncate(&f.fd, want).map_err(crate::linux::io::host_errno)?;
+            }
+        }
+        self.backing()
+            .populate_all(start, end, mem)
+            .map_err(|_| Errno::ENOMEM)?;
+        let mut runs: Vec<(u64, u64, u64)> = Vec::new();
+        for (va, gpa, n) in self.backing().bound_in(start, end) {
+            match runs.last_mut() {
+                Some((v, g, m)) if *v + *m == va && *g + *m == gpa => *m += n,
+                _ => runs.push((va, gpa, n)),
+            }
+        }
+        for (va, gpa, n) in runs {
+            mem.overlay(
+                Gpa(gpa),
+                n,
+                f.fd.as_fd(),
+                fref.offset + (va - start),
+                f.kind,
+            )
+            .map_err(mem_errno)?;
+        }
+        Ok(())
+    }
+
+    /// The file mapped at `va`, if any, with the offset `va` maps.
+    fn file_at(&self, va: u64) -> Option<(Arc<MappedFile>, u64)> {
+        let (s, v) = self.vmas.get(va)?;
+        let fref = v.file?;
+        Some((self.files.get(&fref.id)?.clone(), fref.offset + (va - s)))
+    }
+
+    /// The guest-physical address of the futex word at `va` when its page is a page of a
+    /// host file shared with others (a MAP_SHARED mapping): the futex must be the host's, so
+    /// that waiters and wakers in other processes of the application meet.
+    pub fn shared_futex_word(&self, va: u64) -> Option<Gpa> {
+        let (f, _) = self.file_at(va)?;
+        if f.kind != OverlayKind::Shared {
+            return None;
+        }
+        let (s, gpa, _) = self.backing().lookup(va)?;
+        Some(Gpa(gpa + (va - s)))
+    }
+
+    /// The file a mapping is made of ([`FileRef::id`]).
+    pub fn mapped_file(&self, id: u32) -> Option<&Arc<MappedFile>> {
+        self.files.get(&id)
+    }
+
+    /// Drop the files no mapping is made of any more among `ids`.
+    fn forget_files(&mut self, ids: &[u32]) {
+        for &id in ids {
+            if !self
+                .vmas
+                .iter()
+                .any(|(_, v)| v.file.is_some_and(|f| f.id == id))
+            {
+                self.files.remove(&id);
+            }
+        }
     }
 
     /// munmap(2).
@@ -904,6 +1061,19 @@ impl AddrSpace {
             }
             start
         };
+        // Linux's VM_MAYWRITE: a shared mapping of a file opened read-only never becomes
+        // writable (checked for the whole range first: a deviation only in which pieces a
+        // failing call has changed).
+        if prot & mman::PROT_WRITE != 0 {
+            let denied = self.vmas.iter_from(start, end).any(|(_, v)| {
+                v.file
+                    .and_then(|f| self.files.get(&f.id))
+                    .is_some_and(|f| !f.may_write)
+            });
+            if denied {
+                return Err(Errno::EACCES);
+            }
+        }
         let done = self.vmas.update(start, end, |v| v.prot = prot);
         self.apply(PtChange::Protect(start, end, prot));
         done
@@ -977,8 +1147,13 @@ impl AddrSpace {
         self.walk(start, end, |space, s, e, v| match advice {
             MADV_DONTNEED | MADV_DONTNEED_LOCKED | MADV_FREE => {
                 let locked = v.locked && advice != MADV_DONTNEED_LOCKED;
-                if locked || v.kind == Kind::Vvar || (advice == MADV_FREE && !v.kind.is_anon()) {
+                let private_anon = v.kind.is_anon() && !v.shared;
+                if locked || v.kind == Kind::Vvar || (advice == MADV_FREE && !private_anon) {
                     return Err(Errno::EINVAL);
+                }
+                // A file's pages (shared mappings) come back from the file: nothing changes.
+                if v.file.is_some() {
+                    return Ok(());
                 }
                 // FREE lets Linux drop the pages only under memory pressure: keeping them is
                 // one of its answers. Image pages would come back from the file on Linux; they
@@ -989,13 +1164,24 @@ impl AddrSpace {
                 Ok(())
             }
             mman::MADV_REMOVE => {
-                if v.locked || !(v.shared && v.kind.is_anon()) {
+                if v.locked || !v.shared {
                     return Err(Errno::EINVAL);
                 }
                 if v.prot & mman::PROT_WRITE == 0 {
                     return Err(Errno::EACCES);
                 }
-                space.zero(mem, s, e)
+                // The file's blocks are freed: every mapping of it reads zeros there.
+                match space.file_at(s) {
+                    Some((f, offset)) => rustix::fs::fallocate(
+                        &f.fd,
+                        rustix::fs::FallocateFlags::PUNCH_HOLE
+                            | rustix::fs::FallocateFlags::KEEP_SIZE,
+                        offset,
+                        e - s,
+                    )
+                    .map_err(crate::linux::io::host_errno),
+                    None => space.zero(mem, s, e),
+                }
             }
             MADV_WIPEONFORK if v.shared || !v.kind.is_anon() => Err(Errno::EINVAL),
             _ => Ok(()),
@@ -1005,9 +1191,10 @@ impl AddrSpace {
     /// msync(2) of the page-aligned `[start, end)` after its flag checks: nothing to write
     /// back (no shared file mappings yet); ENOMEM for holes, EBUSY for MS_INVALIDATE on
     /// locked memory, in Linux's order (MS_ASYNC alone stops at the first hole).
-    pub fn msync(&mut self, start: u64, end: u64, flags: u64) -> Result<(), Errno> {
+    pub fn msync(&mut self, mem: &GuestMem, start: u64, end: u64, flags: u64) -> Result<(), Errno> {
         let mut at = start;
         let mut hole = false;
+        let mut files = Vec::new();
         while at < end {
             let (s, v) = self.vmas.find(at).ok_or(Errno::ENOMEM)?;
             if s > at {
@@ -1023,7 +1210,16 @@ impl AddrSpace {
             if flags & MS_INVALIDATE != 0 && v.locked {
                 return Err(Errno::EBUSY);
             }
+            if v.file.is_some() {
+                files.push((at, v.end.min(end)));
+            }
             at = v.end;
+        }
+        // The file's dirty pages go back to it (MS_SYNC waits for the write).
+        for (s, e) in files {
+            for (_, gpa, n) in self.backing().bound_in(s, e) {
+                mem.sync(Gpa(gpa), n, flags).map_err(mem_errno)?;
+            }
         }
         if hole {
             Err(Errno::ENOMEM)
@@ -1076,25 +1272,39 @@ impl AddrSpace {
         if self.vmas.len() + 3 >= MAX_MAP_COUNT {
             return Err(Errno::ENOMEM);
         }
-        let (_, v) = self
+        let (s, v) = self
             .vmas
             .get(old)
             .map(|(s, v)| (s, *v))
             .ok_or(Errno::EFAULT)?;
+        // Linux's MREMAP_DONTUNMAP is for private anonymous memory.
+        if keep_old && v.file.is_some() {
+            return Err(Errno::EINVAL);
+        }
         let kind = if v.kind.is_special() || v.kind == Kind::Image {
             Kind::Anon
         } else {
             v.kind
         };
+        let moved = v.from(s, old);
         self.vmas.insert(
             new,
             Vma {
                 end: new + new_len,
                 kind,
                 growsdown: v.growsdown && kind == Kind::Stack,
-                ..v
+                ..moved
             },
         );
+        if let Some(fref) = moved.file {
+            // A file mapping moves as a view of the same file: nothing to copy.
+            self.apply(PtChange::Map(new, new + new_len, v.prot));
+            if let Err(e) = self.attach(mem, new, new + new_len, fref) {
+                let _ = self.unmap(mem, new, new + new_len);
+                return Err(e);
+            }
+            return self.unmap(mem, old, old + len);
+        }
         self.zero(mem, new, new + len.min(new_len))?;
         self.copy(mem, old, new, len.min(new_len))?;
         if new_len > len {
@@ -1126,7 +1336,7 @@ impl AddrSpace {
                     start,
                     Vma {
                         end: v.end.min(old_end),
-                        ..*v
+                        ..v.from(s, start)
                     },
                 )
             })
@@ -1156,7 +1366,10 @@ impl AddrSpace {
                     ..v
                 },
             );
-            self.copy(mem, s, at, v.end - s)?;
+            match v.file {
+                Some(fref) => self.attach(mem, at, at + (v.end - s), fref)?,
+                None => self.copy(mem, s, at, v.end - s)?,
+            }
             self.apply(PtChange::Map(at, at + (v.end - s), v.prot));
         }
         for (s, v) in pieces {
@@ -1224,6 +1437,9 @@ impl AddrSpace {
                 self.zero(mem, old_end, grow_end)?;
                 self.vmas.extend(start, grow_end);
                 self.apply(PtChange::Map(old_end, grow_end, v.prot));
+                if let Some(fref) = v.from(start, old_end).file {
+                    self.attach(mem, old_end, grow_end, fref)?;
+                }
                 return Ok(old);
             }
         }
@@ -1634,7 +1850,10 @@ mod tests {
             s.madvise(&mem, a, a + PAGE_4K, MADV_DONTNEED),
             Err(Errno::EINVAL)
         );
-        assert_eq!(s.msync(a, a + PAGE_4K, MS_INVALIDATE), Err(Errno::EBUSY));
+        assert_eq!(
+            s.msync(&mem, a, a + PAGE_4K, MS_INVALIDATE),
+            Err(Errno::EBUSY)
+        );
         s.mlockall(false, false);
         s.madvise(&mem, a, a + PAGE_4K, MADV_DONTNEED).unwrap();
         assert_eq!(s.read_val::<u8>(&mem, a), Ok(0));
@@ -1643,7 +1862,7 @@ mod tests {
             s.madvise(&mem, a, a + 4 * PAGE_4K, MADV_DONTNEED),
             Err(Errno::ENOMEM)
         );
-        assert_eq!(s.msync(a, a + 4 * PAGE_4K, 0), Err(Errno::ENOMEM));
+        assert_eq!(s.msync(&mem, a, a + 4 * PAGE_4K, 0), Err(Errno::ENOMEM));
         assert_eq!(s.mapped_run(a, 4 * PAGE_4K), PAGE_4K);
         assert_eq!(s.mlock(a, a + 4 * PAGE_4K, true), Err(Errno::ENOMEM));
         s.mlockall(false, true);
@@ -1710,6 +1929,68 @@ mod tests {
         );
         s.munmap(&mem, a, 4 * MB).unwrap();
         assert_eq!(s.backed_bytes(), 0, "munmap gives the frames back");
+    }
+
+    fn memfd(bytes: u64) -> Arc<MappedFile> {
+        let fd = rustix::fs::memfd_create("t", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        rustix::fs::ftruncate(&fd, bytes).unwrap();
+        Arc::new(MappedFile {
+            fd,
+            kind: OverlayKind::Shared,
+            may_write: true,
+            anonymous: true,
+            name: b"t".to_vec(),
+        })
+    }
+
+    #[test]
+    fn file_mappings_are_the_file_through_moves_and_advice() {
+        let (mem, mut s) = space(8 * MB);
+        let f = memfd(4 * PAGE_4K);
+        let shared = NewMap {
+            shared: true,
+            ..rw()
+        };
+        let a = s
+            .mmap_file(
+                &mem,
+                Place::Hint(0),
+                2 * PAGE_4K,
+                shared,
+                f.clone(),
+                PAGE_4K,
+            )
+            .unwrap();
+        s.write(&mem, a + 8, b"abc").unwrap();
+        let mut b = [0u8; 3];
+        rustix::io::pread(&f.fd, &mut b, PAGE_4K + 8).unwrap();
+        assert_eq!(&b, b"abc");
+        // A second mapping of the same page sees it.
+        let a2 = s
+            .mmap_file(&mem, Place::Hint(0), PAGE_4K, shared, f.clone(), PAGE_4K)
+            .unwrap();
+        let mut c = [0u8; 3];
+        s.read(&mem, a2 + 8, &mut c).unwrap();
+        assert_eq!(&c, b"abc");
+        assert!(s.shared_futex_word(a2 + 8).is_some());
+        // DONTNEED keeps a file's pages; moving keeps the view (grown: the memfd grows).
+        s.madvise(&mem, a, a + PAGE_4K, MADV_DONTNEED).unwrap();
+        s.read(&mem, a + 8, &mut c).unwrap();
+        assert_eq!(&c, b"abc");
+        let moved = s
+            .mremap(&mem, a, 2 * PAGE_4K, 8 * PAGE_4K, mv(true))
+            .unwrap();
+        s.read(&mem, moved + 8, &mut c).unwrap();
+        assert_eq!(&c, b"abc");
+        assert!(!s.is_mapped(a, PAGE_4K));
+        // Unmapping the last mappings forgets the file.
+        s.munmap(&mem, moved, 8 * PAGE_4K).unwrap();
+        s.munmap(&mem, a2, PAGE_4K).unwrap();
+        assert!(s.files.is_empty());
+        // The frames went back with zeros in them.
+        let p = s.mmap(&mem, Place::Hint(0), 8 * PAGE_4K, rw()).unwrap();
+        s.read(&mem, p + 8, &mut c).unwrap();
+        assert_eq!(c, [0; 3]);
     }
 
     #[test]

@@ -56,12 +56,44 @@ pub struct Vma {
     pub growsdown: bool,
     /// mlock'ed (VM_LOCKED): MADV_DONTNEED is EINVAL, msync(MS_INVALIDATE) EBUSY.
     pub locked: bool,
+    /// The host file whose pages back it (shared mappings: of a file, or of the memfd behind
+    /// MAP_SHARED|MAP_ANONYMOUS memory), and where in it the mapping starts.
+    pub file: Option<FileRef>,
+}
+
+/// A mapping's place in a host file: which one (an id in the address space's table of
+/// mapped files) and the byte offset its first page maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileRef {
+    /// The file, in `AddrSpace`'s table.
+    pub id: u32,
+    /// Offset of the mapping's first byte in the file.
+    pub offset: u64,
 }
 
 impl Vma {
-    /// Whether `next`, starting at `self.end`, can be one mapping with `self`.
-    fn merges_with(&self, next_start: u64, next: &Vma) -> bool {
-        self.end == next_start
+    /// The part of this mapping (which starts at `start`) from `at` on: a file mapping's
+    /// offset moves with it.
+    pub fn from(&self, start: u64, at: u64) -> Vma {
+        Vma {
+            file: self.file.map(|f| FileRef {
+                offset: f.offset + (at - start),
+                ..f
+            }),
+            ..*self
+        }
+    }
+
+    /// Whether `next`, starting at `self.end`, can be one mapping with `self` (which starts
+    /// at `start`): alike, and a file mapping continuing in the same file.
+    fn merges_with(&self, start: u64, next_start: u64, next: &Vma) -> bool {
+        let file_continues = match (self.file, next.file) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.id == b.id && b.offset == a.offset + (next_start - start),
+            _ => false,
+        };
+        file_continues
+            && self.end == next_start
             && self.prot == next.prot
             && self.kind == next.kind
             && !self.kind.is_special()
@@ -132,7 +164,7 @@ impl Vmas {
         if let Some((s, v)) = self.get(at).map(|(s, v)| (s, *v)) {
             if s < at {
                 self.map.insert(s, Vma { end: at, ..v });
-                self.map.insert(at, v);
+                self.map.insert(at, v.from(s, at));
             }
         }
     }
@@ -158,7 +190,7 @@ impl Vmas {
                 break;
             }
             match self.map.range(v.end..).next().map(|(&n, &nv)| (n, nv)) {
-                Some((n, nv)) if v.merges_with(n, &nv) => {
+                Some((n, nv)) if v.merges_with(s, n, &nv) => {
                     self.map.remove(&n);
                     self.map.insert(s, Vma { end: nv.end, ..v });
                 }
@@ -209,11 +241,10 @@ impl Vmas {
                         self.split(cut);
                     }
                 }
+                // The splits left the piece at `at` ending at `piece_end`, its file offset
+                // moved with it.
                 if let Some(piece) = self.map.get_mut(&at) {
-                    *piece = Vma {
-                        end: piece_end,
-                        ..new
-                    };
+                    change(piece);
                 }
             }
             at = piece_end;
@@ -269,7 +300,46 @@ mod tests {
             shared: false,
             growsdown: false,
             locked: false,
+            file: None,
         }
+    }
+
+    #[test]
+    fn file_offsets_follow_splits_and_only_continuations_merge() {
+        let mut t = Vmas::default();
+        let file = |offset| Some(FileRef { id: 7, offset });
+        t.insert(
+            0x10000,
+            Vma {
+                file: file(0x5000),
+                ..anon(0x14000, 3)
+            },
+        );
+        t.update(0x11000, 0x12000, |v| v.prot = 1).unwrap();
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.get(0x11000).unwrap().1.file, file(0x6000));
+        assert_eq!(t.get(0x13fff).unwrap().1.file, file(0x7000));
+        t.update(0x11000, 0x12000, |v| v.prot = 3).unwrap();
+        assert_eq!(
+            t.len(),
+            1,
+            "the pieces continue the file: one mapping again"
+        );
+        let gone = t.remove(0x12000, 0x13000).unwrap();
+        assert_eq!(gone[0].1.file, file(0x7000));
+        // The same file at an offset that does not continue it stays apart.
+        t.insert(
+            0x12000,
+            Vma {
+                file: file(0x9000),
+                ..anon(0x13000, 3)
+            },
+        );
+        assert_eq!(t.len(), 3);
+        // Another file, or anonymous memory, never merges with it.
+        t.remove(0x12000, 0x13000).unwrap();
+        t.insert(0x12000, anon(0x13000, 3));
+        assert_eq!(t.len(), 3);
     }
 
     #[test]
