@@ -2,7 +2,8 @@
 //! - `start/*`: start to exit of hello (static-pie) in umon (in-process, and as the CLI
 //!   `umon run hello`: fork+exec of umon, seccomp on), natively (fork+exec), and the bare KVM
 //!   floor VM; and of the dynamically linked hello (plain `gcc`) in umon with `--root /`
-//!   (its ld.so and libc.so.6 from the host) and natively.
+//!   (its ld.so and libc.so.6 from the host) and natively; and of a static binary of over
+//!   100 MB (`benches/apps/big_image.c`) in umon and natively.
 //! - `syscall/*`: 10 000 one-byte writes to /dev/null forwarded by umon, the same natively, and
 //!   10 000 raw exits of a bare VM (`out` in a loop): the floor for a forwarded call, and
 //!   10 000 round trips through umon's CPL3 syscall trap that the monitor answers at once.
@@ -42,6 +43,14 @@ fn start(c: &mut Criterion) {
     });
     g.bench_function("native_hello", |b| {
         b.iter(|| assert_eq!(native_run(&hello, &[]), 0))
+    });
+    // Issue 13's goal: a >100 MB static binary starts within 1.5x of hello.
+    let big = c_app("big_image");
+    g.bench_function("umon_big_image", |b| {
+        b.iter(|| assert_eq!(umon_run(&big, &[]), 0))
+    });
+    g.bench_function("native_big_image", |b| {
+        b.iter(|| assert_eq!(native_run(&big, &[]), 0))
     });
     let dynamic = dynamic_hello();
     let root = umon::linux::fs::volume::parse_root("/").expect("--root /");

@@ -147,15 +147,19 @@ rows! {
     vmsplice => fd::pipe::vmsplice, [Int, Hex, Int, Hex], "copies (as readv/writev)";
     brk => mm::brk, [Hex], "";
     mmap => mmap, [Hex, Size, Prot, MapFlags, Int, Hex],
-        "anonymous, MAP_FIXED and MAP_FIXED_NOREPLACE over the heap arena (brk's included), \
-         image data and stack (elsewhere ENOMEM), PROT_NONE; files MAP_PRIVATE (writable \
-         MAP_SHARED is ENODEV)";
+        "anonymous and volume files; MAP_SHARED is the file's pages (shared with read/write, \
+         other mappings and forked processes; MAP_SHARED|MAP_ANONYMOUS too), MAP_PRIVATE a \
+         copy; MAP_FIXED and MAP_FIXED_NOREPLACE over the heap arena (brk's included), image \
+         data and stack (elsewhere ENOMEM), PROT_NONE";
     munmap => mm::munmap, [Hex, Size], "";
-    mprotect => mm::mprotect, [Hex, Size, Prot], "recorded, not in the page tables";
+    mprotect => mm::mprotect, [Hex, Size, Prot], "in the page tables while the process has one thread; \
+        PROT_WRITE of a read-only descriptor's shared mapping is EACCES";
     mremap => mm::mremap, [Hex, Size, Size, Hex, Hex], "MAYMOVE, FIXED, DONTUNMAP";
-    madvise => mm::madvise, [Hex, Size, Int], "DONTNEED zeroes anonymous memory; FREE keeps it";
+    madvise => mm::madvise, [Hex, Size, Int], "DONTNEED zeroes private anonymous \
+        memory (shared mappings keep their file's pages); FREE keeps it; REMOVE punches the file";
     mincore => mm::mincore, [Hex, Size, Hex], "every mapped page is resident";
-    msync => mm::msync, [Hex, Size, Hex], "checks only: no shared file mappings yet";
+    msync => mm::msync, [Hex, Size, Hex], "writes shared file mappings back \
+        (MS_SYNC waits)";
     mlock => mm::mlock, [Hex, Size], "recorded; memory is never paged out";
     mlock2 => mm::mlock2, [Hex, Size, Hex], "recorded; memory is never paged out";
     munlock => mm::munlock, [Hex, Size], "";
