@@ -58,11 +58,32 @@ fn check_native(what: &str, linux: &Output) {
     );
 }
 
-/// The difference between the files the two runs left, if any.
+/// The difference between the files the two runs left, if any: each entry that differs, shown
+/// from a little before the first character where the two descriptions part.
 fn tree_difference(what: &str, linux: &Path, umon: &Path) -> Option<String> {
     let (l, u) = (real::tree(linux), real::tree(umon));
-    (l != u)
-        .then(|| format!("{what}: the files written differ\n--- linux\n{l:#?}\n--- umon\n{u:#?}"))
+    if l == u {
+        return None;
+    }
+    let missing = String::from("(missing)");
+    let mut text = format!("{what}: the files written differ");
+    for name in l.keys().chain(u.keys().filter(|k| !l.contains_key(*k))) {
+        let (a, b) = (
+            l.get(name).unwrap_or(&missing),
+            u.get(name).unwrap_or(&missing),
+        );
+        if a != b {
+            let same = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+            let from = same.saturating_sub(40);
+            let window = |t: &str| t.chars().skip(from).take(200).collect::<String>();
+            text.push_str(&format!(
+                "\n{name} (from character {from} of its description):\n  linux {}\n  umon  {}",
+                window(a),
+                window(b)
+            ));
+        }
+    }
+    Some(text)
 }
 
 // ---- memory only --------------------------------------------------------------------------
