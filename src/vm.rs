@@ -464,6 +464,11 @@ fn run_forked(
             (killed, None)
         }
     };
+    // The process's mappings of shared files go before its parent learns of the end (as a
+    // dead process's memory is gone on Linux: F_SEAL_WRITE, for one, must then succeed).
+    if let Some(machine) = &last {
+        machine.mem.drop_overlays();
+    }
     process.report_end(&status);
     drop(last);
     status

@@ -227,8 +227,18 @@ pub(super) fn take(cx: &mut Ctx<'_, '_>, fault: AppFault) -> Result<(), Stop> {
     } = fault
     {
         // A lazy mapping's first touch: the instruction runs again once the frame is there.
-        if let Outcome::Retry = mm::fault::populate(cx, cr2, error_code, rip)? {
-            return Ok(());
+        match mm::fault::populate(cx, cr2, error_code, rip)? {
+            Outcome::Retry => return Ok(()),
+            Outcome::Bus => {
+                let rec = &mut cx.thread.last_fault;
+                rec.trapno = VEC_PF;
+                rec.err = error_code;
+                rec.cr2 = cr2;
+                let detail =
+                    format!("access past the end of a mapped file (fault address {cr2:#x}), ");
+                return force(cx, info(libc::SIGBUS, libc::BUS_ADRERR, cr2), &detail, rip);
+            }
+            Outcome::Signal => {}
         }
     }
     let Some(d) = decide(cx, fault) else {

@@ -710,7 +710,15 @@ pub(super) fn owner_died(cx: &Ctx<'_, '_>, uaddr: u64, pi: bool) {
         match cmpxchg(cx, uaddr, v, new) {
             Ok(old) if old == v => {
                 if v & FUTEX_WAITERS != 0 && !pi {
-                    Table::wake_locked(&mut q, uaddr, BITSET_MATCH_ANY, 1);
+                    // A process-shared robust mutex: its waiters may be in other processes.
+                    match cx.space().shared_futex_word(uaddr) {
+                        Some(gpa) => {
+                            let _ = cx.mem.host_futex_wake(libc::FUTEX_WAKE, gpa, 1, 0, None, 0);
+                        }
+                        None => {
+                            Table::wake_locked(&mut q, uaddr, BITSET_MATCH_ANY, 1);
+                        }
+                    }
                 }
                 return;
             }

@@ -1381,35 +1381,72 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (addr, len, prot, flags, fd, offset) =
         (a.ptr(0), a.len(1), a.raw(2), a.flags(3), a.fd(4), a.off(5));
     let file = cx.process.fds().get(u64::from(fd as u32))?.file;
-    let Some(h) = file.as_volume() else {
-        return Err(Errno::ENODEV.into());
-    };
+    // An O_PATH descriptor is no file to map (Linux's fget refuses it).
+    if file.as_volume().is_some_and(|h| h.path_only) {
+        return Err(Errno::EBADF.into());
+    }
     let shared = matches!(flags & MAP_TYPE, mman::MAP_SHARED | MAP_SHARED_VALIDATE);
     if !shared && flags & MAP_TYPE != MAP_PRIVATE {
         return Err(Errno::EINVAL.into());
     }
-    if len == 0 || offset % PAGE_4K != 0 || (offset as i64) < 0 {
+    if len == 0 || offset % PAGE_4K != 0 {
         return Err(Errno::EINVAL.into());
     }
-    if h.path_only {
-        return Err(Errno::EBADF.into());
+    // Linux's do_mmap order: the length, the placement, then the file's own checks.
+    let pages_len = len
+        .checked_next_multiple_of(PAGE_4K)
+        .filter(|&l| l <= crate::linux::abi::TASK_SIZE_MAX)
+        .ok_or(Errno::ENOMEM)?;
+    let st = file.stat().map_err(host_errno)?;
+    let regular = st.mode & libc::S_IFMT == libc::S_IFREG;
+    // file_mmap_ok: a regular file's offsets end at MAX_LFS_FILESIZE.
+    if regular && (offset >> 12) > ((i64::MAX as u64) - pages_len) >> 12 {
+        return Err(Errno::EOVERFLOW.into());
     }
+    if shared {
+        // MAP_SYNC needs DAX; MAP_SHARED_VALIDATE refuses every flag it does not know.
+        if flags & MAP_SYNC != 0
+            || (flags & MAP_TYPE == MAP_SHARED_VALIDATE && flags & !SHARED_VALIDATE_KNOWN != 0)
+        {
+            return Err(Errno::EOPNOTSUPP.into());
+        }
+        if prot & prot_write != 0 && !file.writable() {
+            return Err(Errno::EACCES.into());
+        }
+    }
+    if !file.readable() {
+        return Err(Errno::EACCES.into());
+    }
+    // /dev/zero maps anonymous memory, shared or private.
+    if st.mode & libc::S_IFMT == libc::S_IFCHR && st.rdev == libc::makedev(1, 5) {
+        let anon = Args([addr, len, prot, flags | mman::MAP_ANONYMOUS, u64::MAX, 0]);
+        return super::mm::mmap(cx, &anon);
+    }
+    let Some(h) = file.as_volume() else {
+        return Err(Errno::ENODEV.into());
+    };
     if h.kind != FileKind::Regular {
         return Err(Errno::ENODEV.into());
     }
-    if !h.readable || (shared && prot & prot_write != 0 && !h.writable) {
-        return Err(Errno::EACCES.into());
-    }
     if shared {
+        // A sealed memfd: no writable shared mapping (EPERM), and a read-only one can never
+        // become writable.
+        let seals = rustix::fs::fcntl_get_seals(&h.fd).unwrap_or(rustix::fs::SealFlags::empty());
+        let sealed =
+            seals.intersects(rustix::fs::SealFlags::WRITE | rustix::fs::SealFlags::FUTURE_WRITE);
+        if sealed && prot & prot_write != 0 {
+            return Err(Errno::EPERM.into());
+        }
+        let writable = h.writable && !sealed;
         let fd = h.fd.try_clone().map_err(io_errno)?;
         let file = std::sync::Arc::new(crate::linux::mm::space::MappedFile {
             fd,
-            kind: if h.writable {
+            kind: if writable {
                 crate::machine::memory::OverlayKind::Shared
             } else {
                 crate::machine::memory::OverlayKind::Private
             },
-            may_write: h.writable,
+            may_write: writable,
             anonymous: false,
             name: h.path.clone(),
         });
@@ -1439,6 +1476,24 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     }
     Ok(va)
 }
+
+/// MAP_SYNC.
+const MAP_SYNC: u64 = 0x8_0000;
+/// The flags MAP_SHARED_VALIDATE accepts: Linux's LEGACY_MAP_MASK and MAP_FIXED_NOREPLACE.
+const SHARED_VALIDATE_KNOWN: u64 = 0x3 // the mapping type
+    | mman::MAP_FIXED
+    | mman::MAP_ANONYMOUS
+    | 0x0800 // MAP_DENYWRITE
+    | 0x1000 // MAP_EXECUTABLE
+    | 0x400_0000 // MAP_UNINITIALIZED
+    | mman::MAP_GROWSDOWN
+    | 0x2000 // MAP_LOCKED
+    | mman::MAP_NORESERVE
+    | 0x8000 // MAP_POPULATE
+    | 0x1_0000 // MAP_NONBLOCK
+    | 0x2_0000 // MAP_STACK
+    | 0x4_0000 // MAP_HUGETLB
+    | mman::MAP_FIXED_NOREPLACE;
 
 /// Read `len` bytes of `h` from `offset` into fresh guest memory at `va`; fewer at end of file.
 fn fill_from(

@@ -186,6 +186,24 @@ impl ExitHandler for LinuxThread {
             self.thread.sig.started();
             return None;
         };
+        if self.thread.forked && cpu.sregs.cs.dpl == 3 {
+            self.thread.forked = false;
+            let machine = self.machine.clone();
+            let mut cx = Ctx {
+                mem: &machine.mem,
+                machine: &self.machine,
+                process: &self.process,
+                thread: &mut self.thread,
+                cpu,
+            };
+            let mem = cx.mem;
+            if cx.process.space_mut().fork_child(mem) {
+                // The vCPU now enters the core's batch routine; signals wait for the next
+                // entry at CPL3.
+                mm::follow_page_tables(&mut cx);
+                return None;
+            }
+        }
         let quiet = !self.thread.sig.hint.load(Ordering::SeqCst) && self.thread.due.is_empty();
         // A signal lands where the application runs: at CPL3 (on hardware KVM a vCPU stopped
         // in the core is left to reach user mode; the kicker kicks again).

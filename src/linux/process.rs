@@ -84,8 +84,12 @@ pub struct Process {
     pub notes: Mutex<Notes>,
     /// The live threads and the next tid.
     pub threads: Mutex<super::task::Threads>,
-    /// A second thread was ever created (`--trace` then names threads, as strace -f).
+    /// A second thread or a child process was ever created (`--trace` then names threads,
+    /// as strace -f).
     pub multi_threaded: AtomicBool,
+    /// A second thread (vCPU) was ever created: the page tables stop following mapping
+    /// changes (see `mm::follow`). A fork does not set it: the child has one vCPU.
+    pub threaded: AtomicBool,
     /// When the vDSO's time page was last re-based on the host's clocks (seconds of the
     /// monotonic clock umon reads), so that happens at most once a second.
     pub vdso_refreshed: std::sync::atomic::AtomicU64,
@@ -180,6 +184,7 @@ impl Process {
             notes: Mutex::default(),
             threads: Mutex::default(),
             multi_threaded: AtomicBool::new(false),
+            threaded: AtomicBool::new(false),
             vdso_refreshed: Default::default(),
             futexes: super::futex::Table::default(),
             exit: super::task::ExitState::default(),

@@ -490,6 +490,7 @@ fn create(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
         tid
     };
     cx.process.multi_threaded.store(true, Ordering::Relaxed);
+    cx.process.threaded.store(true, Ordering::Relaxed);
     // Linux ignores a failed write of either tid.
     if f & CLONE_PARENT_SETTID != 0 {
         let _ = cx.write_val(r.parent_tid, &tid);
@@ -510,6 +511,7 @@ fn create(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
         robust_list: (0, 0),
         parker: parker.clone(),
         exit_code: 0,
+        forked: false,
         due: Default::default(),
         last_fault: Default::default(),
         sig: new_sig,
@@ -574,8 +576,12 @@ pub fn exit_thread(cx: &mut Ctx<'_, '_>, code: u64) -> Sys {
     Err(Stop::ExitThread)
 }
 
-/// exit_group(2).
-pub fn exit_group(_cx: &mut Ctx<'_, '_>, code: u64) -> Sys {
+/// exit_group(2). The calling thread's robust list is walked, as its do_exit would: robust
+/// mutexes in memory shared with other processes (PTHREAD_PROCESS_SHARED) it holds become
+/// EOWNERDEAD for their waiters there. (The process's other threads end without walking
+/// theirs.)
+pub fn exit_group(cx: &mut Ctx<'_, '_>, code: u64) -> Sys {
+    walk_robust_list(cx);
     Err(Stop::Exit(ExitStatus::Exited((code & 0xff) as i32)))
 }
 

@@ -47,6 +47,9 @@ pub struct Thread {
     pub restart_block: Option<RestartBlock>,
     /// exit(2)'s status: the process's if this thread is the last to end.
     pub exit_code: i32,
+    /// A forked child's first thread: MADV_DONTFORK/WIPEONFORK memory is dealt with, and the
+    /// page tables follow, before its first instruction.
+    pub forked: bool,
 }
 
 impl Thread {

@@ -317,6 +317,13 @@ impl GuestMem {
         Ok(())
     }
 
+    /// Put anonymous memory back under every overlay (the process is ending).
+    pub fn drop_overlays(&self) {
+        if let Err(e) = self.restore(0, self.bytes) {
+            log::warn!("cannot unmap the shared files of guest RAM: {e}");
+        }
+    }
+
     /// Whether the frame at `gpa` is overlaid by a host file.
     pub fn is_overlaid(&self, gpa: Gpa) -> bool {
         let map = self.overlays.map.lock().unwrap_or_else(|e| e.into_inner());

@@ -250,6 +250,7 @@ fn child_main(
         },
         parker,
         sig,
+        forked: true,
         ..Default::default()
     };
     let stop = KillHandle::new();
@@ -317,6 +318,7 @@ impl Process {
             notes: Mutex::new(t.notes),
             threads: Mutex::default(),
             multi_threaded: AtomicBool::new(true),
+            threaded: AtomicBool::new(false),
             vdso_refreshed: Default::default(),
             futexes: Default::default(),
             exit: ExitState::default(),

@@ -1397,7 +1397,19 @@ pub(crate) fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         fsize_truncate(cx, len)?;
     }
     host(rustix::fs::ftruncate(&fd, len))?;
+    truncated_under_mappings(cx, fd.as_fd(), len);
     Ok(0)
+}
+
+/// A file this process may have mapped shared was truncated to `len`: its mappings' pages past
+/// the new end lose their frames (SIGBUS when touched, as on Linux).
+fn truncated_under_mappings(cx: &mut Ctx<'_, '_>, fd: BorrowedFd<'_>, len: u64) {
+    if let Ok(st) = rustix::fs::fstat(fd) {
+        let mem = cx.mem;
+        cx.process
+            .space_mut()
+            .file_truncated(mem, st.st_dev, st.st_ino, len);
+    }
 }
 
 /// The volume file behind `fd`; `stream` is the error for a standard stream.
@@ -1415,6 +1427,7 @@ pub(crate) fn ftruncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         fsize_truncate(cx, a.len(1))?;
     }
     host(rustix::fs::ftruncate(&h.fd, a.len(1)))?;
+    truncated_under_mappings(cx, h.fd.as_fd(), a.len(1));
     Ok(0)
 }
 

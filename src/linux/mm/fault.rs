@@ -230,6 +230,8 @@ pub(crate) enum Outcome {
     Retry,
     /// Not a fault populating fixes: the signal Linux sends.
     Signal,
+    /// A file mapping's page past the end of its file: SIGBUS (BUS_ADRERR).
+    Bus,
 }
 
 /// An application page fault at `va` with the error code `err`: bind the frames of a lazy
@@ -245,6 +247,21 @@ pub(crate) fn populate(cx: &mut Ctx<'_, '_>, va: u64, err: u64, rip: u64) -> Res
         Access::Read
     };
     let fetch = err & PF_INSTR != 0;
+    let mem = cx.mem;
+    let file = cx.process.space_mut().file_fault(mem, va, access);
+    match file {
+        Some(false) => return Ok(Outcome::Bus),
+        Some(true) => {
+            return match super::follow(cx) {
+                Ok(()) => Ok(Outcome::Retry),
+                Err(e) => {
+                    log::debug!("page fault at {va:#x}: {e}");
+                    Err(Stop::Exit(out_of_memory(cx, rip)))
+                }
+            }
+        }
+        None => {}
+    }
     let r = cx.process.space_mut().fault(va, access, fetch);
     match r {
         Ok(true) => match super::follow(cx) {

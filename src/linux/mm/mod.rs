@@ -24,6 +24,12 @@ pub const MAP_LOCKED: u64 = 0x2000;
 pub const MADV_FREE: u64 = 8;
 /// MADV_WIPEONFORK.
 pub const MADV_WIPEONFORK: u64 = 18;
+/// MADV_KEEPONFORK.
+pub const MADV_KEEPONFORK: u64 = 19;
+/// MADV_DONTFORK.
+pub const MADV_DONTFORK: u64 = 10;
+/// MADV_DOFORK.
+pub const MADV_DOFORK: u64 = 11;
 /// MADV_DONTNEED_LOCKED.
 pub const MADV_DONTNEED_LOCKED: u64 = 24;
 /// MS_ASYNC.
@@ -71,7 +77,7 @@ pub(crate) fn follow(cx: &mut Ctx<'_, '_>) -> Result<(), crate::machine::TablesE
             }
             Ok(())
         })
-    } else if cx.process.multi_threaded.load(Ordering::Relaxed) {
+    } else if cx.process.threaded.load(Ordering::Relaxed) {
         cx.machine
             .plan(|mapper, frames| space.plan_frozen(mapper, frames))
     } else {
@@ -135,6 +141,10 @@ pub(crate) fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (place, how) = placement(addr, prot, flags);
     let mem = cx.mem;
     if how.shared {
+        // Shared memory never grows down (Linux: VM_GROWSDOWN with VM_SHARED is EINVAL).
+        if how.growsdown {
+            return Err(Errno::EINVAL.into());
+        }
         // Shared anonymous memory is a memfd's pages, so that a forked child's monitor (a
         // host fork: private memory copied on write) shares them.
         let bytes = len.checked_next_multiple_of(PAGE_4K).ok_or(Errno::ENOMEM)?;

@@ -11,8 +11,11 @@
 use super::fault::Backing;
 pub use super::vma::FileRef;
 pub use super::vma::MAX_MAP_COUNT;
-use super::vma::{page_up, Kind, Vma, Vmas};
-use super::{MADV_DONTNEED_LOCKED, MADV_FREE, MADV_WIPEONFORK, MS_ASYNC, MS_INVALIDATE};
+use super::vma::{page_up, Kind, OnFork, Vma, Vmas};
+use super::{
+    MADV_DOFORK, MADV_DONTFORK, MADV_DONTNEED_LOCKED, MADV_FREE, MADV_KEEPONFORK, MADV_WIPEONFORK,
+    MS_ASYNC, MS_INVALIDATE,
+};
 use crate::linux::abi::mman::MADV_DONTNEED;
 use crate::linux::abi::{mman, TASK_SIZE_MAX};
 use crate::linux::io::mem_errno;
@@ -236,6 +239,7 @@ impl AddrSpace {
                     growsdown: kind == Kind::Stack,
                     locked: false,
                     file: None,
+                    onfork: OnFork::Copy,
                 },
             );
         }
@@ -773,6 +777,7 @@ impl AddrSpace {
                 growsdown: how.growsdown,
                 locked: how.locked || self.lock_future,
                 file,
+                onfork: OnFork::Copy,
             },
         );
         self.apply(PtChange::Map(start, end, how.prot));
@@ -950,19 +955,20 @@ impl AddrSpace {
     }
 
     /// Bind frames to `[start, end)` (arena pages of a file mapping) and overlay the file's
-    /// pages from `fref.offset` on them.
+    /// pages from `fref.offset` on them. Pages wholly past the end of the file stay without
+    /// frames: touching one is SIGBUS ([`AddrSpace::file_fault`]), or binds it if the file
+    /// has grown since; a syscall's access there is EFAULT.
     fn attach(&mut self, mem: &GuestMem, start: u64, end: u64, fref: FileRef) -> Result<(), Errno> {
         let f = self.files.get(&fref.id).cloned().ok_or(Errno::EINVAL)?;
-        if f.anonymous {
-            // MAP_SHARED|MAP_ANONYMOUS grown by mremap: the memfd grows with it.
-            let want = fref.offset + (end - start);
-            let size = rustix::fs::fstat(&f.fd)
-                .map_err(crate::linux::io::host_errno)?
-                .st_size;
-            if (size as u64) < want {
-                rustix::fs::ftruncate(&f.fd, want).map_err(crate::linux::io::host_errno)?;
-            }
+        let size = rustix::fs::fstat(&f.fd)
+            .map_err(crate::linux::io::host_errno)?
+            .st_size;
+        let eof = (size.max(0) as u64).next_multiple_of(PAGE_4K);
+        let end = end.min(start + eof.saturating_sub(fref.offset));
+        if end <= start {
+            return Ok(());
         }
+        self.pending.push((std::thread::current().id(), start, end));
         self.backing()
             .populate_all(start, end, mem)
             .map_err(|_| Errno::ENOMEM)?;
@@ -984,6 +990,84 @@ impl AddrSpace {
             .map_err(mem_errno)?;
         }
         Ok(())
+    }
+
+    /// A page fault at `va` (`access`) in a file mapping's page that has no frame: the page
+    /// was past the end of the file. If the file now reaches it, it gets its frame and file
+    /// page (Some(true): the instruction runs again), else it is SIGBUS (Some(false)). None
+    /// for every other fault (the anonymous path decides).
+    pub fn file_fault(&mut self, mem: &GuestMem, va: u64, access: Access) -> Option<bool> {
+        let (s, v) = self.vmas.get(va).map(|(s, v)| (s, *v))?;
+        let page = va & !(PAGE_4K - 1);
+        let fref = v.from(s, page).file?;
+        if !access.allowed_by(v.prot) || self.backing().lookup(va).is_some() {
+            return None;
+        }
+        match self.attach(mem, page, page + PAGE_4K, fref) {
+            Ok(()) => Some(self.backing().lookup(va).is_some()),
+            Err(e) => {
+                log::debug!("file page at {va:#x}: {e}");
+                Some(false)
+            }
+        }
+    }
+
+    /// The file `dev`/`ino` was truncated to `size` by this process: the pages of its
+    /// mappings wholly past the new end lose their frames, so touching them is SIGBUS as on
+    /// Linux (instead of a host fault under the guest).
+    pub fn file_truncated(&mut self, mem: &GuestMem, dev: u64, ino: u64, size: u64) {
+        let eof = size.next_multiple_of(PAGE_4K);
+        let ids: Vec<u32> = self
+            .files
+            .iter()
+            .filter(|(_, f)| {
+                rustix::fs::fstat(&f.fd).is_ok_and(|st| st.st_dev == dev && st.st_ino == ino)
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let cut: Vec<(u64, u64)> = self
+            .vmas
+            .iter()
+            .filter_map(|(s, v)| {
+                let f = v.file.filter(|f| ids.contains(&f.id))?;
+                let from = s + eof.saturating_sub(f.offset).min(v.end - s);
+                (from < v.end).then_some((from, v.end))
+            })
+            .collect();
+        for (a, e) in cut {
+            let free = !self.pt_frozen;
+            self.backing().release(mem, a, e, free);
+            if free {
+                self.pending.push((std::thread::current().id(), a, e));
+            }
+        }
+    }
+
+    /// In a forked child, before its first instruction: MADV_DONTFORK mappings are gone and
+    /// MADV_WIPEONFORK ones read zeros. True if the page tables have changes to follow.
+    pub fn fork_child(&mut self, mem: &GuestMem) -> bool {
+        let marked: Vec<(u64, u64, OnFork)> = self
+            .vmas
+            .iter()
+            .filter(|(_, v)| v.onfork != OnFork::Copy)
+            .map(|(s, v)| (s, v.end, v.onfork))
+            .collect();
+        for &(s, e, what) in &marked {
+            let done = match what {
+                OnFork::Drop => self.unmap(mem, s, e),
+                _ => {
+                    let _ = self.vmas.update(s, e, |v| v.onfork = OnFork::Wipe);
+                    self.zero(mem, s.max(self.arena.start), e.min(self.arena.end).max(s))
+                }
+            };
+            if let Err(e) = done {
+                log::warn!("fork: the child's MADV_DONTFORK/WIPEONFORK memory: {e}");
+            }
+        }
+        !marked.is_empty()
     }
 
     /// The file mapped at `va`, if any, with the offset `va` maps.
@@ -1184,6 +1268,21 @@ impl AddrSpace {
                 }
             }
             MADV_WIPEONFORK if v.shared || !v.kind.is_anon() => Err(Errno::EINVAL),
+            // DONTFORK wins over WIPEONFORK, as VM_DONTCOPY does on Linux.
+            MADV_WIPEONFORK | MADV_KEEPONFORK | MADV_DONTFORK | MADV_DOFORK => {
+                if v.kind.is_special() && matches!(advice, MADV_DONTFORK | MADV_DOFORK) {
+                    return Err(Errno::EINVAL);
+                }
+                space.vmas.update(s, e, |v| {
+                    v.onfork = match (advice, v.onfork) {
+                        (MADV_DONTFORK, _) => OnFork::Drop,
+                        (MADV_DOFORK, OnFork::Drop) => OnFork::Copy,
+                        (MADV_WIPEONFORK, OnFork::Copy) => OnFork::Wipe,
+                        (MADV_KEEPONFORK, OnFork::Wipe) => OnFork::Copy,
+                        (_, o) => o,
+                    }
+                })
+            }
             _ => Ok(()),
         })
     }
@@ -1412,6 +1511,9 @@ impl AddrSpace {
         if new_len == 0 || new_len > TASK_SIZE_MAX {
             return Err(Errno::EINVAL);
         }
+        if old_len == 0 {
+            return self.alias(mem, old, new_len, how);
+        }
         if how.fixed.is_some() || how.keep_old {
             return self.mremap_to(mem, old, old_len, new_len, how);
         }
@@ -1448,6 +1550,56 @@ impl AddrSpace {
         }
         let new = self.find(0, new_len)?;
         self.move_mapping(mem, old, old_len, new, new_len, false)?;
+        Ok(new)
+    }
+
+    /// mremap with old_size 0: a second mapping of a shared mapping's pages (at a free place,
+    /// or MREMAP_FIXED's), the original kept. EINVAL for private memory and without
+    /// MREMAP_MAYMOVE, as Linux.
+    fn alias(&mut self, mem: &GuestMem, old: u64, new_len: u64, how: Remap) -> Result<u64, Errno> {
+        let (s, v) = self
+            .vmas
+            .get(old)
+            .map(|(s, v)| (s, *v))
+            .ok_or(Errno::EFAULT)?;
+        let from = v.from(s, old);
+        let Some(fref) = from.file.filter(|_| v.shared) else {
+            return Err(Errno::EINVAL);
+        };
+        if !how.may_move || how.keep_old {
+            return Err(Errno::EINVAL);
+        }
+        if self.vmas.len() + 1 >= MAX_MAP_COUNT {
+            return Err(Errno::ENOMEM);
+        }
+        let new = match how.fixed {
+            Some(new) => {
+                if new % PAGE_4K != 0 || new > TASK_SIZE_MAX - new_len {
+                    return Err(Errno::EINVAL);
+                }
+                if !self.placeable(new, new + new_len) {
+                    return Err(Errno::ENOMEM);
+                }
+                self.munmap(mem, new, new_len)?;
+                new
+            }
+            None => self.find(0, new_len)?,
+        };
+        if !(self.in_arena(new) && new + new_len <= self.arena.end) {
+            return Err(Errno::ENOMEM);
+        }
+        self.vmas.insert(
+            new,
+            Vma {
+                end: new + new_len,
+                ..from
+            },
+        );
+        self.apply(PtChange::Map(new, new + new_len, v.prot));
+        if let Err(e) = self.attach(mem, new, new + new_len, fref) {
+            let _ = self.unmap(mem, new, new + new_len);
+            return Err(e);
+        }
         Ok(new)
     }
 

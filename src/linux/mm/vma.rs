@@ -59,6 +59,20 @@ pub struct Vma {
     /// The host file whose pages back it (shared mappings: of a file, or of the memfd behind
     /// MAP_SHARED|MAP_ANONYMOUS memory), and where in it the mapping starts.
     pub file: Option<FileRef>,
+    /// What a forked child gets of it (MADV_DONTFORK, MADV_WIPEONFORK).
+    pub onfork: OnFork,
+}
+
+/// What a forked child gets of a mapping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnFork {
+    /// A copy (or, shared, the same pages).
+    #[default]
+    Copy,
+    /// Nothing: it is unmapped in the child (MADV_DONTFORK).
+    Drop,
+    /// Zeros (MADV_WIPEONFORK).
+    Wipe,
 }
 
 /// A mapping's place in a host file: which one (an id in the address space's table of
@@ -100,6 +114,7 @@ impl Vma {
             && self.shared == next.shared
             && self.growsdown == next.growsdown
             && self.locked == next.locked
+            && self.onfork == next.onfork
     }
 }
 
@@ -301,6 +316,7 @@ mod tests {
             growsdown: false,
             locked: false,
             file: None,
+            onfork: OnFork::Copy,
         }
     }
 
