@@ -555,3 +555,17 @@ fn close_range_closes_as_natively() {
     assert_eq!(umon.status.code(), linux.status.code(), "exit status");
     assert!(stdout(&linux).contains("7e 8e"), "{}", stdout(&linux));
 }
+
+/// ld.so's mappings of libc are private views of the file (issue 14: /proc/self/maps names
+/// the libraries): each line that names a library reads as natively (permissions, offset,
+/// device, inode, path), through ld.so's reservation, its MAP_FIXED segments and the holes it
+/// makes PROT_NONE.
+#[test]
+fn proc_self_maps_names_the_libraries_as_natively() {
+    if !common::require_kvm() || host_program(GLIBC_LDSO).is_none() {
+        return;
+    }
+    let app = c_app("dyn_maps", Link::Dynamic);
+    let out = same("maps", &app, &[], ENV, b"", &[&apps_dir(&app)]);
+    assert!(stdout(&out).contains("libc.so.6"), "{out:?}");
+}

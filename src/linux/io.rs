@@ -1369,9 +1369,9 @@ pub fn copy_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(n)
 }
 
-/// mmap of a file (called for any mapping without MAP_ANONYMOUS). A private mapping is fresh
-/// arena memory with the file's bytes read into it: later writes to the file do not show
-/// through, and neither do the application's writes to the file. A MAP_SHARED mapping is the
+/// mmap of a file (called for any mapping without MAP_ANONYMOUS). A private mapping is a
+/// private view of the file (its pages until written, as Linux's; a copy where the view cannot
+/// be placed). A MAP_SHARED mapping is the
 /// file's own pages ([`crate::linux::mm::space::AddrSpace::mmap_file`]): coherent with
 /// read/write, other mappings and other processes; of a descriptor opened read-only it is a
 /// private view of the file that can never be made writable (EACCES), as Linux's.
@@ -1448,7 +1448,7 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             },
             may_write: writable,
             anonymous: false,
-            name: h.path.clone(),
+            name: mapped_name(cx, h),
         });
         let (place, how) = super::mm::placement(addr, prot, flags);
         let mem = cx.mem;
@@ -1456,6 +1456,26 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             .process
             .space_mut()
             .mmap_file(mem, place, len, how, file, offset)?);
+    }
+    // A private mapping is a private view of the file laid over its frames too: the pages are
+    // the file's until written (copy-on-write in the host), read at first touch, and named in
+    // /proc/self/maps. Outside the heap arena (a MAP_FIXED over the image) it is a copy.
+    let view = std::sync::Arc::new(crate::linux::mm::space::MappedFile {
+        fd: h.fd.try_clone().map_err(io_errno)?,
+        kind: crate::machine::memory::OverlayKind::Private,
+        may_write: true,
+        anonymous: false,
+        name: mapped_name(cx, h),
+    });
+    let (place, how) = super::mm::placement(addr, prot, flags);
+    let mem = cx.mem;
+    let viewed = cx
+        .process
+        .space_mut()
+        .mmap_file(mem, place, len, how, view, offset);
+    match viewed {
+        Err(Errno::ENOMEM) => {}
+        r => return Ok(r?),
     }
     let size = rustix::fs::fstat(&h.fd).map_err(host_errno)?.st_size.max(0) as u64;
     let anon = Args([
@@ -1475,6 +1495,34 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         return Err(e.into());
     }
     Ok(va)
+}
+
+/// The name /proc/self/maps gives a mapping of `h`: its guest path with symlinks resolved, as
+/// Linux's d_path (the host's resolution of the file under its volume's root), else the path
+/// it was opened by.
+fn mapped_name(cx: &Ctx<'_, '_>, h: &HostFile) -> Vec<u8> {
+    use std::os::fd::AsRawFd;
+    let fs = cx.process.fs();
+    let Some(mount) = fs.get_mount(h.mount) else {
+        return h.path.clone();
+    };
+    // readlinkat: the one the monitor's seccomp allows.
+    let link = |fd: i32| {
+        rustix::fs::readlinkat(rustix::fs::CWD, format!("/proc/self/fd/{fd}"), Vec::new())
+            .map(|c| c.into_bytes())
+    };
+    match (link(h.fd.as_raw_fd()), link(mount.root_fd().as_raw_fd())) {
+        (Ok(file), Ok(root)) => {
+            let root = if root == b"/" { &b""[..] } else { &root[..] };
+            match file.strip_prefix(root) {
+                Some(rel) if rel.first() == Some(&b'/') || rel.is_empty() => {
+                    mount.guest_path(rel.strip_prefix(b"/").unwrap_or(rel))
+                }
+                _ => h.path.clone(),
+            }
+        }
+        _ => h.path.clone(),
+    }
 }
 
 /// MAP_SYNC.

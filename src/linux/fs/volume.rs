@@ -730,6 +730,11 @@ impl FileSystem {
         &self.mounts[id]
     }
 
+    /// Volume `id`, if it is one (a memfd's `HostFile` names none).
+    pub fn get_mount(&self, id: MountId) -> Option<&Mount> {
+        self.mounts.get(id).map(|m| &**m)
+    }
+
     /// Mount `id`, kept beyond the borrow of the file system.
     pub fn mount_shared(&self, id: MountId) -> Arc<Mount> {
         self.mounts[id].clone()

@@ -1210,7 +1210,8 @@ impl AddrSpace {
                 }
             }
             let piece_end = v.end.min(end);
-            visit(self, at, piece_end, v)?;
+            // The piece's own view: a file mapping's offset is the one at `at`.
+            visit(self, at, piece_end, v.from(s, at))?;
             at = piece_end;
         }
         if hole {
@@ -1231,13 +1232,18 @@ impl AddrSpace {
         self.walk(start, end, |space, s, e, v| match advice {
             MADV_DONTNEED | MADV_DONTNEED_LOCKED | MADV_FREE => {
                 let locked = v.locked && advice != MADV_DONTNEED_LOCKED;
-                let private_anon = v.kind.is_anon() && !v.shared;
+                let private_anon = v.kind.is_anon() && !v.shared && v.file.is_none();
                 if locked || v.kind == Kind::Vvar || (advice == MADV_FREE && !private_anon) {
                     return Err(Errno::EINVAL);
                 }
-                // A file's pages (shared mappings) come back from the file: nothing changes.
-                if v.file.is_some() {
-                    return Ok(());
+                // A file's pages come back from the file: a shared mapping's are the file's
+                // already; a private one drops what it wrote and reads the file again.
+                if let Some(fref) = v.file {
+                    if v.shared || advice == MADV_FREE {
+                        return Ok(());
+                    }
+                    space.zero(mem, s, e)?;
+                    return space.attach(mem, s, e, fref);
                 }
                 // FREE lets Linux drop the pages only under memory pressure: keeping them is
                 // one of its answers. Image pages would come back from the file on Linux; they
@@ -1267,7 +1273,9 @@ impl AddrSpace {
                     None => space.zero(mem, s, e),
                 }
             }
-            MADV_WIPEONFORK if v.shared || !v.kind.is_anon() => Err(Errno::EINVAL),
+            MADV_WIPEONFORK if v.shared || !v.kind.is_anon() || v.file.is_some() => {
+                Err(Errno::EINVAL)
+            }
             // DONTFORK wins over WIPEONFORK, as VM_DONTCOPY does on Linux.
             MADV_WIPEONFORK | MADV_KEEPONFORK | MADV_DONTFORK | MADV_DOFORK => {
                 if v.kind.is_special() && matches!(advice, MADV_DONTFORK | MADV_DOFORK) {
