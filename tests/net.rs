@@ -80,6 +80,11 @@ fn scm_rights_passes_a_socket_and_scm_credentials_carry_the_sender_s_pid_as_on_l
 }
 
 #[test]
+fn sendmmsg_and_recvmmsg_count_messages_and_fail_as_on_linux() {
+    same_as_linux("mmsg", &[], &[]);
+}
+
+#[test]
 fn a_forked_child_s_abstract_and_file_sockets_are_reachable_from_its_parent() {
     same_as_linux("fork", &[], &[]);
 }

@@ -275,6 +275,9 @@ rows! {
     recvfrom => net::socket::recvfrom, [Int, Out(2), Size, Hex, SockAddrOut(5), Hex], "";
     sendmsg => net::socket::sendmsg, [Int, Hex, Hex], "SCM_RIGHTS and SCM_CREDENTIALS on unix sockets; other control messages EINVAL";
     recvmsg => net::socket::recvmsg, [Int, Hex, Hex], "SCM_RIGHTS passes sockets only (other files are dropped: MSG_CTRUNC)";
+    sendmmsg => net::socket::sendmmsg, [Int, Hex, Int, Hex], "sendmsg per message, at most 1024";
+    recvmmsg => net::socket::recvmmsg, [Int, Hex, Int, Hex, Hex],
+        "recvmsg per message, at most 1024; MSG_WAITFORONE; the timeout looked at after each message";
     socket => net::socket::socket, [Int, Hex, Int], "AF_UNIX, AF_INET, AF_INET6; others EAFNOSUPPORT";
     socketpair => net::socket::socketpair, [Int, Hex, Int, Hex], "AF_UNIX";
     capget => info::capget, [Hex, Hex], "no capabilities: every set empty";

@@ -12,6 +12,8 @@
  *             SCM_CREDENTIALS with the sender's own pid; bad control messages
  *   fork      after fork, the child listens on an abstract name and a socket file, the parent
  *             connects to both (host sockets are shared across fork as on Linux)
+ *   mmsg      sendmmsg/recvmmsg over a datagram socketpair: counts, msg_len, MSG_WAITFORONE,
+ *             a bad header after a good one, the timeout, errors
  *   serve P   TCP echo server on the wildcard address, port P: one connection, then exit
  */
 #define _GNU_SOURCE
@@ -29,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -527,6 +530,84 @@ static void rights_mode(void) {
     CHECK("rights of a closed fd", S3(SYS_sendmsg, carrier[0], &m, 0));
 }
 
+/* sendmmsg/recvmmsg over a datagram socketpair: counts and msg_len, MSG_WAITFORONE, a bad
+ * header after a good one (the count so far), the timeout looked at after each message, and
+ * the errors. */
+static void mmsg_mode(void) {
+    int sv[2];
+    CHECK("dgram pair", S4(SYS_socketpair, AF_UNIX, SOCK_DGRAM, 0, sv));
+    const char *txt[3] = {"one", "three!", "x"};
+    struct iovec oi[3];
+    struct mmsghdr out[3];
+    memset(out, 0, sizeof out);
+    for (int i = 0; i < 3; i++) {
+        oi[i].iov_base = (void *)txt[i];
+        oi[i].iov_len = strlen(txt[i]);
+        out[i].msg_hdr.msg_iov = &oi[i];
+        out[i].msg_hdr.msg_iovlen = 1;
+        out[i].msg_len = 99;
+    }
+    say("sendmmsg %ld", S4(SYS_sendmmsg, sv[0], out, 3, 0));
+    for (int i = 0; i < 3; i++)
+        say("sent msg_len[%d] %u", i, out[i].msg_len);
+    char bufs[4][16];
+    struct iovec ii[4];
+    struct mmsghdr in[4];
+    memset(in, 0, sizeof in);
+    memset(bufs, 0, sizeof bufs);
+    for (int i = 0; i < 4; i++) {
+        ii[i].iov_base = bufs[i];
+        ii[i].iov_len = 15;
+        in[i].msg_hdr.msg_iov = &ii[i];
+        in[i].msg_hdr.msg_iovlen = 1;
+    }
+    say("recvmmsg WAITFORONE %ld", S5(SYS_recvmmsg, sv[1], in, 4, MSG_WAITFORONE, 0));
+    for (int i = 0; i < 3; i++)
+        say("got[%d] %u '%s' flags %x", i, in[i].msg_len, bufs[i], in[i].msg_hdr.msg_flags);
+    say("recvmmsg DONTWAIT empty %ld", S5(SYS_recvmmsg, sv[1], in, 4, MSG_DONTWAIT, 0));
+    say("sendmmsg vlen 0 %ld", S4(SYS_sendmmsg, sv[0], out, 0, 0));
+    say("recvmmsg vlen 0 %ld", S5(SYS_recvmmsg, sv[1], in, 0, 0, 0));
+    say("sendmmsg bad vector %ld", S4(SYS_sendmmsg, sv[0], 8, 2, 0));
+    say("recvmmsg bad vector %ld", S5(SYS_recvmmsg, sv[1], 8, 2, MSG_DONTWAIT, 0));
+    struct mmsghdr two[2];
+    memset(two, 0, sizeof two);
+    two[0] = out[0];
+    two[1].msg_hdr.msg_iov = (struct iovec *)8;
+    two[1].msg_hdr.msg_iovlen = 1;
+    say("sendmmsg second bad %ld", S4(SYS_sendmmsg, sv[0], two, 2, 0));
+    say("drain %ld", S5(SYS_recvmmsg, sv[1], in, 4, MSG_DONTWAIT, 0));
+    say("sendmmsg two %ld", S4(SYS_sendmmsg, sv[0], out, 2, 0));
+    struct timespec zero = {0, 0}, bad = {0, 2000000000};
+    say("recvmmsg timeout 0 %ld", S5(SYS_recvmmsg, sv[1], in, 4, 0, &zero));
+    say("recvmmsg rest %ld", S5(SYS_recvmmsg, sv[1], in, 4, MSG_DONTWAIT, 0));
+    say("recvmmsg bad timeout %ld", S5(SYS_recvmmsg, sv[1], in, 4, 0, &bad));
+    say("recvmmsg timeout pointer bad %ld", S5(SYS_recvmmsg, sv[1], in, 4, 0, 8));
+    int p[2];
+    if (pipe(p) == 0) {
+        say("sendmmsg on a pipe %ld", S4(SYS_sendmmsg, p[1], out, 1, 0));
+        say("recvmmsg on a pipe %ld", S5(SYS_recvmmsg, p[0], in, 1, 0, 0));
+    }
+    say("sendmmsg bad fd %ld", S4(SYS_sendmmsg, -1, out, 1, 0));
+    /* A vector in read-only memory: the message goes out, then msg_len cannot be written:
+     * EFAULT for the first message, though it was sent. */
+    struct mmsghdr *ro = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (ro != MAP_FAILED) {
+        ro[0] = out[0];
+        mprotect(ro, 4096, PROT_READ);
+        say("sendmmsg read-only vector %ld", S4(SYS_sendmmsg, sv[0], ro, 1, 0));
+        say("drain after it %ld", S5(SYS_recvmmsg, sv[1], in, 4, MSG_DONTWAIT, 0));
+    }
+    /* A header whose name pointer is bad and whose iovec count is too large: the name is
+     * read first (EFAULT), as Linux's copy_msghdr_from_user. */
+    struct mmsghdr odd;
+    memset(&odd, 0, sizeof odd);
+    odd.msg_hdr.msg_name = (void *)8;
+    odd.msg_hdr.msg_namelen = 16;
+    odd.msg_hdr.msg_iov = oi;
+    odd.msg_hdr.msg_iovlen = 5000;
+    say("sendmmsg bad name and iovlen %ld", S4(SYS_sendmmsg, sv[0], &odd, 1, 0));
+}
+
 static void fork_mode(void) {
     int ready[2];
     pipe(ready);
@@ -597,6 +678,8 @@ int main(int argc, char **argv) {
         tcp_mode();
     else if (!strcmp(m, "none"))
         none_mode();
+    else if (!strcmp(m, "mmsg"))
+        mmsg_mode();
     else if (!strcmp(m, "fork"))
         fork_mode();
     else if (!strcmp(m, "rights"))

@@ -804,14 +804,15 @@ pub fn sendmsg(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let flags = a.int(2);
     sock!(cx, a.fd(0), file, s);
     let m: MsgHdr = cx.read_val(a.ptr(1))?;
-    if m.iovlen > MAX_MSG_IOV {
-        return Err(Errno::EMSGSIZE.into());
-    }
+    // Linux's copy_msghdr_from_user reads the name before it imports the iovecs.
     let guest = if m.name != 0 {
         addr::read_addr(cx, m.name, u64::from(m.namelen))?
     } else {
         Vec::new()
     };
+    if m.iovlen > MAX_MSG_IOV {
+        return Err(Errno::EMSGSIZE.into());
+    }
     let iovs = iovecs(cx, m.iov, m.iovlen)?;
     // The files passed keep their host fds open until the host call has taken them.
     let mut passed = Vec::new();
@@ -1015,6 +1016,106 @@ pub fn recvmsg(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     out.flags = mflags;
     cx.write_val(at, &out)?;
     Ok(got)
+}
+
+/// Linux's UIO_MAXIOV: the most messages one sendmmsg/recvmmsg moves.
+const MMSG_MAX: u64 = 1024;
+/// `struct mmsghdr`: a msghdr, then the byte count of that message (and padding).
+const MMSGHDR_BYTES: u64 = 64;
+/// Where msg_len sits in a `struct mmsghdr`.
+const MMSG_LEN_AT: u64 = 56;
+
+/// One message of a sendmmsg/recvmmsg vector after another, as Linux's __sys_sendmmsg and
+/// do_recvmmsg: each message's byte count is written to its msg_len; an error on the first
+/// message is the call's, a later one ends it with the count so far (a process end or a
+/// monitor failure is never swallowed). `more` decides after each message whether to go on.
+fn each_message(
+    cx: &mut Ctx<'_, '_>,
+    fd: u64,
+    vec: u64,
+    vlen: u64,
+    mut one: impl FnMut(&mut Ctx<'_, '_>, Args) -> Sys,
+    mut more: impl FnMut(&Ctx<'_, '_>) -> bool,
+) -> Sys {
+    let mut done = 0;
+    while done < vlen.min(MMSG_MAX) {
+        let at = vec.wrapping_add(done * MMSGHDR_BYTES);
+        match one(cx, Args([fd, at, 0, 0, 0, 0])) {
+            Ok(n) => {
+                // Linux writes msg_len with put_user: a bad pointer there is EFAULT for the call
+                // (sent messages still count once one went out).
+                if let Err(e) = cx.write_val(at.wrapping_add(MMSG_LEN_AT), &(n as u32)) {
+                    return if done == 0 { Err(e.into()) } else { Ok(done) };
+                }
+                done += 1;
+                if !more(cx) {
+                    break;
+                }
+            }
+            Err(crate::linux::Stop::Errno(e)) if done > 0 => {
+                log::debug!("mmsg: message {done} failed with {e}; returning the count");
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// sendmmsg(fd, msgvec, vlen, flags): sendmsg for each message (at most 1024).
+pub fn sendmmsg(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let (fd, vec, vlen, flags) = (a.fd(0), a.ptr(1), u64::from(a.uint(2)), a.raw(3) as u32);
+    // EBADF and ENOTSOCK before anything else, as Linux's sockfd_lookup.
+    sock!(cx, fd, _file, _s);
+    each_message(
+        cx,
+        fd,
+        vec,
+        vlen,
+        |cx, mut args| {
+            args.0[2] = u64::from(flags);
+            sendmsg(cx, &args)
+        },
+        |_| true,
+    )
+}
+
+/// recvmmsg(fd, msgvec, vlen, flags, timeout): recvmsg for each message (at most 1024);
+/// MSG_WAITFORONE makes every message after the first non-blocking; the timeout, as Linux's,
+/// is looked at only after each message.
+pub fn recvmmsg(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let (fd, vec, vlen, flags, timeout) = (
+        a.fd(0),
+        a.ptr(1),
+        u64::from(a.uint(2)),
+        a.raw(3) as u32,
+        a.ptr(4),
+    );
+    // EBADF and ENOTSOCK before anything else, as Linux's sockfd_lookup.
+    sock!(cx, fd, _file, _s);
+    let deadline = if timeout != 0 {
+        let t: crate::linux::abi::Timespec = cx.read_val(timeout)?;
+        Some(std::time::Instant::now() + crate::linux::time::duration(t)?)
+    } else {
+        None
+    };
+    let mut first = true;
+    each_message(
+        cx,
+        fd,
+        vec,
+        vlen,
+        |cx, mut args| {
+            let mut f = flags & !(libc::MSG_WAITFORONE as u32);
+            if !first && flags & libc::MSG_WAITFORONE as u32 != 0 {
+                f |= libc::MSG_DONTWAIT as u32;
+            }
+            first = false;
+            args.0[2] = u64::from(f);
+            recvmsg(cx, &args)
+        },
+        |_| deadline.is_none_or(|d| std::time::Instant::now() < d),
+    )
 }
 
 /// shutdown(fd, how).
