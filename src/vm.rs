@@ -469,6 +469,7 @@ fn run_forked(
     if let Some(machine) = &last {
         machine.mem.drop_overlays();
     }
+    process.space_mut().drop_files();
     process.report_end(&status);
     drop(last);
     status

@@ -190,6 +190,11 @@ fn shared_file_mappings_past_end_of_file_fault_sigbus_and_follow_ftruncate() {
 }
 
 #[test]
+fn a_4_gib_file_mapped_shared_and_private_costs_only_the_pages_touched() {
+    file_case("large");
+}
+
+#[test]
 fn shared_mapping_errors_eacces_enodev_ebadf_as_linux() {
     file_case("errors");
 }

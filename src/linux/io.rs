@@ -1439,6 +1439,9 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         }
         let writable = h.writable && !sealed;
         let fd = h.fd.try_clone().map_err(io_errno)?;
+        let anchor = (writable && prot & prot_write != 0)
+            .then(|| crate::machine::memory::WritableAnchor::new(h.fd.as_fd()))
+            .flatten();
         let file = std::sync::Arc::new(crate::linux::mm::space::MappedFile {
             fd,
             kind: if writable {
@@ -1449,6 +1452,7 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             may_write: writable,
             anonymous: false,
             name: mapped_name(cx, h),
+            anchor,
         });
         let (place, how) = super::mm::placement(addr, prot, flags);
         let mem = cx.mem;
@@ -1466,6 +1470,7 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         may_write: true,
         anonymous: false,
         name: mapped_name(cx, h),
+        anchor: None,
     });
     let (place, how) = super::mm::placement(addr, prot, flags);
     let mem = cx.mem;

@@ -56,6 +56,14 @@ pub struct GuestMem {
     overlays: Arc<Overlays>,
 }
 
+impl std::fmt::Debug for GuestMem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuestMem")
+            .field("bytes", &self.bytes)
+            .finish()
+    }
+}
+
 /// The overlaid frames of one guest RAM, by guest-physical start: length.
 #[derive(Default)]
 struct Overlays {
@@ -70,6 +78,44 @@ impl Drop for Overlays {
             SIGBUS_RANGES[i].1.store(0, Ordering::SeqCst);
             SIGBUS_RANGES[i].0.store(0, Ordering::SeqCst);
         }
+    }
+}
+
+/// A one-page writable MAP_SHARED host mapping of a file, held while the application has a
+/// writable shared mapping of it: the host kernel then refuses F_SEAL_WRITE (EBUSY) as
+/// Linux does for the application's mapping, although the application's pages get their
+/// host mappings only when touched. Unmapped when dropped.
+#[derive(Debug)]
+pub struct WritableAnchor {
+    addr: usize,
+}
+
+impl WritableAnchor {
+    /// Map one page of `fd` shared and writable anywhere in the monitor (never accessed).
+    #[allow(unsafe_code)]
+    pub fn new(fd: BorrowedFd<'_>) -> Option<WritableAnchor> {
+        // SAFETY: a fresh mapping at an address the kernel picks; nothing reads or writes it,
+        // so a file shorter than a page cannot fault here.
+        let p = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                PAGE_4K as usize,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::SHARED,
+                fd,
+                0,
+            )
+        }
+        .ok()?;
+        Some(WritableAnchor { addr: p as usize })
+    }
+}
+
+impl Drop for WritableAnchor {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        // SAFETY: our own mapping from `new`, never shared as a reference.
+        let _ = unsafe { rustix::mm::munmap(self.addr as *mut std::ffi::c_void, PAGE_4K as usize) };
     }
 }
 

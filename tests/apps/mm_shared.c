@@ -1490,6 +1490,36 @@ static void ro_volume(void) {
     close(fd);
 }
 
+/* ---- large --------------------------------------------------------------------------------- */
+
+/* A 4 GiB sparse file mapped shared and privately, a page touched every 256 MiB: the mappings
+ * cost what is touched (umon's default -m is 1 GiB), as on Linux. The file is removed after. */
+static void large(void) {
+    const long size = 4L << 30;
+    int fd = open(at("large.dat"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        die("create large.dat");
+    say("ftruncate 4 GiB: %s", en(ftruncate(fd, size)));
+    char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    say("mmap 4 GiB shared: %s", m == MAP_FAILED ? en(-1) : "ok");
+    if (m != MAP_FAILED) {
+        for (long i = 0; i < size; i += 256L << 20)
+            m[i] = (char)('a' + (i >> 28));
+        char c = 0;
+        say("pread at 3 GiB: %ld '%c'", (long)pread(fd, &c, 1, 3L << 30), c);
+        char *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        say("mmap 4 GiB private: %s", p == MAP_FAILED ? en(-1) : "ok");
+        if (p != MAP_FAILED) {
+            say("private view: %c %c %d", p[0], p[1L << 30], p[5]);
+            munmap(p, size);
+        }
+        say("msync a touched page: %s", en(msync(m + (2L << 30), PG, MS_SYNC)));
+        munmap(m, size);
+    }
+    close(fd);
+    unlink(at("large.dat"));
+}
+
 /* ---- msync_hold ---------------------------------------------------------------------------- */
 
 static void msync_hold(void) {
@@ -1550,6 +1580,8 @@ int main(int argc, char **argv) {
         hostile();
     else if (!strcmp(m, "ro_volume"))
         ro_volume();
+    else if (!strcmp(m, "large"))
+        large();
     else if (!strcmp(m, "msync_hold"))
         msync_hold();
     else {

@@ -8,7 +8,7 @@
 //! frame (one PDE) where the mapping covers the aligned 2 MiB around it, nothing there is
 //! bound yet and more than a quarter of the memory is free; else the 4 KiB page and the unbound pages of its mapping in the same 32 KiB
 //! ("fault-around": ~100 us per fault on PVM makes one fault per page too dear).
-use super::space::Access;
+use super::space::{Access, FileBind};
 use crate::linux::abi::TASK_SIZE_MAX;
 use crate::linux::{signal, Ctx, Stop};
 use crate::machine::frames::{Frames, FramesError};
@@ -250,8 +250,9 @@ pub(crate) fn populate(cx: &mut Ctx<'_, '_>, va: u64, err: u64, rip: u64) -> Res
     let mem = cx.mem;
     let file = cx.process.space_mut().file_fault(mem, va, access);
     match file {
-        Some(false) => return Ok(Outcome::Bus),
-        Some(true) => {
+        Some(FileBind::PastEof) => return Ok(Outcome::Bus),
+        Some(FileBind::NoMemory) => return Err(Stop::Exit(out_of_memory(cx, rip))),
+        Some(FileBind::Bound(..)) => {
             return match super::follow(cx) {
                 Ok(()) => Ok(Outcome::Retry),
                 Err(e) => {

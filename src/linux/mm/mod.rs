@@ -157,6 +157,7 @@ pub(crate) fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             may_write: true,
             anonymous: true,
             name: b"/dev/zero (deleted)".to_vec(),
+            anchor: None,
         });
         return Ok(cx
             .process

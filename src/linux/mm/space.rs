@@ -120,6 +120,8 @@ pub struct MappedFile {
     /// What /proc/self/maps names it: the guest path it was opened by, or Linux's
     /// `/dev/zero (deleted)` for shared anonymous memory.
     pub name: Vec<u8>,
+    /// Held while it is mapped shared and writable ([`WritableAnchor`]).
+    pub anchor: Option<crate::machine::memory::WritableAnchor>,
 }
 
 impl NewMap {
@@ -198,6 +200,48 @@ pub struct AddrSpace {
     /// mapping.
     files: BTreeMap<u32, Arc<MappedFile>>,
     next_file: u32,
+    /// Guest RAM, once a file is mapped: the monitor's own accesses bind file pages the app
+    /// never touched (overlaying needs it).
+    mem: Option<GuestMem>,
+}
+
+/// What binding a file mapping's page came to ([`AddrSpace::file_fault`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileBind {
+    /// Frames bound to `[start, end)` (or the page had one).
+    Bound(u64, u64),
+    /// The page lies past the end of the file: SIGBUS.
+    PastEof,
+    /// No frame left (or the file could not be mapped): the OOM path.
+    NoMemory,
+}
+
+/// Overlay `file` from `offset` (the file offset of `start`) on the bound extents, merged
+/// into runs of contiguous frames (one host mmap each).
+fn overlay_extents(
+    mem: &GuestMem,
+    file: &MappedFile,
+    extents: Vec<(u64, u64, u64)>,
+    start: u64,
+    offset: u64,
+) -> Result<(), crate::machine::memory::MemoryError> {
+    let mut runs: Vec<(u64, u64, u64)> = Vec::new();
+    for (va, gpa, n) in extents {
+        match runs.last_mut() {
+            Some((v, g, m)) if *v + *m == va && *g + *m == gpa => *m += n,
+            _ => runs.push((va, gpa, n)),
+        }
+    }
+    for (va, gpa, n) in runs {
+        mem.overlay(
+            Gpa(gpa),
+            n,
+            file.fd.as_fd(),
+            offset + (va - start),
+            file.kind,
+        )?;
+    }
+    Ok(())
 }
 
 /// Faults in a row on one page that has its frame before it counts as the application's
@@ -258,6 +302,7 @@ impl AddrSpace {
             refaulted: Vec::new(),
             files: BTreeMap::new(),
             next_file: 0,
+            mem: None,
         }
     }
 
@@ -623,6 +668,17 @@ impl AddrSpace {
                 b.populate(at, start, v.end).ok()?;
                 b.lookup(at)?
             }
+            // A file page the app never touched: bound (and the file laid over it) now, as
+            // Linux's uaccess faults it in; past the end of the file it is EFAULT.
+            None if populate => {
+                drop(b);
+                let mem = self.mem.as_ref()?;
+                if !matches!(self.bind_file(mem, at), FileBind::Bound(..)) {
+                    return None;
+                }
+                b = self.backing();
+                b.lookup(at)?
+            }
             None => return None,
         };
         Some((gpa + (at - s), (s + len).min(v.end).min(end)))
@@ -935,6 +991,9 @@ impl AddrSpace {
             }
         };
         if let Some((f, offset)) = file {
+            if self.mem.is_none() {
+                self.mem = Some(mem.clone());
+            }
             let id = self.next_file;
             self.next_file = self.next_file.wrapping_add(1);
             self.files.insert(id, f);
@@ -954,62 +1013,97 @@ impl AddrSpace {
         Ok(at)
     }
 
-    /// Bind frames to `[start, end)` (arena pages of a file mapping) and overlay the file's
-    /// pages from `fref.offset` on them. Pages wholly past the end of the file stay without
-    /// frames: touching one is SIGBUS ([`AddrSpace::file_fault`]), or binds it if the file
-    /// has grown since; a syscall's access there is EFAULT.
-    fn attach(&mut self, mem: &GuestMem, start: u64, end: u64, fref: FileRef) -> Result<(), Errno> {
-        let f = self.files.get(&fref.id).cloned().ok_or(Errno::EINVAL)?;
+    /// The end of `[start, end)` of a file mapping (`fref` at `start`) that lies before the end
+    /// of its file, rounded up to a page: pages past it are SIGBUS.
+    fn before_eof(&self, start: u64, end: u64, fref: FileRef) -> Result<u64, Errno> {
+        let f = self.files.get(&fref.id).ok_or(Errno::EINVAL)?;
         let size = rustix::fs::fstat(&f.fd)
             .map_err(crate::linux::io::host_errno)?
             .st_size;
         let eof = (size.max(0) as u64).next_multiple_of(PAGE_4K);
-        let end = end.min(start + eof.saturating_sub(fref.offset));
+        Ok(end
+            .min(start.saturating_add(eof.saturating_sub(fref.offset)))
+            .max(start))
+    }
+
+    /// Lay the file's pages over the frames already bound in `[start, end)`, a range of a
+    /// file mapping that held nothing of the file yet (a new, moved or grown mapping whose
+    /// pages kept frames because the tables are frozen, or private pages just dropped). The
+    /// other pages get their frames and file pages at first touch ([`AddrSpace::bind_file`]).
+    fn attach(&mut self, mem: &GuestMem, start: u64, end: u64, fref: FileRef) -> Result<(), Errno> {
+        let f = self.files.get(&fref.id).cloned().ok_or(Errno::EINVAL)?;
+        let end = self.before_eof(start, end, fref)?;
         if end <= start {
             return Ok(());
         }
         self.pending.push((std::thread::current().id(), start, end));
-        self.backing()
-            .populate_all(start, end, mem)
-            .map_err(|_| Errno::ENOMEM)?;
-        let mut runs: Vec<(u64, u64, u64)> = Vec::new();
-        for (va, gpa, n) in self.backing().bound_in(start, end) {
-            match runs.last_mut() {
-                Some((v, g, m)) if *v + *m == va && *g + *m == gpa => *m += n,
-                _ => runs.push((va, gpa, n)),
-            }
-        }
-        for (va, gpa, n) in runs {
-            mem.overlay(
-                Gpa(gpa),
-                n,
-                f.fd.as_fd(),
-                fref.offset + (va - start),
-                f.kind,
-            )
-            .map_err(mem_errno)?;
-        }
-        Ok(())
+        let extents = self.backing().bound_in(start, end);
+        overlay_extents(mem, &f, extents, start, fref.offset).map_err(mem_errno)
     }
 
-    /// A page fault at `va` (`access`) in a file mapping's page that has no frame: the page
-    /// was past the end of the file. If the file now reaches it, it gets its frame and file
-    /// page (Some(true): the instruction runs again), else it is SIGBUS (Some(false)). None
-    /// for every other fault (the anonymous path decides).
-    pub fn file_fault(&mut self, mem: &GuestMem, va: u64, access: Access) -> Option<bool> {
-        let (s, v) = self.vmas.get(va).map(|(s, v)| (s, *v))?;
-        let page = va & !(PAGE_4K - 1);
-        let fref = v.from(s, page).file?;
+    /// Give the file mapping's page at `va` (and, as for anonymous memory, the 2 MiB or the
+    /// fault-around window around it that the mapping and the file cover) frames with the
+    /// file's pages laid over them.
+    fn bind_file(&self, mem: &GuestMem, va: u64) -> FileBind {
+        let Some((s, v)) = self.vmas.get(va).map(|(s, v)| (s, *v)) else {
+            return FileBind::PastEof;
+        };
+        let (Some(fref), Some(f)) = (v.file, v.file.and_then(|r| self.files.get(&r.id))) else {
+            return FileBind::PastEof;
+        };
+        let Ok(end) = self.before_eof(s, v.end, fref) else {
+            return FileBind::PastEof;
+        };
+        if va >= end {
+            return FileBind::PastEof;
+        }
+        let mut b = self.backing();
+        if b.lookup(va).is_some() {
+            return FileBind::Bound(va, va + 1);
+        }
+        // The window populate may bind in: the 2 MiB block around `va`, within the mapping.
+        let block = va & !(PAGE_2M - 1);
+        let (lo, hi) = (block.max(s), (block + PAGE_2M).min(end));
+        let before: std::collections::BTreeSet<u64> =
+            b.bound_in(lo, hi).into_iter().map(|(a, _, _)| a).collect();
+        if b.populate(va, s, end).is_err() {
+            return FileBind::NoMemory;
+        }
+        let fresh: Vec<(u64, u64, u64)> = b
+            .bound_in(lo, hi)
+            .into_iter()
+            .filter(|(a, _, _)| !before.contains(a))
+            .collect();
+        let (first, last) = match (fresh.first(), fresh.last()) {
+            (Some(f0), Some(l)) => (f0.0, l.0 + l.2),
+            _ => return FileBind::Bound(va, va + 1),
+        };
+        if let Err(e) = overlay_extents(mem, f, fresh.clone(), s, fref.offset) {
+            log::warn!("cannot map a file page at {va:#x}: {e}");
+            for (a, _, n) in fresh {
+                b.release(mem, a, a + n, true);
+            }
+            return FileBind::NoMemory;
+        }
+        FileBind::Bound(first, last)
+    }
+
+    /// A page fault at `va` (`access`) in a file mapping's page that has no frame: it gets its
+    /// frame and file page (Some(Bound): the instruction runs again), unless it lies past
+    /// the end of the file (SIGBUS) or no frame is left. None for every other fault (the
+    /// anonymous path decides).
+    pub fn file_fault(&mut self, mem: &GuestMem, va: u64, access: Access) -> Option<FileBind> {
+        let (_, v) = self.vmas.get(va).map(|(s, v)| (s, *v))?;
+        v.file?;
         if !access.allowed_by(v.prot) || self.backing().lookup(va).is_some() {
             return None;
         }
-        match self.attach(mem, page, page + PAGE_4K, fref) {
-            Ok(()) => Some(self.backing().lookup(va).is_some()),
-            Err(e) => {
-                log::debug!("file page at {va:#x}: {e}");
-                Some(false)
-            }
+        let r = self.bind_file(mem, va);
+        if let FileBind::Bound(a, e) = r {
+            self.pending
+                .push((std::thread::current().id(), a & !(PAGE_4K - 1), e));
         }
+        Some(r)
     }
 
     /// The file `dev`/`ino` was truncated to `size` by this process: the pages of its
@@ -1092,6 +1186,12 @@ impl AddrSpace {
     /// The file a mapping is made of ([`FileRef::id`]).
     pub fn mapped_file(&self, id: u32) -> Option<&Arc<MappedFile>> {
         self.files.get(&id)
+    }
+
+    /// Forget every mapped file (the process is ending: its host mappings of them go before
+    /// its parent learns of the end).
+    pub fn drop_files(&mut self) {
+        self.files.clear();
     }
 
     /// Drop the files no mapping is made of any more among `ids`.
@@ -2100,6 +2200,7 @@ mod tests {
             may_write: true,
             anonymous: true,
             name: b"t".to_vec(),
+            anchor: None,
         })
     }
 
