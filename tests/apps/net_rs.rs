@@ -28,8 +28,10 @@ fn main() {
         std::thread::spawn(move || {
             let mut line = first;
             loop {
-                conn.write_all(line.to_uppercase().as_bytes()).expect("write");
+                // Counted before the answer goes out: a client that has its answer may send
+                // "quit" at once, before this thread would run again.
                 answered.fetch_add(1, Ordering::SeqCst);
+                conn.write_all(line.to_uppercase().as_bytes()).expect("write");
                 line.clear();
                 if lines.read_line(&mut line).expect("read") == 0 {
                     return;
