@@ -186,30 +186,15 @@ impl ExitHandler for LinuxThread {
             self.thread.sig.started();
             return None;
         };
-        if self.thread.forked && cpu.sregs.cs.dpl == 3 {
-            self.thread.forked = false;
-            let machine = self.machine.clone();
-            let mut cx = Ctx {
-                mem: &machine.mem,
-                machine: &self.machine,
-                process: &self.process,
-                thread: &mut self.thread,
-                cpu,
-            };
-            let mem = cx.mem;
-            if cx.process.space_mut().fork_child(mem) {
-                // The vCPU now enters the core's batch routine; signals wait for the next
-                // entry at CPL3.
-                mm::follow_page_tables(&mut cx);
-                return None;
-            }
-        }
+        // A forked child's first entry: its MADV_DONTFORK/WIPEONFORK memory first.
+        let forked = self.thread.forked && cpu.sregs.cs.dpl == 3;
         let quiet = !self.thread.sig.hint.load(Ordering::SeqCst) && self.thread.due.is_empty();
         // A signal lands where the application runs: at CPL3 (on hardware KVM a vCPU stopped
         // in the core is left to reach user mode; the kicker kicks again).
-        if quiet || cpu.sregs.cs.dpl != 3 {
+        if !forked && (quiet || cpu.sregs.cs.dpl != 3) {
             return None;
         }
+        self.thread.forked = false;
         let machine = self.machine.clone();
         let mut cx = Ctx {
             mem: &machine.mem,
@@ -218,6 +203,18 @@ impl ExitHandler for LinuxThread {
             thread: &mut self.thread,
             cpu,
         };
+        if forked {
+            let mem = cx.mem;
+            if cx.process.space_mut().fork_child(mem) {
+                // The vCPU now enters the core's batch routine; signals wait for the next
+                // entry at CPL3.
+                mm::follow_page_tables(&mut cx);
+                return None;
+            }
+            if quiet {
+                return None;
+            }
+        }
         match signal::deliver::deliver(&mut cx) {
             Ok(()) => None,
             Err(Stop::Exit(status)) => Some(Flow::EndProcess(status)),

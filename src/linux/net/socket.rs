@@ -1037,6 +1037,8 @@ fn each_message(
     mut one: impl FnMut(&mut Ctx<'_, '_>, Args) -> Sys,
     mut more: impl FnMut(&Ctx<'_, '_>) -> bool,
 ) -> Sys {
+    // EBADF and ENOTSOCK before any message, as Linux's sockfd_lookup.
+    sock!(cx, fd, _file, _s);
     let mut done = 0;
     while done < vlen.min(MMSG_MAX) {
         let at = vec.wrapping_add(done * MMSGHDR_BYTES);
@@ -1065,8 +1067,6 @@ fn each_message(
 /// sendmmsg(fd, msgvec, vlen, flags): sendmsg for each message (at most 1024).
 pub fn sendmmsg(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (fd, vec, vlen, flags) = (a.fd(0), a.ptr(1), u64::from(a.uint(2)), a.raw(3) as u32);
-    // EBADF and ENOTSOCK before anything else, as Linux's sockfd_lookup.
-    sock!(cx, fd, _file, _s);
     each_message(
         cx,
         fd,
@@ -1091,8 +1091,7 @@ pub fn recvmmsg(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         a.raw(3) as u32,
         a.ptr(4),
     );
-    // EBADF and ENOTSOCK before anything else, as Linux's sockfd_lookup.
-    sock!(cx, fd, _file, _s);
+    // The timeout is read and checked before the fd is looked up, as Linux's __sys_recvmmsg.
     let deadline = if timeout != 0 {
         let t: crate::linux::abi::Timespec = cx.read_val(timeout)?;
         Some(std::time::Instant::now() + crate::linux::time::duration(t)?)
