@@ -421,6 +421,10 @@ fn open_file(
     if writable {
         refuse_running_exe(cx.process, &st)?;
     }
+    // O_TRUNC emptied a file the process may have mapped: its pages are past the end now.
+    if writable && kind == FileKind::Regular && flags & oflag::TRUNC != 0 {
+        truncated_under_mappings(cx, fd.as_fd(), 0);
+    }
     let file = HostFile {
         fd,
         path: p.abs,
@@ -1403,7 +1407,7 @@ pub(crate) fn truncate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 
 /// A file this process may have mapped shared was truncated to `len`: its mappings' pages past
 /// the new end lose their frames (SIGBUS when touched, as on Linux).
-fn truncated_under_mappings(cx: &mut Ctx<'_, '_>, fd: BorrowedFd<'_>, len: u64) {
+fn truncated_under_mappings(cx: &Ctx<'_, '_>, fd: BorrowedFd<'_>, len: u64) {
     if let Ok(st) = rustix::fs::fstat(fd) {
         let mem = cx.mem;
         cx.process
@@ -1483,7 +1487,9 @@ pub(crate) fn fallocate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         // not the guest's to change.
         return Err(Errno::EOPNOTSUPP.into());
     };
-    if !h.writable_volume {
+    // A memfd is in no volume, and writable.
+    let in_volume = cx.process.fs().get_mount(h.mount).is_some();
+    if !h.writable_volume && in_volume {
         return Err(Errno::EROFS.into());
     }
     let flags = rustix::fs::FallocateFlags::from_bits_retain(mode);
@@ -1493,6 +1499,10 @@ pub(crate) fn fallocate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         offset as u64,
         len as u64,
     ))?;
+    // COLLAPSE_RANGE shortens the file: mapped pages past the new end are SIGBUS.
+    if let Ok(st) = rustix::fs::fstat(&h.fd) {
+        truncated_under_mappings(cx, h.fd.as_fd(), st.st_size.max(0) as u64);
+    }
     Ok(0)
 }
 

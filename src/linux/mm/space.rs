@@ -1488,6 +1488,10 @@ impl AddrSpace {
         if keep_old && v.file.is_some() {
             return Err(Errno::EINVAL);
         }
+        // A file mapping's pages are frames of the heap arena (see `mmap_file`).
+        if v.file.is_some() && !(self.in_arena(new) && new + new_len <= self.arena.end) {
+            return Err(Errno::ENOMEM);
+        }
         let kind = if v.kind.is_special() || v.kind == Kind::Image {
             Kind::Anon
         } else {
@@ -1550,6 +1554,12 @@ impl AddrSpace {
             .collect();
         if pieces.iter().any(|(_, v)| v.kind.is_special()) {
             return Err(Errno::EFAULT);
+        }
+        // A file mapping's pages are frames of the heap arena (see `mmap_file`).
+        if pieces.iter().any(|(_, v)| v.file.is_some())
+            && !(self.in_arena(new) && new + len <= self.arena.end)
+        {
+            return Err(Errno::ENOMEM);
         }
         if !self.placeable(new, new + len) {
             return Err(Errno::ENOMEM);
