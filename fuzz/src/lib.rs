@@ -12,6 +12,7 @@ pub mod longtail;
 pub mod machine;
 pub mod net;
 pub mod pipes;
+pub mod shared;
 pub mod signals;
 pub mod volume;
 
@@ -181,6 +182,96 @@ mod seeds {
                 m.ended
             );
         }
+    }
+
+    /// `seed-shared` (fuzz/src/shared.rs ops; `UMON_FUZZ_WRITE_SEEDS=1 cargo test` rewrites
+    /// the file): /data/file opened O_RDWR and mapped MAP_SHARED over two pages (the second
+    /// past the end of the file), "HELLO" stored through it, a second mapping of its first
+    /// page (mremap with old size 0) and "world!" stored through that, msync(MS_SYNC), pread64
+    /// of the file written to stdout, futex wake and tamed waits on the shared word (a raw
+    /// FUTEX_WAIT without a timeout on it too, which the harness skips), and a load from the
+    /// page past the end of the file: SIGBUS.
+    fn shared_seed() -> Vec<u8> {
+        let mut s = vec![0u8]; // flags
+                               // open("/data/file", O_RDWR) = 3
+        s.extend([0x78, 3, 0, 0]);
+        // mmap(NULL, 2 pages, PROT_READ | PROT_WRITE, MAP_SHARED, 3, 0): type, not anonymous,
+        // no extra flag, a hint of 0, 2 pages, prot, the opened file's fd, offset 0
+        s.extend([0x79, 0, 1, 0, 0, 0, 1, 0, 3, 0]);
+        // store "HELLO" at the mapping's start
+        s.extend([0x7a, 0, 0, 1, 0, 5]);
+        s.extend(b"HELLO");
+        // mremap(start, 0, 1 page, MREMAP_MAYMOVE): a second mapping of the first page, below
+        s.extend([0x7d, 0, 0, 3, 5, 0, 1, 1, 0, 0]);
+        // store "world!" at byte 6 of the alias (mapping 0 now; the first is mapping 1)
+        s.extend([0x7a, 0, 6, 6, 0, 1, 0, 6]);
+        s.extend(b"world!");
+        // msync(first mapping, all of it, MS_SYNC)
+        s.extend([0x7c, 1, 0, 0, 4]);
+        // pread64(3, data scratch, 13, 0), then write(1, it, 13)
+        s.extend([0x7b, 1, 0, 3, 5, 13, 0, 0, 4]);
+        s.extend([0, 1, 0, 12, 1, 2, 0x00, 0x92, 6, 13, 6, 0, 6, 0, 6, 0]);
+        // futex(first word, FUTEX_WAKE, 1): the host's futex, nobody waits
+        s.extend([0x7f, 1, 0, 0, 0, 1, 0, 1]);
+        // futex(first word, FUTEX_WAIT, a value it does not hold, NULL): EAGAIN
+        s.extend([0x7f, 1, 0, 0, 0, 1, 5, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0]);
+        // futex(first word, FUTEX_WAIT, its value, 1 us): ETIMEDOUT
+        s.extend([0x7f, 1, 0, 0, 0, 1, 5, 0xe8, 3, 0, 0, 0, 0, 0, 0, 0, 0]);
+        // raw futex(arena end - 2 pages, FUTEX_WAIT, "HELL", NULL): skipped by the taming
+        s.extend([0, 202, 0, 5, 0x00, 0x20, 6, 0, 15]);
+        s.extend(b"HELL");
+        s.extend([6, 0, 6, 0, 6, 0]);
+        // load from the first mapping's last page, past the end of the file: SIGBUS
+        s.extend([0x7a, 1, 7, 0, 0, 0]);
+        s
+    }
+
+    #[test]
+    fn shared_seed_is_the_generated_one() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/syscall/seed-shared");
+        if std::env::var_os("UMON_FUZZ_WRITE_SEEDS").is_some_and(|v| v == "1") {
+            std::fs::write(&path, shared_seed()).unwrap();
+        }
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            shared_seed(),
+            "{} differs from shared_seed(): UMON_FUZZ_WRITE_SEEDS=1 cargo test rewrites it",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn shared_seed_runs_as_named() {
+        let mut data = seed("syscall", "shared");
+        data[0] |= 1; // --trace
+        let m = run_syscall(&data);
+        let trace = String::from_utf8_lossy(&m.stderr.lock().unwrap()).into_owned();
+        assert!(
+            matches!(
+                &m.ended,
+                Some(Ended::Status(ExitStatus::Signaled { signal: 7, .. }))
+            ),
+            "{:?}\n{trace}",
+            m.ended
+        );
+        // The stores reached the file: pread64 in the run, and the host file after it.
+        assert_eq!(stdout(&m), "HELLO world!\n", "{trace}");
+        let host = std::fs::read(crate::volume::Fixture::get().vol().join("file")).unwrap();
+        assert_eq!(host, b"HELLO world!\n", "{trace}");
+        for line in [
+            "open(\"/data/file\", O_RDWR, 0o644) = 3",
+            "mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_SHARED, 3, NULL) = 0x",
+            ", 0, 4096, 0x1, ",
+            ", 8192, 0x4) = 0",
+            "pread64(3, \"HELLO world!\\n\", 13, 0) = 13",
+            ", 1, 1, NULL, NULL, 0) = 0",
+            "= -1 EAGAIN",
+            "= -1 ETIMEDOUT",
+        ] {
+            assert!(trace.contains(line), "no {line:?} in the trace:\n{trace}");
+        }
+        // The raw wait was skipped: the last futex line is the timed wait's.
+        assert_eq!(trace.matches("futex(").count(), 3, "{trace}");
     }
 
     #[test]

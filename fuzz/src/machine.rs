@@ -522,7 +522,9 @@ impl Machine {
         {
             return false;
         }
-        if !crate::net::may_run(self, u64::from(g.rax as u32), args) {
+        if !crate::net::may_run(self, u64::from(g.rax as u32), args)
+            || !crate::shared::may_run(self, u64::from(g.rax as u32), args)
+        {
             return false;
         }
         let r = &mut self.regs;
@@ -794,6 +796,13 @@ pub fn run_syscall(data: &[u8]) -> Machine {
             }
             continue;
         }
+        if (crate::shared::SHARED_OPS..crate::shared::SHARED_OPS + 8).contains(&op) {
+            calls += 1;
+            if !crate::shared::op(&mut m, op & 7, &mut input) {
+                break;
+            }
+            continue;
+        }
         if (crate::pipes::PIPE_OPS..crate::pipes::PIPE_OPS + 8).contains(&op) {
             calls += 1;
             if !crate::pipes::op(&mut m, op & 7, &mut input) {
@@ -839,6 +848,7 @@ pub fn run_syscall(data: &[u8]) -> Machine {
             break;
         }
     }
+    crate::shared::check(&m);
     m.finish();
     m
 }
