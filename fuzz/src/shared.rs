@@ -82,9 +82,6 @@ const NR_FTRUNCATE: u64 = 77;
 const NR_FUTEX: u64 = 202;
 const NR_FALLOCATE: u64 = 285;
 const NR_MEMFD_CREATE: u64 = 319;
-const NR_CREAT: u64 = 85;
-const NR_OPENAT: u64 = 257;
-const NR_OPENAT2: u64 = 437;
 
 const PROT_READ: u64 = 1;
 const PROT_WRITE: u64 = 2;
@@ -101,7 +98,6 @@ const MREMAP_DONTUNMAP: u64 = 4;
 const O_RDWR: u64 = 2;
 const O_CREAT: u64 = 0o100;
 const O_TRUNC: u64 = 0o1000;
-const FALLOC_FL_COLLAPSE_RANGE: u64 = 8;
 
 const FUTEX_WAIT: u64 = 0;
 const FUTEX_WAIT_BITSET: u64 = 9;
@@ -114,9 +110,6 @@ const CHECK_PAGES: usize = 64;
 /// Whether syscall `nr` with arguments `a` may run: false for a futex wait that would wait
 /// for ever on a shared word (see the module docs).
 pub fn may_run(m: &Machine, nr: u64, a: [u64; 6]) -> bool {
-    if skip_known_bugs() && (moves_file_out_of_arena(m, nr, a) || truncates_mapped(m, nr, a)) {
-        return false;
-    }
     if nr != NR_FUTEX {
         return true;
     }
@@ -145,59 +138,6 @@ pub fn may_run(m: &Machine, nr: u64, a: [u64; 6]) -> bool {
         Ok(now) => now != val as u32,
         Err(_) => true,
     }
-}
-
-/// Whether the inputs of reported, still open umon bugs are skipped (as the harness's
-/// `OPEN_BUGS`; `UMON_FUZZ_KNOWN_BUGS=1` runs them).
-fn skip_known_bugs() -> bool {
-    std::env::var_os("UMON_FUZZ_KNOWN_BUGS").is_none_or(|v| v != "1")
-}
-
-/// Open bug (fuzz/README.md, "Findings"): mremap(MREMAP_FIXED) moves a file mapping to a
-/// writable region outside the arena (data, bss, stack), where its pages are the region's
-/// frames, not the file's: stores no longer reach the file. Matches mremap calls with
-/// MREMAP_FIXED whose old range holds a file mapping and whose new range leaves the arena.
-fn moves_file_out_of_arena(m: &Machine, nr: u64, a: [u64; 6]) -> bool {
-    let (old, old_len, new_len, flags, new) = (a[0], a[1], a[2], a[3], a[4]);
-    if nr != NR_MREMAP || flags & MREMAP_FIXED == 0 || old_len == 0 {
-        return false;
-    }
-    let in_arena =
-        new >= ARENA.va && new.saturating_add(new_len) <= ARENA.va + ARENA.len && new_len != 0;
-    if in_arena {
-        return false;
-    }
-    let old_end = old.saturating_add(old_len);
-    let space = m.state.process.space();
-    let moves_file = space
-        .vmas()
-        .any(|(s, v)| v.file.is_some() && s < old_end && v.end > old);
-    moves_file
-}
-
-/// Open bug (fuzz/README.md, "Findings"): open, openat, openat2 with O_TRUNC, creat, and
-/// fallocate(FALLOC_FL_COLLAPSE_RANGE) shorten the file without the pages of its mappings
-/// past the new end losing their frames (ftruncate and truncate do that), so touching them
-/// is no SIGBUS. Matches those calls while any file mapping exists.
-fn truncates_mapped(m: &Machine, nr: u64, a: [u64; 6]) -> bool {
-    let shortens = match nr {
-        NR_OPEN => a[1] & O_TRUNC != 0,
-        NR_OPENAT => a[2] & O_TRUNC != 0,
-        NR_CREAT => true,
-        NR_OPENAT2 => {
-            let space = m.state.process.space();
-            let how = space.read_val::<u64>(&m.state.machine.mem, a[2]);
-            how.is_ok_and(|flags| flags & O_TRUNC != 0)
-        }
-        NR_FALLOCATE => a[1] & FALLOC_FL_COLLAPSE_RANGE != 0,
-        _ => false,
-    };
-    if !shortens {
-        return false;
-    }
-    let space = m.state.process.space();
-    let mapped = space.vmas().any(|(_, v)| v.file.is_some());
-    mapped
 }
 
 fn put(m: &Machine, va: u64, bytes: &[u8]) {

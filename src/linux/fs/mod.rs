@@ -421,8 +421,9 @@ fn open_file(
     if writable {
         refuse_running_exe(cx.process, &st)?;
     }
-    // O_TRUNC emptied a file the process may have mapped: its pages are past the end now.
-    if writable && kind == FileKind::Regular && flags & oflag::TRUNC != 0 {
+    // O_TRUNC emptied a file the process may have mapped (also opened read-only: Linux
+    // truncates then too): its pages are past the end now.
+    if kind == FileKind::Regular && flags & oflag::TRUNC != 0 {
         truncated_under_mappings(cx, fd.as_fd(), 0);
     }
     let file = HostFile {
@@ -1487,10 +1488,15 @@ pub(crate) fn fallocate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         // not the guest's to change.
         return Err(Errno::EOPNOTSUPP.into());
     };
-    // A memfd is in no volume, and writable.
+    // A memfd is in no volume, and writable. Its blocks are host memory (tmpfs), which one
+    // call could otherwise fill: a memfd holds at most the app's memory (-m), like a tmpfs
+    // of that size (ENOSPC past it).
     let in_volume = cx.process.fs().get_mount(h.mount).is_some();
     if !h.writable_volume && in_volume {
         return Err(Errno::EROFS.into());
+    }
+    if !in_volume && (offset + len) as u64 > cx.process.space().backing_limit_bytes() {
+        return Err(Errno::ENOSPC.into());
     }
     let flags = rustix::fs::FallocateFlags::from_bits_retain(mode);
     host(rustix::fs::fallocate(
