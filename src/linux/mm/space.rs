@@ -120,7 +120,8 @@ pub struct MappedFile {
     /// What /proc/self/maps names it: the guest path it was opened by, or Linux's
     /// `/dev/zero (deleted)` for shared anonymous memory.
     pub name: Vec<u8>,
-    /// Held while it is mapped shared and writable ([`WritableAnchor`]).
+    /// Held while it is mapped shared and writable
+    /// ([`WritableAnchor`](crate::machine::memory::WritableAnchor)).
     pub anchor: Option<crate::machine::memory::WritableAnchor>,
 }
 
