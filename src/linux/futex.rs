@@ -448,8 +448,13 @@ fn shared_word(cx: &Ctx<'_, '_>, uaddr: u64, private: bool) -> Option<Gpa> {
 }
 
 /// How long one host futex wait of a shared word lasts at most before the waiter looks at
-/// its stop conditions again (signals and kills also interrupt it at once through the kick).
-const SHARED_WAIT_SLICE: Duration = Duration::from_millis(20);
+/// its stop conditions again. Signals and stops interrupt it at once through the kick (a
+/// host signal: EINTR), and signal kicks repeat until taken, so the slice only bounds a stop
+/// whose kick came just before the wait. It is long because a waiter whose slice ends waits
+/// again on the word it started on: a FUTEX_CMP_REQUEUE that moved it to another word in the
+/// host is undone then (seen in CI with 20 ms slices; futex_waitv on the word and a
+/// per-thread kick word would close it).
+const SHARED_WAIT_SLICE: Duration = Duration::from_secs(1);
 
 /// FUTEX_WAIT on a shared word ([`shared_word`]): the host's futex, in slices, with the same
 /// stop conditions and restart rules as [`sleep`]. No deadlock check: another process may
