@@ -40,3 +40,11 @@ fn read_only_page_write_is_segv_accerr() {
 fn mprotect_stress() {
     same_as_linux(&["stress", "10000"]);
 }
+
+/// The same rules with several threads (vCPUs) changing mappings at once: three threads each
+/// run the stress on their own pages while the main thread changes a page that a fourth
+/// touches after every change, then runs threads on stacks it maps and unmaps each time.
+#[test]
+fn mprotect_stress_threaded() {
+    same_as_linux(&["threads", "3000"]);
+}

@@ -109,6 +109,9 @@ struct Tally {
     host_time: std::time::Duration,
     /// Reads of each frame's word.
     saw: [u64; 2],
+    /// Batches that asked the routine to report, and its reports (at CPL0).
+    notified: u64,
+    applied: u64,
     errors: Vec<String>,
 }
 
@@ -156,7 +159,7 @@ impl Probe {
                     flush,
                     retired: Vec::new(),
                 };
-                cpu.apply_pt(mem, &self.area, &batch)
+                cpu.apply_pt(mem, &self.area, &batch, false)
                     .map_err(|e| e.to_string())?;
                 return Ok(());
             }
@@ -170,7 +173,11 @@ impl Probe {
                     .machine
                     .protect(Gva(BENCH_VA), n as u64 * PAGE_4K, perm)
                     .map_err(|e| e.to_string())?;
-                return self.machine.apply_pt(cpu, batch).map_err(|e| e.to_string());
+                return self
+                    .machine
+                    .apply_pt(cpu, batch, false)
+                    .map(drop)
+                    .map_err(|e| e.to_string());
             }
         }
         let va = Gva(PROBE_VA);
@@ -199,7 +206,16 @@ impl Probe {
         if self.editor == Editor::Host {
             batch.apply_host(mem).map_err(|e| e.to_string())
         } else {
-            self.machine.apply_pt(cpu, batch).map_err(|e| e.to_string())
+            // Every third batch reports back (the order several vCPUs' batches need).
+            let notify = step % 3 == 0;
+            let entered = self
+                .machine
+                .apply_pt(cpu, batch, notify)
+                .map_err(|e| e.to_string())?;
+            if notify && entered {
+                self.tally.notified += 1;
+            }
+            Ok(())
         }
     }
 
@@ -280,6 +296,14 @@ impl ExitHandler for Probe {
 
     fn before_run(&mut self, _cpu: Option<&mut Cpu<'_>>) -> Option<Flow> {
         None
+    }
+
+    fn pt_applied(&mut self, cpu: &mut Cpu<'_>) -> Flow {
+        if cpu.sregs.cs.dpl != 0 {
+            self.tally.errors.push("PtApplied from CPL3".into());
+        }
+        self.tally.applied += 1;
+        Flow::Continue
     }
 }
 
@@ -385,6 +409,12 @@ fn guest_edits_are_seen_at_every_exit_and_fault() {
     assert_eq!(t.faults, (steps - 1) / 10, "{t:?}");
     assert!(t.saw[0] > 0 && t.saw[1] > 0, "{t:?}");
     assert_eq!(t.reads + t.faults, steps, "{t:?}");
+    // Each batch that asked reported once, from the routine (the last one's is not run).
+    assert!(t.notified > steps / 4, "{t:?}");
+    assert!(
+        t.applied + 1 >= t.notified && t.applied <= t.notified,
+        "{t:?}"
+    );
 }
 
 #[test]

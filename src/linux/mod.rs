@@ -129,6 +129,7 @@ pub struct LinuxThread {
 
 impl ExitHandler for LinuxThread {
     fn syscall(&mut self, cpu: &mut Cpu<'_>, mem: &GuestMem) -> Result<Flow, HypercallError> {
+        self.left_guest();
         let mut cx = Ctx {
             mem,
             machine: &self.machine,
@@ -140,6 +141,7 @@ impl ExitHandler for LinuxThread {
     }
 
     fn app_fault(&mut self, cpu: &mut Cpu<'_>, fault: AppFault) -> Flow {
+        self.left_guest();
         let machine = Arc::clone(&self.machine);
         let mut cx = Ctx {
             mem: &machine.mem,
@@ -170,11 +172,49 @@ impl ExitHandler for LinuxThread {
         }
     }
 
+    fn pt_applied(&mut self, _cpu: &mut Cpu<'_>) -> Flow {
+        self.thread.sig.tlb_in_guest.store(false, Ordering::SeqCst);
+        mm::batch_applied(&self.machine, &self.process, &mut self.thread);
+        Flow::Continue
+    }
+
     fn signal_waiting(&self) -> bool {
-        self.thread.sig.hint.load(Ordering::SeqCst) || !self.thread.due.is_empty()
+        self.thread.sig.hint.load(Ordering::SeqCst)
+            || !self.thread.due.is_empty()
+            // A flush changes the registers as a signal frame does (`enter_guest`).
+            || self.thread.sig.tlb_seen.load(Ordering::SeqCst)
+                < self.machine.tlb_gen.load(Ordering::SeqCst)
     }
 
     fn before_run(&mut self, cpu: Option<&mut Cpu<'_>>) -> Option<Flow> {
+        self.thread.sig.tlb_in_guest.store(false, Ordering::SeqCst);
+        match cpu {
+            None => {
+                let flow = self.look_before_run(None);
+                if flow.is_none() {
+                    self.enter_guest(None);
+                }
+                flow
+            }
+            Some(cpu) => {
+                let flow = self.look_before_run(Some(&mut *cpu));
+                if flow.is_none() {
+                    self.enter_guest(Some(cpu));
+                }
+                flow
+            }
+        }
+    }
+}
+
+impl LinuxThread {
+    /// The vCPU left the guest: it uses no translation until [`LinuxThread::enter_guest`].
+    fn left_guest(&mut self) {
+        self.thread.sig.tlb_in_guest.store(false, Ordering::SeqCst);
+    }
+
+    /// [`ExitHandler::before_run`]'s checks and signal delivery.
+    fn look_before_run(&mut self, cpu: Option<&mut Cpu<'_>>) -> Option<Flow> {
         if let Some(r) = self.machine.stop.requested() {
             return Some(Flow::EndProcess(r.status()));
         }

@@ -152,7 +152,7 @@ rows! {
          copy; MAP_FIXED and MAP_FIXED_NOREPLACE over the heap arena (brk's included), image \
          data and stack (elsewhere ENOMEM), PROT_NONE";
     munmap => mm::munmap, [Hex, Size], "";
-    mprotect => mm::mprotect, [Hex, Size, Prot], "in the page tables while the process has one thread; \
+    mprotect => mm::mprotect, [Hex, Size, Prot], "in the page tables, every thread's; \
         PROT_WRITE of a read-only descriptor's shared mapping is EACCES";
     mremap => mm::mremap, [Hex, Size, Size, Hex, Hex], "MAYMOVE, FIXED, DONTUNMAP";
     madvise => mm::madvise, [Hex, Size, Int], "DONTNEED zeroes private anonymous \

@@ -7,6 +7,7 @@ use super::thread::ThreadSig;
 use super::{Args, Ctx, LinuxThread, Process, Stop, Sys, Thread};
 use crate::exit::ExitStatus;
 use crate::machine::stop::Parker;
+use crate::machine::vcpu::cpu::Cpu;
 use crate::machine::vcpu::setup::UserStart;
 use crate::machine::vcpu::{RunEnd, RunError, Vcpu, VcpuError};
 use crate::machine::{Machine, NewVcpuError};
@@ -189,10 +190,75 @@ impl Process {
     }
 }
 
+/// After a batch that took translations away, with several vCPUs: every other vCPU that may
+/// be running application code drops its translations (kicked out of the guest; it flushes
+/// before its next entry, `LinuxThread::enter_guest`) before this returns, so the change
+/// holds for every thread and the frames it freed can be reused. Gives up only when the VM or
+/// the process ends.
+pub(crate) fn tlb_shootdown(machine: &Machine, process: &Process, me: &ThreadSig) {
+    let gen = machine.tlb_gen.fetch_add(1, Ordering::SeqCst) + 1;
+    me.tlb_seen.store(gen, Ordering::SeqCst);
+    let mut rounds = 0u32;
+    loop {
+        let waiting: Vec<Arc<ThreadSig>> = locked(&process.threads)
+            .live
+            .values()
+            .filter(|p| {
+                p.sig.tid != me.tid
+                    && p.sig.tlb_in_guest.load(Ordering::SeqCst)
+                    && p.sig.tlb_seen.load(Ordering::SeqCst) < gen
+            })
+            .map(|p| p.sig.clone())
+            .collect();
+        if waiting.is_empty() || machine.stop.requested().is_some() || process.exit.exiting() {
+            return;
+        }
+        for s in &waiting {
+            s.kick_vcpu();
+        }
+        // An exit takes tens of microseconds on PVM: give the kicked their CPU and look
+        // again soon (a sleep costs the timer slack, 50 us at least), then less often.
+        rounds += 1;
+        if rounds < 200 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+}
+
 impl LinuxThread {
+    /// Last thing before the vCPU enters the guest, with several vCPUs: mark it as running
+    /// application code, then flush its translations if a shootdown happened since its last
+    /// flush (the order — mark, then look — pairs with `tlb_shootdown`'s bump, then look).
+    /// Only at CPL3 (the application's own registers; `cpu` None: not to be looked at): in
+    /// the core the vCPU gets there first and the shootdown's next kick finds it there.
+    pub(crate) fn enter_guest(&mut self, cpu: Option<&mut Cpu<'_>>) {
+        if !self.process.threaded.load(Ordering::Relaxed) {
+            return;
+        }
+        let sig = &self.thread.sig;
+        sig.tlb_in_guest.store(true, Ordering::SeqCst);
+        let gen = self.machine.tlb_gen.load(Ordering::SeqCst);
+        if sig.tlb_seen.load(Ordering::SeqCst) >= gen {
+            return;
+        }
+        let Some(cpu) = cpu.filter(|c| c.sregs.cs.dpl == 3) else {
+            return;
+        };
+        match self.machine.flush_tlb(cpu) {
+            Ok(true) => sig.tlb_seen.store(gen, Ordering::SeqCst),
+            Ok(false) => {}
+            Err(e) => log::warn!("cannot flush a vCPU's translations: {e}"),
+        }
+    }
+
     /// After this thread's run loop returned: a process end becomes the group's, a monitor
     /// error ends the process, and the last thread to leave decides the status if nobody did.
     pub fn finish(self, end: Result<RunEnd, RunError>) {
+        // A batch this vCPU will never finish must not hold the others up, nor a shootdown.
+        self.thread.sig.tlb_in_guest.store(false, Ordering::SeqCst);
+        self.machine.pt_turn.release();
         match end {
             Ok(RunEnd {
                 status: Some(status),
@@ -491,6 +557,8 @@ fn create(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
     };
     cx.process.multi_threaded.store(true, Ordering::Relaxed);
     cx.process.threaded.store(true, Ordering::Relaxed);
+    // Before the new vCPU can run: from here on frees wait for their batch.
+    cx.process.space_mut().several_vcpus();
     // Linux ignores a failed write of either tid.
     if f & CLONE_PARENT_SETTID != 0 {
         let _ = cx.write_val(r.parent_tid, &tid);
@@ -512,6 +580,7 @@ fn create(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
         parker: parker.clone(),
         exit_code: 0,
         forked: false,
+        shootdown: false,
         due: Default::default(),
         last_fault: Default::default(),
         sig: new_sig,

@@ -50,6 +50,9 @@ pub struct Thread {
     /// A forked child's first thread: MADV_DONTFORK/WIPEONFORK memory is dealt with, and the
     /// page tables follow, before its first instruction.
     pub forked: bool,
+    /// The batch it is applying took translations away: the other vCPUs flush before the
+    /// batch counts as applied (`mm::batch_applied`).
+    pub shootdown: bool,
 }
 
 impl Thread {
@@ -118,6 +121,10 @@ pub struct ThreadSig {
     /// The host thread id of its vCPU thread once started (0 before): its CPU-time clock.
     pub host_tid: AtomicI32,
     host: Mutex<Host>,
+    /// Its vCPU may be running application code (false while the monitor serves an exit).
+    pub tlb_in_guest: AtomicBool,
+    /// The `Machine::tlb_gen` its vCPU last flushed at (0: never).
+    pub tlb_seen: AtomicU64,
 }
 
 impl ThreadSig {
@@ -153,6 +160,19 @@ impl ThreadSig {
     /// Whether `sig`'s bit is set in the mirrored mask.
     pub fn blocks(&self, bit: u64) -> bool {
         self.blocked.load(Ordering::SeqCst) & bit != 0
+    }
+}
+
+impl ThreadSig {
+    /// Make its vCPU leave the guest (a TLB shootdown): signal its host thread, whatever it
+    /// has acknowledged.
+    pub fn kick_vcpu(&self) {
+        let h = super::process::locked(&self.host);
+        if let Host::Running(t) = *h {
+            if t != crate::machine::host::current_thread() {
+                let _ = crate::machine::host::signal_thread(t, kick_signal());
+            }
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod memslots;
 pub mod paging;
 pub mod seccomp;
 pub mod stop;
+pub mod turn;
 pub mod vcpu;
 
 use crate::machine::core::{CoreError, CoreImage};
@@ -172,6 +173,13 @@ pub struct Machine {
     tables: OnceLock<Mutex<AppTables>>,
     /// What [`Machine::tables`] builds them from at the first use.
     adopt: Mutex<Option<Adoption>>,
+    /// The order of batches once several vCPUs apply them ([`turn`]).
+    pub pt_turn: turn::PtTurn,
+    /// Bumped by every batch that took translations away while several vCPUs run: a vCPU
+    /// that has not flushed since the last bump must before it runs application code again
+    /// (the layer above tracks each vCPU's and does the shootdown). Starts at 1, so that a
+    /// vCPU starts with a flush (a reused one may hold an ended thread's translations).
+    pub tlb_gen: std::sync::atomic::AtomicU64,
 }
 
 /// The page tables to adopt at the first use.
@@ -227,6 +235,8 @@ impl Machine {
             mem,
             tables: OnceLock::new(),
             adopt: Mutex::new(None),
+            pt_turn: turn::PtTurn::default(),
+            tlb_gen: std::sync::atomic::AtomicU64::new(1),
         })
     }
 
@@ -243,6 +253,8 @@ impl Machine {
             mem,
             tables: OnceLock::new(),
             adopt: Mutex::new(None),
+            pt_turn: turn::PtTurn::default(),
+            tlb_gen: std::sync::atomic::AtomicU64::new(1),
         }
     }
 
@@ -340,8 +352,15 @@ impl Machine {
     /// goes on the vCPU's exception stack ([`PtArea::on_exception_stack`]). Table frames it
     /// unlinks are freed at this vCPU's next batch: by then the routine has run. Other vCPUs
     /// need nothing on PVM (KVM flushes them inside the trapped store, measured); hardware
-    /// KVM needs a shootdown that is not built yet (issue 13's plan, step 14).
-    pub fn apply_pt(&self, cpu: &mut Cpu<'_>, batch: PtBatch) -> Result<(), TablesError> {
+    /// KVM needs a shootdown that is not built yet (issue 13's plan, step 14). With `notify`
+    /// the routine exits with `Hypercall::PtApplied` once the batch is in ([`turn`]). True
+    /// if the vCPU enters the routine (false: nothing for the guest to do, all done).
+    pub fn apply_pt(
+        &self,
+        cpu: &mut Cpu<'_>,
+        batch: PtBatch,
+        notify: bool,
+    ) -> Result<bool, TablesError> {
         let top = cpu.exception_stack(&self.mem)?;
         let mut t = self.tables()?;
         let area = PtArea::on_exception_stack(t.routine, top);
@@ -351,11 +370,24 @@ impl Machine {
         for gpa in retired.remove(&top).unwrap_or_default() {
             frames.free(&self.mem, gpa, PAGE_4K)?;
         }
-        cpu.apply_pt(&self.mem, &area, &batch)?;
+        let entered = cpu.apply_pt(&self.mem, &area, &batch, notify)?;
         if !batch.retired.is_empty() {
             retired.insert(top, batch.retired);
         }
-        Ok(())
+        Ok(entered)
+    }
+
+    /// Have the vCPU whose exit `cpu` serves drop every translation it holds before the
+    /// application runs on (a CR3 reload by the core's routine); only where
+    /// [`Machine::apply_pt`] may be called. True if the vCPU enters the routine.
+    pub fn flush_tlb(&self, cpu: &mut Cpu<'_>) -> Result<bool, TablesError> {
+        let batch = PtBatch {
+            fills: Vec::new(),
+            stores: Vec::new(),
+            flush: paging::Flush::All,
+            retired: Vec::new(),
+        };
+        self.apply_pt(cpu, batch, false)
     }
 
     /// Make `[gpa, gpa + len)` of guest RAM known to KVM (brk, mmap and the image hand it out).
@@ -635,6 +667,8 @@ impl Machine {
             mem: self.mem.clone(),
             tables,
             adopt: Mutex::new(snap.adopt),
+            pt_turn: turn::PtTurn::default(),
+            tlb_gen: std::sync::atomic::AtomicU64::new(1),
         })
     }
 

@@ -575,6 +575,10 @@ pub struct Mapper {
     tables: HashMap<u64, Table>,
     /// A vCPU has run: stores are made by the guest, so batch them (replacement tables).
     live: bool,
+    /// Replace a table a batch stores into often (REPLACE_THRESHOLD) to save stores. Off
+    /// with several vCPUs: each replacement uses up a frame that can never be a table again,
+    /// and many threads churning mappings ran the table frames out (tests/threads_hostile.rs).
+    pub replace_to_save: bool,
     pending: Pending,
 }
 
@@ -601,6 +605,7 @@ impl Mapper {
             root,
             tables: HashMap::new(),
             live: false,
+            replace_to_save: true,
             pending: Pending::default(),
         };
         let mut todo = vec![(root.0, 3u32, 0u64)];
@@ -947,28 +952,6 @@ impl Mapper {
             .count()
     }
 
-    /// Store again, in this batch, every entry of the walk to `va` as the mirror has it (the
-    /// links from the root down and the leaf), whatever the batch holds already. For a page
-    /// that faults although the mirror maps it: with several vCPUs, the store that maps it may
-    /// sit in another vCPU's batch that has not landed yet (a batch lands at its vCPU's next
-    /// entry), or have landed in a table since replaced. Entries in tables created by a batch
-    /// still pending are not stored (their frame is host-filled and the link above is).
-    pub fn reassert(&mut self, va: Gva) {
-        let mut gpa = self.root.0;
-        for level in (0..4).rev() {
-            let i = slot(va.0, level);
-            let e = self.entry(gpa, i);
-            if !self.pending.fresh.contains(&gpa) && self.tables.contains_key(&gpa) {
-                self.pending.stores.insert(gpa + i as u64 * 8, e);
-                self.pending.flush_all = true;
-            }
-            if e == 0 || is_leaf(e, level) {
-                return;
-            }
-            gpa = e & ADDR_MASK;
-        }
-    }
-
     /// The unmapped pieces of `[va, va + len)` (no leaf, PROT_NONE leaves count as mapped),
     /// ascending and merged: a walk per table-sized step, not per page.
     pub fn holes(&self, va: Gva, len: u64) -> Vec<(Gva, u64)> {
@@ -1155,7 +1138,8 @@ impl Mapper {
                     // the saving is skipped when table frames run short; replacing is then
                     // only for what the core cannot write or a batch too large.
                     let spare = tight || frames.available_bytes() >= REPLACE_SPARE_BYTES;
-                    if (n > threshold && spare) || !self.guest_writable(old) {
+                    let save = tight || self.replace_to_save;
+                    if (n > threshold && spare && save) || !self.guest_writable(old) {
                         self.replace(old, frames);
                     }
                 }

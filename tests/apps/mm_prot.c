@@ -2,6 +2,8 @@
  * Each mode prints deterministic lines (addresses only relative to the mapping) for comparison
  * with the native run. Faults are caught with a SIGSEGV handler and left with siglongjmp. */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -12,10 +14,11 @@
 
 #include "say.h"
 
-static sigjmp_buf env;
-static volatile int last_code;
-static char *volatile last_addr;
-static volatile long faults;
+/* Per thread: a fault is taken on the thread that made it. */
+static __thread sigjmp_buf env;
+static __thread volatile int last_code;
+static __thread char *volatile last_addr;
+static __thread volatile long faults;
 
 static void handler(int sig, siginfo_t *si, void *uc) {
     (void)sig;
@@ -43,7 +46,7 @@ static const char *code_name(int c) {
 }
 
 /* Read (or write) `p`; 1 if it faulted. The fault's code and address are in last_*. */
-static int try_access(char *p, int write) {
+__attribute__((noinline)) static int try_access(char *p, int write) {
     if (sigsetjmp(env, 1) == 0) {
         if (write)
             *(volatile char *)p = 7;
@@ -73,7 +76,7 @@ static char *map(size_t len, int prot) {
 
 static void must(int ok, const char *what) {
     if (!ok) {
-        say("FAIL %s", what);
+        say("FAIL %s (errno %d)", what, errno);
         _exit(2);
     }
 }
@@ -178,6 +181,150 @@ static void mode_stress(long n) {
     say("stress %ld: ok %ld accerr %ld maperr %ld faults %ld", n, ok, accerr, maperr, faults);
 }
 
+/* threads N: the same rules with several threads (vCPUs) changing mappings at once. */
+struct own {
+    char *p;
+    long n, ok, accerr, maperr, faults;
+};
+
+static void *own_stress(void *arg) {
+    struct own *o = arg;
+    char *p = o->p;
+    static const int prots[] = {PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE, PROT_WRITE};
+    for (long i = 0; i < o->n; i++) {
+        int page = (int)(i % 4);
+        must(mprotect(p + page * 4096, 4096, prots[(i / 4) % 4]) == 0, "mprotect");
+        char *at = p + page * 4096 + (i % 4000);
+        if (try_access(at, (int)(i / 20) % 2)) {
+            must(last_addr == at, "si_addr");
+            if (last_code == SEGV_ACCERR)
+                o->accerr++;
+            else
+                o->maperr++;
+        } else {
+            o->ok++;
+        }
+        if (i % 10 == 9) {
+            char *u = p + ((i / 10) % 4) * 4096;
+            must(munmap(u, 4096) == 0, "munmap");
+            if (try_access(u, 0))
+                o->maperr += last_code == SEGV_MAPERR;
+            must(mmap(u, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+                      0) == u,
+                 "mmap fixed");
+        }
+    }
+    o->faults = faults;
+    return NULL;
+}
+
+/* One thread changes a page, another touches it after each change (barriers in between). */
+static pthread_barrier_t bar;
+static char *volatile shared_page;
+static long cross_rounds;
+static long cross_seen[4][3]; /* [change][ok, accerr, maperr] */
+
+static void *cross_toucher(void *arg) {
+    (void)arg;
+    for (long r = 0; r < cross_rounds; r++) {
+        pthread_barrier_wait(&bar);
+        char *at = shared_page + (r * 64) % 4096;
+        int kind = 0;
+        if (try_access(at, (int)(r / 4) % 2))
+            kind = last_code == SEGV_ACCERR ? 1 : 2;
+        cross_seen[r % 4][kind]++;
+        pthread_barrier_wait(&bar);
+    }
+    return NULL;
+}
+
+static void cross(long rounds) {
+    cross_rounds = rounds;
+    pthread_barrier_init(&bar, NULL, 2);
+    pthread_t t;
+    must(pthread_create(&t, NULL, cross_toucher, NULL) == 0, "pthread_create");
+    for (long r = 0; r < rounds; r++) {
+        switch (r % 4) {
+        case 0: must(mprotect(shared_page, 4096, PROT_NONE) == 0, "mprotect none"); break;
+        case 1: must(mprotect(shared_page, 4096, PROT_READ) == 0, "mprotect ro"); break;
+        case 2: must(munmap(shared_page, 4096) == 0, "munmap"); break;
+        case 3:
+            must(mmap(shared_page, 4096, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == shared_page,
+                 "mmap back");
+            break;
+        }
+        pthread_barrier_wait(&bar);
+        pthread_barrier_wait(&bar);
+    }
+    pthread_join(t, NULL);
+    static const char *names[] = {"PROT_NONE", "PROT_READ", "munmap", "mapped rw"};
+    for (int c = 0; c < 4; c++)
+        say("after %s: ok %ld accerr %ld maperr %ld", names[c], cross_seen[c][0], cross_seen[c][1],
+            cross_seen[c][2]);
+}
+
+/* Threads on stacks the main thread maps and unmaps each time (often at the same place). */
+static void *stack_user(void *arg) {
+    volatile char buf[32768];
+    for (size_t i = 0; i < sizeof buf; i += 512)
+        buf[i] = (char)(i / 512);
+    long sum = 0;
+    for (size_t i = 0; i < sizeof buf; i += 512)
+        sum += buf[i];
+    return (void *)(sum + (long)arg);
+}
+
+static void stacks(long n) {
+    long good = 0;
+    for (long i = 0; i < n; i++) {
+        size_t len = 256 * 1024;
+        char *st = map(len, PROT_READ | PROT_WRITE);
+        /* Old contents must never show through: every new stack reads zeros. */
+        must(st[len - 4096] == 0 && st[0] == 0, "fresh stack zeroed");
+        memset(st + len - 8192, 0x5a, 8192);
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        must(pthread_attr_setstack(&a, st, len) == 0, "setstack");
+        pthread_t t;
+        must(pthread_create(&t, &a, stack_user, (void *)i) == 0, "pthread_create");
+        void *r;
+        pthread_join(t, &r);
+        pthread_attr_destroy(&a);
+        good += (long)r == 2016 + i;
+        must(munmap(st, len) == 0, "munmap stack");
+        if (try_access(st + len - 64, 0) && last_code == SEGV_MAPERR)
+            good++;
+    }
+    say("stacks %ld: good %ld", n, good);
+}
+
+static void mode_threads(long n) {
+    enum { T = 3 };
+    struct own o[T];
+    pthread_t t[T];
+    /* Every page the threads unmap for a while lies between pages that stay mapped (a
+     * PROT_NONE page at each end), so no mmap elsewhere (a thread's stack) can take it. */
+    char *all = map((T * 4 + 3) * 4096, PROT_READ | PROT_WRITE);
+    must(mprotect(all, 4096, PROT_NONE) == 0 &&
+             mprotect(all + (T * 4 + 2) * 4096, 4096, PROT_NONE) == 0,
+         "guards");
+    shared_page = all + 4096;
+    for (int i = 0; i < T; i++) {
+        memset(&o[i], 0, sizeof o[i]);
+        o[i].p = all + (2 + 4 * i) * 4096;
+        o[i].n = n;
+        must(pthread_create(&t[i], NULL, own_stress, &o[i]) == 0, "pthread_create");
+    }
+    cross(n / 5);
+    for (int i = 0; i < T; i++) {
+        pthread_join(t[i], NULL);
+        say("thread %d: ok %ld accerr %ld maperr %ld faults %ld", i, o[i].ok, o[i].accerr,
+            o[i].maperr, o[i].faults);
+    }
+    stacks(n / 20);
+}
+
 int main(int argc, char **argv) {
     catch_segv();
     const char *m = argc > 1 ? argv[1] : "";
@@ -191,8 +338,10 @@ int main(int argc, char **argv) {
         mode_ro();
     else if (!strcmp(m, "stress"))
         mode_stress(argc > 2 ? atol(argv[2]) : 1000);
+    else if (!strcmp(m, "threads"))
+        mode_threads(argc > 2 ? atol(argv[2]) : 1000);
     else {
-        say("usage: mm_prot none|jit|unmap|ro|stress [N]");
+        say("usage: mm_prot none|jit|unmap|ro|stress|threads [N]");
         return 2;
     }
     say("done");

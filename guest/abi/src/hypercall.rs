@@ -46,6 +46,12 @@ pub enum Hypercall {
     /// address. The monitor enters a signal handler at CPL3 or ends the application; it never
     /// returns to the core.
     UserFault = 9,
+    /// The core's `umon_pt_apply` made a batch's stores and flush (the batch asked for it
+    /// with [`crate::pt::PT_NOTIFY`]). Issued at CPL0 inside the routine, before it returns to
+    /// the application; no argument. The monitor learns that the batch is in the tables (and,
+    /// on PVM, out of every vCPU's translations), so batches of several vCPUs land in the
+    /// order they were planned.
+    PtApplied = 10,
 }
 
 /// The words of the exception frame a [`Hypercall::UserFault`] leaves on the exception stack.
@@ -71,13 +77,14 @@ impl TryFrom<u16> for Hypercall {
             7 => Hypercall::EnterUser,
             8 => Hypercall::CompatSyscall,
             9 => Hypercall::UserFault,
+            10 => Hypercall::PtApplied,
             other => return Err(other),
         })
     }
 }
 
 /// Highest hypercall number, for the port range check.
-pub const HYPERCALL_MAX: u16 = 9;
+pub const HYPERCALL_MAX: u16 = 10;
 
 const _: () = assert!(HYPERCALL_PORT + HYPERCALL_MAX < 0x100);
 

@@ -27,7 +27,7 @@ pub mod pt;
 pub use hypercall::{Hypercall, HYPERCALL_PORT};
 
 /// Version of this contract; bumped on every change to this crate.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 
 /// A guest physical address.
 #[repr(transparent)]

@@ -6,13 +6,18 @@
 //! [`PtReturn`] frame on the vCPU's exception stack, and enters `umon_pt_apply` at CPL0 with
 //! rsp = that frame and rdi = the batch's virtual address. The routine makes the stores and
 //! `invlpg`s in order, flushes as the header says, restores rdi and its scratch registers and
-//! returns to the application with `iretq`: no exit of its own.
+//! returns to the application with `iretq`: no exit of its own, unless the batch asks for a
+//! [`PT_NOTIFY`] (the monitor orders the batches of several vCPUs with it).
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Nothing to flush beyond the ops' own `invlpg`s.
 pub const FLUSH_NONE: u32 = 0;
 /// Reload CR3 after the ops (CR4.PGE is off: that flushes every translation).
 pub const FLUSH_ALL: u32 = 1;
+
+/// Flag in [`PtBatchHeader::flush`]: after the ops and the flush, exit with
+/// `Hypercall::PtApplied` before returning to the application.
+pub const PT_NOTIFY: u32 = 2;
 
 /// Ops of a batch that fit one 4 KiB page after its header.
 pub const PT_BATCH_OPS_PER_PAGE: usize = 255;
@@ -23,7 +28,8 @@ pub const PT_BATCH_OPS_PER_PAGE: usize = 255;
 pub struct PtBatchHeader {
     /// in: number of ops.
     pub len: u64,
-    /// in: [`FLUSH_NONE`] or [`FLUSH_ALL`].
+    /// in: [`FLUSH_NONE`] or [`FLUSH_ALL`], with [`PT_NOTIFY`] or'd in when the monitor
+    /// wants to know that the batch is done.
     pub flush: u64,
 }
 

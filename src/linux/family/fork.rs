@@ -78,6 +78,13 @@ pub fn fork(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
     if cx.process.exit.exiting() {
         return Err(Errno::EINTR.into());
     }
+    // No other vCPU's batch in flight from the snapshot of the tables' mirror to the host
+    // fork: the child's mirror is what its copy of the tables holds.
+    let machine = cx.machine;
+    let turn = machine
+        .pt_turn
+        .hold(|| machine.stop.requested().is_some() || cx.process.exit.exiting())
+        .ok_or(Errno::EINTR)?;
     // Without KVM (the fuzzing harness) nothing forks.
     let snap = cx.machine.fork_snapshot().ok_or(Errno::EAGAIN)?;
     let me = cx.process.tgid;
@@ -178,6 +185,7 @@ pub fn fork(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
         }
         host
     };
+    drop(turn);
     if host < 0 {
         table.free(pid);
         return Err(Errno::EAGAIN.into());

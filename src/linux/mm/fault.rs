@@ -15,6 +15,7 @@ use crate::machine::frames::{Frames, FramesError};
 use crate::machine::memory::GuestMem;
 use crate::machine::paging::{PAGE_2M, PAGE_4K};
 use std::collections::BTreeMap;
+use std::thread::ThreadId;
 use umon_abi::Gpa;
 
 /// Pages bound together around a 4 KiB fault: at most `paging::REPLACE_THRESHOLD` entries,
@@ -32,6 +33,11 @@ pub struct Backing {
     frames: Frames,
     /// Bound extents by first address: (frame, bytes), 4 KiB or 2 MiB, never overlapping.
     bound: BTreeMap<u64, (u64, u64)>,
+    /// With several vCPUs: frames given back but perhaps still mapped by a page-table entry
+    /// until the giving thread's batch is in (`turn`), by that host thread. Freed then
+    /// ([`Backing::free_quarantined`]): a frame is never another page's while any vCPU may
+    /// still reach it through the old one.
+    quarantine: Option<Vec<(ThreadId, u64, u64)>>,
 }
 
 impl Default for Backing {
@@ -59,6 +65,47 @@ impl Backing {
         Backing {
             frames,
             bound: BTreeMap::new(),
+            quarantine: None,
+        }
+    }
+
+    /// From now on given-back frames wait in quarantine for the giver's batch.
+    pub fn quarantine_frees(&mut self) {
+        self.quarantine.get_or_insert_with(Vec::new);
+    }
+
+    /// Free the frames this host thread gave back: its batch is in the tables.
+    pub fn free_quarantined(&mut self, mem: &GuestMem) {
+        let me = std::thread::current().id();
+        let Some(q) = self.quarantine.as_mut() else {
+            return;
+        };
+        let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(q)
+            .into_iter()
+            .partition(|&(t, _, _)| t == me);
+        *q = others;
+        for (_, gpa, len) in mine {
+            if let Err(e) = self.frames.free(mem, Gpa(gpa), len) {
+                log::warn!("cannot give guest memory back: {e}");
+            }
+        }
+    }
+
+    /// This host thread has frames in quarantine.
+    pub fn quarantined(&self) -> bool {
+        let me = std::thread::current().id();
+        self.quarantine
+            .as_ref()
+            .is_some_and(|q| q.iter().any(|&(t, _, _)| t == me))
+    }
+
+    /// Back to one vCPU (a forked child): frees go straight back again, the quarantine too
+    /// (the child's one vCPU applies its batch before the application runs on).
+    pub fn end_quarantine(&mut self, mem: &GuestMem) {
+        for (_, gpa, len) in self.quarantine.take().into_iter().flatten() {
+            if let Err(e) = self.frames.free(mem, Gpa(gpa), len) {
+                log::warn!("cannot give guest memory back: {e}");
+            }
         }
     }
 
@@ -184,9 +231,9 @@ impl Backing {
         Ok(())
     }
 
-    /// Give back the frames of `[start, end)` (page-aligned): freed and unbound when `free`,
-    /// else only zeroed (host pages dropped) and kept bound to their pages, for when page
-    /// tables that still map them cannot be trusted to follow (several vCPUs).
+    /// Give back the frames of `[start, end)` (page-aligned): unbound and freed (with several
+    /// vCPUs: quarantined, see `quarantine`) when `free`, else only zeroed (host pages
+    /// dropped) and kept bound to their pages.
     pub fn release(&mut self, mem: &GuestMem, start: u64, end: u64, free: bool) {
         // Physically contiguous pieces go back in one host call each.
         let mut merged: Vec<(u64, u64)> = Vec::new();
@@ -211,7 +258,14 @@ impl Backing {
                 p += PAGE_4K;
             }
         }
+        let me = std::thread::current().id();
         for (gpa, len) in merged {
+            if free {
+                if let Some(q) = self.quarantine.as_mut() {
+                    q.push((me, gpa, len));
+                    continue;
+                }
+            }
             let r = if free {
                 self.frames.free(mem, Gpa(gpa), len)
             } else {
@@ -306,6 +360,38 @@ mod tests {
     fn backing(ram: u64) -> (GuestMem, Backing) {
         let mem = GuestMem::new(ram).unwrap();
         (mem, Backing::new(Frames::range(0, ram, ram)))
+    }
+
+    #[test]
+    fn quarantined_frames_wait_for_their_giver() {
+        let mem = GuestMem::new(8 * MB).unwrap();
+        let mut b = Backing::new(Frames::range(0, 4 * MB, 4 * MB));
+        b.populate_all(VA, VA + 4 * PAGE_4K, &mem).unwrap();
+        let used = b.in_use_bytes();
+        b.quarantine_frees();
+        b.release(&mem, VA, VA + 2 * PAGE_4K, true);
+        // Unbound at once, but not free until the giver's batch is in.
+        assert!(b.lookup(VA).is_none());
+        assert_eq!(b.in_use_bytes(), used);
+        assert!(b.quarantined());
+        // Another host thread's batch frees nothing of this one's.
+        std::thread::scope(|s| {
+            let (b, mem) = (&mut b, &mem);
+            s.spawn(move || {
+                assert!(!b.quarantined());
+                b.free_quarantined(mem);
+            });
+        });
+        assert_eq!(b.in_use_bytes(), used);
+        b.free_quarantined(&mem);
+        assert!(!b.quarantined());
+        assert_eq!(b.in_use_bytes(), used - 2 * PAGE_4K);
+        // Back to one vCPU: the rest go straight back.
+        b.release(&mem, VA + 2 * PAGE_4K, VA + 3 * PAGE_4K, true);
+        b.end_quarantine(&mem);
+        assert_eq!(b.in_use_bytes(), used - 3 * PAGE_4K);
+        b.release(&mem, VA + 3 * PAGE_4K, VA + 4 * PAGE_4K, true);
+        assert_eq!(b.in_use_bytes(), used - 4 * PAGE_4K);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Memory syscalls over the mappings of [`space`]. The arena's pages get frames at first
 //! touch ([`fault`]); every buffer the monitor touches for the application obeys the
 //! mappings' protections (EFAULT as on Linux), and the page tables follow
-//! mprotect/munmap/mmap and faults through one batch per exit (`follow_page_tables`) while
-//! the process has one thread; from its first clone on they are frozen permissive (see
-//! [`space::AddrSpace::plan_frozen`]) and only gain the pages faulted in.
+//! mprotect/munmap/mmap and faults through one batch per exit (`follow_page_tables`); with
+//! several threads the batches take turns (`machine::turn`) and one that takes translations
+//! away is shot down on every other vCPU before it counts (`task::tlb_shootdown`).
 pub mod fault;
 pub mod space;
 pub mod vma;
@@ -12,8 +12,10 @@ use super::abi::mman;
 use super::abi::TASK_SIZE_MAX;
 use super::{Args, Ctx, Sys};
 use crate::linux::mm::space::{MappedFile, NewMap, Place, Remap};
+use crate::linux::process::Process;
+use crate::linux::thread::Thread;
 use crate::machine::memory::OverlayKind;
-use crate::machine::paging::PAGE_4K;
+use crate::machine::paging::{Flush, PAGE_4K};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use syscalls::Errno;
@@ -61,33 +63,17 @@ pub(crate) fn follow_page_tables(cx: &mut Ctx<'_, '_>) {
 
 /// [`follow_page_tables`], with what kept the tables from following.
 pub(crate) fn follow(cx: &mut Ctx<'_, '_>) -> Result<(), crate::machine::TablesError> {
+    if cx.process.threaded.load(Ordering::Relaxed) {
+        return follow_in_turn(cx);
+    }
     let mut space = cx.process.space_mut();
-    // Set by clone before its exit gets here: the clone's own exit freezes the tables,
-    // before the new thread's vCPU makes changes of its own.
-    let planned = if space.pt_frozen {
-        let changes = space.take_pt_changes();
-        let refaulted = space.take_refaulted();
-        if changes.is_empty() && refaulted.is_empty() {
-            return Ok(());
-        }
-        cx.machine.plan(|mapper, frames| {
-            space.plan_populated(&changes, mapper, frames)?;
-            for &page in &refaulted {
-                mapper.reassert(umon_abi::Gva(page));
-            }
-            Ok(())
-        })
-    } else if cx.process.threaded.load(Ordering::Relaxed) {
-        cx.machine
-            .plan(|mapper, frames| space.plan_frozen(mapper, frames))
-    } else {
-        let changes = space.take_pt_changes();
-        if changes.is_empty() {
-            return Ok(());
-        }
-        cx.machine
-            .plan(|mapper, frames| space.plan_pt(&changes, mapper, frames))
-    };
+    let changes = space.take_pt_changes();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let planned = cx
+        .machine
+        .plan(|mapper, frames| space.plan_pt(&changes, mapper, frames));
     let high_water = space.backing_high_water();
     // Planned under the address space's lock: the tables follow the mappings as they are.
     drop(space);
@@ -103,8 +89,83 @@ pub(crate) fn follow(cx: &mut Ctx<'_, '_>) -> Result<(), crate::machine::TablesE
         Err(e) => return Err(e),
     };
     // Even a plan that failed half-way is applied: its earlier changes are in the mirror.
-    cx.machine.apply_pt(cx.cpu, batch)?;
+    cx.machine.apply_pt(cx.cpu, batch, false)?;
     Ok(planned?)
+}
+
+/// [`follow`] with several vCPUs on PVM: this vCPU takes the turn (`machine::turn`) before
+/// it plans, so that its batch lands after every batch planned before it and before every
+/// batch planned after; the core reports the batch in (`Hypercall::PtApplied`,
+/// [`batch_applied`]), which gives the turn back. Other vCPUs need no flush of their own on
+/// PVM: KVM drops their translations inside each trapped store (measured). Frames this
+/// thread gave back are freed only then.
+fn follow_in_turn(cx: &mut Ctx<'_, '_>) -> Result<(), crate::machine::TablesError> {
+    if !cx.process.space().has_pt_work() {
+        return Ok(());
+    }
+    let (machine, process) = (cx.machine, cx.process);
+    // A turn never comes while the VM or the process ends (its holder may never finish).
+    if !machine
+        .pt_turn
+        .take(|| machine.stop.requested().is_some() || process.exit.exiting())
+    {
+        return Ok(());
+    }
+    let mut space = process.space_mut();
+    let changes = space.take_pt_changes();
+    let planned = machine.plan(|mapper, frames| {
+        mapper.replace_to_save = false;
+        space.plan_pt(&changes, mapper, frames)
+    });
+    let high_water = space.backing_high_water();
+    drop(space);
+    if let Err(e) = machine.ensure_backed(0, high_water) {
+        log::warn!("cannot register guest RAM with KVM: {e}");
+    }
+    // Even a plan that failed half-way is applied: its earlier changes are in the mirror.
+    let (entered, result) = match planned {
+        Ok((planned, batch)) => {
+            // Translations taken away: the other vCPUs' go too before the batch counts.
+            let takes = batch.flush != Flush::None;
+            match machine.apply_pt(cx.cpu, batch, true) {
+                Ok(entered) => {
+                    cx.thread.shootdown = entered && takes;
+                    (entered, planned.map_err(Into::into))
+                }
+                Err(e) => (false, Err(e)),
+            }
+        }
+        Err(e) => (false, Err(e)),
+    };
+    if !entered {
+        // No tables at all (a machine without KVM: fuzzing, unit tests) count as followed.
+        let no_tables = matches!(result, Err(crate::machine::TablesError::NotAdopted));
+        if result.is_ok() || no_tables {
+            // Nothing for the guest to store: the tables are right already.
+            batch_applied(machine, process, cx.thread);
+        } else {
+            // Frames stay quarantined: entries may still reach them.
+            machine.pt_turn.release();
+        }
+    }
+    match result {
+        Err(crate::machine::TablesError::NotAdopted) => Ok(()),
+        r => r,
+    }
+}
+
+/// The core's routine reported this vCPU's batch in the tables: the frames the thread gave
+/// back are free, and the next vCPU may plan.
+pub(crate) fn batch_applied(
+    machine: &crate::machine::Machine,
+    process: &Process,
+    thread: &mut Thread,
+) {
+    if std::mem::take(&mut thread.shootdown) {
+        crate::linux::task::tlb_shootdown(machine, process, &thread.sig);
+    }
+    process.space().free_quarantined(&machine.mem);
+    machine.pt_turn.release();
 }
 
 pub(crate) fn brk(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {

@@ -186,11 +186,6 @@ pub struct AddrSpace {
     /// Ranges the page tables have not followed yet, by the host thread (vCPU) that changed
     /// them: its exit plans and applies them ([`AddrSpace::take_pt_changes`]).
     pending: Vec<(std::thread::ThreadId, u64, u64)>,
-    /// The page tables no longer follow the mappings ([`AddrSpace::plan_frozen`]).
-    pub pt_frozen: bool,
-    /// Pages that faulted, once frozen, although frames are bound to them (per host thread):
-    /// their entries are stored again ([`Mapper::reassert`]).
-    refaulted: Vec<(std::thread::ThreadId, u64)>,
     /// The frames bound to the arena's pages. A lock of its own: the monitor's accesses for
     /// the application bind frames under the address space's read lock.
     backing: Mutex<Backing>,
@@ -297,10 +292,8 @@ impl AddrSpace {
             lock_future: false,
             pt_work: PtChanges::default(),
             pending: Vec::new(),
-            pt_frozen: false,
             backing: Mutex::new(Backing::new(frames)),
             refault: (0, 0),
-            refaulted: Vec::new(),
             files: BTreeMap::new(),
             next_file: 0,
             mem: None,
@@ -357,9 +350,6 @@ impl AddrSpace {
                     self.refault = (0, 0);
                     return Ok(false);
                 }
-                if self.pt_frozen {
-                    self.refaulted.push((std::thread::current().id(), page));
-                }
                 (s, s + len)
             }
             // A file mapping's pages are bound while it exists (`attach`).
@@ -370,15 +360,21 @@ impl AddrSpace {
         Ok(true)
     }
 
-    /// The pages this host thread found faulting although bound, since frozen (see
-    /// [`AddrSpace::fault`]).
-    pub fn take_refaulted(&mut self) -> Vec<u64> {
+    /// A second vCPU runs the process: batches go one at a time (`machine::turn`), and
+    /// given-back frames wait until the giver's batch is in every vCPU's tables.
+    pub fn several_vcpus(&mut self) {
+        self.backing().quarantine_frees();
+    }
+
+    /// This host thread has page-table work: ranges to follow or frames waiting for a batch.
+    pub fn has_pt_work(&self) -> bool {
         let me = std::thread::current().id();
-        let (mine, others) = std::mem::take(&mut self.refaulted)
-            .into_iter()
-            .partition(|&(t, _)| t == me);
-        self.refaulted = others;
-        mine.into_iter().map(|(_, p)| p).collect()
+        self.pending.iter().any(|&(t, _, _)| t == me) || self.backing().quarantined()
+    }
+
+    /// This host thread's batch is in the tables: the frames it gave back are free.
+    pub fn free_quarantined(&self, mem: &GuestMem) {
+        self.backing().free_quarantined(mem);
     }
 
     /// The ranges whose mappings this host thread (one vCPU) changed and the page tables
@@ -422,59 +418,6 @@ impl AddrSpace {
                     Some(prot) => self.plan_mapped(at, to, prot, mapper, frames)?,
                 }
                 at = to;
-            }
-        }
-        Ok(())
-    }
-
-    /// Plan the page tables' last change, for when more than one vCPU runs the process:
-    /// every region back to the rights it was mapped with before start (text read-execute,
-    /// the rest read-write), the arena read-write-execute, present throughout. Batches
-    /// applied by different vCPUs can land in another order than they were planned (a vCPU
-    /// applies its batch at its next KVM_RUN and nothing tells when that has happened), so
-    /// a later one could be undone by an earlier one; after this one, nothing changes
-    /// again: PROT_NONE, read-only and munmap are the mappings' business only (the
-    /// monitor's accesses obey them), as before page tables followed them, and JIT code
-    /// runs. Ordering batches across vCPUs (a completion word the core writes) lifts this.
-    pub fn plan_frozen(
-        &mut self,
-        mapper: &mut Mapper,
-        frames: &mut Frames,
-    ) -> Result<(), PagingError> {
-        self.pt_frozen = true;
-        self.pending.clear();
-        for r in &self.regions {
-            let prot = mman::PROT_READ
-                | if r.write { mman::PROT_WRITE } else { 0 }
-                | if r.exec { mman::PROT_EXEC } else { 0 };
-            self.plan_mapped(r.start, r.end, prot, mapper, frames)?;
-        }
-        let rwx = mman::PROT_READ | mman::PROT_WRITE | mman::PROT_EXEC;
-        let bound = self.backing().bound_in(self.arena.start, self.arena.end);
-        for (va, gpa, len) in bound {
-            self.plan_extent(va, gpa, len, rwx, mapper, frames)?;
-        }
-        Ok(())
-    }
-
-    /// After [`AddrSpace::plan_frozen`]: map the frames bound in `ranges` since (faults, eager
-    /// mappings) read-write-execute. Entries only ever go from not present to present with
-    /// their page's one frame (frames stay bound for good once frozen, see `release`), so
-    /// batches landing in any order leave the same tables.
-    pub fn plan_populated(
-        &self,
-        ranges: &[(u64, u64)],
-        mapper: &mut Mapper,
-        frames: &mut Frames,
-    ) -> Result<(), PagingError> {
-        let rwx = mman::PROT_READ | mman::PROT_WRITE | mman::PROT_EXEC;
-        for &(start, end) in ranges {
-            let bound = self.backing().bound_in(start, end);
-            for (va, gpa, len) in bound {
-                for (hole, n) in mapper.holes(Gva(va), len) {
-                    let pa = Gpa(gpa + (hole.0 - va));
-                    mapper.map(hole, n, Target::Contiguous(pa), perm(rwx), frames)?;
-                }
             }
         }
         Ok(())
@@ -751,18 +694,16 @@ impl AddrSpace {
 
     /// Zero `[start, end)` (mapped memory given back or handed out afresh): the host pages
     /// are dropped, so it costs no host memory until touched again. Arena pages give their
-    /// frames back (the page tables follow at this exit) and read zeros from a fresh frame
-    /// at their next touch; once the tables are frozen the frames stay bound, zeroed.
+    /// frames back (the page tables follow at this exit; with several vCPUs the frames are
+    /// free once every vCPU's translations are gone) and read zeros from a fresh frame at
+    /// their next touch.
     fn zero(&mut self, mem: &GuestMem, start: u64, end: u64) -> Result<(), Errno> {
         let mut at = start;
         while at < end {
             if self.in_arena(at) {
                 let e = self.arena.end.min(end);
-                let free = !self.pt_frozen;
-                self.backing().release(mem, at, e, free);
-                if free {
-                    self.pending.push((std::thread::current().id(), at, e));
-                }
+                self.backing().release(mem, at, e, true);
+                self.pending.push((std::thread::current().id(), at, e));
                 at = e;
                 continue;
             }
@@ -1133,17 +1074,22 @@ impl AddrSpace {
             })
             .collect();
         for (a, e) in cut {
-            let free = !self.pt_frozen;
-            self.backing().release(mem, a, e, free);
-            if free {
-                self.pending.push((std::thread::current().id(), a, e));
-            }
+            self.backing().release(mem, a, e, true);
+            self.pending.push((std::thread::current().id(), a, e));
         }
     }
 
     /// In a forked child, before its first instruction: MADV_DONTFORK mappings are gone and
     /// MADV_WIPEONFORK ones read zeros. True if the page tables have changes to follow.
     pub fn fork_child(&mut self, mem: &GuestMem) -> bool {
+        // The parent's other threads are not here: what they changed and their tables have
+        // not followed yet (no batch was in flight: fork holds the turn) is this thread's.
+        let me = std::thread::current().id();
+        for p in &mut self.pending {
+            p.0 = me;
+        }
+        self.backing().end_quarantine(mem);
+        let inherited = !self.pending.is_empty();
         let marked: Vec<(u64, u64, OnFork)> = self
             .vmas
             .iter()
@@ -1162,7 +1108,7 @@ impl AddrSpace {
                 log::warn!("fork: the child's MADV_DONTFORK/WIPEONFORK memory: {e}");
             }
         }
-        !marked.is_empty()
+        inherited || !marked.is_empty()
     }
 
     /// The file mapped at `va`, if any, with the offset `va` maps.

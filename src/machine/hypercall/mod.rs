@@ -139,6 +139,9 @@ pub fn dispatch(
             cpu.resume_user(regs);
             Ok(handler.app_fault(cpu, AppFault::CompatSyscall { rip }))
         }
+        // Only the core's routine reports (an `out` at CPL3 is a #GP with IOPL 0).
+        Hypercall::PtApplied if cpu.sregs.cs.dpl == 0 => Ok(handler.pt_applied(cpu)),
+        Hypercall::PtApplied => Ok(Flow::Continue),
         _ => Err(HypercallError::Unknown { nr }),
     }
 }

@@ -8,7 +8,7 @@ use crate::machine::vcpu::setup::{kernel_segments, user_segments};
 use kvm_bindings::{kvm_regs, kvm_sregs};
 use umon_abi::hypercall::EnterUser;
 use umon_abi::layout::{selector, PERCPU_STACK_BYTES, PHYS_MEM};
-use umon_abi::pt::{PtBatchHeader, PtOp, PtReturn, FLUSH_ALL, FLUSH_NONE};
+use umon_abi::pt::{PtBatchHeader, PtOp, PtReturn, FLUSH_ALL, FLUSH_NONE, PT_NOTIFY};
 use umon_abi::Gpa;
 
 /// Registers were changed and must go back to KVM.
@@ -165,13 +165,16 @@ impl Cpu<'_> {
     /// fault (the registers are the application's), nowhere else. On hardware KVM a syscall
     /// exit is at CPL0 in the stub, before its `sysretq`: the routine's `iretq` replaces it,
     /// returning to rcx with r11's flags (the same routine works there; not testable on the
-    /// PVM hosts umon is developed on). A batch with no guest ops enters nothing.
+    /// PVM hosts umon is developed on). A batch with no guest ops enters nothing. With
+    /// `notify` the routine exits with `Hypercall::PtApplied` once the stores and the flush are
+    /// made. True if the next KVM_RUN enters the routine.
     pub fn apply_pt(
         &mut self,
         mem: &GuestMem,
         area: &PtArea,
         batch: &PtBatch,
-    ) -> Result<(), PtApplyError> {
+        notify: bool,
+    ) -> Result<bool, PtApplyError> {
         if self.sregs.cs.dpl == 0 && self.regs.rip == area.routine {
             return Err(PtApplyError::Pending);
         }
@@ -192,12 +195,12 @@ impl Cpu<'_> {
             mem.write(*gpa, &**entries)?;
         }
         if ops.is_empty() && flush == FLUSH_NONE {
-            return Ok(());
+            return Ok(false);
         }
         let mut bytes = Vec::with_capacity(16 * (ops.len() + 1));
         let header = PtBatchHeader {
             len: ops.len() as u64,
-            flush: u64::from(flush),
+            flush: u64::from(flush | if notify { PT_NOTIFY } else { 0 }),
         };
         bytes.extend_from_slice(zerocopy::IntoBytes::as_bytes(&header));
         for (entry, value) in ops {
@@ -230,7 +233,7 @@ impl Cpu<'_> {
         // routine is not reentrant); IOPL 0.
         self.regs.rflags = 0x2;
         self.dirty |= DIRTY_REGS | DIRTY_SREGS;
-        Ok(())
+        Ok(true)
     }
 
     /// The top of this vCPU's exception stack (a Main window address), as its TSS says
@@ -312,7 +315,8 @@ mod tests {
             };
             let top = cpu.exception_stack(&mem).unwrap();
             let area = PtArea::on_exception_stack(0x20_1230, top);
-            cpu.apply_pt(&mem, &area, &one_store()).unwrap();
+            let notify = dpl == 0;
+            assert!(cpu.apply_pt(&mem, &area, &one_store(), notify).unwrap());
             assert_eq!(cpu.regs.rip, 0x20_1230);
             assert_eq!(cpu.regs.rdi, PHYS_MEM + area.batch.0);
             assert_eq!((cpu.sregs.cs.dpl, cpu.sregs.ss.dpl), (0, 0));
@@ -326,7 +330,8 @@ mod tests {
             assert_eq!(ret.ss, u64::from(selector::USER_DS));
             assert!(cpu.regs.rsp + 48 <= top && cpu.regs.rsp >= PHYS_MEM + area.batch.0);
             let head: PtBatchHeader = mem.read(area.batch).unwrap();
-            assert_eq!((head.len, head.flush), (2, u64::from(FLUSH_NONE)));
+            let flush = FLUSH_NONE | if notify { PT_NOTIFY } else { 0 };
+            assert_eq!((head.len, head.flush), (2, u64::from(flush)));
             let ops: [PtOp; 2] = mem.read(Gpa(area.batch.0 + 16)).unwrap();
             assert_eq!(
                 (ops[0].entry, ops[0].value),
@@ -335,7 +340,7 @@ mod tests {
             assert_eq!((ops[1].entry, ops[1].value), (0, 0x1000_0000_0000));
             // One batch per exit: a second one would return into the routine.
             assert!(matches!(
-                cpu.apply_pt(&mem, &area, &one_store()),
+                cpu.apply_pt(&mem, &area, &one_store(), false),
                 Err(PtApplyError::Pending)
             ));
         }
@@ -357,7 +362,7 @@ mod tests {
         let mut big = one_store();
         big.stores = vec![(Gpa(0x50_0000), 0); PT_STACK_BATCH_OPS];
         assert!(matches!(
-            cpu.apply_pt(&mem, &area, &big),
+            cpu.apply_pt(&mem, &area, &big, false),
             Err(PtApplyError::TooLarge { .. })
         ));
         assert_eq!((cpu.regs.rip, cpu.dirty), (before.rip, 0));

@@ -106,8 +106,13 @@ pub trait ExitHandler {
     /// the registers the guest resumes with, changeable (a signal frame); None before the
     /// first entry, when they are not in the kvm_run page yet.
     fn before_run(&mut self, cpu: Option<&mut Cpu<'_>>) -> Option<Flow>;
-    /// A signal may be waiting for this thread: the next [`ExitHandler::before_run`] with
-    /// registers may build a frame.
+    /// The core's page-table routine made a batch that asked for it (`notify` in
+    /// [`crate::machine::Machine::apply_pt`]); `cpu` is inside the routine, at CPL0.
+    fn pt_applied(&mut self, _cpu: &mut Cpu<'_>) -> Flow {
+        Flow::Continue
+    }
+    /// A signal may be waiting for this thread, or anything else for which the next
+    /// [`ExitHandler::before_run`] with registers may change them (a frame, a TLB flush).
     fn signal_waiting(&self) -> bool {
         true
     }

@@ -51,7 +51,7 @@ global_asm!(
     // on PVM (about 1 us each, a store into a shadowed table about 7 us), so the loop is as
     // short as the encoding allows; rax (a syscall's result) and every other application
     // register survive. Stores happen in the batch's order, then the flush, then `iretq`
-    // straight back to the application: no exit of its own.
+    // straight back to the application: no exit of its own unless the batch asks (PT_NOTIFY).
     "    .balign 16",
     ".global umon_pt_apply",
     "umon_pt_apply:",
@@ -75,11 +75,17 @@ global_asm!(
     "2:  invlpg [r8]",
     "    dec rsi",
     "    jnz 1b",
-    "3:  cmp qword ptr [rdi + 8], 0",
-    "    je 4f",
+    "3:  mov rdx, [rdi + 8]",
+    "    test dl, {flush_all}",
+    "    jz 4f",
     "    mov rcx, cr3",
     "    mov cr3, rcx",
-    "4:  pop r8",
+    // PT_NOTIFY: tell the monitor the batch is in (several vCPUs: it orders their batches).
+    // `out imm8, al` reads al only: the application's rax survives.
+    "4:  test dl, {notify}",
+    "    jz 5f",
+    "    out {applied}, al",
+    "5:  pop r8",
     "    pop rcx",
     "    pop rdx",
     "    pop rsi",
@@ -87,6 +93,9 @@ global_asm!(
     "    iretq",
     common = sym exception_common,
     compat = const Hypercall::CompatSyscall.port(),
+    applied = const Hypercall::PtApplied.port(),
+    flush_all = const umon_abi::pt::FLUSH_ALL,
+    notify = const umon_abi::pt::PT_NOTIFY,
 );
 
 /// Marks a running probe: a probe puts it in r10 and its recovery address in r11 before the
