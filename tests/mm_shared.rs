@@ -133,6 +133,16 @@ fn raw_futex_wait_wake_and_requeue_cross_processes_and_private_ones_do_not() {
     memory_case("futex");
 }
 
+#[test]
+fn requeued_shared_futex_waiters_asleep_over_a_second_wake_on_the_target_and_time_out_on_time() {
+    memory_case("requeue_late");
+}
+
+#[test]
+fn shared_futex_waits_end_for_signals_stop_and_continue_and_exit_group_as_on_linux() {
+    memory_case("stops");
+}
+
 // ---- files in a volume --------------------------------------------------------------------
 
 /// `mm_shared MODE DIR` in every variant: natively with DIR a fresh host directory, under umon

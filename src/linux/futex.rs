@@ -343,7 +343,7 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
                 val3 as u32
             };
             if let Some(gpa) = shared_word(cx, uaddr, private) {
-                return shared_wait(cx, gpa, val as u32, deadline);
+                return shared_wait(cx, gpa, val as u32, bitset, deadline);
             }
             wait(cx, uaddr, val as u32, bitset, deadline)
         }
@@ -447,49 +447,79 @@ fn shared_word(cx: &Ctx<'_, '_>, uaddr: u64, private: bool) -> Option<Gpa> {
     cx.space().shared_futex_word(uaddr)
 }
 
-/// How long one host futex wait of a shared word lasts at most before the waiter looks at
-/// its stop conditions again. Signals and stops interrupt it at once through the kick (a
-/// host signal: EINTR), and signal kicks repeat until taken, so the slice only bounds a stop
-/// whose kick came just before the wait. It is long because a waiter whose slice ends waits
-/// again on the word it started on: a FUTEX_CMP_REQUEUE that moved it to another word in the
-/// host is undone then (seen in CI with 20 ms slices; futex_waitv on the word and a
-/// per-thread kick word would close it).
-const SHARED_WAIT_SLICE: Duration = Duration::from_secs(1);
-
-/// FUTEX_WAIT on a shared word ([`shared_word`]): the host's futex, in slices, with the same
-/// stop conditions and restart rules as [`sleep`]. No deadlock check: another process may
-/// wake it.
-fn shared_wait(cx: &Ctx<'_, '_>, gpa: Gpa, val: u32, deadline: Deadline) -> Sys {
+/// FUTEX_WAIT(_BITSET) on a shared word ([`shared_word`]): one host futex wait, with no time
+/// slice, until a wake, the deadline (the host's, absolute on the wait's clock, so it holds
+/// however often the wait is cut short) or a kick. Every stop condition kicks the thread's
+/// host thread (a host signal: EINTR) and keeps kicking until it is taken: a stop of the VM
+/// (--timeout, SIGTERM to umon, a kill) and exit_group from any thread until the thread has
+/// left its run loop; a signal to the thread or one it is to take for the process, and the
+/// group stop of SIGSTOP & co., until the thread acknowledges its hint, which it does here
+/// before it looks. So no kick is lost between a look and the wait.
+///
+/// A waiter a FUTEX_CMP_REQUEUE moved waits, in the host, on the other word, and a wake there
+/// ends the wait (0), so the host wait is never redone while nothing calls for it: a kick
+/// that finds the process ending or a signal or stop to take ends the call (EINTR, or a
+/// restart that waits again on the *first* word after the handler or SIGCONT, as Linux's
+/// restarted futex_wait does). Only a kick that finds nothing to do (a signal another thread
+/// took first, or a kick sent just before the acknowledgement) waits again, on the first word
+/// too, as Linux restarts a wait that a signal taken elsewhere interrupted. A wake in the
+/// instant between the two host waits is not the waiter's (the host counts whom it woke, so
+/// nothing is counted twice); if it changed the word, the second wait sees the change and
+/// returns 0. No deadlock check: another process may wake it.
+fn shared_wait(cx: &Ctx<'_, '_>, gpa: Gpa, val: u32, bitset: u32, deadline: Deadline) -> Sys {
+    let (until, realtime) = match deadline {
+        Deadline::Never => (None, false),
+        Deadline::Monotonic(d) => {
+            let n = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+            let now = Duration::new(n.tv_sec.max(0) as u64, n.tv_nsec as u32);
+            (
+                Some(now.saturating_add(d.saturating_duration_since(Instant::now()))),
+                false,
+            )
+        }
+        Deadline::Realtime(t) => (Some(t), true),
+    };
     let mut first = true;
     loop {
         if cx.interrupted() {
             return Err(Errno::EINTR.into());
         }
-        if !first && super::signal::deliver::signal_pending(cx) {
+        // The acknowledgement comes before the look: a signal sent from here on sets the hint
+        // again and is kicked until seen.
+        cx.thread.sig.hint.store(false, Ordering::SeqCst);
+        if super::signal::deliver::signal_pending(cx) || cx.process.signals().stopped {
+            // Linux compares the word first (EAGAIN), then sees the signal. Untimed:
+            // ERESTARTSYS; timed: ERESTARTNOHAND (see [`sleep`]).
+            if first && read_word(cx, gpa)? != val {
+                // Still to take on the way out.
+                cx.thread.sig.hint.store(true, Ordering::SeqCst);
+                return Err(Errno::EAGAIN.into());
+            }
             let kind = match deadline {
                 Deadline::Never => super::signal::deliver::ERESTARTSYS,
                 _ => super::signal::deliver::ERESTARTNOHAND,
             };
             return Err(super::signal::deliver::restart(kind).into());
         }
-        let slice = match deadline.until() {
-            None => return Err(Errno::ETIMEDOUT.into()),
-            Some(None) => SHARED_WAIT_SLICE,
-            Some(Some(t)) => t
-                .saturating_duration_since(Instant::now())
-                .min(SHARED_WAIT_SLICE),
-        };
-        match cx.mem.host_futex_wait(gpa, val, slice) {
+        match cx.mem.host_futex_wait(gpa, val, bitset, until, realtime) {
             Ok(HostWait::Woken) => return Ok(0),
-            // The word differs: at the call, Linux's EAGAIN; later, it changed between two
-            // slices, which is what a wake follows.
+            // The word differs: at the call, Linux's EAGAIN; after a kick that found nothing
+            // to do, it changed meanwhile, which is what a wake follows.
             Ok(HostWait::Differs) if first => return Err(Errno::EAGAIN.into()),
             Ok(HostWait::Differs) => return Ok(0),
-            Ok(HostWait::Again) => {}
+            Ok(HostWait::TimedOut) => return Err(Errno::ETIMEDOUT.into()),
+            Ok(HostWait::Interrupted) => {}
             Err(_) => return Err(Errno::EFAULT.into()),
         }
         first = false;
     }
+}
+
+/// The word at `gpa`, read atomically.
+fn read_word(cx: &Ctx<'_, '_>, gpa: Gpa) -> Result<u32, Errno> {
+    cx.mem
+        .with_atomic_u32(gpa, |a| a.load(Ordering::SeqCst))
+        .map_err(|_| Errno::EFAULT)
 }
 
 /// A waking host futex operation on shared words (see [`shared_word`]).
