@@ -143,6 +143,11 @@ fn shared_futex_waits_end_for_signals_stop_and_continue_and_exit_group_as_on_lin
     memory_case("stops");
 }
 
+#[test]
+fn a_robust_shared_mutex_held_by_a_second_thread_is_eownerdead_after_exit_group_or_its_exit() {
+    memory_case("robust_threads");
+}
+
 // ---- files in a volume --------------------------------------------------------------------
 
 /// `mm_shared MODE DIR` in every variant: natively with DIR a fresh host directory, under umon

@@ -12,8 +12,9 @@ use super::abi::Timespec;
 use super::abi::TASK_SIZE_MAX;
 use super::mm::space::Access;
 use super::process::locked;
-use super::{Args, Ctx, Stop, Sys};
+use super::{Args, Ctx, Process, Stop, Sys};
 use crate::machine::hypercall::HypercallError;
+use crate::machine::memory::GuestMem;
 use crate::machine::memory::HostWait;
 use crate::machine::stop::Parker;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -151,31 +152,50 @@ impl Table {
 
 /// The guest-physical address of the futex word at `uaddr` if the page allows `access`.
 fn word(cx: &Ctx<'_, '_>, uaddr: u64, access: Access) -> Result<Gpa, Errno> {
-    let chunks = cx.space().chunks(uaddr, 4, access)?;
+    word_in(cx.process, uaddr, access)
+}
+
+/// [`word`] in `process`'s address space.
+fn word_in(process: &Process, uaddr: u64, access: Access) -> Result<Gpa, Errno> {
+    let chunks = process.space().chunks(uaddr, 4, access)?;
     chunks.first().map(|c| c.0).ok_or(Errno::EFAULT)
 }
 
 /// Read the futex word atomically.
 fn load(cx: &Ctx<'_, '_>, uaddr: u64) -> Result<u32, Errno> {
-    let gpa = word(cx, uaddr, Access::Read)?;
-    cx.mem
-        .with_atomic_u32(gpa, |a| a.load(Ordering::SeqCst))
+    load_in(cx.mem, cx.process, uaddr)
+}
+
+/// [`load`] in `process`.
+fn load_in(mem: &GuestMem, process: &Process, uaddr: u64) -> Result<u32, Errno> {
+    let gpa = word_in(process, uaddr, Access::Read)?;
+    mem.with_atomic_u32(gpa, |a| a.load(Ordering::SeqCst))
         .map_err(|_| Errno::EFAULT)
 }
 
 /// Compare-and-exchange the futex word: Ok(previous value) whether or not it matched.
 pub(super) fn cmpxchg(cx: &Ctx<'_, '_>, uaddr: u64, old: u32, new: u32) -> Result<u32, Errno> {
+    cmpxchg_in(cx.mem, cx.process, uaddr, old, new)
+}
+
+/// [`cmpxchg`] in `process`.
+fn cmpxchg_in(
+    mem: &GuestMem,
+    process: &Process,
+    uaddr: u64,
+    old: u32,
+    new: u32,
+) -> Result<u32, Errno> {
     if uaddr % 4 != 0 {
         return Err(Errno::EINVAL);
     }
-    let gpa = word(cx, uaddr, Access::Write)?;
-    cx.mem
-        .with_atomic_u32(gpa, |a| {
-            match a.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst) {
-                Ok(v) | Err(v) => v,
-            }
-        })
-        .map_err(|_| Errno::EFAULT)
+    let gpa = word_in(process, uaddr, Access::Write)?;
+    mem.with_atomic_u32(gpa, |a| {
+        match a.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(v) | Err(v) => v,
+        }
+    })
+    .map_err(|_| Errno::EFAULT)
 }
 
 /// When a wait gives up.
@@ -678,7 +698,8 @@ fn lock_pi(cx: &Ctx<'_, '_>, uaddr: u64, deadline: Deadline, try_only: bool) -> 
 /// Hand the PI futex at `uaddr` (whose word is `v`) to its first waiter, `flags` added to the
 /// new owner's word; false if none waits.
 fn hand_over(
-    cx: &Ctx<'_, '_>,
+    mem: &GuestMem,
+    process: &Process,
     q: &mut Vec<Arc<Waiter>>,
     uaddr: u64,
     v: u32,
@@ -692,7 +713,7 @@ fn hand_over(
     };
     // Linux's wake_futex_pi always leaves FUTEX_WAITERS set for the new owner.
     let new = q[i].tid | FUTEX_WAITERS | flags;
-    if cmpxchg(cx, uaddr, v, new)? != v {
+    if cmpxchg_in(mem, process, uaddr, v, new)? != v {
         return Ok(Some(false));
     }
     let w = q.remove(i);
@@ -710,7 +731,7 @@ fn unlock_pi(cx: &Ctx<'_, '_>, uaddr: u64) -> Sys {
         if v & FUTEX_TID_MASK != me {
             return Err(Errno::EPERM.into());
         }
-        match hand_over(cx, &mut q, uaddr, v, 0)? {
+        match hand_over(cx.mem, cx.process, &mut q, uaddr, v, 0)? {
             Some(true) => return Ok(0),
             Some(false) => continue,
             None => {
@@ -722,33 +743,34 @@ fn unlock_pi(cx: &Ctx<'_, '_>, uaddr: u64) -> Sys {
     }
 }
 
-/// A futex word held by a dying thread (its robust list): mark it FUTEX_OWNER_DIED and wake a
-/// waiter (kernel/futex/core.c handle_futex_death); a PI futex goes to its first waiter.
-pub(super) fn owner_died(cx: &Ctx<'_, '_>, uaddr: u64, pi: bool) {
-    let me = cx.thread.tid;
+/// A futex word held by dying thread `tid` (its robust list): mark it FUTEX_OWNER_DIED and wake
+/// a waiter (kernel/futex/core.c handle_futex_death); a PI futex goes to its first waiter.
+/// Without a syscall's context: a thread walks its list on its way out of its run loop too.
+pub(super) fn owner_died(mem: &GuestMem, process: &Process, tid: u32, uaddr: u64, pi: bool) {
     for _ in 0..64 {
-        let mut q = cx.process.futexes.bucket(uaddr);
-        let Ok(v) = load(cx, uaddr) else {
+        let mut q = process.futexes.bucket(uaddr);
+        let Ok(v) = load_in(mem, process, uaddr) else {
             return;
         };
-        if v & FUTEX_TID_MASK != me {
+        if v & FUTEX_TID_MASK != tid {
             return;
         }
         if pi {
-            match hand_over(cx, &mut q, uaddr, v, FUTEX_OWNER_DIED) {
+            match hand_over(mem, process, &mut q, uaddr, v, FUTEX_OWNER_DIED) {
                 Ok(Some(true)) | Err(_) => return,
                 Ok(Some(false)) => continue,
                 Ok(None) => {}
             }
         }
         let new = (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
-        match cmpxchg(cx, uaddr, v, new) {
+        match cmpxchg_in(mem, process, uaddr, v, new) {
             Ok(old) if old == v => {
                 if v & FUTEX_WAITERS != 0 && !pi {
                     // A process-shared robust mutex: its waiters may be in other processes.
-                    match cx.space().shared_futex_word(uaddr) {
+                    let shared = process.space().shared_futex_word(uaddr);
+                    match shared {
                         Some(gpa) => {
-                            let _ = cx.mem.host_futex_wake(libc::FUTEX_WAKE, gpa, 1, 0, None, 0);
+                            let _ = mem.host_futex_wake(libc::FUTEX_WAKE, gpa, 1, 0, None, 0);
                         }
                         None => {
                             Table::wake_locked(&mut q, uaddr, BITSET_MATCH_ANY, 1);
