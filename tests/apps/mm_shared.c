@@ -20,7 +20,8 @@
  *   futex         raw FUTEX_WAIT/FUTEX_WAKE/FUTEX_CMP_REQUEUE between processes; private
  *                 futexes and futexes on MAP_PRIVATE memory do not cross processes
  *   requeue_late  6 waiters (3 processes, 2 threads each, timed and untimed) moved from f to
- *                 g with FUTEX_CMP_REQUEUE, left asleep 1.6 s, then woken on g; requeued
+ *                 g with FUTEX_CMP_REQUEUE, left asleep 1.6 s, then woken on g; the same with
+ *                 a process-shared condition variable's broadcast; requeued
  *                 waiters never woken time out on time (relative and absolute deadlines);
  *                 FUTEX_WAKE_BITSET wakes only waiters whose bitset it meets
  *   stops         a shared futex wait cut short: a signal to the process and to one thread
@@ -1024,6 +1025,32 @@ struct late_arg {
     int i;
 };
 
+struct late_cv {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int go, ready, woken, timeouts;
+};
+
+/* Waits on the condition variable until `go` (giving up after 8 s). */
+static void *late_cv_wait(void *p) {
+    struct late_cv *v = p;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 8;
+    pthread_mutex_lock(&v->m);
+    v->ready++;
+    while (!v->go) {
+        if (pthread_cond_timedwait(&v->c, &v->m, &ts) == ETIMEDOUT) {
+            v->timeouts++;
+            break;
+        }
+    }
+    if (v->go)
+        v->woken++;
+    pthread_mutex_unlock(&v->m);
+    return NULL;
+}
+
 /* Waits on f (value 0): even waiters without a timeout, odd ones for at most 8 s. result[i] is
  * 0 or the errno. */
 static void *late_wait(void *p) {
@@ -1108,6 +1135,47 @@ static void requeue_late(void) {
     for (int i = 0; i < LATE_N; i++)
         say("waiter %d (%s): %s", i, i % 2 ? "timed" : "untimed", late_result(l->result[i]));
 
+    /* A process-shared condition variable: 6 waiters in 3 processes asleep 1.6 s, then one
+     * broadcast. */
+    struct late_cv *v = (struct late_cv *)(l + 1);
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+    pthread_condattr_setclock(&ca, CLOCK_REALTIME);
+    pthread_mutex_init(&v->m, &ma);
+    pthread_cond_init(&v->c, &ca);
+    for (int p = 0; p < LATE_PROCS; p++) {
+        kids[p] = child();
+        if (kids[p] == 0) {
+            pthread_t t;
+            if (pthread_create(&t, NULL, late_cv_wait, v) != 0)
+                _exit(2);
+            late_cv_wait(v);
+            pthread_join(t, NULL);
+            _exit(0);
+        }
+    }
+    int ready = 0;
+    double end = now() + (gave_up ? 0 : WAIT_SECONDS);
+    while (ready < LATE_N && now() < end) {
+        pthread_mutex_lock(&v->m);
+        ready = v->ready;
+        pthread_mutex_unlock(&v->m);
+        usleep(1000);
+    }
+    usleep(1600 * 1000);
+    pthread_mutex_lock(&v->m);
+    v->go = 1;
+    pthread_cond_broadcast(&v->c);
+    pthread_mutex_unlock(&v->m);
+    for (int p = 0; p < LATE_PROCS; p++)
+        say("condition variable waiter process %d: %s", p, reap(kids[p]));
+    say("pthread_cond_broadcast 1.6 s after %d waiters slept: %d woken, %d timed out", ready,
+        v->woken, v->timeouts);
+
     /* Requeued and never woken: the deadline still ends the wait. */
     memset(l, 0, sizeof *l);
     l->result[0] = l->result[1] = -1;
@@ -1150,7 +1218,7 @@ static void requeue_late(void) {
     }
     say("FUTEX_WAKE_BITSET 2 woke %ld waiters of bitset 1", other);
     int woken = 0;
-    double end = now() + (gave_up ? 0 : WAIT_SECONDS);
+    end = now() + (gave_up ? 0 : WAIT_SECONDS);
     while (!woken && now() < end) {
         long n = futex(&l->f, FUTEX_WAKE_BITSET, INT_MAX, NULL, NULL, 3);
         woken = n > 0 ? (int)n : 0;
