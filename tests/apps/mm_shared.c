@@ -27,6 +27,9 @@
  *   stops         a shared futex wait cut short: a signal to the process and to one thread
  *                 (a handler: EINTR), SIGSTOP and SIGCONT with two threads waiting (restarted,
  *                 woken after), exit_group from another thread (the waiter ends with it)
+ *   wait_forever  two threads of the process and two of a child wait on a shared futex word
+ *                 nobody wakes; prints "waiting" once they are in the kernel (for the test to
+ *                 end it from outside: --timeout, SIGTERM)
  *   robust_threads  a robust process-shared mutex held by a second thread of a child: the
  *                 child's exit_group from its main thread (a waiter in the kernel, and a lock
  *                 after the child ended) and the holder's own SYS_exit make it EOWNERDEAD
@@ -1348,6 +1351,31 @@ static void stops(void) {
     say("exit_group while another thread waits: %s", reap(pid));
 }
 
+/* ---- wait_forever -------------------------------------------------------------------------- */
+
+static void *forever(void *p) {
+    struct stops *st = p;
+    __atomic_fetch_add(&st->ready, 1, __ATOMIC_ACQ_REL);
+    for (;;)
+        futex(&st->f, FUTEX_WAIT, 0, NULL, NULL, 0);
+    return NULL;
+}
+
+static void wait_forever(void) {
+    struct stops *st = (struct stops *)shared_anon(PG);
+    pthread_t t;
+    if (child() == 0) {
+        if (pthread_create(&t, NULL, forever, st) != 0)
+            _exit(2);
+        forever(st);
+    }
+    if (pthread_create(&t, NULL, forever, st) != 0)
+        die("pthread_create");
+    settle(st, 3);
+    say("waiting");
+    forever(st);
+}
+
 /* ---- robust_threads ------------------------------------------------------------------------ */
 
 struct held {
@@ -2006,6 +2034,8 @@ int main(int argc, char **argv) {
         robust_threads();
     else if (!strcmp(m, "stops"))
         stops();
+    else if (!strcmp(m, "wait_forever"))
+        wait_forever();
     else if (!strcmp(m, "file"))
         file();
     else if (!strcmp(m, "file_fork"))
