@@ -1,11 +1,15 @@
 //! MAP_SHARED memory compared with Linux: anonymous shared memory across fork (children and
 //! grandchildren, next to private memory that stays private), process-shared semaphores,
-//! mutexes, condition variables and raw futexes between processes, shared file mappings in a
-//! writable volume (coherent with read/write, across mappings, offsets, mprotect, munmap,
-//! mremap, msync, end of file, errors), `tests/apps/mm_shared.c` in every C library variant;
+//! mutexes, condition variables and raw futexes between processes (requeued waiters asleep
+//! over a second, signals, stops and exit_group ending shared futex waits, robust mutexes of
+//! any thread of an ending process), shared file mappings in a writable volume (coherent with
+//! read/write, across mappings, offsets, mprotect, munmap, mremap, msync, end of file,
+//! errors), `tests/apps/mm_shared.c` in every C library variant;
 //! then real programs nobody here wrote: Python's multiprocessing (Pool, Value and Lock, Queue,
 //! SharedMemory) and SQLite in WAL mode (its WAL index is a MAP_SHARED mapping of the -shm file)
 //! from `tests/apps/mm_shared.py` under `--root /`.
+//!
+//! --timeout and SIGTERM to umon end processes whose threads all wait on a shared futex.
 //!
 //! Each case runs natively and under `umon run --timeout 60s` (a hang ends the run, not the
 //! suite); stdout, stderr, the exit status and the files written must agree byte for byte. The
@@ -131,6 +135,21 @@ fn a_robust_process_shared_mutex_whose_owner_dies_is_eownerdead() {
 #[test]
 fn raw_futex_wait_wake_and_requeue_cross_processes_and_private_ones_do_not() {
     memory_case("futex");
+}
+
+#[test]
+fn requeued_shared_futex_waiters_asleep_over_a_second_wake_on_the_target_and_time_out_on_time() {
+    memory_case("requeue_late");
+}
+
+#[test]
+fn shared_futex_waits_end_for_signals_stop_and_continue_and_exit_group_as_on_linux() {
+    memory_case("stops");
+}
+
+#[test]
+fn a_robust_shared_mutex_held_by_a_second_thread_is_eownerdead_after_exit_group_or_its_exit() {
+    memory_case("robust_threads");
 }
 
 // ---- files in a volume --------------------------------------------------------------------
@@ -467,4 +486,120 @@ fn python_multiprocessing_shared_memory_is_shared_with_a_child_as_natively() {
 #[test]
 fn sqlite_in_wal_mode_with_two_connections_and_another_process_as_natively() {
     python_case("sqlite", true);
+}
+
+// ---- stops from outside -------------------------------------------------------------------
+
+/// Starts `cmd` (mm_shared wait_forever), waits until it says "waiting" (every waiter in a
+/// shared futex wait), then sends `signal` to it if given, and returns its output once it
+/// ended. Bounded: a run still there 30 s after the line is killed and the test fails.
+fn run_until_waiting(mut cmd: Command, signal: Option<i32>) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = apps::spawn_retrying_busy_text(&mut cmd);
+    let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (waiting_tx, waiting_rx) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        let mut lines = BufReader::new(stdout);
+        let mut all = Vec::new();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if lines.read_until(b'\n', &mut line).unwrap() == 0 {
+                break;
+            }
+            all.extend_from_slice(&line);
+            if line == b"waiting\n" {
+                waiting_tx.send(()).ok();
+            }
+        }
+        all
+    });
+    let err = thread::spawn(move || {
+        let mut buf = Vec::new();
+        stderr.read_to_end(&mut buf).unwrap();
+        buf
+    });
+    let said = waiting_rx.recv_timeout(apps::TIMEOUT).is_ok();
+    if let (true, Some(sig)) = (said, signal) {
+        // Only the process this test started.
+        let pid = libc::pid_t::try_from(child.id()).unwrap();
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        #[allow(unsafe_code)]
+        let r = unsafe { libc::kill(pid, sig) };
+        assert_eq!(r, 0, "kill {pid}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} still ran 30 s after it said \"waiting\"; killed it");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: reader.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+#[test]
+fn the_timeout_ends_processes_whose_threads_wait_on_a_shared_futex_nobody_wakes() {
+    if !common::require_kvm() {
+        return;
+    }
+    for v in variants() {
+        let app = threads_common::c_thread_app(APP, v);
+        let t0 = Instant::now();
+        let out = run_until_waiting(
+            apps::umon_run_cmd(&["--timeout", "2s"], &app, &["wait_forever"]),
+            None,
+        );
+        let took = t0.elapsed();
+        assert_eq!(threads_common::status(&out), 124, "{v:?}: {out:?}");
+        assert_eq!(s_out(&out.stdout), "waiting\n", "{v:?}");
+        assert_eq!(
+            s_out(&out.stderr),
+            "umon: app timed out after 2s\n",
+            "{v:?}"
+        );
+        assert!(took < Duration::from_secs(15), "{v:?}: took {took:?}");
+    }
+}
+
+#[test]
+fn sigterm_to_umon_ends_processes_whose_threads_wait_on_a_shared_futex_as_natively() {
+    if !common::require_kvm() {
+        return;
+    }
+    let mut diffs = Vec::new();
+    for v in variants() {
+        let app = threads_common::c_thread_app(APP, v);
+        let what = format!("{APP} wait_forever, SIGTERM ({v:?})");
+        let mut native = Command::new(&app);
+        native.arg("wait_forever").env_clear();
+        let linux = run_until_waiting(native, Some(libc::SIGTERM));
+        assert_eq!(
+            threads_common::status(&linux),
+            128 + libc::SIGTERM,
+            "{what}"
+        );
+        let umon = run_until_waiting(
+            apps::umon_run_cmd(&["--timeout", UMON_TIMEOUT], &app, &["wait_forever"]),
+            Some(libc::SIGTERM),
+        );
+        diffs.extend(differences(&what, &linux, &umon));
+    }
+    assert_no_differences(&diffs);
+}
+
+fn s_out(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }

@@ -12,8 +12,9 @@ use super::abi::Timespec;
 use super::abi::TASK_SIZE_MAX;
 use super::mm::space::Access;
 use super::process::locked;
-use super::{Args, Ctx, Stop, Sys};
+use super::{Args, Ctx, Process, Stop, Sys};
 use crate::machine::hypercall::HypercallError;
+use crate::machine::memory::GuestMem;
 use crate::machine::memory::HostWait;
 use crate::machine::stop::Parker;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -151,31 +152,50 @@ impl Table {
 
 /// The guest-physical address of the futex word at `uaddr` if the page allows `access`.
 fn word(cx: &Ctx<'_, '_>, uaddr: u64, access: Access) -> Result<Gpa, Errno> {
-    let chunks = cx.space().chunks(uaddr, 4, access)?;
+    word_in(cx.process, uaddr, access)
+}
+
+/// [`word`] in `process`'s address space.
+fn word_in(process: &Process, uaddr: u64, access: Access) -> Result<Gpa, Errno> {
+    let chunks = process.space().chunks(uaddr, 4, access)?;
     chunks.first().map(|c| c.0).ok_or(Errno::EFAULT)
 }
 
 /// Read the futex word atomically.
 fn load(cx: &Ctx<'_, '_>, uaddr: u64) -> Result<u32, Errno> {
-    let gpa = word(cx, uaddr, Access::Read)?;
-    cx.mem
-        .with_atomic_u32(gpa, |a| a.load(Ordering::SeqCst))
+    load_in(cx.mem, cx.process, uaddr)
+}
+
+/// [`load`] in `process`.
+fn load_in(mem: &GuestMem, process: &Process, uaddr: u64) -> Result<u32, Errno> {
+    let gpa = word_in(process, uaddr, Access::Read)?;
+    mem.with_atomic_u32(gpa, |a| a.load(Ordering::SeqCst))
         .map_err(|_| Errno::EFAULT)
 }
 
 /// Compare-and-exchange the futex word: Ok(previous value) whether or not it matched.
 pub(super) fn cmpxchg(cx: &Ctx<'_, '_>, uaddr: u64, old: u32, new: u32) -> Result<u32, Errno> {
+    cmpxchg_in(cx.mem, cx.process, uaddr, old, new)
+}
+
+/// [`cmpxchg`] in `process`.
+fn cmpxchg_in(
+    mem: &GuestMem,
+    process: &Process,
+    uaddr: u64,
+    old: u32,
+    new: u32,
+) -> Result<u32, Errno> {
     if uaddr % 4 != 0 {
         return Err(Errno::EINVAL);
     }
-    let gpa = word(cx, uaddr, Access::Write)?;
-    cx.mem
-        .with_atomic_u32(gpa, |a| {
-            match a.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst) {
-                Ok(v) | Err(v) => v,
-            }
-        })
-        .map_err(|_| Errno::EFAULT)
+    let gpa = word_in(process, uaddr, Access::Write)?;
+    mem.with_atomic_u32(gpa, |a| {
+        match a.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(v) | Err(v) => v,
+        }
+    })
+    .map_err(|_| Errno::EFAULT)
 }
 
 /// When a wait gives up.
@@ -343,7 +363,7 @@ pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
                 val3 as u32
             };
             if let Some(gpa) = shared_word(cx, uaddr, private) {
-                return shared_wait(cx, gpa, val as u32, deadline);
+                return shared_wait(cx, gpa, val as u32, bitset, deadline);
             }
             wait(cx, uaddr, val as u32, bitset, deadline)
         }
@@ -447,49 +467,79 @@ fn shared_word(cx: &Ctx<'_, '_>, uaddr: u64, private: bool) -> Option<Gpa> {
     cx.space().shared_futex_word(uaddr)
 }
 
-/// How long one host futex wait of a shared word lasts at most before the waiter looks at
-/// its stop conditions again. Signals and stops interrupt it at once through the kick (a
-/// host signal: EINTR), and signal kicks repeat until taken, so the slice only bounds a stop
-/// whose kick came just before the wait. It is long because a waiter whose slice ends waits
-/// again on the word it started on: a FUTEX_CMP_REQUEUE that moved it to another word in the
-/// host is undone then (seen in CI with 20 ms slices; futex_waitv on the word and a
-/// per-thread kick word would close it).
-const SHARED_WAIT_SLICE: Duration = Duration::from_secs(1);
-
-/// FUTEX_WAIT on a shared word ([`shared_word`]): the host's futex, in slices, with the same
-/// stop conditions and restart rules as [`sleep`]. No deadlock check: another process may
-/// wake it.
-fn shared_wait(cx: &Ctx<'_, '_>, gpa: Gpa, val: u32, deadline: Deadline) -> Sys {
+/// FUTEX_WAIT(_BITSET) on a shared word ([`shared_word`]): one host futex wait, with no time
+/// slice, until a wake, the deadline (the host's, absolute on the wait's clock, so it holds
+/// however often the wait is cut short) or a kick. Every stop condition kicks the thread's
+/// host thread (a host signal: EINTR) and keeps kicking until it is taken: a stop of the VM
+/// (--timeout, SIGTERM to umon, a kill) and exit_group from any thread until the thread has
+/// left its run loop; a signal to the thread or one it is to take for the process, and the
+/// group stop of SIGSTOP & co., until the thread acknowledges its hint, which it does here
+/// before it looks. So no kick is lost between a look and the wait.
+///
+/// A waiter a FUTEX_CMP_REQUEUE moved waits, in the host, on the other word, and a wake there
+/// ends the wait (0), so the host wait is never redone while nothing calls for it: a kick
+/// that finds the process ending or a signal or stop to take ends the call (EINTR, or a
+/// restart that waits again on the *first* word after the handler or SIGCONT, as Linux's
+/// restarted futex_wait does). Only a kick that finds nothing to do (a signal another thread
+/// took first, or a kick sent just before the acknowledgement) waits again, on the first word
+/// too, as Linux restarts a wait that a signal taken elsewhere interrupted. A wake in the
+/// instant between the two host waits is not the waiter's (the host counts whom it woke, so
+/// nothing is counted twice); if it changed the word, the second wait sees the change and
+/// returns 0. No deadlock check: another process may wake it.
+fn shared_wait(cx: &Ctx<'_, '_>, gpa: Gpa, val: u32, bitset: u32, deadline: Deadline) -> Sys {
+    let (until, realtime) = match deadline {
+        Deadline::Never => (None, false),
+        Deadline::Monotonic(d) => {
+            let n = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+            let now = Duration::new(n.tv_sec.max(0) as u64, n.tv_nsec as u32);
+            (
+                Some(now.saturating_add(d.saturating_duration_since(Instant::now()))),
+                false,
+            )
+        }
+        Deadline::Realtime(t) => (Some(t), true),
+    };
     let mut first = true;
     loop {
         if cx.interrupted() {
             return Err(Errno::EINTR.into());
         }
-        if !first && super::signal::deliver::signal_pending(cx) {
+        // The acknowledgement comes before the look: a signal sent from here on sets the hint
+        // again and is kicked until seen.
+        cx.thread.sig.hint.store(false, Ordering::SeqCst);
+        if super::signal::deliver::signal_pending(cx) || cx.process.signals().stopped {
+            // Linux compares the word first (EAGAIN), then sees the signal. Untimed:
+            // ERESTARTSYS; timed: ERESTARTNOHAND (see [`sleep`]).
+            if first && read_word(cx, gpa)? != val {
+                // Still to take on the way out.
+                cx.thread.sig.hint.store(true, Ordering::SeqCst);
+                return Err(Errno::EAGAIN.into());
+            }
             let kind = match deadline {
                 Deadline::Never => super::signal::deliver::ERESTARTSYS,
                 _ => super::signal::deliver::ERESTARTNOHAND,
             };
             return Err(super::signal::deliver::restart(kind).into());
         }
-        let slice = match deadline.until() {
-            None => return Err(Errno::ETIMEDOUT.into()),
-            Some(None) => SHARED_WAIT_SLICE,
-            Some(Some(t)) => t
-                .saturating_duration_since(Instant::now())
-                .min(SHARED_WAIT_SLICE),
-        };
-        match cx.mem.host_futex_wait(gpa, val, slice) {
+        match cx.mem.host_futex_wait(gpa, val, bitset, until, realtime) {
             Ok(HostWait::Woken) => return Ok(0),
-            // The word differs: at the call, Linux's EAGAIN; later, it changed between two
-            // slices, which is what a wake follows.
+            // The word differs: at the call, Linux's EAGAIN; after a kick that found nothing
+            // to do, it changed meanwhile, which is what a wake follows.
             Ok(HostWait::Differs) if first => return Err(Errno::EAGAIN.into()),
             Ok(HostWait::Differs) => return Ok(0),
-            Ok(HostWait::Again) => {}
+            Ok(HostWait::TimedOut) => return Err(Errno::ETIMEDOUT.into()),
+            Ok(HostWait::Interrupted) => {}
             Err(_) => return Err(Errno::EFAULT.into()),
         }
         first = false;
     }
+}
+
+/// The word at `gpa`, read atomically.
+fn read_word(cx: &Ctx<'_, '_>, gpa: Gpa) -> Result<u32, Errno> {
+    cx.mem
+        .with_atomic_u32(gpa, |a| a.load(Ordering::SeqCst))
+        .map_err(|_| Errno::EFAULT)
 }
 
 /// A waking host futex operation on shared words (see [`shared_word`]).
@@ -648,7 +698,8 @@ fn lock_pi(cx: &Ctx<'_, '_>, uaddr: u64, deadline: Deadline, try_only: bool) -> 
 /// Hand the PI futex at `uaddr` (whose word is `v`) to its first waiter, `flags` added to the
 /// new owner's word; false if none waits.
 fn hand_over(
-    cx: &Ctx<'_, '_>,
+    mem: &GuestMem,
+    process: &Process,
     q: &mut Vec<Arc<Waiter>>,
     uaddr: u64,
     v: u32,
@@ -662,7 +713,7 @@ fn hand_over(
     };
     // Linux's wake_futex_pi always leaves FUTEX_WAITERS set for the new owner.
     let new = q[i].tid | FUTEX_WAITERS | flags;
-    if cmpxchg(cx, uaddr, v, new)? != v {
+    if cmpxchg_in(mem, process, uaddr, v, new)? != v {
         return Ok(Some(false));
     }
     let w = q.remove(i);
@@ -680,7 +731,7 @@ fn unlock_pi(cx: &Ctx<'_, '_>, uaddr: u64) -> Sys {
         if v & FUTEX_TID_MASK != me {
             return Err(Errno::EPERM.into());
         }
-        match hand_over(cx, &mut q, uaddr, v, 0)? {
+        match hand_over(cx.mem, cx.process, &mut q, uaddr, v, 0)? {
             Some(true) => return Ok(0),
             Some(false) => continue,
             None => {
@@ -692,33 +743,34 @@ fn unlock_pi(cx: &Ctx<'_, '_>, uaddr: u64) -> Sys {
     }
 }
 
-/// A futex word held by a dying thread (its robust list): mark it FUTEX_OWNER_DIED and wake a
-/// waiter (kernel/futex/core.c handle_futex_death); a PI futex goes to its first waiter.
-pub(super) fn owner_died(cx: &Ctx<'_, '_>, uaddr: u64, pi: bool) {
-    let me = cx.thread.tid;
+/// A futex word held by dying thread `tid` (its robust list): mark it FUTEX_OWNER_DIED and wake
+/// a waiter (kernel/futex/core.c handle_futex_death); a PI futex goes to its first waiter.
+/// Without a syscall's context: a thread walks its list on its way out of its run loop too.
+pub(super) fn owner_died(mem: &GuestMem, process: &Process, tid: u32, uaddr: u64, pi: bool) {
     for _ in 0..64 {
-        let mut q = cx.process.futexes.bucket(uaddr);
-        let Ok(v) = load(cx, uaddr) else {
+        let mut q = process.futexes.bucket(uaddr);
+        let Ok(v) = load_in(mem, process, uaddr) else {
             return;
         };
-        if v & FUTEX_TID_MASK != me {
+        if v & FUTEX_TID_MASK != tid {
             return;
         }
         if pi {
-            match hand_over(cx, &mut q, uaddr, v, FUTEX_OWNER_DIED) {
+            match hand_over(mem, process, &mut q, uaddr, v, FUTEX_OWNER_DIED) {
                 Ok(Some(true)) | Err(_) => return,
                 Ok(Some(false)) => continue,
                 Ok(None) => {}
             }
         }
         let new = (v & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
-        match cmpxchg(cx, uaddr, v, new) {
+        match cmpxchg_in(mem, process, uaddr, v, new) {
             Ok(old) if old == v => {
                 if v & FUTEX_WAITERS != 0 && !pi {
                     // A process-shared robust mutex: its waiters may be in other processes.
-                    match cx.space().shared_futex_word(uaddr) {
+                    let shared = process.space().shared_futex_word(uaddr);
+                    match shared {
                         Some(gpa) => {
-                            let _ = cx.mem.host_futex_wake(libc::FUTEX_WAKE, gpa, 1, 0, None, 0);
+                            let _ = mem.host_futex_wake(libc::FUTEX_WAKE, gpa, 1, 0, None, 0);
                         }
                         None => {
                             Table::wake_locked(&mut q, uaddr, BITSET_MATCH_ANY, 1);

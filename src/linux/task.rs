@@ -6,6 +6,7 @@ use super::process::locked;
 use super::thread::ThreadSig;
 use super::{Args, Ctx, LinuxThread, Process, Stop, Sys, Thread};
 use crate::exit::ExitStatus;
+use crate::machine::memory::GuestMem;
 use crate::machine::stop::Parker;
 use crate::machine::vcpu::cpu::Cpu;
 use crate::machine::vcpu::setup::UserStart;
@@ -255,7 +256,7 @@ impl LinuxThread {
 
     /// After this thread's run loop returned: a process end becomes the group's, a monitor
     /// error ends the process, and the last thread to leave decides the status if nobody did.
-    pub fn finish(self, end: Result<RunEnd, RunError>) {
+    pub fn finish(mut self, end: Result<RunEnd, RunError>) {
         // A batch this vCPU will never finish must not hold the others up, nor a shootdown.
         self.thread.sig.tlb_in_guest.store(false, Ordering::SeqCst);
         self.machine.pt_turn.release();
@@ -274,6 +275,9 @@ impl LinuxThread {
                 self.process.exit_group(&self.machine, status);
             }
         }
+        // Ended by another thread's exit_group, a fatal signal or a stop: its robust list, as
+        // its do_exit would (exit and exit_group walked it already).
+        walk_robust_list(&self.machine.mem, &self.process, &mut self.thread);
         let last = {
             let mut t = locked(&self.process.threads);
             t.live.remove(&self.thread.tid);
@@ -636,7 +640,7 @@ const ROBUST_LIST_LIMIT: u32 = 2048;
 /// exit(2) of one thread, in Linux's order (do_exit → exit_mm → mm_release): the robust list,
 /// then CLONE_CHILD_CLEARTID (write 0, wake one).
 pub fn exit_thread(cx: &mut Ctx<'_, '_>, code: u64) -> Sys {
-    walk_robust_list(cx);
+    walk_robust_list(cx.mem, cx.process, cx.thread);
     let ctid = cx.thread.clear_child_tid;
     if ctid != 0 && ctid % 4 == 0 && cx.write_val(ctid, &0u32).is_ok() {
         cx.process.futexes.wake(ctid, 1);
@@ -647,38 +651,42 @@ pub fn exit_thread(cx: &mut Ctx<'_, '_>, code: u64) -> Sys {
 
 /// exit_group(2). The calling thread's robust list is walked, as its do_exit would: robust
 /// mutexes in memory shared with other processes (PTHREAD_PROCESS_SHARED) it holds become
-/// EOWNERDEAD for their waiters there. (The process's other threads end without walking
-/// theirs.)
+/// EOWNERDEAD for their waiters there. The process's other threads walk theirs as they leave
+/// ([`LinuxThread::finish`]), as each one's do_exit does on Linux.
 pub fn exit_group(cx: &mut Ctx<'_, '_>, code: u64) -> Sys {
-    walk_robust_list(cx);
+    walk_robust_list(cx.mem, cx.process, cx.thread);
     Err(Stop::Exit(ExitStatus::Exited((code & 0xff) as i32)))
 }
 
 /// kernel/futex/core.c exit_robust_list: `struct robust_list_head { next, futex_offset,
 /// list_op_pending }`; every entry (bit 0: a PI futex) names a word at entry + futex_offset.
-/// A bad pointer ends the walk quietly.
-fn walk_robust_list(cx: &Ctx<'_, '_>) {
-    let (head, len) = cx.thread.robust_list;
+/// A bad pointer ends the walk quietly. Once per thread: the list is forgotten after the walk
+/// (exit and exit_group walk it before the thread leaves its run loop, which walks it
+/// otherwise).
+fn walk_robust_list(mem: &GuestMem, process: &Process, thread: &mut Thread) {
+    let (head, len) = std::mem::take(&mut thread.robust_list);
+    let tid = thread.tid;
     if head == 0 || len != 24 {
         return;
     }
-    let Ok(mut entry) = cx.read_val::<u64>(head) else {
+    let read = |va: u64| process.space().read_val::<u64>(mem, va);
+    let Ok(mut entry) = read(head) else {
         return;
     };
-    let Ok(offset) = cx.read_val::<i64>(head + 8) else {
+    let Ok(offset) = read(head + 8) else {
         return;
     };
-    let Ok(pending) = cx.read_val::<u64>(head + 16) else {
+    let Ok(pending) = read(head + 16) else {
         return;
     };
-    let word = |e: u64| (e & !1).wrapping_add(offset as u64);
+    let word = |e: u64| (e & !1).wrapping_add(offset);
     let mut limit = ROBUST_LIST_LIMIT;
     while entry != head {
-        let Ok(next) = cx.read_val::<u64>(entry & !1) else {
+        let Ok(next) = read(entry & !1) else {
             return;
         };
         if entry != pending {
-            super::futex::owner_died(cx, word(entry), entry & 1 != 0);
+            super::futex::owner_died(mem, process, tid, word(entry), entry & 1 != 0);
         }
         entry = next;
         limit -= 1;
@@ -687,7 +695,7 @@ fn walk_robust_list(cx: &Ctx<'_, '_>) {
         }
     }
     if pending != 0 {
-        super::futex::owner_died(cx, word(pending), pending & 1 != 0);
+        super::futex::owner_died(mem, process, tid, word(pending), pending & 1 != 0);
     }
 }
 

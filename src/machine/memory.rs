@@ -122,12 +122,14 @@ impl Drop for WritableAnchor {
 /// How a host futex wait ended ([`GuestMem::host_futex_wait`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HostWait {
-    /// A wake.
+    /// A wake (on the word, or on the word a FUTEX_CMP_REQUEUE moved the waiter to).
     Woken,
     /// The word did not hold the value.
     Differs,
-    /// The slice passed or a host signal came: look at the stop conditions, wait again.
-    Again,
+    /// The deadline passed.
+    TimedOut,
+    /// A host signal (a kick) came: look at the stop conditions.
+    Interrupted,
 }
 
 /// How a host file is mapped over frames ([`GuestMem::overlay`]).
@@ -405,31 +407,47 @@ impl GuestMem {
         Ok(())
     }
 
-    /// FUTEX_WAIT (shared, not private: the key is the page of the file, so waiters in other
-    /// monitors that overlay the same file page meet here) on the word at `gpa` for at most
-    /// `slice`.
+    /// FUTEX_WAIT_BITSET (shared, not private: the key is the page of the file, so waiters in
+    /// other monitors that overlay the same file page meet here) on the word at `gpa` while it
+    /// holds `val`, for wakes whose bitset meets `bitset` (not 0), until woken, a host signal
+    /// (a kick: [`HostWait::Interrupted`]) or `deadline`: absolute, on CLOCK_REALTIME if
+    /// `realtime`, else on CLOCK_MONOTONIC; None waits without a limit. A FUTEX_CMP_REQUEUE
+    /// or FUTEX_REQUEUE meanwhile moves the host waiter to another word, and a wake there ends
+    /// this call too ([`HostWait::Woken`]).
     #[allow(unsafe_code)]
     pub fn host_futex_wait(
         &self,
         gpa: Gpa,
         val: u32,
-        slice: Duration,
+        bitset: u32,
+        deadline: Option<Duration>,
+        realtime: bool,
     ) -> Result<HostWait, MemoryError> {
         self.check_range(gpa, 4)?;
         let addr = self.host_addr(gpa.0)?;
-        let ts = libc::timespec {
-            tv_sec: slice.as_secs() as libc::time_t,
-            tv_nsec: slice.subsec_nanos() as libc::c_long,
+        let ts = deadline.map(|d| libc::timespec {
+            tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        });
+        let ts_ptr = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        let op = if realtime {
+            libc::FUTEX_WAIT_BITSET | libc::FUTEX_CLOCK_REALTIME
+        } else {
+            libc::FUTEX_WAIT_BITSET
         };
         // SAFETY: the kernel reads the aligned word at `addr` (inside guest RAM, checked) and
-        // the timespec on our stack; no Rust reference to either escapes.
+        // the timespec on our stack (or none); no Rust reference to either escapes.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_futex,
                 addr as *const u32,
-                libc::FUTEX_WAIT,
+                op,
                 val,
-                &ts as *const libc::timespec,
+                ts_ptr,
+                std::ptr::null::<u32>(),
+                bitset,
             )
         };
         if r == 0 {
@@ -437,7 +455,8 @@ impl GuestMem {
         }
         match std::io::Error::last_os_error().raw_os_error() {
             Some(libc::EAGAIN) => Ok(HostWait::Differs),
-            Some(libc::ETIMEDOUT | libc::EINTR) => Ok(HostWait::Again),
+            Some(libc::ETIMEDOUT) => Ok(HostWait::TimedOut),
+            Some(libc::EINTR) => Ok(HostWait::Interrupted),
             _ => Err(MemoryError::Io(std::io::Error::last_os_error())),
         }
     }

@@ -19,6 +19,20 @@
  *   robust        a robust process-shared mutex whose owner dies, with and without a waiter
  *   futex         raw FUTEX_WAIT/FUTEX_WAKE/FUTEX_CMP_REQUEUE between processes; private
  *                 futexes and futexes on MAP_PRIVATE memory do not cross processes
+ *   requeue_late  6 waiters (3 processes, 2 threads each, timed and untimed) moved from f to
+ *                 g with FUTEX_CMP_REQUEUE, left asleep 1.6 s, then woken on g; the same with
+ *                 a process-shared condition variable's broadcast; requeued
+ *                 waiters never woken time out on time (relative and absolute deadlines);
+ *                 FUTEX_WAKE_BITSET wakes only waiters whose bitset it meets
+ *   stops         a shared futex wait cut short: a signal to the process and to one thread
+ *                 (a handler: EINTR), SIGSTOP and SIGCONT with two threads waiting (restarted,
+ *                 woken after), exit_group from another thread (the waiter ends with it)
+ *   wait_forever  two threads of the process and two of a child wait on a shared futex word
+ *                 nobody wakes; prints "waiting" once they are in the kernel (for the test to
+ *                 end it from outside: --timeout, SIGTERM)
+ *   robust_threads  a robust process-shared mutex held by a second thread of a child: the
+ *                 child's exit_group from its main thread (a waiter in the kernel, and a lock
+ *                 after the child ended) and the holder's own SYS_exit make it EOWNERDEAD
  *   file DIR      a file mapping against read/write/pread/pwrite, two mappings, msync, a file
  *                 grown with ftruncate before mapping; the file stays for the test to compare
  *   file_fork DIR an inherited file mapping (its fd closed at once) written by a child and a
@@ -68,6 +82,10 @@
 #define FUTEX_WAIT 0
 #define FUTEX_WAKE 1
 #define FUTEX_CMP_REQUEUE 4
+#define FUTEX_WAIT_BITSET 9
+#define FUTEX_WAKE_BITSET 10
+#define FUTEX_CLOCK_REALTIME 256
+#define FUTEX_BITSET_MATCH_ANY (-1)
 #define FUTEX_PRIVATE_FLAG 128
 #define FUTEX_WAIT_PRIVATE (FUTEX_WAIT | FUTEX_PRIVATE_FLAG)
 #define FUTEX_WAKE_PRIVATE (FUTEX_WAKE | FUTEX_PRIVATE_FLAG)
@@ -994,6 +1012,450 @@ static void futexes(void) {
     say("its waiter: %s, %s", st, rc(w->result[0]));
 }
 
+/* ---- requeue_late -------------------------------------------------------------------------- */
+
+#define LATE_PROCS 3
+#define LATE_N (LATE_PROCS * 2)
+
+struct late {
+    int f, g, ready, done;
+    int result[LATE_N];
+    int timely[2];
+};
+
+struct late_arg {
+    struct late *l;
+    int i;
+};
+
+struct late_cv {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int go, ready, woken, timeouts;
+};
+
+/* Waits on the condition variable until `go` (giving up after 8 s). */
+static void *late_cv_wait(void *p) {
+    struct late_cv *v = p;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 8;
+    pthread_mutex_lock(&v->m);
+    v->ready++;
+    while (!v->go) {
+        if (pthread_cond_timedwait(&v->c, &v->m, &ts) == ETIMEDOUT) {
+            v->timeouts++;
+            break;
+        }
+    }
+    if (v->go)
+        v->woken++;
+    pthread_mutex_unlock(&v->m);
+    return NULL;
+}
+
+/* Waits on f (value 0): even waiters without a timeout, odd ones for at most 8 s. result[i] is
+ * 0 or the errno. */
+static void *late_wait(void *p) {
+    struct late_arg *a = p;
+    struct timespec ts = in_seconds(8);
+    __atomic_fetch_add(&a->l->ready, 1, __ATOMIC_ACQ_REL);
+    long r = futex(&a->l->f, FUTEX_WAIT, 0, a->i % 2 ? &ts : NULL, NULL, 0);
+    store(&a->l->result[a->i], r == 0 ? 0 : errno);
+    __atomic_fetch_add(&a->l->done, 1, __ATOMIC_ACQ_REL);
+    return NULL;
+}
+
+/* Requeues waiters from f to g (none woken) until `want` have moved or the wait gives up. */
+static int requeue_all(int *f, int *g, int want) {
+    int moved = 0;
+    double end = now() + (gave_up ? 0 : WAIT_SECONDS);
+    while (moved < want) {
+        long n = futex(f, FUTEX_CMP_REQUEUE, 0, (struct timespec *)(long)INT_MAX, g, 0);
+        if (n > 0)
+            moved += (int)n;
+        if (moved >= want)
+            break;
+        if (now() > end) {
+            gave_up = 1;
+            break;
+        }
+        usleep(1000);
+    }
+    return moved;
+}
+
+/* A requeued waiter nobody wakes: i 0 waits 2 s (FUTEX_WAIT, relative), i 1 until 2 s from now
+ * on CLOCK_REALTIME (FUTEX_WAIT_BITSET). timely[i]: it ended after 1.9 s and before 4 s. */
+static void *late_timed(void *p) {
+    struct late_arg *a = p;
+    struct timespec ts = in_seconds(2);
+    int op = FUTEX_WAIT;
+    if (a->i == 1) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 2;
+        op = FUTEX_WAIT_BITSET | FUTEX_CLOCK_REALTIME;
+    }
+    double t0 = now();
+    __atomic_fetch_add(&a->l->ready, 1, __ATOMIC_ACQ_REL);
+    long r = futex(&a->l->f, op, 0, &ts, NULL, FUTEX_BITSET_MATCH_ANY);
+    double took = now() - t0;
+    store(&a->l->result[a->i], r == 0 ? 0 : errno);
+    store(&a->l->timely[a->i], took > 1.9 && took < 4);
+    return NULL;
+}
+
+static const char *late_result(int r) { return r < 0 ? "still waiting" : rc(r); }
+
+static void requeue_late(void) {
+    struct late *l = (struct late *)shared_anon(PG);
+    for (int i = 0; i < LATE_N; i++)
+        l->result[i] = -1;
+    pid_t kids[LATE_PROCS];
+    for (int p = 0; p < LATE_PROCS; p++) {
+        kids[p] = child();
+        if (kids[p] == 0) {
+            struct late_arg a[2] = {{l, 2 * p}, {l, 2 * p + 1}};
+            pthread_t t;
+            if (pthread_create(&t, NULL, late_wait, &a[1]) != 0)
+                _exit(2);
+            late_wait(&a[0]);
+            pthread_join(t, NULL);
+            _exit(0);
+        }
+    }
+    spin_until(&l->ready, LATE_N);
+    say("FUTEX_CMP_REQUEUE moved %d of %d waiters from f to g", requeue_all(&l->f, &l->g, LATE_N),
+        LATE_N);
+    /* Longer than a second asleep on g: no waiter may have gone back to f meanwhile. */
+    usleep(1600 * 1000);
+    say("1.6 s later, FUTEX_WAKE on f woke %ld", futex(&l->f, FUTEX_WAKE, INT_MAX, NULL, NULL, 0));
+    say("FUTEX_WAKE on g woke %d", wake_until(&l->g, FUTEX_WAKE, LATE_N));
+    if (!spin_until(&l->done, LATE_N))
+        say("a wake on f frees %ld more", futex(&l->f, FUTEX_WAKE, INT_MAX, NULL, NULL, 0));
+    for (int p = 0; p < LATE_PROCS; p++)
+        say("waiter process %d: %s", p, reap(kids[p]));
+    for (int i = 0; i < LATE_N; i++)
+        say("waiter %d (%s): %s", i, i % 2 ? "timed" : "untimed", late_result(l->result[i]));
+
+    /* A process-shared condition variable: 6 waiters in 3 processes asleep 1.6 s, then one
+     * broadcast. */
+    struct late_cv *v = (struct late_cv *)(l + 1);
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+    pthread_condattr_setclock(&ca, CLOCK_REALTIME);
+    pthread_mutex_init(&v->m, &ma);
+    pthread_cond_init(&v->c, &ca);
+    for (int p = 0; p < LATE_PROCS; p++) {
+        kids[p] = child();
+        if (kids[p] == 0) {
+            pthread_t t;
+            if (pthread_create(&t, NULL, late_cv_wait, v) != 0)
+                _exit(2);
+            late_cv_wait(v);
+            pthread_join(t, NULL);
+            _exit(0);
+        }
+    }
+    int ready = 0;
+    double end = now() + (gave_up ? 0 : WAIT_SECONDS);
+    while (ready < LATE_N && now() < end) {
+        pthread_mutex_lock(&v->m);
+        ready = v->ready;
+        pthread_mutex_unlock(&v->m);
+        usleep(1000);
+    }
+    usleep(1600 * 1000);
+    pthread_mutex_lock(&v->m);
+    v->go = 1;
+    pthread_cond_broadcast(&v->c);
+    pthread_mutex_unlock(&v->m);
+    for (int p = 0; p < LATE_PROCS; p++)
+        say("condition variable waiter process %d: %s", p, reap(kids[p]));
+    say("pthread_cond_broadcast 1.6 s after %d waiters slept: %d woken, %d timed out", ready,
+        v->woken, v->timeouts);
+
+    /* Requeued and never woken: the deadline still ends the wait. */
+    memset(l, 0, sizeof *l);
+    l->result[0] = l->result[1] = -1;
+    pid_t pid = child();
+    if (pid == 0) {
+        struct late_arg a[2] = {{l, 0}, {l, 1}};
+        pthread_t t;
+        if (pthread_create(&t, NULL, late_timed, &a[1]) != 0)
+            _exit(2);
+        late_timed(&a[0]);
+        pthread_join(t, NULL);
+        _exit(0);
+    }
+    spin_until(&l->ready, 2);
+    say("FUTEX_CMP_REQUEUE moved %d timed waiters", requeue_all(&l->f, &l->g, 2));
+    say("timed waiters: %s", reap(pid));
+    for (int i = 0; i < 2; i++)
+        say("requeued %s waiter: %s, on time: %s", i ? "FUTEX_WAIT_BITSET realtime" : "FUTEX_WAIT",
+            late_result(l->result[i]), yes(l->timely[i]));
+
+    /* FUTEX_WAKE_BITSET wakes a shared waiter only if the bitsets meet. */
+    memset(l, 0, sizeof *l);
+    l->result[0] = -1;
+    pid = child();
+    if (pid == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += WAIT_SECONDS;
+        __atomic_fetch_add(&l->ready, 1, __ATOMIC_ACQ_REL);
+        long r = futex(&l->f, FUTEX_WAIT_BITSET, 0, &ts, NULL, 1);
+        store(&l->result[0], r == 0 ? 0 : errno);
+        _exit(0);
+    }
+    spin_until(&l->ready, 1);
+    long other = 0;
+    for (int i = 0; i < 40; i++) {
+        long n = futex(&l->f, FUTEX_WAKE_BITSET, INT_MAX, NULL, NULL, 2);
+        other += n > 0 ? n : 0;
+        usleep(5 * 1000);
+    }
+    say("FUTEX_WAKE_BITSET 2 woke %ld waiters of bitset 1", other);
+    int woken = 0;
+    end = now() + (gave_up ? 0 : WAIT_SECONDS);
+    while (!woken && now() < end) {
+        long n = futex(&l->f, FUTEX_WAKE_BITSET, INT_MAX, NULL, NULL, 3);
+        woken = n > 0 ? (int)n : 0;
+        if (!woken)
+            usleep(1000);
+    }
+    say("FUTEX_WAKE_BITSET 3 woke %d", woken);
+    const char *st = reap(pid);
+    say("bitset waiter: %s, %s", st, late_result(l->result[0]));
+}
+
+/* ---- stops --------------------------------------------------------------------------------- */
+
+struct stops {
+    int f, ready, done, result[2];
+};
+
+static void on_usr1(int sig) { (void)sig; }
+
+/* Waits on f (value 0) without a timeout; result[i] = 0 or the errno. */
+static void stop_wait(struct stops *st, int i) {
+    __atomic_fetch_add(&st->ready, 1, __ATOMIC_ACQ_REL);
+    long r = futex(&st->f, FUTEX_WAIT, 0, NULL, NULL, 0);
+    store(&st->result[i], r == 0 ? 0 : errno);
+    __atomic_fetch_add(&st->done, 1, __ATOMIC_ACQ_REL);
+}
+
+static void *stop_thread(void *p) {
+    stop_wait(p, 1);
+    return NULL;
+}
+
+static void *stop_thread_forever(void *p) {
+    struct stops *st = p;
+    __atomic_fetch_add(&st->ready, 1, __ATOMIC_ACQ_REL);
+    futex(&st->f, FUTEX_WAIT, 0, NULL, NULL, 0);
+    _exit(7); /* never woken: the process ends first */
+}
+
+static void stop_reset(struct stops *st) {
+    memset(st, 0, sizeof *st);
+    st->result[0] = st->result[1] = -1;
+}
+
+/* Until the waiters have been in the kernel a while (as sure as can be without a syscall to
+ * ask: 200 ms after they said so). */
+static void settle(struct stops *st, int n) {
+    spin_until(&st->ready, n);
+    usleep(200 * 1000);
+}
+
+static void stops(void) {
+    struct stops *st = (struct stops *)shared_anon(PG);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1; /* no SA_RESTART: the wait ends with EINTR */
+    sigaction(SIGUSR1, &sa, NULL);
+
+    /* kill(2) to a process whose only thread waits. */
+    stop_reset(st);
+    pid_t pid = child();
+    if (pid == 0) {
+        stop_wait(st, 0);
+        _exit(0);
+    }
+    settle(st, 1);
+    kill(pid, SIGUSR1);
+    spin_until(&st->done, 1);
+    const char *how = reap(pid);
+    say("SIGUSR1 to the waiting process: %s, its wait: %s", how, late_result(st->result[0]));
+
+    /* pthread_kill to the second thread of a process, while its main thread waits too. */
+    stop_reset(st);
+    pid = child();
+    if (pid == 0) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, stop_thread, st) != 0)
+            _exit(2);
+        child_spin(&st->ready, 1);
+        usleep(200 * 1000);
+        pthread_kill(t, SIGUSR1);
+        child_spin(&st->done, 1);
+        stop_wait(st, 0);
+        pthread_join(t, NULL);
+        _exit(0);
+    }
+    spin_until(&st->done, 1);
+    settle(st, 2);
+    say("FUTEX_WAKE then woke %d", wake_until(&st->f, FUTEX_WAKE, 1));
+    how = reap(pid);
+    say("pthread_kill SIGUSR1: %s, the thread's wait: %s, the main thread's: %s", how,
+        late_result(st->result[1]), late_result(st->result[0]));
+
+    /* SIGSTOP and SIGCONT while two threads wait: no handler, so both waits go on. */
+    stop_reset(st);
+    pid = child();
+    if (pid == 0) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, stop_thread, st) != 0)
+            _exit(2);
+        stop_wait(st, 0);
+        pthread_join(t, NULL);
+        _exit(0);
+    }
+    settle(st, 2);
+    kill(pid, SIGSTOP);
+    usleep(300 * 1000);
+    say("while stopped, the waits ended: %d", __atomic_load_n(&st->done, __ATOMIC_ACQUIRE));
+    kill(pid, SIGCONT);
+    usleep(300 * 1000);
+    say("after SIGCONT, FUTEX_WAKE woke %d", wake_until(&st->f, FUTEX_WAKE, 2));
+    how = reap(pid);
+    say("stopped and continued: %s, waits: %s, %s", how, late_result(st->result[0]),
+        late_result(st->result[1]));
+
+    /* exit_group from the main thread while a second thread waits. */
+    stop_reset(st);
+    pid = child();
+    if (pid == 0) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, stop_thread_forever, st) != 0)
+            _exit(2);
+        child_spin(&st->ready, 1);
+        usleep(200 * 1000);
+        _exit(5);
+    }
+    say("exit_group while another thread waits: %s", reap(pid));
+}
+
+/* ---- wait_forever -------------------------------------------------------------------------- */
+
+static void *forever(void *p) {
+    struct stops *st = p;
+    __atomic_fetch_add(&st->ready, 1, __ATOMIC_ACQ_REL);
+    for (;;)
+        futex(&st->f, FUTEX_WAIT, 0, NULL, NULL, 0);
+    return NULL;
+}
+
+static void wait_forever(void) {
+    struct stops *st = (struct stops *)shared_anon(PG);
+    pthread_t t;
+    if (child() == 0) {
+        if (pthread_create(&t, NULL, forever, st) != 0)
+            _exit(2);
+        forever(st);
+    }
+    if (pthread_create(&t, NULL, forever, st) != 0)
+        die("pthread_create");
+    settle(st, 3);
+    say("waiting");
+    forever(st);
+}
+
+/* ---- robust_threads ------------------------------------------------------------------------ */
+
+struct held {
+    pthread_mutex_t m;
+    int started, seen, how;
+};
+
+/* The second thread of a child: takes the mutex and keeps it. how 0: sleeps until the main
+ * thread ends the process; how 1: ends itself with SYS_exit (no unlock, no glibc teardown). */
+static void *holder(void *p) {
+    struct held *h = p;
+    if (pthread_mutex_lock(&h->m) != 0)
+        _exit(2);
+    store(&h->started, 1);
+    if (h->how == 1) {
+        usleep(100 * 1000);
+        syscall(SYS_exit, 0);
+    }
+    for (;;)
+        pause();
+    return NULL;
+}
+
+/* A child whose second thread holds the mutex; its main thread exit_groups once `seen` is set
+ * (how 1) or 100 ms after the lock was taken (how 0). */
+static pid_t held_child(struct held *h, int how) {
+    store(&h->started, 0);
+    store(&h->seen, 0);
+    h->how = how;
+    pid_t pid = child();
+    if (pid == 0) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, holder, h) != 0)
+            _exit(2);
+        child_spin(&h->started, 1);
+        if (how == 1)
+            child_spin(&h->seen, 1);
+        else
+            usleep(100 * 1000);
+        _exit(0);
+    }
+    spin_until(&h->started, 1);
+    return pid;
+}
+
+/* Locks the mutex (giving up after a few seconds) and says how it went. */
+static void lock_held(struct held *h, const char *what) {
+    struct timespec ts = realtime_deadline();
+    int r = pthread_mutex_timedlock(&h->m, &ts);
+    say("%s: %s", what, rc(r));
+    if (r == EOWNERDEAD)
+        say("consistent: %d", pthread_mutex_consistent(&h->m));
+    if (r == 0 || r == EOWNERDEAD)
+        say("unlock: %d", pthread_mutex_unlock(&h->m));
+    else
+        gave_up = 1;
+}
+
+static void robust_threads(void) {
+    struct held *h = (struct held *)shared_anon(PG);
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+    say("init: %d", pthread_mutex_init(&h->m, &ma));
+
+    pid_t pid = held_child(h, 0);
+    lock_held(h, "waiting while the main thread's exit_group ends the holder");
+    say("child: %s", reap(pid));
+
+    pid = held_child(h, 0);
+    say("child: %s", reap(pid));
+    lock_held(h, "lock after the child ended with the second thread holding it");
+
+    pid = held_child(h, 1);
+    lock_held(h, "waiting while the holder ends itself with SYS_exit");
+    store(&h->seen, 1);
+    say("child: %s", reap(pid));
+}
+
 /* ---- file ---------------------------------------------------------------------------------- */
 
 static void file(void) {
@@ -1566,6 +2028,14 @@ int main(int argc, char **argv) {
         robust();
     else if (!strcmp(m, "futex"))
         futexes();
+    else if (!strcmp(m, "requeue_late"))
+        requeue_late();
+    else if (!strcmp(m, "robust_threads"))
+        robust_threads();
+    else if (!strcmp(m, "stops"))
+        stops();
+    else if (!strcmp(m, "wait_forever"))
+        wait_forever();
     else if (!strcmp(m, "file"))
         file();
     else if (!strcmp(m, "file_fork"))
