@@ -48,3 +48,11 @@ fn mprotect_stress() {
 fn mprotect_stress_threaded() {
     same_as_linux(&["threads", "3000"]);
 }
+
+/// MAP_GROWSDOWN: a fault below grows the mapping, the guard gap to an accessible mapping
+/// below stops it (a PROT_NONE one does not), RLIMIT_STACK bounds it and new mappings keep
+/// out of the gap; sizes from /proc/self/maps.
+#[test]
+fn growsdown_grows_to_a_fault_below_it() {
+    same_as_linux(&["grows"]);
+}

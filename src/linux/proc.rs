@@ -53,7 +53,8 @@ const RLIMIT_FSIZE: u64 = 1;
 /// RLIMIT_RSS (/proc/<pid>/stat's rsslim).
 pub(crate) const RLIMIT_RSS: u64 = 5;
 const RLIMIT_CORE: u64 = 4;
-const RLIMIT_STACK: u64 = 3;
+/// RLIMIT_STACK: how far a MAP_GROWSDOWN mapping may grow (`mm::fault`).
+pub(crate) const RLIMIT_STACK: u64 = 3;
 const RLIMIT_NOFILE: u64 = 7;
 /// RLIMIT_NPROC: the processes fork may make (`family::fork`).
 pub(crate) const RLIMIT_NPROC: u64 = 6;

@@ -8,7 +8,9 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -181,6 +183,71 @@ static void mode_stress(long n) {
     say("stress %ld: ok %ld accerr %ld maperr %ld faults %ld", n, ok, accerr, maperr, faults);
 }
 
+/* The size of the mapping holding `p`, from /proc/self/maps (0 if none). */
+static long mapping_size(char *p) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return -1;
+    char line[512];
+    long size = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx", &a, &b) == 2 && a <= (unsigned long)p &&
+            (unsigned long)p < b) {
+            size = (long)(b - a);
+            break;
+        }
+    }
+    fclose(f);
+    return size;
+}
+
+/* grows: a MAP_GROWSDOWN mapping grows down to a fault below it, keeps its guard gap from an
+ * accessible mapping below (a PROT_NONE one is no obstacle), stops at RLIMIT_STACK; new
+ * mappings keep out of its gap. (A syscall's access below it grows it on Linux, not in umon:
+ * the README says so.) */
+static void mode_grows(void) {
+    const long pg = 4096;
+    char *top = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN,
+                     -1, 0);
+    must(top != MAP_FAILED, "mmap growsdown");
+    top[0] = 1;
+    say("start: %ld pages", mapping_size(top) / pg);
+    report("one page below", top, top - pg + 8, 1);
+    say("after: %ld pages", mapping_size(top) / pg);
+    report("64 pages below", top, top - 64 * pg, 0);
+    say("after: %ld pages", mapping_size(top) / pg);
+    char *start = top - 64 * pg;
+    /* A new mapping keeps out of the guard gap. */
+    char *n = map(pg, PROT_READ | PROT_WRITE);
+    say("new mapping clear of the gap: %d", n + pg <= start - 256 * pg || n >= top + pg);
+    munmap(n, pg);
+    /* An accessible page 512 pages below: growth stops 256 pages above its end. */
+    char *m = mmap(start - 512 * pg, pg, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    must(m == start - 512 * pg, "mmap below");
+    report("200 pages below", start, start - 200 * pg, 1);
+    say("after: %ld pages", mapping_size(top) / pg);
+    report("300 pages below", start, start - 300 * pg, 1);
+    say("after: %ld pages", mapping_size(top) / pg);
+    /* PROT_NONE there is no obstacle. */
+    must(mprotect(m, pg, PROT_NONE) == 0, "mprotect none");
+    report("300 pages below, PROT_NONE under it", start, start - 300 * pg, 1);
+    say("after: %ld pages", mapping_size(top) / pg);
+    /* RLIMIT_STACK bounds a fresh one. */
+    struct rlimit rl;
+    must(getrlimit(RLIMIT_STACK, &rl) == 0, "getrlimit");
+    rl.rlim_cur = 1 << 20;
+    must(setrlimit(RLIMIT_STACK, &rl) == 0, "setrlimit");
+    char *t2 = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN,
+                    -1, 0);
+    must(t2 != MAP_FAILED, "mmap growsdown 2");
+    report("past RLIMIT_STACK", t2, t2 + pg - (1 << 20) - pg, 0);
+    say("after: %ld pages", mapping_size(t2) / pg);
+    report("at RLIMIT_STACK", t2, t2 + pg - (1 << 20), 0);
+    say("after: %ld pages", mapping_size(t2) / pg);
+}
+
 /* threads N: the same rules with several threads (vCPUs) changing mappings at once. */
 struct own {
     char *p;
@@ -338,10 +405,12 @@ int main(int argc, char **argv) {
         mode_ro();
     else if (!strcmp(m, "stress"))
         mode_stress(argc > 2 ? atol(argv[2]) : 1000);
+    else if (!strcmp(m, "grows"))
+        mode_grows();
     else if (!strcmp(m, "threads"))
         mode_threads(argc > 2 ? atol(argv[2]) : 1000);
     else {
-        say("usage: mm_prot none|jit|unmap|ro|stress|threads [N]");
+        say("usage: mm_prot none|jit|unmap|ro|stress|threads [N]|grows");
         return 2;
     }
     say("done");

@@ -317,7 +317,8 @@ pub(crate) fn populate(cx: &mut Ctx<'_, '_>, va: u64, err: u64, rip: u64) -> Res
         }
         None => {}
     }
-    let r = cx.process.space_mut().fault(va, access, fetch);
+    let stack_limit = crate::linux::proc::rlimit(cx, crate::linux::proc::RLIMIT_STACK).cur;
+    let r = cx.process.space_mut().fault(va, access, fetch, stack_limit);
     match r {
         Ok(true) => match super::follow(cx) {
             Ok(()) => Ok(Outcome::Retry),

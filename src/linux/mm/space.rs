@@ -244,6 +244,10 @@ fn overlay_extents(
 /// fault (SIGSEGV). Another vCPU's batch mapping the page lands within a few retries.
 const REFAULT_LIMIT: u32 = 10_000;
 
+/// Linux's stack_guard_gap (256 pages): the space a MAP_GROWSDOWN mapping keeps free below
+/// it from the next accessible mapping when it grows.
+pub const STACK_GUARD_GAP: u64 = 256 * PAGE_4K;
+
 impl AddrSpace {
     /// An address space of `regions` (any order) with `arena` (if one of the regions, it is
     /// taken out of them), whose frames are the `arena.end - arena.start` bytes of guest RAM
@@ -327,7 +331,16 @@ impl AddrSpace {
     /// mapping there allows it and frames are bound (now, or already: the tables just have not
     /// followed yet), queued for this exit's batch; Ok(false) for a fault that is the
     /// application's (a signal); Err when no frame is left.
-    pub fn fault(&mut self, va: u64, access: Access, fetch: bool) -> Result<bool, FramesError> {
+    pub fn fault(
+        &mut self,
+        va: u64,
+        access: Access,
+        fetch: bool,
+        stack_limit: u64,
+    ) -> Result<bool, FramesError> {
+        if self.vmas.get(va).is_none() && !self.grow_down(va, stack_limit) {
+            return Ok(false);
+        }
         let Some((start, v)) = self.vmas.get(va).map(|(s, v)| (s, *v)) else {
             return Ok(false);
         };
@@ -358,6 +371,36 @@ impl AddrSpace {
         };
         self.pending.push((std::thread::current().id(), a, e));
         Ok(true)
+    }
+
+    /// Linux's expand_downwards for a fault at `va` in no mapping: the MAP_GROWSDOWN mapping
+    /// just above grows down to `va`'s page, unless that leaves less than the stack guard
+    /// gap above an accessible mapping below (one that grows down itself is no obstacle) or
+    /// makes it larger than `stack_limit` (RLIMIT_STACK). The application's own faults only:
+    /// a syscall's access below it is EFAULT, as Linux's GUP no longer grows stacks.
+    fn grow_down(&mut self, va: u64, stack_limit: u64) -> bool {
+        let address = va & !(PAGE_4K - 1);
+        let Some((start, v)) = self.vmas.find(va).map(|(s, v)| (s, *v)) else {
+            return false;
+        };
+        if start <= va || !v.growsdown || v.file.is_some() || !self.in_arena(address) {
+            return false;
+        }
+        if let Some((_, p)) = self.vmas.prev(start) {
+            if !p.growsdown
+                && p.prot & (mman::PROT_READ | mman::PROT_WRITE | mman::PROT_EXEC) != 0
+                && address - p.end < STACK_GUARD_GAP
+            {
+                return false;
+            }
+        }
+        if v.end - address > stack_limit {
+            return false;
+        }
+        self.vmas.grow_down(start, address);
+        // Its guard gap moved down: the top-down search must meet it again.
+        self.search_top = self.search_top.max(v.end.min(self.arena.end));
+        true
     }
 
     /// A second vCPU runs the process: batches go one at a time (`machine::turn`), and
@@ -781,6 +824,15 @@ impl AddrSpace {
         self.apply(PtChange::Map(start, end, how.prot));
     }
 
+    /// Where a new mapping starting at the free `va` must end: below the guard gap of a
+    /// MAP_GROWSDOWN mapping above it, else anywhere.
+    fn gap_above(&self, va: u64) -> u64 {
+        match self.vmas.find(va) {
+            Some((s, v)) if s > va && v.growsdown => s.saturating_sub(STACK_GUARD_GAP),
+            _ => u64::MAX,
+        }
+    }
+
     /// Free arena space for `len` bytes: the hint (rounded down to its page, as x86-64 does) if it is free and
     /// placeable, else the highest gap above the break, as Linux's top-down allocator.
     fn find(&mut self, hint: u64, len: u64) -> Result<u64, Errno> {
@@ -788,7 +840,11 @@ impl AddrSpace {
             if let Some((h, e)) =
                 Some(hint - hint % PAGE_4K).and_then(|h| Some((h, h.checked_add(len)?)))
             {
-                if e <= TASK_SIZE_MAX && self.placeable(h, e) && !self.vmas.intersects(h, e) {
+                if e <= TASK_SIZE_MAX
+                    && self.placeable(h, e)
+                    && !self.vmas.intersects(h, e)
+                    && e <= self.gap_above(h)
+                {
                     return Ok(h);
                 }
             }
@@ -808,7 +864,12 @@ impl AddrSpace {
                     break;
                 }
             }
-            top = top.min(s);
+            // A MAP_GROWSDOWN mapping keeps its guard gap free (Linux's vm_start_gap).
+            top = top.min(if v.growsdown {
+                s.saturating_sub(STACK_GUARD_GAP)
+            } else {
+                s
+            });
             if top <= floor {
                 break;
             }
@@ -2125,17 +2186,22 @@ mod tests {
             )
             .unwrap();
         assert_eq!(s.backed_bytes(), 0, "nothing bound before a touch");
-        assert!(!s.fault(none, Access::Read, false).unwrap());
-        assert!(!s.fault(ro, Access::Write, false).unwrap());
-        assert!(!s.fault(a, Access::Read, true).unwrap(), "no PROT_EXEC");
-        assert!(!s.fault(BASE - PAGE_4K, Access::Read, false).unwrap());
-        assert!(s.fault(a + 5, Access::Write, false).unwrap());
+        assert!(!s.fault(none, Access::Read, false, 8 << 20).unwrap());
+        assert!(!s.fault(ro, Access::Write, false, 8 << 20).unwrap());
+        assert!(
+            !s.fault(a, Access::Read, true, 8 << 20).unwrap(),
+            "no PROT_EXEC"
+        );
+        assert!(!s
+            .fault(BASE - PAGE_4K, Access::Read, false, 8 << 20)
+            .unwrap());
+        assert!(s.fault(a + 5, Access::Write, false, 8 << 20).unwrap());
         assert_eq!(s.backed_bytes(), 2 * MB);
         assert_eq!(s.resident(a, 2), vec![1, 1]);
         assert_eq!(s.resident(none, 1), vec![0]);
         // A page whose fault the tables never cure ends as the application's fault.
         let mut n = 0;
-        while s.fault(a, Access::Write, false).unwrap() {
+        while s.fault(a, Access::Write, false, 8 << 20).unwrap() {
             n += 1;
         }
         assert_eq!(n, REFAULT_LIMIT);

@@ -287,6 +287,21 @@ impl Vmas {
         self.merge_around(start, new_end);
     }
 
+    /// Move the start of the (anonymous) mapping at `start` down to `new_start` (the space
+    /// down to it free): a MAP_GROWSDOWN mapping grown by a fault below it.
+    pub fn grow_down(&mut self, start: u64, new_start: u64) {
+        if let Some(v) = self.map.remove(&start) {
+            self.map.insert(new_start, v);
+            self.merge_around(new_start, v.end);
+        }
+    }
+
+    /// The mapping below `va` that no mapping separates from it (Linux's vma_prev of the
+    /// mapping above a hole at `va`).
+    pub fn prev(&self, va: u64) -> Option<(u64, &Vma)> {
+        self.map.range(..va).next_back().map(|(&s, v)| (s, v))
+    }
+
     /// Bytes of mappings inside `[start, end)`.
     pub fn bytes_in(&self, start: u64, end: u64) -> u64 {
         self.map
