@@ -893,7 +893,8 @@ pub fn run_hypercall(data: &[u8]) -> Machine {
         let nr = if op >= 0xa0 {
             input.u16()
         } else {
-            u16::from(op % 10)
+            // Every hypercall number (PtApplied included), and 0, which is none.
+            u16::from(op) % (umon_abi::hypercall::HYPERCALL_MAX + 1)
         };
         m.regs.rax = syscall_nr(&mut input);
         let args: [u64; 6] = std::array::from_fn(|_| m.arg(&mut input));

@@ -182,8 +182,9 @@ impl ExitHandler for LinuxThread {
         self.thread.sig.hint.load(Ordering::SeqCst)
             || !self.thread.due.is_empty()
             // A flush changes the registers as a signal frame does (`enter_guest`).
-            || self.thread.sig.tlb_seen.load(Ordering::SeqCst)
-                < self.machine.tlb_gen.load(Ordering::SeqCst)
+            || (self.process.threaded.load(Ordering::Relaxed)
+                && self.thread.sig.tlb_seen.load(Ordering::SeqCst)
+                    < self.machine.tlb_gen.load(Ordering::SeqCst))
     }
 
     fn before_run(&mut self, cpu: Option<&mut Cpu<'_>>) -> Option<Flow> {
