@@ -1,9 +1,9 @@
-//! Sockets compared with Linux (`tests/apps/net_ops.c` natively and under umon, byte for
-//! byte), real programs talking to real host peers over loopback (busybox `nc` both ways,
-//! busybox `httpd` serving a volume through a published port, Go's net/http answering 10 000
-//! requests and a Rust std::net server 4 000 lines from host clients), and the network policy:
-//! `--net none` answers as an empty network namespace (natively: `unshare -n`), `-p` makes
-//! exactly the published port reachable.
+//! Sockets compared with Linux (`tests/apps/net_ops.c` and `net_ifreq.c` natively and under
+//! umon, byte for byte), real programs talking to real host peers over loopback (busybox
+//! `nc` both ways, busybox `httpd` serving a volume through a published port, Go's net/http
+//! answering 10 000 requests and a Rust std::net server 4 000 lines from host clients), and the
+//! network policy: `--net none` answers as an empty network namespace (natively: `unshare
+//! -n`), `-p` makes exactly the published port reachable.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #[allow(dead_code)]
 mod common;
@@ -39,10 +39,15 @@ fn scratch(tag: &str) -> std::path::PathBuf {
 /// `net_ops MODE` natively (in a scratch directory, or under `wrap`) and under umon with
 /// `opts` (a scratch volume as its working directory): the same output.
 fn same_as_linux(mode: &str, opts: &[&str], wrap: &[&str]) {
+    app_same_as_linux("net_ops", mode, opts, wrap);
+}
+
+/// `tests/apps/NAME.c MODE` natively and under umon, as [`same_as_linux`].
+fn app_same_as_linux(name: &str, mode: &str, opts: &[&str], wrap: &[&str]) {
     if !common::require_kvm() {
         return;
     }
-    let app = c_app("net_ops", Link::StaticPie);
+    let app = c_app(name, Link::StaticPie);
     let here = scratch(&format!("{mode}-native"));
     let mut cmd = if wrap.is_empty() {
         Command::new(&app)
@@ -114,6 +119,50 @@ fn net_none_answers_as_an_empty_network_namespace() {
         &["unshare", "-rn"]
     };
     same_as_linux("none", &[], wrap);
+}
+
+/// `net_ifreq` (interface ioctls, whole `struct ifreq`s in hex, hostile pointers and names)
+/// natively under `wrap` and under umon with `opts`: the same output.
+fn ifreq_same_as_linux(opts: &[&str], wrap: &[&str]) {
+    if !common::require_kvm() {
+        return;
+    }
+    let app = c_app("net_ifreq", Link::StaticPie);
+    let mut cmd = if wrap.is_empty() {
+        Command::new(&app)
+    } else {
+        let mut c = Command::new(wrap[0]);
+        c.args(&wrap[1..]).arg(&app);
+        c
+    };
+    cmd.env_clear();
+    let linux = run(&mut cmd, b"");
+    assert!(linux.status.success(), "natively: {}", text(&linux));
+    assert!(
+        common::stdout(&linux).contains("SIOCGIFNAME(1) = 0\n"),
+        "{}",
+        text(&linux)
+    );
+    let mut all = vec![TIMEOUT];
+    all.extend_from_slice(opts);
+    let ours = run(&mut umon_run_cmd(&all, &app, &[] as &[&str]), b"");
+    assert_eq!(text(&ours), text(&linux), "umon {opts:?} vs Linux");
+}
+
+#[test]
+fn interface_ioctls_with_net_host_see_the_host_s_interfaces_as_linux_does() {
+    ifreq_same_as_linux(&["--net", "host"], &[]);
+}
+
+#[test]
+fn interface_ioctls_with_net_none_see_an_empty_namespace_s_lone_lo() {
+    let probe = Command::new("unshare").args(["-n", "true"]).status();
+    let wrap: &[&str] = if probe.is_ok_and(|s| s.success()) {
+        &["unshare", "-n"]
+    } else {
+        &["unshare", "-rn"]
+    };
+    ifreq_same_as_linux(&[], wrap);
 }
 
 /// A TCP port free on the host right now.

@@ -1,7 +1,8 @@
 //! Networking: sockets as real host sockets of the monitor ([`socket`]), the names they bind
 //! and reach ([`addr`]), and the docker-like policy that decides what the application may reach
-//! ([`policy`]).
+//! ([`policy`]), and the interface queries of `ioctl` answered for its view ([`ifreq`]).
 pub mod addr;
+pub mod ifreq;
 pub mod policy;
 pub mod socket;
 

@@ -206,6 +206,11 @@ impl Socket {
         self.fd.as_raw_fd()
     }
 
+    /// The address family.
+    pub fn domain(&self) -> i32 {
+        self.domain
+    }
+
     /// Whether the network policy stands between this socket and the host network.
     fn filtered(&self, cx: &Ctx<'_, '_>) -> bool {
         inet(self.domain) && policy(cx).mode == NetMode::None
