@@ -1,9 +1,9 @@
-//! Sockets compared with Linux (`tests/apps/net_ops.c` and `net_ifreq.c` natively and under
-//! umon, byte for byte), real programs talking to real host peers over loopback (busybox
-//! `nc` both ways, busybox `httpd` serving a volume through a published port, Go's net/http
-//! answering 10 000 requests and a Rust std::net server 4 000 lines from host clients), and the
-//! network policy: `--net none` answers as an empty network namespace (natively: `unshare
-//! -n`), `-p` makes exactly the published port reachable.
+//! Sockets compared with Linux (`tests/apps/net_ops.c`, `net_ifreq.c` and `net_rights.c`
+//! natively and under umon, byte for byte), real programs talking to real host peers over
+//! loopback (busybox `nc` both ways, busybox `httpd` serving a volume through a published port,
+//! Go's net/http answering 10 000 requests and a Rust std::net server 4 000 lines from host
+//! clients), and the network policy: `--net none` answers as an empty network namespace
+//! (natively: `unshare -n`), `-p` makes exactly the published port reachable.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #[allow(dead_code)]
 mod common;
@@ -82,6 +82,16 @@ fn socketpairs_of_every_type_with_iovecs_peek_trunc_shutdown_and_options_match_l
 #[test]
 fn scm_rights_passes_a_socket_and_scm_credentials_carry_the_sender_s_pid_as_on_linux() {
     same_as_linux("rights", &[], &[]);
+}
+
+#[test]
+fn scm_rights_passes_pipes_files_eventfds_memfds_timerfds_epoll_and_signalfds_within_a_process() {
+    app_same_as_linux("net_rights", "local", &[], &[]);
+}
+
+#[test]
+fn scm_rights_brings_a_parent_the_file_pipe_eventfd_and_memfd_its_child_made_after_fork() {
+    app_same_as_linux("net_rights", "fork", &[], &[]);
 }
 
 #[test]

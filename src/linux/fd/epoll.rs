@@ -49,6 +49,13 @@ pub struct EpollFile {
     fd: OwnedFd,
 }
 
+impl EpollFile {
+    /// The epoll instance behind a host fd received by SCM_RIGHTS (its items are the host's).
+    pub(crate) fn from_host(fd: OwnedFd) -> EpollFile {
+        EpollFile { fd }
+    }
+}
+
 impl FileDescription for EpollFile {
     /// eventpoll has no read or write: EINVAL.
     fn read_piece(&self, _: &GuestMem, _: Gpa, _: u64, _: Option<u64>) -> io::Result<usize> {
