@@ -325,3 +325,13 @@ fn trace_decodes_epoll_events_and_ops_as_strace_does() {
         assert_eq!(ours, theirs, "{mode}: umon --trace vs strace");
     }
 }
+
+#[test]
+fn a_signalfd_in_epoll_level_edge_oneshot_and_woken_by_another_thread_s_kill() {
+    same_in_every_variant("events_virtual", &["sigfd"], Stdin::Empty, 0);
+}
+
+#[test]
+fn proc_files_in_epoll_poll_as_on_linux_or_are_eperm() {
+    same_in_every_variant("events_virtual", &["proc"], Stdin::Empty, 0);
+}
