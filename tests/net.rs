@@ -367,6 +367,50 @@ fn only_the_published_port_is_reachable_and_the_app_sees_its_own_port() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("listening on 81\n"));
 }
 
+/// A non-loopback IPv4 address of this host, if it has one (the source address of a route).
+fn host_ipv4() -> Option<Ipv4Addr> {
+    let u = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    ["8.8.8.8:53", "192.0.2.1:53", "10.0.0.1:53"]
+        .iter()
+        .find_map(|to| {
+            u.connect(to).ok()?;
+            match u.local_addr().ok()?.ip() {
+                std::net::IpAddr::V4(ip) if !ip.is_loopback() && !ip.is_unspecified() => Some(ip),
+                _ => None,
+            }
+        })
+}
+
+#[test]
+fn a_loopback_only_server_on_a_published_port_is_reachable_on_the_host_s_loopback_only() {
+    if !common::require_kvm() || !Path::new(BUSYBOX).exists() {
+        return;
+    }
+    let www = scratch("www-lo");
+    std::fs::write(www.join("index.html"), "loopback only\n").unwrap();
+    let port = free_port();
+    let publish = format!("{port}:80");
+    let spec = format!("{}:/www", s(&www));
+    let mut child = spawn(&mut umon_run_cmd(
+        &[TIMEOUT, "-p", &publish, "-v", &spec],
+        BUSYBOX,
+        &["httpd", "-f", "-p", "127.0.0.1:80", "-h", "/www"],
+    ));
+    let got = http_get(port, &mut child, "/index.html");
+    assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
+    assert!(got.ends_with("loopback only\n"), "{got}");
+    // Published on every host address (no HOST_IP), but the app bound loopback only.
+    if let Some(ip) = host_ipv4() {
+        assert!(
+            TcpStream::connect_timeout(&(ip, port).into(), Duration::from_secs(2)).is_err(),
+            "{ip}:{port} reached a loopback-only server"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::remove_dir_all(&www).ok();
+}
+
 #[test]
 fn publish_with_net_host_is_refused() {
     let out = common::umon(&["run", "--net", "host", "-p", "8080:80", "/bin/true"]);

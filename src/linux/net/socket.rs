@@ -5,10 +5,12 @@
 //! ([`super::addr`]). A blocked accept, connect, send or receive blocks only its own thread and
 //! ends with EINTR when the vCPU thread is kicked (a signal, a stop, `--timeout`).
 //!
-//! With `--net none`, an AF_INET/AF_INET6 socket bound to the wildcard address on a port nobody
-//! published is bound "nowhere": the host socket stays unbound, the monitor remembers the
-//! address for getsockname, `listen` succeeds and `accept` waits for ever, as in an empty
-//! network namespace where no peer can exist.
+//! With `--net none`, an AF_INET/AF_INET6 socket bound to the wildcard (or an IPv4 loopback)
+//! address on a port nobody published is bound "nowhere": the host socket stays unbound, the
+//! monitor remembers the address for getsockname, `listen` succeeds and `accept` waits for
+//! ever, as in an empty network namespace where no peer can exist. On a published port, a
+//! wildcard bind binds the host address `-p` names, a loopback bind that loopback address of
+//! the host.
 use super::addr::{self, Use, SOCKADDR_IN, SOCKADDR_IN6_MIN, SOCKADDR_MAX};
 use super::policy::{NetMode, NetPolicy, Proto};
 use crate::linux::abi::{oflag, Iovec, Stat};
@@ -468,14 +470,23 @@ pub fn bind(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         // An empty network namespace has no address but the wildcard (lo is down).
         return Err(Errno::EADDRNOTAVAIL.into());
     }
+    // A published port bound on the wildcard listens where `-p` says; bound on an IPv4
+    // loopback address, on that address of the host: never wider than the app asked for.
+    let loopback = s.domain == libc::AF_INET && guest[4] == 127;
     let published = s
         .proto()
-        .filter(|_| any)
+        .filter(|_| any || loopback)
         .and_then(|p| policy(cx).published(p, port))
         .copied();
     if let Some(p) = published {
-        let host =
-            published_host_addr(s.domain, p.host_ip, p.host_port).ok_or(Errno::EADDRNOTAVAIL)?;
+        let ip = if any {
+            p.host_ip
+        } else {
+            Some(std::net::IpAddr::from([
+                guest[4], guest[5], guest[6], guest[7],
+            ]))
+        };
+        let host = published_host_addr(s.domain, ip, p.host_port).ok_or(Errno::EADDRNOTAVAIL)?;
         host_bind(s.raw(), &host).map_err(errno)?;
         st.ports = Some((p.host_port, p.guest_port));
         st.name = Some(guest);
