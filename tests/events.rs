@@ -335,3 +335,8 @@ fn a_signalfd_in_epoll_level_edge_oneshot_and_woken_by_another_thread_s_kill() {
 fn proc_files_in_epoll_poll_as_on_linux_or_are_eperm() {
     same_in_every_variant("events_virtual", &["proc"], Stdin::Empty, 0);
 }
+
+#[test]
+fn an_events_array_epoll_cannot_write_leaves_edge_and_oneshot_events_queued() {
+    same_in_every_variant("events_virtual", &["efault"], Stdin::Empty, 0);
+}

@@ -5,6 +5,8 @@
  *           gone with the signalfd's last fd; epoll_ctl's errors for it
  *   proc    /proc files: a process's own (EPERM) but its mounts, the global ones and /proc/sys
  *           (always readable)
+ *   efault  an events array the kernel cannot write (wholly, or after one event): EFAULT or
+ *           a short count, and the edge-triggered and one-shot events not taken stay queued
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include "say.h"
@@ -32,6 +36,7 @@ static const char *errname(int n) {
     case EEXIST: return "EEXIST";
     case EINVAL: return "EINVAL";
     case EINTR: return "EINTR";
+    case EFAULT: return "EFAULT";
     }
     snprintf(buf, sizeof buf, "errno %d", n);
     return buf;
@@ -177,12 +182,65 @@ static void proc_files(void) {
     say("/proc itself: add %s", e(ctl(ep, EPOLL_CTL_ADD, d, EPOLLIN, 99)));
 }
 
+/* epoll_wait without the wrapper's array-size attribute (the arrays here are bad on purpose). */
+static int raw_wait(int ep, void *events, int max, int ms) {
+    return (int)syscall(SYS_epoll_wait, ep, events, max, ms);
+}
+
+/* An events array the kernel cannot write: the events stay queued. */
+static void efault(void) {
+    int a[2], b[2];
+    pipe2(a, O_CLOEXEC);
+    pipe2(b, O_CLOEXEC);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    ctl(ep, EPOLL_CTL_ADD, a[0], EPOLLIN | EPOLLET, 1);
+    ctl(ep, EPOLL_CTL_ADD, b[0], EPOLLIN | EPOLLONESHOT, 2);
+    say("nothing ready, bad array: %s", e(raw_wait(ep, (void *)16, 4, 0)));
+    write(a[1], "x", 1);
+    write(b[1], "x", 1);
+    say("bad array: %s", e(raw_wait(ep, (void *)16, 4, 0)));
+    say("bad array, waiting: %s", e(raw_wait(ep, (void *)16, 4, 1000)));
+    waitp("still queued (edge and one-shot)", ep, 8, 0);
+    waitp("then gone", ep, 8, 0);
+
+    /* An array with room for one event before an inaccessible page. */
+    long pg = sysconf(_SC_PAGESIZE);
+    char *two = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    mprotect(two + pg, (size_t)pg, PROT_NONE);
+    struct epoll_event *last = (struct epoll_event *)(two + pg - sizeof(struct epoll_event));
+    int c[2];
+    pipe2(c, O_CLOEXEC);
+    ctl(ep, EPOLL_CTL_ADD, c[0], EPOLLIN | EPOLLET, 3);
+    ctl(ep, EPOLL_CTL_MOD, b[0], EPOLLIN | EPOLLET, 2);
+    write(a[1], "x", 1);
+    write(b[1], "x", 1);
+    write(c[1], "x", 1);
+    int n = raw_wait(ep, last, 4, 0);
+    say("room for one: %d", n);
+    waitp("the other two", ep, 8, 0);
+    waitp("none left", ep, 8, 0);
+    /* A signalfd item with a bad array. */
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &ss, NULL);
+    int sf = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
+    ctl(ep, EPOLL_CTL_ADD, sf, EPOLLIN | EPOLLONESHOT, 4);
+    raise(SIGUSR1);
+    say("signalfd, bad array: %s", e(raw_wait(ep, (void *)16, 4, 0)));
+    waitp("signalfd still reported", ep, 8, 0);
+    waitp("one-shot done", ep, 8, 0);
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "sigfd";
     if (!strcmp(mode, "sigfd"))
         sigfd();
     else if (!strcmp(mode, "proc"))
         proc_files();
+    else if (!strcmp(mode, "efault"))
+        efault();
     else
         return 2;
     return 0;

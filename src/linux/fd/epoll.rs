@@ -22,6 +22,7 @@ use super::file::{host_status_flags, set_host_status_flags, FileDescription};
 use super::{Fd, OpenFile};
 use crate::linux::abi::{oflag, Stat, Timespec, TASK_SIZE_MAX};
 use crate::linux::io::{host_errno, interrupted_wait};
+use crate::linux::mm::space::Access;
 use crate::linux::process::locked;
 use crate::linux::signal::deliver::{self, signal_pending, ERESTARTNOHAND};
 use crate::linux::{Args, Ctx, Sys};
@@ -148,12 +149,13 @@ fn readiness(file: &OpenFile) -> Option<Readiness> {
 }
 
 impl Virtual {
-    /// The events to report now (none for a closed file), updating the one-shot and edge
-    /// state as reporting them does.
-    fn take(&mut self, cx: &Ctx<'_, '_>) -> Option<u32> {
-        let file = self.file.upgrade()?;
+    /// The events it has now (none for a closed or disabled item).
+    fn events_now(&self, cx: &Ctx<'_, '_>) -> u32 {
+        let Some(file) = self.file.upgrade() else {
+            return 0;
+        };
         if self.disabled {
-            return None;
+            return 0;
         }
         let now = match self.how {
             Readiness::Signals => match file.as_signalfd() {
@@ -161,7 +163,18 @@ impl Virtual {
                 _ => 0,
             },
             Readiness::Always(m) => m,
-        } & (self.events | EPOLLERR | EPOLLHUP);
+        };
+        now & (self.events | EPOLLERR | EPOLLHUP)
+    }
+
+    /// Whether a wait would report it now (nothing changed).
+    fn peek(&self, cx: &Ctx<'_, '_>) -> bool {
+        self.events_now(cx) != 0 && !(self.events & EPOLLET != 0 && self.reported)
+    }
+
+    /// The events to report now, updating the one-shot and edge state as reporting them does.
+    fn take(&mut self, cx: &Ctx<'_, '_>) -> Option<u32> {
+        let now = self.events_now(cx);
         if now == 0 {
             self.reported = false;
             return None;
@@ -442,12 +455,19 @@ fn wait(cx: &mut Ctx<'_, '_>, a: &Args, timeout: Option<Duration>) -> Result<u64
         return Err(Errno::EFAULT);
     }
     let ep = file.as_epoll().ok_or(Errno::EINVAL)?;
+    // Only as many events are taken as the guest's array can hold from its start: Linux leaves
+    // an event it cannot copy queued (ep_send_events), so a bad array neither loses an
+    // edge-triggered or one-shot event nor reorders the ready list.
+    let room = cx.space().accessible(at, len, Access::Write) / EVENT_SIZE;
+    if room == 0 {
+        return fault_when_ready(cx, ep, timeout);
+    }
     let mut buf = vec![
         Event {
             flags: EventFlags::empty(),
             data: EventData::new_u64(0),
         };
-        (max as usize).min(HOST_BATCH)
+        (room as usize).min(HOST_BATCH)
     ];
     let deadline = timeout.and_then(|d| Instant::now().checked_add(d));
     // A first look without waiting: ready events are taken before any signal is looked at.
@@ -523,6 +543,71 @@ fn wait(cx: &mut Ctx<'_, '_>, a: &Args, timeout: Option<Duration>) -> Result<u64
         }
     }
     Ok(n as u64)
+}
+
+/// A wait whose array cannot take one event: EFAULT once an event is ready (left queued, as
+/// Linux's copy fault leaves it), 0 when none came within `timeout`, EINTR for a signal.
+fn fault_when_ready(
+    cx: &mut Ctx<'_, '_>,
+    ep: &EpollFile,
+    timeout: Option<Duration>,
+) -> Result<u64, Errno> {
+    use rustix::event::{PollFd, PollFlags};
+    let deadline = timeout.and_then(|d| Instant::now().checked_add(d));
+    let mut left = Some(Duration::ZERO);
+    loop {
+        let (virt, sigfds) = {
+            let mut v = locked(&ep.virt);
+            v.retain(|i| i.file.strong_count() > 0);
+            let ready = v.iter().any(|i| i.peek(cx));
+            let sigs = v
+                .iter()
+                .filter_map(|i| i.file.upgrade())
+                .filter_map(|f| f.as_signalfd().map(|s| s.mask()))
+                .fold(0, |a, m| a | m);
+            (ready, sigs)
+        };
+        if virt {
+            return Err(Errno::EFAULT);
+        }
+        let ts = left.map(|d| rustix::time::Timespec {
+            tv_sec: d.as_secs() as i64,
+            tv_nsec: i64::from(d.subsec_nanos()),
+        });
+        if sigfds != 0 {
+            cx.thread
+                .sig
+                .blocked
+                .store(cx.thread.sigmask & !sigfds, Ordering::SeqCst);
+        }
+        // POLLIN on an epoll fd: its ready list is not empty (nothing is taken off it).
+        let mut p = [PollFd::new(&ep.fd, PollFlags::IN)];
+        let r = rustix::event::poll(&mut p, ts.as_ref());
+        if sigfds != 0 {
+            cx.thread
+                .sig
+                .blocked
+                .store(cx.thread.sigmask, Ordering::SeqCst);
+        }
+        match r {
+            Ok(n) if n > 0 => return Err(Errno::EFAULT),
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {
+                interrupted_wait(cx, ERESTARTNOHAND).map_err(|_| eintr(cx))?;
+            }
+            Err(e) => return Err(host_errno(e)),
+        }
+        if timeout == Some(Duration::ZERO) {
+            return Ok(0);
+        }
+        if cx.interrupted() || signal_pending(cx) {
+            return Err(eintr(cx));
+        }
+        left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left == Some(Duration::ZERO) {
+            return Ok(0);
+        }
+    }
 }
 
 /// EINTR for a wait a signal ended: not a restart kind, so the signal's delivery is asked for
