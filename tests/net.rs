@@ -175,6 +175,17 @@ fn interface_ioctls_with_net_none_see_an_empty_namespace_s_lone_lo() {
     ifreq_same_as_linux(&[], wrap);
 }
 
+#[test]
+fn a_listener_nobody_can_reach_polls_as_nothing_ready_as_in_an_empty_namespace() {
+    let probe = Command::new("unshare").args(["-n", "true"]).status();
+    let wrap: &[&str] = if probe.is_ok_and(|s| s.success()) {
+        &["unshare", "-n"]
+    } else {
+        &["unshare", "-rn"]
+    };
+    app_same_as_linux("net_nowhere", "-", &[], wrap);
+}
+
 /// A TCP port free on the host right now.
 fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))

@@ -57,7 +57,11 @@ fn remember(key: (u64, u64), s: Sent) {
 /// The host fd that carries `file` in a message: its own, or a new carrier's. None when the
 /// monitor cannot make a carrier (no fds left).
 pub(super) fn carrier(file: &OpenFile) -> Option<OwnedFd> {
-    if let Some(fd) = file.host_fd() {
+    let host = match file.as_socket() {
+        Some(s) => Some(s.sock_fd()),
+        None => file.host_fd(),
+    };
+    if let Some(fd) = host {
         let own = fd.try_clone_to_owned().ok()?;
         if let Some((key, ty)) = ident(&own) {
             // Sockets, pipes and anonymous inodes come back by their kind; the rest (the

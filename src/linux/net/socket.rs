@@ -24,7 +24,7 @@ use crate::linux::{Args, Ctx, Sys};
 use crate::machine::memory::GuestMem;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use syscalls::Errno;
 use umon_abi::Gpa;
 
@@ -94,6 +94,10 @@ pub struct Socket {
     domain: i32,
     ty: i32,
     state: Mutex<State>,
+    /// Listening nowhere: what poll and epoll watch instead of the unbound host socket (which
+    /// polls as hung up), a pipe's read end whose write end stays open, so never ready, as a
+    /// listener nobody can reach.
+    never: OnceLock<(OwnedFd, OwnedFd)>,
 }
 
 impl FileDescription for Socket {
@@ -125,6 +129,9 @@ impl FileDescription for Socket {
     }
 
     fn host_fd(&self) -> Option<BorrowedFd<'_>> {
+        if let Some((r, _)) = self.never.get() {
+            return Some(r.as_fd());
+        }
         Some(self.fd.as_fd())
     }
 
@@ -201,7 +208,13 @@ impl Socket {
             domain,
             ty,
             state: Mutex::new(State::default()),
+            never: OnceLock::new(),
         }
+    }
+
+    /// The host socket itself (`host_fd` may be a stand-in for polling).
+    pub(super) fn sock_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
     fn raw(&self) -> i32 {
@@ -539,6 +552,9 @@ pub fn listen(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
                 st.name = Some(nowhere_name(s.domain, &[], 0));
             }
             st.listening = true;
+            if let Ok(p) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
+                let _ = s.never.set(p);
+            }
             return Ok(0);
         }
     }
