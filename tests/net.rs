@@ -1,9 +1,9 @@
-//! Sockets compared with Linux (`tests/apps/net_ops.c` natively and under umon, byte for
-//! byte), real programs talking to real host peers over loopback (busybox `nc` both ways,
-//! busybox `httpd` serving a volume through a published port, Go's net/http answering 10 000
-//! requests and a Rust std::net server 4 000 lines from host clients), and the network policy:
-//! `--net none` answers as an empty network namespace (natively: `unshare -n`), `-p` makes
-//! exactly the published port reachable.
+//! Sockets compared with Linux (`tests/apps/net_ops.c`, `net_ifreq.c` and `net_rights.c`
+//! natively and under umon, byte for byte), real programs talking to real host peers over
+//! loopback (busybox `nc` both ways, busybox `httpd` serving a volume through a published port,
+//! Go's net/http answering 10 000 requests and a Rust std::net server 4 000 lines from host
+//! clients), and the network policy: `--net none` answers as an empty network namespace
+//! (natively: `unshare -n`), `-p` makes exactly the published port reachable.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #[allow(dead_code)]
 mod common;
@@ -39,10 +39,15 @@ fn scratch(tag: &str) -> std::path::PathBuf {
 /// `net_ops MODE` natively (in a scratch directory, or under `wrap`) and under umon with
 /// `opts` (a scratch volume as its working directory): the same output.
 fn same_as_linux(mode: &str, opts: &[&str], wrap: &[&str]) {
+    app_same_as_linux("net_ops", mode, opts, wrap);
+}
+
+/// `tests/apps/NAME.c MODE` natively and under umon, as [`same_as_linux`].
+fn app_same_as_linux(name: &str, mode: &str, opts: &[&str], wrap: &[&str]) {
     if !common::require_kvm() {
         return;
     }
-    let app = c_app("net_ops", Link::StaticPie);
+    let app = c_app(name, Link::StaticPie);
     let here = scratch(&format!("{mode}-native"));
     let mut cmd = if wrap.is_empty() {
         Command::new(&app)
@@ -80,6 +85,16 @@ fn scm_rights_passes_a_socket_and_scm_credentials_carry_the_sender_s_pid_as_on_l
 }
 
 #[test]
+fn scm_rights_passes_pipes_files_eventfds_memfds_timerfds_epoll_and_signalfds_within_a_process() {
+    app_same_as_linux("net_rights", "local", &[], &[]);
+}
+
+#[test]
+fn scm_rights_brings_a_parent_the_file_pipe_eventfd_and_memfd_its_child_made_after_fork() {
+    app_same_as_linux("net_rights", "fork", &[], &[]);
+}
+
+#[test]
 fn sendmmsg_and_recvmmsg_count_messages_and_fail_as_on_linux() {
     same_as_linux("mmsg", &[], &[]);
 }
@@ -114,6 +129,61 @@ fn net_none_answers_as_an_empty_network_namespace() {
         &["unshare", "-rn"]
     };
     same_as_linux("none", &[], wrap);
+}
+
+/// `net_ifreq` (interface ioctls, whole `struct ifreq`s in hex, hostile pointers and names)
+/// natively under `wrap` and under umon with `opts`: the same output.
+fn ifreq_same_as_linux(opts: &[&str], wrap: &[&str]) {
+    if !common::require_kvm() {
+        return;
+    }
+    let app = c_app("net_ifreq", Link::StaticPie);
+    let mut cmd = if wrap.is_empty() {
+        Command::new(&app)
+    } else {
+        let mut c = Command::new(wrap[0]);
+        c.args(&wrap[1..]).arg(&app);
+        c
+    };
+    cmd.env_clear();
+    let linux = run(&mut cmd, b"");
+    assert!(linux.status.success(), "natively: {}", text(&linux));
+    assert!(
+        common::stdout(&linux).contains("SIOCGIFNAME(1) = 0\n"),
+        "{}",
+        text(&linux)
+    );
+    let mut all = vec![TIMEOUT];
+    all.extend_from_slice(opts);
+    let ours = run(&mut umon_run_cmd(&all, &app, &[] as &[&str]), b"");
+    assert_eq!(text(&ours), text(&linux), "umon {opts:?} vs Linux");
+}
+
+#[test]
+fn interface_ioctls_with_net_host_see_the_host_s_interfaces_as_linux_does() {
+    ifreq_same_as_linux(&["--net", "host"], &[]);
+}
+
+#[test]
+fn interface_ioctls_with_net_none_see_an_empty_namespace_s_lone_lo() {
+    let probe = Command::new("unshare").args(["-n", "true"]).status();
+    let wrap: &[&str] = if probe.is_ok_and(|s| s.success()) {
+        &["unshare", "-n"]
+    } else {
+        &["unshare", "-rn"]
+    };
+    ifreq_same_as_linux(&[], wrap);
+}
+
+#[test]
+fn a_listener_nobody_can_reach_polls_as_nothing_ready_as_in_an_empty_namespace() {
+    let probe = Command::new("unshare").args(["-n", "true"]).status();
+    let wrap: &[&str] = if probe.is_ok_and(|s| s.success()) {
+        &["unshare", "-n"]
+    } else {
+        &["unshare", "-rn"]
+    };
+    app_same_as_linux("net_nowhere", "-", &[], wrap);
 }
 
 /// A TCP port free on the host right now.
@@ -306,6 +376,50 @@ fn only_the_published_port_is_reachable_and_the_app_sees_its_own_port() {
     let out = finish(child);
     assert_eq!(out.status.code(), Some(124), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("listening on 81\n"));
+}
+
+/// A non-loopback IPv4 address of this host, if it has one (the source address of a route).
+fn host_ipv4() -> Option<Ipv4Addr> {
+    let u = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    ["8.8.8.8:53", "192.0.2.1:53", "10.0.0.1:53"]
+        .iter()
+        .find_map(|to| {
+            u.connect(to).ok()?;
+            match u.local_addr().ok()?.ip() {
+                std::net::IpAddr::V4(ip) if !ip.is_loopback() && !ip.is_unspecified() => Some(ip),
+                _ => None,
+            }
+        })
+}
+
+#[test]
+fn a_loopback_only_server_on_a_published_port_is_reachable_on_the_host_s_loopback_only() {
+    if !common::require_kvm() || !Path::new(BUSYBOX).exists() {
+        return;
+    }
+    let www = scratch("www-lo");
+    std::fs::write(www.join("index.html"), "loopback only\n").unwrap();
+    let port = free_port();
+    let publish = format!("{port}:80");
+    let spec = format!("{}:/www", s(&www));
+    let mut child = spawn(&mut umon_run_cmd(
+        &[TIMEOUT, "-p", &publish, "-v", &spec],
+        BUSYBOX,
+        &["httpd", "-f", "-p", "127.0.0.1:80", "-h", "/www"],
+    ));
+    let got = http_get(port, &mut child, "/index.html");
+    assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
+    assert!(got.ends_with("loopback only\n"), "{got}");
+    // Published on every host address (no HOST_IP), but the app bound loopback only.
+    if let Some(ip) = host_ipv4() {
+        assert!(
+            TcpStream::connect_timeout(&(ip, port).into(), Duration::from_secs(2)).is_err(),
+            "{ip}:{port} reached a loopback-only server"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::remove_dir_all(&www).ok();
 }
 
 #[test]

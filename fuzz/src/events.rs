@@ -384,9 +384,9 @@ mod tests {
         assert!(!matches!(m.ended, Some(Ended::Error(_))), "{:?}", m.ended);
         let t = String::from_utf8_lossy(&m.stderr.lock().unwrap()).into_owned();
         for line in [
-            "epoll_create1(0x80000) = 3",
+            "epoll_create1(EPOLL_CLOEXEC) = 3",
             "eventfd2(2, 0x801) = 4",
-            "epoll_ctl(3, 1, 4, ",
+            "epoll_ctl(3, EPOLL_CTL_ADD, 4, {events=EPOLLIN, ",
             "epoll_wait(3, ",
             ", 64, 0) = 1",
             "read(4, ",

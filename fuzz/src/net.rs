@@ -10,7 +10,8 @@
 //! size, negative and past sockaddr_storage), listen/accept4, sendto/recvfrom and
 //! sendmsg/recvmsg (msghdr, iovecs, control and name from the input, flags mostly
 //! MSG_DONTWAIT), get/setsockopt (levels and names around the passed-through ones, lengths
-//! around 4, negative), getsockname/getpeername/shutdown. Every structure sits in the scratch
+//! around 4, negative), getsockname/getpeername/shutdown, the interface ioctls (hostile
+//! names, `struct ifconf` lengths and buffers). Every structure sits in the scratch
 //! area; a pointer may instead be NULL, the kernel half, the read-only text or any argument.
 //!
 //! Taming: on a socket without O_NONBLOCK a call that could wait is skipped unless poll says
@@ -37,6 +38,7 @@ const PAGE: u64 = 4096;
 
 const NR_READ: u64 = 0;
 const NR_WRITE: u64 = 1;
+const NR_IOCTL: u64 = 16;
 const NR_READV: u64 = 19;
 const NR_WRITEV: u64 = 20;
 const NR_SENDFILE: u64 = 40;
@@ -153,6 +155,43 @@ fn address(m: &Machine, input: &mut Input<'_>) -> u64 {
     };
     write(m, ADDR, &a);
     len_around(input, natural)
+}
+
+/// The interface ioctls (SIOCGIFNAME, SIOCGIFCONF, SIOCGIFFLAGS, SIOCGIFADDR, SIOCGIFMTU,
+/// SIOCGIFHWADDR, SIOCGIFINDEX) and one unknown: a `struct ifreq` with a known, alias, empty,
+/// unknown or unterminated name and any index or address, or a `struct ifconf` whose length is
+/// around one entry and whose buffer may be anything `ptr` gives.
+fn interface_query(m: &Machine, input: &mut Input<'_>, s: u64) -> [u64; 6] {
+    let req = [
+        0x8910u64, 0x8912, 0x8913, 0x8915, 0x8921, 0x8927, 0x8933, 0x8914,
+    ][usize::from(input.u8() % 8)];
+    if req == 0x8912 {
+        let len = match input.u8() % 4 {
+            0 => 40,
+            1 => 79,
+            2 => u64::from(u32::MAX - 39),
+            _ => u64::from(input.u16()),
+        };
+        let buf = ptr(m, input, BUF);
+        let mut c = [0u8; 16];
+        c[..4].copy_from_slice(&(len as u32).to_ne_bytes());
+        c[8..].copy_from_slice(&buf.to_ne_bytes());
+        write(m, MSG, &c);
+    } else {
+        let mut r = [0u8; 40];
+        let name: &[u8] = match input.u8() % 6 {
+            0 | 1 => b"lo",
+            2 => b"lo:0",
+            3 => b"",
+            4 => b"nosuch0",
+            _ => input.bytes(16),
+        };
+        r[..name.len().min(16)].copy_from_slice(&name[..name.len().min(16)]);
+        let rest = input.bytes(24);
+        r[16..16 + rest.len()].copy_from_slice(rest);
+        write(m, MSG, &r);
+    }
+    [s, req, ptr(m, input, MSG), 0, 0, 0]
 }
 
 /// Run net op `k` (`op & 7`); false when the process is over.
@@ -313,11 +352,15 @@ pub fn op(m: &mut Machine, k: u8, input: &mut Input<'_>) -> bool {
             };
             (nr, [s, ptr(m, input, ADDR), ptr(m, input, LEN), 0, 0, 0])
         }
-        // shutdown
-        _ => (
-            NR_SHUTDOWN,
-            [fd(m, input), u64::from(input.u8() % 4), 0, 0, 0, 0],
-        ),
+        // shutdown, or an interface query
+        _ => {
+            let s = fd(m, input);
+            if input.u8() & 1 == 0 {
+                (NR_SHUTDOWN, [s, u64::from(input.u8() % 4), 0, 0, 0, 0])
+            } else {
+                (NR_IOCTL, interface_query(m, input, s))
+            }
+        }
     };
     if !may_run(m, nr, args) {
         return true;

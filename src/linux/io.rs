@@ -590,6 +590,12 @@ pub fn ioctl(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             cx.process.fds().get_mut(fd)?.cloexec = req == FIOCLEX;
             return Ok(0);
         }
+        // The interface queries, answered for the application's view of the network.
+        _ if super::net::ifreq::is_query(req) => {
+            if let Some(s) = file.as_socket() {
+                return super::net::ifreq::ioctl(cx, s.domain(), req, arg);
+            }
+        }
         _ => {}
     }
     let Some(fd) = file.tty() else {

@@ -119,14 +119,14 @@ rows! {
     umask => fs::umask, [Oct], "";
     sendfile => io::sendfile, [Int, Int, Hex, Size], "";
     copy_file_range => io::copy_file_range, [Int, Hex, Int, Hex, Size, Hex], "";
-    ioctl => io::ioctl, [Int, Hex, Hex], "TCGETS, TCSETS*, TIOCGWINSZ, FIONBIO";
+    ioctl => io::ioctl, [Int, Hex, Hex], "TCGETS, TCSETS*, TIOCGWINSZ, FIONBIO, FIONREAD, SIOCGIF* for the guest's view";
     poll => io::poll, [Hex, Int, Int], "";
     ppoll => io::ppoll, [Hex, Int, Hex, Hex, Size], "";
     select => io::select, [Int, Hex, Hex, Hex, Hex], "";
     pselect6 => io::pselect6, [Int, Hex, Hex, Hex, Hex, Hex], "";
     epoll_create => fd::epoll::epoll_create, [Int], "";
     epoll_create1 => fd::epoll::epoll_create1, [Hex], "";
-    epoll_ctl => fd::epoll::epoll_ctl, [Int, Int, Int, Hex], "fds without a host fd (signalfd, /proc, supplied streams) are EPERM; items keyed by file, not fd number";
+    epoll_ctl => fd::epoll::epoll_ctl, [Int, Int, Int, Hex], "signalfd, /proc and /sys items kept by the monitor; supplied streams EPERM; items keyed by file, not fd number";
     epoll_wait => fd::epoll::epoll_wait, [Int, Hex, Int, Int], "";
     epoll_pwait => fd::epoll::epoll_pwait, [Int, Hex, Int, Int, Hex, Size], "";
     epoll_pwait2 => fd::epoll::epoll_pwait2, [Int, Hex, Int, Hex, Hex, Size], "";

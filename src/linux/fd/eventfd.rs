@@ -32,6 +32,13 @@ pub struct EventFd {
     fd: OwnedFd,
 }
 
+impl EventFd {
+    /// The eventfd behind a host fd received by SCM_RIGHTS.
+    pub(crate) fn from_host(fd: OwnedFd) -> EventFd {
+        EventFd { fd }
+    }
+}
+
 /// The fstat of an anonymous inode (eventfd, epoll, timerfd, signalfd): mode 0600 with no
 /// file type bits, owned by the caller (fs/anon_inodes.c).
 pub fn anon_stat() -> Stat {

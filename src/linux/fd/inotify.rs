@@ -49,6 +49,13 @@ const ALL_INOTIFY_BITS: u32 = IN_ALL_EVENTS
 #[derive(Debug)]
 pub struct InotifyFile(OwnedFd);
 
+impl InotifyFile {
+    /// The inotify instance behind a host fd received by SCM_RIGHTS.
+    pub(crate) fn from_host(fd: OwnedFd) -> InotifyFile {
+        InotifyFile(fd)
+    }
+}
+
 impl FileDescription for InotifyFile {
     fn read_piece(
         &self,

@@ -38,6 +38,11 @@ pub struct PipeEnd {
 }
 
 impl PipeEnd {
+    /// The pipe end behind a host fd received by SCM_RIGHTS (`write` for the write end).
+    pub(crate) fn from_host(fd: OwnedFd, write: bool) -> PipeEnd {
+        PipeEnd { fd, write }
+    }
+
     /// The host fd.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

@@ -31,6 +31,13 @@ pub struct TimerFd {
     fd: OwnedFd,
 }
 
+impl TimerFd {
+    /// The timerfd behind a host fd received by SCM_RIGHTS.
+    pub(crate) fn from_host(fd: OwnedFd) -> TimerFd {
+        TimerFd { fd }
+    }
+}
+
 impl FileDescription for TimerFd {
     fn read_piece(&self, mem: &GuestMem, gpa: Gpa, len: u64, _: Option<u64>) -> io::Result<usize> {
         mem.read_from(gpa, len, &mut &self.fd).map_err(memory_io)

@@ -1,8 +1,11 @@
 //! Networking: sockets as real host sockets of the monitor ([`socket`]), the names they bind
 //! and reach ([`addr`]), and the docker-like policy that decides what the application may reach
-//! ([`policy`]).
+//! ([`policy`]), the interface queries of `ioctl` answered for its view ([`ifreq`]), and the
+//! files SCM_RIGHTS passes between its sockets ([`rights`]).
 pub mod addr;
+pub mod ifreq;
 pub mod policy;
+pub mod rights;
 pub mod socket;
 
 pub use policy::NetPolicy;

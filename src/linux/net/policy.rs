@@ -58,7 +58,7 @@ pub struct NetPolicy {
 }
 
 impl NetPolicy {
-    /// The published port a wildcard bind of `guest_port` over `proto` maps to.
+    /// The published port a wildcard or loopback bind of `guest_port` over `proto` maps to.
     pub fn published(&self, proto: Proto, guest_port: u16) -> Option<&Publish> {
         self.publish
             .iter()

@@ -5,10 +5,12 @@
 //! ([`super::addr`]). A blocked accept, connect, send or receive blocks only its own thread and
 //! ends with EINTR when the vCPU thread is kicked (a signal, a stop, `--timeout`).
 //!
-//! With `--net none`, an AF_INET/AF_INET6 socket bound to the wildcard address on a port nobody
-//! published is bound "nowhere": the host socket stays unbound, the monitor remembers the
-//! address for getsockname, `listen` succeeds and `accept` waits for ever, as in an empty
-//! network namespace where no peer can exist.
+//! With `--net none`, an AF_INET/AF_INET6 socket bound to the wildcard (or an IPv4 loopback)
+//! address on a port nobody published is bound "nowhere": the host socket stays unbound, the
+//! monitor remembers the address for getsockname, `listen` succeeds and `accept` waits for
+//! ever, as in an empty network namespace where no peer can exist. On a published port, a
+//! wildcard bind binds the host address `-p` names, a loopback bind that loopback address of
+//! the host.
 use super::addr::{self, Use, SOCKADDR_IN, SOCKADDR_IN6_MIN, SOCKADDR_MAX};
 use super::policy::{NetMode, NetPolicy, Proto};
 use crate::linux::abi::{oflag, Iovec, Stat};
@@ -22,7 +24,7 @@ use crate::linux::{Args, Ctx, Sys};
 use crate::machine::memory::GuestMem;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use syscalls::Errno;
 use umon_abi::Gpa;
 
@@ -92,6 +94,10 @@ pub struct Socket {
     domain: i32,
     ty: i32,
     state: Mutex<State>,
+    /// Listening nowhere: what poll and epoll watch instead of the unbound host socket (which
+    /// polls as hung up), a pipe's read end whose write end stays open, so never ready, as a
+    /// listener nobody can reach.
+    never: OnceLock<(OwnedFd, OwnedFd)>,
 }
 
 impl FileDescription for Socket {
@@ -123,6 +129,9 @@ impl FileDescription for Socket {
     }
 
     fn host_fd(&self) -> Option<BorrowedFd<'_>> {
+        if let Some((r, _)) = self.never.get() {
+            return Some(r.as_fd());
+        }
         Some(self.fd.as_fd())
     }
 
@@ -199,11 +208,22 @@ impl Socket {
             domain,
             ty,
             state: Mutex::new(State::default()),
+            never: OnceLock::new(),
         }
+    }
+
+    /// The host socket itself (`host_fd` may be a stand-in for polling).
+    pub(super) fn sock_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
     fn raw(&self) -> i32 {
         self.fd.as_raw_fd()
+    }
+
+    /// The address family.
+    pub fn domain(&self) -> i32 {
+        self.domain
     }
 
     /// Whether the network policy stands between this socket and the host network.
@@ -463,14 +483,23 @@ pub fn bind(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         // An empty network namespace has no address but the wildcard (lo is down).
         return Err(Errno::EADDRNOTAVAIL.into());
     }
+    // A published port bound on the wildcard listens where `-p` says; bound on an IPv4
+    // loopback address, on that address of the host: never wider than the app asked for.
+    let loopback = s.domain == libc::AF_INET && guest[4] == 127;
     let published = s
         .proto()
-        .filter(|_| any)
+        .filter(|_| any || loopback)
         .and_then(|p| policy(cx).published(p, port))
         .copied();
     if let Some(p) = published {
-        let host =
-            published_host_addr(s.domain, p.host_ip, p.host_port).ok_or(Errno::EADDRNOTAVAIL)?;
+        let ip = if any {
+            p.host_ip
+        } else {
+            Some(std::net::IpAddr::from([
+                guest[4], guest[5], guest[6], guest[7],
+            ]))
+        };
+        let host = published_host_addr(s.domain, ip, p.host_port).ok_or(Errno::EADDRNOTAVAIL)?;
         host_bind(s.raw(), &host).map_err(errno)?;
         st.ports = Some((p.host_port, p.guest_port));
         st.name = Some(guest);
@@ -523,6 +552,9 @@ pub fn listen(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
                 st.name = Some(nowhere_name(s.domain, &[], 0));
             }
             st.listening = true;
+            if let Ok(p) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
+                let _ = s.never.set(p);
+            }
             return Ok(0);
         }
     }
@@ -799,7 +831,7 @@ pub fn sendto(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 /// sendmsg(fd, msg, flags): the name, the iovecs and, on a unix socket, SCM_RIGHTS (the
-/// app's fds as the host's) and SCM_CREDENTIALS (the app's pid as the monitor's).
+/// app's files as host fds that carry them, [`super::rights`]) and SCM_CREDENTIALS (the app's pid as the monitor's).
 pub fn sendmsg(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let flags = a.int(2);
     sock!(cx, a.fd(0), file, s);
@@ -814,8 +846,8 @@ pub fn sendmsg(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         return Err(Errno::EMSGSIZE.into());
     }
     let iovs = iovecs(cx, m.iov, m.iovlen)?;
-    // The files passed keep their host fds open until the host call has taken them.
-    let mut passed = Vec::new();
+    // The host fds that carry the files passed stay open until the host call has taken them.
+    let mut passed: Vec<OwnedFd> = Vec::new();
     let control = if m.controllen > 0 {
         send_control(cx, s, m.control, m.controllen, &mut passed)?
     } else {
@@ -973,9 +1005,8 @@ pub fn recvfrom(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 }
 
 /// recvmsg(fd, msg, flags): the name, the iovecs, the flags and, on a unix socket, the control
-/// messages: passed sockets become the app's fds; other kinds of file are closed (MSG_CTRUNC),
-/// since the monitor cannot tell what view of the host they would give; credentials carry
-/// the app's pid for its own processes.
+/// messages: passed files become the app's fds, the same open files as the sender's
+/// ([`super::rights`]); credentials carry the app's pid for its own processes.
 pub fn recvmsg(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (at, flags) = (a.ptr(1), a.int(2));
     sock!(cx, a.fd(0), file, s);
@@ -1144,14 +1175,15 @@ fn cmsg_align(n: usize) -> usize {
 
 /// The control messages of a sendmsg for the host (`__scm_send`'s checks): cmsghdr and data
 /// have the same layout on both sides, so the bytes are the app's with SCM_RIGHTS fds made the
-/// host's (their files held in `passed`) and an SCM_CREDENTIALS pid of the app made the
+/// host fds that carry them (held in `passed`, see [`super::rights`]) and an SCM_CREDENTIALS
+/// pid of the app made the
 /// monitor's. Any other message, or any control on an INET socket, is EINVAL.
 fn send_control(
     cx: &Ctx<'_, '_>,
     s: &Socket,
     at: u64,
     len: u64,
-    passed: &mut Vec<OpenFile>,
+    passed: &mut Vec<OwnedFd>,
 ) -> Result<Vec<u8>, Errno> {
     if len > CONTROL_MAX as u64 {
         return Err(Errno::ENOBUFS);
@@ -1181,9 +1213,9 @@ fn send_control(
                         let p = data.start + i * 4;
                         let fd = i32::from_ne_bytes(c[p..p + 4].try_into().unwrap_or([0; 4]));
                         let file = cx.process.fds().get(fd as u32 as u64)?.file;
-                        let host = file.host_fd().ok_or(Errno::EBADF)?.as_raw_fd();
-                        c[p..p + 4].copy_from_slice(&host.to_ne_bytes());
-                        passed.push(file);
+                        let host = super::rights::carrier(&file).ok_or(Errno::ENFILE)?;
+                        c[p..p + 4].copy_from_slice(&host.as_raw_fd().to_ne_bytes());
+                        passed.push(host);
                     }
                 }
                 libc::SCM_CREDENTIALS if data.len() >= 12 => {
@@ -1202,9 +1234,9 @@ fn send_control(
     Ok(c)
 }
 
-/// The host's control messages of a recvmsg for the app: SCM_RIGHTS sockets installed as its
-/// fds (with FD_CLOEXEC for MSG_CMSG_CLOEXEC), anything else passed closed; a monitor pid in
-/// SCM_CREDENTIALS as the app's. The bytes, and MSG_CTRUNC when a file was left out.
+/// The host's control messages of a recvmsg for the app: SCM_RIGHTS files installed as its
+/// fds (with FD_CLOEXEC for MSG_CMSG_CLOEXEC), a host fd the app may not have closed; a monitor
+/// pid in SCM_CREDENTIALS as the app's. The bytes, and MSG_CTRUNC when a file was left out.
 fn recv_control(cx: &Ctx<'_, '_>, c: &[u8], room: usize, cloexec: bool) -> (Vec<u8>, i32) {
     let mut out = Vec::with_capacity(c.len());
     let mut trunc = 0;
@@ -1249,13 +1281,15 @@ fn recv_control(cx: &Ctx<'_, '_>, c: &[u8], room: usize, cloexec: bool) -> (Vec<
     (out, trunc)
 }
 
-/// A socket passed by SCM_RIGHTS as a new fd of the app; None (the fd closed) for any other
-/// kind of file, or when the app has no fd number left.
+/// A file passed by SCM_RIGHTS as a new fd of the app ([`super::rights::received`]); None (the
+/// fd closed) when it is none the app may have, or when the app has no fd number left.
 fn adopt(cx: &Ctx<'_, '_>, fd: OwnedFd, cloexec: bool) -> Option<u64> {
-    let st = rustix::fs::fstat(&fd).ok()?;
-    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Socket {
-        return None;
-    }
+    let file = super::rights::received(cx, fd)?;
+    cx.process.fds().alloc(0, Fd { file, cloexec }).ok()
+}
+
+/// A host socket received by SCM_RIGHTS; None for a family the app cannot have.
+pub(super) fn from_host(fd: OwnedFd) -> Option<OpenFile> {
     let opt = |name: i32| -> Option<i32> {
         let mut v = 0i32;
         let mut len = 4 as libc::socklen_t;
@@ -1275,8 +1309,7 @@ fn adopt(cx: &Ctx<'_, '_>, fd: OwnedFd, cloexec: bool) -> Option<u64> {
     if domain != libc::AF_UNIX && !inet(domain) {
         return None;
     }
-    let file: OpenFile = Arc::new(Socket::new(fd, domain, ty));
-    cx.process.fds().alloc(0, Fd { file, cloexec }).ok()
+    Some(Arc::new(Socket::new(fd, domain, ty)))
 }
 
 /// getsockname(fd, addr, addrlen).

@@ -45,6 +45,21 @@ pub enum Kind {
     /// A socket address the call fills, its length in the socklen_t argument N points at;
     /// shown once the call succeeded.
     SockAddrOut(usize),
+    /// epoll_create1's flags (`EPOLL_CLOEXEC`, 0 for none).
+    EpollFlags,
+    /// epoll_ctl's op (`EPOLL_CTL_ADD`, …).
+    EpollOp,
+    /// epoll_ctl's `struct epoll_event` (`{events=EPOLLIN|EPOLLET, data={u32=4, u64=4}}`),
+    /// an address for the op in argument N being EPOLL_CTL_DEL, as strace.
+    EpollEvent(usize),
+    /// epoll_wait's array of ready events, as many as the call returned (`[]` for none), an
+    /// address when it failed.
+    EpollEvents,
+    /// A `struct timespec` the call reads, shown once it succeeded (strace decodes it at the
+    /// call's end: an address when it failed).
+    TimespecIn,
+    /// A sigset the call reads, its size in argument N; shown once the call succeeded.
+    SigSetIn(usize),
     /// rt_sigreturn's restored mask (`{mask=[USR1]}`; the caller puts the mask in the
     /// argument).
     SigMask,
@@ -55,6 +70,9 @@ use Kind::*;
 /// The call's argument kinds, from its row in the syscall table; none for a call umon does
 /// not serve (all six registers in hex), except those strace shows without arguments.
 fn signature(nr: u64) -> Option<&'static [Kind]> {
+    if let Some(sig) = decoded_here(nr) {
+        return Some(sig);
+    }
     if let Some(row) = crate::linux::table::row(nr) {
         return Some(row.args);
     }
@@ -62,6 +80,65 @@ fn signature(nr: u64) -> Option<&'static [Kind]> {
     crate::linux::table::NO_ARGS_UNSERVED
         .contains(&s)
         .then_some(&[])
+}
+
+/// The epoll calls, whose structures strace decodes (their table rows say Hex).
+fn decoded_here(nr: u64) -> Option<&'static [Kind]> {
+    Some(match Sysno::new(usize::try_from(nr).ok()?)? {
+        Sysno::epoll_create1 => &[EpollFlags],
+        Sysno::epoll_ctl => &[Int, EpollOp, Int, EpollEvent(1)],
+        Sysno::epoll_wait => &[Int, EpollEvents, Int, Int],
+        Sysno::epoll_pwait => &[Int, EpollEvents, Int, Int, SigSetIn(5), Size],
+        Sysno::epoll_pwait2 => &[Int, EpollEvents, Int, TimespecIn, SigSetIn(5), Size],
+        _ => return None,
+    })
+}
+
+/// EPOLL_CTL_DEL.
+const EPOLL_CTL_DEL: u64 = 2;
+
+/// The epoll event bits in strace's order.
+const EPOLL_EVENTS: &[(u64, &str)] = &[
+    (0x1, "EPOLLIN"),
+    (0x2, "EPOLLPRI"),
+    (0x4, "EPOLLOUT"),
+    (0x8, "EPOLLERR"),
+    (0x10, "EPOLLHUP"),
+    (0x20, "EPOLLNVAL"),
+    (0x40, "EPOLLRDNORM"),
+    (0x80, "EPOLLRDBAND"),
+    (0x100, "EPOLLWRNORM"),
+    (0x200, "EPOLLWRBAND"),
+    (0x400, "EPOLLMSG"),
+    (0x2000, "EPOLLRDHUP"),
+    (1 << 27, "EPOLL_URING_WAKE"),
+    (1 << 28, "EPOLLEXCLUSIVE"),
+    (1 << 29, "EPOLLWAKEUP"),
+    (1 << 30, "EPOLLONESHOT"),
+    (1 << 31, "EPOLLET"),
+];
+
+/// One `struct epoll_event` (packed on x86-64: events at 0, data at 4) as strace prints it.
+fn epoll_event(e: [u8; 12]) -> String {
+    let events = u32::from_ne_bytes([e[0], e[1], e[2], e[3]]);
+    let data = u64::from_ne_bytes([e[4], e[5], e[6], e[7], e[8], e[9], e[10], e[11]]);
+    format!(
+        "{{events={}, data={{u32={}, u64={data}}}}}",
+        flags(u64::from(events), EPOLL_EVENTS, "0"),
+        data as u32
+    )
+}
+
+/// `n` epoll events at `at`, an address if any is unreadable.
+fn epoll_events(at: u64, n: u64, mem: &GuestMem, space: &AddrSpace) -> String {
+    let mut out = Vec::new();
+    for i in 0..n {
+        match space.read_val::<[u8; 12]>(mem, at.wrapping_add(i * 12)) {
+            Ok(e) => out.push(epoll_event(e)),
+            Err(_) => return format!("{at:#x}"),
+        }
+    }
+    format!("[{}]", out.join(", "))
 }
 
 /// A socket address in the app's memory, as strace shows it.
@@ -121,6 +198,37 @@ fn one(kind: Kind, i: usize, call: &Call, mem: &GuestMem, space: &AddrSpace) -> 
         SockAddrOut(len_arg) => match (call.result, space.read_val::<u32>(mem, call.args[len_arg]))
         {
             (Outcome::Returned(n), Ok(len)) if n >= 0 => sockaddr(v, u64::from(len), mem, space),
+            _ => format!("{v:#x}"),
+        },
+        EpollFlags if v != 0 && v & oflag::CLOEXEC == 0 => format!("{v:#x} /* EPOLL_??? */"),
+        EpollFlags => flags(v, &[(oflag::CLOEXEC, "EPOLL_CLOEXEC")], "0"),
+        EpollOp => match v as u32 {
+            0 => "0 /* EPOLL_CTL_??? */".into(),
+            1 => "EPOLL_CTL_ADD".into(),
+            2 => "EPOLL_CTL_DEL".into(),
+            3 => "EPOLL_CTL_MOD".into(),
+            o => format!("{o:#x} /* EPOLL_CTL_??? */"),
+        },
+        EpollEvent(_) if v == 0 => "NULL".into(),
+        EpollEvent(op) if call.args[op] as u32 as u64 == EPOLL_CTL_DEL => format!("{v:#x}"),
+        EpollEvent(_) => match space.read_val::<[u8; 12]>(mem, v) {
+            Ok(e) => epoll_event(e),
+            Err(_) => format!("{v:#x}"),
+        },
+        EpollEvents => match call.result {
+            Outcome::Returned(n) if n >= 0 => epoll_events(v, n as u64, mem, space),
+            _ if v == 0 => "NULL".into(),
+            _ => format!("{v:#x}"),
+        },
+        TimespecIn | SigSetIn(_) if v == 0 => "NULL".into(),
+        TimespecIn => match (call.result, space.read_val::<[i64; 2]>(mem, v)) {
+            (Outcome::Returned(n), Ok([sec, nsec])) if n >= 0 => {
+                format!("{{tv_sec={sec}, tv_nsec={nsec}}}")
+            }
+            _ => format!("{v:#x}"),
+        },
+        SigSetIn(size) => match (call.result, space.read_val::<u64>(mem, v)) {
+            (Outcome::Returned(n), Ok(mask)) if n >= 0 && call.args[size] == 8 => sigset(mask),
             _ => format!("{v:#x}"),
         },
         FdPair => match (call.result, space.read_val::<[i32; 2]>(mem, v)) {
@@ -291,5 +399,17 @@ mod tests {
         assert_eq!(quote(b"a\"b\n\x01", 10), "\"a\\\"b\\n\\1\"");
         assert_eq!(flags(3, &[(1, "A"), (2, "B")], "0"), "A|B");
         assert_eq!(flags(0x11, &[(1, "A")], "0"), "A|0x10");
+    }
+
+    #[test]
+    fn epoll_events_as_strace() {
+        let mut e = [0u8; 12];
+        e[..4].copy_from_slice(&(0x8000_0001u32 | 0x1000).to_ne_bytes());
+        e[4..].copy_from_slice(&0x1_0000_0007u64.to_ne_bytes());
+        assert_eq!(
+            epoll_event(e),
+            "{events=EPOLLIN|EPOLLET|0x1000, data={u32=7, u64=4294967303}}"
+        );
+        assert_eq!(epoll_event([0; 12]), "{events=0, data={u32=0, u64=0}}");
     }
 }
