@@ -7,6 +7,9 @@
 //!   and umon's as a fraction of native's (goal: >= 0.9).
 //! - `threads/*pipe_256mib`: 256 MiB from one thread to another through a pipe in 64 KiB
 //!   writes and reads; the `pipe_throughput` line printed at the end gives MiB/s both ways.
+//! - `threads/*_mprotect_x2000_{alone,spinning}`: 2000 mprotect(PROT_NONE)/mprotect(RW)
+//!   round trips on a touched page, alone and with another thread spinning in guest code
+//!   (every takeaway then reaches its vCPU: umon's TLB shootdown, Linux's IPI).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 
@@ -50,6 +53,21 @@ fn futex_pingpong(c: &mut Criterion) {
     g.bench_function("native_futex_pingpong_x10000", |b| {
         b.iter(|| assert_eq!(native_run(&app, &[ROUND_TRIPS]), 0))
     });
+    g.finish();
+}
+
+fn mprotect_shootdown(c: &mut Criterion) {
+    let app = c_app("thr_mprotect");
+    let mut g = c.benchmark_group("threads");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    for (name, threads) in [("alone", "1"), ("spinning", "2")] {
+        g.bench_function(format!("umon_mprotect_x2000_{name}"), |b| {
+            b.iter(|| assert_eq!(umon_run(&app, &["2000", threads]), 0))
+        });
+        g.bench_function(format!("native_mprotect_x2000_{name}"), |b| {
+            b.iter(|| assert_eq!(native_run(&app, &["2000", threads]), 0))
+        });
+    }
     g.finish();
 }
 
@@ -145,6 +163,7 @@ criterion_group!(
     benches,
     create_join,
     futex_pingpong,
+    mprotect_shootdown,
     spin,
     parallel_speedup,
     pipe,
