@@ -573,7 +573,8 @@ fn proc_self_maps_names_the_libraries_as_natively() {
 /// The program's own lines and its interpreter's in /proc/self/maps, as Linux's ELF loader
 /// maps them: one line per segment with its file offset (the RELRO part of the data segment a
 /// line of its own once ld.so protected it), device, inode and path (the interpreter's with
-/// its symlinks resolved), and the zeroed data past the file's last page an anonymous line.
+/// its symlinks resolved), and the zeroed data past the file's last page an anonymous line;
+/// then the `[heap]` lines (anonymous memory over the break's range, however it was made).
 /// Addresses differ; sizes, permissions, offsets, devices, inodes, paths and order must not.
 #[test]
 fn proc_self_maps_shows_the_program_and_its_interpreter_as_natively() {
@@ -591,9 +592,11 @@ fn proc_self_maps_shows_the_program_and_its_interpreter_as_natively() {
         text.contains(" 00:00 0 \n"),
         "no line past the file: {text}"
     );
+    assert!(text.contains(" [heap]\n"), "no heap: {text}");
 }
 
-/// The same for a musl program: musl's interpreter is its libc.so, named by its real path.
+/// The same for a musl program: musl's interpreter is its libc.so, named by its real path;
+/// its malloc makes the first page of the break PROT_NONE, still `[heap]`.
 #[test]
 fn proc_self_maps_shows_a_musl_program_and_its_interpreter_as_natively() {
     if !common::require_kvm() || host_program(MUSL_LDSO).is_none() {

@@ -6,7 +6,8 @@
  * "images": the lines of the program itself (the file /proc/self/exe names) and of the
  * interpreter (the file mapped at AT_BASE), as the kernel's ELF loader mapped them, each with
  * its size, and the anonymous line right after a file's last line (its zeroed part past the
- * file). */
+ * file); then the [heap] lines (anonymous memory over the break's range, however made), each
+ * with its size. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -56,6 +57,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     char line[4096];
+    static char heap[16384];
+    size_t heap_at = 0;
     int n = 0;
     unsigned long last_end = 0; /* end of the last image file line printed, 0 if not the last */
     while (fgets(line, sizeof line, f)) {
@@ -75,7 +78,15 @@ int main(int argc, char **argv) {
             continue;
         }
         int anon = !path && !strchr(line, '[');
-        if (path && (names(path, exe) || names(path, interp))) {
+        if (strstr(line, " [heap]\n")) {
+            /* Printed last, without the padding (whose width follows the addresses'). */
+            char perms[8], offset[32], dev[32], ino[32];
+            if (sscanf(rest + 1, "%7s %31s %31s %31s", perms, offset, dev, ino) == 4)
+                heap_at += snprintf(heap + heap_at, sizeof heap - heap_at, "%#lx %s %s %s %s [heap]\n",
+                                    end - start, perms, offset, dev, ino);
+            n++;
+            last_end = 0;
+        } else if (path && (names(path, exe) || names(path, interp))) {
             printf("%#lx %s", end - start, rest + 1), n++;
             last_end = end;
         } else if (anon && last_end == start) {
@@ -86,6 +97,7 @@ int main(int argc, char **argv) {
         }
     }
     fclose(f);
+    fputs(heap, stdout);
     printf("%d %s mappings\n", n, images ? "image" : "library");
     return zeroed[sizeof zeroed - 1] == 0;
 }

@@ -741,11 +741,13 @@ struct MapsLine {
 /// `/proc/<pid>/maps` from the mapping tree, in Linux's format: the executable's and the
 /// interpreter's pages as Linux's ELF loader maps them (a line per segment's file part with its
 /// offset, device and inode, its zeroed part beyond the file an anonymous line), file
-/// mappings by their files, `[heap]`, `[stack]`, `[vvar]`, `[vdso]`, the legacy vsyscall page.
+/// mappings by their files, `[heap]` (anonymous memory over the break's range), `[stack]`,
+/// `[vvar]`, `[vdso]`, the legacy vsyscall page.
 fn maps(cx: &Ctx<'_, '_>) -> String {
     use crate::linux::mm::vma::Kind;
     let images = image_lines(cx);
     let space = cx.process.space();
+    let (brk_start, brk) = (space.arena.brk_start, space.arena.brk);
     let mut lines: Vec<MapsLine> = Vec::new();
     for (start, v) in space.vmas() {
         let line = |start: u64, end: u64| MapsLine {
@@ -779,11 +781,13 @@ fn maps(cx: &Ctx<'_, '_>) -> String {
                 image_vma(&images, start, v.end, &line, &mut lines);
                 continue;
             }
-            Kind::Heap => b"[heap]",
+            // Linux's vma_is_initial_heap: anonymous memory that overlaps the break's range,
+            // however it was made (brk, or an mmap/mprotect over part of it).
+            Kind::Heap | Kind::Anon if start < brk && v.end > brk_start => b"[heap]",
+            Kind::Heap | Kind::Anon => b"",
             Kind::Stack => b"[stack]",
             Kind::Vvar => b"[vvar]",
             Kind::Vdso => b"[vdso]",
-            Kind::Anon => b"",
         };
         lines.push(MapsLine {
             name: name.to_vec(),
