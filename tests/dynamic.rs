@@ -569,3 +569,83 @@ fn proc_self_maps_names_the_libraries_as_natively() {
     let out = same("maps", &app, &[], ENV, b"", &[&apps_dir(&app)]);
     assert!(stdout(&out).contains("libc.so.6"), "{out:?}");
 }
+
+/// The program's own lines and its interpreter's in /proc/self/maps, as Linux's ELF loader
+/// maps them: one line per segment with its file offset (the RELRO part of the data segment a
+/// line of its own once ld.so protected it), device, inode and path (the interpreter's with
+/// its symlinks resolved), and the zeroed data past the file's last page an anonymous line;
+/// then the `[heap]` lines (anonymous memory over the break's range, however it was made).
+/// Addresses differ; sizes, permissions, offsets, devices, inodes, paths and order must not.
+#[test]
+fn proc_self_maps_shows_the_program_and_its_interpreter_as_natively() {
+    if !common::require_kvm() || host_program(GLIBC_LDSO).is_none() {
+        return;
+    }
+    let app = c_app("dyn_maps", Link::Dynamic);
+    let out = same("images", &app, &["images"], ENV, b"", &[&apps_dir(&app)]);
+    let text = stdout(&out);
+    let real = std::fs::canonicalize(GLIBC_LDSO).unwrap();
+    assert!(text.contains(&format!(" {}\n", s(&real))), "{text}");
+    let exe = std::fs::canonicalize(&app).unwrap();
+    assert!(text.contains(&format!(" {}\n", s(&exe))), "{text}");
+    assert!(
+        text.contains(" 00:00 0 \n"),
+        "no line past the file: {text}"
+    );
+    assert!(text.contains(" [heap]\n"), "no heap: {text}");
+}
+
+/// The same for a musl program: musl's interpreter is its libc.so, named by its real path;
+/// its malloc makes the first page of the break PROT_NONE, still `[heap]`.
+#[test]
+fn proc_self_maps_shows_a_musl_program_and_its_interpreter_as_natively() {
+    if !common::require_kvm() || host_program(MUSL_LDSO).is_none() {
+        return;
+    }
+    if host_program("/usr/bin/musl-gcc").is_none() {
+        return;
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/dyn_maps.c");
+    let app = built("dyn_maps-musl-dynamic", |out| {
+        let mut cmd = std::process::Command::new("musl-gcc");
+        cmd.args(["-O2", "-o"]).arg(out).arg(&src);
+        cmd
+    });
+    let out = same(
+        "musl images",
+        &app,
+        &["images"],
+        ENV,
+        b"",
+        &[&apps_dir(&app)],
+    );
+    let text = stdout(&out);
+    let real = std::fs::canonicalize(MUSL_LDSO).unwrap();
+    assert!(text.contains(&format!(" {}\n", s(&real))), "{text}");
+}
+
+/// A static and a static-pie program: their own segments' lines, as Linux shows them.
+#[test]
+fn proc_self_maps_shows_static_programs_as_natively() {
+    if !common::require_kvm() {
+        return;
+    }
+    for link in Link::RUNNABLE {
+        let app = c_app("dyn_maps", link);
+        let out = same(
+            "static images",
+            &app,
+            &["images"],
+            ENV,
+            b"",
+            &[&apps_dir(&app)],
+        );
+        let text = stdout(&out);
+        let exe = std::fs::canonicalize(&app).unwrap();
+        assert!(text.contains(&format!(" {}\n", s(&exe))), "{text}");
+        assert!(
+            text.contains(" 00:00 0 \n"),
+            "no line past the file: {text}"
+        );
+    }
+}

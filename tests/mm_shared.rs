@@ -603,3 +603,63 @@ fn sigterm_to_umon_ends_processes_whose_threads_wait_on_a_shared_futex_as_native
 fn s_out(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// A memfd is host memory outside every volume, so umon holds it to the size of the
+/// application's memory, as a file on a full tmpfs of that size: a write, pwrite, writev,
+/// copy_file_range, sendfile or splice that would go past it is cut short there, ENOSPC when
+/// no byte fits, and fallocate past it is ENOSPC (`fd::file::memory_file_cap`). Linux's
+/// memfds have no such limit (natively the program reports "no limit" after 128 MiB), so the
+/// behaviour is asserted directly under `-m 64M`: the limit lies below 64 MiB and every call
+/// answers as that rule says.
+#[test]
+fn a_memfd_holds_at_most_the_applications_memory_as_a_full_tmpfs() {
+    if !common::require_kvm() {
+        return;
+    }
+    let app = apps::c_app("memfd_cap", apps::Link::Static);
+    let out = apps::umon_run(
+        &["-m", "64M", "--timeout", UMON_TIMEOUT],
+        &app,
+        &[] as &[&str],
+        b"",
+    );
+    let text = s_out(&out.stdout);
+    assert!(out.status.success(), "{text}{}", s_out(&out.stderr));
+    let limit: u64 = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("limit "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no limit found under -m 64M:\n{text}"));
+    assert!(
+        (32 << 20..=64 << 20).contains(&limit),
+        "limit {limit} for -m 64M"
+    );
+    let expected = format!(
+        "limit {limit}
+write at the limit: ENOSPC
+empty write at the limit: 0
+size is the limit: 1
+pwrite across: 1
+pwrite at: ENOSPC
+pwrite past: ENOSPC
+pwrite below: 4096
+writev across: 10
+writev at: ENOSPC
+pwritev across: 12
+fallocate to: 0
+fallocate past: ENOSPC
+source: 4096
+copy_file_range across: 100
+copy_file_range at: ENOSPC
+sendfile across: 50
+sendfile at: ENOSPC
+splice across: 30
+splice at: ENOSPC
+size is still the limit: 1
+ftruncate to half: 0
+write after truncation: 1048576
+"
+    );
+    assert_eq!(text, expected);
+}

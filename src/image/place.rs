@@ -79,6 +79,96 @@ pub struct LoadedApp {
     pub symbols: super::symbols::Symbols,
 }
 
+/// One image (the executable or its interpreter) as Linux's ELF loader maps it, for
+/// `/proc/self/maps`: which pages are a view of which file offset and which are anonymous.
+#[derive(Debug)]
+pub struct ImageMap {
+    /// The interpreter's path as PT_INTERP gives it (its name is where that file is now in the
+    /// guest's view); None for the executable (named as `/proc/self/exe`).
+    pub interp: Option<Vec<u8>>,
+    /// The interpreter's file as opened at load time, kept to find its current path.
+    pub file: Option<File>,
+    /// (st_dev, st_ino) of the file as loaded (None for an image given as bytes).
+    pub id: Option<(u64, u64)>,
+    /// Its pages, sorted and disjoint ([`linux_pieces`]).
+    pub pieces: Vec<ImagePiece>,
+}
+
+/// A run of an image's pages mapped one way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImagePiece {
+    /// First byte (page-aligned).
+    pub start: u64,
+    /// One past the last byte (page-aligned).
+    pub end: u64,
+    /// The file offset of `start`; None for the anonymous memory past a segment's file part.
+    pub offset: Option<u64>,
+    /// The segment's PF_R/PF_W/PF_X as PROT_* bits: Linux merges two segments' mappings only
+    /// when their flags match and their offsets continue.
+    pub prot: u32,
+}
+
+/// How Linux's `elf_load` maps `plan`'s segments: a segment's file part is a private mapping
+/// of its whole pages from its page-aligned offset; the zeroed part beyond its file's last
+/// page is anonymous memory (`vm_brk_flags`; a segment without file bytes is all anonymous).
+/// A later segment replaces what an earlier one mapped on a shared page (MAP_FIXED).
+pub fn linux_pieces(plan: &LoadPlan) -> Vec<ImagePiece> {
+    let down = |a: u64| a & !(PAGE_4K - 1);
+    let up = |a: u64| a.next_multiple_of(PAGE_4K);
+    let mut pieces: Vec<ImagePiece> = Vec::new();
+    let mut add = |new: ImagePiece| {
+        if new.end <= new.start {
+            return;
+        }
+        let mut kept = Vec::with_capacity(pieces.len() + 2);
+        for p in pieces.drain(..) {
+            if p.end <= new.start || new.end <= p.start {
+                kept.push(p);
+                continue;
+            }
+            if p.start < new.start {
+                kept.push(ImagePiece {
+                    end: new.start,
+                    ..p
+                });
+            }
+            if new.end < p.end {
+                kept.push(ImagePiece {
+                    start: new.end,
+                    offset: p.offset.map(|o| o + (new.end - p.start)),
+                    ..p
+                });
+            }
+        }
+        kept.push(new);
+        kept.sort_by_key(|p| p.start);
+        pieces = kept;
+    };
+    for s in &plan.segments {
+        let prot = u32::from(s.read) | u32::from(s.write) << 1 | u32::from(s.exec) << 2;
+        let start = down(s.vaddr);
+        let zero_start = if s.filesz > 0 {
+            let end = up(s.vaddr + s.filesz);
+            add(ImagePiece {
+                start,
+                end,
+                offset: Some(s.offset - (s.vaddr - start)),
+                prot,
+            });
+            end
+        } else {
+            start
+        };
+        add(ImagePiece {
+            start: zero_start,
+            end: up(s.vaddr + s.memsz),
+            offset: None,
+            prot,
+        });
+    }
+    pieces
+}
+
 /// Machine facts that go into the auxiliary vector.
 pub struct AuxFacts {
     /// CPUID(1).EDX as the guest sees it.
@@ -367,6 +457,8 @@ fn open_and_plan(cfg: Program<'_>) -> Result<(ExeImage, LoadPlan), LoaderError> 
 struct Interp {
     /// Its guest path, for messages.
     name: String,
+    /// Its path as PT_INTERP gives it.
+    path: Vec<u8>,
     image: ExeImage,
     plan: LoadPlan,
 }
@@ -441,6 +533,7 @@ fn open_interp(
     }
     Ok(Some(Interp {
         name,
+        path,
         image,
         plan: interp_plan,
     }))
@@ -582,13 +675,32 @@ pub fn load(
             abs
         }
     };
+    let entry = interp.as_ref().map_or(plan.entry, |i| i.plan.entry);
+    let mut images = vec![ImageMap {
+        interp: None,
+        file: None,
+        id: source.file_id(),
+        pieces: linux_pieces(&plan),
+    }];
+    if let Some(i) = interp {
+        let id = i.image.file_id();
+        images.push(ImageMap {
+            interp: Some(i.path),
+            file: match i.image {
+                ExeImage::File { file, .. } => Some(file),
+                ExeImage::Bytes(_) => None,
+            },
+            id,
+            pieces: linux_pieces(&i.plan),
+        });
+    }
     Ok(LoadedApp {
-        entry: interp.as_ref().map_or(plan.entry, |i| i.plan.entry),
+        entry,
         rsp: initial.rsp,
         regions,
         arena,
         exe,
-        symbols: super::symbols::Symbols::new(source, plan.bias),
+        symbols: super::symbols::Symbols::new(source, plan.bias).with_images(images),
     })
 }
 
@@ -707,4 +819,89 @@ fn place_image(
         page += PAGE_4K;
     }
     Ok(regions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::elf::{AppKind, Segment};
+
+    fn seg(vaddr: u64, offset: u64, filesz: u64, memsz: u64, w: bool, x: bool) -> Segment {
+        Segment {
+            vaddr,
+            memsz,
+            offset,
+            filesz,
+            read: true,
+            write: w,
+            exec: x,
+        }
+    }
+
+    fn plan(segments: Vec<Segment>) -> LoadPlan {
+        LoadPlan {
+            kind: AppKind::Static,
+            bias: 0,
+            start: segments[0].vaddr & !(PAGE_4K - 1),
+            end: segments
+                .iter()
+                .map(|s| (s.vaddr + s.memsz).next_multiple_of(PAGE_4K))
+                .max()
+                .unwrap_or(0),
+            segments,
+            entry: 0,
+            phdr: 0,
+            phent: 0,
+            phnum: 0,
+            interp: None,
+        }
+    }
+
+    fn piece(start: u64, end: u64, offset: Option<u64>, prot: u32) -> ImagePiece {
+        ImagePiece {
+            start,
+            end,
+            offset,
+            prot,
+        }
+    }
+
+    /// Segments on pages of their own: a file line each from the page-aligned offset, the
+    /// zeroed part past the file's last page anonymous, none when it ends in that page.
+    #[test]
+    fn segments_map_their_whole_pages_and_the_zeroed_rest_is_anonymous() {
+        let p = plan(vec![
+            seg(0x40_0000, 0, 0x6c0, 0x6c0, false, false),
+            seg(0x40_1000, 0x1000, 0x1c5, 0x1c5, false, true),
+            seg(0x40_3dd0, 0x2dd0, 0x258, 0x6_1d10, true, false),
+            seg(0x46_8000, 0x3000, 0, 0x10, true, false),
+        ]);
+        assert_eq!(
+            linux_pieces(&p),
+            [
+                piece(0x40_0000, 0x40_1000, Some(0), 1),
+                piece(0x40_1000, 0x40_2000, Some(0x1000), 5),
+                piece(0x40_3000, 0x40_5000, Some(0x2000), 3),
+                piece(0x40_5000, 0x46_6000, None, 3),
+                piece(0x46_8000, 0x46_9000, None, 3),
+            ]
+        );
+    }
+
+    /// Two segments sharing a page: the later one's mapping replaces the earlier one's there.
+    #[test]
+    fn a_later_segment_replaces_an_earlier_one_on_a_shared_page() {
+        let p = plan(vec![
+            seg(0x1000, 0x1000, 0x2800, 0x2800, false, true),
+            seg(0x3900, 0x2900, 0x100, 0x3000, true, false),
+        ]);
+        assert_eq!(
+            linux_pieces(&p),
+            [
+                piece(0x1000, 0x3000, Some(0x1000), 5),
+                piece(0x3000, 0x4000, Some(0x2000), 3),
+                piece(0x4000, 0x7000, None, 3),
+            ]
+        );
+    }
 }

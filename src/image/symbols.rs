@@ -1,7 +1,7 @@
 //! The application's function symbols, for the one line a fatal signal reports ("main+0x14").
 //! Read lazily, once, from the executable opened at load time: never re-opened by path (the
 //! application may have replaced the file), never read past the length it had then.
-use super::place::ExeImage;
+use super::place::{ExeImage, ImageMap};
 use std::sync::OnceLock;
 
 /// The symbols of one loaded executable.
@@ -13,6 +13,8 @@ pub struct Symbols {
     table: OnceLock<Vec<(u64, u64, String)>>,
     /// (st_dev, st_ino) of the executable file, as opened at load time.
     file_id: Option<(u64, u64)>,
+    /// The executable and its interpreter as Linux maps them (for `/proc/self/maps`).
+    images: Vec<ImageMap>,
 }
 
 impl Symbols {
@@ -23,7 +25,19 @@ impl Symbols {
             image,
             bias,
             table: OnceLock::new(),
+            images: Vec::new(),
         }
+    }
+
+    /// These symbols with the images' maps (the executable's first).
+    pub fn with_images(mut self, images: Vec<ImageMap>) -> Symbols {
+        self.images = images;
+        self
+    }
+
+    /// The executable and its interpreter as Linux maps them (the executable's first).
+    pub fn images(&self) -> &[ImageMap] {
+        &self.images
     }
 
     /// (st_dev, st_ino) of the running executable (None when it was not loaded from a file):

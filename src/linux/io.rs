@@ -237,6 +237,7 @@ fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Op
 /// kills it by default; held while blocked) and the write fails with EFBIG; short of it, the
 /// write is cut at the limit.
 /// The file is a regular one: a volume file, or a standard stream umon was given as a file.
+/// Then a memfd's cap ([`super::fd::file::memory_file_cap`]): cut at it, ENOSPC past it.
 pub(crate) fn fsize_limit(
     cx: &mut Ctx<'_, '_>,
     file: &OpenFile,
@@ -244,7 +245,8 @@ pub(crate) fn fsize_limit(
     at: Option<u64>,
 ) -> Result<u64, Stop> {
     let limit = super::proc::file_size_limit(cx);
-    if limit == u64::MAX {
+    let cap = super::fd::file::memory_file_cap(cx, &**file);
+    if limit == u64::MAX && cap.is_none() {
         return Ok(len);
     }
     let Some(fd) = file.host_fd() else {
@@ -262,7 +264,7 @@ pub(crate) fn fsize_limit(
         super::signal::raise(cx, libc::SIGXFSZ as u64, "file size limit exceeded")?;
         return Err(Errno::EFBIG.into());
     }
-    Ok(len.min(limit - pos))
+    Ok(super::fd::file::within_cap(pos, len.min(limit - pos), cap)?)
 }
 
 /// RLIMIT_FSIZE for truncating a file to `size`, as Linux's inode_newsize_ok: past the limit

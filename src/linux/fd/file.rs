@@ -159,6 +159,33 @@ pub(crate) fn write_at_offset(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usiz
     Ok(done)
 }
 
+/// The most bytes `file` may hold when it is memory umon made for the application outside
+/// every volume (a memfd): its pages are the host's memory, so it is a file on a tmpfs the size
+/// of the application's memory (`-m`, the bytes its anonymous memory may occupy). A write or
+/// fallocate that would go past it is cut short there, ENOSPC when no byte fits. (Linux's
+/// memfds have no such limit; a tmpfs counts blocks rather than the file's length, which here
+/// bounds both.) None for a file in a volume and for every other kind.
+pub(crate) fn memory_file_cap(
+    cx: &crate::linux::Ctx<'_, '_>,
+    file: &dyn FileDescription,
+) -> Option<u64> {
+    let h = file.as_volume()?;
+    if h.kind != FileKind::Regular || cx.process.fs().get_mount(h.mount).is_some() {
+        return None;
+    }
+    Some(cx.process.space().backing_limit_bytes())
+}
+
+/// A write of `len` bytes at `pos` to a file that holds at most `cap` bytes
+/// ([`memory_file_cap`]): the bytes that fit, ENOSPC when none does.
+pub(crate) fn within_cap(pos: u64, len: u64, cap: Option<u64>) -> Result<u64, syscalls::Errno> {
+    match cap {
+        Some(cap) if len > 0 && pos >= cap => Err(syscalls::Errno::ENOSPC),
+        Some(cap) => Ok(len.min(cap.saturating_sub(pos))),
+        None => Ok(len),
+    }
+}
+
 /// The status flags of a host fd as the guest sees them. The host adds O_CLOEXEC to every fd it
 /// opens for the guest; that is an fd flag, never a status flag the guest sees.
 pub(crate) fn host_status_flags(fd: BorrowedFd<'_>) -> Result<u64, rustix::io::Errno> {

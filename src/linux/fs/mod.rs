@@ -1490,12 +1490,12 @@ pub(crate) fn fallocate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     };
     // A memfd is in no volume, and writable. Its blocks are host memory (tmpfs), which one
     // call could otherwise fill: a memfd holds at most the app's memory (-m), like a tmpfs
-    // of that size (ENOSPC past it).
-    let in_volume = cx.process.fs().get_mount(h.mount).is_some();
-    if !h.writable_volume && in_volume {
+    // of that size (ENOSPC past it; `memory_file_cap`, as writes).
+    let cap = crate::linux::fd::file::memory_file_cap(cx, &*file);
+    if !h.writable_volume && cap.is_none() {
         return Err(Errno::EROFS.into());
     }
-    if !in_volume && (offset + len) as u64 > cx.process.space().backing_limit_bytes() {
+    if cap.is_some_and(|cap| (offset + len) as u64 > cap) {
         return Err(Errno::ENOSPC.into());
     }
     let flags = rustix::fs::FallocateFlags::from_bits_retain(mode);

@@ -657,64 +657,233 @@ fn comm(p: &crate::linux::Process) -> String {
     String::from_utf8_lossy(&name[..n]).into_owned()
 }
 
-/// `/proc/<pid>/maps` from the mapping tree, in Linux's format: the image's segments named by
-/// the executable's path, `[heap]`, `[stack]`, `[vvar]`, `[vdso]`, and the legacy vsyscall page.
+/// An image (the executable or its interpreter) as `maps` shows it: its pieces, and the name,
+/// device and inode its file lines carry.
+struct ImageLines {
+    pieces: Vec<crate::image::place::ImagePiece>,
+    name: Vec<u8>,
+    id: (u64, u64),
+}
+
+/// The images of the process's program: the executable named as `/proc/self/exe`, the
+/// interpreter by where its file is now in the guest's view (symlinks resolved, as d_path).
+fn image_lines(cx: &Ctx<'_, '_>) -> Vec<ImageLines> {
+    use std::os::fd::AsFd;
+    let symbols = cx
+        .process
+        .symbols
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let Some(symbols) = symbols else {
+        return Vec::new();
+    };
+    let exe = cx.process.exe().clone();
+    let fs = cx.process.fs();
+    let fstat_id = |f: BorrowedFd<'_>| {
+        rustix::fs::fstat(f)
+            .ok()
+            .map(|st| (st.st_dev, st.st_ino))
+            .unwrap_or((0, 0))
+    };
+    symbols
+        .images()
+        .iter()
+        .map(|im| {
+            let name = match &im.interp {
+                None => exe.clone(),
+                Some(path) => {
+                    let base = fs.cwd().unwrap_or_else(|_| b"/".to_vec());
+                    let at = GuestPath::new(&base, path);
+                    im.file
+                        .as_ref()
+                        .and_then(|f| {
+                            let located = fs.locate(&at)?;
+                            fs.path_of(located.mount, f.as_fd(), &at.abs).ok()
+                        })
+                        .unwrap_or(at.abs)
+                }
+            };
+            // An image given as bytes (an exec'd program): the file at its path now.
+            let id = im.id.unwrap_or_else(|| {
+                super::open_for_exec(&fs, &name).map_or((0, 0), |f| fstat_id(f.as_fd()))
+            });
+            ImageLines {
+                pieces: im.pieces.clone(),
+                name,
+                id,
+            }
+        })
+        .collect()
+}
+
+/// A device number as `/proc/self/maps` prints it (`%02x:%02x` of major and minor).
+fn dev_text(dev: u64) -> String {
+    let (major, minor) = ((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & !0xff));
+    format!("{major:02x}:{minor:02x}")
+}
+
+/// One line of `maps`.
+struct MapsLine {
+    start: u64,
+    end: u64,
+    prot: u32,
+    shared: bool,
+    offset: u64,
+    dev: u64,
+    ino: u64,
+    name: Vec<u8>,
+    /// For a file line of an image: (the image, its segment's flags), so that two pieces
+    /// Linux would have mapped as one line become one.
+    image: Option<(usize, u32)>,
+}
+
+/// `/proc/<pid>/maps` from the mapping tree, in Linux's format: the executable's and the
+/// interpreter's pages as Linux's ELF loader maps them (a line per segment's file part with its
+/// offset, device and inode, its zeroed part beyond the file an anonymous line), file
+/// mappings by their files, `[heap]` (anonymous memory over the break's range), `[stack]`,
+/// `[vvar]`, `[vdso]`, the legacy vsyscall page.
 fn maps(cx: &Ctx<'_, '_>) -> String {
     use crate::linux::mm::vma::Kind;
+    let images = image_lines(cx);
     let space = cx.process.space();
-    let exe = String::from_utf8_lossy(&cx.process.exe()).into_owned();
-    let mut out = String::new();
+    let (brk_start, brk) = (space.arena.brk_start, space.arena.brk);
+    let mut lines: Vec<MapsLine> = Vec::new();
     for (start, v) in space.vmas() {
+        let line = |start: u64, end: u64| MapsLine {
+            start,
+            end,
+            prot: v.prot,
+            shared: v.shared,
+            offset: 0,
+            dev: 0,
+            ino: 0,
+            name: Vec::new(),
+            image: None,
+        };
         // A file mapping: its file's name, offset, device and inode, as Linux shows them.
-        let file = v
+        if let Some((offset, f)) = v
             .file
-            .and_then(|f| Some((f.offset, space.mapped_file(f.id)?)));
-        let file_name;
-        let (offset, dev, ino) = match file {
-            Some((offset, f)) => {
-                file_name = String::from_utf8_lossy(&f.name).into_owned();
-                let st = rustix::fs::fstat(&f.fd).ok();
-                let dev = st.map_or(0, |st| st.st_dev);
-                let (major, minor) = ((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & !0xff));
-                (
-                    offset,
-                    format!("{major:02x}:{minor:02x}"),
-                    st.map_or(0, |st| st.st_ino),
-                )
+            .and_then(|f| Some((f.offset, space.mapped_file(f.id)?)))
+        {
+            let st = rustix::fs::fstat(&f.fd).ok();
+            lines.push(MapsLine {
+                offset,
+                dev: st.map_or(0, |st| st.st_dev),
+                ino: st.map_or(0, |st| st.st_ino),
+                name: f.name.clone(),
+                ..line(start, v.end)
+            });
+            continue;
+        }
+        let name: &[u8] = match v.kind {
+            Kind::Image => {
+                image_vma(&images, start, v.end, &line, &mut lines);
+                continue;
             }
-            None => {
-                file_name = String::new();
-                (0, "00:00".to_string(), 0)
+            // Linux's vma_is_initial_heap: anonymous memory that overlaps the break's range,
+            // however it was made (brk, or an mmap/mprotect over part of it).
+            Kind::Heap | Kind::Anon if start < brk && v.end > brk_start => b"[heap]",
+            Kind::Heap | Kind::Anon => b"",
+            Kind::Stack => b"[stack]",
+            Kind::Vvar => b"[vvar]",
+            Kind::Vdso => b"[vdso]",
+        };
+        lines.push(MapsLine {
+            name: name.to_vec(),
+            ..line(start, v.end)
+        });
+    }
+    drop(space);
+    // Pieces of one image Linux would have mapped as one (same segment flags, offsets that
+    // continue) and that umon's tree cut apart or the pieces split.
+    let mut merged: Vec<MapsLine> = Vec::with_capacity(lines.len());
+    for l in lines {
+        if let Some(p) = merged.last_mut() {
+            if l.image.is_some()
+                && p.image == l.image
+                && p.end == l.start
+                && p.prot == l.prot
+                && p.offset + (p.end - p.start) == l.offset
+            {
+                p.end = l.end;
+                continue;
             }
-        };
-        let name = match v.kind {
-            _ if file.is_some() => file_name.as_str(),
-            Kind::Image => exe.as_str(),
-            Kind::Heap => "[heap]",
-            Kind::Stack => "[stack]",
-            Kind::Vvar => "[vvar]",
-            Kind::Vdso => "[vdso]",
-            Kind::Anon => "",
-        };
-        let bit = |b: u32, c: char| if v.prot & b != 0 { c } else { '-' };
+        }
+        merged.push(l);
+    }
+    let mut out = String::new();
+    for l in merged {
+        let bit = |b: u32, c: char| if l.prot & b != 0 { c } else { '-' };
         let line = format!(
-            "{start:08x}-{:08x} {}{}{}{} {offset:08x} {dev} {ino}",
-            v.end,
+            "{:08x}-{:08x} {}{}{}{} {:08x} {} {}",
+            l.start,
+            l.end,
             bit(crate::linux::abi::mman::PROT_READ, 'r'),
             bit(crate::linux::abi::mman::PROT_WRITE, 'w'),
             bit(crate::linux::abi::mman::PROT_EXEC, 'x'),
-            if v.shared { 's' } else { 'p' },
+            if l.shared { 's' } else { 'p' },
+            l.offset,
+            dev_text(l.dev),
+            l.ino,
         );
-        if name.is_empty() {
+        if l.name.is_empty() {
+            // Linux ends every header with a space, so a line without a name has one last.
             out += &line;
-            out.push('\n');
+            out += " \n";
         } else {
             // Linux pads the name to column 74 (73 characters, then the name).
-            out += &format!("{line:<72} {name}\n");
+            out += &format!("{line:<72} {}\n", String::from_utf8_lossy(&l.name));
         }
     }
     out += "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n";
     out
+}
+
+/// The lines of an image's mapping `[start, end)`: cut where the image's pieces begin and end,
+/// each a view of its file at the piece's offset or anonymous; a part no piece covers is
+/// anonymous too.
+fn image_vma(
+    images: &[ImageLines],
+    start: u64,
+    end: u64,
+    line: &dyn Fn(u64, u64) -> MapsLine,
+    lines: &mut Vec<MapsLine>,
+) {
+    let mut at = start;
+    while at < end {
+        // The first piece that ends after `at`, of any image.
+        let next = images
+            .iter()
+            .enumerate()
+            .filter_map(|(i, im)| {
+                let k = im.pieces.partition_point(|p| p.end <= at);
+                im.pieces.get(k).map(|p| (i, im, *p))
+            })
+            .min_by_key(|(_, _, p)| p.start);
+        match next {
+            Some((i, im, p)) if p.start <= at => {
+                let to = p.end.min(end);
+                let mut l = line(at, to);
+                if let Some(offset) = p.offset {
+                    l.offset = offset + (at - p.start);
+                    (l.dev, l.ino) = im.id;
+                    l.name.clone_from(&im.name);
+                    l.image = Some((i, p.prot));
+                }
+                lines.push(l);
+                at = to;
+            }
+            Some((_, _, p)) if p.start < end => {
+                lines.push(line(at, p.start));
+                at = p.start;
+            }
+            _ => {
+                lines.push(line(at, end));
+                at = end;
+            }
+        }
+    }
 }
 
 /// The synthetic object `path` names (a final symlink followed when `follow`); None when no
