@@ -173,7 +173,7 @@ impl ExitHandler for LinuxThread {
     }
 
     fn pt_applied(&mut self, _cpu: &mut Cpu<'_>) -> Flow {
-        self.thread.sig.tlb_in_guest.store(false, Ordering::SeqCst);
+        self.left_guest();
         mm::batch_applied(&self.machine, &self.process, &mut self.thread);
         Flow::Continue
     }
@@ -188,7 +188,7 @@ impl ExitHandler for LinuxThread {
     }
 
     fn before_run(&mut self, cpu: Option<&mut Cpu<'_>>) -> Option<Flow> {
-        self.thread.sig.tlb_in_guest.store(false, Ordering::SeqCst);
+        self.left_guest();
         match cpu {
             None => {
                 let flow = self.look_before_run(None);
@@ -212,6 +212,7 @@ impl LinuxThread {
     /// The vCPU left the guest: it uses no translation until [`LinuxThread::enter_guest`].
     fn left_guest(&mut self) {
         self.thread.sig.tlb_in_guest.store(false, Ordering::SeqCst);
+        self.machine.tlb_notify();
     }
 
     /// [`ExitHandler::before_run`]'s checks and signal delivery.

@@ -196,10 +196,15 @@ impl Process {
 /// before its next entry, `LinuxThread::enter_guest`) before this returns, so the change
 /// holds for every thread and the frames it freed can be reused. Gives up only when the VM or
 /// the process ends.
-pub(crate) fn tlb_shootdown(machine: &Machine, process: &Process, me: &ThreadSig) {
-    let gen = machine.tlb_gen.fetch_add(1, Ordering::SeqCst) + 1;
+pub(crate) fn tlb_shootdown(
+    machine: &Machine,
+    process: &Process,
+    me: &ThreadSig,
+    flush: &crate::machine::paging::Flush,
+) {
+    let gen = machine.took_away(flush);
     me.tlb_seen.store(gen, Ordering::SeqCst);
-    let mut rounds = 0u32;
+    let mut wait = machine.tlb_lock();
     loop {
         let waiting: Vec<Arc<ThreadSig>> = locked(&process.threads)
             .live
@@ -217,14 +222,9 @@ pub(crate) fn tlb_shootdown(machine: &Machine, process: &Process, me: &ThreadSig
         for s in &waiting {
             s.kick_vcpu();
         }
-        // An exit takes tens of microseconds on PVM: give the kicked their CPU and look
-        // again soon (a sleep costs the timer slack, 50 us at least), then less often.
-        rounds += 1;
-        if rounds < 200 {
-            std::thread::yield_now();
-        } else {
-            std::thread::sleep(std::time::Duration::from_micros(200));
-        }
+        // Woken by each vCPU that leaves the guest or flushes (`Machine::tlb_notify`); the
+        // timeout re-kicks one a kick missed (it was on its way into the guest).
+        wait.sleep(std::time::Duration::from_millis(1));
     }
 }
 
@@ -247,8 +247,12 @@ impl LinuxThread {
         let Some(cpu) = cpu.filter(|c| c.sregs.cs.dpl == 3) else {
             return;
         };
-        match self.machine.flush_tlb(cpu) {
-            Ok(true) => sig.tlb_seen.store(gen, Ordering::SeqCst),
+        let seen = sig.tlb_seen.load(Ordering::SeqCst);
+        match self.machine.flush_tlb(cpu, seen, gen) {
+            Ok(true) => {
+                sig.tlb_seen.store(gen, Ordering::SeqCst);
+                self.machine.tlb_notify();
+            }
             Ok(false) => {}
             Err(e) => log::warn!("cannot flush a vCPU's translations: {e}"),
         }
@@ -259,6 +263,7 @@ impl LinuxThread {
     pub fn finish(mut self, end: Result<RunEnd, RunError>) {
         // A batch this vCPU will never finish must not hold the others up, nor a shootdown.
         self.thread.sig.tlb_in_guest.store(false, Ordering::SeqCst);
+        self.machine.tlb_notify();
         self.machine.pt_turn.release();
         match end {
             Ok(RunEnd {
@@ -584,7 +589,7 @@ fn create(cx: &mut Ctx<'_, '_>, r: Request) -> Sys {
         parker: parker.clone(),
         exit_code: 0,
         forked: false,
-        shootdown: false,
+        shootdown: None,
         due: Default::default(),
         last_fault: Default::default(),
         sig: new_sig,

@@ -50,9 +50,9 @@ pub struct Thread {
     /// A forked child's first thread: MADV_DONTFORK/WIPEONFORK memory is dealt with, and the
     /// page tables follow, before its first instruction.
     pub forked: bool,
-    /// The batch it is applying took translations away: the other vCPUs flush before the
-    /// batch counts as applied (`mm::batch_applied`).
-    pub shootdown: bool,
+    /// What the batch it is applying took away: the other vCPUs flush it before the batch
+    /// counts as applied (`mm::batch_applied`).
+    pub shootdown: Option<crate::machine::paging::Flush>,
 }
 
 impl Thread {

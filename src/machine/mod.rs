@@ -180,7 +180,47 @@ pub struct Machine {
     /// (the layer above tracks each vCPU's and does the shootdown). Starts at 1, so that a
     /// vCPU starts with a flush (a reused one may hold an ended thread's translations).
     pub tlb_gen: std::sync::atomic::AtomicU64,
+    /// What each recent generation took away (its pages, or None: everything), so that a
+    /// vCPU catching up flushes those pages instead of reloading CR3 (on PVM a reload makes
+    /// every vCPU rebuild its shadow translations: milliseconds per takeaway, measured).
+    tlb_log: Mutex<std::collections::VecDeque<(u64, Option<Vec<Gva>>)>>,
+    /// Where a shootdown waits for the other vCPUs ([`Machine::tlb_sleep`]); vCPUs that leave
+    /// the guest or flush wake it ([`Machine::tlb_notify`]).
+    tlb_wait: Mutex<()>,
+    tlb_cv: std::sync::Condvar,
+    tlb_waiters: std::sync::atomic::AtomicU32,
 }
+
+/// A shootdown's hold on [`Machine::tlb_lock`].
+pub struct TlbWait<'a> {
+    machine: &'a Machine,
+    guard: Option<MutexGuard<'a, ()>>,
+}
+
+impl TlbWait<'_> {
+    /// Sleep until a vCPU notifies or `timeout` passes.
+    pub fn sleep(&mut self, timeout: std::time::Duration) {
+        if let Some(g) = self.guard.take() {
+            let (g, _) = self
+                .machine
+                .tlb_cv
+                .wait_timeout(g, timeout)
+                .unwrap_or_else(|e| e.into_inner());
+            self.guard = Some(g);
+        }
+    }
+}
+
+impl Drop for TlbWait<'_> {
+    fn drop(&mut self) {
+        self.machine
+            .tlb_waiters
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Generations [`Machine::tlb_log`] remembers.
+const TLB_LOG: usize = 16;
 
 /// The page tables to adopt at the first use.
 #[derive(Clone)]
@@ -237,6 +277,10 @@ impl Machine {
             adopt: Mutex::new(None),
             pt_turn: turn::PtTurn::default(),
             tlb_gen: std::sync::atomic::AtomicU64::new(1),
+            tlb_log: Mutex::default(),
+            tlb_wait: Mutex::new(()),
+            tlb_cv: std::sync::Condvar::new(),
+            tlb_waiters: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
@@ -255,6 +299,10 @@ impl Machine {
             adopt: Mutex::new(None),
             pt_turn: turn::PtTurn::default(),
             tlb_gen: std::sync::atomic::AtomicU64::new(1),
+            tlb_log: Mutex::default(),
+            tlb_wait: Mutex::new(()),
+            tlb_cv: std::sync::Condvar::new(),
+            tlb_waiters: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -377,14 +425,74 @@ impl Machine {
         Ok(entered)
     }
 
-    /// Have the vCPU whose exit `cpu` serves drop every translation it holds before the
-    /// application runs on (a CR3 reload by the core's routine); only where
+    /// Hold while waiting for other vCPUs' flushes: [`Machine::tlb_sleep`] on it, and every
+    /// [`Machine::tlb_notify`] meanwhile wakes the sleeper (none is lost: notifiers take the
+    /// same lock).
+    pub fn tlb_lock(&self) -> TlbWait<'_> {
+        self.tlb_waiters
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        TlbWait {
+            machine: self,
+            guard: Some(self.tlb_wait.lock().unwrap_or_else(|e| e.into_inner())),
+        }
+    }
+
+    /// A vCPU left the guest or flushed: wake a shootdown that waits for it.
+    pub fn tlb_notify(&self) {
+        if self.tlb_waiters.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            let _g = self.tlb_wait.lock().unwrap_or_else(|e| e.into_inner());
+            self.tlb_cv.notify_all();
+        }
+    }
+
+    /// A batch took away the translations `flush` names, with several vCPUs: the new
+    /// generation every other vCPU must catch up with ([`Machine::flush_tlb`]).
+    pub fn took_away(&self, flush: &paging::Flush) -> u64 {
+        let pages = match flush {
+            paging::Flush::Pages(p) => Some(p.clone()),
+            _ => None,
+        };
+        let mut log = self.tlb_log.lock().unwrap_or_else(|e| e.into_inner());
+        let gen = self
+            .tlb_gen
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        log.push_back((gen, pages));
+        while log.len() > TLB_LOG {
+            log.pop_front();
+        }
+        gen
+    }
+
+    /// Have the vCPU whose exit `cpu` serves drop what the generations after `seen` up to
+    /// `gen` took away before the application runs on: their pages through `invlpg`, or a
+    /// CR3 reload when they are many, unknown or everything; only where
     /// [`Machine::apply_pt`] may be called. True if the vCPU enters the routine.
-    pub fn flush_tlb(&self, cpu: &mut Cpu<'_>) -> Result<bool, TablesError> {
+    pub fn flush_tlb(&self, cpu: &mut Cpu<'_>, seen: u64, gen: u64) -> Result<bool, TablesError> {
+        let flush = {
+            let log = self.tlb_log.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pages: Vec<Gva> = Vec::new();
+            let mut missed = 0;
+            let mut all = false;
+            for (_, p) in log.iter().filter(|(g, _)| *g > seen && *g <= gen) {
+                missed += 1;
+                match p {
+                    Some(p) => pages.extend(p.iter().copied()),
+                    None => all = true,
+                }
+            }
+            pages.sort_unstable_by_key(|g| g.0);
+            pages.dedup();
+            if all || missed != gen.saturating_sub(seen) || pages.len() > paging::INVLPG_MAX {
+                paging::Flush::All
+            } else {
+                paging::Flush::Pages(pages)
+            }
+        };
         let batch = PtBatch {
             fills: Vec::new(),
             stores: Vec::new(),
-            flush: paging::Flush::All,
+            flush,
             retired: Vec::new(),
         };
         self.apply_pt(cpu, batch, false)
@@ -669,6 +777,10 @@ impl Machine {
             adopt: Mutex::new(snap.adopt),
             pt_turn: turn::PtTurn::default(),
             tlb_gen: std::sync::atomic::AtomicU64::new(1),
+            tlb_log: Mutex::default(),
+            tlb_wait: Mutex::new(()),
+            tlb_cv: std::sync::Condvar::new(),
+            tlb_waiters: std::sync::atomic::AtomicU32::new(0),
         })
     }
 

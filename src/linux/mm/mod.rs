@@ -126,10 +126,10 @@ fn follow_in_turn(cx: &mut Ctx<'_, '_>) -> Result<(), crate::machine::TablesErro
     let (entered, result) = match planned {
         Ok((planned, batch)) => {
             // Translations taken away: the other vCPUs' go too before the batch counts.
-            let takes = batch.flush != Flush::None;
+            let takes = (batch.flush != Flush::None).then(|| batch.flush.clone());
             match machine.apply_pt(cx.cpu, batch, true) {
                 Ok(entered) => {
-                    cx.thread.shootdown = entered && takes;
+                    cx.thread.shootdown = takes.filter(|_| entered);
                     (entered, planned.map_err(Into::into))
                 }
                 Err(e) => (false, Err(e)),
@@ -161,8 +161,8 @@ pub(crate) fn batch_applied(
     process: &Process,
     thread: &mut Thread,
 ) {
-    if std::mem::take(&mut thread.shootdown) {
-        crate::linux::task::tlb_shootdown(machine, process, &thread.sig);
+    if let Some(flush) = thread.shootdown.take() {
+        crate::linux::task::tlb_shootdown(machine, process, &thread.sig, &flush);
     }
     process.space().free_quarantined(&machine.mem);
     machine.pt_turn.release();
