@@ -457,8 +457,8 @@ _start:
     inb $0x80, %al
 .elseif MODE == 3       # hypercall 0 does not exist
     outb %al, $0xe0
-.elseif MODE == 4       # one past the hypercall ports
-    outb %al, $0xea
+.elseif MODE == 4       # one past the hypercall ports (0xe0 + HYPERCALL_MAX)
+    outb %al, $0xeb
 .elseif MODE == 5       # exception 6 with umon's IDT: the vector is a hlt
     ud2
 .elseif MODE == 6       # the same on an unmapped stack: the IST stack takes the frame
@@ -541,6 +541,12 @@ fn triple_fault_and_unexpected_exits_are_exit_125_and_one_line() {
         return;
     }
     let app = hostile();
+    use umon_abi::hypercall::{HYPERCALL_MAX, HYPERCALL_PORT};
+    assert_eq!(
+        HYPERCALL_PORT + HYPERCALL_MAX + 1,
+        0xeb,
+        "mode 4's port is one past them"
+    );
     for (mode, want) in [
         (0, "umon: guest triple fault at rip 0x"),
         (1, "umon: guest halted at rip 0x200001"),
@@ -549,7 +555,7 @@ fn triple_fault_and_unexpected_exits_are_exit_125_and_one_line() {
             "umon: unexpected I/O read from port 0x80 at rip 0x200000",
         ),
         (3, "umon: guest issued unknown hypercall 0"),
-        (4, "umon: unexpected I/O write to port 0xea at rip 0x200002"),
+        (4, "umon: unexpected I/O write to port 0xeb at rip 0x200002"),
         (5, "umon: guest halted at rip 0x"),
         // A CPL0 exception never pushes its frame where rsp points (as hardware `syscall`
         // leaves it: the app's): every gate switches to the IST stack. Without that, rsp 0
