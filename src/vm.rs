@@ -287,18 +287,23 @@ impl Vm {
             // it inherits the filter from its first instruction.
             crate::machine::seccomp::confine()?;
         }
-        let ran = run_images(machine, &process, vcpu, thread).map(|(selftest, last)| {
-            // Its mappings of shared files go now (as a dead process's do); the VM and its
-            // RAM are torn down off the way of the report (see `retire`).
+        let (ran, last) = match run_images(machine, &process, vcpu, thread) {
+            Ok((selftest, last)) => (Ok(selftest), Some(last)),
+            Err(e) => (Err(e), None),
+        };
+        // Its mappings of shared files go now, as a dead process's do.
+        if let Some(last) = &last {
             last.mem.drop_overlays();
-            retire(last);
-            selftest
-        });
+        }
         // pid 1 ended: so does every process it started.
         process.end_family();
         // The private /tmp goes now, not with the last reference to the process: a signal
         // watcher may hold one for a moment while umon exits.
         drop(process.fs_mut().private.take());
+        // The VM and its RAM are torn down off the way of the report (see `retire`); the file
+        // view goes with the process, here: a library caller finds every host fd of the VM's
+        // closed once `run` returns.
+        retire(last);
         // Kicked again if stopped: umon's own last lines must not outlive a stop.
         let _last = handle.enter(Arc::default());
         let selftest = ran?;
@@ -313,12 +318,14 @@ impl Vm {
     }
 }
 
-/// Tear a machine that has ended down on a thread of its own: closing the VM fd (KVM frees its
-/// shadow pages and memslots and waits out an SRCU grace period) and unmapping guest RAM take
-/// 0.3-2 ms on PVM, which the caller of [`Vm::run`] need not wait for. If no thread can be
-/// started, the failed spawn drops it here. At process exit the kernel finishes what the thread
-/// has not.
-fn retire(machine: Arc<Machine>) {
+/// Tear an ended machine down on a thread of its own: closing the VM fd (KVM frees its shadow
+/// pages and memslots and waits out an SRCU grace period) and unmapping guest RAM take 0.5-3 ms
+/// on PVM, which the caller of [`Vm::run`] need not wait for. If no thread can be started, the
+/// failed spawn drops it here. At process exit the kernel finishes what the thread has not.
+fn retire(machine: Option<Arc<Machine>>) {
+    let Some(machine) = machine else {
+        return;
+    };
     let _ = std::thread::Builder::new()
         .name("old-vm".into())
         .stack_size(64 << 10)
