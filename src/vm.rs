@@ -287,12 +287,23 @@ impl Vm {
             // it inherits the filter from its first instruction.
             crate::machine::seccomp::confine()?;
         }
-        let ran = run_images(machine, &process, vcpu, thread).map(|(selftest, _)| selftest);
+        let (ran, last) = match run_images(machine, &process, vcpu, thread) {
+            Ok((selftest, last)) => (Ok(selftest), Some(last)),
+            Err(e) => (Err(e), None),
+        };
+        // Its mappings of shared files go now, as a dead process's do.
+        if let Some(last) = &last {
+            last.mem.drop_overlays();
+        }
         // pid 1 ended: so does every process it started.
         process.end_family();
         // The private /tmp goes now, not with the last reference to the process: a signal
         // watcher may hold one for a moment while umon exits.
         drop(process.fs_mut().private.take());
+        // The VM and its RAM are torn down off the way of the report (see `retire`); the file
+        // view goes with the process, here: a library caller finds every host fd of the VM's
+        // closed once `run` returns.
+        retire(last);
         // Kicked again if stopped: umon's own last lines must not outlive a stop.
         let _last = handle.enter(Arc::default());
         let selftest = ran?;
@@ -305,6 +316,20 @@ impl Vm {
         }
         Ok(RunReport { status, selftest })
     }
+}
+
+/// Tear an ended machine down on a thread of its own: closing the VM fd (KVM frees its shadow
+/// pages and memslots and waits out an SRCU grace period) and unmapping guest RAM take 0.5-3 ms
+/// on PVM, which the caller of [`Vm::run`] need not wait for. If no thread can be started, the
+/// failed spawn drops it here. At process exit the kernel finishes what the thread has not.
+fn retire(machine: Option<Arc<Machine>>) {
+    let Some(machine) = machine else {
+        return;
+    };
+    let _ = std::thread::Builder::new()
+        .name("old-vm".into())
+        .stack_size(64 << 10)
+        .spawn(move || drop(machine));
 }
 
 /// After placement: the page tables written and adopted (from here on they change only
@@ -577,8 +602,6 @@ fn place_program(
     };
     let open = |path: &[u8]| crate::linux::fs::open_for_exec(fs, path);
     let app = place::load(&machine.mem, pt, program, &facts, &open)?;
-    // Image, stack and the first heap chunk; the heap's frames register the rest as handed out.
-    machine.ensure_backed(0, app.arena.pa + CHUNK)?;
     log::debug!(
         "app {} entry {:#x} stack {:#x}",
         program.path.display(),
@@ -599,22 +622,25 @@ fn place_program(
         .unwrap_or_default();
     // The image and the stack below the arena; the arena itself for as long as the Linux
     // layer hands its frames out by itself (not from the machine's `Frames`), but for its
-    // top, which `Frames` keeps for page tables: splitting 2 MiB leaves takes one table per
-    // 2 MiB of arena at most (1/512 of it), and every replaced table leaves a frame that can
-    // never be a table again, so four times that. That top is taken from the arena and
-    // unmapped before start: the application must never reach its tables.
+    // first frames, which `Frames` keeps for page tables: splitting 2 MiB leaves takes one
+    // table per 2 MiB of arena at most (1/512 of it), and every replaced table leaves a frame
+    // that can never be a table again, so four times that. The arena gives up as much of its
+    // virtual top (unmapped before start: the application must never reach its tables), and
+    // its frames start after the reserve, so KVM learns the reserve together with the image,
+    // the stack and the first heap chunk: one memslot registration at start, not two (each
+    // 0.1-2 ms on PVM, an SRCU grace period).
     let mut arena = app.arena;
     let arena_bytes = arena.end - arena.start;
     let table_bytes = (arena_bytes / 128).next_multiple_of(PAGE_2M) + PAGE_2M;
     let mut tables = None;
     if arena_bytes >= 4 * table_bytes {
         arena.end -= table_bytes;
-        tables = Some((
-            Gva(arena.end),
-            Gpa(arena.pa + arena_bytes - table_bytes),
-            table_bytes,
-        ));
+        tables = Some((Gva(arena.end), Gpa(arena.pa), table_bytes));
+        arena.pa += table_bytes;
     }
+    // Image, stack, the table reserve and the first heap chunk; the heap's frames register
+    // the rest as handed out.
+    machine.ensure_backed(0, arena.pa + CHUNK)?;
     let placed = vec![
         (Gpa(APP_PHYS_BASE), app.arena.pa - APP_PHYS_BASE),
         (Gpa(arena.pa), arena.end - arena.start),
