@@ -483,17 +483,8 @@ fn wait(cx: &mut Ctx<'_, '_>, a: &Args, timeout: Option<Duration>) -> Result<u64
         } else {
             Some(Duration::ZERO)
         };
-        let ts = wait_for.map(|d| rustix::time::Timespec {
-            tv_sec: d.as_secs() as i64,
-            tv_nsec: i64::from(d.subsec_nanos()),
-        });
-        // Senders of the signalfds' signals kick this thread while it waits.
-        if sigfds != 0 {
-            cx.thread
-                .sig
-                .blocked
-                .store(cx.thread.sigmask & !sigfds, Ordering::SeqCst);
-        }
+        let ts = wait_for.map(timespec);
+        let_signalfd_signals_kick(cx, sigfds);
         let r = if host_room == 0 {
             Ok(0)
         } else {
@@ -570,16 +561,8 @@ fn fault_when_ready(
         if virt {
             return Err(Errno::EFAULT);
         }
-        let ts = left.map(|d| rustix::time::Timespec {
-            tv_sec: d.as_secs() as i64,
-            tv_nsec: i64::from(d.subsec_nanos()),
-        });
-        if sigfds != 0 {
-            cx.thread
-                .sig
-                .blocked
-                .store(cx.thread.sigmask & !sigfds, Ordering::SeqCst);
-        }
+        let ts = left.map(timespec);
+        let_signalfd_signals_kick(cx, sigfds);
         // POLLIN on an epoll fd: its ready list is not empty (nothing is taken off it).
         let mut p = [PollFd::new(&ep.fd, PollFlags::IN)];
         let r = rustix::event::poll(&mut p, ts.as_ref());
@@ -618,4 +601,23 @@ fn eintr(cx: &Ctx<'_, '_>) -> Errno {
         .hint
         .store(true, std::sync::atomic::Ordering::SeqCst);
     Errno::EINTR
+}
+
+/// A wait's timeout as the host's epoll and poll take it.
+fn timespec(d: Duration) -> rustix::time::Timespec {
+    rustix::time::Timespec {
+        tv_sec: d.as_secs() as i64,
+        tv_nsec: i64::from(d.subsec_nanos()),
+    }
+}
+
+/// Senders of the signals in `sigfds` (the signalfds of the set) kick this thread while it
+/// waits: its mirrored mask lets them through for the wait.
+fn let_signalfd_signals_kick(cx: &Ctx<'_, '_>, sigfds: u64) {
+    if sigfds != 0 {
+        cx.thread
+            .sig
+            .blocked
+            .store(cx.thread.sigmask & !sigfds, Ordering::SeqCst);
+    }
 }
