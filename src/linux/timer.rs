@@ -48,7 +48,7 @@ const IDLE: Duration = Duration::from_millis(20);
 /// How often a CPU-time deadline is looked at (a CPU clock cannot be waited for).
 const CPU_POLL: Duration = Duration::from_millis(2);
 /// The largest overrun count reported (DELAYTIMER_MAX).
-const DELAYTIMER_MAX: i64 = i32::MAX as i64;
+pub(crate) const DELAYTIMER_MAX: i64 = i32::MAX as i64;
 /// si_code of a POSIX timer's signal.
 pub const SI_TIMER: i32 = -2;
 
@@ -429,18 +429,8 @@ fn with_queue<R>(
 /// POSIX timer `id`'s signal still queued: add `more` to its si_overrun in place (Linux's
 /// `si_overrun++` on the timer's own sigqueue); false if it is no longer queued.
 fn fold_overrun(process: &Process, id: i32, t: &Timer, more: i64, work: &Cell<usize>) -> bool {
-    with_queue(process, t.target, |q| {
-        let pick = |i: &SigInfo| {
-            work.set(work.get() + 1);
-            is_of(id, i)
-        };
-        q.find_mut(pick).map(|i| {
-            let total = (i64::from((i.fields[0] >> 32) as u32) + more).min(DELAYTIMER_MAX);
-            i.fields[0] = (i.fields[0] & 0xffff_ffff) | ((total as u64) << 32);
-        })
-    })
-    .flatten()
-    .is_some()
+    work.set(work.get() + 1);
+    with_queue(process, t.target, |q| q.fold_timer(id as u32, more)) == Some(true)
 }
 
 /// Whether POSIX timer `id`'s signal is still queued; if not, its overrun becomes the last
@@ -449,9 +439,7 @@ fn settle(process: &Process, id: i32, t: &mut Timer) {
     if !t.queued {
         return;
     }
-    let still = with_queue(process, t.target, |q| {
-        q.find_mut(|i| is_of(id, i)).is_some()
-    });
+    let still = with_queue(process, t.target, |q| q.timer_queued(id as u32));
     if still != Some(true) {
         t.queued = false;
         t.overrun_last = t.overrun;

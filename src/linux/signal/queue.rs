@@ -3,7 +3,7 @@
 //! the first is pending is dropped. Real-time signals (32..64) queue every instance, in order.
 use super::super::abi::{SigInfo, SI_USER};
 use super::bit;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 /// The first real-time signal number (the kernel's SIGRTMIN).
 pub const SIGRTMIN: u64 = 32;
@@ -25,6 +25,16 @@ pub struct SigQueue {
     /// The queued instances, oldest first. A pending real-time signal may have none: it was
     /// sent with kill() past RLIMIT_SIGPENDING, its siginfo lost (Linux's LOSE_INFO).
     list: VecDeque<SigInfo>,
+    /// POSIX timers whose signal is queued here, by timer id: the expiries folded in since,
+    /// added to its si_overrun when it is taken (Linux keeps the count with the timer and
+    /// fills si_overrun at delivery). A walk of the queue at every expiry made 16384 armed
+    /// timers quadratic.
+    timers: HashMap<u32, i64>,
+}
+
+/// The timer a queued SI_TIMER siginfo is of.
+fn timer_of(info: &SigInfo) -> Option<u32> {
+    (info.code == crate::linux::timer::SI_TIMER).then_some(info.fields[0] as u32)
 }
 
 /// Whether an instance was queued.
@@ -51,6 +61,9 @@ impl SigQueue {
         self.set |= bit(sig);
         if (standard && already) || (!standard && !room) {
             return Queued::BitOnly;
+        }
+        if let Some(id) = timer_of(&info) {
+            self.timers.insert(id, 0);
         }
         self.list.push_back(info);
         if standard {
@@ -89,7 +102,14 @@ impl SigQueue {
             self.set &= !bit(sig);
         }
         match found.and_then(|i| self.list.remove(i)) {
-            Some(info) => Some((info, sig >= SIGRTMIN)),
+            Some(mut info) => {
+                if let Some(extra) = timer_of(&info).and_then(|id| self.timers.remove(&id)) {
+                    let total = (i64::from((info.fields[0] >> 32) as u32) + extra)
+                        .min(crate::linux::timer::DELAYTIMER_MAX);
+                    info.fields[0] = (info.fields[0] & 0xffff_ffff) | ((total as u64) << 32);
+                }
+                Some((info, sig >= SIGRTMIN))
+            }
             // Queued without its siginfo: Linux's collect_signal zeroes it, SI_USER.
             None => Some((
                 SigInfo {
@@ -110,18 +130,35 @@ impl SigQueue {
         }
         self.set &= !mask;
         let mut rt = 0;
+        let timers = &mut self.timers;
         self.list.retain(|i| {
             let gone = mask & bit(i.signo as u64) != 0;
             rt += usize::from(gone && i.signo as u64 >= SIGRTMIN);
+            if gone {
+                if let Some(id) = timer_of(i) {
+                    timers.remove(&id);
+                }
+            }
             !gone
         });
         rt
     }
 
-    /// The first queued instance `pick` chooses, to change in place (a POSIX timer folds
-    /// further expiries into its queued siginfo's si_overrun, as Linux's own sigqueue does).
-    pub fn find_mut(&mut self, pick: impl Fn(&SigInfo) -> bool) -> Option<&mut SigInfo> {
-        self.list.iter_mut().find(|i| pick(i))
+    /// POSIX timer `id`'s signal is queued: `more` expiries join its si_overrun (capped at
+    /// DELAYTIMER_MAX when it is taken). False if it is not queued.
+    pub fn fold_timer(&mut self, id: u32, more: i64) -> bool {
+        match self.timers.get_mut(&id) {
+            Some(n) => {
+                *n = n.saturating_add(more);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether POSIX timer `id`'s signal is queued here.
+    pub fn timer_queued(&self, id: u32) -> bool {
+        self.timers.contains_key(&id)
     }
 
     /// Remove the first queued instance `pick` chooses (timer_delete drops its timer's
@@ -129,6 +166,9 @@ impl SigQueue {
     pub fn remove(&mut self, pick: impl Fn(&SigInfo) -> bool) -> Option<SigInfo> {
         let at = self.list.iter().position(pick)?;
         let info = self.list.remove(at)?;
+        if let Some(id) = timer_of(&info) {
+            self.timers.remove(&id);
+        }
         let sig = info.signo as u64;
         if !self.list.iter().any(|i| i.signo as u64 == sig) {
             self.set &= !bit(sig);
