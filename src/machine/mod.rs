@@ -184,7 +184,7 @@ pub struct Machine {
     /// vCPU catching up flushes those pages instead of reloading CR3 (on PVM a reload makes
     /// every vCPU rebuild its shadow translations: milliseconds per takeaway, measured).
     tlb_log: Mutex<std::collections::VecDeque<(u64, Option<Vec<Gva>>)>>,
-    /// Where a shootdown waits for the other vCPUs ([`Machine::tlb_sleep`]); vCPUs that leave
+    /// Where a shootdown waits for the other vCPUs ([`TlbWait::sleep`]); vCPUs that leave
     /// the guest or flush wake it ([`Machine::tlb_notify`]).
     tlb_wait: Mutex<()>,
     tlb_cv: std::sync::Condvar,
@@ -425,7 +425,7 @@ impl Machine {
         Ok(entered)
     }
 
-    /// Hold while waiting for other vCPUs' flushes: [`Machine::tlb_sleep`] on it, and every
+    /// Hold while waiting for other vCPUs' flushes: [`TlbWait::sleep`] on it, and every
     /// [`Machine::tlb_notify`] meanwhile wakes the sleeper (none is lost: notifiers take the
     /// same lock).
     pub fn tlb_lock(&self) -> TlbWait<'_> {
