@@ -184,7 +184,7 @@ impl ExitHandler for LinuxThread {
             // A flush changes the registers as a signal frame does (`enter_guest`).
             || (self.process.threaded.load(Ordering::Relaxed)
                 && self.thread.sig.tlb_seen.load(Ordering::SeqCst)
-                    < self.machine.tlb_gen.load(Ordering::SeqCst))
+                    < self.machine.tlb_gen())
     }
 
     fn before_run(&mut self, cpu: Option<&mut Cpu<'_>>) -> Option<Flow> {

@@ -240,7 +240,7 @@ impl LinuxThread {
         }
         let sig = &self.thread.sig;
         sig.tlb_in_guest.store(true, Ordering::SeqCst);
-        let gen = self.machine.tlb_gen.load(Ordering::SeqCst);
+        let gen = self.machine.tlb_gen();
         if sig.tlb_seen.load(Ordering::SeqCst) >= gen {
             return;
         }

@@ -175,20 +175,39 @@ pub struct Machine {
     adopt: Mutex<Option<Adoption>>,
     /// The order of batches once several vCPUs apply them ([`turn`]).
     pub pt_turn: turn::PtTurn,
+    /// The TLB shootdown's generations, log and waiting place ([`Tlb`]).
+    tlb: Tlb,
+}
+
+/// What the TLB shootdown keeps per machine (`Machine::took_away`, `Machine::flush_tlb`,
+/// `Machine::tlb_lock`, `Machine::tlb_notify`).
+pub struct Tlb {
     /// Bumped by every batch that took translations away while several vCPUs run: a vCPU
     /// that has not flushed since the last bump must before it runs application code again
     /// (the layer above tracks each vCPU's and does the shootdown). Starts at 1, so that a
     /// vCPU starts with a flush (a reused one may hold an ended thread's translations).
-    pub tlb_gen: std::sync::atomic::AtomicU64,
+    pub gen: std::sync::atomic::AtomicU64,
     /// What each recent generation took away (its pages, or None: everything), so that a
     /// vCPU catching up flushes those pages instead of reloading CR3 (on PVM a reload makes
     /// every vCPU rebuild its shadow translations: milliseconds per takeaway, measured).
-    tlb_log: Mutex<std::collections::VecDeque<(u64, Option<Vec<Gva>>)>>,
+    log: Mutex<std::collections::VecDeque<(u64, Option<Vec<Gva>>)>>,
     /// Where a shootdown waits for the other vCPUs ([`TlbWait::sleep`]); vCPUs that leave
     /// the guest or flush wake it ([`Machine::tlb_notify`]).
-    tlb_wait: Mutex<()>,
-    tlb_cv: std::sync::Condvar,
-    tlb_waiters: std::sync::atomic::AtomicU32,
+    wait: Mutex<()>,
+    cv: std::sync::Condvar,
+    waiters: std::sync::atomic::AtomicU32,
+}
+
+impl Default for Tlb {
+    fn default() -> Tlb {
+        Tlb {
+            gen: std::sync::atomic::AtomicU64::new(1),
+            log: Mutex::default(),
+            wait: Mutex::new(()),
+            cv: std::sync::Condvar::new(),
+            waiters: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
 }
 
 /// A shootdown's hold on [`Machine::tlb_lock`].
@@ -203,7 +222,8 @@ impl TlbWait<'_> {
         if let Some(g) = self.guard.take() {
             let (g, _) = self
                 .machine
-                .tlb_cv
+                .tlb
+                .cv
                 .wait_timeout(g, timeout)
                 .unwrap_or_else(|e| e.into_inner());
             self.guard = Some(g);
@@ -214,12 +234,13 @@ impl TlbWait<'_> {
 impl Drop for TlbWait<'_> {
     fn drop(&mut self) {
         self.machine
-            .tlb_waiters
+            .tlb
+            .waiters
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
-/// Generations [`Machine::tlb_log`] remembers.
+/// Generations [`Tlb::log`] remembers.
 const TLB_LOG: usize = 16;
 
 /// The page tables to adopt at the first use.
@@ -276,11 +297,7 @@ impl Machine {
             tables: OnceLock::new(),
             adopt: Mutex::new(None),
             pt_turn: turn::PtTurn::default(),
-            tlb_gen: std::sync::atomic::AtomicU64::new(1),
-            tlb_log: Mutex::default(),
-            tlb_wait: Mutex::new(()),
-            tlb_cv: std::sync::Condvar::new(),
-            tlb_waiters: std::sync::atomic::AtomicU32::new(0),
+            tlb: Tlb::default(),
         })
     }
 
@@ -298,11 +315,7 @@ impl Machine {
             tables: OnceLock::new(),
             adopt: Mutex::new(None),
             pt_turn: turn::PtTurn::default(),
-            tlb_gen: std::sync::atomic::AtomicU64::new(1),
-            tlb_log: Mutex::default(),
-            tlb_wait: Mutex::new(()),
-            tlb_cv: std::sync::Condvar::new(),
-            tlb_waiters: std::sync::atomic::AtomicU32::new(0),
+            tlb: Tlb::default(),
         }
     }
 
@@ -425,23 +438,29 @@ impl Machine {
         Ok(entered)
     }
 
+    /// The shootdown generation now (see [`Tlb::gen`]).
+    pub fn tlb_gen(&self) -> u64 {
+        self.tlb.gen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Hold while waiting for other vCPUs' flushes: [`TlbWait::sleep`] on it, and every
     /// [`Machine::tlb_notify`] meanwhile wakes the sleeper (none is lost: notifiers take the
     /// same lock).
     pub fn tlb_lock(&self) -> TlbWait<'_> {
-        self.tlb_waiters
+        self.tlb
+            .waiters
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         TlbWait {
             machine: self,
-            guard: Some(self.tlb_wait.lock().unwrap_or_else(|e| e.into_inner())),
+            guard: Some(self.tlb.wait.lock().unwrap_or_else(|e| e.into_inner())),
         }
     }
 
     /// A vCPU left the guest or flushed: wake a shootdown that waits for it.
     pub fn tlb_notify(&self) {
-        if self.tlb_waiters.load(std::sync::atomic::Ordering::SeqCst) > 0 {
-            let _g = self.tlb_wait.lock().unwrap_or_else(|e| e.into_inner());
-            self.tlb_cv.notify_all();
+        if self.tlb.waiters.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            let _g = self.tlb.wait.lock().unwrap_or_else(|e| e.into_inner());
+            self.tlb.cv.notify_all();
         }
     }
 
@@ -452,9 +471,10 @@ impl Machine {
             paging::Flush::Pages(p) => Some(p.clone()),
             _ => None,
         };
-        let mut log = self.tlb_log.lock().unwrap_or_else(|e| e.into_inner());
+        let mut log = self.tlb.log.lock().unwrap_or_else(|e| e.into_inner());
         let gen = self
-            .tlb_gen
+            .tlb
+            .gen
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
             + 1;
         log.push_back((gen, pages));
@@ -470,7 +490,7 @@ impl Machine {
     /// [`Machine::apply_pt`] may be called. True if the vCPU enters the routine.
     pub fn flush_tlb(&self, cpu: &mut Cpu<'_>, seen: u64, gen: u64) -> Result<bool, TablesError> {
         let flush = {
-            let log = self.tlb_log.lock().unwrap_or_else(|e| e.into_inner());
+            let log = self.tlb.log.lock().unwrap_or_else(|e| e.into_inner());
             let mut pages: Vec<Gva> = Vec::new();
             let mut missed = 0;
             let mut all = false;
@@ -776,11 +796,7 @@ impl Machine {
             tables,
             adopt: Mutex::new(snap.adopt),
             pt_turn: turn::PtTurn::default(),
-            tlb_gen: std::sync::atomic::AtomicU64::new(1),
-            tlb_log: Mutex::default(),
-            tlb_wait: Mutex::new(()),
-            tlb_cv: std::sync::Condvar::new(),
-            tlb_waiters: std::sync::atomic::AtomicU32::new(0),
+            tlb: Tlb::default(),
         })
     }
 
