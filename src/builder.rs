@@ -17,7 +17,7 @@
 //! # Ok::<(), umon::Error>(())
 //! ```
 use crate::config::AppConfig;
-use crate::config::{Config, Mode};
+use crate::config::{Config, Exitless, Mode};
 use crate::linux::fs::volume::VolumeSpec;
 use crate::linux::stdio::{Sink, Source, Stdio};
 use crate::linux::trace::TraceMode;
@@ -144,6 +144,13 @@ impl Builder {
         self
     }
 
+    /// Serve frequent non-blocking syscalls without a VM exit (default: [`Exitless::Auto`],
+    /// on when the host has more than one CPU).
+    pub fn exitless(mut self, mode: Exitless) -> Builder {
+        self.config.exitless = mode;
+        self
+    }
+
     /// Confine the thread that calls `run` with umon's seccomp filter (for good).
     pub fn seccomp(mut self, on: bool) -> Builder {
         self.config.seccomp = on;
@@ -197,6 +204,7 @@ impl Builder {
                     stdin: stdin.unwrap_or(host.stdin),
                     stdout: stdout.unwrap_or(host.stdout),
                     stderr: stderr.unwrap_or(host.stderr),
+                    quiet: Default::default(),
                 }
             }
         };

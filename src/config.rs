@@ -62,6 +62,44 @@ pub struct Config {
     /// How many CPUs the application is told it has (sched_getaffinity); None: the host CPUs
     /// umon itself may use.
     pub cpus: Option<u32>,
+    /// Exit-less syscalls (`--exitless`): serve frequent non-blocking calls through shared
+    /// memory instead of a VM exit.
+    pub exitless: Exitless,
+}
+
+/// Whether a VM serves syscalls exit-less (`linux::exitless`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Exitless {
+    /// On when the host has a CPU to spare for the server (more than one available).
+    #[default]
+    Auto,
+    /// Always (even on one CPU, where the server competes with the guest).
+    On,
+    /// Never: every syscall is a VM exit, as with no server.
+    Off,
+}
+
+impl Exitless {
+    /// On or off for a VM started now.
+    pub fn resolve(self) -> bool {
+        match self {
+            Exitless::On => true,
+            Exitless::Off => false,
+            Exitless::Auto => std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+        }
+    }
+}
+
+impl std::str::FromStr for Exitless {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Exitless, String> {
+        match s {
+            "auto" => Ok(Exitless::Auto),
+            "on" => Ok(Exitless::On),
+            "off" => Ok(Exitless::Off),
+            other => Err(format!("--exitless {other}: expected on, off or auto")),
+        }
+    }
 }
 
 /// Most CPUs `--cpus` may name: KVM's vCPU limit on the hosts umon runs on.
@@ -90,6 +128,7 @@ impl Default for Config {
             timeout: None,
             seccomp: false,
             cpus: None,
+            exitless: Exitless::Auto,
         }
     }
 }

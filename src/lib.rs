@@ -35,7 +35,7 @@ pub mod linux;
 pub mod machine;
 
 pub use builder::{Builder, Capture};
-pub use config::{Config, Mode};
+pub use config::{Config, Exitless, Mode};
 pub use error::{Error, SignalError};
 pub use exit::ExitStatus;
 pub use machine::stop::KillHandle;
@@ -49,4 +49,6 @@ pub struct RunReport {
     pub status: ExitStatus,
     /// The layout self-check result, in [`Mode::Selftest`].
     pub selftest: Option<SelftestReport>,
+    /// Syscalls of the first process answered without a VM exit (`Config::exitless`).
+    pub exitless_served: u64,
 }

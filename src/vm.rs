@@ -173,7 +173,11 @@ impl Vm {
         let register_all = config.mode == Mode::Selftest;
         let machine = Machine::new(config.memory_bytes, register_all, kill)?;
         phase("KVM VM and guest RAM");
-        let core = core::load(&machine.mem, config.kernel.as_deref())?;
+        let exitless = config.mode == Mode::Run && config.exitless.resolve();
+        let mut core = core::load(&machine.mem, config.kernel.as_deref())?;
+        if !exitless {
+            core.exitless = None;
+        }
         let mut pt = machine.page_tables(&core)?;
         phase("core loaded, CPUID, page tables");
 
@@ -183,6 +187,7 @@ impl Vm {
             memory_bytes: config.memory_bytes,
             kernel: config.kernel.clone(),
             run_forked: Some(run_forked),
+            exitless: exitless && core.exitless.is_some(),
             net: crate::linux::net::NetEnv::new(
                 config
                     .app
@@ -191,6 +196,9 @@ impl Vm {
                     .unwrap_or_default(),
             ),
         };
+        if process.boot.exitless {
+            process.exitless = Some(Default::default());
+        }
         // Guest RAM the placement below hands out, reserved in the machine's frame allocator.
         let mut placed = Vec::new();
         let mut table_reserve = None;
@@ -314,7 +322,12 @@ impl Vm {
                 .unwrap_or_else(|| crate::linux::trace::ending(&status));
             let _ = process.stdio.stderr.write_all(text.as_bytes());
         }
-        Ok(RunReport { status, selftest })
+        let exitless_served = process.exitless.as_ref().map_or(0, |s| s.served());
+        Ok(RunReport {
+            status,
+            selftest,
+            exitless_served,
+        })
     }
 }
 
@@ -376,6 +389,9 @@ fn run_images(
         let selftest = end.as_ref().ok().and_then(|e| e.selftest);
         first.finish(end);
         machine.join_threads();
+        if let Some(server) = &process.exitless {
+            server.end(&machine);
+        }
         // A vfork child's writes into its parent's frames go back before the parent goes on.
         crate::linux::family::vfork::send_back(process, &machine.mem);
         let Some(request) = process.take_exec() else {
@@ -412,7 +428,10 @@ fn exec_image(
     let boot = process.boot.clone();
     let machine = Machine::new(boot.memory_bytes, false, stop)?;
     phase("KVM VM and guest RAM");
-    let core = core::load(&machine.mem, boot.kernel.as_deref())?;
+    let mut core = core::load(&machine.mem, boot.kernel.as_deref())?;
+    if !boot.exitless {
+        core.exitless = None;
+    }
     let mut pt = machine.page_tables(&core)?;
     phase("core and page tables");
     let mut info = boot_info(Mode::Run, &machine.mem);

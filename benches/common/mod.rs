@@ -125,6 +125,7 @@ pub fn umon_run_with_volumes(
         stdin: umon::linux::stdio::Source::reader(Box::new(std::io::empty())),
         stdout: umon::linux::stdio::Sink::Fd(null()),
         stderr: umon::linux::stdio::Sink::Fd(null()),
+        quiet: Default::default(),
     };
     let report = umon::Vm::with_stdio(&config, stdio).unwrap().run().unwrap();
     report.status.code()

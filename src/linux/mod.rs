@@ -6,6 +6,7 @@
 //! machine (and nothing of the face).
 pub mod abi;
 pub mod args;
+pub mod exitless;
 #[allow(unsafe_code)] // the shared pid table's mapping, fork(2), _exit(2)
 pub mod family;
 mod fault;
@@ -130,6 +131,9 @@ pub struct LinuxThread {
 impl ExitHandler for LinuxThread {
     fn syscall(&mut self, cpu: &mut Cpu<'_>, mem: &GuestMem) -> Result<Flow, HypercallError> {
         self.left_guest();
+        if let Some(server) = &self.process.exitless {
+            server.exit_taken(&self.machine, &self.process, cpu.regs.rax);
+        }
         let mut cx = Ctx {
             mem,
             machine: &self.machine,
@@ -175,6 +179,26 @@ impl ExitHandler for LinuxThread {
     fn pt_applied(&mut self, _cpu: &mut Cpu<'_>) -> Flow {
         self.left_guest();
         mm::batch_applied(&self.machine, &self.process, &mut self.thread);
+        Flow::Continue
+    }
+
+    fn started(&mut self, index: u32) {
+        if let Some(server) = &self.process.exitless {
+            server.register(&self.machine, index, &self.thread.sig);
+        }
+    }
+
+    fn exitless_served(&mut self, cpu: &mut Cpu<'_>) -> Flow {
+        self.left_guest();
+        let machine = Arc::clone(&self.machine);
+        let mut cx = Ctx {
+            mem: &machine.mem,
+            machine: &machine,
+            process: &self.process,
+            thread: &mut self.thread,
+            cpu,
+        };
+        mm::follow_page_tables(&mut cx);
         Flow::Continue
     }
 
@@ -273,8 +297,9 @@ impl LinuxThread {
     }
 }
 
-/// Run the system call in the vCPU's registers and set up the return to the application.
-fn handle(cx: &mut Ctx<'_, '_>) -> Result<Flow, HypercallError> {
+/// Decode the call in `cx.cpu`'s registers and run it, traced (`--trace`) and with the
+/// vDSO's clocks refreshed: what the exit path and the exit-less server share.
+fn run_call(cx: &mut Ctx<'_, '_>) -> Sys {
     let r = &*cx.cpu.regs;
     // Linux takes the number from eax (do_syscall_64's `int nr`); the upper half is ignored.
     let nr = r.rax & 0xffff_ffff;
@@ -285,12 +310,19 @@ fn handle(cx: &mut Ctx<'_, '_>) -> Result<Flow, HypercallError> {
         let multi = cx.process.multi_threaded.load(Ordering::Relaxed);
         (std::time::Instant::now(), multi.then_some(cx.thread.tid))
     });
-    let mask_before = cx.thread.sigmask;
     let outcome = dispatch(cx, nr, &args);
     refresh_clocks(cx);
     if let Some((t0, tid)) = started {
         trace_call(cx, nr, &args, &outcome, t0.elapsed(), tid);
     }
+    outcome
+}
+
+/// Run the system call in the vCPU's registers and set up the return to the application.
+fn handle(cx: &mut Ctx<'_, '_>) -> Result<Flow, HypercallError> {
+    let nr = cx.cpu.regs.rax & 0xffff_ffff;
+    let mask_before = cx.thread.sigmask;
+    let outcome = run_call(cx);
     let ret = match outcome {
         Ok(v) => Some(v as i64),
         Err(Stop::Errno(e)) if signal::deliver::is_restart(e) => {

@@ -109,6 +109,8 @@ pub struct Process {
     pub boot: BootEnv,
     /// The running program's file, for an exec of /proc/self/exe.
     pub image: RwLock<Image>,
+    /// The exit-less syscall server, when this process uses it (`--exitless`).
+    pub exitless: Option<Arc<super::exitless::Server>>,
 }
 
 /// Where the running program's bytes are.
@@ -135,6 +137,8 @@ pub struct BootEnv {
     pub run_forked: Option<RunForked>,
     /// The network policy (`--net`, `--publish`), the same for every process of the app.
     pub net: crate::linux::net::NetEnv,
+    /// Exit-less syscalls (`--exitless`, decided once for every process of the app).
+    pub exitless: bool,
 }
 
 /// See [`BootEnv::run_forked`].
@@ -194,6 +198,7 @@ impl Process {
             exec: Mutex::default(),
             boot: BootEnv::default(),
             image: RwLock::default(),
+            exitless: None,
         }
     }
 

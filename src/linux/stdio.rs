@@ -160,6 +160,8 @@ pub struct Stdio {
     pub stdout: Sink,
     /// fd 2.
     pub stderr: Sink,
+    /// Per stream, once asked: a host regular file or memory device (never blocks).
+    pub quiet: [std::sync::OnceLock<bool>; 3],
 }
 
 impl Default for Stdio {
@@ -169,6 +171,7 @@ impl Default for Stdio {
             stdin: Source::Closed,
             stdout: Sink::Closed,
             stderr: Sink::Closed,
+            quiet: Default::default(),
         }
     }
 }
@@ -180,6 +183,7 @@ impl Stdio {
             stdin: Source::host(rustix::stdio::stdin()),
             stdout: Sink::host(rustix::stdio::stdout()),
             stderr: Sink::host(rustix::stdio::stderr()),
+            quiet: Default::default(),
         }
     }
 
@@ -189,6 +193,7 @@ impl Stdio {
             stdin: Source::reader(Box::new(io::empty())),
             stdout: Sink::writer(stdout),
             stderr: Sink::writer(stderr),
+            quiet: Default::default(),
         }
     }
 
@@ -200,6 +205,26 @@ impl Stdio {
             2 => self.stderr.is_closed(),
             _ => false,
         }
+    }
+
+    /// Whether a transfer on stream `n` never waits: a host regular file, or one of Linux's
+    /// memory devices (1:3, 1:5, 1:7, 1:8, 1:9: /dev/null, zero, full, random, urandom). A terminal, pipe,
+    /// socket or caller's writer may block. Asked once per stream.
+    pub fn never_blocks(&self, n: u8) -> bool {
+        let Some(cell) = self.quiet.get(usize::from(n)) else {
+            return false;
+        };
+        *cell.get_or_init(|| {
+            self.host_fd(n)
+                .and_then(|fd| rustix::fs::fstat(fd).ok())
+                .is_some_and(|st| {
+                    let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+                    kind == rustix::fs::FileType::RegularFile
+                        || (kind == rustix::fs::FileType::CharacterDevice
+                            && rustix::fs::major(st.st_rdev) == 1
+                            && [3, 5, 7, 8, 9].contains(&rustix::fs::minor(st.st_rdev)))
+                })
+        })
     }
 
     /// The host fd behind stream `n` (0, 1, 2), when there is one.

@@ -289,6 +289,9 @@ impl LinuxThread {
             t.live.is_empty()
         };
         super::signal::deliver::thread_gone(&self.process, &self.thread.sig);
+        if let Some(server) = &self.process.exitless {
+            server.unregister(&self.machine, &self.thread.sig);
+        }
         self.process.free_tid(self.thread.tid);
         if last {
             self.process

@@ -35,6 +35,9 @@ pub struct CoreImage {
     pub syscall_entry: Gva,
     /// The page range `[start, end)` mapped user-visible (the syscall stub page).
     pub user_text: (u64, u64),
+    /// The exit-less stub page and its sites, when the core has one (a `--kernel` core may
+    /// not: its vCPUs then enter `syscall_entry` only).
+    pub exitless: Option<crate::machine::exitless::StubLayout>,
     /// Loadable segments.
     pub segments: Vec<CoreSegment>,
     /// End of the image (page-aligned).
@@ -157,6 +160,16 @@ pub fn load_core(mem: &GuestMem, bytes: &[u8], what: &str) -> Result<CoreImage, 
         ));
     }
 
+    let exitless = crate::machine::exitless::StubLayout::from_symbols(|name| {
+        elf.syms
+            .iter()
+            .find(|s| elf.strtab.get_at(s.st_name) == Some(name))
+            .map(|s| s.st_value)
+    })
+    .filter(|l| {
+        in_core(l.page) && l.page % PAGE_4K == 0 && !(user_text.0..user_text.1).contains(&l.page)
+    });
+
     let mut image = std::io::Cursor::new(bytes);
     ElfLoader::load(
         mem.mmap(),
@@ -171,6 +184,7 @@ pub fn load_core(mem: &GuestMem, bytes: &[u8], what: &str) -> Result<CoreImage, 
         vectors: Gva(vectors),
         syscall_entry: Gva(syscall_entry),
         user_text,
+        exitless,
         segments,
         end,
         builtin: false,

@@ -4,6 +4,7 @@
 //! loop hands everything that concerns the application to a [`vcpu::ExitHandler`] the layer
 //! above implements. It imports only [`crate::exit`].
 pub mod core;
+pub mod exitless;
 pub mod frames;
 #[allow(unsafe_code)] // pthread_self/pthread_kill, the SIGSYS reporter
 pub(crate) mod host;
@@ -177,6 +178,8 @@ pub struct Machine {
     pub pt_turn: turn::PtTurn,
     /// The TLB shootdown's generations, log and waiting place ([`Tlb`]).
     tlb: Tlb,
+    /// Exit-less syscalls: the stub's layout when used, the channels' busy flags.
+    pub exitless: Arc<exitless::Exitless>,
 }
 
 /// What the TLB shootdown keeps per machine (`Machine::took_away`, `Machine::flush_tlb`,
@@ -298,6 +301,7 @@ impl Machine {
             adopt: Mutex::new(None),
             pt_turn: turn::PtTurn::default(),
             tlb: Tlb::default(),
+            exitless: Arc::default(),
         })
     }
 
@@ -316,6 +320,7 @@ impl Machine {
             adopt: Mutex::new(None),
             pt_turn: turn::PtTurn::default(),
             tlb: Tlb::default(),
+            exitless: Arc::default(),
         }
     }
 
@@ -556,6 +561,10 @@ impl Machine {
         let window_page = if gib_pages { PAGE_1G } else { PAGE_2M };
         let mut pt = PageTables::new(&self.mem)?;
         map_core(&mut pt, &self.mem, core)?;
+        if let Some(layout) = core.exitless {
+            map_exitless(&mut pt, &self.mem, layout)?;
+            self.exitless.enable(layout);
+        }
         paging::map_windows(&mut pt, &self.mem, window_page)?;
         pt.write(&self.mem)?;
         Ok(pt)
@@ -595,6 +604,9 @@ impl Machine {
         pool.created = pool.created.max(1);
         drop(pool);
         let mut vcpu = Vcpu::new(fd, 0, k.features.xsave, k.xsave_fits());
+        if self.exitless.layout().is_some() {
+            vcpu.set_exitless(self.exitless.clone());
+        }
         if user.is_some() {
             vcpu.prime(regs, sregs);
         }
@@ -638,6 +650,9 @@ impl Machine {
         // On failure the index is not reused: a vCPU whose CPUID was refused cannot be fixed.
         setup::configure_secondary(&fd, &self.mem, index, template, start)?;
         let mut vcpu = Vcpu::new(fd, index, k.features.xsave, k.xsave_fits());
+        if self.exitless.layout().is_some() {
+            vcpu.set_exitless(self.exitless.clone());
+        }
         vcpu.keep_user_sregs().map_err(PerCpuError::from)?;
         if let Some(image) = &start.xstate {
             vcpu.set_xstate(image).map_err(PerCpuError::from)?;
@@ -797,6 +812,7 @@ impl Machine {
             adopt: Mutex::new(snap.adopt),
             pt_turn: turn::PtTurn::default(),
             tlb: Tlb::default(),
+            exitless: Arc::new(self.exitless.forked(&self.mem)),
         })
     }
 
@@ -817,6 +833,9 @@ impl Machine {
             source,
         })?;
         let mut vcpu = Vcpu::new(fd, 0, k.features.xsave, k.xsave_fits());
+        if self.exitless.layout().is_some() {
+            vcpu.set_exitless(self.exitless.clone());
+        }
         vcpu.keep_user_sregs().map_err(PerCpuError::from)?;
         if let Some(image) = &start.xstate {
             vcpu.set_xstate(image).map_err(PerCpuError::from)?;
@@ -909,6 +928,37 @@ const THREADED_CHUNK: u64 = 256 << 20;
 /// Host stack of a vCPU thread: the run loop and the syscall handlers (no deep recursion; the
 /// biggest frames are path buffers).
 const VCPU_THREAD_STACK: usize = 512 << 10;
+
+/// The exit-less window (`umon_abi::exitless`): for each vCPU that may have a channel, the
+/// core's stub page (user, executable, read-only) and its own channel page (user, writable,
+/// NX). Mapped before the first instruction for all of them, so a new vCPU needs no edit.
+fn map_exitless(
+    pt: &mut PageTables,
+    mem: &GuestMem,
+    layout: exitless::StubLayout,
+) -> Result<(), PagingError> {
+    use umon_abi::exitless::{channel_phys, channel_va, stub_page, EXITLESS_VCPUS};
+    for i in 0..EXITLESS_VCPUS {
+        pt.map(
+            mem,
+            Gva(stub_page(i)),
+            Gpa(layout.page),
+            PAGE_4K,
+            PAGE_4K,
+            USER,
+        )?;
+        let data = USER | WRITABLE | NO_EXECUTE;
+        pt.map(
+            mem,
+            Gva(channel_va(i)),
+            Gpa(channel_phys(i)),
+            PAGE_4K,
+            PAGE_4K,
+            data,
+        )?;
+    }
+    Ok(())
+}
 
 /// Map the core VA = PA with 4 KiB pages and each segment's permissions; only the syscall stub
 /// page is user-visible (PVM enters it at CPL3).

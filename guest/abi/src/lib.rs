@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod boot;
+pub mod exitless;
 pub mod hypercall;
 pub mod layout;
 pub mod pt;
@@ -27,7 +28,7 @@ pub mod pt;
 pub use hypercall::{Hypercall, HYPERCALL_PORT};
 
 /// Version of this contract; bumped on every change to this crate.
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 
 /// A guest physical address.
 #[repr(transparent)]

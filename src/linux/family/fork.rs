@@ -336,6 +336,7 @@ impl Process {
             exec: Mutex::default(),
             boot: old.boot.clone(),
             image: RwLock::new(old.image.read().map(|i| i.clone()).unwrap_or_default()),
+            exitless: old.exitless.as_ref().map(|_| Default::default()),
         }
     }
 }

@@ -43,6 +43,12 @@ pub trait FileDescription: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// Whether a read or write of it never waits (a regular file, the memory devices): the
+    /// exit-less server may run it (`linux::exitless`), a call that can block never.
+    fn never_blocks(&self) -> bool {
+        self.regular()
+    }
+
     /// Whether the object is a regular file on the host: Linux copies such a transfer page by
     /// page, so a buffer that turns bad part-way moves the bytes before the fault.
     fn partial_copies(&self) -> bool {
@@ -356,6 +362,10 @@ impl FileDescription for StdioFile {
 
     fn tty(&self) -> Option<BorrowedFd<'_>> {
         self.host_fd().filter(|fd| rustix::termios::isatty(fd))
+    }
+
+    fn never_blocks(&self) -> bool {
+        self.stdio.never_blocks(self.n)
     }
 
     /// The host's view of umon's own stream, or a pipe when the stream is a caller-supplied

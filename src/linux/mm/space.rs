@@ -415,6 +415,19 @@ impl AddrSpace {
         self.pending.iter().any(|&(t, _, _)| t == me) || self.backing().quarantined()
     }
 
+    /// The exit-less server ran a call for the thread on host thread `to`: the page-table
+    /// changes it made are that thread's to follow (its vCPU runs the batch). True if `to`
+    /// has page-table work now.
+    pub fn hand_pt_changes(&mut self, to: std::thread::ThreadId) -> bool {
+        let me = std::thread::current().id();
+        for p in &mut self.pending {
+            if p.0 == me {
+                p.0 = to;
+            }
+        }
+        self.pending.iter().any(|&(t, _, _)| t == to) || self.backing().quarantined()
+    }
+
     /// This host thread's batch is in the tables: the frames it gave back are free.
     pub fn free_quarantined(&self, mem: &GuestMem) {
         self.backing().free_quarantined(mem);

@@ -9,11 +9,14 @@ pub mod setup;
 pub use exit::Exit;
 
 use crate::exit::ExitStatus;
+use crate::machine::exitless::{Exitless, Settled};
 use crate::machine::hypercall::{self, HypercallError};
 use crate::machine::memory::GuestMem;
 use crate::machine::stop::ImmediateExit;
 use cpu::{Cpu, ExtendedState, Flow, Xstate, DIRTY_REGS, DIRTY_SREGS, XSAVE_IMAGE};
 use kvm_ioctls::{SyncReg, VcpuFd};
+use std::sync::Arc;
+use umon_abi::hypercall::Hypercall;
 use umon_abi::hypercall::SelftestReport;
 use umon_abi::hypercall::{HYPERCALL_MAX, HYPERCALL_PORT};
 
@@ -111,6 +114,14 @@ pub trait ExitHandler {
     fn pt_applied(&mut self, _cpu: &mut Cpu<'_>) -> Flow {
         Flow::Continue
     }
+    /// The run loop of vCPU `index` begins (on its own host thread).
+    fn started(&mut self, _index: u32) {}
+    /// The exit-less server answered a call of this thread's and the vCPU has left the stub
+    /// with the result in rax (`cpu` is the application after the call): what a syscall exit
+    /// does after its handler (a page-table batch the call left) is due now.
+    fn exitless_served(&mut self, _cpu: &mut Cpu<'_>) -> Flow {
+        Flow::Continue
+    }
     /// A signal may be waiting for this thread, or anything else for which the next
     /// [`ExitHandler::before_run`] with registers may change them (a frame, a TLB flush).
     fn signal_waiting(&self) -> bool {
@@ -152,6 +163,9 @@ pub struct Vcpu {
     xsave_settable: bool,
     /// The kvm_run page holds the registers of the first entry ([`Vcpu::prime`]).
     primed: bool,
+    /// The machine's exit-less state, when its stub is this vCPU's MSR_LSTAR: exits taken
+    /// inside the stub are settled first ([`Exitless::settle`]).
+    exitless: Option<Arc<Exitless>>,
 }
 
 /// [`ExtendedState`] through a vCPU fd.
@@ -390,7 +404,13 @@ impl Vcpu {
             xsave,
             xsave_settable,
             primed: false,
+            exitless: None,
         }
+    }
+
+    /// Settle exits taken in this vCPU's exit-less stub (its MSR_LSTAR names its copy).
+    pub fn set_exitless(&mut self, exitless: Arc<Exitless>) {
+        self.exitless = Some(exitless);
     }
 
     /// The registers KVM holds for the first entry (set with ioctls, [`setup::configure`]),
@@ -484,6 +504,7 @@ impl Vcpu {
         handler: &mut dyn ExitHandler,
     ) -> Result<RunEnd, RunError> {
         let mut selftest = None;
+        handler.started(self.index);
         let flag = &mut self.fd.get_kvm_run().immediate_exit as *mut u8;
         // The kvm_run page is mapped as long as the fd, which outlives this call.
         let _armed = ImmediateExit::arm(flag);
@@ -552,7 +573,22 @@ impl Vcpu {
             } else {
                 mid_event = false;
             }
+            // An exit inside the exit-less stub first becomes one at the application's side
+            // of its call (not while an exception is half-delivered: that one comes back).
+            let settled = match self.exitless.clone() {
+                Some(x) if !mid_event => {
+                    let at_out = matches!(exit, Exit::IoOut { port, .. }
+                        if port == Hypercall::Syscall.port());
+                    let index = self.index;
+                    self.with_cpu(|cpu| x.settle(index, cpu, mem, at_out))
+                }
+                _ => Settled::Outside,
+            };
             let flow = match exit {
+                _ if matches!(settled, Settled::Moved { served: false }) => Flow::Continue,
+                _ if settled == (Settled::Moved { served: true }) => {
+                    self.with_cpu(|cpu| handler.exitless_served(cpu))
+                }
                 Exit::IoOut { port, .. }
                     if (HYPERCALL_PORT..=HYPERCALL_PORT + HYPERCALL_MAX).contains(&port) =>
                 {

@@ -7,6 +7,7 @@
 //! ([`configure_secondary`]): the IDT, page tables, MSRs and CPUID are the same on every vCPU.
 use super::VcpuError;
 use crate::machine::core::CoreImage;
+use crate::machine::exitless::{Exitless, StubLayout};
 use crate::machine::kvm::Platform;
 use crate::machine::memory::GuestMem;
 use kvm_bindings::{
@@ -407,7 +408,10 @@ pub fn configure(
         vcpu,
         cpuid,
         features,
-        (core.syscall_entry.0, compat_syscall_entry(core)),
+        (
+            Exitless::syscall_entry(core.exitless, 0, core.syscall_entry.0),
+            compat_syscall_entry(core),
+        ),
         sregs.efer,
         None,
         &initial_fpu(),
@@ -438,8 +442,10 @@ pub struct VcpuTemplate {
     pub cpuid: CpuId,
     /// What [`guest_cpuid`] found.
     pub features: CpuFeatures,
-    /// MSR_LSTAR: the core's syscall stub.
+    /// MSR_LSTAR: the core's syscall stub (of a vCPU without an exit-less channel).
     pub syscall_entry: u64,
+    /// The exit-less stub, when this VM uses it: MSR_LSTAR is then each vCPU's own copy.
+    pub exitless: Option<StubLayout>,
     /// MSR_CSTAR: see [`compat_syscall_entry`].
     pub compat_entry: u64,
     /// End of the core image (it must not reach the per-vCPU tables).
@@ -463,6 +469,7 @@ impl VcpuTemplate {
             cpuid: cpuid.clone(),
             features,
             syscall_entry: core.syscall_entry.0,
+            exitless: core.exitless,
             compat_entry: compat_syscall_entry(core),
             core_end: core.end,
             page_table_root,
@@ -531,7 +538,10 @@ pub fn configure_secondary(
         vcpu,
         &template.cpuid,
         template.features,
-        (template.syscall_entry, template.compat_entry),
+        (
+            Exitless::syscall_entry(template.exitless, index, template.syscall_entry),
+            template.compat_entry,
+        ),
         sregs.efer,
         tsc_aux,
         &initial_fpu(),

@@ -177,6 +177,107 @@ global_asm!(
     xor = const ECHO_XOR,
 );
 
+// The exit-less syscall stub (umon_abi::exitless), alone in its own page. The monitor maps
+// this page once per vCPU at `exitless::stub_page(i)`, each copy followed by that vCPU's
+// channel page, and points the vCPU's MSR_LSTAR at `umon_exitless_entry` in its own copy:
+// every `[rip + CH + x]` below (CH = one page past this page's start) is then that vCPU's
+// channel, with no register or stack used to find it. Until the publish the stub writes
+// only the channel (and flags: the application's are in r11); after it, only rax and rcx
+// change before the return, and an exit anywhere in here is settled by the monitor from
+// the channel (`machine::exitless`). On PVM this runs at CPL3 (the return is `popfq` of
+// r11 on a scratch stack in the channel, then `jmp rcx`); on hardware KVM at CPL0, where
+// `sysretq` returns.
+global_asm!(
+    ".section .exitless_text, \"ax\"",
+    ".balign 4096",
+    ".global umon_exitless_page",
+    "umon_exitless_page:",
+    ".global umon_exitless_entry",
+    "umon_exitless_entry:",
+    "    cmp dword ptr [rip + umon_exitless_page + {page} + {awake}], 0",
+    "    je 8f",
+    "    cmp rax, {calls}",
+    "    jae 8f",
+    "    bt qword ptr [rip + umon_exitless_page + {page} + {bitmap}], rax",
+    "    jnc 8f",
+    "    mov [rip + umon_exitless_page + {page} + {nr}], rax",
+    "    mov [rip + umon_exitless_page + {page} + {args}], rdi",
+    "    mov [rip + umon_exitless_page + {page} + {args} + 8], rsi",
+    "    mov [rip + umon_exitless_page + {page} + {args} + 16], rdx",
+    "    mov [rip + umon_exitless_page + {page} + {args} + 24], r10",
+    "    mov [rip + umon_exitless_page + {page} + {args} + 32], r8",
+    "    mov [rip + umon_exitless_page + {page} + {args} + 40], r9",
+    "    mov [rip + umon_exitless_page + {page} + {rcx}], rcx",
+    "    mov [rip + umon_exitless_page + {page} + {r11}], r11",
+    "    mov [rip + umon_exitless_page + {page} + {rsp}], rsp",
+    "    mov dword ptr [rip + umon_exitless_page + {page} + {state}], {req}",
+    ".global umon_exitless_published",
+    "umon_exitless_published:",
+    "    mov ecx, dword ptr [rip + umon_exitless_page + {page} + {spin}]",
+    "    or ecx, 1",
+    "2:  mov eax, dword ptr [rip + umon_exitless_page + {page} + {state}]",
+    "    cmp eax, {done}",
+    "    je 4f",
+    "    cmp eax, {claimed}",
+    "    je 3f",
+    "    cmp eax, {req}",
+    "    jne 5f",
+    "    pause",
+    "    dec ecx",
+    "    jnz 2b",
+    "    jmp 5f",
+    // Claimed: the server is running the call; wait for it without counting (a kick ends
+    // the wait through the monitor, which waits for the server itself).
+    "3:  pause",
+    "    jmp 2b",
+    "4:  mov rcx, [rip + umon_exitless_page + {page} + {rcx}]",
+    "    mov eax, cs",
+    "    test al, 3",
+    "    mov rax, [rip + umon_exitless_page + {page} + {ret}]",
+    "    jz 6f",
+    "    lea rsp, [rip + umon_exitless_page + {page} + {stack}]",
+    "    push r11",
+    "    popfq",
+    "    mov rsp, [rip + umon_exitless_page + {page} + {rsp}]",
+    "    jmp rcx",
+    ".global umon_exitless_sysret",
+    "umon_exitless_sysret:",
+    "6:  sysretq",
+    // Not served here (done-and-exit, given back, or the spin ran out): the entry
+    // registers again, and the exit; the monitor serves or completes it.
+    "5:  mov rax, [rip + umon_exitless_page + {page} + {nr}]",
+    "    mov rcx, [rip + umon_exitless_page + {page} + {rcx}]",
+    ".global umon_exitless_fallback",
+    "umon_exitless_fallback:",
+    "    out {port}, al",
+    "    sysretq",
+    // No server, or a call it never serves: today's exit, registers untouched.
+    ".global umon_exitless_plain",
+    "umon_exitless_plain:",
+    "8:  out {port}, al",
+    "    sysretq",
+    ".global umon_exitless_end",
+    "umon_exitless_end:",
+    ".balign 4096, 0xcc",
+    page = const umon_abi::exitless::CHANNEL_BYTES,
+    awake = const umon_abi::exitless::CH_AWAKE,
+    calls = const umon_abi::exitless::BITMAP_CALLS,
+    bitmap = const umon_abi::exitless::CH_BITMAP,
+    nr = const umon_abi::exitless::CH_NR,
+    args = const umon_abi::exitless::CH_ARGS,
+    rcx = const umon_abi::exitless::CH_RCX,
+    r11 = const umon_abi::exitless::CH_R11,
+    rsp = const umon_abi::exitless::CH_RSP,
+    ret = const umon_abi::exitless::CH_RET,
+    stack = const umon_abi::exitless::CH_STACK_TOP,
+    state = const umon_abi::exitless::CH_STATE,
+    req = const umon_abi::exitless::REQ,
+    claimed = const umon_abi::exitless::CLAIMED,
+    done = const umon_abi::exitless::DONE,
+    spin = const umon_abi::exitless::CH_SPIN,
+    port = const Hypercall::Syscall.port(),
+);
+
 extern "C" {
     fn umon_echo_loop();
 }
