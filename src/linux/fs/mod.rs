@@ -25,7 +25,7 @@ use super::io::{fsize_truncate, host_errno};
 use super::{Args, Ctx, Process, Sys};
 use crate::linux::fs::volume::{DirHandle, FileSystem, GuestPath, Located, Mount, MountId, Region};
 use crate::machine::paging::PAGE_4K;
-use rustix::fs::{AtFlags, Mode, OFlags, CWD};
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, CWD};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
@@ -539,14 +539,13 @@ fn open_in(
         refuse_running_exe_at(process, parent.as_fd(), &leaf)?;
     }
     // The entry is not a symlink (followed above) unless the guest said O_NOFOLLOW; one that
-    // appears now is not followed.
-    let pass = pass | oflag::NOFOLLOW;
+    // appears now is not followed (`open_leaf`).
     let fd = if pass & oflag::CREAT != 0 {
         create_at(parent.as_fd(), &leaf, of(pass) | OFlags::CLOEXEC, want)?
     } else {
-        host(rustix::fs::openat(
-            &parent,
-            &leaf[..],
+        host(open_leaf(
+            parent.as_fd(),
+            &leaf,
             of(pass) | OFlags::CLOEXEC,
             Mode::empty(),
         ))?
@@ -554,12 +553,25 @@ fn open_in(
     Ok((fd, region.writable))
 }
 
+/// Open the entry `leaf` of `dir` with `flags`, never following a symlink there (ELOOP, as
+/// O_NOFOLLOW says) nor anywhere on the way. The refusal is openat2's RESOLVE_NO_SYMLINKS
+/// rather than an added O_NOFOLLOW, which the open file would keep in its status flags: F_GETFL
+/// shows only the flags the application gave, as on Linux.
+fn open_leaf(
+    dir: BorrowedFd<'_>,
+    leaf: &[u8],
+    flags: OFlags,
+    mode: Mode,
+) -> Result<OwnedFd, rustix::io::Errno> {
+    rustix::fs::openat2(dir, leaf, flags, mode, ResolveFlags::NO_SYMLINKS)
+}
+
 /// Open `leaf` in `dir` with O_CREAT in `flags`; a file this call creates gets exactly `mode`
 /// (see [`fix_mode`]), an existing one keeps its own.
 fn create_at(dir: BorrowedFd<'_>, leaf: &[u8], flags: OFlags, mode: u32) -> Result<OwnedFd, Errno> {
     let perm = Mode::from_bits_retain(mode);
     if flags.contains(OFlags::EXCL) {
-        let fd = host(rustix::fs::openat(dir, leaf, flags, perm))?;
+        let fd = host(open_leaf(dir, leaf, flags, perm))?;
         fix_mode(fd.as_fd(), mode)?;
         return Ok(fd);
     }
@@ -567,11 +579,11 @@ fn create_at(dir: BorrowedFd<'_>, leaf: &[u8], flags: OFlags, mode: u32) -> Resu
     // racing create or unlink of the same name sends us round again.
     let mut last = Errno::EAGAIN;
     for _ in 0..64 {
-        match rustix::fs::openat(dir, leaf, flags - OFlags::CREATE, Mode::empty()) {
+        match open_leaf(dir, leaf, flags - OFlags::CREATE, Mode::empty()) {
             Err(rustix::io::Errno::NOENT) => {}
             other => return host(other),
         }
-        match rustix::fs::openat(dir, leaf, flags | OFlags::EXCL, perm) {
+        match open_leaf(dir, leaf, flags | OFlags::EXCL, perm) {
             Ok(fd) => {
                 fix_mode(fd.as_fd(), mode)?;
                 return Ok(fd);
