@@ -146,6 +146,10 @@ pub fn fd_link_text(file: &OpenFile) -> Vec<u8> {
     if let Some(s) = file.as_synthetic() {
         return s.path.clone();
     }
+    // The monitor serves a signalfd itself (no host fd to ask): Linux's anon inode name.
+    if file.as_signalfd().is_some() {
+        return b"anon_inode:[signalfd]".to_vec();
+    }
     // /dev/tty's description: the terminal behind it is umon's, its name the guest's.
     if file.stat().is_ok_and(|st| {
         st.rdev == makedev(TTY_NUMBER.0, TTY_NUMBER.1) && st.mode & libc::S_IFMT == mode::S_IFCHR
