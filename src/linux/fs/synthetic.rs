@@ -262,6 +262,7 @@ fn node_at(cx: &Ctx<'_, '_>, fs: &FileSystem, abs: &[u8]) -> Option<Node> {
                 ("loadavg", DT_REG),
                 ("mounts", DT_LNK),
                 ("stat", DT_REG),
+                ("swaps", DT_REG),
                 ("sys", DT_DIR),
             ];
             d.push((pid.as_str(), DT_DIR));
@@ -283,6 +284,8 @@ fn node_at(cx: &Ctx<'_, '_>, fs: &FileSystem, abs: &[u8]) -> Option<Node> {
             cx.process.live_threads(),
             cx.process.tgid
         )),
+        // No swap: only the header (e2fsck reads it to refuse checking an active swap file).
+        ["proc", "swaps"] => line(b"Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority"),
         ["proc", p, rest @ ..] if *p == pid => proc_pid(cx, fs, cx.process.tgid, false, rest),
         ["proc", "sys"] => Some(dir(&[("kernel", DT_DIR), ("vm", DT_DIR)])),
         ["proc", "sys", "kernel"] => Some(dir(&[
