@@ -237,7 +237,9 @@ fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Op
 /// kills it by default; held while blocked) and the write fails with EFBIG; short of it, the
 /// write is cut at the limit.
 /// The file is a regular one: a volume file, or a standard stream umon was given as a file.
-/// Then a memfd's cap ([`super::fd::file::memory_file_cap`]): cut at it, ENOSPC past it.
+/// Then a memfd's cap ([`super::fd::file::memory_file_cap`]): cut at it, ENOSPC past it; and
+/// a private `/tmp` or `/dev/shm`'s size ([`super::fs::tmpfs_admit`]): cut at its last free
+/// page, ENOSPC when it is full.
 pub(crate) fn fsize_limit(
     cx: &mut Ctx<'_, '_>,
     file: &OpenFile,
@@ -246,7 +248,8 @@ pub(crate) fn fsize_limit(
 ) -> Result<u64, Stop> {
     let limit = super::proc::file_size_limit(cx);
     let cap = super::fd::file::memory_file_cap(cx, &**file);
-    if limit == u64::MAX && cap.is_none() {
+    let tmpfs = super::fs::in_tmpfs(cx, &**file);
+    if limit == u64::MAX && cap.is_none() && tmpfs.is_none() {
         return Ok(len);
     }
     let Some(fd) = file.host_fd() else {
@@ -264,7 +267,11 @@ pub(crate) fn fsize_limit(
         super::signal::raise(cx, libc::SIGXFSZ as u64, "file size limit exceeded")?;
         return Err(Errno::EFBIG.into());
     }
-    Ok(super::fd::file::within_cap(pos, len.min(limit - pos), cap)?)
+    let len = super::fd::file::within_cap(pos, len.min(limit - pos), cap)?;
+    match tmpfs {
+        Some(m) => Ok(super::fs::tmpfs_admit(cx, &m, &**file, pos, len, false)?),
+        None => Ok(len),
+    }
 }
 
 /// RLIMIT_FSIZE for truncating a file to `size`, as Linux's inode_newsize_ok: past the limit

@@ -20,12 +20,12 @@ pub mod volume;
 use super::abi::at::*;
 use super::abi::{oflag, Statx, Timespec};
 use super::abi::{Stat, NAME_MAX, PATH_MAX};
-use super::fd::{Fd, FileKind, HostFile, OpenFile, VolumeFile};
+use super::fd::{Fd, FileDescription, FileKind, HostFile, OpenFile, VolumeFile};
 use super::io::{fsize_truncate, host_errno};
 use super::{Args, Ctx, Process, Sys};
 use crate::linux::fs::volume::{DirHandle, FileSystem, GuestPath, Located, Mount, MountId, Region};
 use crate::machine::paging::PAGE_4K;
-use rustix::fs::{AtFlags, Mode, OFlags, CWD};
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, CWD};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
@@ -34,6 +34,11 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// statfs f_flags: ST_RDONLY.
 const ST_RDONLY: i64 = 1;
+/// statfs f_flags: ST_NOSUID, ST_NODEV, ST_VALID (the flags are filled in), ST_RELATIME.
+const ST_NOSUID: i64 = 2;
+const ST_NODEV: i64 = 4;
+const ST_VALID: i64 = 0x20;
+const ST_RELATIME: i64 = 0x1000;
 
 /// struct statfs (x86-64).
 #[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable)]
@@ -539,14 +544,13 @@ fn open_in(
         refuse_running_exe_at(process, parent.as_fd(), &leaf)?;
     }
     // The entry is not a symlink (followed above) unless the guest said O_NOFOLLOW; one that
-    // appears now is not followed.
-    let pass = pass | oflag::NOFOLLOW;
+    // appears now is not followed (`open_leaf`).
     let fd = if pass & oflag::CREAT != 0 {
         create_at(parent.as_fd(), &leaf, of(pass) | OFlags::CLOEXEC, want)?
     } else {
-        host(rustix::fs::openat(
-            &parent,
-            &leaf[..],
+        host(open_leaf(
+            parent.as_fd(),
+            &leaf,
             of(pass) | OFlags::CLOEXEC,
             Mode::empty(),
         ))?
@@ -554,12 +558,25 @@ fn open_in(
     Ok((fd, region.writable))
 }
 
+/// Open the entry `leaf` of `dir` with `flags`, never following a symlink there (ELOOP, as
+/// O_NOFOLLOW says) nor anywhere on the way. The refusal is openat2's RESOLVE_NO_SYMLINKS
+/// rather than an added O_NOFOLLOW, which the open file would keep in its status flags: F_GETFL
+/// shows only the flags the application gave, as on Linux.
+fn open_leaf(
+    dir: BorrowedFd<'_>,
+    leaf: &[u8],
+    flags: OFlags,
+    mode: Mode,
+) -> Result<OwnedFd, rustix::io::Errno> {
+    rustix::fs::openat2(dir, leaf, flags, mode, ResolveFlags::NO_SYMLINKS)
+}
+
 /// Open `leaf` in `dir` with O_CREAT in `flags`; a file this call creates gets exactly `mode`
 /// (see [`fix_mode`]), an existing one keeps its own.
 fn create_at(dir: BorrowedFd<'_>, leaf: &[u8], flags: OFlags, mode: u32) -> Result<OwnedFd, Errno> {
     let perm = Mode::from_bits_retain(mode);
     if flags.contains(OFlags::EXCL) {
-        let fd = host(rustix::fs::openat(dir, leaf, flags, perm))?;
+        let fd = host(open_leaf(dir, leaf, flags, perm))?;
         fix_mode(fd.as_fd(), mode)?;
         return Ok(fd);
     }
@@ -567,11 +584,11 @@ fn create_at(dir: BorrowedFd<'_>, leaf: &[u8], flags: OFlags, mode: u32) -> Resu
     // racing create or unlink of the same name sends us round again.
     let mut last = Errno::EAGAIN;
     for _ in 0..64 {
-        match rustix::fs::openat(dir, leaf, flags - OFlags::CREATE, Mode::empty()) {
+        match open_leaf(dir, leaf, flags - OFlags::CREATE, Mode::empty()) {
             Err(rustix::io::Errno::NOENT) => {}
             other => return host(other),
         }
-        match rustix::fs::openat(dir, leaf, flags | OFlags::EXCL, perm) {
+        match open_leaf(dir, leaf, flags | OFlags::EXCL, perm) {
             Ok(fd) => {
                 fix_mode(fd.as_fd(), mode)?;
                 return Ok(fd);
@@ -691,9 +708,43 @@ fn synthetic_statfs(abs: &[u8]) -> Statfs {
     }
 }
 
+/// statfs of a private `/tmp` or `/dev/shm` (`m`): a tmpfs the size of the app's memory, with
+/// Linux's default inode count for that much RAM (half its pages).
+fn tmpfs_statfs(cx: &Ctx<'_, '_>, m: &Mount) -> Result<Statfs, Errno> {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let size = cx.process.space().backing_limit_bytes();
+    let held = private::held(m.root_fd()).map_err(host_errno)?;
+    let blocks = size / PAGE_4K;
+    let free = blocks.saturating_sub(held.bytes.div_ceil(PAGE_4K));
+    let files = blocks / 2;
+    Ok(Statfs {
+        f_type: TMPFS_MAGIC,
+        f_bsize: PAGE_4K as i64,
+        f_blocks: blocks,
+        f_bfree: free,
+        f_bavail: free,
+        f_files: files,
+        f_ffree: files.saturating_sub(held.inodes),
+        f_namelen: NAME_MAX as i64,
+        f_frsize: PAGE_4K as i64,
+        f_flags: ST_VALID | ST_NOSUID | ST_NODEV | ST_RELATIME,
+        ..Default::default()
+    })
+}
+
 /// fstatfs: the host file system's numbers; a read-only volume says ST_RDONLY.
 pub(crate) fn fstatfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let file = cx.process.fds().get(a.fd(0))?.file;
+    let tmpfs = file.as_volume().and_then(|h| {
+        let fs = cx.process.fs();
+        fs.get_mount(h.mount)?.tmpfs()?;
+        Some(fs.mount_shared(h.mount))
+    });
+    if let Some(m) = tmpfs {
+        let st = tmpfs_statfs(cx, &m)?;
+        cx.write_val(a.ptr(1), &st)?;
+        return Ok(0);
+    }
     let st = match (file.as_volume(), file.host_fd()) {
         (Some(h), _) => statfs_of(&h.fd, h.writable_volume)?,
         (None, Some(fd)) => statfs_of(fd, true)?,
@@ -715,7 +766,10 @@ pub(crate) fn statfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (_, at) = locate(cx, AT_FDCWD, &name)?;
     let m = mount(cx, &at);
     let fd = host(m.handle(&at.rel, false))?;
-    let st = statfs_of(&fd, m.writable())?;
+    let st = match m.tmpfs() {
+        Some(_) => tmpfs_statfs(cx, &m)?,
+        None => statfs_of(&fd, m.writable())?,
+    };
     cx.write_val(a.ptr(1), &st)?;
     Ok(0)
 }
@@ -1498,6 +1552,13 @@ pub(crate) fn fallocate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     if cap.is_some_and(|cap| (offset + len) as u64 > cap) {
         return Err(Errno::ENOSPC.into());
     }
+    // A private /tmp or /dev/shm: a tmpfs the size of the app's memory (ENOSPC past it,
+    // as writes; the mode's allocation is taken as all of the range).
+    if mode & (PUNCH_HOLE | COLLAPSE_RANGE) == 0 {
+        if let Some(m) = in_tmpfs(cx, &*file) {
+            tmpfs_admit(cx, &m, &*file, offset as u64, len as u64, true)?;
+        }
+    }
     let flags = rustix::fs::FallocateFlags::from_bits_retain(mode);
     host(rustix::fs::fallocate(
         &h.fd,
@@ -1510,6 +1571,38 @@ pub(crate) fn fallocate(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         truncated_under_mappings(cx, h.fd.as_fd(), st.st_size.max(0) as u64);
     }
     Ok(0)
+}
+
+/// The volume `file` lives in when it is a regular file in a private `/tmp` or `/dev/shm`,
+/// which the guest sees as a tmpfs the size of its memory (`-m`; see [`private::Usage`]).
+pub(crate) fn in_tmpfs(cx: &Ctx<'_, '_>, file: &dyn FileDescription) -> Option<Arc<Mount>> {
+    let h = file.as_volume()?;
+    if h.kind != FileKind::Regular {
+        return None;
+    }
+    let fs = cx.process.fs();
+    fs.get_mount(h.mount)?.tmpfs()?;
+    Some(fs.mount_shared(h.mount))
+}
+
+/// The bytes of a write of `len` at `pos` to `file` in the tmpfs volume `m` ([`in_tmpfs`])
+/// that fit it: all, those before its last free page, ENOSPC when none does (or, `whole`,
+/// unless all do).
+pub(crate) fn tmpfs_admit(
+    cx: &Ctx<'_, '_>,
+    m: &Mount,
+    file: &dyn FileDescription,
+    pos: u64,
+    len: u64,
+    whole: bool,
+) -> Result<u64, Errno> {
+    let (Some(usage), Some(fd)) = (m.tmpfs(), file.host_fd()) else {
+        return Ok(len);
+    };
+    let size = cx.process.space().backing_limit_bytes();
+    usage
+        .admit(m.root_fd(), fd, pos, len, size, whole)
+        .map_err(host_errno)
 }
 
 /// fsync, or fdatasync (`data_only`).

@@ -1,9 +1,22 @@
 //! The private writable directories the guest sees as `/tmp` and `/dev/shm` when no volume
 //! provides them: subdirectories of one host directory umon creates (mkdtemp in `$TMPDIR`,
 //! mode 0700) and removes with everything in it when the VM's file system is dropped.
+//!
+//! Each is a tmpfs to the guest, and as on Linux a tmpfs has a size: the application's memory
+//! (`-m`). [`Usage`] keeps the count that holds writes to it (ENOSPC past it, as a full tmpfs
+//! answers), shared by every monitor of the application.
+#![allow(unsafe_code)] // the shared page of the usage counts (an anonymous MAP_SHARED mapping)
+
 use super::volume::{normalize_guest, VolumeSpec};
+use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::io::Errno;
+use std::collections::HashSet;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The guest paths served privately, and the subdirectory of each.
 const PRIVATE: [(&str, &str); 2] = [("/tmp", "tmp"), ("/dev/shm", "shm")];
@@ -12,6 +25,9 @@ const PRIVATE: [(&str, &str); 2] = [("/tmp", "tmp"), ("/dev/shm", "shm")];
 #[derive(Debug)]
 pub struct PrivateDir {
     path: PathBuf,
+    /// The host directories served as tmpfs mounts, each registered with its [`Usage`] (see
+    /// [`usage_of`]) until this is dropped.
+    served: Vec<PathBuf>,
 }
 
 impl PrivateDir {
@@ -46,7 +62,10 @@ impl PrivateDir {
                 Err(e) => return Err(e),
             }
         };
-        let dir = PrivateDir { path };
+        let mut dir = PrivateDir {
+            path,
+            served: Vec::new(),
+        };
         let mut volumes = Vec::new();
         for (guest, sub) in wanted {
             let host = dir.path.join(sub);
@@ -54,6 +73,9 @@ impl PrivateDir {
             // As Linux's /tmp and /dev/shm: world-writable, sticky (the parent stays 0700).
             std::fs::set_permissions(&host, std::os::unix::fs::PermissionsExt::from_mode(0o1777))?;
             mount_points(&host, guest, specs)?;
+            let usage = Arc::new(Usage::new()?);
+            registry().push((host.clone(), usage));
+            dir.served.push(host.clone());
             volumes.push(VolumeSpec {
                 host,
                 guest: (*guest).to_owned(),
@@ -96,8 +118,241 @@ fn mount_points(host: &Path, guest: &str, specs: &[VolumeSpec]) -> std::io::Resu
 
 impl Drop for PrivateDir {
     fn drop(&mut self) {
+        registry().retain(|(host, _)| !self.served.contains(host));
         if let Err(e) = std::fs::remove_dir_all(&self.path) {
             log::warn!("removing {}: {e}", self.path.display());
         }
     }
+}
+
+/// The private directories of every VM of this host process (an embedder may run several):
+/// host path -> its usage, from [`PrivateDir::create`] until the directory is dropped.
+type Registry = Vec<(PathBuf, Arc<Usage>)>;
+
+fn registry() -> std::sync::MutexGuard<'static, Registry> {
+    static REGISTRY: Mutex<Registry> = Mutex::new(Vec::new());
+    REGISTRY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The usage count of the private directory at `host`, when it is one: the volume made of it
+/// is a tmpfs to the guest.
+pub fn usage_of(host: &Path) -> Option<Arc<Usage>> {
+    registry()
+        .iter()
+        .find(|(h, _)| h == host)
+        .map(|(_, u)| u.clone())
+}
+
+/// The page size a tmpfs counts in.
+const PAGE: u64 = 4096;
+
+fn round_up(n: u64) -> u64 {
+    n.saturating_add(PAGE - 1) & !(PAGE - 1)
+}
+
+fn round_down(n: u64) -> u64 {
+    n & !(PAGE - 1)
+}
+
+/// What one private directory holds, as its tmpfs counts it (pages of file data), against the
+/// size of that tmpfs.
+///
+/// The count is an upper bound kept in a page every monitor of the application shares (an
+/// anonymous MAP_SHARED mapping made before any fork): the last walk of the directory plus
+/// every write since, each as the whole pages it spans. A write that fits under the bound
+/// costs no host call; one that does not walks the directory for what its files hold now
+/// (overwrites, truncations and removals make the bound too high, never too low) and is cut
+/// at the size, ENOSPC when no byte fits.
+#[derive(Debug)]
+pub struct Usage {
+    /// The shared `AtomicU64`: the bound, in bytes.
+    page: NonNull<AtomicU64>,
+}
+
+// SAFETY: the page holds one atomic only; the mapping stays until `drop`.
+unsafe impl Send for Usage {}
+// SAFETY: as Send: all access is through the atomic.
+unsafe impl Sync for Usage {}
+
+impl Usage {
+    fn new() -> std::io::Result<Usage> {
+        // SAFETY: a fresh anonymous mapping, placed by the kernel, zero-filled (a count of 0).
+        let p = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                PAGE as usize,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::SHARED,
+            )
+        }?;
+        let page = NonNull::new(p.cast::<AtomicU64>()).ok_or(std::io::ErrorKind::Other)?;
+        Ok(Usage { page })
+    }
+
+    fn bound(&self) -> &AtomicU64 {
+        // SAFETY: page-aligned, mapped as long as `self`, and zero is a valid AtomicU64.
+        unsafe { self.page.as_ref() }
+    }
+
+    /// Add `bytes` to the bound if it stays within `size`.
+    fn reserve(&self, bytes: u64, size: u64) -> bool {
+        self.bound()
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                b.checked_add(bytes).filter(|&n| n <= size)
+            })
+            .is_ok()
+    }
+
+    /// The bytes of a write of `len` at `pos` to `file` (in the directory `root`) that fit a
+    /// tmpfs of `size` bytes: all of them, or those up to the last free page, ENOSPC when
+    /// none fits. `whole`: all or nothing (fallocate), ENOSPC unless every byte fits.
+    pub fn admit(
+        &self,
+        root: BorrowedFd<'_>,
+        file: BorrowedFd<'_>,
+        pos: u64,
+        len: u64,
+        size: u64,
+        whole: bool,
+    ) -> Result<u64, Errno> {
+        if len == 0 {
+            return Ok(0);
+        }
+        let end = round_up(pos.saturating_add(len));
+        if self.reserve(end - round_down(pos), size) {
+            return Ok(len);
+        }
+        let used = held(root).map_or(u64::MAX, |h| h.bytes);
+        // The pages the write adds: those past the file's last one, or every page it spans
+        // when the file has holes (a write into one allocates).
+        let st = rustix::fs::fstat(file)?;
+        let file_end = round_up(st.st_size.max(0) as u64);
+        let first_new = if (st.st_blocks.max(0) as u64).saturating_mul(512) >= file_end {
+            file_end.max(round_down(pos))
+        } else {
+            round_down(pos)
+        };
+        let adds = end.saturating_sub(first_new);
+        let free = round_down(size.saturating_sub(used));
+        let fits = if adds <= free {
+            len
+        } else if whole {
+            0
+        } else {
+            (first_new + free).saturating_sub(pos).min(len)
+        };
+        self.bound()
+            .store(used.saturating_add(adds.min(free)), Ordering::Release);
+        if fits == 0 {
+            return Err(Errno::NOSPC);
+        }
+        Ok(fits)
+    }
+}
+
+impl Drop for Usage {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once; nothing refers to it after.
+        let _ = unsafe { rustix::mm::munmap(self.page.as_ptr().cast(), PAGE as usize) };
+    }
+}
+
+/// The bytes a regular file holds in a tmpfs: its pages of data. The host's blocks say which
+/// are written (a hole holds none); what the host's file system adds for its own bookkeeping
+/// (an extent block past four extents) is not counted, while blocks allocated beyond the end
+/// (fallocate with KEEP_SIZE) are.
+fn file_bytes(st: &rustix::fs::Stat) -> u64 {
+    let blocks = (st.st_blocks.max(0) as u64).saturating_mul(512);
+    let data = round_up(st.st_size.max(0) as u64);
+    let bookkeeping = if data > 4 * PAGE {
+        PAGE + data / 256
+    } else {
+        0
+    };
+    if blocks > data.saturating_add(bookkeeping) {
+        blocks
+    } else {
+        blocks.min(data)
+    }
+}
+
+/// Most directory levels [`held`] walks down; a deeper tree counts as full.
+const MAX_DEPTH: usize = 256;
+
+/// What a private directory holds, as a tmpfs counts it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Bytes of file data, in whole pages ([`file_bytes`]).
+    pub bytes: u64,
+    /// Inodes, the directory itself included.
+    pub inodes: u64,
+}
+
+/// What the files beneath the host directory `root` hold (each inode once), walked without
+/// following symlinks; an error (a tree too deep, out of fds) is returned, for the caller to
+/// count as full.
+pub fn held(root: BorrowedFd<'_>) -> Result<Held, Errno> {
+    let open_dir = |at: BorrowedFd<'_>, name: &std::ffi::CStr| -> Result<OwnedFd, Errno> {
+        rustix::fs::openat(
+            at,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    };
+    let mut seen = HashSet::new();
+    let mut total = Held {
+        bytes: 0,
+        inodes: 1,
+    };
+    let mut stack = vec![rustix::fs::Dir::new(open_dir(root, c".")?)?];
+    loop {
+        let depth = stack.len();
+        let Some(dir) = stack.last_mut() else {
+            break;
+        };
+        let Some(entry) = dir.read() else {
+            stack.pop();
+            continue;
+        };
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
+        let fd = dir.fd()?;
+        total.inodes += 1;
+        match entry.file_type() {
+            rustix::fs::FileType::Directory => {
+                if depth >= MAX_DEPTH {
+                    return Err(Errno::LOOP);
+                }
+                match open_dir(fd, name) {
+                    Ok(sub) => stack.push(rustix::fs::Dir::new(sub)?),
+                    // Removed (or replaced) meanwhile.
+                    Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            rustix::fs::FileType::RegularFile | rustix::fs::FileType::Unknown => {
+                let st = match rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) => st,
+                    Err(Errno::NOENT) => continue,
+                    Err(e) => return Err(e),
+                };
+                if !rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() {
+                    continue;
+                }
+                if st.st_nlink > 1 && !seen.insert((st.st_dev, st.st_ino)) {
+                    total.inodes -= 1;
+                    continue;
+                }
+                total.bytes = total.bytes.saturating_add(file_bytes(&st));
+            }
+            _ => {}
+        }
+    }
+    Ok(total)
 }

@@ -146,6 +146,10 @@ pub fn fd_link_text(file: &OpenFile) -> Vec<u8> {
     if let Some(s) = file.as_synthetic() {
         return s.path.clone();
     }
+    // The monitor serves a signalfd itself (no host fd to ask): Linux's anon inode name.
+    if file.as_signalfd().is_some() {
+        return b"anon_inode:[signalfd]".to_vec();
+    }
     // /dev/tty's description: the terminal behind it is umon's, its name the guest's.
     if file.stat().is_ok_and(|st| {
         st.rdev == makedev(TTY_NUMBER.0, TTY_NUMBER.1) && st.mode & libc::S_IFMT == mode::S_IFCHR
@@ -258,6 +262,7 @@ fn node_at(cx: &Ctx<'_, '_>, fs: &FileSystem, abs: &[u8]) -> Option<Node> {
                 ("loadavg", DT_REG),
                 ("mounts", DT_LNK),
                 ("stat", DT_REG),
+                ("swaps", DT_REG),
                 ("sys", DT_DIR),
             ];
             d.push((pid.as_str(), DT_DIR));
@@ -279,6 +284,8 @@ fn node_at(cx: &Ctx<'_, '_>, fs: &FileSystem, abs: &[u8]) -> Option<Node> {
             cx.process.live_threads(),
             cx.process.tgid
         )),
+        // No swap: only the header (e2fsck reads it to refuse checking an active swap file).
+        ["proc", "swaps"] => line(b"Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority"),
         ["proc", p, rest @ ..] if *p == pid => proc_pid(cx, fs, cx.process.tgid, false, rest),
         ["proc", "sys"] => Some(dir(&[("kernel", DT_DIR), ("vm", DT_DIR)])),
         ["proc", "sys", "kernel"] => Some(dir(&[

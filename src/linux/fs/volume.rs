@@ -170,6 +170,8 @@ pub struct Mount {
     writable: bool,
     /// How lookups beneath `dir` are confined.
     resolve: ResolveFlags,
+    /// A private `/tmp` or `/dev/shm` (a tmpfs to the guest): what it holds, against its size.
+    tmpfs: Option<Arc<super::private::Usage>>,
 }
 
 /// Which volume's host directory holds a directory, found by walking up from it (see
@@ -214,6 +216,12 @@ impl Mount {
     /// The volume's root directory (`O_PATH`).
     pub fn root_fd(&self) -> BorrowedFd<'_> {
         self.dir.as_fd()
+    }
+
+    /// What the volume holds, when it is a private directory (a tmpfs the size of the
+    /// application's memory to the guest).
+    pub fn tmpfs(&self) -> Option<&Arc<super::private::Usage>> {
+        self.tmpfs.as_ref()
     }
 
     /// The guest path of the object at `rel` (relative to the root) in this volume.
@@ -566,6 +574,7 @@ impl FileSystem {
                 root,
                 writable: spec.writable,
                 resolve: confine | ResolveFlags::NO_MAGICLINKS,
+                tmpfs: super::private::usage_of(&spec.host),
             });
         }
         mounts.sort_by_key(|m| std::cmp::Reverse(m.guest.len()));
