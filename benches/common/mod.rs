@@ -75,6 +75,13 @@ pub fn umon_run(app: &Path, args: &[&str]) -> i32 {
     umon_run_with_volumes(app, args, Vec::new())
 }
 
+/// [`umon_run`] with exit-less syscalls `mode`; returns the exit code and how many calls
+/// the server answered.
+pub fn umon_run_exitless(app: &Path, args: &[&str], mode: umon::Exitless) -> (i32, u64) {
+    let report = umon_report(app, args, Vec::new(), mode);
+    (report.status.code(), report.exitless_served)
+}
+
 /// Run `app args` natively with output to /dev/null; returns the exit code.
 pub fn native_run(app: &Path, args: &[&str]) -> i32 {
     Command::new(app)
@@ -109,6 +116,17 @@ pub fn umon_run_with_volumes(
     args: &[&str],
     volumes: Vec<umon::linux::fs::volume::VolumeSpec>,
 ) -> i32 {
+    umon_report(app, args, volumes, umon::Exitless::default())
+        .status
+        .code()
+}
+
+fn umon_report(
+    app: &Path,
+    args: &[&str],
+    volumes: Vec<umon::linux::fs::volume::VolumeSpec>,
+    exitless: umon::Exitless,
+) -> umon::RunReport {
     let mut argv = vec![app.as_os_str().to_owned()];
     argv.extend(args.iter().map(|a| a.into()));
     let config = umon::Config {
@@ -118,6 +136,7 @@ pub fn umon_run_with_volumes(
             volumes,
             ..Default::default()
         }),
+        exitless,
         ..Default::default()
     };
     let null = || std::fs::File::create("/dev/null").unwrap();
@@ -127,6 +146,5 @@ pub fn umon_run_with_volumes(
         stderr: umon::linux::stdio::Sink::Fd(null()),
         quiet: Default::default(),
     };
-    let report = umon::Vm::with_stdio(&config, stdio).unwrap().run().unwrap();
-    report.status.code()
+    umon::Vm::with_stdio(&config, stdio).unwrap().run().unwrap()
 }

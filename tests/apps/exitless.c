@@ -1,0 +1,193 @@
+/* Exit-less syscalls (tests/exitless.rs): calls the server answers, mixed with calls it must
+ * give back, from one thread and from several, with signals arriving meanwhile. Every line
+ * printed is what Linux gives, so the native run, umon with --exitless on and off all print
+ * the same.
+ *   mix N          one thread: N rounds of identity, clock, stat-like and file calls
+ *   threads T N    T threads doing `mix` at once, each on its own file
+ *   signals N      a 200 us interval timer while one thread loops on getppid/write; the
+ *                  handler makes calls too
+ *   fallback N     calls the server never takes (pipe I/O, nanosleep, mmap) between
+ *                  served ones
+ *   hostile        corrupt this thread's own channel page (umon only; natively the page
+ *                  is not there: prints what umon prints)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+static unsigned long mix(int id, long n, const char *dir) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/exitless-%d.dat", dir, id);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        printf("open %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    int null = open("/dev/null", O_WRONLY);
+    unsigned long sum = 0;
+    pid_t pid = getpid();
+    for (long i = 0; i < n; i++) {
+        if (syscall(SYS_getpid) != pid || syscall(SYS_getppid) < 0 || syscall(SYS_getuid) < 0)
+            sum += 1000000;
+        struct utsname u;
+        if (syscall(SYS_uname, &u) != 0 || strcmp(u.sysname, "Linux") != 0)
+            sum += 1000000;
+        char rec[32];
+        int len = snprintf(rec, sizeof rec, "%d:%ld\n", id, i);
+        if (syscall(SYS_write, fd, rec, len) != len)
+            sum += 1000000;
+        if (syscall(SYS_write, null, rec, len) != len)
+            sum += 1000000;
+        struct stat st;
+        if (syscall(SYS_fstat, fd, &st) != 0)
+            sum += 1000000;
+        sum += st.st_size;
+        char back[32];
+        off_t at = st.st_size - len;
+        if (syscall(SYS_pread64, fd, back, len, at) != len || memcmp(back, rec, len) != 0)
+            sum += 1000000;
+        if (syscall(SYS_lseek, fd, 0, SEEK_CUR) != st.st_size)
+            sum += 1000000;
+        struct timespec ts;
+        if (syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts) != 0)
+            sum += 1000000;
+        /* Bad pointers and fds: the same errors whoever answers. */
+        if (syscall(SYS_fstat, fd, (void *)8) != -1 || errno != EFAULT)
+            sum += 1000000;
+        if (syscall(SYS_write, 9999, rec, 1) != -1 || errno != EBADF)
+            sum += 1000000;
+        if (syscall(SYS_uname, (void *)-1L) != -1 || errno != EFAULT)
+            sum += 1000000;
+        if (syscall(SYS_newfstatat, AT_FDCWD, path, &st, 0) != 0 || st.st_size == 0)
+            sum += 1000000;
+        if (syscall(SYS_access, "/nonexistent-exitless", F_OK) != -1 || errno != ENOENT)
+            sum += 1000000;
+    }
+    close(null);
+    close(fd);
+    unlink(path);
+    return sum;
+}
+
+struct job {
+    int id;
+    long n;
+    const char *dir;
+    unsigned long sum;
+    pid_t tid;
+};
+
+static void *worker(void *arg) {
+    struct job *j = arg;
+    j->sum = mix(j->id, j->n, j->dir);
+    j->tid = (pid_t)syscall(SYS_gettid);
+    return NULL;
+}
+
+static volatile sig_atomic_t ticks;
+static volatile sig_atomic_t handler_bad;
+
+static void on_alarm(int sig) {
+    (void)sig;
+    if (syscall(SYS_getppid) < 0 || syscall(SYS_getpid) != getpid())
+        handler_bad = 1;
+    ticks++;
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "mix";
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (strcmp(mode, "mix") == 0) {
+        long n = argc > 2 ? atol(argv[2]) : 1000;
+        printf("mix: %lu\n", mix(0, n, dir));
+    } else if (strcmp(mode, "threads") == 0) {
+        int t = argc > 2 ? atoi(argv[2]) : 4;
+        long n = argc > 3 ? atol(argv[3]) : 1000;
+        struct job jobs[16];
+        pthread_t th[16];
+        if (t > 16)
+            t = 16;
+        for (int i = 0; i < t; i++) {
+            jobs[i] = (struct job){.id = i + 1, .n = n, .dir = dir};
+            pthread_create(&th[i], NULL, worker, &jobs[i]);
+        }
+        int distinct = 1;
+        for (int i = 0; i < t; i++) {
+            pthread_join(th[i], NULL);
+            printf("thread %d: %lu\n", i + 1, jobs[i].sum);
+            for (int k = 0; k < i; k++)
+                if (jobs[k].tid == jobs[i].tid)
+                    distinct = 0;
+        }
+        printf("tids distinct: %d\n", distinct);
+    } else if (strcmp(mode, "signals") == 0) {
+        long want = argc > 2 ? atol(argv[2]) : 200;
+        struct sigaction sa = {.sa_handler = on_alarm};
+        sigaction(SIGALRM, &sa, NULL);
+        struct itimerval it = {{0, 200}, {0, 200}};
+        setitimer(ITIMER_REAL, &it, NULL);
+        int null = open("/dev/null", O_WRONLY);
+        long calls = 0, bad = 0;
+        while (ticks < want) {
+            if (syscall(SYS_getppid) < 0)
+                bad++;
+            if (syscall(SYS_write, null, "x", 1) != 1 && errno != EINTR)
+                bad++;
+            calls++;
+        }
+        struct itimerval off = {{0, 0}, {0, 0}};
+        setitimer(ITIMER_REAL, &off, NULL);
+        printf("signals: ticks >= %ld, bad %ld, handler bad %d, calls > 0: %d\n", want, bad,
+               (int)handler_bad, calls > 0);
+    } else if (strcmp(mode, "fallback") == 0) {
+        long n = argc > 2 ? atol(argv[2]) : 200;
+        int p[2];
+        if (pipe(p) != 0)
+            return 1;
+        long bad = 0;
+        for (long i = 0; i < n; i++) {
+            char c = (char)('a' + i % 26), d = 0;
+            if (syscall(SYS_getppid) < 0 || write(p[1], &c, 1) != 1 || read(p[0], &d, 1) != 1 ||
+                d != c)
+                bad++;
+            if (i % 50 == 0) {
+                struct timespec ts = {0, 100000};
+                nanosleep(&ts, NULL);
+                void *m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                               -1, 0);
+                if (m == MAP_FAILED)
+                    bad++;
+                else {
+                    /* A read of a fresh page by the monitor on the server: its page tables
+                     * follow before the app touches it. */
+                    int z = open("/dev/zero", O_RDONLY);
+                    if (read(z, m, 8192) != 8192 || ((char *)m)[4096] != 0)
+                        bad++;
+                    ((char *)m)[4097] = 1;
+                    close(z);
+                    munmap(m, 8192);
+                }
+            }
+        }
+        printf("fallback: bad %ld\n", bad);
+    } else {
+        fprintf(stderr, "usage: exitless mix|threads|signals|fallback\n");
+        return 2;
+    }
+    return 0;
+}
