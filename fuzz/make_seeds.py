@@ -723,3 +723,37 @@ out("hypercall", "syscalls", prog(
     hcall(1, gpa_raw(2**64 - 8)),
     hcall(5, bytes([4, 3])),
 ))
+
+
+# ---- the exit-less channel (fuzz/src/machine.rs: `exitless_step`, ops 0x90..0x9f) ------------
+
+CHANNEL0 = 0x1_0000  # umon_abi::exitless::channel_phys(0)
+
+
+def request(nr, args, state=1, awake=1):
+    """Channel 0 as the stub leaves it after the publish: state, awake, nr, args, rcx, r11, rsp."""
+    args = list(args) + [0] * (6 - len(args))
+    return struct.pack("<IIQ6QQQQ", state, awake, nr, *args, NS + 0x100, 0x202, NS + (8 << 30) - 64)
+
+
+def settle(off, cpl3=True, at_out=False):
+    return bytes([0x90, off, (1 if cpl3 else 0) | (2 if at_out else 0)])
+
+
+SERVE = bytes([0x98])
+out("hypercall", "exitless", prog(
+    8,
+    hpoke(gpa_raw(CHANNEL0), request(110, [])), SERVE,          # getppid, served
+    settle(0x80),                                                # the stub mid-spin: completed
+    hpoke(gpa_raw(CHANNEL0), request(1, [1, NS, 4])), SERVE,     # write to a caller's writer:
+                                                                 # given back (may block)
+    hpoke(gpa_raw(CHANNEL0), request(202, [NS, 0, 0])), SERVE,   # futex: given back
+    settle(0xdb, at_out=True),                                   # the fallback `out`
+    hpoke(gpa_raw(CHANNEL0), request(39, [])),                   # getpid, published, unserved
+    settle(0x80),                                                # claimed by the vCPU: rewound
+    settle(0x10),                                                # before the publish: rewound
+    hpoke(gpa_raw(CHANNEL0), request(63, [8])), SERVE,           # uname(bad pointer): EFAULT
+    hpoke(gpa_raw(CHANNEL0), request(2, [0, 0], state=2)), SERVE,  # forged claim: untouched
+    settle(0x80, cpl3=False),
+))
+

@@ -329,6 +329,17 @@ mod seeds {
     }
 
     #[test]
+    fn the_exitless_seed_is_served_and_settled() {
+        let m = run_hypercall(&seed("hypercall", "exitless"));
+        assert_eq!(m.ended, None, "{:?}", m.ended);
+        let served = m.state.process.exitless.as_ref().map(|s| s.served());
+        // getppid and uname (EFAULT); not the write to the harness's stdout (a caller's writer
+        // may block), the futex, nor the forged claim.
+        assert_eq!(served, Some(2));
+        assert_eq!(stdout(&m), "");
+    }
+
+    #[test]
     fn hypercall_seeds_run_as_named() {
         let m = run_hypercall(&seed("hypercall", "console"));
         assert_eq!(stdout(&m), "hello\n");

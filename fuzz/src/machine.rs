@@ -284,6 +284,7 @@ impl Machine {
             fs: Fixture::get().file_system().into(),
             echo_enabled: echo,
             trace,
+            exitless: Some(Arc::new(umon::linux::exitless::Server::without_thread())),
             ..umon::linux::Process::with_stdio(Stdio::capture(
                 Box::new(Capture(stdout.clone())),
                 Box::new(Capture(stderr.clone())),
@@ -300,6 +301,14 @@ impl Machine {
             process: Arc::new(process),
             thread,
         };
+        // The exit-less channel of vCPU 0, as `umon run` has it (the built-in core's stub
+        // layout, read from a scratch copy: this RAM's core area is not the core).
+        if let Some(layout) = exitless_layout() {
+            state.machine.exitless.enable(layout);
+            if let Some(server) = &state.process.exitless {
+                server.register(&state.machine, 0, &state.thread.sig);
+            }
+        }
         let mut sregs = kvm_sregs::default();
         if flags & 8 != 0 {
             sregs.cs.dpl = 3;
@@ -890,6 +899,13 @@ pub fn run_hypercall(data: &[u8]) -> Machine {
             let _ = m.state.machine.mem.write_bytes(Gpa(at), bytes);
             continue;
         }
+        if (0x90..0xa0).contains(&op) {
+            calls += 1;
+            if !exitless_step(&mut m, op, &mut input) {
+                break;
+            }
+            continue;
+        }
         let nr = if op >= 0xa0 {
             input.u16()
         } else {
@@ -916,6 +932,93 @@ pub fn run_hypercall(data: &[u8]) -> Machine {
     }
     Fixture::get().check_outside();
     m
+}
+
+/// The built-in core's exit-less stub layout (once per process).
+fn exitless_layout() -> Option<umon::machine::exitless::StubLayout> {
+    static LAYOUT: std::sync::OnceLock<Option<umon::machine::exitless::StubLayout>> =
+        std::sync::OnceLock::new();
+    *LAYOUT.get_or_init(|| {
+        let scratch = GuestMem::new(8 << 20).ok()?;
+        umon::machine::core::load(&scratch, None).ok()?.exitless
+    })
+}
+
+/// Ops 0x90..=0x9f of the `hypercall` target: the exit-less channel of vCPU 0, whose page
+/// the input also writes with raw writes (channel 0 is at `CHANNEL_PHYS`).
+/// - 0x90..=0x97: an exit taken at byte `off` of the vCPU's stub (CPL3 or 0, the stub's
+///   `out` or any other exit), settled as the run loop does; a call it hands back is served
+///   as the exit path would (tamed), one it completes gets the run loop's follow-up.
+/// - 0x98..=0x9f: the server takes what the channel holds (its arguments tamed first).
+///
+/// Checked: no panic, and a request the server took is never left claimed.
+fn exitless_step(m: &mut Machine, op: u8, input: &mut Input) -> bool {
+    use umon::machine::exitless::{Exitless, Request, Settled};
+    use umon_abi::exitless::{channel_phys, stub_page, CH_NR, CLAIMED};
+    let machine = m.state.machine.clone();
+    let mem = &machine.mem;
+    if machine.exitless.layout().is_none() {
+        return true;
+    }
+    if op < 0x98 {
+        let off = u64::from(input.u8());
+        let kind = input.u8();
+        m.regs.rip = stub_page(0) + off;
+        m.sregs.cs.dpl = if kind & 1 != 0 { 3 } else { 0 };
+        let at_out = kind & 2 != 0;
+        let mut cpu = Cpu {
+            regs: &mut m.regs,
+            sregs: &mut m.sregs,
+            dirty: 0,
+            xstate: Some(&m.fpu),
+        };
+        let settled = machine.exitless.settle(0, &mut cpu, mem, at_out);
+        let go_on = match settled {
+            Settled::Dispatch => m.hypercall(umon_abi::hypercall::Hypercall::Syscall as u16),
+            Settled::Moved { served: true } => {
+                let mut cpu = Cpu {
+                    regs: &mut m.regs,
+                    sregs: &mut m.sregs,
+                    dirty: 0,
+                    xstate: Some(&m.fpu),
+                };
+                matches!(m.state.exitless_served(&mut cpu), Flow::Continue)
+            }
+            _ => true,
+        };
+        return go_on;
+    }
+    let Ok(req) = mem.read::<Request>(Gpa(channel_phys(0) + CH_NR)) else {
+        return true;
+    };
+    // Tame it as a syscall of the exit path is tamed, and put the tamed arguments back.
+    let saved = m.regs;
+    let [rdi, rsi, rdx, r10, r8, r9] = req.args;
+    (m.regs.rax, m.regs.rdi, m.regs.rsi, m.regs.rdx) = (req.nr, rdi, rsi, rdx);
+    (m.regs.r10, m.regs.r8, m.regs.r9) = (r10, r8, r9);
+    let tamed = m.tame();
+    let r = m.regs;
+    m.regs = saved;
+    if !tamed {
+        return true;
+    }
+    let back = Request {
+        args: [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9],
+        ..req
+    };
+    let _ = mem.write(Gpa(channel_phys(0) + CH_NR), &back);
+    let published = Exitless::state(mem, 0) == umon_abi::exitless::REQ;
+    if let Some(server) = m.state.process.exitless.clone() {
+        server.poll_once(&machine, &m.state.process);
+    }
+    if published {
+        assert_ne!(
+            Exitless::state(mem, 0),
+            CLAIMED,
+            "the server left the channel claimed"
+        );
+    }
+    !m.state.process.exit.exiting()
 }
 
 /// The FPU state of the fuzz machine's one vCPU, without KVM: a legacy (fxsave) image, as on a

@@ -224,6 +224,14 @@ impl Default for Server {
 }
 
 impl Server {
+    /// A server whose thread never starts: something else polls it ([`Server::poll_once`];
+    /// the fuzz harness, which must stay single-threaded).
+    pub fn without_thread() -> Server {
+        let s = Server::default();
+        s.started.store(true, Ordering::SeqCst);
+        s
+    }
+
     /// How many calls it answered.
     pub fn served(&self) -> u64 {
         self.served.load(Ordering::Relaxed)
@@ -347,14 +355,7 @@ impl Server {
                 last_work = Instant::now();
                 continue;
             }
-            let mut worked = false;
-            for ch in 0..self.used.load(Ordering::SeqCst) {
-                if Exitless::state(&machine.mem, ch) == REQ {
-                    self.serve_one(machine, process, ch, &mut scratch);
-                    worked = true;
-                }
-            }
-            if worked {
+            if self.poll(machine, process, &mut scratch) > 0 {
                 last_work = Instant::now();
                 rounds = 0;
                 continue;
@@ -397,11 +398,30 @@ impl Server {
         scratch: &mut Vec<Option<Thread>>,
     ) {
         self.set_awake(machine, false);
+        self.poll(machine, process, scratch);
+    }
+
+    /// One look at every channel in use: serve each published request; how many there were.
+    fn poll(
+        &self,
+        machine: &Arc<Machine>,
+        process: &Arc<Process>,
+        scratch: &mut Vec<Option<Thread>>,
+    ) -> usize {
+        let mut seen = 0;
         for ch in 0..self.used.load(Ordering::SeqCst) {
             if Exitless::state(&machine.mem, ch) == REQ {
                 self.serve_one(machine, process, ch, scratch);
+                seen += 1;
             }
         }
+        seen
+    }
+
+    /// [`Server::poll`] from outside the server thread (the fuzz harness drives the server
+    /// this way, one look at a time).
+    pub fn poll_once(&self, machine: &Arc<Machine>, process: &Arc<Process>) -> usize {
+        self.poll(machine, process, &mut Vec::new())
     }
 
     /// Claim and answer the request on channel `ch`.
