@@ -122,12 +122,14 @@ pub const EXITLESS_CALLS: &[Sysno] = &[
 /// Whether the server may run call `nr` with arguments `args` now: one of
 /// [`EXITLESS_CALLS`], and for the calls on an fd, an fd whose file never waits.
 pub fn may_serve(process: &Process, nr: u64, args: &[u64; 6]) -> bool {
-    let Some(call) = usize::try_from(nr).ok().and_then(Sysno::new) else {
+    static BITS: std::sync::OnceLock<[u8; 64]> = std::sync::OnceLock::new();
+    let bits = BITS.get_or_init(bitmap);
+    let listed = usize::try_from(nr)
+        .ok()
+        .and_then(|n| bits.get(n / 8).map(|b| b & (1 << (n % 8)) != 0));
+    let (Some(true), Some(call)) = (listed, usize::try_from(nr).ok().and_then(Sysno::new)) else {
         return false;
     };
-    if !EXITLESS_CALLS.contains(&call) {
-        return false;
-    }
     match call {
         Sysno::read
         | Sysno::write
@@ -541,7 +543,9 @@ fn run(
     if cx.cpu.dirty & DIRTY_SREGS != 0 {
         log::warn!("exit-less call {nr} changed system registers: not applied");
     }
-    let handed = process.space_mut().hand_pt_changes(host);
+    // Under the read lock first: most calls touch no mapping.
+    let handed =
+        process.space().has_pt_work() && process.space_mut().hand_pt_changes(host);
     let exit = handed
         || super::signal::deliver::wanted(&cx, mask_before)
         || process.exit.exiting()
