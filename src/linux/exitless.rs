@@ -544,8 +544,7 @@ fn run(
         log::warn!("exit-less call {nr} changed system registers: not applied");
     }
     // Under the read lock first: most calls touch no mapping.
-    let handed =
-        process.space().has_pt_work() && process.space_mut().hand_pt_changes(host);
+    let handed = process.space().has_pt_work() && process.space_mut().hand_pt_changes(host);
     let exit = handed
         || super::signal::deliver::wanted(&cx, mask_before)
         || process.exit.exiting()

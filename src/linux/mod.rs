@@ -146,27 +146,7 @@ impl ExitHandler for LinuxThread {
 
     fn app_fault(&mut self, cpu: &mut Cpu<'_>, fault: AppFault) -> Flow {
         self.left_guest();
-        let machine = Arc::clone(&self.machine);
-        let mut cx = Ctx {
-            mem: &machine.mem,
-            machine: &machine,
-            process: &self.process,
-            thread: &mut self.thread,
-            cpu,
-        };
-        match fault::take(&mut cx, fault) {
-            Ok(()) => Flow::Continue,
-            Err(Stop::Exit(status)) => Flow::EndProcess(status),
-            Err(Stop::ExitThread) => Flow::EndThread,
-            // Delivery ends in a status or resumes the application; nothing else is possible
-            // here, and a fault must never resume at the faulting instruction unhandled.
-            Err(_) => Flow::EndProcess(signal::killed(
-                &self.process,
-                libc::SIGSEGV,
-                "",
-                cx.cpu.regs.rip,
-            )),
-        }
+        self.with_ctx(cpu, |cx| Self::fault_flow(cx, fault))
     }
 
     fn console(&mut self, fd: u32, bytes: &[u8]) -> std::io::Result<()> {
@@ -190,15 +170,7 @@ impl ExitHandler for LinuxThread {
 
     fn exitless_served(&mut self, cpu: &mut Cpu<'_>) -> Flow {
         self.left_guest();
-        let machine = Arc::clone(&self.machine);
-        let mut cx = Ctx {
-            mem: &machine.mem,
-            machine: &machine,
-            process: &self.process,
-            thread: &mut self.thread,
-            cpu,
-        };
-        mm::follow_page_tables(&mut cx);
+        self.with_ctx(cpu, mm::follow_page_tables);
         Flow::Continue
     }
 
@@ -233,6 +205,36 @@ impl ExitHandler for LinuxThread {
 }
 
 impl LinuxThread {
+    /// Run `f` on a handler's context for this thread and `cpu`.
+    fn with_ctx<R>(&mut self, cpu: &mut Cpu<'_>, f: impl FnOnce(&mut Ctx<'_, '_>) -> R) -> R {
+        let machine = Arc::clone(&self.machine);
+        let mut cx = Ctx {
+            mem: &machine.mem,
+            machine: &machine,
+            process: &self.process,
+            thread: &mut self.thread,
+            cpu,
+        };
+        f(&mut cx)
+    }
+
+    /// A fault's signal, or the end it brings.
+    fn fault_flow(cx: &mut Ctx<'_, '_>, fault: AppFault) -> Flow {
+        match fault::take(cx, fault) {
+            Ok(()) => Flow::Continue,
+            Err(Stop::Exit(status)) => Flow::EndProcess(status),
+            Err(Stop::ExitThread) => Flow::EndThread,
+            // Delivery ends in a status or resumes the application; nothing else is possible
+            // here, and a fault must never resume at the faulting instruction unhandled.
+            Err(_) => Flow::EndProcess(signal::killed(
+                cx.process,
+                libc::SIGSEGV,
+                "",
+                cx.cpu.regs.rip,
+            )),
+        }
+    }
+
     /// The vCPU left the guest: it uses no translation until [`LinuxThread::enter_guest`].
     fn left_guest(&mut self) {
         self.thread.sig.tlb_in_guest.store(false, Ordering::SeqCst);
