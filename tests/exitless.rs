@@ -1,7 +1,7 @@
 //! Exit-less syscalls (issue 17) on real KVM: the calls the server answers give Linux's
 //! answers byte for byte (compared with the native run and with `--exitless off`), from one
 //! thread and from several, with signals arriving while the guest spins in the stub, mixed
-//! with calls that must fall back; `--trace` prints the same lines either way; the server
+//! with calls that must fall back, futex wakes of contended mutexes and condition variables; `--trace` prints the same lines either way; the server
 //! really answers (the library's `RunReport::exitless_served`); and a guest that corrupts its
 //! own channel gets Linux's answers or its own crash, never a monitor panic or hang.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -111,6 +111,11 @@ fn threads_each_use_their_own_channel() {
 #[test]
 fn signals_arrive_while_calls_are_served() {
     check_all_variants(&["signals", "100"]);
+}
+
+#[test]
+fn mutex_and_condvar_wakes_are_served_and_their_waits_are_not() {
+    check_all_variants(&["mutex", "4", "3000"]);
 }
 
 #[test]

@@ -84,7 +84,6 @@ pub const EXITLESS_CALLS: &[Sysno] = &[
     Sysno::getrusage,
     Sysno::times,
     Sysno::sysinfo,
-    Sysno::sched_yield,
     Sysno::sched_getaffinity,
     Sysno::getcpu,
     Sysno::getpriority,
@@ -93,6 +92,8 @@ pub const EXITLESS_CALLS: &[Sysno] = &[
     Sysno::gettimeofday,
     Sysno::time,
     Sysno::getrandom,
+    // Wakes only (checked per call): a mutex unlock or condvar signal with waiters.
+    Sysno::futex,
     // Path lookups (stat-like: no open, so no FIFO to wait on).
     Sysno::newfstatat,
     Sysno::statx,
@@ -149,6 +150,7 @@ pub fn may_serve(process: &Process, nr: u64, args: &[u64; 6]) -> bool {
         // GRND_RANDOM may wait for entropy on old kernels; the default pool does not once
         // the host booted.
         Sysno::getrandom => args[2] & 2 == 0,
+        Sysno::futex => super::futex::never_waits(args[1]),
         _ => true,
     }
 }
@@ -185,7 +187,8 @@ pub struct Server {
     started: AtomicBool,
     /// Asked to end (the VM's run is over).
     quit: AtomicBool,
-    parker: Parker,
+    /// Where it sleeps; kicks (a stop, exit_group) unpark it as they do a vCPU thread.
+    parker: Arc<Parker>,
     /// When the last exit-path call the stub could have published was taken (ns since
     /// `epoch`).
     last_exit: AtomicU64,
@@ -214,7 +217,7 @@ impl Default for Server {
             turn: Mutex::new(()),
             started: AtomicBool::new(false),
             quit: AtomicBool::new(false),
-            parker: Parker::default(),
+            parker: Arc::default(),
             last_exit: AtomicU64::new(0),
             epoch: Instant::now(),
             backoff_until: AtomicU64::new(0),
@@ -339,6 +342,9 @@ impl Server {
 
     /// The server thread: poll while requests come, sleep after [`IDLE`] without one.
     fn serve(&self, machine: &Arc<Machine>, process: &Arc<Process>) {
+        // Kicked with the vCPU threads at a stop or exit_group: a host call of a served
+        // request ends (EINTR) and the loop sees why.
+        let _kicked = machine.stop.enter(self.parker.clone());
         let mut scratch: Vec<Option<Thread>> = Vec::new();
         let mut last_work = Instant::now();
         let mut rounds = 0u32;
@@ -584,6 +590,17 @@ mod tests {
         // fd 0 of a process with its streams closed is not a file that never blocks.
         assert!(!may_serve(&p, Sysno::read.id() as u64, &[0; 6]));
         assert!(may_serve(&p, Sysno::getppid.id() as u64, &[0; 6]));
+        // FUTEX_WAKE_PRIVATE wakes, FUTEX_WAIT_BITSET_PRIVATE waits.
+        assert!(may_serve(
+            &p,
+            Sysno::futex.id() as u64,
+            &[0, 129, 1, 0, 0, 0]
+        ));
+        assert!(!may_serve(
+            &p,
+            Sysno::futex.id() as u64,
+            &[0, 137, 1, 0, 0, 0]
+        ));
         assert!(!may_serve(
             &p,
             Sysno::getrandom.id() as u64,

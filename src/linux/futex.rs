@@ -330,6 +330,12 @@ fn futex_key(cx: &Ctx<'_, '_>, uaddr: u64, private: bool) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Whether futex operation `op` (the call's second argument) never waits: the wakes, which
+/// the exit-less server may run (`linux::exitless`).
+pub fn never_waits(op: u64) -> bool {
+    matches!(op & FUTEX_CMD_MASK, FUTEX_WAKE | FUTEX_WAKE_BITSET) && op & FUTEX_CLOCK_REALTIME == 0
+}
+
 /// futex(2). Arguments and addresses are checked as Linux checks them, in its order.
 pub fn futex(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     let (uaddr, op, val, timeout, uaddr2, val3) = (a.0[0], a.0[1], a.0[2], a.0[3], a.0[4], a.0[5]);

@@ -10,6 +10,7 @@
 //! (set before the server's claim, cleared after its reply) tells the vCPU's thread whether a
 //! `CLAIMED` in guest memory is the server's or a forgery.
 use crate::machine::memory::GuestMem;
+use crate::machine::stop::KillHandle;
 use crate::machine::vcpu::cpu::Cpu;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -113,19 +114,21 @@ pub struct Exitless {
     busy: [AtomicBool; EXITLESS_VCPUS as usize],
     /// See [`Exitless::timeouts`].
     timeouts: AtomicU64,
+    /// The VM's stop: a vCPU waiting for the server's answer gives up once it is requested.
+    stop: KillHandle,
 }
 
-impl Default for Exitless {
-    fn default() -> Exitless {
+impl Exitless {
+    /// No stub in use yet; `stop` is the VM's.
+    pub fn new(stop: KillHandle) -> Exitless {
         Exitless {
             layout: OnceLock::new(),
             busy: [const { AtomicBool::new(false) }; EXITLESS_VCPUS as usize],
             timeouts: AtomicU64::new(0),
+            stop,
         }
     }
-}
 
-impl Exitless {
     /// Use the core's stub in this VM (before `Machine::page_tables`).
     pub fn enable(&self, layout: StubLayout) {
         let _ = self.layout.set(layout);
@@ -138,8 +141,8 @@ impl Exitless {
 
     /// A forked child's copy: the same layout, every channel idle and unwatched (the
     /// parent's server did not come along).
-    pub fn forked(&self, mem: &GuestMem) -> Exitless {
-        let child = Exitless::default();
+    pub fn forked(&self, mem: &GuestMem, stop: KillHandle) -> Exitless {
+        let child = Exitless::new(stop);
         if let Some(l) = self.layout() {
             child.enable(l);
             for i in 0..EXITLESS_VCPUS {
@@ -289,9 +292,12 @@ impl Exitless {
         .unwrap_or(IDLE);
         if state == CLAIMED {
             // The server's (busy) or a forgery (not): wait out the server's call, which
-            // never blocks.
+            // never blocks; a stop (which kicks the server too) ends the wait, and the run.
             let mut spins = 0u32;
             while self.busy[ch as usize].load(Ordering::SeqCst) {
+                if self.stop.is_requested() {
+                    return Settled::Moved { served: false };
+                }
                 spins += 1;
                 if spins < 1000 {
                     std::hint::spin_loop();

@@ -295,13 +295,13 @@ impl Machine {
             }),
             slots: (!register_all).then(|| Mutex::new(slots)),
             platform,
+            exitless: Arc::new(exitless::Exitless::new(stop.clone())),
             stop,
             mem,
             tables: OnceLock::new(),
             adopt: Mutex::new(None),
             pt_turn: turn::PtTurn::default(),
             tlb: Tlb::default(),
-            exitless: Arc::default(),
         })
     }
 
@@ -314,13 +314,13 @@ impl Machine {
             kvm: None,
             slots: None,
             platform: Platform::Hardware,
+            exitless: Arc::new(exitless::Exitless::new(stop.clone())),
             stop,
             mem,
             tables: OnceLock::new(),
             adopt: Mutex::new(None),
             pt_turn: turn::PtTurn::default(),
             tlb: Tlb::default(),
-            exitless: Arc::default(),
         }
     }
 
@@ -806,13 +806,13 @@ impl Machine {
             kvm: Some(kvm),
             slots,
             platform: self.platform,
+            exitless: Arc::new(self.exitless.forked(&self.mem, stop.clone())),
             stop,
             mem: self.mem.clone(),
             tables,
             adopt: Mutex::new(snap.adopt),
             pt_turn: turn::PtTurn::default(),
             tlb: Tlb::default(),
-            exitless: Arc::new(self.exitless.forked(&self.mem)),
         })
     }
 

@@ -8,8 +8,9 @@
  *                  handler makes calls too
  *   fallback N     calls the server never takes (pipe I/O, nanosleep, mmap) between
  *                  served ones
- *   hostile        corrupt this thread's own channel page (umon only; natively the page
- *                  is not there: prints what umon prints)
+ *   mutex T N      T threads each take a pthread mutex N times around a shared counter, and
+ *                  two threads pass a token N times through a condition variable: futex
+ *                  wakes the server answers, waits it gives back
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -95,6 +96,39 @@ static void *worker(void *arg) {
     struct job *j = arg;
     j->sum = mix(j->id, j->n, j->dir);
     j->tid = (pid_t)syscall(SYS_gettid);
+    return NULL;
+}
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t turn_cv = PTHREAD_COND_INITIALIZER;
+static long counter, turn_token;
+
+static void *adder(void *arg) {
+    long n = *(long *)arg;
+    for (long i = 0; i < n; i++) {
+        pthread_mutex_lock(&lock);
+        counter++;
+        pthread_mutex_unlock(&lock);
+    }
+    return NULL;
+}
+
+/* Thread `me` (0 or 1) waits for the token to be even/odd, then passes it on. */
+struct pass {
+    int me;
+    long n;
+};
+
+static void *passer(void *arg) {
+    struct pass *p = arg;
+    for (long i = 0; i < p->n; i++) {
+        pthread_mutex_lock(&lock);
+        while (turn_token % 2 != p->me)
+            pthread_cond_wait(&turn_cv, &lock);
+        turn_token++;
+        pthread_cond_broadcast(&turn_cv);
+        pthread_mutex_unlock(&lock);
+    }
     return NULL;
 }
 
@@ -185,8 +219,25 @@ int main(int argc, char **argv) {
             }
         }
         printf("fallback: bad %ld\n", bad);
+    } else if (strcmp(mode, "mutex") == 0) {
+        int t = argc > 2 ? atoi(argv[2]) : 4;
+        long n = argc > 3 ? atol(argv[3]) : 10000;
+        pthread_t th[16];
+        if (t > 16)
+            t = 16;
+        for (int i = 0; i < t; i++)
+            pthread_create(&th[i], NULL, adder, &n);
+        for (int i = 0; i < t; i++)
+            pthread_join(th[i], NULL);
+        printf("mutex: counter %ld of %ld\n", counter, (long)t * n);
+        struct pass a = {0, n / 10}, b = {1, n / 10};
+        pthread_create(&th[0], NULL, passer, &a);
+        pthread_create(&th[1], NULL, passer, &b);
+        pthread_join(th[0], NULL);
+        pthread_join(th[1], NULL);
+        printf("condvar: token %ld of %ld\n", turn_token, 2 * (n / 10));
     } else {
-        fprintf(stderr, "usage: exitless mix|threads|signals|fallback\n");
+        fprintf(stderr, "usage: exitless mix|threads|signals|fallback|mutex\n");
         return 2;
     }
     return 0;
