@@ -114,6 +114,11 @@ fn signals_arrive_while_calls_are_served() {
 }
 
 #[test]
+fn nonblocking_sockets_pipes_and_eventfds_are_served_as_linux_answers() {
+    check_all_variants(&["nonblock", "300"]);
+}
+
+#[test]
 fn mutex_and_condvar_wakes_are_served_and_their_waits_are_not() {
     check_all_variants(&["mutex", "4", "3000"]);
 }

@@ -5,11 +5,12 @@
 //!
 //! What it serves ([`EXITLESS_CALLS`], and [`may_serve`] per call): calls that never block
 //! and need nothing of the vCPU but their arguments: identity and clock queries, stat-like
-//! path lookups, and transfers on files that never wait (regular files, /dev/null and the
-//! other memory devices). Everything else (a read of a terminal or pipe, a futex wait, mmap,
-//! a signal call, clone) goes to the exit path, where blocking is safe: the stub sees it in
-//! the bitmap and exits at once, and the server gives back (`FALLBACK`) anything it is asked
-//! that it may not run. A handler here runs on a copy of the thread's signal-visible state
+//! path lookups, transfers on files that never wait (regular files, /dev/null and the other
+//! memory devices) or that the app made non-blocking (sockets, pipes, eventfds of an event
+//! loop), socket queries, futex wakes, epoll_ctl. Everything else (a blocking read of a
+//! terminal or pipe, a futex wait, mmap, a signal call, clone) goes to the exit path, where
+//! blocking is safe: the stub sees it in the bitmap and exits at once, and the server gives
+//! back (`FALLBACK`) anything it is asked that it may not run. A handler here runs on a copy of the thread's signal-visible state
 //! (tid, mask, queue): no served call changes per-thread state.
 //!
 //! When it polls: a server starts asleep; two calls the stub could have published, taken on
@@ -118,6 +119,16 @@ pub const EXITLESS_CALLS: &[Sysno] = &[
     Sysno::fstatfs,
     Sysno::getdents64,
     Sysno::close,
+    // Sockets: the queries always, the transfers when they cannot wait (O_NONBLOCK or
+    // MSG_DONTWAIT), as event loops and Go's netpoller make them.
+    Sysno::recvfrom,
+    Sysno::sendto,
+    Sysno::recvmsg,
+    Sysno::sendmsg,
+    Sysno::getsockname,
+    Sysno::getpeername,
+    Sysno::getsockopt,
+    Sysno::epoll_ctl,
 ];
 
 /// Whether the server may run call `nr` with arguments `args` now: one of
@@ -146,13 +157,49 @@ pub fn may_serve(process: &Process, nr: u64, args: &[u64; 6]) -> bool {
         | Sysno::getdents64
         | Sysno::close => locked(&process.fds)
             .get(args[0])
-            .is_ok_and(|fd| fd.file.never_blocks()),
+            .is_ok_and(|fd| fd.file.never_blocks() || nonblocking_transfer(call, &fd.file)),
+        Sysno::recvfrom | Sysno::sendto | Sysno::recvmsg | Sysno::sendmsg => {
+            // recvfrom/sendto take the flags in the fourth argument, the msg calls in the third.
+            let flags = if matches!(call, Sysno::recvfrom | Sysno::sendto) {
+                args[3]
+            } else {
+                args[2]
+            };
+            locked(&process.fds).get(args[0]).is_ok_and(|fd| {
+                fd.file.as_socket().is_some()
+                    && (flags & libc::MSG_DONTWAIT as u64 != 0
+                        || nonblocking_transfer(call, &fd.file))
+            })
+        }
         // GRND_RANDOM may wait for entropy on old kernels; the default pool does not once
         // the host booted.
         Sysno::getrandom => args[2] & 2 == 0,
         Sysno::futex => super::futex::never_waits(args[1]),
         _ => true,
     }
+}
+
+/// Whether a transfer `call` on `file` returns at once because the open file is O_NONBLOCK (a
+/// socket, pipe, eventfd or timerfd of an event loop). Not a signalfd (its reads take the
+/// calling thread's signals) nor a close or seek (nothing to transfer). A thread that clears
+/// O_NONBLOCK while another's transfer is being served leaves that transfer waiting on the
+/// server, not interruptible by the thread's signals (a stop still ends it): the one way
+/// this differs from the exit path.
+fn nonblocking_transfer(call: Sysno, file: &super::fd::file::OpenFile) -> bool {
+    matches!(
+        call,
+        Sysno::read
+            | Sysno::write
+            | Sysno::readv
+            | Sysno::writev
+            | Sysno::recvfrom
+            | Sysno::sendto
+            | Sysno::recvmsg
+            | Sysno::sendmsg
+    ) && file.as_signalfd().is_none()
+        && file
+            .status_flags()
+            .is_ok_and(|f| f & super::abi::oflag::NONBLOCK != 0)
 }
 
 /// The stub's bitmap: bit n set for each call in [`EXITLESS_CALLS`].

@@ -8,6 +8,9 @@
  *                  handler makes calls too
  *   fallback N     calls the server never takes (pipe I/O, nanosleep, mmap) between
  *                  served ones
+ *   nonblock N     N rounds over non-blocking sockets, pipes and an eventfd: transfers,
+ *                  EAGAIN on empty, epoll_ctl, socket queries, MSG_DONTWAIT, and EPIPE with a
+ *                  SIGPIPE handler
  *   mutex T N      T threads each take a pthread mutex N times around a shared counter, and
  *                  two threads pass a token N times through a condition variable: futex
  *                  wakes the server answers, waits it gives back
@@ -21,7 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -134,6 +140,74 @@ static void *passer(void *arg) {
 
 static volatile sig_atomic_t ticks;
 static volatile sig_atomic_t handler_bad;
+static volatile sig_atomic_t pipes;
+
+static void on_pipe(int sig) {
+    (void)sig;
+    pipes++;
+}
+
+/* A pointer the compiler cannot see through (it would warn about the bad access). */
+static void *volatile bad_pointer = (void *)8;
+
+static long nonblock(long n) {
+    long bad = 0;
+    int sv[2], dg[2], p[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0 ||
+        socketpair(AF_UNIX, SOCK_DGRAM, 0, dg) != 0 || pipe2(p, O_NONBLOCK) != 0)
+        return -1;
+    int ev = eventfd(0, EFD_NONBLOCK);
+    int ep = epoll_create1(0);
+    char buf[256];
+    for (long i = 0; i < n; i++) {
+        int len = snprintf(buf, sizeof buf, "round %ld", i);
+        if (write(sv[0], buf, len) != len || read(sv[1], buf, sizeof buf) != len)
+            bad++;
+        if (read(sv[1], buf, sizeof buf) != -1 || errno != EAGAIN)
+            bad++;
+        if (send(dg[0], buf, len, MSG_DONTWAIT) != len ||
+            recv(dg[1], buf, sizeof buf, MSG_DONTWAIT) != len)
+            bad++;
+        if (recv(dg[1], buf, sizeof buf, MSG_DONTWAIT) != -1 || errno != EAGAIN)
+            bad++;
+        struct iovec iov = {buf, (size_t)len};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (sendmsg(sv[1], &mh, 0) != len || recvmsg(sv[0], &mh, 0) != len)
+            bad++;
+        if (write(p[1], buf, len) != len || read(p[0], buf, sizeof buf) != len ||
+            read(p[0], buf, 1) != -1 || errno != EAGAIN)
+            bad++;
+        uint64_t one = 1, got = 0;
+        if (write(ev, &one, 8) != 8 || read(ev, &got, 8) != 8 || got != 1)
+            bad++;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int type = 0;
+        socklen_t tl = sizeof type;
+        if (getsockname(sv[0], (struct sockaddr *)&ss, &sl) != 0 ||
+            getsockopt(sv[0], SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM)
+            bad++;
+        struct epoll_event e = {.events = EPOLLIN, .data.u64 = (uint64_t)i};
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e) != 0 || epoll_ctl(ep, EPOLL_CTL_DEL, ev, NULL) != 0)
+            bad++;
+        if (epoll_ctl(ep, EPOLL_CTL_DEL, ev, NULL) != -1 || errno != ENOENT)
+            bad++;
+        /* Bad buffers on a non-blocking socket: Linux's answers either way. */
+        if (write(sv[0], bad_pointer, 4) != -1 || errno != EFAULT)
+            bad++;
+    }
+    /* EPIPE with SIGPIPE handled, on a pipe and a stream socket. */
+    struct sigaction sa = {.sa_handler = on_pipe};
+    sigaction(SIGPIPE, &sa, NULL);
+    close(p[0]);
+    if (write(p[1], "x", 1) != -1 || errno != EPIPE)
+        bad++;
+    close(sv[1]);
+    if (send(sv[0], "x", 1, 0) != -1 || errno != EPIPE)
+        bad++;
+    printf("nonblock: sigpipes %d\n", (int)pipes);
+    return bad;
+}
 
 static void on_alarm(int sig) {
     (void)sig;
@@ -219,6 +293,9 @@ int main(int argc, char **argv) {
             }
         }
         printf("fallback: bad %ld\n", bad);
+    } else if (strcmp(mode, "nonblock") == 0) {
+        long n = argc > 2 ? atol(argv[2]) : 300;
+        printf("nonblock: bad %ld\n", nonblock(n));
     } else if (strcmp(mode, "mutex") == 0) {
         int t = argc > 2 ? atoi(argv[2]) : 4;
         long n = argc > 3 ? atol(argv[3]) : 10000;
@@ -237,7 +314,7 @@ int main(int argc, char **argv) {
         pthread_join(th[1], NULL);
         printf("condvar: token %ld of %ld\n", turn_token, 2 * (n / 10));
     } else {
-        fprintf(stderr, "usage: exitless mix|threads|signals|fallback|mutex\n");
+        fprintf(stderr, "usage: exitless mix|threads|signals|fallback|nonblock|mutex\n");
         return 2;
     }
     return 0;
