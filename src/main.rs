@@ -83,10 +83,11 @@ struct VmArgs {
     /// Tell the app it has N CPUs (sched_getaffinity); default: the host CPUs umon may use.
     #[arg(long, value_name = "N")]
     cpus: Option<u32>,
-    /// Serve frequent non-blocking syscalls (getpid, clock and stat calls, reads and writes of
-    /// regular files and /dev/null) through memory shared with a polling monitor thread
-    /// instead of a VM exit. The thread polls only while calls keep coming and sleeps after
-    /// 300us without one. auto: on when the host has more than one CPU.
+    /// Serve frequent syscalls that cannot block (getpid, clock and stat calls, reads and writes
+    /// of regular files, /dev/null and non-blocking sockets and pipes, futex wakes) through
+    /// memory shared with a polling monitor thread instead of a VM exit. The thread polls only
+    /// while calls keep coming and sleeps after 300us without one. auto: on when the host has
+    /// more than one CPU.
     #[arg(long, value_name = "on|off|auto", default_value = "auto")]
     exitless: umon::config::Exitless,
 }
