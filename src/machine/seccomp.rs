@@ -122,6 +122,10 @@ const ALLOWED: &[Sysno] = &[
     Sysno::nanosleep,
     Sysno::clock_nanosleep,
     Sysno::futex,
+    // The kernel makes a thread whose timed wait (a futex or sleep with a timeout) was cut by
+    // a stop of umon (SIGSTOP, then SIGCONT) continue it with restart_syscall: found with the
+    // exit-less server's timed park.
+    Sysno::restart_syscall,
     Sysno::sched_yield,
     Sysno::getrandom,
     // signals (the vCPU kick) and ending
