@@ -3,7 +3,8 @@
 //!   `umon run hello`: fork+exec of umon, seccomp on), natively (fork+exec), and the bare KVM
 //!   floor VM; and of the dynamically linked hello (plain `gcc`) in umon with `--root /`
 //!   (its ld.so and libc.so.6 from the host) and natively; and of a static binary of over
-//!   100 MB (`benches/apps/big_image.c`) in umon and natively.
+//!   100 MB (`benches/apps/big_image.c`) in umon and natively; and `python3 -c pass` (the
+//!   host's /usr/bin/python3) under umon with `--root /` and natively (skipped without it).
 //! - `syscall/*`: 10 000 one-byte writes to /dev/null forwarded by umon, the same natively, and
 //!   10 000 raw exits of a bare VM (`out` in a loop): the floor for a forwarded call, and
 //!   10 000 round trips through umon's CPL3 syscall trap that the monitor answers at once.
@@ -20,6 +21,8 @@ use std::time::Duration;
 
 const CALLS: u16 = 10_000;
 const SPIN_ROUNDS: &str = "200000000";
+/// The host's Python, run by `start/*_python3_pass` (`python3 -c pass`).
+const PYTHON3: &str = "/usr/bin/python3";
 
 fn start(c: &mut Criterion) {
     let kvm = Kvm::new().expect("/dev/kvm");
@@ -60,6 +63,21 @@ fn start(c: &mut Criterion) {
     g.bench_function("native_dynamic_hello", |b| {
         b.iter(|| assert_eq!(native_run(&dynamic, &[]), 0))
     });
+    // Issue 14: the host's Python (its ld.so, libraries and standard library from `--root /`).
+    match std::path::Path::new(PYTHON3) {
+        python if python.exists() => {
+            g.bench_function("umon_python3_pass", |b| {
+                b.iter(|| {
+                    let code = umon_run_with_volumes(python, &["-c", "pass"], vec![root.clone()]);
+                    assert_eq!(code, 0)
+                })
+            });
+            g.bench_function("native_python3_pass", |b| {
+                b.iter(|| assert_eq!(native_run(python, &["-c", "pass"]), 0))
+            });
+        }
+        _ => eprintln!("skipping start/*_python3_pass: this host has no {PYTHON3}"),
+    }
     g.finish();
 }
 

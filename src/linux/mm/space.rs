@@ -29,7 +29,8 @@ use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard};
 use syscalls::Errno;
 use umon_abi::layout::{
-    namespace_base, FIRST_APP_NAMESPACE, NAMESPACE_BYTES, VDSO_BASE, VVAR_BASE,
+    namespace_base, CORE_IMAGE_END, FIRST_APP_NAMESPACE, NAMESPACE_BYTES, PROGRAM_BASE, VDSO_BASE,
+    VVAR_BASE,
 };
 use umon_abi::{Gpa, Gva};
 
@@ -142,6 +143,14 @@ impl NewMap {
 /// get 2 MiB leaves): the top of the user half, as Linux's mmap_base lies near it.
 pub const ARENA_TOP: u64 = TASK_SIZE_MAX & !(PAGE_2M - 1);
 
+/// The low user range: where ET_EXEC programs are linked (from 0x40_0000, right above the
+/// core) up to the program namespaces, the same range `image::elf::plan` lets an ET_EXEC
+/// image take. Outside the images umon placed there it is lazy memory as the arena is:
+/// MAP_FIXED (and a free hint) may map files and anonymous memory there, as Linux lets
+/// `ld.so` map a non-PIE program at its link address. The top-down allocator never goes
+/// there (Linux's mmap_base is near the top as well); the core below it is never mappable.
+pub const LOW_RANGE: (u64, u64) = (CORE_IMAGE_END, PROGRAM_BASE);
+
 /// Writable private anonymous mappings smaller than this get their frames at mmap (one batch
 /// then instead of a fault per 64 KiB later, plan §3); larger ones at first touch.
 pub const EAGER_MAX_BYTES: u64 = PAGE_2M;
@@ -175,6 +184,9 @@ pub struct AddrSpace {
     regions: Vec<Region>,
     /// brk and the top-down mmap area.
     pub arena: Arena,
+    /// [`LOW_RANGE`] when the arena lies above it (always, outside unit tests): lazy memory
+    /// wherever no region is.
+    low: (u64, u64),
     vmas: Vmas,
     /// No gap in the arena at or above this: the top-down search starts here, so packing
     /// mappings one below another costs O(1) each instead of a walk over all of them.
@@ -288,9 +300,15 @@ impl AddrSpace {
             );
         }
         let search_top = arena.end;
+        let low = if arena.start >= LOW_RANGE.1 {
+            LOW_RANGE
+        } else {
+            (0, 0)
+        };
         AddrSpace {
             regions,
             arena,
+            low,
             vmas,
             search_top,
             lock_future: false,
@@ -327,6 +345,36 @@ impl AddrSpace {
         va >= self.arena.start && va < self.arena.end
     }
 
+    /// The stretch of lazy memory (pages that get frames from [`Backing`] at first touch)
+    /// holding `va`: the arena, or the part of the low range between two regions.
+    fn lazy_span(&self, va: u64) -> Option<(u64, u64)> {
+        if self.in_arena(va) {
+            return Some((self.arena.start, self.arena.end));
+        }
+        let (lo, hi) = self.low;
+        if va < lo || va >= hi {
+            return None;
+        }
+        let i = self.regions.partition_point(|r| r.end <= va);
+        let next = self.regions.get(i);
+        if next.is_some_and(|r| r.start <= va) {
+            return None;
+        }
+        let start = i.checked_sub(1).map_or(lo, |p| self.regions[p].end.max(lo));
+        Some((start, next.map_or(hi, |r| r.start.min(hi))))
+    }
+
+    /// Whether `va`'s page is lazy memory (see [`AddrSpace::lazy_span`]).
+    fn is_lazy(&self, va: u64) -> bool {
+        self.lazy_span(va).is_some()
+    }
+
+    /// Whether all of `[start, end)` is one stretch of lazy memory (where file mappings go:
+    /// their pages are frames from [`Backing`]).
+    fn all_lazy(&self, start: u64, end: u64) -> bool {
+        self.lazy_span(start).is_some_and(|(_, e)| end <= e)
+    }
+
     /// A page fault at `va` (`access`, an instruction fetch if `fetch`): Ok(true) when the
     /// mapping there allows it and frames are bound (now, or already: the tables just have not
     /// followed yet), queued for this exit's batch; Ok(false) for a fault that is the
@@ -344,10 +392,10 @@ impl AddrSpace {
         let Some((start, v)) = self.vmas.get(va).map(|(s, v)| (s, *v)) else {
             return Ok(false);
         };
-        if !self.in_arena(va)
-            || !access.allowed_by(v.prot)
-            || (fetch && v.prot & mman::PROT_EXEC == 0)
-        {
+        let Some((lo, hi)) = self.lazy_span(va) else {
+            return Ok(false);
+        };
+        if !access.allowed_by(v.prot) || (fetch && v.prot & mman::PROT_EXEC == 0) {
             return Ok(false);
         }
         let page = va & !(PAGE_4K - 1);
@@ -367,7 +415,7 @@ impl AddrSpace {
             }
             // A file mapping's pages are bound while it exists (`attach`).
             None if v.file.is_some() => return Ok(false),
-            None => self.backing().populate(va, start, v.end)?,
+            None => self.backing().populate(va, start.max(lo), v.end.min(hi))?,
         };
         self.pending.push((std::thread::current().id(), a, e));
         Ok(true)
@@ -383,7 +431,7 @@ impl AddrSpace {
         let Some((start, v)) = self.vmas.find(va).map(|(s, v)| (s, *v)) else {
             return false;
         };
-        if start <= va || !v.growsdown || v.file.is_some() || !self.in_arena(address) {
+        if start <= va || !v.growsdown || v.file.is_some() || !self.is_lazy(address) {
             return false;
         }
         if let Some((_, p)) = self.vmas.prev(start) {
@@ -521,24 +569,24 @@ impl AddrSpace {
         mapper: &mut Mapper,
         frames: &mut Frames,
     ) -> Result<(), PagingError> {
-        if self.in_arena(start) {
-            let end = end.min(self.arena.end);
-            let bound = self.backing().bound_in(start, end);
-            let mut at = start;
-            for (va, gpa, len) in bound {
-                if at < va {
-                    mapper.unmap(Gva(at), va - at, frames)?;
-                }
-                self.plan_extent(va, gpa, len, prot, mapper, frames)?;
-                at = va + len;
-            }
-            if at < end {
-                mapper.unmap(Gva(at), end - at, frames)?;
-            }
-            return Ok(());
-        }
         let mut at = start;
         while at < end {
+            if let Some((_, lazy_end)) = self.lazy_span(at) {
+                let e = lazy_end.min(end);
+                let bound = self.backing().bound_in(at, e);
+                for (va, gpa, len) in bound {
+                    if at < va {
+                        mapper.unmap(Gva(at), va - at, frames)?;
+                    }
+                    self.plan_extent(va, gpa, len, prot, mapper, frames)?;
+                    at = va + len;
+                }
+                if at < e {
+                    mapper.unmap(Gva(at), e - at, frames)?;
+                }
+                at = e;
+                continue;
+            }
             let Some(r) = self.region_at(at) else {
                 // No RAM behind it (placeable refuses such ranges): leave it.
                 at = self
@@ -609,14 +657,14 @@ impl AddrSpace {
         self.regions.get(i).filter(|r| r.start <= va)
     }
 
-    /// Whether `[start, end)` lies in memory a mapping may be placed on: the arena, or a
-    /// writable region (image data, stack), whose page tables allow what an anonymous
-    /// mapping needs. Elsewhere needs page-table edits after start (issue 13 step 6).
+    /// Whether `[start, end)` lies in memory a mapping may be placed on: lazy memory (the
+    /// arena, the low range outside the images), or a writable region (image data, stack),
+    /// whose page tables allow what an anonymous mapping needs.
     fn placeable(&self, start: u64, end: u64) -> bool {
         let mut at = start;
         while at < end {
-            if self.in_arena(at) {
-                at = self.arena.end;
+            if let Some((_, e)) = self.lazy_span(at) {
+                at = e;
                 continue;
             }
             match self.region_at(at) {
@@ -657,15 +705,15 @@ impl AddrSpace {
         if !access.allowed_by(v.prot) {
             return None;
         }
-        if !self.in_arena(at) {
+        let Some((lo, hi)) = self.lazy_span(at) else {
             let r = self.region_at(at)?;
             return Some((r.pa + (at - r.start), v.end.min(r.end).min(end)));
-        }
+        };
         let mut b = self.backing();
         let (s, gpa, len) = match b.lookup(at) {
             Some(x) => x,
             None if populate && v.file.is_none() => {
-                b.populate(at, start, v.end).ok()?;
+                b.populate(at, start.max(lo), v.end.min(hi)).ok()?;
                 b.lookup(at)?
             }
             // A file page the app never touched: bound (and the file laid over it) now, as
@@ -691,8 +739,8 @@ impl AddrSpace {
         if !access.allowed_by(v.prot) {
             return None;
         }
-        if self.in_arena(at) {
-            return Some(v.end.min(end));
+        if let Some((_, e)) = self.lazy_span(at) {
+            return Some(v.end.min(e).min(end));
         }
         let r = self.region_at(at)?;
         Some(v.end.min(r.end).min(end))
@@ -725,7 +773,7 @@ impl AddrSpace {
         (0..pages)
             .map(|i| {
                 let va = start + i * PAGE_4K;
-                u8::from(!self.in_arena(va) || b.lookup(va).is_some())
+                u8::from(!self.is_lazy(va) || b.lookup(va).is_some())
             })
             .collect()
     }
@@ -756,8 +804,8 @@ impl AddrSpace {
     fn zero(&mut self, mem: &GuestMem, start: u64, end: u64) -> Result<(), Errno> {
         let mut at = start;
         while at < end {
-            if self.in_arena(at) {
-                let e = self.arena.end.min(end);
+            if let Some((_, e)) = self.lazy_span(at) {
+                let e = e.min(end);
                 self.backing().release(mem, at, e, true);
                 self.pending.push((std::thread::current().id(), at, e));
                 at = e;
@@ -784,10 +832,7 @@ impl AddrSpace {
             .filter_map(|(_, v)| v.file.map(|f| f.id))
             .collect();
         for (s, v) in gone {
-            let (lo, hi) = (s.max(self.arena.start), v.end.min(self.arena.end));
-            if lo < hi {
-                self.zero(mem, lo, hi)?;
-            }
+            self.zero_lazy(mem, s, v.end)?;
             self.apply(PtChange::Unmap(s, v.end));
             self.search_top = self.search_top.max(v.end.min(self.arena.end));
         }
@@ -798,13 +843,54 @@ impl AddrSpace {
     /// Give the arena pages of `[start, end)` their frames now (brk, small writable
     /// mappings: plan §3); ENOMEM (nothing bound) when guest memory is out.
     fn populate_now(&mut self, mem: &GuestMem, start: u64, end: u64) -> Result<(), Errno> {
-        let (start, end) = (start.max(self.arena.start), end.min(self.arena.end));
-        if start >= end {
-            return Ok(());
+        let parts = self.lazy_parts(start, end);
+        let mut b = self.backing();
+        for (i, &(a, e)) in parts.iter().enumerate() {
+            if b.populate_all(a, e, mem).is_err() {
+                // All or nothing: what the earlier parts bound goes back.
+                for &(a, e) in &parts[..i] {
+                    b.release(mem, a, e, true);
+                }
+                return Err(Errno::ENOMEM);
+            }
         }
-        self.backing()
-            .populate_all(start, end, mem)
-            .map_err(|_| Errno::ENOMEM)
+        Ok(())
+    }
+
+    /// The lazy stretches of `[start, end)`, clipped to it, ascending.
+    fn lazy_parts(&self, start: u64, end: u64) -> Vec<(u64, u64)> {
+        let mut parts = Vec::new();
+        let mut at = start;
+        while at < end {
+            match self.lazy_span(at) {
+                Some((_, e)) => {
+                    let e = e.min(end);
+                    parts.push((at, e));
+                    at = e;
+                }
+                // The next stretch begins at the end of this region, or at the arena or
+                // the low range.
+                None => {
+                    let next = match self.region_at(at) {
+                        Some(r) => r.end,
+                        None if at < self.low.0 => self.low.0,
+                        None if at < self.arena.start && at >= self.low.1 => self.arena.start,
+                        None => end,
+                    };
+                    at = next.max(at + PAGE_4K);
+                }
+            }
+        }
+        parts
+    }
+
+    /// [`AddrSpace::zero`] of the lazy memory in `[start, end)` only: what regions hold
+    /// stays (see `unmap`).
+    fn zero_lazy(&mut self, mem: &GuestMem, start: u64, end: u64) -> Result<(), Errno> {
+        for (a, e) in self.lazy_parts(start, end) {
+            self.zero(mem, a, e)?;
+        }
+        Ok(())
     }
 
     /// Linux's heuristic overcommit for a new private writable mapping of `len` bytes: one
@@ -943,7 +1029,8 @@ impl AddrSpace {
     /// mmap(2) of `len` bytes of `file` from `offset`, placed as `place` says: the mapping's
     /// frames are bound now and the file's pages overlaid on them, so the application, the
     /// monitor's accesses and every other mapping of the file (in this process or, across
-    /// fork, another) see one set of pages. Only inside the arena (ENOMEM elsewhere).
+    /// fork, another) see one set of pages. Only in lazy memory, the arena or the low range
+    /// outside the images (ENOMEM elsewhere).
     pub fn mmap_file(
         &mut self,
         mem: &GuestMem,
@@ -975,7 +1062,7 @@ impl AddrSpace {
         let at = match place {
             Place::Hint(hint) => {
                 let mut at = self.find(hint, len)?;
-                if file.is_some() && !(self.in_arena(at) && at + len <= self.arena.end) {
+                if file.is_some() && !self.all_lazy(at, at + len) {
                     at = self.find(0, len)?;
                 }
                 if at < self.arena.start || at + len > self.arena.end {
@@ -995,9 +1082,7 @@ impl AddrSpace {
                 if matches!(place, Place::NoReplace(_)) && self.vmas.intersects(addr, end) {
                     return Err(Errno::EEXIST);
                 }
-                if !self.placeable(addr, end)
-                    || (file.is_some() && !(self.in_arena(addr) && end <= self.arena.end))
-                {
+                if !self.placeable(addr, end) || (file.is_some() && !self.all_lazy(addr, end)) {
                     return Err(Errno::ENOMEM);
                 }
                 self.unmap(mem, addr, end)?;
@@ -1175,7 +1260,7 @@ impl AddrSpace {
                 OnFork::Drop => self.unmap(mem, s, e),
                 _ => {
                     let _ = self.vmas.update(s, e, |v| v.onfork = OnFork::Wipe);
-                    self.zero(mem, s.max(self.arena.start), e.min(self.arena.end).max(s))
+                    self.zero_lazy(mem, s, e)
                 }
             };
             if let Err(e) = done {
@@ -1463,8 +1548,8 @@ impl AddrSpace {
         let mut src = Vec::new();
         let mut at = from;
         while at < end {
-            if self.in_arena(at) {
-                let e = self.arena.end.min(end);
+            if let Some((_, e)) = self.lazy_span(at) {
+                let e = e.min(end);
                 src.extend(self.backing().bound_in(at, e));
                 at = e;
                 continue;
@@ -1509,8 +1594,8 @@ impl AddrSpace {
         if keep_old && v.file.is_some() {
             return Err(Errno::EINVAL);
         }
-        // A file mapping's pages are frames of the heap arena (see `mmap_file`).
-        if v.file.is_some() && !(self.in_arena(new) && new + new_len <= self.arena.end) {
+        // A file mapping's pages are frames of lazy memory (see `mmap_file`).
+        if v.file.is_some() && !self.all_lazy(new, new + new_len) {
             return Err(Errno::ENOMEM);
         }
         let kind = if v.kind.is_special() || v.kind == Kind::Image {
@@ -1576,10 +1661,8 @@ impl AddrSpace {
         if pieces.iter().any(|(_, v)| v.kind.is_special()) {
             return Err(Errno::EFAULT);
         }
-        // A file mapping's pages are frames of the heap arena (see `mmap_file`).
-        if pieces.iter().any(|(_, v)| v.file.is_some())
-            && !(self.in_arena(new) && new + len <= self.arena.end)
-        {
+        // A file mapping's pages are frames of lazy memory (see `mmap_file`).
+        if pieces.iter().any(|(_, v)| v.file.is_some()) && !self.all_lazy(new, new + len) {
             return Err(Errno::ENOMEM);
         }
         if !self.placeable(new, new + len) {
@@ -1724,7 +1807,7 @@ impl AddrSpace {
             }
             None => self.find(0, new_len)?,
         };
-        if !(self.in_arena(new) && new + new_len <= self.arena.end) {
+        if !self.all_lazy(new, new + new_len) {
             return Err(Errno::ENOMEM);
         }
         self.vmas.insert(
@@ -2238,6 +2321,93 @@ mod tests {
             name: b"t".to_vec(),
             anchor: None,
         })
+    }
+
+    #[test]
+    fn the_low_range_is_lazy_memory_around_the_images() {
+        // An ET_EXEC image at 0x40_0000 (text, then writable data), the arena far above it
+        // and 16 MiB of frames from 2 MiB, as a run lays them out.
+        let ram = 16 * MB;
+        let mem = GuestMem::new(2 * MB + ram).unwrap();
+        let text = Region {
+            start: 0x40_0000,
+            end: 0x40_2000,
+            pa: 0,
+            write: false,
+            exec: true,
+        };
+        let data = Region {
+            start: 0x40_2000,
+            end: 0x40_3000,
+            pa: 2 * PAGE_4K,
+            write: true,
+            exec: false,
+        };
+        let top = umon_abi::layout::MMAP_BASE;
+        let mut s = AddrSpace::lazy(vec![text, data], Arena::new(top, ARENA_TOP, 2 * MB), ram);
+        let low = 0x100_0000;
+        // MAP_FIXED there, with the arena's demand paging.
+        assert_eq!(s.mmap(&mem, Place::Fixed(low), 4 * MB, rw()), Ok(low));
+        assert_eq!(s.backed_bytes(), 0);
+        assert!(s.fault(low + 5, Access::Write, false, 8 << 20).unwrap());
+        assert_eq!(s.backed_bytes(), 2 * MB);
+        s.write(&mem, low + 2 * MB + 7, b"x").unwrap();
+        let mut b = [0u8; 1];
+        s.read(&mem, low + 2 * MB + 7, &mut b).unwrap();
+        assert_eq!(&b, b"x");
+        assert_eq!(
+            s.mmap(&mem, Place::NoReplace(low + PAGE_4K), PAGE_4K, rw()),
+            Err(Errno::EEXIST)
+        );
+        // Never the core below it, nor the image's read-only pages.
+        for (at, len) in [
+            (0x20_0000, PAGE_4K),
+            (0x3f_f000, 2 * PAGE_4K),
+            (0x40_0000, PAGE_4K),
+        ] {
+            assert_eq!(
+                s.mmap(&mem, Place::Fixed(at), len, rw()),
+                Err(Errno::ENOMEM),
+                "{at:#x}"
+            );
+        }
+        // Over the image's data and past it: the region keeps its own backing, the rest
+        // gets frames, never one over the region's page.
+        assert_eq!(
+            s.mmap(&mem, Place::Fixed(0x40_2000), 3 * PAGE_4K, rw()),
+            Ok(0x40_2000)
+        );
+        let before = s.backed_bytes();
+        assert!(s.fault(0x40_3005, Access::Write, false, 8 << 20).unwrap());
+        assert!(s.backed_bytes() - before <= 2 * PAGE_4K);
+        assert_eq!(s.resident(0x40_2000, 3), vec![1, 1, 1]);
+        assert_eq!(s.backing().lookup(0x40_2000), None);
+        // A file mapping there too, but not over a region.
+        let f = memfd(2 * PAGE_4K);
+        let ro = NewMap::private(mman::PROT_READ);
+        assert_eq!(
+            s.mmap_file(
+                &mem,
+                Place::Fixed(0x200_0000),
+                2 * PAGE_4K,
+                ro,
+                f.clone(),
+                0
+            ),
+            Ok(0x200_0000)
+        );
+        assert_eq!(
+            s.mmap_file(&mem, Place::Fixed(0x40_2000), PAGE_4K, ro, f, 0),
+            Err(Errno::ENOMEM)
+        );
+        // The top-down allocator stays in the arena.
+        let a = s.mmap(&mem, Place::Hint(0), PAGE_4K, rw()).unwrap();
+        assert!(a >= top, "{a:#x}");
+        // munmap gives the frames back, and the pages are gone.
+        let before = s.backed_bytes();
+        s.munmap(&mem, low, 4 * MB).unwrap();
+        assert_eq!(before - s.backed_bytes(), 4 * MB);
+        assert!(!s.fault(low, Access::Read, false, 8 << 20).unwrap());
     }
 
     #[test]
