@@ -25,7 +25,7 @@ pub fn render(ram_bytes: u64) -> String {
         &mut s,
         CORE_IMAGE_END,
         LZKERNEL_BASE,
-        "core reservation; ET_EXEC apps load here (lzkernel_base)",
+        "core reservation; ET_EXEC apps load here, ld.so maps them here (lzkernel_base)",
     );
     row(
         &mut s,
