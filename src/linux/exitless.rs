@@ -319,16 +319,18 @@ impl Server {
         }
     }
 
-    /// An exit-path call the stub could have published: two within [`IDLE`] wake the server
-    /// (started on first use, from this vCPU thread, so it inherits its seccomp filter).
-    pub fn exit_taken(self: &Arc<Self>, machine: &Arc<Machine>, process: &Arc<Process>, nr: u64) {
-        if self.awake.load(Ordering::Relaxed)
-            || nr >= BITMAP_CALLS
-            || !usize::try_from(nr)
-                .ok()
-                .and_then(Sysno::new)
-                .is_some_and(|s| EXITLESS_CALLS.contains(&s))
-        {
+    /// A call taken on the exit path that the server could have answered (`nr` with
+    /// arguments `args`): two within [`IDLE`] wake the server (started on first use, from
+    /// this vCPU thread, so it inherits its seccomp filter). A blocking read of a pipe, which
+    /// the server would give back, wakes nothing.
+    pub fn exit_taken(
+        self: &Arc<Self>,
+        machine: &Arc<Machine>,
+        process: &Arc<Process>,
+        nr: u64,
+        args: &[u64; 6],
+    ) {
+        if self.awake.load(Ordering::Relaxed) || !may_serve(process, nr & 0xffff_ffff, args) {
             return;
         }
         let now = self.epoch.elapsed().as_nanos() as u64;

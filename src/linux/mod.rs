@@ -132,7 +132,9 @@ impl ExitHandler for LinuxThread {
     fn syscall(&mut self, cpu: &mut Cpu<'_>, mem: &GuestMem) -> Result<Flow, HypercallError> {
         self.left_guest();
         if let Some(server) = &self.process.exitless {
-            server.exit_taken(&self.machine, &self.process, cpu.regs.rax);
+            let r = &*cpu.regs;
+            let args = [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9];
+            server.exit_taken(&self.machine, &self.process, r.rax, &args);
         }
         let mut cx = Ctx {
             mem,
