@@ -475,8 +475,8 @@ impl Server {
         seen
     }
 
-    /// [`Server::poll`] from outside the server thread (the fuzz harness drives the server
-    /// this way, one look at a time).
+    /// One look at every channel in use, as the server thread takes them, from outside that
+    /// thread (the fuzz harness drives the server this way, one look at a time).
     pub fn poll_once(&self, machine: &Arc<Machine>, process: &Arc<Process>) -> usize {
         self.poll(machine, process, &mut Vec::new())
     }

@@ -284,7 +284,7 @@ const MAX_DEPTH: usize = 256;
 /// What a private directory holds, as a tmpfs counts it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Held {
-    /// Bytes of file data, in whole pages ([`file_bytes`]).
+    /// Bytes of file data, in whole pages (`file_bytes`).
     pub bytes: u64,
     /// Inodes, the directory itself included.
     pub inodes: u64,
