@@ -174,10 +174,7 @@ impl Vm {
         let machine = Machine::new(config.memory_bytes, register_all, kill)?;
         phase("KVM VM and guest RAM");
         let exitless = config.mode == Mode::Run && config.exitless.resolve();
-        let mut core = core::load(&machine.mem, config.kernel.as_deref())?;
-        if !exitless {
-            core.exitless = None;
-        }
+        let core = load_core(&machine, config.kernel.as_deref(), exitless)?;
         let mut pt = machine.page_tables(&core)?;
         phase("core loaded, CPUID, page tables");
 
@@ -408,6 +405,20 @@ fn run_images(
     }
 }
 
+/// The core (built-in, or `kernel`), placed in `machine`'s RAM; without `exitless` its
+/// exit-less stub is left unused (no window mapped, every vCPU enters the plain stub).
+fn load_core(
+    machine: &Machine,
+    kernel: Option<&std::path::Path>,
+    exitless: bool,
+) -> Result<core::CoreImage, Error> {
+    let mut core = core::load(&machine.mem, kernel)?;
+    if !exitless {
+        core.exitless = None;
+    }
+    Ok(core)
+}
+
 /// exec: the same process in a new VM running `req`'s program (the old VM gone first).
 fn exec_image(
     old: Arc<Machine>,
@@ -428,10 +439,7 @@ fn exec_image(
     let boot = process.boot.clone();
     let machine = Machine::new(boot.memory_bytes, false, stop)?;
     phase("KVM VM and guest RAM");
-    let mut core = core::load(&machine.mem, boot.kernel.as_deref())?;
-    if !boot.exitless {
-        core.exitless = None;
-    }
+    let core = load_core(&machine, boot.kernel.as_deref(), boot.exitless)?;
     let mut pt = machine.page_tables(&core)?;
     phase("core and page tables");
     let mut info = boot_info(Mode::Run, &machine.mem);

@@ -134,8 +134,7 @@ pub const EXITLESS_CALLS: &[Sysno] = &[
 /// Whether the server may run call `nr` with arguments `args` now: one of
 /// [`EXITLESS_CALLS`], and for the calls on an fd, an fd whose file never waits.
 pub fn may_serve(process: &Process, nr: u64, args: &[u64; 6]) -> bool {
-    static BITS: std::sync::OnceLock<[u8; 64]> = std::sync::OnceLock::new();
-    let bits = BITS.get_or_init(bitmap);
+    let bits = bitmap();
     let listed = usize::try_from(nr)
         .ok()
         .and_then(|n| bits.get(n / 8).map(|b| b & (1 << (n % 8)) != 0));
@@ -202,16 +201,19 @@ fn nonblocking_transfer(call: Sysno, file: &super::fd::file::OpenFile) -> bool {
             .is_ok_and(|f| f & super::abi::oflag::NONBLOCK != 0)
 }
 
-/// The stub's bitmap: bit n set for each call in [`EXITLESS_CALLS`].
-pub fn bitmap() -> [u8; 64] {
-    let mut bits = [0u8; (BITMAP_CALLS / 8) as usize];
-    for call in EXITLESS_CALLS {
-        let n = call.id() as usize;
-        if let Some(b) = bits.get_mut(n / 8) {
-            *b |= 1 << (n % 8);
+/// The stub's bitmap: bit n set for each call in [`EXITLESS_CALLS`] (made once).
+pub fn bitmap() -> &'static [u8; 64] {
+    static BITS: std::sync::OnceLock<[u8; 64]> = std::sync::OnceLock::new();
+    BITS.get_or_init(|| {
+        let mut bits = [0u8; (BITMAP_CALLS / 8) as usize];
+        for call in EXITLESS_CALLS {
+            let n = call.id() as usize;
+            if let Some(b) = bits.get_mut(n / 8) {
+                *b |= 1 << (n % 8);
+            }
         }
-    }
-    bits
+        bits
+    })
 }
 
 /// One thread a channel serves: what the server runs its calls with.
@@ -298,7 +300,7 @@ impl Server {
         let Some(slot) = self.slots.get(ch as usize) else {
             return;
         };
-        Exitless::set_params(&machine.mem, ch, &bitmap(), spin_rounds(machine.platform));
+        Exitless::set_params(&machine.mem, ch, bitmap(), spin_rounds(machine.platform));
         *locked(slot) = Some(Slot {
             sig: sig.clone(),
             host: std::thread::current().id(),

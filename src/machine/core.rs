@@ -160,15 +160,12 @@ pub fn load_core(mem: &GuestMem, bytes: &[u8], what: &str) -> Result<CoreImage, 
         ));
     }
 
-    let exitless = crate::machine::exitless::StubLayout::from_symbols(|name| {
-        elf.syms
-            .iter()
-            .find(|s| elf.strtab.get_at(s.st_name) == Some(name))
-            .map(|s| s.st_value)
-    })
-    .filter(|l| {
-        in_core(l.page) && l.page % PAGE_4K == 0 && !(user_text.0..user_text.1).contains(&l.page)
-    });
+    let exitless = crate::machine::exitless::StubLayout::from_symbols(|name| symbol(name).ok())
+        .filter(|l| {
+            in_core(l.page)
+                && l.page % PAGE_4K == 0
+                && !(user_text.0..user_text.1).contains(&l.page)
+        });
 
     let mut image = std::io::Cursor::new(bytes);
     ElfLoader::load(

@@ -145,8 +145,9 @@ impl Exitless {
         let child = Exitless::new(stop);
         if let Some(l) = self.layout() {
             child.enable(l);
-            for i in 0..EXITLESS_VCPUS {
-                let _ = mem.write(Gpa(channel_phys(i) + CH_STATE), &[IDLE, 0u32]);
+            for ch in 0..EXITLESS_VCPUS {
+                Self::word(mem, ch, CH_STATE, |w| w.store(IDLE, Ordering::SeqCst));
+                Self::set_awake(mem, ch, false);
             }
         }
         child
@@ -265,13 +266,13 @@ impl Exitless {
         if !at_out && l.returns(off) {
             // On hardware KVM, a call answered on the exit path and not yet returned: the
             // result is in rax and rcx/r11 are the application's, so do sysretq's work.
-            let (rax, rcx, r11, rsp) = (cpu.regs.rax, cpu.regs.rcx, cpu.regs.r11, cpu.regs.rsp);
+            let (rax, rcx, r11, rsp) = syscall_regs(cpu);
             return_to(cpu, rax, rcx, r11, rsp);
             return Settled::Moved { served: false };
         }
         if off < l.published || off == l.plain {
             // Nothing published: as if the signal or stop came just before the `syscall`.
-            let (rax, rcx, r11, rsp) = (cpu.regs.rax, cpu.regs.rcx, cpu.regs.r11, cpu.regs.rsp);
+            let (rax, rcx, r11, rsp) = syscall_regs(cpu);
             rewind(cpu, rax, rcx, r11, rsp);
             return Settled::Moved { served: false };
         }
@@ -329,23 +330,31 @@ fn user_flags(r11: u64) -> u64 {
     (r11 & !0x3000) | 0x2
 }
 
-/// The application just after its call returned `rax`.
-fn return_to(cpu: &mut Cpu<'_>, rax: u64, rcx: u64, r11: u64, rsp: u64) {
+/// The application at CPL3 with `rax`, `rcx`, `r11` and `rsp` as given, its flags from
+/// r11 and rip `rip`; its other registers as they are.
+fn resume(cpu: &mut Cpu<'_>, (rax, rcx, r11, rsp): (u64, u64, u64, u64), rip: u64) {
     let mut regs = *cpu.regs;
     (regs.rax, regs.rcx, regs.r11, regs.rsp) = (rax, rcx, r11, rsp);
-    regs.rip = rcx;
+    regs.rip = rip;
     regs.rflags = user_flags(r11);
     cpu.resume_user(regs);
+}
+
+/// The application just after its call returned `ret` (sysretq's work).
+fn return_to(cpu: &mut Cpu<'_>, ret: u64, rcx: u64, r11: u64, rsp: u64) {
+    resume(cpu, (ret, rcx, r11, rsp), rcx);
 }
 
 /// The application at its `syscall` instruction (2 bytes before the return address), about
 /// to make call `nr` again.
 fn rewind(cpu: &mut Cpu<'_>, nr: u64, rcx: u64, r11: u64, rsp: u64) {
-    let mut regs = *cpu.regs;
-    (regs.rax, regs.rcx, regs.r11, regs.rsp) = (nr, rcx, r11, rsp);
-    regs.rip = rcx.wrapping_sub(2);
-    regs.rflags = user_flags(r11);
-    cpu.resume_user(regs);
+    resume(cpu, (nr, rcx, r11, rsp), rcx.wrapping_sub(2));
+}
+
+/// rax, rcx, r11 and rsp as the vCPU holds them.
+fn syscall_regs(cpu: &Cpu<'_>) -> (u64, u64, u64, u64) {
+    let r = &*cpu.regs;
+    (r.rax, r.rcx, r.r11, r.rsp)
 }
 
 #[cfg(test)]
