@@ -44,6 +44,9 @@ pub enum Error {
     /// A signal could not be sent to the application ([`crate::SignalHandle::send`]).
     #[error(transparent)]
     Signal(#[from] SignalError),
+    /// Signals to umon could not be claimed for the application.
+    #[error(transparent)]
+    HostSignals(#[from] crate::linux::signal::host::HostSignalError),
 }
 
 /// Why [`crate::SignalHandle::send`] did not send a signal.

@@ -12,7 +12,7 @@ use umon::config::AppConfig;
 use umon::config::{format_duration, format_size, parse_duration, parse_size};
 use umon::error::EXIT_UMON_FAILED;
 use umon::linux::trace::TraceMode;
-use umon::{Config, ExitStatus, Mode, SignalHandle, Vm};
+use umon::{Config, ExitStatus, Mode, Vm};
 
 /// The exit-code table of every command's help (a macro: `concat!` takes only literals).
 macro_rules! exit_codes {
@@ -399,6 +399,9 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
     }
 }
 
+/// How long past `--timeout` umon waits for its VM to stop before it exits regardless.
+const WATCHDOG_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Build and run one VM. The signals of [`FORWARDED`] to umon go to the app (the other modes
 /// end at SIGINT/SIGTERM/SIGHUP with exit 128+N); a time limit that passes is one line and
 /// exit 124. Both are armed before the VM is built, so a slow start is covered too.
@@ -415,39 +418,48 @@ fn run_vm(config: &Config) -> Result<umon::RunReport, umon::Error> {
     if closed & 4 != 0 {
         stdio.stderr = umon::linux::stdio::Sink::Closed;
     }
+    // Before the time limit's thread exists: a thread that does not block these would take
+    // them itself.
+    if config.mode == Mode::Run {
+        umon::linux::signal::host::claim(&FORWARDED)?;
+    }
     let handle = umon::machine::stop::KillHandle::new();
     let _timer = config
         .timeout
         .map(|limit| umon::machine::stop::Timer::start(&handle, limit));
-    let signals = SignalHandle::new();
-    // Only an application can take a signal; the other modes end as before.
-    let (watched, forward) = match config.mode {
-        Mode::Run => (&FORWARDED[..], true),
-        _ => (&FORWARDED[..3], false),
-    };
-    match signal_hook::iterator::Signals::new(watched) {
-        Ok(mut incoming) => {
-            let (stopper, signals) = (handle.clone(), signals.clone());
-            std::thread::spawn(move || {
-                for sig in incoming.forever() {
-                    if !forward {
-                        stopper.stop(umon::machine::stop::StopReason::Signal(sig));
-                        return;
-                    }
-                    // Ended: the app is gone, and so is umon in a moment.
-                    if let Err(e) = signals.send(sig) {
-                        log::debug!("signal {sig} not forwarded: {e}");
-                    }
-                }
-            });
-        }
-        Err(e) => log::warn!("cannot watch for signals: {e}"),
+    if let Some(limit) = config.timeout {
+        // The last resort, should a monitor thread itself be stuck: the VM stops within
+        // microseconds of the limit, so this thread normally dies with the process.
+        std::thread::spawn(move || {
+            std::thread::sleep(limit + WATCHDOG_GRACE);
+            say(&format!(
+                "umon: app timed out after {} (the monitor did not stop within {} s more)\n",
+                format_duration(limit),
+                WATCHDOG_GRACE.as_secs()
+            ));
+            std::process::exit(umon::exit::EXIT_TIMED_OUT);
+        });
     }
-    // From here on these signals go to the watcher thread, never to this (vCPU) thread or those
-    // it starts, which the seccomp filter keeps from running signal-hook's handler.
-    for &sig in watched {
-        if let Err(e) = vmm_sys_util::signal::block_signal(sig) {
-            log::warn!("cannot block signal {sig} on the vCPU thread: {e}");
+    // The other modes end at SIGINT, SIGTERM and SIGHUP, with exit 128+N.
+    if config.mode != Mode::Run {
+        let ends = &FORWARDED[..3];
+        match signal_hook::iterator::Signals::new(ends) {
+            Ok(mut incoming) => {
+                let stopper = handle.clone();
+                std::thread::spawn(move || {
+                    if let Some(sig) = incoming.forever().next() {
+                        stopper.stop(umon::machine::stop::StopReason::Signal(sig));
+                    }
+                });
+            }
+            Err(e) => log::warn!("cannot watch for signals: {e}"),
+        }
+        // From here on they go to the watcher thread, never to this (vCPU) thread or those it
+        // starts, which the seccomp filter keeps from running signal-hook's handler.
+        for &sig in ends {
+            if let Err(e) = vmm_sys_util::signal::block_signal(sig) {
+                log::warn!("cannot block signal {sig} on the vCPU thread: {e}");
+            }
         }
     }
     let vm = Vm::build(
@@ -458,8 +470,8 @@ fn run_vm(config: &Config) -> Result<umon::RunReport, umon::Error> {
         stdio,
         handle,
     )?;
-    // What arrived while the VM was built reaches the app before its first instruction.
-    vm.attach(&signals)?;
+    // What arrived while the VM was built is still pending, and reaches the app at its first
+    // syscall (or sooner: linux::signal::host).
     let report = vm.run()?;
     if let ExitStatus::TimedOut(limit) = report.status {
         say(&format!(

@@ -45,8 +45,9 @@ pub struct Vm {
 }
 
 /// Sends signals to a VM's application from any thread, as a process outside it would with
-/// kill(2): what `umon run` does with the SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
-/// SIGWINCH and SIGCONT it receives. The application's disposition decides: its handler runs, an
+/// kill(2) (`umon run` passes on the SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+/// SIGWINCH and SIGCONT it receives the same way: [`crate::linux::signal::host::claim`]). The
+/// application's disposition decides: its handler runs, an
 /// ignored signal is dropped, and a default action that terminates ends the VM with
 /// [`crate::ExitStatus::Signaled`] and an empty report (exit 128+N, no line). A
 /// [`KillHandle`] stays the hard stop that no handler can delay.
@@ -292,6 +293,8 @@ impl Vm {
             // it inherits the filter from its first instruction.
             crate::machine::seccomp::confine()?;
         }
+        // Signals to umon (`umon run`'s): the intake thread is confined like this one.
+        crate::linux::signal::host::start(&process, &machine.stop)?;
         let (ran, last) = match run_images(machine, &process, vcpu, thread) {
             Ok((selftest, last)) => (Ok(selftest), Some(last)),
             Err(e) => (Err(e), None),
@@ -501,7 +504,7 @@ fn run_forked(
         process
             .family
             .start_mailbox(process, process.tgid, &machine.stop);
-        crate::linux::family::forward_host_signals(process, &machine.stop);
+        crate::linux::signal::host::start(process, &machine.stop)?;
         let (_, last) = run_images(machine, process, vcpu, thread)?;
         Ok((process.exit.take()?, last))
     })();

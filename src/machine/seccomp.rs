@@ -150,6 +150,8 @@ const ALLOWED: &[Sysno] = &[
     // ending the monitors of the application's other processes, exec's new VM
     Sysno::pidfd_open,
     Sysno::rt_sigtimedwait,
+    // signals to umon that the application takes (linux::signal::host): every syscall looks
+    Sysno::rt_sigpending,
     Sysno::wait4,
     Sysno::waitid,
     Sysno::kill,
@@ -210,6 +212,13 @@ const PRCTLS: &[u64] = &[
     36,          // PR_SET_CHILD_SUBREAPER: pid 1's monitor reaps orphaned monitors
 ];
 
+/// rt_sigaction signals allowed (argument 0): glibc installs its SIGSETXID handler at the
+/// process's first pthread_create, which may be a confined vCPU thread's (the first guest
+/// thread, the exit-less server, the intake of signals to umon).
+const SIGACTIONS: &[u64] = &[
+    33, // glibc's SIGSETXID (SIGRTMIN + 1)
+];
+
 /// `seccomp_data.arch` of x86-64 (`AUDIT_ARCH_X86_64`).
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 /// Offsets into `struct seccomp_data`: nr, arch, then args[6] of 8 bytes (the low half first).
@@ -246,6 +255,13 @@ fn verdicts() -> Vec<(u32, Verdict)> {
         Verdict::ArgIn {
             arg: 0,
             values: PRCTLS,
+        },
+    ));
+    list.push((
+        Sysno::rt_sigaction.id() as u32,
+        Verdict::ArgIn {
+            arg: 0,
+            values: SIGACTIONS,
         },
     ));
     list.push((

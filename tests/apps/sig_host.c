@@ -9,6 +9,9 @@
 //                      keep their default (ignore)
 //   storm              counting SIGUSR1 handler (SA_RESTART); reads stdin to EOF, then prints
 //                      "handled N" and exits 0 (a read that fails exits 1)
+//   order N            counting SIGUSR1 handler (SA_RESTART); N times: read one line of stdin
+//                      (sent after a SIGUSR1), say "late K" (and exit 1) unless the handler
+//                      ran since the line before, else "ok K"; then "in order" and exit 0
 //   read restart|intr  SIGUSR1 handler (with or without SA_RESTART) prints "handled"; one
 //                      read(2) of stdin, then its result and errno
 #include <errno.h>
@@ -147,6 +150,31 @@ int main(int argc, char **argv) {
             return 1;
         }
         printf("handled %d\n", count > 0);
+        return 0;
+    }
+    if (!strcmp(mode, "order") && argc > 2) {
+        handle(SIGUSR1, on_storm, SA_RESTART);
+        int n = atoi(argv[2]);
+        // Each count is taken before the line that lets the sender go on.
+        int before = count;
+        say("ready\n");
+        for (int k = 0; k < n; k++) {
+            char c = 0;
+            while (c != '\n') {
+                if (read(0, &c, 1) != 1) {
+                    say("read failed\n");
+                    return 1;
+                }
+            }
+            int late = count == before;
+            before = count;
+            char num[24];
+            say(late ? "late " : "ok ");
+            say(dec(num + sizeof num, k));
+            say("\n");
+            if (late) return 1;
+        }
+        say("in order\n");
         return 0;
     }
     if (!strcmp(mode, "read") && argc > 2) {

@@ -160,69 +160,6 @@ impl Family {
     }
 }
 
-/// A forked monitor: the host signals its parent passed on to the application (blocked on
-/// every monitor thread, so pending on this process: a terminal's SIGINT goes to every
-/// monitor of the foreground group, as it goes to every process of the guest's group on
-/// Linux) go to this process, as kill(2) from outside the pid namespace (si_pid 0).
-pub fn forward_host_signals(process: &Arc<Process>, stop: &KillHandle) {
-    let weak = Arc::downgrade(process);
-    let stop = stop.clone();
-    let _ = std::thread::Builder::new()
-        .name("host-signals".into())
-        .stack_size(64 << 10)
-        .spawn(move || loop {
-            let Some(sig) = wait_host_signal() else {
-                return;
-            };
-            let Some(p) = weak.upgrade() else {
-                return;
-            };
-            let mut info = SigInfo {
-                signo: sig,
-                code: super::abi::SI_USER,
-                ..Default::default()
-            };
-            info.fields[0] = crate::machine::host::ids().uid << 32;
-            let _ = super::signal::send_to_process(&p, &stop, info);
-        });
-}
-
-/// The next of the blocked standard signals sent to this host process (None if the mask has
-/// none to wait for).
-fn wait_host_signal() -> Option<i32> {
-    let mut blocked = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
-    // SAFETY: reads the calling thread's mask into `blocked`, a sigset_t.
-    if unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), blocked.as_mut_ptr()) }
-        != 0
-    {
-        return None;
-    }
-    let mut wanted = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
-    let mut any = false;
-    for sig in 1..32 {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-            continue;
-        }
-        // SAFETY: both sets are initialized sigset_t values (zeroed, then filled by the calls).
-        let member = unsafe { libc::sigismember(blocked.as_ptr(), sig) } == 1;
-        if member {
-            // SAFETY: as above; `sig` is a valid signal number.
-            unsafe { libc::sigaddset(wanted.as_mut_ptr(), sig) };
-            any = true;
-        }
-    }
-    if !any {
-        return None;
-    }
-    loop {
-        // SAFETY: `wanted` is an initialized sigset_t; no siginfo is asked for.
-        let sig = unsafe { libc::sigwaitinfo(wanted.as_ptr(), std::ptr::null_mut()) };
-        if sig > 0 {
-            return Some(sig);
-        }
-    }
-}
-
 /// The mailbox: take what other processes posted, until the process is gone.
 fn mailbox(process: &Weak<Process>, table: &PidTable, pid: u32, stop: &KillHandle) {
     let Some(slot) = table.slot(pid) else {

@@ -5,7 +5,7 @@
 //! points, after every syscall and before every guest entry (`deliver`, Linux's
 //! `arch_do_signal_or_restart`), and in waits ([`dequeue`], sigtimedwait; signalfd to come).
 use super::super::abi::{SigInfo, SA_RESTART, SI_USER};
-use super::super::process::locked;
+use super::super::process::{locked, Signals};
 use super::super::thread::ThreadSig;
 use super::super::{Ctx, Process, Stop};
 use super::queue::{Queued, SigQueue, SIGRTMIN};
@@ -98,9 +98,8 @@ fn wake(kicker: &KillHandle, t: &Arc<ThreadSig>) {
 
 /// Whether `sig` is dropped at once: ignored, and not blocked by the thread it is sent to
 /// (Linux's `sig_ignored`: a blocked signal stays pending, its handler may change meanwhile).
-fn dropped(process: &Process, sig: u64, target: Option<&ThreadSig>) -> bool {
-    disposition(&process.signals(), sig) == Disposition::Ignore
-        && !target.is_some_and(|t| t.blocks(bit(sig)))
+fn dropped(s: &Signals, sig: u64, target: Option<&ThreadSig>) -> bool {
+    disposition(s, sig) == Disposition::Ignore && !target.is_some_and(|t| t.blocks(bit(sig)))
 }
 
 /// Send `info` (its `signo` in 1..=64) to the process, as kill(2) does: queued on the shared
@@ -109,30 +108,34 @@ fn dropped(process: &Process, sig: u64, target: Option<&ThreadSig>) -> bool {
 /// any host thread. EAGAIN: a real-time signal past RLIMIT_SIGPENDING (not SI_USER).
 pub fn send_to_process(process: &Process, kicker: &KillHandle, info: SigInfo) -> Result<(), Errno> {
     let sig = number(&info)?;
-    prepare(process, sig);
-    let sent = queue_for_process(process, kicker, sig, info);
-    resume(process, sig);
+    // One hold of the signal lock, as Linux's siglock: a SIGCONT's discarding of stop signals,
+    // its queueing and its resume are one step to a stop being taken ([`take_next`]), so it
+    // can neither be discarded by an earlier stop nor resume a later one.
+    let mut s = process.signals();
+    prepare(process, &mut s, sig);
+    let sent = queue_for_process(process, &mut s, kicker, sig, info);
+    resume(process, &mut s, sig);
     sent
 }
 
 /// Linux's `prepare_signal`, before `sig` is queued (or dropped): a stop signal discards a
 /// pending SIGCONT; SIGCONT discards pending stop signals, whatever its disposition.
-fn prepare(process: &Process, sig: u64) {
+fn prepare(process: &Process, s: &mut Signals, sig: u64) {
     if STOP_MASK & bit(sig) != 0 {
-        discard_everywhere(process, bit(SIGCONT));
+        discard_everywhere(process, s, bit(SIGCONT));
     } else if sig == SIGCONT {
-        discard_everywhere(process, STOP_MASK);
+        discard_everywhere(process, s, STOP_MASK);
     }
 }
 
 /// SIGCONT (even ignored) resumes a stopped process, and SIGKILL ends it: every thread looks
 /// again. After the queueing, so a SIGCONT handler runs as the process goes on, as on Linux.
-fn resume(process: &Process, sig: u64) {
+fn resume(process: &Process, s: &mut Signals, sig: u64) {
     if sig != SIGCONT && sig != SIGKILL {
         return;
     }
     if sig == SIGCONT {
-        process.signals().stopped = false;
+        s.stopped = false;
     }
     for t in process.thread_sigs() {
         t.parker.unpark();
@@ -142,6 +145,7 @@ fn resume(process: &Process, sig: u64) {
 /// [`send_to_process`] once [`prepare`]d.
 fn queue_for_process(
     process: &Process,
+    s: &mut Signals,
     kicker: &KillHandle,
     sig: u64,
     info: SigInfo,
@@ -149,10 +153,10 @@ fn queue_for_process(
     let mut threads = process.thread_sigs();
     threads.sort_by_key(|t| t.tid);
     let main = threads.iter().find(|t| t.tid == process.tgid);
-    if dropped(process, sig, main.map(|t| &**t)) {
+    if dropped(s, sig, main.map(|t| &**t)) {
         return Ok(());
     }
-    enqueue(process, &mut process.signals().shared, info)?;
+    enqueue(process, &mut s.shared, info)?;
     let wants = |t: &&Arc<ThreadSig>| !t.blocks(bit(sig));
     if let Some(t) = main.filter(wants).or_else(|| threads.iter().find(wants)) {
         wake(kicker, t);
@@ -170,14 +174,15 @@ pub fn send_to_thread(
 ) -> Result<(), Errno> {
     let sig = number(&info)?;
     let t = process.thread_sig(tid).ok_or(Errno::ESRCH)?;
-    prepare(process, sig);
-    if !dropped(process, sig, Some(&t)) {
+    let mut s = process.signals();
+    prepare(process, &mut s, sig);
+    if !dropped(&s, sig, Some(&t)) {
         enqueue(process, &mut locked(&t.private), info)?;
         if !t.blocks(bit(sig)) {
             wake(kicker, &t);
         }
     }
-    resume(process, sig);
+    resume(process, &mut s, sig);
     Ok(())
 }
 
@@ -189,6 +194,23 @@ pub fn dequeue(process: &Process, t: &ThreadSig, blocked: u64) -> Option<SigInfo
     let (info, counted) = got?;
     if counted {
         process.sig_queued.fetch_sub(1, Ordering::Relaxed);
+    }
+    Some(info)
+}
+
+/// The delivery's [`dequeue`]: a stop signal whose action is to stop stops the process in the
+/// same hold of the signal lock, so a SIGCONT sent meanwhile either discarded it or comes after
+/// the stop and resumes it (Linux dequeues and stops under its siglock too).
+fn take_next(process: &Process, t: &ThreadSig, blocked: u64) -> Option<SigInfo> {
+    let mut s = process.signals();
+    let got = locked(&t.private).take(blocked);
+    let (info, counted) = got.or_else(|| s.shared.take(blocked))?;
+    if counted {
+        process.sig_queued.fetch_sub(1, Ordering::Relaxed);
+    }
+    let sig = info.signo as u64;
+    if (1..=super::NSIG).contains(&sig) && disposition(&s, sig) == Disposition::Stop {
+        s.stopped = true;
     }
     Some(info)
 }
@@ -205,9 +227,9 @@ pub(in crate::linux) fn signal_pending(cx: &Ctx<'_, '_>) -> bool {
 }
 
 /// Drop every pending instance of the signals in `mask`, in every queue (a signal that became
-/// ignored).
-pub(super) fn discard_everywhere(process: &Process, mask: u64) {
-    let mut gone = process.signals().shared.discard(mask);
+/// ignored); `s` is the process's, locked.
+pub(super) fn discard_everywhere(process: &Process, s: &mut Signals, mask: u64) {
+    let mut gone = s.shared.discard(mask);
     for t in process.thread_sigs() {
         gone += locked(&t.private).discard(mask);
     }
@@ -295,13 +317,13 @@ pub(in crate::linux) fn deliver(cx: &mut Ctx<'_, '_>) -> Result<(), Stop> {
         if cx.process.signals().stopped {
             super::super::time::sleep_while_stopped(cx)?;
         }
-        let info = match cx.thread.due.pop_front() {
+        let (info, forced) = match cx.thread.due.pop_front() {
             Some(i) => {
                 unblock_forced(cx, i.signo as u64);
-                i
+                (i, true)
             }
-            None => match dequeue(cx.process, &cx.thread.sig, cx.thread.sigmask) {
-                Some(i) => i,
+            None => match take_next(cx.process, &cx.thread.sig, cx.thread.sigmask) {
+                Some(i) => (i, false),
                 None => break,
             },
         };
@@ -315,8 +337,10 @@ pub(in crate::linux) fn deliver(cx: &mut Ctx<'_, '_>) -> Result<(), Stop> {
             Disposition::Stop => {
                 // A group stop: every thread stops at its next delivery point (a sleeping one
                 // sleeps on) until a SIGCONT, from umon's host or from a thread that was
-                // asleep, resumes them all.
-                cx.process.signals().stopped = true;
+                // asleep, resumes them all. ([`take_next`] stopped it for a queued one.)
+                if forced {
+                    cx.process.signals().stopped = true;
+                }
                 for t in cx.process.thread_sigs() {
                     if t.tid != cx.thread.tid {
                         wake(&cx.machine.stop, &t);

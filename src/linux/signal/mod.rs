@@ -4,6 +4,7 @@
 //! and per-process queues ([`queue`]); [`deliver`] sends them from any host thread and takes
 //! them at the thread's delivery points, where handlers get their frames (`sigframe`).
 pub mod deliver;
+pub mod host;
 pub mod queue;
 
 use super::abi::{
@@ -133,15 +134,12 @@ pub(super) fn rt_sigaction(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         cx.write_val(oact, &old)?;
     }
     if let Some(n) = new {
-        let ignored = {
-            let mut s = cx.process.signals();
-            s.actions.insert(sig, n);
-            disposition(&s, sig) == Disposition::Ignore
-        };
+        let mut s = cx.process.signals();
+        s.actions.insert(sig, n);
         // A signal that is now ignored is dropped even while pending, from every queue
-        // (Linux's do_sigaction).
-        if ignored {
-            deliver::discard_everywhere(cx.process, bit(sig));
+        // (Linux's do_sigaction), in the same hold of the lock as a send's check.
+        if disposition(&s, sig) == Disposition::Ignore {
+            deliver::discard_everywhere(cx.process, &mut s, bit(sig));
         }
     }
     Ok(0)
