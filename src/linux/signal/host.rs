@@ -11,7 +11,7 @@
 //! - the intake thread, which waits on a signalfd (that only looks, never takes) for a
 //!   guest that makes no syscall or sleeps in one, and kicks it.
 //!
-//! While the intake thread holds signals it took but has not queued yet, [`IN_FLIGHT`] says
+//! While the intake thread holds signals it took but has not queued yet, `IN_FLIGHT` says
 //! so: it is raised before the take, so a syscall that saw nothing pending but sees it raised
 //! waits for those to be queued. A forked monitor inherits the set, the mask and the signalfd,
 //! and starts an intake thread of its own for its process ([`start`]).
