@@ -315,6 +315,8 @@ fn run_call(cx: &mut Ctx<'_, '_>) -> Sys {
         (std::time::Instant::now(), multi.then_some(cx.thread.tid))
     });
     let outcome = dispatch(cx, nr, &args);
+    // Its writes to a private /tmp are made: no longer in flight for the other processes.
+    fs::private::settle();
     // What was sent to umon before the call saw its effects is taken before it returns.
     signal::host::take_pending(cx.process, &cx.machine.stop);
     refresh_clocks(cx);

@@ -165,20 +165,47 @@ fn round_down(n: u64) -> u64 {
 /// costs no host call; one that does not walks the directory for what its files hold now
 /// (overwrites, truncations and removals make the bound too high, never too low) and is cut
 /// at the size, ENOSPC when no byte fits.
+///
+/// A walk cannot see writes admitted but not made yet (another process's, between its admission
+/// and its host write): those are counted in flight from the admission to the end of the
+/// syscall that made it ([`settle`]), and a walk adds them. A walk's new bound replaces the
+/// old one only if no admission came meanwhile (else it walks again).
 #[derive(Debug)]
 pub struct Usage {
-    /// The shared `AtomicU64`: the bound, in bytes.
-    page: NonNull<AtomicU64>,
+    /// The shared page: the bound, then the bytes in flight, in bytes.
+    page: NonNull<[AtomicU64; 2]>,
 }
 
-// SAFETY: the page holds one atomic only; the mapping stays until `drop`.
+// SAFETY: the page holds atomics only; the mapping stays until `drop`.
 unsafe impl Send for Usage {}
-// SAFETY: as Send: all access is through the atomic.
+// SAFETY: as Send: all access is through the atomics.
 unsafe impl Sync for Usage {}
+
+thread_local! {
+    /// The admissions of the calling thread's current syscall: (usage, bytes in flight).
+    static ADMITTED: std::cell::RefCell<Vec<(Arc<Usage>, u64)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The end of a syscall: the writes it was admitted for are made (or failed), so their bytes
+/// are no longer in flight (a later walk sees what they wrote).
+pub fn settle() {
+    let done = ADMITTED.with(|a| std::mem::take(&mut *a.borrow_mut()));
+    for (usage, bytes) in done {
+        let _ = usage
+            .inflight()
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(bytes))
+            });
+    }
+}
+
+/// Walks that may lose to concurrent admissions before one takes its result anyway.
+const WALK_TRIES: usize = 8;
 
 impl Usage {
     fn new() -> std::io::Result<Usage> {
-        // SAFETY: a fresh anonymous mapping, placed by the kernel, zero-filled (a count of 0).
+        // SAFETY: a fresh anonymous mapping, placed by the kernel, zero-filled (counts of 0).
         let p = unsafe {
             rustix::mm::mmap_anonymous(
                 std::ptr::null_mut(),
@@ -187,13 +214,27 @@ impl Usage {
                 rustix::mm::MapFlags::SHARED,
             )
         }?;
-        let page = NonNull::new(p.cast::<AtomicU64>()).ok_or(std::io::ErrorKind::Other)?;
+        let page = NonNull::new(p.cast::<[AtomicU64; 2]>()).ok_or(std::io::ErrorKind::Other)?;
         Ok(Usage { page })
     }
 
     fn bound(&self) -> &AtomicU64 {
         // SAFETY: page-aligned, mapped as long as `self`, and zero is a valid AtomicU64.
-        unsafe { self.page.as_ref() }
+        unsafe { &self.page.as_ref()[0] }
+    }
+
+    fn inflight(&self) -> &AtomicU64 {
+        // SAFETY: as `bound`.
+        unsafe { &self.page.as_ref()[1] }
+    }
+
+    /// `bytes` more in flight until the calling thread's syscall ends.
+    fn admitted(self: &Arc<Self>, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        self.inflight().fetch_add(bytes, Ordering::AcqRel);
+        ADMITTED.with(|a| a.borrow_mut().push((self.clone(), bytes)));
     }
 
     /// Add `bytes` to the bound if it stays within `size`.
@@ -209,7 +250,7 @@ impl Usage {
     /// tmpfs of `size` bytes: all of them, or those up to the last free page, ENOSPC when
     /// none fits. `whole`: all or nothing (fallocate), ENOSPC unless every byte fits.
     pub fn admit(
-        &self,
+        self: &Arc<Self>,
         root: BorrowedFd<'_>,
         file: BorrowedFd<'_>,
         pos: u64,
@@ -221,34 +262,55 @@ impl Usage {
             return Ok(0);
         }
         let end = round_up(pos.saturating_add(len));
-        if self.reserve(end - round_down(pos), size) {
+        let spans = end - round_down(pos);
+        if self.reserve(spans, size) {
+            self.admitted(spans);
             return Ok(len);
         }
-        let used = held(root).map_or(u64::MAX, |h| h.bytes);
-        // The pages the write adds: those past the file's last one, or every page it spans
-        // when the file has holes (a write into one allocates).
-        let st = rustix::fs::fstat(file)?;
-        let file_end = round_up(st.st_size.max(0) as u64);
-        let first_new = if (st.st_blocks.max(0) as u64).saturating_mul(512) >= file_end {
-            file_end.max(round_down(pos))
-        } else {
-            round_down(pos)
-        };
-        let adds = end.saturating_sub(first_new);
-        let free = round_down(size.saturating_sub(used));
-        let fits = if adds <= free {
-            len
-        } else if whole {
-            0
-        } else {
-            (first_new + free).saturating_sub(pos).min(len)
-        };
-        self.bound()
-            .store(used.saturating_add(adds.min(free)), Ordering::Release);
-        if fits == 0 {
-            return Err(Errno::NOSPC);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let before = self.bound().load(Ordering::Acquire);
+            let flying = self.inflight().load(Ordering::Acquire);
+            let held = held(root).map_or(u64::MAX, |h| h.bytes);
+            let used = held.saturating_add(flying);
+            // The pages the write adds: those past the file's last one, or every page it
+            // spans when the file has holes (a write into one allocates).
+            let st = rustix::fs::fstat(file)?;
+            let file_end = round_up(st.st_size.max(0) as u64);
+            let first_new = if (st.st_blocks.max(0) as u64).saturating_mul(512) >= file_end {
+                file_end.max(round_down(pos))
+            } else {
+                round_down(pos)
+            };
+            let adds = end.saturating_sub(first_new);
+            let free = round_down(size.saturating_sub(used));
+            let fits = if adds <= free {
+                len
+            } else if whole {
+                0
+            } else {
+                (first_new + free).saturating_sub(pos).min(len)
+            };
+            let taken = adds.min(free);
+            let bound = used.saturating_add(taken);
+            // An admission since `before` is not in the walk: walk again (or, tried enough,
+            // add to the bound as it is now, which only over-counts).
+            let stored =
+                self.bound()
+                    .compare_exchange(before, bound, Ordering::AcqRel, Ordering::Acquire);
+            if stored.is_err() {
+                if tries < WALK_TRIES {
+                    continue;
+                }
+                self.bound().fetch_add(taken, Ordering::AcqRel);
+            }
+            if fits == 0 {
+                return Err(Errno::NOSPC);
+            }
+            self.admitted(taken);
+            return Ok(fits);
         }
-        Ok(fits)
     }
 }
 

@@ -1167,12 +1167,14 @@ impl AddrSpace {
         let (lo, hi) = (block.max(s), (block + PAGE_2M).min(end));
         let before: std::collections::BTreeSet<u64> =
             b.bound_in(lo, hi).into_iter().map(|(a, _, _)| a).collect();
-        // Code is touched all over (a C library's text: a page here, a page there): the whole
-        // window at its first fault, one batch that fills (or replaces) the table, instead of
-        // a fault per 32 KiB at ~100 us each on PVM. Its pages are the file's (mapped, not
-        // read), so only frames are spent. Data mappings keep the fault-around (a sparse
-        // reader of a big file must not bind 2 MiB per touch).
-        let whole = v.prot & mman::PROT_EXEC != 0 && b.populate_all(lo, hi, mem).is_ok();
+        // Code and the other segments of a library are touched all over (a C library's text,
+        // its symbol tables for ld.so: a page here, a page there): the whole window at the
+        // first fault, one batch that fills (or replaces) the table, instead of a fault per
+        // 32 KiB at ~100 us each on PVM. Its pages are the file's (mapped, not read), so only
+        // frames are spent. Mappings of data bigger than the window keep the fault-around (a
+        // sparse reader of a big file must not bind 2 MiB per touch).
+        let code = v.prot & mman::PROT_EXEC != 0 || v.end - s <= PAGE_2M;
+        let whole = code && b.populate_all(lo, hi, mem).is_ok();
         if !whole && b.populate(va, s, end).is_err() {
             return FileBind::NoMemory;
         }
