@@ -549,7 +549,9 @@ fn mounts_and_system_numbers_are_the_guests() {
         "proc /proc proc rw,nosuid 0 0",
         "umon /data umon ro,nosuid 0 0",
         "umon /w umon rw,nosuid 0 0",
-        "umon /tmp umon rw,nosuid 0 0",
+        // The private /tmp and /dev/shm are tmpfs mounts, as statfs says.
+        "tmpfs /tmp tmpfs rw,nosuid,nodev 0 0",
+        "tmpfs /dev/shm tmpfs rw,nosuid,nodev 0 0",
     ] {
         assert!(a.contains(&want), "{want}: {text}");
     }

@@ -361,14 +361,17 @@ fn mounts(fs: &FileSystem) -> String {
             out += &format!("{what} {at} {kind} {mode},nosuid 0 0\n");
         }
     }
-    let mut points: Vec<(&[u8], bool)> = fs.mount_points().zip(fs.mount_writable()).collect();
+    let mut points: Vec<(&[u8], (bool, bool))> = fs.mount_points().zip(fs.mount_kinds()).collect();
     points.sort_by_key(|(p, _)| p.len());
-    for (p, w) in points {
+    for (p, (w, tmpfs)) in points {
         let mode = if w { "rw" } else { "ro" };
-        out += &format!(
-            "umon {} umon {mode},nosuid 0 0\n",
-            String::from_utf8_lossy(p)
-        );
+        let p = String::from_utf8_lossy(p);
+        // The private /tmp and /dev/shm are tmpfs mounts to the app (statfs says so too), with
+        // Linux's options for them; the other volumes are umon's own kind.
+        out += &match tmpfs {
+            true => format!("tmpfs {p} tmpfs {mode},nosuid,nodev 0 0\n"),
+            false => format!("umon {p} umon {mode},nosuid 0 0\n"),
+        };
     }
     out
 }

@@ -759,9 +759,10 @@ impl FileSystem {
         self.mounts.iter().map(|m| &m.guest[..])
     }
 
-    /// Whether each volume is writable, in [`FileSystem::mount_points`]'s order.
-    pub fn mount_writable(&self) -> impl Iterator<Item = bool> + '_ {
-        self.mounts.iter().map(|m| m.writable)
+    /// Whether each volume is writable, and whether it is a private tmpfs (`/tmp`,
+    /// `/dev/shm`), in [`FileSystem::mount_points`]'s order.
+    pub fn mount_kinds(&self) -> impl Iterator<Item = (bool, bool)> + '_ {
+        self.mounts.iter().map(|m| (m.writable, m.tmpfs.is_some()))
     }
 
     /// The volume holding `path` (the longest matching guest prefix), or None: no volume
