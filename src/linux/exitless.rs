@@ -7,8 +7,9 @@
 //! and need nothing of the vCPU but their arguments: identity and clock queries, stat-like
 //! path lookups, transfers on files that never wait (regular files, /dev/null and the other
 //! memory devices) or that the app made non-blocking (sockets, pipes, eventfds of an event
-//! loop), socket queries, futex wakes, epoll_ctl. Everything else (a blocking read of a
-//! terminal or pipe, a futex wait, mmap, a signal call, clone) goes to the exit path, where
+//! loop), socket queries, futex wakes, epoll_ctl, sigaction. Everything else (a blocking read
+//! of a terminal or pipe, a futex wait, mmap, the signal mask, kill, clone) goes to the exit
+//! path, where
 //! blocking is safe: the stub sees it in the bitmap and exits at once, and the server gives
 //! back (`FALLBACK`) anything it is asked that it may not run. A handler here runs on a copy of the thread's signal-visible state
 //! (tid, mask, queue): no served call changes per-thread state.
@@ -129,6 +130,9 @@ pub const EXITLESS_CALLS: &[Sysno] = &[
     Sysno::getpeername,
     Sysno::getsockopt,
     Sysno::epoll_ctl,
+    // Dispositions: process state only (a runtime's start sets dozens: python3 66); a new
+    // SIG_IGN drops what is pending, under the signal lock, as on the exit path.
+    Sysno::rt_sigaction,
 ];
 
 /// Whether the server may run call `nr` with arguments `args` now: one of

@@ -36,6 +36,58 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The kernel's struct sigaction (what rt_sigaction takes): handler, flags, restorer, mask. */
+struct ksigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+};
+
+/* A served rt_sigaction: SIG_IGN and SIG_DFL in turn for SIGUSR2 (never delivered: no
+ * handler runs), the old action as set the round before, bad pointers, sizes and signals. */
+static unsigned long dispositions(long i) {
+    unsigned long bad = 0;
+    struct ksigaction act = {.handler = (i & 1) ? SIG_IGN : SIG_DFL, .mask = (uint64_t)i << 1};
+    struct ksigaction old;
+    memset(&old, 0x5a, sizeof old);
+    if (syscall(SYS_rt_sigaction, SIGUSR2, &act, &old, 8) != 0)
+        bad += 1000000;
+    if (i > 0 && old.handler != ((i & 1) ? SIG_DFL : SIG_IGN))
+        bad += 1000000;
+    if (syscall(SYS_rt_sigaction, SIGUSR2, (void *)8, NULL, 8) != -1 || errno != EFAULT)
+        bad += 1000000;
+    if (syscall(SYS_rt_sigaction, SIGUSR2, NULL, (void *)8, 8) != -1 || errno != EFAULT)
+        bad += 1000000;
+    if (syscall(SYS_rt_sigaction, SIGUSR2, &act, NULL, 4) != -1 || errno != EINVAL)
+        bad += 1000000;
+    if (syscall(SYS_rt_sigaction, SIGKILL, &act, NULL, 8) != -1 || errno != EINVAL)
+        bad += 1000000;
+    if (syscall(SYS_rt_sigaction, 65, NULL, &old, 8) != -1 || errno != EINVAL)
+        bad += 1000000;
+    return bad;
+}
+
+/* A pending, blocked SIGUSR2 that becomes ignored is dropped (Linux's do_sigaction), by
+ * whoever answers the sigaction. */
+static int ignoring_drops_a_pending_signal(void) {
+    sigset_t usr2, pending;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &usr2, NULL);
+    struct sigaction dfl = {.sa_handler = SIG_DFL}, ign = {.sa_handler = SIG_IGN};
+    sigaction(SIGUSR2, &dfl, NULL);
+    raise(SIGUSR2);
+    sigpending(&pending);
+    int was = sigismember(&pending, SIGUSR2);
+    sigaction(SIGUSR2, &ign, NULL);
+    sigpending(&pending);
+    int now = sigismember(&pending, SIGUSR2);
+    sigprocmask(SIG_UNBLOCK, &usr2, NULL);
+    sigaction(SIGUSR2, &dfl, NULL);
+    return was == 1 && now == 0;
+}
+
 static unsigned long mix(int id, long n, const char *dir) {
     char path[256];
     snprintf(path, sizeof path, "%s/exitless-%d.dat", dir, id);
@@ -83,7 +135,12 @@ static unsigned long mix(int id, long n, const char *dir) {
             sum += 1000000;
         if (syscall(SYS_access, "/nonexistent-exitless", F_OK) != -1 || errno != ENOENT)
             sum += 1000000;
+        /* Process-wide: threads of `threads` race on it, so only the first does it. */
+        if (id == 0)
+            sum += dispositions(i);
     }
+    if (id == 0 && !ignoring_drops_a_pending_signal())
+        sum += 1000000;
     close(null);
     close(fd);
     unlink(path);
