@@ -1468,6 +1468,7 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             anonymous: false,
             name: mapped_name(cx, h),
             anchor,
+            tmpfs: writable.then(|| super::fs::in_tmpfs(cx, &*file)).flatten(),
         });
         let (place, how) = super::mm::placement(addr, prot, flags);
         let mem = cx.mem;
@@ -1486,6 +1487,7 @@ pub fn mmap_file(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         anonymous: false,
         name: mapped_name(cx, h),
         anchor: None,
+        tmpfs: None,
     });
     let (place, how) = super::mm::placement(addr, prot, flags);
     let mem = cx.mem;

@@ -3,10 +3,13 @@
  *   anon        what /proc/self/fd/N reads for each anonymous-inode kind and a memfd
  *   fill DIR    fill DIR (a tmpfs) and print what a full tmpfs answers
  *   fillfork DIR  fill DIR from two processes at once; print what they wrote together
+ *   fillmap DIR   fill DIR through MAP_SHARED windows of a sparse file, 1 MiB at a time
+ *                 (each unmapped before the next): the pages written before SIGBUS
  *   cat FILE    FILE's bytes (read with read(2), as e2fsck reads /proc/swaps)
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <setjmp.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -220,6 +223,53 @@ static int cmd_fillfork(const char *dir) {
     return 0;
 }
 
+static sigjmp_buf bus_jump;
+
+static void on_bus(int sig) {
+    (void)sig;
+    siglongjmp(bus_jump, 1);
+}
+
+static int cmd_fillmap(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/mapped", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    struct statfs sf;
+    if (fd < 0 || statfs(dir, &sf) != 0)
+        return 1;
+    const long long window = 1 << 20;
+    long long size = (long long)sf.f_blocks * sf.f_bsize, end = size + 16 * window;
+    if (ftruncate(fd, end) != 0)
+        return 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_bus;
+    sigaction(SIGBUS, &sa, NULL);
+    volatile long long pages = 0;
+    char *volatile map = NULL;
+    if (sigsetjmp(bus_jump, 1) == 0) {
+        for (long long at = 0; at < end; at += window) {
+            map = mmap(NULL, window, PROT_READ | PROT_WRITE, MAP_SHARED, fd, at);
+            if (map == MAP_FAILED)
+                return 1;
+            for (long long off = 0; off < window; off += 4096) {
+                map[off] = 'm';
+                pages++;
+            }
+            munmap(map, window);
+        }
+        printf("no SIGBUS after %lld pages\n", (long long)pages);
+    } else {
+        munmap(map, window);
+        printf("SIGBUS after %lld pages of %lld\n", (long long)pages, size / 4096);
+    }
+    show_statfs(dir, "full");
+    close(fd);
+    unlink(path);
+    show_statfs(dir, "emptied");
+    return 0;
+}
+
 static int cmd_cat(const char *path) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
@@ -244,6 +294,8 @@ int main(int argc, char **argv) {
         return cmd_fill(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "fillfork") == 0)
         return cmd_fillfork(argv[2]);
+    if (argc >= 3 && strcmp(argv[1], "fillmap") == 0)
+        return cmd_fillmap(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "cat") == 0)
         return cmd_cat(argv[2]);
     fprintf(stderr, "usage: %s getfl DIR | anon | fill DIR | fillfork DIR | cat FILE\n", argv[0]);

@@ -304,7 +304,7 @@ pub(crate) fn populate(cx: &mut Ctx<'_, '_>, va: u64, err: u64, rip: u64) -> Res
     let mem = cx.mem;
     let file = cx.process.space_mut().file_fault(mem, va, access);
     match file {
-        Some(FileBind::PastEof) => return Ok(Outcome::Bus),
+        Some(FileBind::PastEof | FileBind::Full) => return Ok(Outcome::Bus),
         Some(FileBind::NoMemory) => return Err(Stop::Exit(out_of_memory(cx, rip))),
         Some(FileBind::Bound(..)) => {
             return match super::follow(cx) {

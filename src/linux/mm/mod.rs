@@ -219,6 +219,7 @@ pub(crate) fn mmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             anonymous: true,
             name: b"/dev/zero (deleted)".to_vec(),
             anchor: None,
+            tmpfs: None,
         });
         return Ok(cx
             .process

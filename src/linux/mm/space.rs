@@ -124,6 +124,10 @@ pub struct MappedFile {
     /// Held while it is mapped shared and writable
     /// ([`WritableAnchor`](crate::machine::memory::WritableAnchor)).
     pub anchor: Option<crate::machine::memory::WritableAnchor>,
+    /// The private /tmp or /dev/shm a writable shared mapping's file lies in: its pages count
+    /// against that tmpfs's size as they are bound (Linux's shmem_fault allocates them; a full
+    /// tmpfs is SIGBUS).
+    pub tmpfs: Option<Arc<crate::linux::fs::volume::Mount>>,
 }
 
 impl NewMap {
@@ -222,6 +226,8 @@ pub enum FileBind {
     PastEof,
     /// No frame left (or the file could not be mapped): the OOM path.
     NoMemory,
+    /// The private tmpfs the file lies in is full (a shared mapping's new page): SIGBUS.
+    Full,
 }
 
 /// Overlay `file` from `offset` (the file offset of `start`) on the bound extents, merged
@@ -1142,6 +1148,61 @@ impl AddrSpace {
         overlay_extents(mem, &f, extents, start, fref.offset).map_err(mem_errno)
     }
 
+    /// [`Self::bind_file`]'s tmpfs count for the `fresh` extents of file mapping `f` (at
+    /// `start`, file offset `offset`): all admitted, or (released but the page of `va`) that
+    /// page, or None when not even that fits (everything fresh released).
+    #[allow(clippy::type_complexity)]
+    fn admit_tmpfs(
+        &self,
+        mem: &GuestMem,
+        b: &mut std::sync::MutexGuard<'_, Backing>,
+        f: &MappedFile,
+        fresh: Vec<(u64, u64, u64)>,
+        (start, offset): (u64, u64),
+        va: u64,
+    ) -> Option<(Vec<(u64, u64, u64)>, u64, u64)> {
+        let span = |x: &[(u64, u64, u64)]| {
+            let first = x.first().map_or(0, |e| e.0);
+            let last = x.last().map_or(0, |e| e.0 + e.2);
+            (first, last)
+        };
+        let (first, last) = span(&fresh);
+        let Some(m) = f.tmpfs.as_ref().filter(|_| f.kind == OverlayKind::Shared) else {
+            return Some((fresh, first, last));
+        };
+        let Some(usage) = m.tmpfs() else {
+            return Some((fresh, first, last));
+        };
+        // `b` is the backing, locked: not `backing_limit_bytes`, which locks it again.
+        let size = b.limit_bytes();
+        let admit = |a: u64, e: u64| {
+            usage
+                .admit(
+                    m.root_fd(),
+                    f.fd.as_fd(),
+                    offset + (a - start),
+                    e - a,
+                    size,
+                    true,
+                )
+                .is_ok()
+        };
+        if admit(first, last) {
+            return Some((fresh, first, last));
+        }
+        let page = va & !(PAGE_4K - 1);
+        for (a, _, n) in fresh {
+            b.release(mem, a, a + n, true);
+        }
+        b.populate(page, page, page + PAGE_4K).ok()?;
+        let kept = b.bound_in(page, page + PAGE_4K);
+        if !admit(page, page + PAGE_4K) {
+            b.release(mem, page, page + PAGE_4K, true);
+            return None;
+        }
+        Some((kept, page, page + PAGE_4K))
+    }
+
     /// Give the file mapping's page at `va` (and, as for anonymous memory, the 2 MiB or the
     /// fault-around window around it that the mapping and the file cover) frames with the
     /// file's pages laid over them.
@@ -1183,10 +1244,16 @@ impl AddrSpace {
             .into_iter()
             .filter(|(a, _, _)| !before.contains(a))
             .collect();
-        let (first, last) = match (fresh.first(), fresh.last()) {
-            (Some(f0), Some(l)) => (f0.0, l.0 + l.2),
-            _ => return FileBind::Bound(va, va + 1),
-        };
+        if fresh.is_empty() {
+            return FileBind::Bound(va, va + 1);
+        }
+        // In a private tmpfs, what a shared mapping binds is the tmpfs's: admitted all at once,
+        // else the faulting page alone, else the tmpfs is full and the access is SIGBUS.
+        let (fresh, first, last) =
+            match self.admit_tmpfs(mem, &mut b, f, fresh, (s, fref.offset), va) {
+                Some(admitted) => admitted,
+                None => return FileBind::Full,
+            };
         if let Err(e) = overlay_extents(mem, f, fresh.clone(), s, fref.offset) {
             log::warn!("cannot map a file page at {va:#x}: {e}");
             for (a, _, n) in fresh {
@@ -2328,6 +2395,7 @@ mod tests {
             anonymous: true,
             name: b"t".to_vec(),
             anchor: None,
+            tmpfs: None,
         })
     }
 
