@@ -278,6 +278,28 @@ fn the_private_tmp_and_dev_shm_are_a_tmpfs_the_size_of_the_apps_memory() {
     }
 }
 
+/// The probe's `MODE /tmp` under `umon -m 64M` in every variant: its output must start with
+/// `first(tmpfs size)`, and be the same natively in a tmpfs of that size.
+fn fill_private_tmp(mode: &str, first: impl Fn(u64) -> String) {
+    for app in probes() {
+        let umon = umon_run(
+            &["-m", "64M", "--timeout", "60s"],
+            &app,
+            &[mode, "/tmp"],
+            b"",
+        );
+        let what = format!("{} {mode} /tmp", app.display());
+        assert!(umon.status.success(), "{what}: {}", stderr(&umon));
+        let text = stdout(&umon);
+        let size = tmpfs_size(&text.replace("statfs full:", "statfs empty:"));
+        assert!(text.starts_with(&first(size)), "{what}:\n{text}");
+        let dir = scratch(&format!("tmpfs-{mode}"));
+        if let Some(linux) = fill_native_tmpfs(&app, &dir, size, mode) {
+            assert_same(&what, &linux, &umon);
+        }
+    }
+}
+
 /// A shared mapping of a sparse file in the private /tmp allocates its pages in the tmpfs as
 /// they are touched: window after window (each unmapped before the next) fills it, and the
 /// first page past its size is SIGBUS, as on Linux's tmpfs (found: such writes were not
@@ -287,26 +309,9 @@ fn shared_mappings_fill_the_private_tmp_up_to_its_size() {
     if !common::require_kvm() {
         return;
     }
-    for app in probes() {
-        let umon = umon_run(
-            &["-m", "64M", "--timeout", "60s"],
-            &app,
-            &["fillmap", "/tmp"],
-            b"",
-        );
-        let what = format!("{} fillmap /tmp", app.display());
-        assert!(umon.status.success(), "{what}: {}", stderr(&umon));
-        let text = stdout(&umon);
-        let size = tmpfs_size(&text.replace("statfs full:", "statfs empty:"));
-        assert!(
-            text.starts_with(&format!("SIGBUS after {n} pages of {n}\n", n = size / 4096)),
-            "{what}:\n{text}"
-        );
-        let dir = scratch("tmpfs-map");
-        if let Some(linux) = fill_native_tmpfs(&app, &dir, size, "fillmap") {
-            assert_same(&what, &linux, &umon);
-        }
-    }
+    fill_private_tmp("fillmap", |size| {
+        format!("SIGBUS after {n} pages of {n}\n", n = size / 4096)
+    });
 }
 
 /// Two processes filling the private /tmp at once share its size: together they write what
@@ -316,24 +321,5 @@ fn processes_share_the_private_tmps_size() {
     if !common::require_kvm() {
         return;
     }
-    for app in probes() {
-        let umon = umon_run(
-            &["-m", "64M", "--timeout", "60s"],
-            &app,
-            &["fillfork", "/tmp"],
-            b"",
-        );
-        let what = format!("{} fillfork /tmp", app.display());
-        assert!(umon.status.success(), "{what}: {}", stderr(&umon));
-        let text = stdout(&umon);
-        let size = tmpfs_size(&text.replace("statfs full:", "statfs empty:"));
-        assert!(
-            text.starts_with(&format!("together: {size}\n")),
-            "{what}:\n{text}"
-        );
-        let dir = scratch("tmpfs-fork");
-        if let Some(linux) = fill_native_tmpfs(&app, &dir, size, "fillfork") {
-            assert_same(&what, &linux, &umon);
-        }
-    }
+    fill_private_tmp("fillfork", |size| format!("together: {size}\n"));
 }
