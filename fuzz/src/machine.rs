@@ -440,6 +440,7 @@ impl Machine {
             sregs: &mut self.sregs,
             dirty: 0,
             xstate: Some(&self.fpu),
+            index: 0,
         };
         self.state.before_run(Some(&mut cpu))
     }
@@ -490,6 +491,7 @@ impl Machine {
             sregs: &mut self.sregs,
             dirty: 0,
             xstate: Some(&self.fpu),
+            index: 0,
         };
         let machine = self.state.machine.clone();
         match call(&mut cpu, &machine.mem, &mut self.state, &mut self.selftest) {
@@ -971,6 +973,7 @@ fn exitless_step(m: &mut Machine, op: u8, input: &mut Input) -> bool {
             sregs: &mut m.sregs,
             dirty: 0,
             xstate: Some(&m.fpu),
+            index: 0,
         };
         let settled = machine.exitless.settle(0, &mut cpu, mem, at_out);
         let go_on = match settled {
@@ -981,6 +984,7 @@ fn exitless_step(m: &mut Machine, op: u8, input: &mut Input) -> bool {
                     sregs: &mut m.sregs,
                     dirty: 0,
                     xstate: Some(&m.fpu),
+                    index: 0,
                 };
                 matches!(m.state.exitless_served(&mut cpu), Flow::Continue)
             }

@@ -450,6 +450,7 @@ fn fault(m: &mut Machine, va: u64, write: bool) -> Faulted {
             sregs: &mut m.sregs,
             dirty: 0,
             xstate: None,
+            index: 0,
         };
         let fault = AppFault::Exception {
             vector: 14,

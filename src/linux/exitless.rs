@@ -516,7 +516,7 @@ impl Server {
                 });
             }
             let thread = t.as_mut()?;
-            run(machine, process, thread, &req, host)
+            run(machine, process, thread, &req, (ch, host))
         });
         if answer.is_some() {
             self.served.fetch_add(1, Ordering::Relaxed);
@@ -532,7 +532,8 @@ fn run(
     process: &Arc<Process>,
     thread: &mut Thread,
     req: &Request,
-    host: std::thread::ThreadId,
+    // The channel is the vCPU's index (the CPU number the guest sees).
+    (ch, host): (u32, std::thread::ThreadId),
 ) -> Option<(i64, bool)> {
     let nr = req.nr & 0xffff_ffff;
     // A signal may be deliverable: the exit path takes the call and the signal after it.
@@ -564,6 +565,7 @@ fn run(
         sregs: &mut sregs,
         dirty: 0,
         xstate: None,
+        index: ch,
     };
     let mut cx = Ctx {
         mem: &machine.mem,

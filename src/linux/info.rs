@@ -48,6 +48,112 @@ pub fn setgroups(_cx: &mut Ctx<'_, '_>, _a: &Args) -> Sys {
     Err(Errno::EPERM.into())
 }
 
+// ---- user and group ids -------------------------------------------------------------------
+// The real, effective, saved and filesystem ids are all umon's, and without CAP_SETUID or
+// CAP_SETGID a process may only set an id to one it already has (kernel/sys.c): so a change
+// to umon's own id succeeds and changes nothing, any other is EPERM, and -1 means "unchanged"
+// except in setuid/setgid, where it is no valid id (EINVAL).
+
+/// An id argument (uid_t/gid_t: the low 32 bits).
+fn id_arg(a: &Args, i: usize) -> u32 {
+    a.raw(i) as u32
+}
+
+/// setuid/setgid(id): the one id must be `own`.
+fn set_one(id: u32, own: u64) -> Sys {
+    match id {
+        u32::MAX => Err(Errno::EINVAL.into()),
+        id if u64::from(id) == own => Ok(0),
+        _ => Err(Errno::EPERM.into()),
+    }
+}
+
+/// setre*id/setres*id: each id given (not -1) must be `own`.
+fn set_some(ids: &[u32], own: u64) -> Sys {
+    if ids.iter().all(|&id| id == u32::MAX || u64::from(id) == own) {
+        Ok(0)
+    } else {
+        Err(Errno::EPERM.into())
+    }
+}
+
+/// getresuid/getresgid(r, e, s): the three ids written in order; the first unwritable pointer
+/// ends the call with EFAULT (what came before it stays written), as Linux's put_user chain.
+fn get_res(cx: &mut Ctx<'_, '_>, a: &Args, own: u64) -> Sys {
+    for i in 0..3 {
+        cx.write_val(a.ptr(i), &(own as u32))?;
+    }
+    Ok(0)
+}
+
+pub fn setuid(_cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    set_one(id_arg(a, 0), crate::machine::host::ids().uid)
+}
+
+pub fn setgid(_cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    set_one(id_arg(a, 0), crate::machine::host::ids().gid)
+}
+
+pub fn setreuid(_cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    set_some(
+        &[id_arg(a, 0), id_arg(a, 1)],
+        crate::machine::host::ids().uid,
+    )
+}
+
+pub fn setregid(_cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    set_some(
+        &[id_arg(a, 0), id_arg(a, 1)],
+        crate::machine::host::ids().gid,
+    )
+}
+
+pub fn setresuid(_cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let ids = [id_arg(a, 0), id_arg(a, 1), id_arg(a, 2)];
+    set_some(&ids, crate::machine::host::ids().uid)
+}
+
+pub fn setresgid(_cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let ids = [id_arg(a, 0), id_arg(a, 1), id_arg(a, 2)];
+    set_some(&ids, crate::machine::host::ids().gid)
+}
+
+pub fn getresuid(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    get_res(cx, a, crate::machine::host::ids().uid)
+}
+
+pub fn getresgid(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    get_res(cx, a, crate::machine::host::ids().gid)
+}
+
+/// setfsuid/setfsgid(id): never fails; returns the old filesystem id, which no call can
+/// change here (see above).
+pub fn setfsuid(_cx: &mut Ctx<'_, '_>, _a: &Args) -> Sys {
+    Ok(crate::machine::host::ids().uid)
+}
+
+pub fn setfsgid(_cx: &mut Ctx<'_, '_>, _a: &Args) -> Sys {
+    Ok(crate::machine::host::ids().gid)
+}
+
+/// getcpu(cpu, node, cache): the calling vCPU's number (as `rdtscp`'s TSC_AUX says) and node 0;
+/// both pointers are tried, and either one unwritable is EFAULT (kernel/sys.c).
+pub fn getcpu(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let (cpu, node) = (a.ptr(0), a.ptr(1));
+    let mut ok = true;
+    if cpu != 0 {
+        ok &= cx.write_val(cpu, &cx.cpu.index).is_ok();
+    }
+    if node != 0 {
+        ok &= cx.write_val(node, &0u32).is_ok();
+    }
+    if ok {
+        Ok(0)
+    } else {
+        Err(Errno::EFAULT.into())
+    }
+}
+
 /// A CPU clock of the host as a timeval: the monitor process's (RUSAGE_SELF: its vCPU threads
 /// run all the application's code) or the calling vCPU's host thread (RUSAGE_THREAD). Guest
 /// code and the monitor's service of its calls are not told apart: it is all user time.

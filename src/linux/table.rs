@@ -54,6 +54,10 @@ rows! {
     pwrite64 => io::pwrite64, [Int, In(2), Size, Int], "ESPIPE on streams";
     preadv => io::preadv, [Int, Hex, Int, Int], "ESPIPE on streams";
     pwritev => io::pwritev, [Int, Hex, Int, Int], "ESPIPE on streams";
+    preadv2 => io::preadv2, [Int, Hex, Int, Int, Int, Hex],
+        "RWF_HIPRI, DSYNC, SYNC; the others EOPNOTSUPP";
+    pwritev2 => io::pwritev2, [Int, Hex, Int, Int, Int, Hex],
+        "RWF_HIPRI, DSYNC, SYNC; the others EOPNOTSUPP";
     lseek => io::lseek, [Int, Int, Int], "";
     close => io::close, [Int], "";
     fstat => io::fstat, [Int, Hex], "";
@@ -70,6 +74,7 @@ rows! {
     openat => openat, [DirFd, Path, OpenFlags, Oct], "in volumes";
     creat => creat, [Path, Oct], "in volumes";
     getdents64 => fs::getdents64, [Int, Hex, Size], "";
+    getdents => fs::getdents, [Int, Hex, Size], "";
     mkdir => mkdir, [Path, Oct], "";
     mkdirat => mkdirat, [DirFd, Path, Oct], "";
     mknod => mknod, [Path, Oct, Hex], "FIFOs, sockets and regular files";
@@ -91,6 +96,9 @@ rows! {
     fchmodat2 => fchmodat2, [DirFd, Path, Oct, Hex], "";
     fchmod => fs::fchmod, [Int, Oct], "";
     utimensat => fs::utimensat, [DirFd, Path, Hex, Hex], "";
+    utime => fs::utime, [Path, Hex], "";
+    utimes => fs::utimes, [Path, Hex], "";
+    futimesat => fs::futimesat, [DirFd, Path, Hex], "";
     chown => chown, [Path, Int, Int], "to the own ids";
     lchown => lchown, [Path, Int, Int], "to the own ids";
     fchownat => fchownat, [DirFd, Path, Int, Int, Hex], "to the own ids";
@@ -113,6 +121,11 @@ rows! {
     fsync => fsync, [Int], "";
     fdatasync => fdatasync, [Int], "";
     fadvise64 => fs::fadvise64, [Int, Int, Size, Int], "";
+    readahead => fs::readahead, [Int, Int, Size], "a hint, checked";
+    sync => fs::sync, [], "the writable volumes' file systems";
+    syncfs => fs::syncfs, [Int], "";
+    sync_file_range => fs::sync_file_range, [Int, Int, Int, Hex],
+        "a write-back is the whole file's (fdatasync)";
     chdir => fs::chdir, [Path], "";
     fchdir => fs::fchdir, [Int], "";
     getcwd => fs::getcwd, [Out(1), Size], "";
@@ -155,6 +168,9 @@ rows! {
     munmap => mm::munmap, [Hex, Size], "";
     mprotect => mm::mprotect, [Hex, Size, Prot], "in the page tables, every thread's; \
         PROT_WRITE of a read-only descriptor's shared mapping is EACCES";
+    pkey_mprotect => mm::pkey_mprotect, [Hex, Size, Prot, Int], "key -1 only (no OSPKE)";
+    pkey_alloc => mm::pkey_alloc, [Hex, Hex], "EINVAL, as Linux without OSPKE";
+    pkey_free => mm::pkey_free, [Int], "EINVAL: no key is allocated";
     mremap => mm::mremap, [Hex, Size, Size, Hex, Hex], "MAYMOVE, FIXED, DONTUNMAP";
     madvise => mm::madvise, [Hex, Size, Int], "DONTNEED zeroes private anonymous \
         memory (shared mappings keep their file's pages); FREE keeps it; REMOVE punches the file";
@@ -222,6 +238,17 @@ rows! {
     getegid => getgid, [], "";
     getgroups => info::getgroups, [Int, Hex], "";
     setgroups => info::setgroups, [Int, Hex], "EPERM (no CAP_SETGID)";
+    setuid => info::setuid, [Int], "umon's own uid only (no CAP_SETUID)";
+    setgid => info::setgid, [Int], "umon's own gid only (no CAP_SETGID)";
+    setreuid => info::setreuid, [Int, Int], "umon's own uid only (no CAP_SETUID)";
+    setregid => info::setregid, [Int, Int], "umon's own gid only (no CAP_SETGID)";
+    setresuid => info::setresuid, [Int, Int, Int], "umon's own uid only (no CAP_SETUID)";
+    setresgid => info::setresgid, [Int, Int, Int], "umon's own gid only (no CAP_SETGID)";
+    getresuid => info::getresuid, [Hex, Hex, Hex], "";
+    getresgid => info::getresgid, [Hex, Hex, Hex], "";
+    setfsuid => info::setfsuid, [Int], "umon's own uid only (no CAP_SETUID)";
+    setfsgid => info::setfsgid, [Int], "umon's own gid only (no CAP_SETGID)";
+    getcpu => info::getcpu, [Hex, Hex, Hex], "node 0";
     getrusage => info::getrusage, [Int, Hex], "CPU times";
     times => info::times, [Hex], "";
     sysinfo => info::sysinfo, [Hex], "";

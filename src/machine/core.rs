@@ -146,6 +146,7 @@ pub fn load_core(mem: &GuestMem, bytes: &[u8], what: &str) -> Result<CoreImage, 
         symbol("umon_user_text_start")?,
         symbol("umon_user_text_end")?,
     );
+    pt_routine_layout(vectors, &symbol).map_err(|reason| bad(what, reason))?;
     let in_core = |a: u64| (KERNEL_BASE..end).contains(&a);
     if !in_core(elf.entry) || !in_core(vectors) || !in_core(syscall_entry) {
         return Err(bad(what, "entry or stub symbols outside the image"));
@@ -186,6 +187,38 @@ pub fn load_core(mem: &GuestMem, bytes: &[u8], what: &str) -> Result<CoreImage, 
         end,
         builtin: false,
     })
+}
+
+/// The monitor enters the page-table routine by offset (umon_abi::pt): its sections must sit
+/// there, the routine itself in the slot after the compat stub (`setup::pt_apply_entry`).
+fn pt_routine_layout(
+    vectors: u64,
+    symbol: &dyn Fn(&str) -> Result<u64, CoreError>,
+) -> Result<(), String> {
+    use umon_abi::pt::{PT_FLUSH, PT_INVLPGS_END, PT_NOTIFY_AT, PT_RETURN, PT_STORES_END};
+    let missing = |name: &str| format!("missing symbol {name}");
+    let routine = symbol("umon_pt_apply").map_err(|_| missing("umon_pt_apply"))?;
+    let slot = crate::machine::vcpu::setup::EXCEPTION_VECTORS + 1;
+    let mut want = vec![("umon_pt_apply", vectors + 16 * slot)];
+    for (name, off) in [
+        ("umon_pt_stores_end", PT_STORES_END),
+        ("umon_pt_invlpgs_end", PT_INVLPGS_END),
+        ("umon_pt_flush", PT_FLUSH),
+        ("umon_pt_notify", PT_NOTIFY_AT),
+        ("umon_pt_return", PT_RETURN),
+    ] {
+        want.push((name, routine + off));
+    }
+    for (name, at) in want {
+        let found = symbol(name).map_err(|_| missing(name))?;
+        if found != at {
+            return Err(format!(
+                "{name} is at {found:#x}, not {at:#x} as guest ABI {} has it",
+                umon_abi::ABI_VERSION
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

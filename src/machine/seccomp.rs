@@ -101,6 +101,7 @@ const ALLOWED: &[Sysno] = &[
     Sysno::flock,
     Sysno::fsync,
     Sysno::fdatasync,
+    Sysno::syncfs,
     Sysno::fcntl,
     Sysno::dup,
     Sysno::dup3,

@@ -46,8 +46,8 @@ pub enum Hypercall {
     /// address. The monitor enters a signal handler at CPL3 or ends the application; it never
     /// returns to the core.
     UserFault = 9,
-    /// The core's `umon_pt_apply` made a batch's stores and flush (the batch asked for it
-    /// with [`crate::pt::PT_NOTIFY`]). Issued at CPL0 inside the routine, before it returns to
+    /// The core's `umon_pt_apply` made a batch's stores and flush (the batch chained the
+    /// section at [`crate::pt::PT_NOTIFY_AT`]). Issued at CPL0 inside the routine, before it returns to
     /// the application; no argument. The monitor learns that the batch is in the tables (and,
     /// on PVM, out of every vCPU's translations), so batches of several vCPUs land in the
     /// order they were planned.

@@ -28,7 +28,7 @@ pub mod pt;
 pub use hypercall::{Hypercall, HYPERCALL_PORT};
 
 /// Version of this contract; bumped on every change to this crate.
-pub const ABI_VERSION: u32 = 6;
+pub const ABI_VERSION: u32 = 7;
 
 /// A guest physical address.
 #[repr(transparent)]

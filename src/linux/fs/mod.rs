@@ -18,7 +18,7 @@ pub mod synthetic;
 pub mod volume;
 
 use super::abi::at::*;
-use super::abi::{oflag, Statx, Timespec};
+use super::abi::{oflag, Statx, Timespec, Timeval};
 use super::abi::{Stat, NAME_MAX, PATH_MAX};
 use super::fd::{Fd, FileDescription, FileKind, HostFile, OpenFile, VolumeFile};
 use super::io::{fsize_truncate, host_errno};
@@ -785,13 +785,45 @@ const DIRENT_HEAD: usize = 19;
 /// d_reclen aligned to 8, d_type, NUL-terminated name). The position is the host file's own,
 /// so it is shared by dup'ed fds and lseek/rewinddir work as on Linux.
 pub(crate) fn getdents64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    dents(cx, a, false)
+}
+
+/// getdents: the old `struct linux_dirent` (d_ino, d_off, d_reclen, name, NUL, d_type in the
+/// record's last byte). Its records are the same size as linux_dirent64's (18 bytes before
+/// the name plus NUL and type, against 19 plus NUL), so the same entries fit the same
+/// buffer and each record is rewritten in place.
+pub(crate) fn getdents(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    dents(cx, a, true)
+}
+
+/// Rewrite linux_dirent64 records into the old linux_dirent layout (see [`getdents`]).
+fn to_old_dirents(out: &mut [u8]) {
+    let mut at = 0;
+    while at + DIRENT_HEAD <= out.len() {
+        let reclen = usize::from(u16::from_ne_bytes([out[at + 16], out[at + 17]]));
+        if reclen < DIRENT_HEAD + 1 || at + reclen > out.len() {
+            return;
+        }
+        let rec = &mut out[at..at + reclen];
+        let d_type = rec[18];
+        // The name (NUL-terminated) moves down one byte over d_type; d_type goes last.
+        rec.copy_within(19.., 18);
+        rec[reclen - 1] = d_type;
+        at += reclen;
+    }
+}
+
+fn dents(cx: &mut Ctx<'_, '_>, a: &Args, old: bool) -> Sys {
     let (fd, dirp, count) = (a.fd(0), a.ptr(1), a.uint(2) as usize);
     let file = cx.process.fds().get(fd)?.file;
     if let Some(s) = file.as_synthetic() {
         if !file.readable() {
             return Err(Errno::EBADF.into());
         }
-        let (out, next) = s.dirents(count.min(MAX_DIRENTS_BYTES))?;
+        let (mut out, next) = s.dirents(count.min(MAX_DIRENTS_BYTES))?;
+        if old {
+            to_old_dirents(&mut out);
+        }
         owned(cx, dirp, out.len() as u64)?;
         cx.space().write(cx.mem, dirp, &out)?;
         s.set_pos(next);
@@ -853,6 +885,9 @@ pub(crate) fn getdents64(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
             return Err(Errno::EINVAL.into());
         };
         host(rustix::fs::seek(&h.fd, rustix::fs::SeekFrom::Start(cookie)))?;
+    }
+    if old {
+        to_old_dirents(&mut out);
     }
     let copied =
         owned(cx, dirp, out.len() as u64).and_then(|()| cx.space().write(cx.mem, dirp, &out));
@@ -1347,22 +1382,71 @@ pub(crate) fn fchown(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     chown_file(&cx.process.fs(), file.as_volume(), owner, group)
 }
 
+/// utimensat's "now" for either time.
+const UTIME_NOW: i64 = (1 << 30) - 1;
+/// Both times "now": what a NULL times pointer means.
+const BOTH_NOW: [Timespec; 2] = [Timespec {
+    sec: 0,
+    nsec: UTIME_NOW,
+}; 2];
+
 /// utimensat(dirfd, path, times, flags): a NULL path means `dirfd` itself (futimens).
 pub(crate) fn utimensat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    const UTIME_NOW: i64 = (1 << 30) - 1;
-    const UTIME_OMIT: i64 = (1 << 30) - 2;
     let (dirfd, path, times_ptr, flags) = (a.dirfd(0), a.ptr(1), a.ptr(2), u64::from(a.uint(3)));
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL.into());
     }
     let times: [Timespec; 2] = if times_ptr == 0 {
-        [Timespec {
-            sec: 0,
-            nsec: UTIME_NOW,
-        }; 2]
+        BOTH_NOW
     } else {
         cx.read_val(times_ptr)?
     };
+    set_times(cx, dirfd, path, times, flags)
+}
+
+/// utime(path, utimbuf): whole seconds; NULL means now.
+pub(crate) fn utime(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let times = match a.ptr(1) {
+        0 => BOTH_NOW,
+        at => {
+            let [actime, modtime]: [i64; 2] = cx.read_val(at)?;
+            [actime, modtime].map(|sec| Timespec { sec, nsec: 0 })
+        }
+    };
+    set_times(cx, AT_FDCWD, a.ptr(0), times, 0)
+}
+
+/// utimes(path, timeval[2]): see [`futimesat`].
+pub(crate) fn utimes(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let times = timevals(cx, a.ptr(1))?;
+    set_times(cx, AT_FDCWD, a.ptr(0), times, 0)
+}
+
+/// futimesat(dirfd, path, timeval[2]): microseconds outside 0..10^6 are EINVAL (checked
+/// before the multiplication that would hide them, as Linux's do_futimesat); NULL means now.
+pub(crate) fn futimesat(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let times = timevals(cx, a.ptr(2))?;
+    set_times(cx, a.dirfd(0), a.ptr(1), times, 0)
+}
+
+/// The times of utimes/futimesat, as utimensat's.
+fn timevals(cx: &Ctx<'_, '_>, at: u64) -> Result<[Timespec; 2], Errno> {
+    if at == 0 {
+        return Ok(BOTH_NOW);
+    }
+    let tv: [Timeval; 2] = cx.read_val(at)?;
+    if tv.iter().any(|t| !(0..1_000_000).contains(&t.usec)) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(tv.map(|t| Timespec {
+        sec: t.sec,
+        nsec: t.usec * 1000,
+    }))
+}
+
+/// do_utimes: set `times` on `path` at `dirfd` (or on `dirfd` itself for a NULL path).
+fn set_times(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, times: [Timespec; 2], flags: u64) -> Sys {
+    const UTIME_OMIT: i64 = (1 << 30) - 2;
     for t in &times {
         if !(t.nsec == UTIME_NOW || t.nsec == UTIME_OMIT || (0..1_000_000_000).contains(&t.nsec)) {
             return Err(Errno::EINVAL.into());
@@ -1614,6 +1698,71 @@ pub(crate) fn fsync(cx: &mut Ctx<'_, '_>, a: &Args, data_only: bool) -> Sys {
         host(rustix::fs::fsync(&h.fd))?;
     }
     Ok(0)
+}
+
+/// sync: every writable volume's file system (see `FileSystem::sync_writable`).
+pub(crate) fn sync(cx: &mut Ctx<'_, '_>, _a: &Args) -> Sys {
+    cx.process.fs().sync_writable();
+    Ok(0)
+}
+
+/// syncfs(fd): the host file system of a volume file; nothing to write back for the others
+/// (synthetic files, pipes, sockets), which Linux also answers with 0.
+pub(crate) fn syncfs(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    match file.as_volume() {
+        // fdget refuses O_PATH handles.
+        Some(h) if h.path_only => Err(Errno::EBADF.into()),
+        Some(h) => {
+            host(rustix::fs::syncfs(&h.fd))?;
+            Ok(0)
+        }
+        None => Ok(0),
+    }
+}
+
+/// sync_file_range(fd, offset, nbytes, flags) in Linux's order (EBADF, then the flags and
+/// the range, then ESPIPE for what is not a regular file, directory or link); a volume file
+/// asked to write is written back whole (fdatasync: more than asked, never less).
+pub(crate) fn sync_file_range(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    const WAIT_BEFORE: u32 = 1;
+    const WRITE: u32 = 2;
+    const WAIT_AFTER: u32 = 4;
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    if file.as_volume().is_some_and(|h| h.path_only) {
+        return Err(Errno::EBADF.into());
+    }
+    let (offset, nbytes, flags) = (a.off(1) as i64, a.off(2) as i64, a.uint(3));
+    if flags & !(WAIT_BEFORE | WRITE | WAIT_AFTER) != 0 || offset < 0 {
+        return Err(Errno::EINVAL.into());
+    }
+    let end = offset.wrapping_add(nbytes);
+    if end < 0 || end < offset {
+        return Err(Errno::EINVAL.into());
+    }
+    let Some(h) = file.as_volume() else {
+        return Err(Errno::ESPIPE.into());
+    };
+    if h.kind == FileKind::Other {
+        return Err(Errno::ESPIPE.into());
+    }
+    if flags & WRITE != 0 {
+        host(rustix::fs::fdatasync(&h.fd))?;
+    }
+    Ok(0)
+}
+
+/// readahead(fd, offset, count): a hint (the host's page cache reads ahead itself), checked
+/// as Linux does: EBADF unless open for reading, EINVAL for what is not a regular file.
+pub(crate) fn readahead(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    let file = cx.process.fds().get(a.fd(0))?.file;
+    if !file.readable() {
+        return Err(Errno::EBADF.into());
+    }
+    match file.as_volume() {
+        Some(h) if h.kind == FileKind::Regular => Ok(0),
+        _ => Err(Errno::EINVAL.into()),
+    }
 }
 
 /// fadvise64: a hint, checked and accepted (the host's page cache does its own read-ahead).

@@ -754,6 +754,15 @@ impl FileSystem {
         &self.mounts[id].guest
     }
 
+    /// sync(2) of what the guest can write: each writable volume's host file system
+    /// (syncfs), so the app's sync reaches its own files and no more of the host.
+    pub fn sync_writable(&self) {
+        for m in self.mounts.iter().filter(|m| m.writable) {
+            // sync(2) cannot fail; neither does the guest's.
+            let _ = rustix::fs::syncfs(m.root_fd());
+        }
+    }
+
     /// The guest paths of every volume.
     pub fn mount_points(&self) -> impl Iterator<Item = &[u8]> {
         self.mounts.iter().map(|m| &m.guest[..])

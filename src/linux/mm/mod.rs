@@ -262,7 +262,33 @@ pub(crate) fn munmap(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
 /// module comment). As on Linux, the mapped stretch before a hole is changed before the hole's
 /// ENOMEM.
 pub(crate) fn mprotect(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
-    let (start, len, prot) = (a.ptr(0), a.len(1), a.raw(2));
+    mprotect_pkey(cx, a.ptr(0), a.len(1), a.raw(2), -1)
+}
+
+// ---- protection keys ----------------------------------------------------------------------
+// The guest runs without CR4.PKE (its CPUID says no OSPKE), so it gets what Linux gives a
+// process on a CPU without usable protection keys (arch/x86: arch_max_pkey() is 1 and the
+// allocation map is empty): no key can be allocated, freed or named, and pkey_mprotect with
+// key -1 is mprotect. Runtimes (V8, glibc's tests) take the EINVAL as "no pkeys".
+
+/// pkey_alloc(flags, access_rights): EINVAL for bad arguments, and EINVAL for good ones
+/// (mm_pkey_alloc hands out key 0, then arch_set_user_pkey_access refuses it without OSPKE).
+pub(crate) fn pkey_alloc(_cx: &mut Ctx<'_, '_>, _a: &Args) -> Sys {
+    Err(Errno::EINVAL.into())
+}
+
+/// pkey_free(key): no key is allocated.
+pub(crate) fn pkey_free(_cx: &mut Ctx<'_, '_>, _a: &Args) -> Sys {
+    Err(Errno::EINVAL.into())
+}
+
+/// pkey_mprotect(start, len, prot, key): mprotect's checks, then EINVAL for any key but -1.
+pub(crate) fn pkey_mprotect(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
+    mprotect_pkey(cx, a.ptr(0), a.len(1), a.raw(2), a.int(3))
+}
+
+/// do_mprotect_pkey: `pkey` -1 is plain mprotect; no other key is allocated (see above).
+fn mprotect_pkey(cx: &mut Ctx<'_, '_>, start: u64, len: u64, prot: u64, pkey: i32) -> Sys {
     let grows = prot & (mman::PROT_GROWSDOWN | mman::PROT_GROWSUP);
     if grows == mman::PROT_GROWSDOWN | mman::PROT_GROWSUP || start % PAGE_4K != 0 {
         return Err(Errno::EINVAL.into());
@@ -275,7 +301,7 @@ pub(crate) fn mprotect(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
         .and_then(|l| start.checked_add(l))
         .filter(|&e| e > start)
         .ok_or(Errno::ENOMEM)?;
-    if prot & !(mman::PROT_BITS | mman::PROT_SEM | grows) != 0 {
+    if prot & !(mman::PROT_BITS | mman::PROT_SEM | grows) != 0 || pkey != -1 {
         return Err(Errno::EINVAL.into());
     }
     // No mapping grows up on x86-64.

@@ -8,7 +8,10 @@ use crate::machine::vcpu::setup::{kernel_segments, user_segments};
 use kvm_bindings::{kvm_regs, kvm_sregs};
 use umon_abi::hypercall::EnterUser;
 use umon_abi::layout::{selector, PERCPU_STACK_BYTES, PHYS_MEM};
-use umon_abi::pt::{PtBatchHeader, PtOp, PtReturn, FLUSH_ALL, FLUSH_NONE, PT_NOTIFY};
+use umon_abi::pt::{
+    PtReturn, PT_FLUSH, PT_INVLPGS_END, PT_INVLPG_BYTES, PT_NOTIFY_AT, PT_RETURN, PT_STORES_END,
+    PT_STORE_BYTES, PT_UNROLL,
+};
 use umon_abi::Gpa;
 
 /// Registers were changed and must go back to KVM.
@@ -26,6 +29,8 @@ pub struct Cpu<'a> {
     pub dirty: u32,
     /// The FPU/SSE/AVX state, for signal frames; None where the exit has no access to it.
     pub xstate: Option<&'a dyn ExtendedState>,
+    /// The vCPU's index: the CPU number the guest sees (getcpu, TSC_AUX).
+    pub index: u32,
 }
 
 /// The size of KVM's legacy XSAVE image (`struct kvm_xsave`).
@@ -52,28 +57,43 @@ pub trait ExtendedState {
     fn set(&self, image: &[u8; XSAVE_IMAGE]) -> bool;
 }
 
-/// Where a vCPU's page-table batches go: `bytes` of guest RAM from `batch`, reachable by the
-/// core through the Main window and by nothing at CPL3, and the core's routine
-/// (`setup::pt_apply_entry`).
+/// Where a vCPU's page-table batches go: `bytes` of guest RAM from `batch` for the stream
+/// (umon_abi::pt), the return frame right after them, all reachable by the core through the
+/// Main window and by nothing at CPL3, and the core's routine (`setup::pt_apply_entry`).
 #[derive(Clone, Copy, Debug)]
 pub struct PtArea {
     /// `umon_pt_apply`.
     pub routine: u64,
-    /// The batch area's first byte.
+    /// The stream area's first byte.
     pub batch: Gpa,
-    /// Its length.
+    /// Its length; the [`PtReturn`] frame follows.
     pub bytes: u64,
 }
 
-/// What the routine needs at the top of the exception stack: the return frame and its four
-/// saved registers, with a spare line.
-const PT_STACK_USE: u64 = std::mem::size_of::<PtReturn>() as u64 + 4 * 8 + 16;
+/// What the stream may not use of the exception stack: the return frame at its top and a
+/// spare line at its bottom.
+const PT_STACK_USE: u64 = std::mem::size_of::<PtReturn>() as u64 + 16;
+
+/// Words of the stream for `stores` stores and `invlpgs` invalidations with the flush and the
+/// notifying exit (each section's entry is a word; the first one's is not pushed, but
+/// counting it keeps this an upper bound).
+const fn stream_words(stores: u64, invlpgs: u64) -> u64 {
+    2 * stores + invlpgs + stores.div_ceil(PT_UNROLL) + invlpgs.div_ceil(PT_UNROLL) + 3
+}
+
+/// The most ops (stores, the costliest) a stream area of `bytes` holds.
+const fn ops_in(bytes: u64) -> usize {
+    let mut n = 0;
+    while stream_words(n + 1, 0) * 8 <= bytes {
+        n += 1;
+    }
+    n as usize
+}
 
 impl PtArea {
     /// The most ops one batch in this area holds.
     pub fn capacity(&self) -> usize {
-        let header = std::mem::size_of::<PtBatchHeader>() as u64;
-        (self.bytes.saturating_sub(header) / std::mem::size_of::<PtOp>() as u64) as usize
+        ops_in(self.bytes)
     }
 
     /// The bottom of the vCPU's own exception stack, whose top is `stack_top` (a Main window
@@ -84,14 +104,55 @@ impl PtArea {
     pub fn on_exception_stack(routine: u64, stack_top: u64) -> PtArea {
         PtArea {
             routine,
-            batch: Gpa(stack_top - PHYS_MEM - PERCPU_STACK_BYTES),
+            batch: Gpa(stack_top - PHYS_MEM - PERCPU_STACK_BYTES + 16),
             bytes: PERCPU_STACK_BYTES - PT_STACK_USE,
         }
+    }
+
+    /// Whether `rip` (at CPL0) is inside the routine: a batch entered and not yet returned.
+    fn runs(&self, rip: u64) -> bool {
+        (self.routine..self.routine + PT_RETURN + 3).contains(&rip)
     }
 }
 
 /// Ops a batch on the exception stack holds ([`PtArea::on_exception_stack`]).
-pub const PT_STACK_BATCH_OPS: usize = ((PERCPU_STACK_BYTES - PT_STACK_USE) / 16 - 1) as usize;
+pub const PT_STACK_BATCH_OPS: usize = ops_in(PERCPU_STACK_BYTES - PT_STACK_USE);
+
+/// The stream (umon_abi::pt) that makes `stores` (entry's Main-window address, value), then
+/// the `invlpg`s, the CR3 reload if `flush_all`, the notifying exit if `notify`, and returns
+/// through `ret` (the frame is the caller's to append): where to enter the routine and the
+/// words to put at rsp.
+fn pt_stream(
+    routine: u64,
+    stores: &[(u64, u64)],
+    invlpgs: &[u64],
+    flush_all: bool,
+    notify: bool,
+) -> (u64, Vec<u64>) {
+    let mut sections: Vec<(u64, Vec<u64>)> = Vec::new();
+    for chunk in stores.chunks(PT_UNROLL as usize) {
+        let entry = routine + PT_STORES_END - PT_STORE_BYTES * chunk.len() as u64;
+        sections.push((entry, chunk.iter().flat_map(|&(e, v)| [e, v]).collect()));
+    }
+    for chunk in invlpgs.chunks(PT_UNROLL as usize) {
+        let entry = routine + PT_INVLPGS_END - PT_INVLPG_BYTES * chunk.len() as u64;
+        sections.push((entry, chunk.to_vec()));
+    }
+    if flush_all {
+        sections.push((routine + PT_FLUSH, Vec::new()));
+    }
+    if notify {
+        sections.push((routine + PT_NOTIFY_AT, Vec::new()));
+    }
+    sections.push((routine + PT_RETURN, Vec::new()));
+    let rip = sections[0].0;
+    let mut words = std::mem::take(&mut sections[0].1);
+    for (entry, data) in sections.into_iter().skip(1) {
+        words.push(entry);
+        words.extend(data);
+    }
+    (rip, words)
+}
 
 /// Why a page-table batch could not be handed to the core.
 #[derive(Debug, thiserror::Error)]
@@ -175,7 +236,7 @@ impl Cpu<'_> {
         batch: &PtBatch,
         notify: bool,
     ) -> Result<bool, PtApplyError> {
-        if self.sregs.cs.dpl == 0 && self.regs.rip == area.routine {
+        if self.sregs.cs.dpl == 0 && area.runs(self.regs.rip) {
             return Err(PtApplyError::Pending);
         }
         let ops = batch.guest_ops();
@@ -185,28 +246,21 @@ impl Cpu<'_> {
                 capacity: area.capacity(),
             });
         }
-        let flush = if batch.flush == Flush::All {
-            FLUSH_ALL
-        } else {
-            FLUSH_NONE
-        };
-        let frame_at = self.exception_stack(mem)? - std::mem::size_of::<PtReturn>() as u64;
         for (gpa, entries) in &batch.fills {
             mem.write(*gpa, &**entries)?;
         }
-        if ops.is_empty() && flush == FLUSH_NONE {
+        let flush_all = batch.flush == Flush::All;
+        if ops.is_empty() && !flush_all {
             return Ok(false);
         }
-        let mut bytes = Vec::with_capacity(16 * (ops.len() + 1));
-        let header = PtBatchHeader {
-            len: ops.len() as u64,
-            flush: u64::from(flush | if notify { PT_NOTIFY } else { 0 }),
-        };
-        bytes.extend_from_slice(zerocopy::IntoBytes::as_bytes(&header));
-        for (entry, value) in ops {
-            bytes.extend_from_slice(zerocopy::IntoBytes::as_bytes(&PtOp { entry, value }));
-        }
-        mem.write_bytes(area.batch, &bytes)?;
+        // guest_ops lists the stores, then the pages to invalidate (entry 0).
+        let stores: Vec<(u64, u64)> = ops.iter().copied().filter(|&(e, _)| e != 0).collect();
+        let invlpgs: Vec<u64> = ops
+            .iter()
+            .filter(|&&(e, _)| e == 0)
+            .map(|&(_, va)| va)
+            .collect();
+        let (entry, mut words) = pt_stream(area.routine, &stores, &invlpgs, flush_all, notify);
         // Where the application goes on: a syscall at CPL0 (hardware) has not returned yet.
         let (rip, rflags) = if self.sregs.cs.dpl == 3 {
             (self.regs.rip, self.regs.rflags)
@@ -214,21 +268,25 @@ impl Cpu<'_> {
             (self.regs.rcx, self.regs.r11)
         };
         let ret = PtReturn {
-            rdi: self.regs.rdi,
+            rdx: self.regs.rdx,
             rip,
             cs: u64::from(selector::USER_CS),
             rflags: (rflags & !0x3000) | 0x2,
             rsp: self.regs.rsp,
             ss: u64::from(selector::USER_DS),
         };
-        mem.write(Gpa(frame_at - PHYS_MEM), &ret)?;
+        words.extend_from_slice(zerocopy::transmute_ref!(&ret) as &[u64; 6]);
+        // The frame ends the area: the stream sits right below it.
+        let end = area.batch.0 + area.bytes + std::mem::size_of::<PtReturn>() as u64;
+        let start = end - 8 * words.len() as u64;
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        mem.write_bytes(Gpa(start), &bytes)?;
         // iretq loads CS and SS only: DS and ES stay the application's, as user_segments
         // makes them (usable again after an exception left them null).
         user_segments(self.sregs);
         kernel_segments(self.sregs);
-        self.regs.rip = area.routine;
-        self.regs.rsp = frame_at;
-        self.regs.rdi = PHYS_MEM + area.batch.0;
+        self.regs.rip = entry;
+        self.regs.rsp = PHYS_MEM + start;
         // IF off: nothing may interrupt the routine (there is no interrupt source, but the
         // routine is not reentrant); IOPL 0.
         self.regs.rflags = 0x2;
@@ -312,32 +370,44 @@ mod tests {
                 sregs: &mut sregs,
                 dirty: 0,
                 xstate: None,
+                index: 0,
             };
             let top = cpu.exception_stack(&mem).unwrap();
-            let area = PtArea::on_exception_stack(0x20_1230, top);
+            let routine = 0x20_1230;
+            let area = PtArea::on_exception_stack(routine, top);
             let notify = dpl == 0;
             assert!(cpu.apply_pt(&mem, &area, &one_store(), notify).unwrap());
-            assert_eq!(cpu.regs.rip, 0x20_1230);
-            assert_eq!(cpu.regs.rdi, PHYS_MEM + area.batch.0);
+            // One store: one pass from the last pair of the stores section.
+            assert_eq!(cpu.regs.rip, routine + PT_STORES_END - PT_STORE_BYTES);
             assert_eq!((cpu.sregs.cs.dpl, cpu.sregs.ss.dpl), (0, 0));
             assert_eq!(cpu.dirty, DIRTY_REGS | DIRTY_SREGS);
-            let ret: PtReturn = mem.read(Gpa(cpu.regs.rsp - PHYS_MEM)).unwrap();
+            // The stream: the store, then each section's entry and words, then the frame,
+            // which ends at the stack's top.
+            let mut want = vec![
+                PHYS_MEM + 0x50_0000,
+                0x60_0067,
+                routine + PT_INVLPGS_END - PT_INVLPG_BYTES,
+                0x1000_0000_0000,
+            ];
+            if notify {
+                want.push(routine + PT_NOTIFY_AT);
+            }
+            want.push(routine + PT_RETURN);
+            let n = want.len();
+            assert_eq!(cpu.regs.rsp + 8 * n as u64 + 48, top);
+            let got: Vec<u64> = (0..n as u64)
+                .map(|i| mem.read(Gpa(cpu.regs.rsp - PHYS_MEM + 8 * i)).unwrap())
+                .collect();
+            assert_eq!(got, want);
+            let ret: PtReturn = mem.read(Gpa(top - PHYS_MEM - 48)).unwrap();
             assert_eq!(
-                (ret.rdi, ret.rip, ret.rflags, ret.rsp),
-                (before.rdi, rip, rflags, before.rsp)
+                (ret.rdx, ret.rip, ret.rflags, ret.rsp),
+                (before.rdx, rip, rflags, before.rsp)
             );
             assert_eq!(ret.cs, u64::from(selector::USER_CS));
             assert_eq!(ret.ss, u64::from(selector::USER_DS));
-            assert!(cpu.regs.rsp + 48 <= top && cpu.regs.rsp >= PHYS_MEM + area.batch.0);
-            let head: PtBatchHeader = mem.read(area.batch).unwrap();
-            let flush = FLUSH_NONE | if notify { PT_NOTIFY } else { 0 };
-            assert_eq!((head.len, head.flush), (2, u64::from(flush)));
-            let ops: [PtOp; 2] = mem.read(Gpa(area.batch.0 + 16)).unwrap();
-            assert_eq!(
-                (ops[0].entry, ops[0].value),
-                (PHYS_MEM + 0x50_0000, 0x60_0067)
-            );
-            assert_eq!((ops[1].entry, ops[1].value), (0, 0x1000_0000_0000));
+            assert!(cpu.regs.rsp >= PHYS_MEM + area.batch.0);
+            assert_eq!(cpu.regs.rdi, before.rdi, "only rsp and rip change");
             // One batch per exit: a second one would return into the routine.
             assert!(matches!(
                 cpu.apply_pt(&mem, &area, &one_store(), false),
@@ -356,6 +426,7 @@ mod tests {
             sregs: &mut sregs,
             dirty: 0,
             xstate: None,
+            index: 0,
         };
         let top = cpu.exception_stack(&mem).unwrap();
         let area = PtArea::on_exception_stack(0x20_1230, top);
@@ -373,8 +444,13 @@ mod tests {
         let top = PHYS_MEM + 0x30_0400;
         let area = PtArea::on_exception_stack(0, top);
         assert_eq!(area.capacity(), PT_STACK_BATCH_OPS);
-        // Below the return frame and the routine's four pushes.
-        assert!(PHYS_MEM + area.batch.0 + area.bytes + PT_STACK_USE <= top);
-        assert_eq!(PHYS_MEM + area.batch.0, top - PERCPU_STACK_BYTES);
+        // The stream, then the return frame, which ends at the top; a spare line below.
+        assert_eq!(PHYS_MEM + area.batch.0 + area.bytes + 48, top);
+        assert_eq!(PHYS_MEM + area.batch.0, top - PERCPU_STACK_BYTES + 16);
+        // The biggest batch fits: all stores, the flush and the notifying exit.
+        let stores: Vec<(u64, u64)> = vec![(PHYS_MEM, 0); PT_STACK_BATCH_OPS];
+        let (_, words) = pt_stream(0, &stores, &[], true, true);
+        assert!(8 * words.len() as u64 <= area.bytes);
+        const { assert!(PT_STACK_BATCH_OPS >= 50) };
     }
 }

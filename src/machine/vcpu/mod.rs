@@ -670,6 +670,7 @@ impl Vcpu {
             sregs: &mut sregs,
             dirty: 0,
             xstate: Some(&xstate as &dyn ExtendedState),
+            index: self.index,
         };
         let out = f(&mut cpu);
         let dirty = cpu.dirty;

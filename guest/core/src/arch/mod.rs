@@ -46,56 +46,50 @@ global_asm!(
     "    out {compat}, al",
     "    ud2",
     // The slot after it (vectors + 16 * 33): `umon_pt_apply`, the page-table edit routine
-    // (umon_abi::pt). The monitor enters it at CPL0 with rdi = the batch (Main window) and
-    // rsp = a `PtReturn` on this vCPU's exception stack. Every instruction here is emulated
-    // on PVM (about 1 us each, a store into a shadowed table about 7 us), so the loop is as
-    // short as the encoding allows; rax (a syscall's result) and every other application
-    // register survive. Stores happen in the batch's order, then the flush, then `iretq`
-    // straight back to the application: no exit of its own unless the batch asks (PT_NOTIFY).
+    // (umon_abi::pt has the protocol and the offsets, which the monitor checks at load). The
+    // monitor enters it at CPL0 with rsp = a stream on this vCPU's exception stack and rip =
+    // the first section's entry; each section ends in `ret`, which pops the next one's
+    // entry. Every instruction here is emulated on PVM (about 1 us each, a store into a
+    // shadowed table more), so a store is two instructions and nothing is tested or counted:
+    // the monitor picks how far into an unrolled section to enter. Only rdx is used (restored
+    // from the frame), so rax (a syscall's result) and every other application register
+    // survive.
     "    .balign 16",
     ".global umon_pt_apply",
     "umon_pt_apply:",
-    "    push rsi",
-    "    push rdx",
-    "    push rcx",
-    "    push r8",
-    "    mov rsi, [rdi]",
-    "    lea rdx, [rdi + 16]",
-    "    test rsi, rsi",
-    "    jz 3f",
-    "1:  mov rcx, [rdx]",
-    "    mov r8, [rdx + 8]",
-    "    add rdx, 16",
-    "    test rcx, rcx",
-    "    jz 2f",
-    "    mov [rcx], r8",
-    "    dec rsi",
-    "    jnz 1b",
-    "    jmp 3f",
-    "2:  invlpg [r8]",
-    "    dec rsi",
-    "    jnz 1b",
-    "3:  mov rdx, [rdi + 8]",
-    "    test dl, {flush_all}",
-    "    jz 4f",
-    "    mov rcx, cr3",
-    "    mov cr3, rcx",
-    // PT_NOTIFY: tell the monitor the batch is in (several vCPUs: it orders their batches).
-    // `out imm8, al` reads al only: the application's rax survives.
-    "4:  test dl, {notify}",
-    "    jz 5f",
-    "    out {applied}, al",
-    "5:  pop r8",
-    "    pop rcx",
+    "    .rept {unroll}",
     "    pop rdx",
-    "    pop rsi",
-    "    pop rdi",
+    "    pop qword ptr [rdx]",
+    "    .endr",
+    ".global umon_pt_stores_end",
+    "umon_pt_stores_end:",
+    "    ret",
+    "    .rept {unroll}",
+    "    pop rdx",
+    "    invlpg [rdx]",
+    "    .endr",
+    ".global umon_pt_invlpgs_end",
+    "umon_pt_invlpgs_end:",
+    "    ret",
+    ".global umon_pt_flush",
+    "umon_pt_flush:",
+    "    mov rdx, cr3",
+    "    mov cr3, rdx",
+    "    ret",
+    // Several vCPUs: tell the monitor the batch is in (it orders their batches). `out imm8,
+    // al` reads al only: the application's rax survives.
+    ".global umon_pt_notify",
+    "umon_pt_notify:",
+    "    out {applied}, al",
+    "    ret",
+    ".global umon_pt_return",
+    "umon_pt_return:",
+    "    pop rdx",
     "    iretq",
     common = sym exception_common,
     compat = const Hypercall::CompatSyscall.port(),
     applied = const Hypercall::PtApplied.port(),
-    flush_all = const umon_abi::pt::FLUSH_ALL,
-    notify = const umon_abi::pt::PT_NOTIFY,
+    unroll = const umon_abi::pt::PT_UNROLL,
 );
 
 /// Marks a running probe: a probe puts it in r10 and its recovery address in r11 before the
