@@ -2,7 +2,8 @@
 //! for byte (stdout, stderr, exit status, every file they write): gcc compiling and linking
 //! (cc1, as, collect2 and ld as child processes), make -j2 (a jobserver pipe, parallel
 //! children), javac and a threaded Java program (the JVM: dozens of threads, JIT code made
-//! executable with mprotect, signals), and node (V8's JIT, libuv's threads, a child process).
+//! executable with mprotect, signals), node (V8's JIT, libuv's threads, a child process) and
+//! qemu-img.
 //! A test whose program the host lacks is skipped, saying so (under `UMON_REQUIRE_KVM=1`, as in
 //! CI, it fails: .ci/run installs what a fresh machine lacks).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -233,4 +234,23 @@ fn node_runs_a_script_with_a_child_and_timers_as_natively() {
     let out = same("node", &[("t.js", NODE_JS.as_bytes())], &node, &["t.js"]);
     assert_eq!(out.status.code(), Some(4), "{out:?}");
     assert!(stdout(&out).contains("from a child\n"), "{out:?}");
+}
+
+#[test]
+fn qemu_img_makes_an_image_as_natively() {
+    let Some(qemu_img) = host_program("/usr/bin/qemu-img", "qemu-utils") else {
+        return;
+    };
+    if !common::require_kvm() {
+        return;
+    }
+    // It tries io_uring first (ENOSYS under umon, as a kernel without it) and falls back.
+    let out = same(
+        "qemu-img",
+        &[],
+        &qemu_img,
+        &["create", "-f", "qcow2", "disk.qcow2", "64M"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(stdout(&out).contains("Formatting 'disk.qcow2'"), "{out:?}");
 }
