@@ -124,6 +124,11 @@ fn mutex_and_condvar_wakes_are_served_and_their_waits_are_not() {
 }
 
 #[test]
+fn opens_are_served_and_a_fifo_open_that_waits_is_given_back() {
+    check_all_variants(&["opens", "200"]);
+}
+
+#[test]
 fn calls_the_server_gives_back_run_on_the_exit_path() {
     check_all_variants(&["fallback", "200"]);
 }

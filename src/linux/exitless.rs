@@ -5,7 +5,7 @@
 //!
 //! What it serves ([`EXITLESS_CALLS`], and [`may_serve`] per call): calls that never block
 //! and need nothing of the vCPU but their arguments: identity and clock queries, stat-like
-//! path lookups, transfers on files that never wait (regular files, /dev/null and the other
+//! path lookups, opens of what cannot wait (anything but a FIFO or a device), transfers on files that never wait (regular files, /dev/null and the other
 //! memory devices) or that the app made non-blocking (sockets, pipes, eventfds of an event
 //! loop), socket queries, futex wakes, epoll_ctl, sigaction. Everything else (a blocking read
 //! of a terminal or pipe, a futex wait, mmap, the signal mask, kill, clone) goes to the exit
@@ -106,6 +106,10 @@ pub const EXITLESS_CALLS: &[Sysno] = &[
     Sysno::faccessat2,
     Sysno::readlink,
     Sysno::readlinkat,
+    // Opens (not O_TRUNC, checked per call): one that would wait (a FIFO, a device) is
+    // given back to the exit path before it starts (`Stop::GiveBack`).
+    Sysno::open,
+    Sysno::openat,
     // On an fd that never blocks (checked per call).
     Sysno::read,
     Sysno::write,
@@ -178,6 +182,9 @@ pub fn may_serve(process: &Process, nr: u64, args: &[u64; 6]) -> bool {
         // the host booted.
         Sysno::getrandom => args[2] & 2 == 0,
         Sysno::futex => super::futex::never_waits(args[1]),
+        // O_TRUNC may cut pages out of the process's own mappings: page-table work.
+        Sysno::open => args[1] & super::abi::oflag::TRUNC == 0,
+        Sysno::openat => args[2] & super::abi::oflag::TRUNC == 0,
         _ => true,
     }
 }
@@ -573,10 +580,15 @@ fn run(
         process,
         thread,
         cpu: &mut cpu,
+        served: true,
     };
     let mask_before = cx.thread.sigmask;
     let outcome = super::run_call(&mut cx);
     let ret = match outcome {
+        Err(Stop::GiveBack) => {
+            log::debug!("exit-less call {nr} would wait: given back");
+            return None;
+        }
         Ok(v) => v as i64,
         // Only a call a signal cut short restarts, and none of these waits.
         Err(Stop::Errno(e)) if super::signal::deliver::is_restart(e) => {
@@ -635,13 +647,7 @@ mod tests {
     #[test]
     fn calls_that_may_block_are_never_served() {
         let p = Process::default();
-        for call in [
-            Sysno::futex,
-            Sysno::nanosleep,
-            Sysno::openat,
-            Sysno::mmap,
-            Sysno::clone,
-        ] {
+        for call in [Sysno::futex, Sysno::nanosleep, Sysno::mmap, Sysno::clone] {
             assert!(!may_serve(&p, call.id() as u64, &[0; 6]), "{call}");
         }
         // fd 0 of a process with its streams closed is not a file that never blocks.
@@ -662,6 +668,19 @@ mod tests {
             &p,
             Sysno::getrandom.id() as u64,
             &[0, 0, 2, 0, 0, 0]
+        ));
+        // Opens are served (a FIFO is given back by the handler), except O_TRUNC.
+        let trunc = super::super::abi::oflag::TRUNC | super::super::abi::oflag::WRONLY;
+        assert!(may_serve(&p, Sysno::openat.id() as u64, &[0; 6]));
+        assert!(!may_serve(
+            &p,
+            Sysno::openat.id() as u64,
+            &[0, 0, trunc, 0, 0, 0]
+        ));
+        assert!(!may_serve(
+            &p,
+            Sysno::open.id() as u64,
+            &[0, trunc, 0, 0, 0, 0]
         ));
     }
 }

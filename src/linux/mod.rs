@@ -64,6 +64,9 @@ pub enum Stop {
     Fatal(HypercallError),
     /// The call set every register itself (rt_sigreturn): no return value to put in rax.
     Resumed,
+    /// Only when [`Ctx::served`]: the call would wait (an open that meets a FIFO), so the
+    /// server hands it back untouched and the exit path runs it from the start.
+    GiveBack,
 }
 
 impl From<Errno> for Stop {
@@ -88,6 +91,9 @@ pub struct Ctx<'a, 'c> {
     pub thread: &'a mut Thread,
     /// The vCPU registers (arch_prctl changes FS).
     pub cpu: &'a mut Cpu<'c>,
+    /// The exit-less server runs this call, which must not wait: a handler that finds it
+    /// would returns [`Stop::GiveBack`] before it changes anything.
+    pub served: bool,
 }
 
 impl Ctx<'_, '_> {
@@ -142,6 +148,7 @@ impl ExitHandler for LinuxThread {
             process: &self.process,
             thread: &mut self.thread,
             cpu,
+            served: false,
         };
         handle(&mut cx)
     }
@@ -216,6 +223,7 @@ impl LinuxThread {
             process: &self.process,
             thread: &mut self.thread,
             cpu,
+            served: false,
         };
         f(&mut cx)
     }
@@ -272,6 +280,7 @@ impl LinuxThread {
             process: &self.process,
             thread: &mut self.thread,
             cpu,
+            served: false,
         };
         if forked {
             let mem = cx.mem;
@@ -315,6 +324,10 @@ fn run_call(cx: &mut Ctx<'_, '_>) -> Sys {
         (std::time::Instant::now(), multi.then_some(cx.thread.tid))
     });
     let outcome = dispatch(cx, nr, &args);
+    if matches!(outcome, Err(Stop::GiveBack)) {
+        // Not run: the exit path runs (and traces) it.
+        return outcome;
+    }
     // Its writes to a private /tmp are made: no longer in flight for the other processes.
     fs::private::settle();
     // What was sent to umon before the call saw its effects is taken before it returns.
@@ -343,6 +356,8 @@ fn handle(cx: &mut Ctx<'_, '_>) -> Result<Flow, HypercallError> {
         Err(Stop::ExitThread) => return Ok(Flow::EndThread),
         Err(Stop::Fatal(e)) => return Err(e),
         Err(Stop::Resumed) => None,
+        // Only served calls give back (`Ctx::served` is false here); never seen.
+        Err(Stop::GiveBack) => Some(-i64::from(Errno::EAGAIN.into_raw())),
     };
     if let Some(ret) = ret {
         cx.cpu.complete_syscall(ret);

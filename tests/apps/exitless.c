@@ -14,6 +14,9 @@
  *   mutex T N      T threads each take a pthread mutex N times around a shared counter, and
  *                  two threads pass a token N times through a condition variable: futex
  *                  wakes the server answers, waits it gives back
+ *   opens N        N rounds of opens the server answers (a file, O_CREAT|O_EXCL, a
+ *                  directory, a missing name, /dev/null, bad pointers and flags), and opens of
+ *                  a FIFO it must give back: one waits for a writer thread, as on Linux
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -266,6 +269,87 @@ static long nonblock(long n) {
     return bad;
 }
 
+static void *fifo_writer(void *arg) {
+    const char *fifo = arg;
+    struct timespec ts = {0, 30 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    int w = open(fifo, O_WRONLY);
+    if (w >= 0) {
+        if (write(w, "through the fifo", 16) != 16)
+            w = -1;
+        close(w);
+    }
+    return NULL;
+}
+
+static long opens(long n, const char *dir) {
+    long bad = 0;
+    char file[512], made[512], fifo[512];
+    snprintf(file, sizeof file, "%s/opens-file", dir);
+    snprintf(fifo, sizeof fifo, "%s/opens-fifo", dir);
+    int f = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (f < 0 || write(f, "0123456789", 10) != 10)
+        bad += 1000;
+    close(f);
+    for (long i = 0; i < n; i++) {
+        struct stat st;
+        int fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) != 0 || st.st_size != 10 || close(fd) != 0)
+            bad++;
+        snprintf(made, sizeof made, "%s/opens-%ld", dir, i);
+        fd = openat(AT_FDCWD, made, O_RDWR | O_CREAT | O_EXCL, 0600);
+        if (fd < 0 || write(fd, "x", 1) != 1 || close(fd) != 0)
+            bad++;
+        if (open(made, O_RDWR | O_CREAT | O_EXCL, 0600) != -1 || errno != EEXIST)
+            bad++;
+        if (unlink(made) != 0)
+            bad++;
+        fd = open(dir, O_RDONLY | O_DIRECTORY);
+        if (fd < 0 || close(fd) != 0)
+            bad++;
+        if (open(file, O_RDONLY | O_DIRECTORY) != -1 || errno != ENOTDIR)
+            bad++;
+        if (open("/no/such/dir/x", O_RDONLY) != -1 || errno != ENOENT)
+            bad++;
+        fd = open("/dev/null", O_WRONLY);
+        if (fd < 0 || write(fd, "x", 1) != 1 || close(fd) != 0)
+            bad++;
+        if (syscall(SYS_openat, AT_FDCWD, bad_pointer, O_RDONLY) != -1 || errno != EFAULT)
+            bad++;
+        if (syscall(SYS_openat, 9999, "rel", O_RDONLY) != -1 || errno != EBADF)
+            bad++;
+    }
+    /* A FIFO: a reader's open waits for a writer (given back by the server, served on the
+     * exit path); O_NONBLOCK opens of one do not wait (read: at once; write: ENXIO). */
+    unlink(fifo);
+    if (mkfifo(fifo, 0600) != 0)
+        return bad + 1000000;
+    for (int k = 0; k < 20; k++)
+        syscall(SYS_getppid);
+    int nb = open(fifo, O_WRONLY | O_NONBLOCK);
+    printf("opens: fifo nonblocking write without a reader: %s\n",
+           nb == -1 && errno == ENXIO ? "ENXIO" : "other");
+    nb = open(fifo, O_RDONLY | O_NONBLOCK);
+    printf("opens: fifo nonblocking read: %s\n", nb >= 0 ? "opened" : "failed");
+    close(nb);
+    for (int round = 0; round < 3; round++) {
+        pthread_t t;
+        pthread_create(&t, NULL, fifo_writer, fifo);
+        /* Calls in a row keep the server polling, so it is the server that meets the FIFO. */
+        for (int k = 0; k < 20; k++)
+            syscall(SYS_getppid);
+        int r = open(fifo, O_RDONLY);
+        char buf[32] = {0};
+        long got = r >= 0 ? read(r, buf, sizeof buf - 1) : -1;
+        pthread_join(t, NULL);
+        printf("opens: fifo round %d: %ld %s\n", round, got, buf);
+        close(r);
+    }
+    unlink(fifo);
+    unlink(file);
+    return bad;
+}
+
 static void on_alarm(int sig) {
     (void)sig;
     if (syscall(SYS_getppid) < 0 || syscall(SYS_getpid) != getpid())
@@ -370,8 +454,11 @@ int main(int argc, char **argv) {
         pthread_join(th[0], NULL);
         pthread_join(th[1], NULL);
         printf("condvar: token %ld of %ld\n", turn_token, 2 * (n / 10));
+    } else if (strcmp(mode, "opens") == 0) {
+        long n = argc > 2 ? atol(argv[2]) : 300;
+        printf("opens: bad %ld\n", opens(n, dir));
     } else {
-        fprintf(stderr, "usage: exitless mix|threads|signals|fallback|nonblock|mutex\n");
+        fprintf(stderr, "usage: exitless mix|threads|signals|fallback|nonblock|mutex|opens\n");
         return 2;
     }
     return 0;

@@ -22,7 +22,7 @@ use super::abi::{oflag, Statx, Timespec, Timeval};
 use super::abi::{Stat, NAME_MAX, PATH_MAX};
 use super::fd::{Fd, FileDescription, FileKind, HostFile, OpenFile, VolumeFile};
 use super::io::{fsize_truncate, host_errno};
-use super::{Args, Ctx, Process, Sys};
+use super::{Args, Ctx, Process, Stop, Sys};
 use crate::linux::fs::volume::{DirHandle, FileSystem, GuestPath, Located, Mount, MountId, Region};
 use crate::machine::paging::PAGE_4K;
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, CWD};
@@ -386,19 +386,31 @@ pub(crate) fn open(cx: &mut Ctx<'_, '_>, dirfd: u64, path: u64, flags: u64, mode
         }
         Err(e) => {
             fds.unreserve(slot);
-            Err(e.into())
+            Err(e)
         }
     }
 }
 
+/// For the exit-less server, which must never wait: whether opening `at` might (a FIFO
+/// waits for its other end, a device may wait too). Looked up through an O_PATH handle,
+/// which never waits; a missing entry cannot (O_CREAT makes a regular file). Renaming a FIFO
+/// over the path between this look and the open would still make the server wait until the
+/// other end comes (a stop ends it): a race no program relies on.
+fn open_might_wait(fs: &FileSystem, at: &Located, flags: u64) -> bool {
+    let follow = flags & oflag::NOFOLLOW == 0;
+    match object(fs, at.mount, &at.rel, follow) {
+        Ok((fd, _)) => !matches!(
+            rustix::fs::fstat(&fd).map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode)),
+            Ok(rustix::fs::FileType::RegularFile
+                | rustix::fs::FileType::Directory
+                | rustix::fs::FileType::Symlink)
+        ),
+        Err(_) => false,
+    }
+}
+
 /// The open file description `open` installs.
-fn open_file(
-    cx: &Ctx<'_, '_>,
-    dirfd: u64,
-    name: &[u8],
-    flags: u64,
-    mode: u64,
-) -> Result<Fd, Errno> {
+fn open_file(cx: &Ctx<'_, '_>, dirfd: u64, name: &[u8], flags: u64, mode: u64) -> Result<Fd, Stop> {
     let guest = guest_path(cx, dirfd, name)?;
     match synthetic::lookup(cx, &guest, flags & oflag::NOFOLLOW == 0) {
         Some(Ok((abs, node))) => {
@@ -408,11 +420,14 @@ fn open_file(
             })
         }
         // Nobody but root creates entries there.
-        Some(Err(Errno::ENOENT)) if flags & oflag::CREAT != 0 => return Err(Errno::EACCES),
-        Some(Err(e)) => return Err(e),
+        Some(Err(Errno::ENOENT)) if flags & oflag::CREAT != 0 => return Err(Errno::EACCES.into()),
+        Some(Err(e)) => return Err(e.into()),
         None => {}
     }
     let (p, at) = locate(cx, dirfd, name)?;
+    if cx.served && flags & oflag::PATH == 0 && open_might_wait(&cx.process.fs(), &at, flags) {
+        return Err(Stop::GiveBack);
+    }
     let (fd, writable_volume) = open_in(cx.process, &at, flags, mode)?;
     let st = host(rustix::fs::fstat(&fd))?;
     let kind = match rustix::fs::FileType::from_raw_mode(st.st_mode) {
