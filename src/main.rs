@@ -142,8 +142,9 @@ enum Command {
         /// Set KEY=VALUE in the app's environment, or copy KEY from umon's own (repeatable).
         #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
         env: Vec<OsString>,
-        /// The executable (a host path), then its arguments: everything from APP on goes to the
-        /// app untouched, options included.
+        /// The executable (a host path; a name without a slash is looked up in umon's own PATH,
+        /// as a shell would), then its arguments: everything from APP on goes to the app
+        /// untouched, options included (argv[0] stays as given).
         #[arg(
             value_name = "APP",
             required = true,
@@ -157,7 +158,7 @@ enum Command {
         /// Guest RAM to lay it out in, with an optional K/M/G suffix.
         #[arg(long, short = 'm', default_value = "1G", value_parser = parse_size)]
         memory: u64,
-        /// The executable, a host path.
+        /// The executable, a host path (a name without a slash is looked up in PATH).
         #[arg(value_name = "APP")]
         app: PathBuf,
     },
@@ -269,6 +270,24 @@ fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// The host file `name` runs: itself if it has a slash, else the first executable regular
+/// file of that name in umon's PATH (execvp's search), else `name` unchanged (a file of that
+/// name in the working directory, or "no such file").
+fn find_app(name: &std::ffi::OsStr) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    if name.as_bytes().contains(&b'/') || name.is_empty() {
+        return PathBuf::from(name);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
 fn run(cli: &Cli) -> Result<i32, umon::Error> {
     match &cli.command {
         Command::Run {
@@ -292,7 +311,7 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
                     _ => TraceMode::Calls,
                 }),
                 app: Some(AppConfig {
-                    path: PathBuf::from(&command[0]),
+                    path: find_app(&command[0]),
                     args: command.clone(),
                     env: environment(env),
                     volumes: volumes.iter().chain(root).cloned().collect(),
@@ -312,7 +331,7 @@ fn run(cli: &Cli) -> Result<i32, umon::Error> {
         }
         Command::Inspect { memory, app } => {
             let cfg = AppConfig {
-                path: app.clone(),
+                path: find_app(app.as_os_str()),
                 ..Default::default()
             };
             let (plan, lay) =

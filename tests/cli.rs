@@ -122,3 +122,35 @@ fn syscalls_lists_the_served_calls_from_the_table() {
     }
     assert!(!names.contains(&"kexec_load"), "kexec_load is not served");
 }
+
+/// An APP without a slash is looked up in umon's PATH as a shell would; argv[0] stays as
+/// given; a name found nowhere fails with exit 127 and one line.
+#[test]
+fn run_finds_a_bare_name_in_path() {
+    if !common::require_kvm() {
+        return;
+    }
+    let app = c_app("hello", Link::StaticPie);
+    let dir = app.parent().unwrap();
+    let name = app.file_name().unwrap().to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_umon"))
+        .args(["run", name, "x"])
+        .env("PATH", format!("/nonexistent:{}", dir.display()))
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(&format!("argv[0]={name}\n")), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_umon"))
+        .args(["run", "no-such-program-anywhere"])
+        .env("PATH", dir)
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "umon: cannot run 'no-such-program-anywhere': no such file\n"
+    );
+}
