@@ -124,6 +124,11 @@ fn mutex_and_condvar_wakes_are_served_and_their_waits_are_not() {
 }
 
 #[test]
+fn signal_masks_are_served_and_unblocking_delivers_at_once() {
+    check_all_variants(&["masks", "200"]);
+}
+
+#[test]
 fn opens_are_served_and_a_fifo_open_that_waits_is_given_back() {
     check_all_variants(&["opens", "200"]);
 }

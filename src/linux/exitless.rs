@@ -5,14 +5,16 @@
 //!
 //! What it serves ([`EXITLESS_CALLS`], and [`may_serve`] per call): calls that never block
 //! and need nothing of the vCPU but their arguments: identity and clock queries, stat-like
-//! path lookups, opens of what cannot wait (anything but a FIFO or a device), transfers on files that never wait (regular files, /dev/null and the other
-//! memory devices) or that the app made non-blocking (sockets, pipes, eventfds of an event
-//! loop), socket queries, futex wakes, epoll_ctl, sigaction. Everything else (a blocking read
-//! of a terminal or pipe, a futex wait, mmap, the signal mask, kill, clone) goes to the exit
-//! path, where
-//! blocking is safe: the stub sees it in the bitmap and exits at once, and the server gives
-//! back (`FALLBACK`) anything it is asked that it may not run. A handler here runs on a copy of the thread's signal-visible state
-//! (tid, mask, queue): no served call changes per-thread state.
+//! path lookups, opens of what cannot wait (anything but a FIFO or a device), transfers on
+//! files that never wait (regular files, /dev/null and the other memory devices) or that the
+//! app made non-blocking (sockets, pipes, eventfds of an event loop), socket queries, futex
+//! wakes, epoll_ctl, sigaction, sigprocmask. Everything else (a blocking read of a terminal or
+//! pipe, a futex wait, mmap, kill, clone) goes to the exit path, where blocking is safe: the
+//! stub sees it in the bitmap and exits at once, and the server gives back (`FALLBACK`)
+//! anything it is asked that it may not run. A handler here runs on a copy of the thread's
+//! signal-visible state (tid, mask, queue): the one per-thread state a served call changes is
+//! the mask (rt_sigprocmask), through its shared mirror, which the vCPU takes back at its next
+//! exit.
 //!
 //! When it polls: a server starts asleep; two calls the stub could have published, taken on
 //! the exit path within [`IDLE`] of each other, wake it (and the stub then publishes); it
@@ -137,6 +139,10 @@ pub const EXITLESS_CALLS: &[Sysno] = &[
     // Dispositions: process state only (a runtime's start sets dozens: python3 66); a new
     // SIG_IGN drops what is pending, under the signal lock, as on the exit path.
     Sysno::rt_sigaction,
+    // The mask: the server sets the thread's blocked-mask mirror, which the vCPU takes as
+    // its mask at its next exit (`LinuxThread::left_guest`); a signal it unblocks makes the
+    // stub exit after the call, to be delivered there.
+    Sysno::rt_sigprocmask,
 ];
 
 /// Whether the server may run call `nr` with arguments `args` now: one of
@@ -618,10 +624,16 @@ fn run(
     if cx.cpu.dirty & DIRTY_SREGS != 0 {
         log::warn!("exit-less call {nr} changed system registers: not applied");
     }
+    if cx.thread.sigmask != mask_before {
+        // mask_changed set the mirror; the vCPU takes it as its mask at its next exit.
+        cx.thread.sig.mask_served.store(true, Ordering::SeqCst);
+    }
     // Under the read lock first: most calls touch no mapping.
     let handed = process.space().has_pt_work() && process.space_mut().hand_pt_changes(host);
     let exit = handed
-        || super::signal::deliver::wanted(&cx, mask_before)
+        // A new mask alone needs no exit (the vCPU takes it from the mirror at its next one);
+        // a signal it unblocked set the hint.
+        || super::signal::deliver::wanted(&cx, cx.thread.sigmask)
         || process.exit.exiting()
         || machine.stop.is_requested();
     Some((ret, exit))

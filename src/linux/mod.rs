@@ -246,9 +246,14 @@ impl LinuxThread {
     }
 
     /// The vCPU left the guest: it uses no translation until [`LinuxThread::enter_guest`].
+    /// Every exit the personality handles starts here.
     fn left_guest(&mut self) {
         self.thread.sig.tlb_in_guest.store(false, Ordering::SeqCst);
         self.machine.tlb_notify();
+        if self.thread.sig.mask_served.swap(false, Ordering::SeqCst) {
+            // The exit-less server ran this thread's rt_sigprocmask on its mirror.
+            self.thread.sigmask = self.thread.sig.blocked.load(Ordering::SeqCst);
+        }
     }
 
     /// [`ExitHandler::before_run`]'s checks and signal delivery.

@@ -111,8 +111,12 @@ pub struct ThreadSig {
     /// Signals sent to this thread only (tgkill, faults).
     pub private: Mutex<SigQueue>,
     /// A mirror of `Thread::sigmask` for senders choosing a thread; the owner's `sigmask` is
-    /// the truth and is copied here whenever it changes.
+    /// the truth and is copied here whenever it changes, except after a call the exit-less
+    /// server ran changed it (see `mask_served`).
     pub blocked: AtomicU64,
+    /// The exit-less server changed the mask (rt_sigprocmask): `blocked` is the truth until
+    /// the owner takes it back at its next exit.
+    pub mask_served: AtomicBool,
     /// Set by a sender that queued a signal this thread may take; cleared by the thread when
     /// it looks (its acknowledgement: the kicker stops kicking).
     pub hint: AtomicBool,

@@ -14,6 +14,10 @@
  *   mutex T N      T threads each take a pthread mutex N times around a shared counter, and
  *                  two threads pass a token N times through a condition variable: futex
  *                  wakes the server answers, waits it gives back
+ *   masks N        N rounds of rt_sigprocmask: block, a signal sent meanwhile stays pending,
+ *                  unblocking runs its handler before the call returns; SIG_SETMASK, oldset,
+ *                  SIGKILL/SIGSTOP never blocked, bad pointers, sizes and `how`; a thread
+ *                  that blocks a process-directed signal leaves it to one that does not
  *   opens N        N rounds of opens the server answers (a file, O_CREAT|O_EXCL, a
  *                  directory, a missing name, /dev/null, bad pointers and flags), and opens of
  *                  a FIFO it must give back: one waits for a writer thread, as on Linux
@@ -269,6 +273,100 @@ static long nonblock(long n) {
     return bad;
 }
 
+static volatile sig_atomic_t usr1s;
+
+static void on_usr1(int sig) {
+    (void)sig;
+    usr1s++;
+}
+
+static long sys_mask(int how, const uint64_t *set, uint64_t *old, long size) {
+    long r = syscall(SYS_rt_sigprocmask, how, set, old, size);
+    return r < 0 ? -errno : r;
+}
+
+static volatile int helper_go, helper_done;
+static volatile sig_atomic_t helper_usr2;
+static pthread_t main_thread;
+
+static void on_usr2(int sig) {
+    (void)sig;
+    if (pthread_equal(pthread_self(), main_thread))
+        helper_usr2 = -1000;
+    else
+        helper_usr2++;
+}
+
+/* Unblocks SIGUSR2 and spins on served calls until the main thread is done. */
+static void *mask_helper(void *arg) {
+    (void)arg;
+    uint64_t none = 0;
+    sys_mask(SIG_SETMASK, &none, NULL, 8);
+    helper_go = 1;
+    while (!helper_done)
+        syscall(SYS_getppid);
+    return NULL;
+}
+
+static long masks(long n) {
+    long bad = 0;
+    struct sigaction sa = {.sa_handler = on_usr1};
+    sigaction(SIGUSR1, &sa, NULL);
+    uint64_t usr1 = 1ULL << (SIGUSR1 - 1), old = 0, cur = 0;
+    for (long i = 0; i < n; i++) {
+        long before = usr1s;
+        if (sys_mask(SIG_BLOCK, &usr1, &old, 8) != 0 || (old & usr1))
+            bad++;
+        kill(getpid(), SIGUSR1);
+        /* Served calls while it is pending and blocked: no handler runs. */
+        for (int k = 0; k < 5; k++)
+            syscall(SYS_getppid);
+        sigset_t pend;
+        sigpending(&pend);
+        if (usr1s != before || !sigismember(&pend, SIGUSR1))
+            bad++;
+        /* Unblocking delivers before the call returns. */
+        if (sys_mask(SIG_UNBLOCK, &usr1, &old, 8) != 0 || !(old & usr1) || usr1s != before + 1)
+            bad++;
+        /* SIG_SETMASK round trip, as glibc does around a critical section. */
+        uint64_t all = ~0ULL;
+        if (sys_mask(SIG_SETMASK, &all, &old, 8) != 0 || sys_mask(SIG_SETMASK, &old, &cur, 8) != 0)
+            bad++;
+        /* SIGKILL and SIGSTOP are never blocked. */
+        if (cur & ((1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1))))
+            bad++;
+        if (sys_mask(SIG_BLOCK, NULL, &cur, 8) != 0 || cur != old)
+            bad++;
+    }
+    printf("masks: handler ran %ld times\n", (long)usr1s);
+    printf("masks: bad size %ld, bad how %ld, bad set %ld, bad oldset %ld, null both %ld\n",
+           sys_mask(SIG_BLOCK, &usr1, NULL, 4), sys_mask(7, &usr1, NULL, 8),
+           sys_mask(SIG_BLOCK, bad_pointer, NULL, 8), sys_mask(SIG_BLOCK, &usr1, bad_pointer, 8),
+           sys_mask(9, NULL, NULL, 8));
+    /* A process-directed SIGUSR2 while this thread blocks it goes to the helper, which does
+     * not: served masks decide which thread takes it. */
+    main_thread = pthread_self();
+    struct sigaction sb = {.sa_handler = on_usr2};
+    sigaction(SIGUSR2, &sb, NULL);
+    uint64_t usr2 = 1ULL << (SIGUSR2 - 1);
+    sys_mask(SIG_BLOCK, &usr2, NULL, 8);
+    pthread_t t;
+    pthread_create(&t, NULL, mask_helper, NULL);
+    while (!helper_go)
+        syscall(SYS_getppid);
+    for (int k = 0; k < 5; k++) {
+        kill(getpid(), SIGUSR2);
+        /* Until the helper took it (a test's --timeout ends a wait that never ends). */
+        while (helper_usr2 <= k)
+            syscall(SYS_getppid);
+    }
+    helper_done = 1;
+    pthread_join(t, NULL);
+    printf("masks: the helper took %d of 5\n", (int)helper_usr2);
+    sys_mask(SIG_UNBLOCK, &usr2, NULL, 8);
+    return bad;
+}
+
 static void *fifo_writer(void *arg) {
     const char *fifo = arg;
     struct timespec ts = {0, 30 * 1000 * 1000};
@@ -454,11 +552,14 @@ int main(int argc, char **argv) {
         pthread_join(th[0], NULL);
         pthread_join(th[1], NULL);
         printf("condvar: token %ld of %ld\n", turn_token, 2 * (n / 10));
+    } else if (strcmp(mode, "masks") == 0) {
+        long n = argc > 2 ? atol(argv[2]) : 200;
+        printf("masks: bad %ld\n", masks(n));
     } else if (strcmp(mode, "opens") == 0) {
         long n = argc > 2 ? atol(argv[2]) : 300;
         printf("opens: bad %ld\n", opens(n, dir));
     } else {
-        fprintf(stderr, "usage: exitless mix|threads|signals|fallback|nonblock|mutex|opens\n");
+        fprintf(stderr, "usage: exitless mix|threads|signals|fallback|nonblock|mutex|masks|opens\n");
         return 2;
     }
     return 0;
