@@ -189,15 +189,19 @@ pub fn load_core(mem: &GuestMem, bytes: &[u8], what: &str) -> Result<CoreImage, 
     })
 }
 
-/// The monitor enters the page-table routine by offset (umon_abi::pt): its sections must sit
-/// there, the routine itself in the slot after the compat stub (`setup::pt_apply_entry`).
+/// The monitor enters the page-table routine by offset (umon_abi::pt): a core that has one
+/// (`umon_pt_apply`) must have its sections there, the routine itself in the slot after the
+/// compat stub (`setup::pt_apply_entry`). A `--kernel` core without one loads (it never gets
+/// to run an application whose page tables change).
 fn pt_routine_layout(
     vectors: u64,
     symbol: &dyn Fn(&str) -> Result<u64, CoreError>,
 ) -> Result<(), String> {
     use umon_abi::pt::{PT_FLUSH, PT_INVLPGS_END, PT_NOTIFY_AT, PT_RETURN, PT_STORES_END};
     let missing = |name: &str| format!("missing symbol {name}");
-    let routine = symbol("umon_pt_apply").map_err(|_| missing("umon_pt_apply"))?;
+    let Ok(routine) = symbol("umon_pt_apply") else {
+        return Ok(());
+    };
     let slot = crate::machine::vcpu::setup::EXCEPTION_VECTORS + 1;
     let mut want = vec![("umon_pt_apply", vectors + 16 * slot)];
     for (name, off) in [
@@ -224,6 +228,31 @@ fn pt_routine_layout(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pt_routine_off_the_abi_offsets_is_refused() {
+        use umon_abi::pt::{PT_FLUSH, PT_INVLPGS_END, PT_NOTIFY_AT, PT_RETURN, PT_STORES_END};
+        let vectors = 0x20_0010;
+        let routine = vectors + 16 * 33;
+        let good = |shift: u64| {
+            move |name: &str| -> Result<u64, CoreError> {
+                Ok(match name {
+                    "umon_pt_apply" => routine,
+                    "umon_pt_stores_end" => routine + PT_STORES_END,
+                    "umon_pt_invlpgs_end" => routine + PT_INVLPGS_END,
+                    "umon_pt_flush" => routine + PT_FLUSH,
+                    "umon_pt_notify" => routine + PT_NOTIFY_AT + shift,
+                    _ => routine + PT_RETURN,
+                })
+            }
+        };
+        assert!(pt_routine_layout(vectors, &good(0)).is_ok());
+        let err = pt_routine_layout(vectors, &good(1)).unwrap_err();
+        assert!(err.starts_with("umon_pt_notify is at"), "{err}");
+        // A core without the routine loads.
+        let none = |name: &str| Err(bad("test", format!("missing symbol {name}")));
+        assert!(pt_routine_layout(vectors, &none).is_ok());
+    }
 
     #[test]
     fn builtin_core_loads_below_the_limit() {

@@ -72,10 +72,14 @@ fn owned(cx: &Ctx<'_, '_>, va: u64, len: u64) -> Result<(), Errno> {
     let end = va.checked_add(len).ok_or(Errno::EFAULT)?;
     let mut page = va - va % PAGE_4K;
     while page < end {
-        if cx.space().arena_is_free(page, page + PAGE_4K) {
+        // The last page below 2^64 has no end address: nothing the arena holds.
+        let Some(next) = page.checked_add(PAGE_4K) else {
+            return Err(Errno::EFAULT);
+        };
+        if cx.space().arena_is_free(page, next) {
             return Err(Errno::EFAULT);
         }
-        page += PAGE_4K;
+        page = next;
     }
     Ok(())
 }
