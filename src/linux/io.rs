@@ -194,6 +194,14 @@ fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Op
         return super::net::socket::write(cx, s, &[Iovec { base: buf, len }]);
     }
     access_ok(buf, len)?;
+    if let Some(s) = file.as_synthetic().filter(|_| file.writable()) {
+        if s.discards_writes() {
+            return Ok(len.min(MAX_RW));
+        }
+        if s.is_full() {
+            return Err(Errno::ENOSPC.into());
+        }
+    }
     let len = if len > 0 && file.partial_copies() {
         fsize_limit(cx, file, len, pos)?
     } else {
@@ -390,12 +398,19 @@ fn writev_from(
     count: u64,
     pos: Option<u64>,
 ) -> Sys {
-    if file.as_pipe().is_some_and(|p| !p.is_write()) {
+    // vfs_writev checks the mode before the iovecs.
+    let files = file.as_volume().is_some() || file.as_synthetic().is_some();
+    if file.as_pipe().is_some_and(|p| !p.is_write()) || (files && !file.writable()) {
         return Err(Errno::EBADF.into());
     }
     let iovs = iovecs(cx, at, count)?;
     if let Some(p) = file.as_pipe() {
         return super::fd::pipe::write(cx, p, &iovs);
+    }
+    if file.as_synthetic().is_some_and(|s| s.discards_writes()) {
+        // write_iter_null: the whole count, the buffers never read.
+        let total = iovs.iter().fold(0u64, |t, iov| t.saturating_add(iov.len));
+        return Ok(total.min(MAX_RW));
     }
     if let Some(s) = file.as_socket() {
         return super::net::socket::write(cx, s, &iovs);

@@ -328,7 +328,14 @@ fn run_call(cx: &mut Ctx<'_, '_>) -> Sys {
         let multi = cx.process.multi_threaded.load(Ordering::Relaxed);
         (std::time::Instant::now(), multi.then_some(cx.thread.tid))
     });
-    let outcome = dispatch(cx, nr, &args);
+    mm::space::take_grow_wanted();
+    let mut outcome = dispatch(cx, nr, &args);
+    if matches!(outcome, Err(Stop::Errno(Errno::EFAULT))) && mm::grow_for_access(cx) {
+        // It touched memory just below a MAP_GROWSDOWN mapping, which Linux's uaccess fault
+        // would have grown: grown now, the call runs again (it had failed before any effect:
+        // the monitor resolves guest buffers before it moves data).
+        outcome = dispatch(cx, nr, &args);
+    }
     if matches!(outcome, Err(Stop::GiveBack)) {
         // Not run: the exit path runs (and traces) it.
         return outcome;

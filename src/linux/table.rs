@@ -164,7 +164,7 @@ rows! {
          other mappings and forked processes; MAP_SHARED|MAP_ANONYMOUS too), MAP_PRIVATE a \
          copy; MAP_FIXED and MAP_FIXED_NOREPLACE over the heap arena (brk's included), image \
          data and stack (elsewhere ENOMEM), PROT_NONE; MAP_GROWSDOWN grows to the app's faults \
-         below it (stack guard gap, RLIMIT_STACK)";
+         and syscall accesses below it (stack guard gap, RLIMIT_STACK)";
     munmap => mm::munmap, [Hex, Size], "";
     mprotect => mm::mprotect, [Hex, Size, Prot], "in the page tables, every thread's; \
         PROT_WRITE of a read-only descriptor's shared mapping is EACCES";

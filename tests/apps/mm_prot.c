@@ -3,6 +3,7 @@
  * with the native run. Faults are caught with a SIGSEGV handler and left with siglongjmp. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -204,8 +205,8 @@ static long mapping_size(char *p) {
 
 /* grows: a MAP_GROWSDOWN mapping grows down to a fault below it, keeps its guard gap from an
  * accessible mapping below (a PROT_NONE one is no obstacle), stops at RLIMIT_STACK; new
- * mappings keep out of its gap. (A syscall's access below it grows it on Linux, not in umon:
- * the README says so.) */
+ * mappings keep out of its gap; a syscall's access below it grows it too (Linux's uaccess
+ * faults grow it; only GUP does not), within the same limits. */
 static void mode_grows(void) {
     const long pg = 4096;
     char *top = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN,
@@ -246,6 +247,26 @@ static void mode_grows(void) {
     say("after: %ld pages", mapping_size(t2) / pg);
     report("at RLIMIT_STACK", t2, t2 + pg - (1 << 20), 0);
     say("after: %ld pages", mapping_size(t2) / pg);
+    /* Syscalls reading into and writing from below a fresh one. */
+    /* Room below it: a 4 MiB hole, the mapping at its top. */
+    char *hole = mmap(NULL, 4 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    must(hole != MAP_FAILED && munmap(hole, 4 << 20) == 0, "hole");
+    char *t3 = mmap(hole + (4 << 20) - pg, pg, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_FIXED_NOREPLACE, -1, 0);
+    must(t3 == hole + (4 << 20) - pg, "mmap growsdown 3");
+    /* (A pipe's write reads the buffer; /dev/null's would not touch it at all.) */
+    int z = open("/dev/zero", O_RDONLY), p[2];
+    must(z >= 0 && pipe(p) == 0, "open /dev/zero, pipe");
+    say("read into 3 pages below: %ld", (long)read(z, t3 - 3 * pg, 100));
+    say("after: %ld pages", mapping_size(t3) / pg);
+    say("write from 40 pages below: %ld", (long)write(p[1], t3 - 40 * pg + 16, 10));
+    say("after: %ld pages", mapping_size(t3) / pg);
+    long far = (long)write(p[1], t3 + pg - (1 << 20) - pg, 10);
+    say("write from past RLIMIT_STACK: %ld %s", far, far < 0 ? strerror(errno) : "");
+    say("after: %ld pages", mapping_size(t3) / pg);
+    close(z);
+    close(p[0]);
+    close(p[1]);
 }
 
 /* threads N: the same rules with several threads (vCPUs) changing mappings at once. */

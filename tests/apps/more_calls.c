@@ -166,6 +166,34 @@ static void syncs(const char *dir) {
     close(fd);
 }
 
+/* The memory devices as Linux's mem driver: null and zero take any write whole without
+ * reading the buffer, full refuses every write, urandom reads the buffer. */
+static void devs(void) {
+    int n = open("/dev/null", O_WRONLY), z = open("/dev/zero", O_RDWR);
+    int f = open("/dev/full", O_WRONLY), u = open("/dev/urandom", O_WRONLY);
+    int ro = open("/dev/null", O_RDONLY);
+    struct iovec v[2] = {{(void *)BAD, 5}, {(void *)(BAD + 64), 7}};
+    SHOW("write null bad buffer", S3(SYS_write, n, BAD, 10));
+    SHOW("write zero bad buffer", S3(SYS_write, z, BAD, 10));
+    SHOW("write full bad buffer", S3(SYS_write, f, BAD, 10));
+    SHOW("write full empty", S3(SYS_write, f, "x", 0));
+    SHOW("write full", S3(SYS_write, f, "x", 1));
+    SHOW("write urandom bad buffer", S3(SYS_write, u, BAD, 10));
+    SHOW("write null read-only", S3(SYS_write, ro, "x", 1));
+    SHOW("writev null bad buffers", S3(SYS_writev, n, v, 2));
+    SHOW("writev null bad iov", S3(SYS_writev, n, BAD, 2));
+    SHOW("writev null read-only", S3(SYS_writev, ro, v, 2));
+    SHOW("writev null read-only bad iov", S3(SYS_writev, ro, BAD, 2));
+    SHOW("pwrite null bad buffer", S4(SYS_pwrite64, n, BAD, 10, 0));
+    SHOW("write null past the user half", S3(SYS_write, n, 0x7ffffffff000L, 0x2000));
+    SHOW("read null bad buffer", S3(SYS_read, n, BAD, 10));
+    close(n);
+    close(z);
+    close(f);
+    close(u);
+    close(ro);
+}
+
 static void rw2(const char *dir) {
     const char *f = in(dir, "rw2");
     int fd = open(f, O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -307,6 +335,7 @@ int main(int argc, char **argv) {
         syncs(argv[2]);
         rw2(argv[2]);
         dents(argv[2]);
+        devs();
     } else if (!strcmp(argv[1], "guest")) {
         guest();
     } else {

@@ -1053,6 +1053,17 @@ impl SynthFile {
         matches!(self.body, Body::Dir(_))
     }
 
+    /// /dev/null or /dev/zero: a write takes the whole count without reading the buffer
+    /// (Linux's write_null), so even a bad one is no EFAULT.
+    pub fn discards_writes(&self) -> bool {
+        matches!(self.body, Body::Dev(Dev::Null | Dev::Zero))
+    }
+
+    /// /dev/full: every write is ENOSPC, the buffer never read (Linux's write_full).
+    pub fn is_full(&self) -> bool {
+        matches!(self.body, Body::Dev(Dev::Full))
+    }
+
     /// getdents64 records from the current position that fit in `max` bytes; EINVAL when not
     /// even one does. The position moves past what is returned only once `commit` runs.
     pub fn dirents(&self, max: usize) -> Result<(Vec<u8>, u64), Errno> {

@@ -55,6 +55,17 @@ const MLOCK_ONFAULT: u64 = 1;
 /// need nothing on PVM (KVM flushes them inside the trapped stores, measured); hardware KVM
 /// needs a shootdown (issue 13 plan, step 14). A change the tables cannot follow (no frame
 /// left for a table) is logged: the mappings stay right for the monitor's own accesses.
+/// After a syscall failed with EFAULT: grow the MAP_GROWSDOWN mapping whose space an access
+/// of it found unmapped (see `AddrSpace::note_below_growsdown`), as Linux's uaccess fault
+/// would have; true if it grew (the call may run again).
+pub(crate) fn grow_for_access(cx: &Ctx<'_, '_>) -> bool {
+    let Some(va) = space::take_grow_wanted() else {
+        return false;
+    };
+    let limit = crate::linux::proc::rlimit(cx, crate::linux::proc::RLIMIT_STACK).cur;
+    cx.process.space_mut().grow_for_access(va, limit)
+}
+
 pub(crate) fn follow_page_tables(cx: &mut Ctx<'_, '_>) {
     if let Err(e) = follow(cx) {
         log::warn!("page tables do not follow a mapping change: {e}");

@@ -427,11 +427,31 @@ impl AddrSpace {
         Ok(true)
     }
 
+    /// A monitor access at `at` found no mapping: if a MAP_GROWSDOWN mapping lies above, the
+    /// syscall making it may be run again after [`AddrSpace::grow_for_access`] (Linux's
+    /// uaccess faults grow such a mapping as the application's own faults do; only GUP does
+    /// not). Noted per host thread, lowest address first; taken by [`take_grow_wanted`].
+    fn note_below_growsdown(&self, at: u64) {
+        if self
+            .vmas
+            .find(at)
+            .is_some_and(|(s, v)| s > at && v.growsdown && v.file.is_none())
+        {
+            GROW_WANTED.with(|w| w.set(Some(w.get().map_or(at, |x| x.min(at)))));
+        }
+    }
+
+    /// Grow the MAP_GROWSDOWN mapping above `va` down to it, as a fault there would
+    /// (`grow_down`'s checks: the guard gap, RLIMIT_STACK `stack_limit`); false if it may not.
+    pub fn grow_for_access(&mut self, va: u64, stack_limit: u64) -> bool {
+        self.vmas.get(va).is_none() && self.grow_down(va, stack_limit)
+    }
+
     /// Linux's expand_downwards for a fault at `va` in no mapping: the MAP_GROWSDOWN mapping
     /// just above grows down to `va`'s page, unless that leaves less than the stack guard
     /// gap above an accessible mapping below (one that grows down itself is no obstacle) or
-    /// makes it larger than `stack_limit` (RLIMIT_STACK). The application's own faults only:
-    /// a syscall's access below it is EFAULT, as Linux's GUP no longer grows stacks.
+    /// makes it larger than `stack_limit` (RLIMIT_STACK). The application's own faults, and a
+    /// syscall's access (see [`AddrSpace::note_below_growsdown`]).
     fn grow_down(&mut self, va: u64, stack_limit: u64) -> bool {
         let address = va & !(PAGE_4K - 1);
         let Some((start, v)) = self.vmas.find(va).map(|(s, v)| (s, *v)) else {
@@ -707,7 +727,10 @@ impl AddrSpace {
     /// is one mapping allowing `access` over one region or one bound extent. An arena page
     /// without a frame gets one first if `populate` (as Linux's uaccess faults it in).
     fn piece(&self, at: u64, end: u64, access: Access, populate: bool) -> Option<(u64, u64)> {
-        let (start, v) = self.vmas.get(at)?;
+        let Some((start, v)) = self.vmas.get(at) else {
+            self.note_below_growsdown(at);
+            return None;
+        };
         if !access.allowed_by(v.prot) {
             return None;
         }
@@ -2006,6 +2029,17 @@ impl AddrSpace {
         }
         Err(Errno::ENAMETOOLONG)
     }
+}
+
+thread_local! {
+    /// The lowest address below a MAP_GROWSDOWN mapping a monitor access on this host thread
+    /// found unmapped during the current syscall (see `AddrSpace::note_below_growsdown`).
+    static GROW_WANTED: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The address a failed access of this syscall wanted grown into, cleared.
+pub fn take_grow_wanted() -> Option<u64> {
+    GROW_WANTED.with(|w| w.take())
 }
 
 /// How mremap may move a mapping.
