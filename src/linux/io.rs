@@ -121,6 +121,9 @@ fn at_eof(h: &HostFile, pos: Option<u64>) -> bool {
 
 /// One read(2) at the file's current position, or one pread(2) at `pos`.
 fn read_into(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Option<u64>) -> Sys {
+    if let Some(s) = file.as_synthetic() {
+        s.refresh(cx, pos);
+    }
     if let Some(sfd) = file.as_signalfd() {
         return match pos {
             None => super::fd::signalfd::read(cx, sfd, buf, len),

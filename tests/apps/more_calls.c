@@ -194,6 +194,27 @@ static void devs(void) {
     close(ro);
 }
 
+/* A /proc file is generated when read from its start, not when opened (seq_file). */
+static void proc_reads(void) {
+    static char buf[1 << 16];
+    int fd = open("/proc/self/maps", O_RDONLY);
+    char *p = mmap((void *)0x7e1230000000L, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                   -1, 0);
+    if (p != (void *)0x7e1230000000L)
+        printf("FAIL mmap at the fixed address\n");
+    long n = read(fd, buf, sizeof buf - 1);
+    buf[n > 0 ? n : 0] = 0;
+    printf("maps opened before the mmap shows it: %d\n", strstr(buf, "7e1230000000-") != 0);
+    munmap(p, 4096);
+    lseek(fd, 0, SEEK_SET);
+    n = read(fd, buf, sizeof buf - 1);
+    buf[n > 0 ? n : 0] = 0;
+    printf("after munmap, rewound: %d\n", strstr(buf, "7e1230000000-") != 0);
+    n = pread(fd, buf, 64, 0);
+    printf("pread at 0: %d\n", n > 0);
+    close(fd);
+}
+
 static void rw2(const char *dir) {
     const char *f = in(dir, "rw2");
     int fd = open(f, O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -336,6 +357,7 @@ int main(int argc, char **argv) {
         rw2(argv[2]);
         dents(argv[2]);
         devs();
+        proc_reads();
     } else if (!strcmp(argv[1], "guest")) {
         guest();
     } else {

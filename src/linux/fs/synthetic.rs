@@ -1041,6 +1041,9 @@ pub struct SynthFile {
     /// The guest path it was opened by (after symlinks).
     pub path: Vec<u8>,
     body: Body,
+    /// A /proc file's text as generated again by the last read from its start (see
+    /// [`SynthFile::refresh`]); the body's until then.
+    fresh: Mutex<Option<Vec<u8>>>,
     stat: Stat,
     /// The file offset; for a directory, the index of the next entry.
     pos: Mutex<u64>,
@@ -1105,6 +1108,23 @@ impl SynthFile {
     pub fn set_pos(&self, pos: u64) {
         *self.pos.lock().unwrap_or_else(|e| e.into_inner()) = pos;
     }
+
+    /// Before a read at `pos` (None: the file position): a /proc file read from its start is
+    /// generated again, as Linux's seq_file does, so it shows the process as it is now (the
+    /// mappings made since the open, a rewound read of /proc/self/maps or status). A read
+    /// further on continues the text the last read from the start made.
+    pub fn refresh(&self, cx: &Ctx<'_, '_>, pos: Option<u64>) {
+        if !matches!(self.body, Body::Text(_)) || !self.path.starts_with(b"/proc/") {
+            return;
+        }
+        if pos.unwrap_or_else(|| self.pos()) != 0 {
+            return;
+        }
+        let node = node_at(cx, &cx.process.fs(), &self.path);
+        if let Some(Node::Text(t)) = node {
+            *self.fresh.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
+        }
+    }
 }
 
 /// Open the synthetic `node` at `abs` with open(2)'s `flags`: a file description, or what
@@ -1157,6 +1177,7 @@ pub fn open(abs: Vec<u8>, node: Node, flags: u64) -> Result<OpenFile, Errno> {
     Ok(std::sync::Arc::new(SynthFile {
         path: abs,
         body,
+        fresh: Mutex::new(None),
         stat: st,
         pos: Mutex::new(0),
         // open(2) on 64-bit Linux always adds O_LARGEFILE (F_GETFL and fdinfo show it).
@@ -1204,7 +1225,9 @@ impl FileDescription for SynthFile {
                 mem.write_bytes(gpa, &buf).map_err(memory_io)?;
                 Ok(n)
             }
-            Body::Text(t) => {
+            Body::Text(first) => {
+                let fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
+                let t = fresh.as_deref().unwrap_or(first);
                 let mut cur = self.pos.lock().unwrap_or_else(|e| e.into_inner());
                 let at = pos.unwrap_or(*cur).min(t.len() as u64) as usize;
                 let n = (t.len() - at).min(len as usize);
