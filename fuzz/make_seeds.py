@@ -594,6 +594,16 @@ out("syscall", "lt-timers", prog(
     lt_setitimer(0, 0, 5000), lt_getitimer(0), lt_setitimer(1, 3000, 0), lt_getitimer(1),
     bytes([0x94, 0]),
 ))
+# A periodic SIGHUP timer (1 us, re-armed every 10 us at most) still firing after the input's
+# end: a nanosleep is cut short, the delivery kills the process, and the timer fires again
+# before the machine goes. The kick of that last signal is never acknowledged; its kicker must
+# end with the machine (it once ran for ever, 64 of them stalling a fuzz run).
+SIGHUP_B = 0
+out("syscall", "lt-timer-after-end", prog(
+    PVM,
+    lt_timer_create(signo_b=SIGHUP_B), lt_timer_settime(1000, 1000),
+    poke(DATA, 0x40, u64s(0, 900_000)), *[call(35, ("data", 0x40), 0)] * 8,
+))
 out("syscall", "lt-memfd-inotify", prog(
     0,
     # memfd_create("seal-me", MFD_CLOEXEC | MFD_ALLOW_SEALING) = 3, write, seal, write again

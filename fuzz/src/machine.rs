@@ -785,8 +785,28 @@ pub fn poke(m: &mut Machine, op: u8, input: &mut Input<'_>) {
 /// u8 length, bytes); any other op is a syscall: u16 number selector, six tagged arguments
 /// ([`Machine::arg`]).
 pub fn syscall(data: &[u8]) {
-    run_syscall(data);
+    end_input(run_syscall(data));
+}
+
+/// After an input: the machine is dropped (its thread's state with it, with no run loop's
+/// end to mark the thread gone), its timer threads end, and then no kicker of its VM may still
+/// run. One that did would kick a thread nobody will ever see again, every millisecond, for
+/// ever: the fuzzer's own thread, which each leaked kicker interrupts a thousand times a
+/// second (64 of them stalled a fuzz run, left by timers that fired after an input's last
+/// delivery).
+pub fn end_input(m: Machine) {
+    let stop = m.state.machine.stop.clone();
+    drop(m);
     crate::longtail::wait_for_timer_threads();
+    // A kicker looks every millisecond; two seconds leave room for a loaded host.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while stop.kicking() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a vCPU kicker outlived the input's machine"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 /// [`syscall`], returning the machine for inspection.
@@ -883,8 +903,7 @@ fn gpa(m: &Machine, input: &mut Input<'_>) -> u64 {
 /// then rdi as a guest-physical address and rax (a syscall number) plus the six syscall argument
 /// registers, for `Syscall`.
 pub fn hypercall(data: &[u8]) {
-    run_hypercall(data);
-    crate::longtail::wait_for_timer_threads();
+    end_input(run_hypercall(data));
 }
 
 /// [`hypercall`], returning the machine for inspection.

@@ -7,7 +7,7 @@
 use crate::exit::ExitStatus;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, Weak};
 use std::time::{Duration, Instant};
 
 /// Why a VM was stopped from outside.
@@ -79,7 +79,8 @@ impl Parker {
 }
 
 /// One thread kicked until it acknowledges: a guest thread a signal was sent to (the layer
-/// above implements it).
+/// above implements it). The kicker holds it weakly: once its owner drops it, nobody is left
+/// to acknowledge, and the kicker forgets it.
 pub trait KickTarget: Send + Sync {
     /// Kick it once (signal its host thread, unpark it). False once it has acknowledged or is
     /// gone: the kicker then forgets it.
@@ -95,8 +96,11 @@ struct Runners {
     kicking: bool,
     /// Every runner is kicked (a stop, or the process ending).
     all: bool,
-    /// Single threads kicked until they acknowledge ([`KillHandle::kick_until_acked`]).
-    targets: Vec<Arc<dyn KickTarget>>,
+    /// Single threads kicked until they acknowledge ([`KillHandle::kick_until_acked`]). Weak:
+    /// a thread whose state was dropped without its run loop's end (`gone`) would otherwise
+    /// be kicked for ever, its kicker outliving the VM and signalling a host thread that has
+    /// moved on to other work.
+    targets: Vec<Weak<dyn KickTarget>>,
 }
 
 #[derive(Default)]
@@ -153,6 +157,9 @@ fn kick_until_gone(shared: &Shared, limit: Option<u32>) {
     let me = crate::machine::host::current_thread();
     let mut sent = 0u32;
     loop {
+        // The targets kicked this round, dropped once the lock is released: the last
+        // reference may be this one, and a target's drop must not run under the lock.
+        let mut held = Vec::new();
         {
             let mut r = shared.runners();
             let all = r.all && !r.threads.is_empty();
@@ -169,8 +176,16 @@ fn kick_until_gone(shared: &Shared, limit: Option<u32>) {
                     }
                 }
             }
-            r.targets.retain(|t| t.kick());
+            r.targets.retain(|t| {
+                let Some(t) = t.upgrade() else {
+                    return false;
+                };
+                let more = t.kick();
+                held.push(t);
+                more
+            });
         }
+        drop(held);
         sent += 1;
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -265,8 +280,14 @@ impl KillHandle {
         if !target.kick() {
             return;
         }
-        self.shared.runners().targets.push(target);
+        self.shared.runners().targets.push(Arc::downgrade(&target));
         start_kicker(&self.shared);
+    }
+
+    /// Whether a kicker thread runs for this VM (it ends once every runner it kicks has left
+    /// and every target has acknowledged or is gone).
+    pub fn kicking(&self) -> bool {
+        self.shared.runners().kicking
     }
 
     /// Kick every vCPU thread (signal and unpark) every millisecond until all have left their
@@ -341,5 +362,74 @@ pub struct RunGuard<'a> {
 impl Drop for RunGuard<'_> {
     fn drop(&mut self) {
         self.handle.shared.runners().threads.remove(&self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    /// A thread that never acknowledges: counts its kicks.
+    struct Deaf(Arc<AtomicU32>);
+
+    impl KickTarget for Deaf {
+        fn kick(&self) -> bool {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            true
+        }
+    }
+
+    /// Polls `done` for up to 2 s.
+    fn within_2s(done: impl Fn() -> bool) -> bool {
+        let end = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < end {
+            if done() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        done()
+    }
+
+    #[test]
+    fn a_target_is_kicked_until_dropped_and_its_kicker_ends() {
+        let handle = KillHandle::new();
+        let kicks = Arc::new(AtomicU32::new(0));
+        let target: Arc<dyn KickTarget> = Arc::new(Deaf(kicks.clone()));
+        handle.kick_until_acked(target.clone());
+        assert!(handle.kicking());
+        assert!(within_2s(|| kicks.load(Ordering::SeqCst) >= 5));
+        // Its owner drops it without acknowledging (a thread state dropped without its run
+        // loop's end): the kicker must not keep it alive nor kick on.
+        drop(target);
+        assert!(
+            within_2s(|| !handle.kicking()),
+            "the kicker outlived its target"
+        );
+        let after = kicks.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(kicks.load(Ordering::SeqCst), after);
+    }
+
+    /// Acknowledges after `left` more kicks.
+    struct Slow(AtomicU32);
+
+    impl KickTarget for Slow {
+        fn kick(&self) -> bool {
+            self.0
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        }
+    }
+
+    #[test]
+    fn a_live_target_is_kicked_until_it_acknowledges() {
+        let handle = KillHandle::new();
+        let target = Arc::new(Slow(AtomicU32::new(10)));
+        handle.kick_until_acked(target.clone());
+        // Held only weakly by the kicker, yet kicked while its owner keeps it.
+        assert!(within_2s(|| !handle.kicking()));
+        assert_eq!(target.0.load(Ordering::SeqCst), 0);
     }
 }
