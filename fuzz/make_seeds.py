@@ -648,6 +648,48 @@ out("syscall", "lt-attrs-info-locks", prog(
 ))
 
 
+# The calls session 11 added (tests/more_calls.rs has their answers): the id family, getcpu,
+# the pkey calls, utime/utimes/futimesat, sync/syncfs/sync_file_range, readahead,
+# preadv2/pwritev2 and the old getdents, with good and bad pointers, fds and flags; then
+# opens and a signal mask the exit-less server could serve.
+out("syscall", "session11-calls", prog(
+    0,
+    call(118, "data", ("data", 8), ("data", 16)),      # getresuid
+    call(120, ("edge", E_KERNEL), "data", "data"),      # getresgid, bad first
+    call(117, ("neg", 1), ("neg", 1), ("neg", 1)),      # setresuid -1 -1 -1
+    call(105, ("u32", 12345)),                          # setuid other
+    call(122, ("u32", 0)),                              # setfsuid
+    call(309, "data", ("data", 4), 0),                  # getcpu
+    call(309, ("text", 0), 0, 0),                       # getcpu, read-only cpu
+    call(330, 0, ("small", 2)),                         # pkey_alloc
+    call(329, ("arena", 0), ("small", 1), ("small", 1), ("neg", 1)),  # pkey_mprotect -1
+    call(331, ("small", 0)),                            # pkey_free
+    poke(DATA, 0x100, u64s(1000000000, 1100000000)),
+    call(132, path("/data/file"), ("data", 0x100)),     # utime
+    poke(DATA, 0x140, u64s(1200000000, 250000, 1300000000, 1000000)),
+    call(235, path("/data/file"), ("data", 0x140)),     # utimes, usec 1e6
+    call(261, AT_FDCWD, path("/data/dir"), 0),          # futimesat now
+    call(261, FD3, 0, ("data", 0x140)),                 # futimesat on an fd
+    call(162),                                          # sync
+    call(306, FD3),                                     # syncfs
+    call(277, FD3, 0, 0, ("small", 2)),                 # sync_file_range
+    call(277, FD3, ("neg", 1), 0, ("small", 9)),        # bad flags and offset
+    call(187, FD3, 0, ("small", 100)),                  # readahead
+    poke(DATA, 0x200, u64s(DATA_VA + 0x300, 16, DATA_VA + 0x400, 8)),
+    call(327, FD3, ("data", 0x200), ("small", 2), 0, 0, 0),          # preadv2
+    call(328, FD3, ("data", 0x200), ("small", 2), ("neg", 1), 0, ("small", 4)),  # pwritev2 SYNC
+    call(327, FD3, ("data", 0x200), ("small", 1), 0, 0, ("small", 8)),  # NOWAIT: EOPNOTSUPP
+    call(2, path("/data/dir"), ("u32", O_DIRECTORY)),
+    call(78, ("last", 0), "data", ("small", 200)),      # getdents of it
+    call(78, ("last", 0), ("edge", E_MAX), ("small", 200)),
+    call(257, AT_FDCWD, path("/data/new"), ("u32", O_RDWR | O_CREAT), ("u32", 0o600)),
+    poke(DATA, 0x500, u64s(0xffffffffffffffff)),
+    call(14, ("small", 2), ("data", 0x500), ("data", 0x508), ("small", 8)),  # rt_sigprocmask
+    call(14, ("small", 2), ("data", 0x508), 0, ("small", 8)),
+    call(231, ("small", 0)),
+))
+
+
 # ---- pipe ops (fuzz/src/pipes.rs: an op byte 0xa0 | k, then what call k reads) ---------------
 
 def h16(v):
