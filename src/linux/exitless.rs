@@ -136,6 +136,10 @@ pub const EXITLESS_CALLS: &[Sysno] = &[
     Sysno::getpeername,
     Sysno::getsockopt,
     Sysno::epoll_ctl,
+    // A look at an epoll set that does not wait (timeout 0, no signal mask): Go's netpoller
+    // and event loops make it between runs of their own work.
+    Sysno::epoll_wait,
+    Sysno::epoll_pwait,
     // Dispositions: process state only (a runtime's start sets dozens: python3 66); a new
     // SIG_IGN drops what is pending, under the signal lock, as on the exit path.
     Sysno::rt_sigaction,
@@ -188,6 +192,8 @@ pub fn may_serve(process: &Process, nr: u64, args: &[u64; 6]) -> bool {
         // the host booted.
         Sysno::getrandom => args[2] & 2 == 0,
         Sysno::futex => super::futex::never_waits(args[1]),
+        Sysno::epoll_wait => args[3] as i32 == 0,
+        Sysno::epoll_pwait => args[3] as i32 == 0 && args[4] == 0,
         // O_TRUNC may cut pages out of the process's own mappings: page-table work.
         Sysno::open => args[1] & super::abi::oflag::TRUNC == 0,
         Sysno::openat => args[2] & super::abi::oflag::TRUNC == 0,

@@ -241,7 +241,7 @@ static long nonblock(long n) {
         if (write(p[1], buf, len) != len || read(p[0], buf, sizeof buf) != len ||
             read(p[0], buf, 1) != -1 || errno != EAGAIN)
             bad++;
-        uint64_t one = 1, got = 0;
+        uint64_t one = 1, got = 0, got2 = 0;
         if (write(ev, &one, 8) != 8 || read(ev, &got, 8) != 8 || got != 1)
             bad++;
         struct sockaddr_storage ss;
@@ -252,7 +252,18 @@ static long nonblock(long n) {
             getsockopt(sv[0], SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM)
             bad++;
         struct epoll_event e = {.events = EPOLLIN, .data.u64 = (uint64_t)i};
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e) != 0 || epoll_ctl(ep, EPOLL_CTL_DEL, ev, NULL) != 0)
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e) != 0)
+            bad++;
+        /* Looks that do not wait: nothing ready, then the eventfd's event with its data. */
+        struct epoll_event evs[4];
+        if (epoll_wait(ep, evs, 4, 0) != 0)
+            bad++;
+        if (write(ev, &one, 8) != 8 || epoll_pwait(ep, evs, 4, 0, NULL) != 1 ||
+            evs[0].data.u64 != (uint64_t)i || !(evs[0].events & EPOLLIN) || read(ev, &got2, 8) != 8)
+            bad++;
+        if (epoll_wait(ep, bad_pointer, 4, 0) != 0 || epoll_wait(ep, evs, 0, 0) != -1 || errno != EINVAL)
+            bad++;
+        if (epoll_ctl(ep, EPOLL_CTL_DEL, ev, NULL) != 0)
             bad++;
         if (epoll_ctl(ep, EPOLL_CTL_DEL, ev, NULL) != -1 || errno != ENOENT)
             bad++;
