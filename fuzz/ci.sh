@@ -51,16 +51,19 @@ for target in elf_plan syscall hypercall; do
     [ "$target" = elf_plan ] && limit=64 # an input is at most a few KiB: no big allocations
     ${run_as[@]+"${run_as[@]}"} mkdir -p "$work/$target/new" "$work/$target/artifacts" "$work/$target/fixture"
     log="$work/$target.log"
-    if ${run_as[@]+"${run_as[@]}"} env UMON_FUZZ_DIR="$work/$target/fixture" "$bins/$target" \
+    rc=0
+    ${run_as[@]+"${run_as[@]}"} env UMON_FUZZ_DIR="$work/$target/fixture" "$bins/$target" \
         -max_total_time="$secs" -malloc_limit_mb="$limit" -print_final_stats=1 \
         -artifact_prefix="$work/$target/artifacts/" "$work/$target/new" "corpus/$target" \
-        >"$log" 2>&1; then
+        >"$log" 2>&1 || rc=$?
+    if [ "$rc" = 0 ]; then
         runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
         echo "fuzz/ci.sh: $target: ${runs:-?} executions in ${secs} s, no crash"
     else
         status=1
-        echo "fuzz/ci.sh: $target FAILED; the end of its log:"
-        tail -n 60 "$log"
+        # Above 128: killed by signal rc-128 (no libFuzzer report then).
+        echo "fuzz/ci.sh: $target FAILED with exit status $rc; its log without progress lines:"
+        { grep -v -E '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse|INITED)' "$log" || true; } | tail -n 80
         mkdir -p artifacts/"$target"
         cp "$work/$target/artifacts/"* artifacts/"$target"/ 2>/dev/null || true
         echo "fuzz/ci.sh: crash inputs copied to fuzz/artifacts/$target/ (not committed);"
