@@ -652,6 +652,16 @@ out("syscall", "lt-attrs-info-locks", prog(
 # the pkey calls, utime/utimes/futimesat, sync/syncfs/sync_file_range, readahead,
 # preadv2/pwritev2 and the old getdents, with good and bad pointers, fds and flags; then
 # opens and a signal mask the exit-less server could serve.
+# A write to a pipe whose read end is closed: the monitor's host write must fail with EPIPE,
+# never raise SIGPIPE in the fuzzer (whose C++ main keeps SIGPIPE's default action: it died
+# silently with status 141 in session 11's CI).
+out("syscall", "broken-pipe", prog(
+    0,
+    call(22, "data"),
+    call(3, ("u32", 3)),
+    call(1, ("u32", 4), "data", ("small", 4)),
+    call(1, ("u32", 5), "data", ("small", 4)),
+))
 out("syscall", "session11-calls", prog(
     0,
     call(118, "data", ("data", 8), ("data", 16)),      # getresuid

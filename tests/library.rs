@@ -248,3 +248,53 @@ fn a_signal_sent_before_the_build_arrives_before_the_first_instruction() {
         Err(Error::Signal(SignalError::Ended))
     ));
 }
+
+/// An embedder whose process keeps SIGPIPE's default action (a C or C++ main, a fuzzer): a
+/// guest writing to a pipe nobody reads must get its own SIGPIPE/EPIPE, not kill the host
+/// process (it did: exit status 141, silently). The test runs itself again as that process.
+#[test]
+fn a_guest_broken_pipe_does_not_kill_an_embedder_that_keeps_sigpipe_default() {
+    const CHILD: &str = "UMON_TEST_SIGPIPE_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        // SAFETY: restoring the default action runs no code; this process only runs this.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+        let app = common::apps::c_app("exitless", Link::StaticPie);
+        let out = Capture::new();
+        let report = Builder::new(&app)
+            .args(["nonblock", "3"])
+            .stdout(out.clone())
+            .run()
+            .unwrap();
+        assert_eq!(report.status, ExitStatus::Exited(0));
+        print!("{}", out.text());
+        return;
+    }
+    if !common::require_kvm() {
+        return;
+    }
+    // Built here, so the child only runs it.
+    common::apps::c_app("exitless", Link::StaticPie);
+    let me = std::env::current_exe().unwrap();
+    let child = std::process::Command::new(me)
+        .args([
+            "--exact",
+            "a_guest_broken_pipe_does_not_kill_an_embedder_that_keeps_sigpipe_default",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        child.status.success(),
+        "the embedding process ended with {:?}: {text}",
+        child.status
+    );
+    assert!(
+        text.contains("nonblock: sigpipes 2\nnonblock: bad 0\n"),
+        "{text}"
+    );
+}

@@ -153,7 +153,7 @@ impl GuestMem {
     pub fn new(bytes: u64) -> Result<GuestMem, MemoryError> {
         let mmap = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), bytes as usize)])
             .map_err(|source| MemoryError::Map { bytes, source })?;
-        install_sigbus_handler();
+        install_signal_dispositions();
         Ok(GuestMem {
             mmap,
             bytes,
@@ -674,12 +674,25 @@ impl GuestMem {
     }
 }
 
-/// Install [`on_sigbus`] once per process, with guest RAM (before the monitor confines itself
-/// with seccomp, which does not allow sigaction).
+/// The monitor's process-wide signal dispositions, set once per process with guest RAM
+/// (before the monitor confines itself with seccomp, which does not allow sigaction):
+/// [`on_sigbus`], and SIGPIPE ignored unless someone handles it. The monitor's host writes
+/// to pipes and sockets must fail with EPIPE (umon then sends the application its SIGPIPE);
+/// with SIGPIPE's default action a guest writing to a pipe nobody reads would silently kill
+/// the process umon runs in. Rust's own `main` ignores SIGPIPE, but an embedder's process
+/// (or a fuzzer's C++ main) may not: the fuzz smoke run died that way (exit status 141).
 #[allow(unsafe_code)]
-fn install_sigbus_handler() {
+fn install_signal_dispositions() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
+        // SAFETY: sigaction is plain data; all zeros is a valid (empty) value.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a query (null new action) into our own struct.
+        let queried = unsafe { libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) };
+        if queried == 0 && old.sa_sigaction == libc::SIG_DFL {
+            // SAFETY: SIG_IGN runs no code; an embedder's own SIGPIPE handler is left alone.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        }
         // SAFETY: sigaction is plain data; all zeros is a valid (empty) value.
         let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
         sa.sa_sigaction = on_sigbus as *const () as usize;
