@@ -410,10 +410,20 @@ fn writev_from(
     if let Some(p) = file.as_pipe() {
         return super::fd::pipe::write(cx, p, &iovs);
     }
-    if file.as_synthetic().is_some_and(|s| s.discards_writes()) {
-        // write_iter_null: the whole count, the buffers never read.
+    if let Some(s) = file.as_synthetic() {
         let total = iovs.iter().fold(0u64, |t, iov| t.saturating_add(iov.len));
-        return Ok(total.min(MAX_RW));
+        if s.discards_writes() {
+            // write_iter_null: the whole count, the buffers never read.
+            return Ok(total.min(MAX_RW));
+        }
+        if s.is_full() {
+            // write_full, called per segment: ENOSPC at the first, its buffer never read;
+            // nothing to write is no call (vfs_writev).
+            return match total {
+                0 => Ok(0),
+                _ => Err(Errno::ENOSPC.into()),
+            };
+        }
     }
     if let Some(s) = file.as_socket() {
         return super::net::socket::write(cx, s, &iovs);

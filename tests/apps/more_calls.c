@@ -184,6 +184,10 @@ static void devs(void) {
     SHOW("writev null bad iov", S3(SYS_writev, n, BAD, 2));
     SHOW("writev null read-only", S3(SYS_writev, ro, v, 2));
     SHOW("writev null read-only bad iov", S3(SYS_writev, ro, BAD, 2));
+    SHOW("writev full bad buffers", S3(SYS_writev, f, v, 2));
+    struct iovec empty[2] = {{(void *)BAD, 0}, {(void *)BAD, 0}};
+    SHOW("writev full empty", S3(SYS_writev, f, empty, 2));
+    SHOW("writev full bad iov", S3(SYS_writev, f, BAD, 2));
     SHOW("pwrite null bad buffer", S4(SYS_pwrite64, n, BAD, 10, 0));
     SHOW("write null past the user half", S3(SYS_write, n, 0x7ffffffff000L, 0x2000));
     SHOW("read null bad buffer", S3(SYS_read, n, BAD, 10));
