@@ -49,12 +49,6 @@ const MCL_ONFAULT: u64 = 4;
 /// MLOCK_ONFAULT (mlock2).
 const MLOCK_ONFAULT: u64 = 1;
 
-/// Make the page tables follow the mappings the exit being served changed: one batch,
-/// applied by this vCPU before the application runs on. Call it last, once the application's
-/// registers are final (after the syscall's result and any signal delivery). Other vCPUs
-/// need nothing on PVM (KVM flushes them inside the trapped stores, measured); hardware KVM
-/// needs a shootdown (issue 13 plan, step 14). A change the tables cannot follow (no frame
-/// left for a table) is logged: the mappings stay right for the monitor's own accesses.
 /// After a syscall failed with EFAULT: grow the MAP_GROWSDOWN mapping whose space an access
 /// of it found unmapped (see `AddrSpace::note_below_growsdown`), as Linux's uaccess fault
 /// would have; true if it grew (the call may run again).
@@ -66,6 +60,12 @@ pub(crate) fn grow_for_access(cx: &Ctx<'_, '_>) -> bool {
     cx.process.space_mut().grow_for_access(va, limit)
 }
 
+/// Make the page tables follow the mappings the exit being served changed: one batch,
+/// applied by this vCPU before the application runs on. Call it last, once the application's
+/// registers are final (after the syscall's result and any signal delivery). Other vCPUs
+/// need nothing on PVM (KVM flushes them inside the trapped stores, measured); hardware KVM
+/// needs a shootdown (issue 13 plan, step 14). A change the tables cannot follow (no frame
+/// left for a table) is logged: the mappings stay right for the monitor's own accesses.
 pub(crate) fn follow_page_tables(cx: &mut Ctx<'_, '_>) {
     if let Err(e) = follow(cx) {
         log::warn!("page tables do not follow a mapping change: {e}");
