@@ -197,10 +197,10 @@ rows! {
     arch_prctl => proc::arch_prctl, [ArchCode, Hex], "";
     set_tid_address => set_tid_address, [Hex], "";
     set_robust_list => proc::set_robust_list, [Hex, Size], "";
-    rseq => rseq, [Hex, Size, Hex, Hex], "ENOSYS, silently (glibc copes)";
-    io_uring_setup => without_io_uring, [Int, Hex], "ENOSYS, silently: a kernel without io_uring";
-    io_uring_enter => without_io_uring, [Int, Int, Int, Hex, Hex, Size], "ENOSYS, silently";
-    io_uring_register => without_io_uring, [Int, Int, Hex, Int], "ENOSYS, silently";
+    rseq => not_built_in, [Hex, Size, Hex, Hex], "ENOSYS, silently (glibc copes)";
+    io_uring_setup => not_built_in, [Int, Hex], "ENOSYS, silently: a kernel without io_uring";
+    io_uring_enter => not_built_in, [Int, Int, Int, Hex, Hex, Size], "ENOSYS, silently";
+    io_uring_register => not_built_in, [Int, Int, Hex, Int], "ENOSYS, silently";
     prlimit64 => proc::prlimit64, [Int, Int, Hex, Hex],
         "RLIMIT_NOFILE and RLIMIT_FSIZE enforced";
     getrlimit => proc::getrlimit, [Int, Hex], "";
@@ -540,15 +540,10 @@ fn set_tid_address(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     Ok(cx.thread.tid.into())
 }
 
-/// glibc registers rseq at start-up and copes with ENOSYS; no note for it.
-fn rseq(_cx: &mut Ctx<'_, '_>, _a: &Args) -> Sys {
-    Err(Errno::ENOSYS.into())
-}
-
-/// io_uring: Linux built without it (CONFIG_IO_URING=n) says ENOSYS, and programs that try
-/// it (qemu-img, liburing users, runtimes) fall back to plain calls; no note, since the
-/// fallback is the expected path.
-fn without_io_uring(_cx: &mut Ctx<'_, '_>, _a: &Args) -> Sys {
+/// A facility Linux can be built without (CONFIG_RSEQ, CONFIG_IO_URING): ENOSYS, and no note,
+/// since the programs that try it fall back as expected (glibc registers rseq at start-up;
+/// qemu-img, liburing users and runtimes try io_uring first).
+fn not_built_in(_cx: &mut Ctx<'_, '_>, _a: &Args) -> Sys {
     Err(Errno::ENOSYS.into())
 }
 
