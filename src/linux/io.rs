@@ -187,6 +187,23 @@ pub fn write(cx: &mut Ctx<'_, '_>, a: &Args) -> Sys {
     write_from(cx, &file, a.ptr(1), a.len(2).min(MAX_RW), None)
 }
 
+/// A write of `total` bytes to /dev/null, /dev/zero or /dev/full open for writing, answered as
+/// Linux's mem driver does without reading the buffers: null and zero take the whole count
+/// (write_null), full refuses with ENOSPC (write_full; a `vectored` write with nothing to
+/// write calls it for no segment: 0). None for any other file.
+fn mem_device_write(file: &OpenFile, total: u64, vectored: bool) -> Option<Sys> {
+    let s = file.as_synthetic().filter(|_| file.writable())?;
+    if s.discards_writes() {
+        Some(Ok(total.min(MAX_RW)))
+    } else if !s.is_full() {
+        None
+    } else if vectored && total == 0 {
+        Some(Ok(0))
+    } else {
+        Some(Err(Errno::ENOSPC.into()))
+    }
+}
+
 /// One write(2) at the file's current position (or its end, with O_APPEND), or one pwrite(2)
 /// at `pos`.
 fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Option<u64>) -> Sys {
@@ -197,13 +214,8 @@ fn write_from(cx: &mut Ctx<'_, '_>, file: &OpenFile, buf: u64, len: u64, pos: Op
         return super::net::socket::write(cx, s, &[Iovec { base: buf, len }]);
     }
     access_ok(buf, len)?;
-    if let Some(s) = file.as_synthetic().filter(|_| file.writable()) {
-        if s.discards_writes() {
-            return Ok(len.min(MAX_RW));
-        }
-        if s.is_full() {
-            return Err(Errno::ENOSPC.into());
-        }
+    if let Some(answer) = mem_device_write(file, len, false) {
+        return answer;
     }
     let len = if len > 0 && file.partial_copies() {
         fsize_limit(cx, file, len, pos)?
@@ -410,20 +422,9 @@ fn writev_from(
     if let Some(p) = file.as_pipe() {
         return super::fd::pipe::write(cx, p, &iovs);
     }
-    if let Some(s) = file.as_synthetic() {
-        let total = iovs.iter().fold(0u64, |t, iov| t.saturating_add(iov.len));
-        if s.discards_writes() {
-            // write_iter_null: the whole count, the buffers never read.
-            return Ok(total.min(MAX_RW));
-        }
-        if s.is_full() {
-            // write_full, called per segment: ENOSPC at the first, its buffer never read;
-            // nothing to write is no call (vfs_writev).
-            return match total {
-                0 => Ok(0),
-                _ => Err(Errno::ENOSPC.into()),
-            };
-        }
+    let total = iovs.iter().fold(0u64, |t, iov| t.saturating_add(iov.len));
+    if let Some(answer) = mem_device_write(file, total, true) {
+        return answer;
     }
     if let Some(s) = file.as_socket() {
         return super::net::socket::write(cx, s, &iovs);
