@@ -527,19 +527,20 @@ impl PtBatch {
             && self.retired.is_empty()
     }
 
-    /// The guest's part in the core's encoding: (GVA of the entry in the Main window, value)
-    /// per store, then (0, address) per `invlpg`. Split it into batch pages as the protocol
-    /// needs; the flush kind goes with it.
-    pub fn guest_ops(&self) -> Vec<(u64, u64)> {
-        let mut ops: Vec<(u64, u64)> = self
+    /// The guest's part, as the core's routine takes it (umon_abi::pt): the stores as (GVA of
+    /// the entry in the Main window, value), and the addresses to `invlpg`; a CR3 reload goes
+    /// with `flush`.
+    pub fn guest_ops(&self) -> (Vec<(u64, u64)>, Vec<u64>) {
+        let stores = self
             .stores
             .iter()
             .map(|&(entry, value)| (Area::Main.base() + entry.0, value))
             .collect();
-        if let Flush::Pages(pages) = &self.flush {
-            ops.extend(pages.iter().map(|va| (0, va.0)));
-        }
-        ops
+        let invlpgs = match &self.flush {
+            Flush::Pages(pages) => pages.iter().map(|va| va.0).collect(),
+            _ => Vec::new(),
+        };
+        (stores, invlpgs)
     }
 
     /// Apply the fills and stores with host writes: only while no vCPU has run (PVM would not
@@ -1578,7 +1579,7 @@ mod tests {
         };
         assert_eq!(
             batch.guest_ops(),
-            vec![(PHYS_MEM + 0x40_1008, 0x1234 | PRESENT), (0, APP)]
+            (vec![(PHYS_MEM + 0x40_1008, 0x1234 | PRESENT)], vec![APP])
         );
         assert!(!batch.is_empty());
     }
@@ -1641,7 +1642,8 @@ mod tests {
         // 40 stores and 32 or fewer invalidations would not fit in 20 ops.
         let b = m.commit_within(&mut frames, 20);
         assert_eq!(b.flush, Flush::All);
-        assert!(b.guest_ops().len() <= 20, "{:?}", b.guest_ops());
+        let (stores, invlpgs) = b.guest_ops();
+        assert!(stores.len() + invlpgs.len() <= 20, "{stores:?} {invlpgs:?}");
         assert!(b
             .stores
             .iter()

@@ -239,10 +239,11 @@ impl Cpu<'_> {
         if self.sregs.cs.dpl == 0 && area.runs(self.regs.rip) {
             return Err(PtApplyError::Pending);
         }
-        let ops = batch.guest_ops();
-        if ops.len() > area.capacity() {
+        let (stores, invlpgs) = batch.guest_ops();
+        let ops = stores.len() + invlpgs.len();
+        if ops > area.capacity() {
             return Err(PtApplyError::TooLarge {
-                ops: ops.len(),
+                ops,
                 capacity: area.capacity(),
             });
         }
@@ -250,16 +251,9 @@ impl Cpu<'_> {
             mem.write(*gpa, &**entries)?;
         }
         let flush_all = batch.flush == Flush::All;
-        if ops.is_empty() && !flush_all {
+        if ops == 0 && !flush_all {
             return Ok(false);
         }
-        // guest_ops lists the stores, then the pages to invalidate (entry 0).
-        let stores: Vec<(u64, u64)> = ops.iter().copied().filter(|&(e, _)| e != 0).collect();
-        let invlpgs: Vec<u64> = ops
-            .iter()
-            .filter(|&&(e, _)| e == 0)
-            .map(|&(_, va)| va)
-            .collect();
         let (entry, mut words) = pt_stream(area.routine, &stores, &invlpgs, flush_all, notify);
         // Where the application goes on: a syscall at CPL0 (hardware) has not returned yet.
         let (rip, rflags) = if self.sregs.cs.dpl == 3 {
