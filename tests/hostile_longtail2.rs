@@ -17,7 +17,7 @@ mod threads_common;
 
 use common::apps::{s, umon_run_cmd};
 use common::require_kvm;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use threads_common::{
     assert_no_differences, c_thread_app, differences, same_in_every_variant, status, variants,
     Stdin,
@@ -25,14 +25,7 @@ use threads_common::{
 
 /// A fresh, empty directory for one run.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("hostile_longtail2")
-        .join(format!("{name}-{}", std::process::id()));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::fresh_dir("hostile_longtail2", name)
 }
 
 /// `NAME MODE DIR` natively and under umon with DIR a read-write volume at the same path (a

@@ -9,18 +9,11 @@ mod threads_common;
 
 use common::apps::{c_app, native, s, umon_run, Link};
 use common::{stderr, stdout};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A fresh, empty directory for one run.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("io_conformance")
-        .join(format!("{name}-{}", std::process::id()));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::fresh_dir("io_conformance", name)
 }
 
 /// Run `io_conf MODE` natively and under umon (both link modes): the same lines.

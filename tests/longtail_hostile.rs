@@ -11,18 +11,11 @@ mod threads_common;
 
 use common::apps::{s, umon_run_cmd};
 use common::require_kvm;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use threads_common::{assert_no_differences, c_thread_app, differences, status, variants};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("longtail_hostile")
-        .join(format!("{name}-{}", std::process::id()));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::fresh_dir("longtail_hostile", name)
 }
 
 #[test]

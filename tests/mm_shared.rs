@@ -37,14 +37,7 @@ const APP: &str = "mm_shared";
 
 /// A fresh empty host directory for one run; the same path every time in one test process.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("mm_shared")
-        .join(format!("{name}-{}", std::process::id()));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::fresh_dir("mm_shared", name)
 }
 
 /// Fails the test when the native run did not exit 0 or reports a failed check of its own.

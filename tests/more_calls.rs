@@ -18,14 +18,7 @@ use threads_common::{assert_no_differences, c_thread_app, differences, status, v
 
 /// A fresh, empty directory for one run.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("more_calls")
-        .join(format!("{name}-{}", std::process::id()));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::fresh_dir("more_calls", name)
 }
 
 /// `umon run --timeout 60s -v DIR:DIR:rw APP MODE DIR`.

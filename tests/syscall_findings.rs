@@ -21,14 +21,7 @@ const STDIN: &[u8] = b"sys_findings stdin\n";
 
 /// A fresh, empty directory for one test under CARGO_TARGET_TMPDIR.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("syscall_findings")
-        .join(format!("{name}-{}", std::process::id()));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::fresh_dir("syscall_findings", name)
 }
 
 fn no_panic(o: &Output) {

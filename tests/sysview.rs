@@ -24,14 +24,7 @@ fn probes() -> Vec<PathBuf> {
 
 /// A fresh, empty directory for one test under CARGO_TARGET_TMPDIR.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("sysview")
-        .join(format!("{name}-{}", std::process::id()));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::fresh_dir("sysview", name)
 }
 
 fn lines(out: &std::process::Output) -> Vec<String> {

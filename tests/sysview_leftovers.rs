@@ -30,14 +30,7 @@ fn probes() -> Vec<PathBuf> {
 
 /// A fresh, empty directory for one test under CARGO_TARGET_TMPDIR.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("sysview_leftovers")
-        .join(format!("{name}-{}", std::process::id()));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::fresh_dir("sysview_leftovers", name)
 }
 
 /// stdout, stderr and the exit status of both runs must be equal.

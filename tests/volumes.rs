@@ -21,14 +21,7 @@ use std::sync::Arc;
 
 /// A fresh, empty directory for one test under CARGO_TARGET_TMPDIR.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("volumes")
-        .join(format!("{name}-{}", std::process::id()));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::fresh_dir("volumes", name)
 }
 
 /// Everything about a directory tree that a guest could change: for each entry (relative path

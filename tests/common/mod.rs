@@ -5,6 +5,19 @@ use std::io::Read;
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
+/// A fresh, empty directory `NAME-PID` under `AREA` in the target's temporary directory (at
+/// the same host path for a native and a umon run of one test).
+pub fn fresh_dir(area: &str, name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(area)
+        .join(format!("{name}-{}", std::process::id()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// Whether KVM tests can run. When `/dev/kvm` is unusable this panics if `UMON_REQUIRE_KVM=1`
 /// (CI), and otherwise says why the test is skipped.
 pub fn require_kvm() -> bool {
